@@ -1,0 +1,244 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	driver "github.com/go-sql-driver/mysql"
+)
+
+// server is a metadata connection to the source.
+type server struct {
+	db     *sql.DB
+	flavor string // "mysql" or "mariadb"
+	gtid   bool   // the server assigns GTIDs we can resume from
+}
+
+func openServer(ctx context.Context, cfg *Config) (*server, error) {
+	dc := driver.NewConfig()
+	dc.Net = "tcp"
+	dc.Addr = cfg.Addr
+	dc.User = cfg.User
+	dc.Passwd = cfg.Password
+	dc.Timeout = cfg.ConnectTimeout
+	dc.ReadTimeout = cfg.ConnectTimeout
+	dc.ParseTime = true
+	conn, err := driver.NewConnector(dc)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(2)
+	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	if err := db.PingContext(cctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("mysql: connect to %s as %s: %w (is the server up and the user/password right?)", cfg.Addr, cfg.User, err)
+	}
+	s := &server{db: db}
+	var version string
+	if err := db.QueryRowContext(cctx, "SELECT VERSION()").Scan(&version); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("mysql: %s: SELECT VERSION(): %w", cfg.Addr, err)
+	}
+	s.flavor = "mysql"
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		s.flavor = "mariadb"
+	}
+	if cfg.Flavor != "auto" && cfg.Flavor != s.flavor {
+		db.Close()
+		return nil, fmt.Errorf("mysql: %s is %s (version %s) but source.mysql.flavor says %s", cfg.Addr, s.flavor, version, cfg.Flavor)
+	}
+	if s.flavor == "mariadb" {
+		s.gtid = true
+	} else {
+		var mode string
+		if err := db.QueryRowContext(cctx, "SELECT @@GLOBAL.gtid_mode").Scan(&mode); err == nil && strings.EqualFold(mode, "ON") {
+			s.gtid = true
+		}
+	}
+	return s, nil
+}
+
+func (s *server) close() { s.db.Close() }
+
+// variable reads a global system variable as text.
+func (s *server) variable(ctx context.Context, name string) (string, error) {
+	var v sql.NullString
+	err := s.db.QueryRowContext(ctx, "SELECT @@GLOBAL."+name).Scan(&v)
+	return v.String, err
+}
+
+// current returns the server's current binlog position and GTID set.
+func (s *server) current(ctx context.Context) (Checkpoint, error) {
+	cp := Checkpoint{Flavor: s.flavor}
+	rows, err := s.db.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil {
+		rows, err = s.db.QueryContext(ctx, "SHOW BINARY LOG STATUS") // MySQL 8.4+
+	}
+	if err != nil {
+		return cp, fmt.Errorf("mysql: read the current binlog position: %w (grant REPLICATION CLIENT, or BINLOG MONITOR on MariaDB)", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		return cp, errors.New("mysql: SHOW MASTER STATUS returned nothing: binary logging is off (start the server with --log-bin)")
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return cp, err
+	}
+	cp.File = vals[0].String
+	var pos uint64
+	fmt.Sscan(vals[1].String, &pos)
+	cp.Pos = uint32(pos)
+	if s.gtid {
+		name := "gtid_executed"
+		if s.flavor == "mariadb" {
+			name = "gtid_binlog_pos"
+		}
+		g, err := s.variable(ctx, name)
+		if err != nil {
+			return cp, fmt.Errorf("mysql: read @@%s: %w", name, err)
+		}
+		cp.GTIDSet = strings.ReplaceAll(g, "\n", "")
+	}
+	return cp, nil
+}
+
+// oldestBinlog returns the first binlog file the server still has.
+func (s *server) oldestBinlog(ctx context.Context) string {
+	rows, err := s.db.QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		return "none"
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return "unknown"
+	}
+	return vals[0].String
+}
+
+// charsets reads collation ids → character set names.
+func (s *server) charsets(ctx context.Context) map[uint64]string {
+	m := map[uint64]string{63: "binary"}
+	rows, err := s.db.QueryContext(ctx, "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS")
+	if err != nil {
+		return m
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uint64
+		var cs string
+		if rows.Scan(&id, &cs) == nil {
+			m[id] = cs
+		}
+	}
+	return m
+}
+
+// columnNames reads the current column names and primary key of a table.
+func (s *server) columnNames(ctx context.Context, db, table string) ([]string, []int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_KEY FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, table)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var names []string
+	var key []int
+	for rows.Next() {
+		var n, k string
+		if err := rows.Scan(&n, &k); err != nil {
+			return nil, nil, err
+		}
+		if k == "PRI" {
+			key = append(key, len(names))
+		}
+		names = append(names, n)
+	}
+	return names, key, rows.Err()
+}
+
+// Problem is one failed preflight check with its fix.
+type Problem struct {
+	Check string
+	Cause string
+	Fix   string
+	// Warning problems do not stop odsync.
+	Warning bool
+}
+
+func (p Problem) Error() string {
+	return p.Check + ": " + p.Cause + " — fix: " + p.Fix
+}
+
+// Check connects to the source and verifies everything capture needs:
+// binary logging on, ROW format, FULL row image, replication privileges.
+// It returns every problem found; a connection failure is returned as error.
+func Check(ctx context.Context, cfg Config) ([]Problem, error) {
+	cfg.EnsureDefaults()
+	s, err := openServer(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	return s.check(ctx), nil
+}
+
+func (s *server) check(ctx context.Context) []Problem {
+	var ps []Problem
+	if v, err := s.variable(ctx, "log_bin"); err != nil || (v != "1" && !strings.EqualFold(v, "ON")) {
+		ps = append(ps, Problem{Check: "binlog", Cause: "binary logging is off (log_bin=" + v + ")",
+			Fix: "start the server with --log-bin=<basename> (and --server-id=N)"})
+	}
+	if v, err := s.variable(ctx, "binlog_format"); err != nil || !strings.EqualFold(v, "ROW") {
+		ps = append(ps, Problem{Check: "binlog_format", Cause: "binlog_format is " + v + ", odsync needs ROW",
+			Fix: "SET GLOBAL binlog_format = 'ROW' and put binlog_format=ROW in the server config"})
+	}
+	if v, err := s.variable(ctx, "binlog_row_image"); err != nil || !strings.EqualFold(v, "FULL") {
+		ps = append(ps, Problem{Check: "binlog_row_image", Cause: "binlog_row_image is " + v + ", odsync needs FULL",
+			Fix: "SET GLOBAL binlog_row_image = 'FULL' and put binlog_row_image=FULL in the server config"})
+	}
+	if v, err := s.variable(ctx, "binlog_row_metadata"); err == nil && !strings.EqualFold(v, "FULL") {
+		ps = append(ps, Problem{Check: "binlog_row_metadata", Warning: true,
+			Cause: "binlog_row_metadata is " + v + ": column names come from the live schema, which can race with DDL",
+			Fix:   "SET GLOBAL binlog_row_metadata = 'FULL' (MySQL 8.0.1+, MariaDB 10.5+)"})
+	}
+	if _, err := s.current(ctx); err != nil {
+		ps = append(ps, Problem{Check: "privileges", Cause: err.Error(),
+			Fix: "GRANT REPLICATION CLIENT (MariaDB: BINLOG MONITOR) ON *.* TO the odsync user"})
+	}
+	var grants []string
+	if rows, err := s.db.QueryContext(ctx, "SHOW GRANTS"); err == nil {
+		for rows.Next() {
+			var g string
+			if rows.Scan(&g) == nil {
+				grants = append(grants, strings.ToUpper(g))
+			}
+		}
+		rows.Close()
+	}
+	all := strings.Join(grants, "\n")
+	if !strings.Contains(all, "ALL PRIVILEGES ON *.*") && !strings.Contains(all, "REPLICATION SLAVE") && !strings.Contains(all, "REPLICATION REPLICA") {
+		ps = append(ps, Problem{Check: "privileges", Cause: "the user lacks REPLICATION SLAVE (needed to read the binlog)",
+			Fix: "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO the odsync user"})
+	}
+	return ps
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/config"
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/offsets"
+	"github.com/odsync/odsync/pipeline"
+	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink/local"
+)
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func loadConfig(fs interface{ Arg(int) string }, path string) (*config.Config, error) {
+	if path == "" {
+		return nil, errNoConfig
+	}
+	return config.Load(path)
+}
+
+func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
+	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), Logger: lg})
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", cfg.State.Dir, err)
+	}
+	return l, nil
+}
+
+// buildSinks constructs every configured sink.
+func buildSinks(cfg *config.Config, mapper *schema.Mapper) ([]pipeline.SinkSpec, error) {
+	var specs []pipeline.SinkSpec
+	for _, s := range cfg.Sinks {
+		switch s.Type {
+		case "local":
+			sk, err := local.New(*s.Local, mapper)
+			if err != nil {
+				return nil, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
+		default:
+			return nil, fmt.Errorf("sink %s: unknown type %q", s.Name, s.Type)
+		}
+	}
+	return specs, nil
+}
+
+func buildSource(cfg *config.Config, mapper *schema.Mapper, lg *slog.Logger) (pipeline.Source, error) {
+	switch cfg.Source.Type {
+	case "mysql":
+		src, err := mysql.New(*cfg.Source.MySQL, mapper.Captures, lg.With("component", "capture"))
+		if err != nil {
+			return nil, err
+		}
+		return sourceFunc(func(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
+			return src.Run(ctx, from, mysql.Emit(emit))
+		}), nil
+	}
+	return nil, fmt.Errorf("source type %q is not supported", cfg.Source.Type)
+}
+
+// sourceFunc adapts a capture's Run method to pipeline.Source.
+type sourceFunc func(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error
+
+func (f sourceFunc) Run(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
+	return f(ctx, from, emit)
+}
+
+// runPipeline runs a loaded config until ctx is done.
+func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger) error {
+	mapper, err := schema.New(cfg.Mapping)
+	if err != nil {
+		return fmt.Errorf("mapping: %w", err)
+	}
+	log, err := openLog(cfg, lg)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	src, err := buildSource(cfg, mapper, lg)
+	if err != nil {
+		return err
+	}
+	sinks, err := buildSinks(cfg, mapper)
+	if err != nil {
+		return err
+	}
+	p := pipeline.New(log, src, sinks, pipeline.Options{DrainTimeout: cfg.ShutdownTimeout, Logger: lg})
+	lg.Info("odsync running", "state", cfg.State.Dir, "sinks", len(sinks), "head", log.Head())
+	start := time.Now()
+	runErr := p.Run(ctx)
+	var closeErrs []error
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range sinks {
+		if err := s.Sink.Close(cctx); err != nil {
+			closeErrs = append(closeErrs, fmt.Errorf("sink %s: close: %w", s.Name, err))
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	lg.Info("odsync stopped", "uptime", time.Since(start).Round(time.Millisecond), "head", log.Head(), "cursors", log.Cursors())
+	return errors.Join(closeErrs...)
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "run -c FILE", stderr)
+	path := fs.String("c", "", "config file (YAML)")
+	if code, done := parseFlags(fs, args, stdout); done {
+		return code
+	}
+	cfg, err := loadConfig(fs, *path)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	lg := newLogger(cfg.Log, stderr)
+	if err := runPipeline(ctx, cfg, lg); err != nil {
+		lg.Error("odsync failed", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check", "check -c FILE", stderr)
+	path := fs.String("c", "", "config file (YAML)")
+	if code, done := parseFlags(fs, args, stdout); done {
+		return code
+	}
+	cfg, err := loadConfig(fs, *path)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	fmt.Fprintln(stdout, "config: ok")
+	if _, err := schema.New(cfg.Mapping); err != nil {
+		return fail(stderr, exitUsage, fmt.Errorf("mapping: %w", err))
+	}
+	failed := false
+	switch cfg.Source.Type {
+	case "mysql":
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		problems, err := mysql.Check(cctx, *cfg.Source.MySQL)
+		if err != nil {
+			fmt.Fprintf(stdout, "source %s: FAILED: %v\n", cfg.Source.MySQL.Addr, err)
+			return exitCheck
+		}
+		for _, p := range problems {
+			level := "FAILED"
+			if p.Warning {
+				level = "warning"
+			} else {
+				failed = true
+			}
+			fmt.Fprintf(stdout, "source %s: %s: %s: %s\n  fix: %s\n", cfg.Source.MySQL.Addr, level, p.Check, p.Cause, p.Fix)
+		}
+		if len(problems) == 0 {
+			fmt.Fprintf(stdout, "source %s: ok (binlog on, ROW format, FULL image, privileges)\n", cfg.Source.MySQL.Addr)
+		}
+	}
+	for _, s := range cfg.Sinks {
+		if s.Type == "local" {
+			if err := os.MkdirAll(s.Local.Dir, 0o755); err != nil {
+				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				failed = true
+				continue
+			}
+			probe, err := os.CreateTemp(s.Local.Dir, ".odsync-check-*")
+			if err != nil {
+				fmt.Fprintf(stdout, "sink %s: FAILED: %s is not writable: %v\n", s.Name, s.Local.Dir, err)
+				failed = true
+				continue
+			}
+			probe.Close()
+			os.Remove(probe.Name())
+			fmt.Fprintf(stdout, "sink %s: ok (%s writable)\n", s.Name, s.Local.Dir)
+		}
+	}
+	if failed {
+		return exitCheck
+	}
+	return exitOK
+}

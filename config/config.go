@@ -1,0 +1,323 @@
+// Package config reads odsync's YAML configuration file: strict decoding
+// (unknown keys are errors), ${ENV} expansion inside values, defaults, and
+// validation that reports every problem at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/pipeline"
+	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink/local"
+)
+
+// Config is the whole file.
+type Config struct {
+	// State is where odsync keeps its durable log and positions.
+	State State `yaml:"state"`
+	// Source is the one capture of this deployment.
+	Source Source `yaml:"source"`
+	// Mapping decides which tables are captured and how each becomes an ODS table.
+	Mapping schema.Config `yaml:"mapping"`
+	// Sinks receive every captured change, each from its own cursor.
+	Sinks []Sink `yaml:"sinks"`
+	// Log configures odsync's own logging.
+	Log Log `yaml:"log"`
+	// Shutdown bounds the graceful stop: capture stops, sinks drain what the
+	// log holds for at most this long. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// State configures the Pebble state directory.
+type State struct {
+	Dir string `yaml:"dir"`
+	// MaxLogBytes caps the log; capture pauses (backpressure) while sinks
+	// catch up. Default 4GiB.
+	MaxLogBytes ByteSize `yaml:"max_log_bytes"`
+}
+
+// Source selects and configures the capture.
+type Source struct {
+	// Type is "mysql" (MySQL and MariaDB).
+	Type  string        `yaml:"type"`
+	MySQL *mysql.Config `yaml:"mysql"`
+}
+
+// Sink is one named destination.
+type Sink struct {
+	Name  string                `yaml:"name"`
+	Type  string                `yaml:"type"` // "local"
+	Local *local.Config         `yaml:"local"`
+	Batch pipeline.BatchPolicy  `yaml:"batch"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// ByteSize is a size in bytes; YAML accepts 1048576, "64MiB", "4GiB", "512KB".
+type ByteSize int64
+
+// UnmarshalYAML parses sizes with units.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+var sizeRe = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]i?B?|B)?\s*$`)
+
+// ParseByteSize parses "123", "64MiB", "4GB", "512K".
+func ParseByteSize(s string) (ByteSize, error) {
+	m := sizeRe.FindStringSubmatch(strings.ToUpper(s))
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size (examples: 1048576, 64MiB, 4GiB)", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	mult := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KB": 1000, "KIB": 1 << 10, "KI": 1 << 10,
+		"M": 1 << 20, "MB": 1000 * 1000, "MIB": 1 << 20, "MI": 1 << 20,
+		"G": 1 << 30, "GB": 1000 * 1000 * 1000, "GIB": 1 << 30, "GI": 1 << 30,
+		"T": 1 << 40, "TB": 1000 * 1000 * 1000 * 1000, "TIB": 1 << 40, "TI": 1 << 40}[m[2]]
+	return ByteSize(n * mult), nil
+}
+
+// EnsureDefaults fills unset fields everywhere.
+func (c *Config) EnsureDefaults() {
+	if c.State.Dir == "" {
+		c.State.Dir = "./odsync-state"
+	}
+	if c.State.MaxLogBytes == 0 {
+		c.State.MaxLogBytes = 4 << 30
+	}
+	if c.Source.Type == "" && c.Source.MySQL != nil {
+		c.Source.Type = "mysql"
+	}
+	if c.Source.MySQL != nil {
+		c.Source.MySQL.EnsureDefaults()
+	}
+	c.Mapping.EnsureDefaults()
+	for i := range c.Sinks {
+		s := &c.Sinks[i]
+		if s.Type == "" && s.Local != nil {
+			s.Type = "local"
+		}
+		if s.Name == "" {
+			s.Name = s.Type
+		}
+		if s.Local != nil {
+			s.Local.EnsureDefaults()
+		}
+		s.Batch.EnsureDefaults()
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch c.Source.Type {
+	case "mysql":
+		if c.Source.MySQL == nil {
+			add(errors.New("source.mysql: required when source.type is mysql"))
+		} else {
+			add(c.Source.MySQL.Validate())
+		}
+	case "":
+		add(errors.New("source.type: required (mysql)"))
+	default:
+		add(fmt.Errorf("source.type: %q: want mysql", c.Source.Type))
+	}
+	add(prefixed("mapping", c.Mapping.Validate()))
+	if len(c.Sinks) == 0 {
+		add(errors.New("sinks: at least one sink is required"))
+	}
+	names := map[string]bool{}
+	for i := range c.Sinks {
+		s := &c.Sinks[i]
+		p := fmt.Sprintf("sinks[%d]", i)
+		if names[s.Name] {
+			add(fmt.Errorf("%s.name: %q used twice", p, s.Name))
+		}
+		names[s.Name] = true
+		if !validName.MatchString(s.Name) {
+			add(fmt.Errorf("%s.name: %q: use letters, digits, '-' and '_'", p, s.Name))
+		}
+		switch s.Type {
+		case "local":
+			if s.Local == nil {
+				add(fmt.Errorf("%s.local: required when type is local", p))
+			} else {
+				add(s.Local.Validate(p + ".local"))
+			}
+		case "":
+			add(fmt.Errorf("%s.type: required (local)", p))
+		default:
+			add(fmt.Errorf("%s.type: %q: want local", p, s.Type))
+		}
+		add(s.Batch.Validate(p + ".batch"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add(fmt.Errorf("log.level: %q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add(fmt.Errorf("log.format: %q: want text or json", c.Log.Format))
+	}
+	if c.State.MaxLogBytes < 1<<20 {
+		add(fmt.Errorf("state.max_log_bytes: %d: at least 1MiB", c.State.MaxLogBytes))
+	}
+	return errors.Join(errs...)
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func prefixed(p string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, e := range unjoin(err) {
+		msg := e.Error()
+		if !strings.HasPrefix(msg, p+".") && !strings.HasPrefix(msg, p+":") {
+			msg = p + ": " + msg
+		}
+		out = append(out, errors.New(msg))
+	}
+	return errors.Join(out...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// Load reads, expands, decodes, defaults and validates a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s:\n%w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a config from YAML text; lookup resolves ${VAR} references.
+func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, err
+	}
+	var errs []error
+	expandNode(&root, lookup, &errs)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	expanded, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF(err)) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, e := range te.Errors {
+				errs = append(errs, errors.New(e))
+			}
+			return nil, errors.Join(errs...)
+		}
+		return nil, err
+	}
+	c.EnsureDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func errEOF(err error) error {
+	if err != nil && err.Error() == "EOF" {
+		return err
+	}
+	return errors.New("not eof")
+}
+
+var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandNode replaces ${VAR} and ${VAR:-default} in scalar values (not keys).
+// Expansion happens after YAML parsing, so a secret with YAML syntax in it
+// cannot change the document's structure.
+func expandNode(n *yaml.Node, lookup func(string) (string, bool), errs *[]error) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return
+		}
+		n.Value = envRe.ReplaceAllStringFunc(n.Value, func(m string) string {
+			sm := envRe.FindStringSubmatch(m)
+			if v, ok := lookup(sm[1]); ok {
+				return v
+			}
+			if sm[2] != "" {
+				return sm[3]
+			}
+			*errs = append(*errs, fmt.Errorf("line %d: environment variable %s is not set", n.Line, sm[1]))
+			return ""
+		})
+		// Let the value resolve again (a port from ${PORT} is an int); the
+		// encoder quotes it when plain style would change its meaning.
+		n.Tag = ""
+	case yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			expandNode(n.Content[i], lookup, errs)
+		}
+	default:
+		for _, c := range n.Content {
+			expandNode(c, lookup, errs)
+		}
+	}
+}

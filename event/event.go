@@ -1,0 +1,101 @@
+package event
+
+import "strconv"
+
+// Op is what happened to a row, or DDL.
+type Op uint8
+
+// Operations. The letters are the ODS _op codes.
+const (
+	OpInsert Op = iota + 1 // "I"
+	OpUpdate               // "U": Before and After
+	OpDelete               // "D": Before
+	OpRead                 // "R": a snapshot read of an existing row (After)
+	OpDDL                  // "X": a schema change; DDL holds the statement
+)
+
+// Code returns the one-letter ODS _op code.
+func (o Op) Code() string {
+	switch o {
+	case OpInsert:
+		return "I"
+	case OpUpdate:
+		return "U"
+	case OpDelete:
+		return "D"
+	case OpRead:
+		return "R"
+	case OpDDL:
+		return "X"
+	}
+	return "?" + strconv.Itoa(int(o))
+}
+
+func (o Op) String() string {
+	switch o {
+	case OpInsert:
+		return "insert"
+	case OpUpdate:
+		return "update"
+	case OpDelete:
+		return "delete"
+	case OpRead:
+		return "read"
+	case OpDDL:
+		return "ddl"
+	}
+	return "op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Position is where an event sits in its source.
+//
+// MySQL/MariaDB: File and Offset are the binlog file and the offset just
+// after the event (where a reader resumes), GTID the GTID of the event's
+// transaction. Kafka sources: File is "topic/partition" and Offset the
+// message offset; GTID is empty.
+type Position struct {
+	File   string
+	Offset uint64
+	GTID   string
+}
+
+// String renders "file:offset" with " gtid=..." when set.
+func (p Position) String() string {
+	s := p.File + ":" + strconv.FormatUint(p.Offset, 10)
+	if p.GTID != "" {
+		s += " gtid=" + p.GTID
+	}
+	return s
+}
+
+// Event is one change of one source table.
+type Event struct {
+	// Seq is the dense, increasing log sequence, assigned by the log on append.
+	Seq uint64
+	Op  Op
+	// Source is the source table. Always set, also for DDL.
+	Source TableID
+	// Table is the schema in force at this event's position; for DDL, the
+	// schema after the statement (nil when the statement dropped the table).
+	Table *Table
+	// Before is the row image before the change (update, delete); After the
+	// image after it (insert, update, read). Values align with Table.Columns.
+	Before, After []Value
+	// DDL is the statement of an OpDDL event.
+	DDL string
+	// CommitTime is the source commit time in microseconds since the Unix epoch (UTC).
+	CommitTime int64
+	// Pos is the source position of the event.
+	Pos Position
+	// TxnEnd marks the last event of its source transaction.
+	TxnEnd bool
+}
+
+// Row returns the image that describes the row's state after the event:
+// After, or Before for deletes.
+func (e *Event) Row() []Value {
+	if e.Op == OpDelete {
+		return e.Before
+	}
+	return e.After
+}

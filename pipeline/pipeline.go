@@ -1,0 +1,283 @@
+// Package pipeline runs odsync: a capture appends to the durable log while
+// every sink reads the log from its own cursor, concurrently.
+//
+// Invariants:
+//
+//  1. A source position (checkpoint) is stored only together with every
+//     event before it, in one synced log append; so the log and the source
+//     position never diverge, and a restart resumes the source from the
+//     checkpoint with nothing lost and nothing appended twice.
+//  2. A sink's cursor advances only over batches the sink has acknowledged,
+//     and only over a contiguous prefix of them.
+//  3. Before a batch is handed to a sink its last sequence number is recorded
+//     (synced) as a pending boundary; after a crash the sink's first batches
+//     are cut at exactly those boundaries, so sinks that name their output
+//     after sequence ranges rewrite identical files.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/offsets"
+	"github.com/odsync/odsync/sink"
+)
+
+// Source is a capture. Run streams from checkpoint from (nil: the source's
+// configured start) and calls emit with complete transactions and their
+// checkpoint, or with chunks of huge transactions (checkpoint nil). It
+// returns nil when ctx is done.
+type Source interface {
+	Run(ctx context.Context, from []byte, emit func(ctx context.Context, events []event.Event, checkpoint []byte) error) error
+}
+
+// Sink writes batches; see package sink for the contract.
+type Sink interface {
+	Write(ctx context.Context, b *sink.Batch) error
+	Close(ctx context.Context) error
+}
+
+// BatchPolicy says when a sink batch is cut.
+type BatchPolicy struct {
+	MaxRows  int           `yaml:"max_rows"`
+	MaxBytes int64         `yaml:"max_bytes"`
+	MaxAge   time.Duration `yaml:"max_age"`
+	// InFlight is how many batches may be written concurrently.
+	InFlight int `yaml:"in_flight"`
+}
+
+// EnsureDefaults fills unset fields.
+func (b *BatchPolicy) EnsureDefaults() {
+	if b.MaxRows == 0 {
+		b.MaxRows = 20000
+	}
+	if b.MaxBytes == 0 {
+		b.MaxBytes = 16 << 20
+	}
+	if b.MaxAge == 0 {
+		b.MaxAge = time.Second
+	}
+	if b.InFlight == 0 {
+		b.InFlight = 1
+	}
+}
+
+// Validate reports every problem.
+func (b *BatchPolicy) Validate(prefix string) error {
+	var errs []error
+	if b.MaxRows < 1 {
+		errs = append(errs, fmt.Errorf("%s.max_rows: %d: must be positive", prefix, b.MaxRows))
+	}
+	if b.MaxBytes < 1 {
+		errs = append(errs, fmt.Errorf("%s.max_bytes: %d: must be positive", prefix, b.MaxBytes))
+	}
+	if b.MaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("%s.max_age: %s: must be positive", prefix, b.MaxAge))
+	}
+	if b.InFlight < 1 || b.InFlight > 64 {
+		errs = append(errs, fmt.Errorf("%s.in_flight: %d: want 1..64", prefix, b.InFlight))
+	}
+	return errors.Join(errs...)
+}
+
+// SinkSpec is one named sink with its batch policy.
+type SinkSpec struct {
+	Name   string
+	Sink   Sink
+	Policy BatchPolicy
+}
+
+// Options tune the pipeline.
+type Options struct {
+	// AppendEvents caps how many events one log append coalesces. Default 20000.
+	AppendEvents int
+	// DrainTimeout bounds how long sinks keep writing after capture stopped. Default 30s.
+	DrainTimeout time.Duration
+	// GCInterval is how often entries below every cursor are deleted. Default 1s.
+	GCInterval time.Duration
+	Logger     *slog.Logger
+}
+
+// Pipeline wires a source, the log and sinks.
+type Pipeline struct {
+	log   *offsets.Log
+	src   Source
+	sinks []SinkSpec
+	opts  Options
+	lg    *slog.Logger
+}
+
+// New returns a pipeline. The log must be open; the pipeline does not close it.
+func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline {
+	if opts.AppendEvents == 0 {
+		opts.AppendEvents = 20000
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.GCInterval == 0 {
+		opts.GCInterval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	for i := range sinks {
+		sinks[i].Policy.EnsureDefaults()
+	}
+	return &Pipeline{log: log, src: src, sinks: sinks, opts: opts, lg: opts.Logger}
+}
+
+type txn struct {
+	events     []event.Event
+	checkpoint []byte
+}
+
+// Run runs until ctx is done (then stops the capture, lets sinks drain what
+// the log holds within DrainTimeout, persists cursors and returns nil) or
+// until a component fails (returns its error).
+func (p *Pipeline) Run(ctx context.Context) error {
+	failCtx, fail := context.WithCancelCause(context.Background())
+	defer fail(nil)
+	// Capture stops on ctx or on any failure.
+	captureCtx, stopCapture := context.WithCancel(ctx)
+	defer stopCapture()
+	go func() {
+		<-failCtx.Done()
+		stopCapture()
+	}()
+
+	var wg sync.WaitGroup
+	captureDone := make(chan struct{})
+	ch := make(chan txn, 64)
+	wg.Add(1)
+	go func() { // source → channel
+		defer wg.Done()
+		defer close(ch)
+		from := p.log.Checkpoint()
+		err := p.src.Run(captureCtx, from, func(ctx context.Context, events []event.Event, cp []byte) error {
+			select {
+			case ch <- txn{events, cp}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err != nil && captureCtx.Err() == nil {
+			fail(fmt.Errorf("capture: %w", err))
+		}
+	}()
+	wg.Add(1)
+	go func() { // channel → log
+		defer wg.Done()
+		defer close(captureDone)
+		if err := p.appendLoop(captureCtx, ch); err != nil && captureCtx.Err() == nil {
+			fail(fmt.Errorf("log append: %w", err))
+		}
+	}()
+
+	// Sinks run until failure, or until capture is done and they drained.
+	sinkCtx, stopSinks := context.WithCancel(context.Background())
+	defer stopSinks()
+	drain := make(chan struct{})
+	go func() {
+		select {
+		case <-captureDone:
+			close(drain)
+			select {
+			case <-time.After(p.opts.DrainTimeout):
+				p.lg.Warn("sinks did not drain in time; stopping them", "timeout", p.opts.DrainTimeout)
+			case <-failCtx.Done():
+			case <-sinkCtx.Done():
+			}
+		case <-failCtx.Done():
+		}
+		stopSinks()
+	}()
+	var sinkWG sync.WaitGroup
+	for i := range p.sinks {
+		spec := &p.sinks[i]
+		sinkWG.Add(1)
+		go func() {
+			defer sinkWG.Done()
+			w := &worker{p: p, spec: spec, drain: drain}
+			if err := w.run(sinkCtx); err != nil && sinkCtx.Err() == nil {
+				fail(fmt.Errorf("sink %s: %w", spec.Name, err))
+			}
+		}()
+	}
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		t := time.NewTicker(p.opts.GCInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-sinkCtx.Done():
+				return
+			case <-t.C:
+				if _, err := p.log.GC(); err != nil {
+					p.lg.Warn("log gc", "err", err)
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	sinkWG.Wait()
+	stopSinks()
+	<-gcDone
+	if _, err := p.log.GC(); err != nil {
+		p.lg.Warn("log gc", "err", err)
+	}
+	if err := context.Cause(failCtx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// appendLoop coalesces emitted transactions into log appends: it takes one,
+// then whatever else is already waiting, up to AppendEvents events.
+func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn) error {
+	var buf []event.Event
+	for {
+		var t txn
+		var ok bool
+		select {
+		case t, ok = <-ch:
+			if !ok {
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		}
+		buf = append(buf[:0], t.events...)
+		cp := t.checkpoint
+	more:
+		for len(buf) < p.opts.AppendEvents {
+			select {
+			case t2, ok := <-ch:
+				if !ok {
+					break more
+				}
+				buf = append(buf, t2.events...)
+				cp = t2.checkpoint
+			default:
+				break more
+			}
+		}
+		if len(buf) == 0 && cp == nil {
+			continue
+		}
+		if _, err := p.log.Append(ctx, buf, cp); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		clear(buf) // drop references so appended rows can be collected
+	}
+}

@@ -1,0 +1,225 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/sink"
+)
+
+// worker feeds one sink from its cursor.
+type worker struct {
+	p     *Pipeline
+	spec  *SinkSpec
+	drain <-chan struct{} // closed when capture stopped: write what is left, then return
+
+	mu      sync.Mutex
+	pending []uint64 // boundaries of batches cut but not yet acknowledged, in order
+	err     error    // first write failure
+}
+
+func (w *worker) draining() bool {
+	select {
+	case <-w.drain:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *worker) run(ctx context.Context) error {
+	log, name, pol := w.p.log, w.spec.Name, w.spec.Policy
+	acked, err := log.Register(name)
+	if err != nil {
+		return err
+	}
+	// Boundaries recorded before a crash: cut there again.
+	replay := log.Pending(name)
+	if len(replay) > 0 {
+		w.p.lg.Info("re-cutting batches at recorded boundaries", "sink", name, "from", acked+1, "boundaries", len(replay))
+	}
+	next := acked + 1
+	sem := make(chan struct{}, pol.InFlight)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	var events []event.Event
+	for {
+		if err := w.failure(); err != nil {
+			return err
+		}
+		var end uint64
+		events = nil
+		if len(replay) > 0 {
+			end, replay = replay[0], replay[1:]
+			if end < next {
+				continue
+			}
+			if _, err := log.Wait(ctx, end-1); err != nil {
+				return nil
+			}
+			events, err = log.Read(next, int(end-next+1), 0, events)
+			if err != nil {
+				return err
+			}
+		} else {
+			events, err = w.gather(ctx, next)
+			if err != nil || len(events) == 0 {
+				return err
+			}
+			end = events[len(events)-1].Seq
+		}
+		if len(events) == 0 || events[0].Seq != next || events[len(events)-1].Seq != end {
+			return fmt.Errorf("log read %d..%d returned an unexpected range (%d events)", next, end, len(events))
+		}
+		// Record the boundary before writing.
+		w.mu.Lock()
+		w.pending = append(w.pending, end)
+		err := log.SetPending(name, w.pending)
+		w.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		b := &sink.Batch{First: next, Last: end, Events: events}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			defer func() { <-sem }()
+			w.write(ctx, b)
+		}()
+		next = end + 1
+	}
+}
+
+func (w *worker) failure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// gather reads the next batch from seq next: it waits for the first event,
+// then for more until the batch is full or MaxAge has passed since the first
+// event was seen. It returns no events when the sink should stop.
+func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error) {
+	log, pol := w.p.log, w.spec.Policy
+	for log.Head() < next {
+		if w.draining() {
+			return nil, nil
+		}
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, err := log.Wait(wctx, next-1)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		_ = err
+	}
+	deadline := time.Now().Add(pol.MaxAge)
+	var events []event.Event
+	var bytes int64
+	from := next
+	for {
+		var err error
+		n := len(events)
+		events, err = log.Read(from, pol.MaxRows-len(events), pol.MaxBytes-bytes, events)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range events[n:] {
+			bytes += approxSize(&e)
+		}
+		if len(events) > 0 {
+			from = events[len(events)-1].Seq + 1
+		}
+		if len(events) >= pol.MaxRows || bytes >= pol.MaxBytes || w.draining() {
+			return events, nil
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return events, nil
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		_, err = log.Wait(wctx, from-1)
+		cancel()
+		if ctx.Err() != nil {
+			return events, nil
+		}
+	}
+}
+
+// approxSize estimates an event's size for batch byte limits.
+func approxSize(e *event.Event) int64 {
+	n := int64(64 + len(e.DDL))
+	for _, row := range [2][]event.Value{e.Before, e.After} {
+		for _, v := range row {
+			n += 9 + int64(len(v.Str()))
+		}
+	}
+	return n
+}
+
+// write delivers one batch, retrying with backoff until it succeeds, the
+// error is permanent, or ctx is done; then acknowledges it.
+func (w *worker) write(ctx context.Context, b *sink.Batch) {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := w.spec.Sink.Write(ctx, b)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		first := b.Events[0]
+		if errors.Is(err, sink.ErrPermanent) {
+			w.setErr(fmt.Errorf("batch %d..%d (first table %s at %s): %w", b.First, b.Last, first.Source, first.Pos, err))
+			return
+		}
+		w.p.lg.Warn("sink write failed; retrying", "sink", w.spec.Name, "first_seq", b.First, "last_seq", b.Last,
+			"table", first.Source.String(), "position", first.Pos.String(), "attempt", attempt, "backoff", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+	log, name := w.p.log, w.spec.Name
+	if err := log.Ack(name, b.First, b.Last); err != nil {
+		w.setErr(err)
+		return
+	}
+	w.mu.Lock()
+	// Boundaries above the cursor stay recorded even when their batch was
+	// acknowledged out of order: a replay must cut every batch it rewrites
+	// exactly as before.
+	cur, _ := log.Cursor(name)
+	keep := w.pending[:0]
+	for _, e := range w.pending {
+		if e > cur {
+			keep = append(keep, e)
+		}
+	}
+	w.pending = keep
+	err := log.SetPending(name, w.pending)
+	w.mu.Unlock()
+	if err != nil {
+		w.setErr(err)
+	}
+}
+
+func (w *worker) setErr(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+}

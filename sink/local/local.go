@@ -1,0 +1,163 @@
+// Package local is the embedded default sink: ODS files in a local
+// directory, in the same layout as the S3 sink (see package odsfile).
+//
+// Every file is written to a temporary name, synced, and renamed into
+// place, so a crash never leaves a partial file under a final name; a replay
+// overwrites a file with identical bytes.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink"
+	"github.com/odsync/odsync/sink/odsfile"
+)
+
+// Config configures the local sink (YAML under `sinks[].local`).
+type Config struct {
+	// Dir is the root directory of the ODS datasets.
+	Dir string `yaml:"dir"`
+	// Format is the file format: "jsonl" (default).
+	Format string `yaml:"format"`
+	// NoSync skips fsync of data files (faster, for demos and benchmarks;
+	// a machine crash can then lose files the cursor already passed).
+	NoSync bool `yaml:"no_sync"`
+}
+
+// EnsureDefaults fills unset fields.
+func (c *Config) EnsureDefaults() {
+	if c.Format == "" {
+		c.Format = "jsonl"
+	}
+}
+
+// Validate reports every problem.
+func (c *Config) Validate(prefix string) error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, fmt.Errorf("%s.dir: required", prefix))
+	}
+	if c.Format != "jsonl" {
+		errs = append(errs, fmt.Errorf("%s.format: %q: want jsonl", prefix, c.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// Sink writes ODS files into a directory.
+type Sink struct {
+	cfg    Config
+	mapper *schema.Mapper
+}
+
+// New returns a sink for a validated config.
+func New(cfg Config, mapper *schema.Mapper) (*Sink, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate("local"); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("local sink: %w", err)
+	}
+	return &Sink{cfg: cfg, mapper: mapper}, nil
+}
+
+// Write writes one file per target partition of the batch.
+func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
+	groups, ddl, err := odsfile.Split(b, s.mapper)
+	if err != nil {
+		return fmt.Errorf("%w: %v", sink.ErrPermanent, err)
+	}
+	for _, d := range ddl {
+		if d.Target == nil {
+			continue
+		}
+		if err := s.writeSchema(d.Target); err != nil {
+			return err
+		}
+	}
+	dirs := map[string]bool{}
+	for _, g := range groups {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.writeSchema(g.Target); err != nil {
+			return err
+		}
+		path := filepath.Join(s.cfg.Dir, filepath.FromSlash(g.Name("jsonl")))
+		if err := s.writeFile(path, func(f *os.File) error {
+			w := odsfile.NewJSONLines(f, g.Target)
+			for _, row := range g.Rows {
+				if err := w.WriteRow(row); err != nil {
+					return err
+				}
+			}
+			return w.Close()
+		}); err != nil {
+			return fmt.Errorf("local sink: table %s seq %d..%d: %w", g.Target.Source, g.First, g.Last, err)
+		}
+		dirs[filepath.Dir(path)] = true
+	}
+	if !s.cfg.NoSync {
+		for d := range dirs {
+			if err := syncDir(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeSchema writes the target's schema file once per version.
+func (s *Sink) writeSchema(t *schema.Target) error {
+	path := filepath.Join(s.cfg.Dir, filepath.FromSlash(odsfile.SchemaName(t.Name, t.SourceVersion)))
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	data := odsfile.SchemaJSON(t)
+	return s.writeFile(path, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+func (s *Sink) writeFile(path string, fill func(*os.File) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	err = fill(f)
+	if err == nil && !s.cfg.NoSync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Close releases nothing; files are complete after each Write.
+func (s *Sink) Close(ctx context.Context) error { return nil }

@@ -1,0 +1,97 @@
+// Package odsfile is the ODS file layout and the row encoders shared by the
+// file sinks (the local directory sink, and the S3 sink, which is the same
+// layout in a bucket).
+//
+// Layout:
+//
+//	{target}/{partcol}={value}/{firstSeq}-{lastSeq}.{ext}
+//	{target}/_schema/v{version}.json
+//
+// Sequence numbers are zero-padded to 20 digits so names sort in log order.
+// A file holds the rows of one target and partition from one sink batch;
+// firstSeq and lastSeq are the lowest and highest _seq in it. Because the
+// pipeline re-cuts batches at the same boundaries after a crash and encoders
+// are deterministic, a replay rewrites each file with identical bytes.
+package odsfile
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink"
+)
+
+// Name returns the object path of a data file, relative to the sink root.
+func Name(target, partCol, part string, first, last uint64, ext string) string {
+	return fmt.Sprintf("%s/%s=%s/%020d-%020d.%s", target, partCol, part, first, last, ext)
+}
+
+// SchemaName returns the object path of a target's schema file.
+func SchemaName(target string, version uint64) string {
+	return fmt.Sprintf("%s/_schema/v%016x.json", target, version)
+}
+
+// Group is the rows of one target partition within a batch.
+type Group struct {
+	Target      *schema.Target
+	Part        string
+	First, Last uint64
+	Rows        [][]event.Value
+}
+
+// Name returns the group's data file path for extension ext.
+func (g *Group) Name(ext string) string {
+	return Name(g.Target.Name, g.Target.PartitionColumn, g.Part, g.First, g.Last, ext)
+}
+
+// Split groups the row events of a batch by target and partition, in order
+// of each group's first sequence. DDL events are returned separately, with
+// the target their new schema maps to (nil when the table was dropped).
+func Split(b *sink.Batch, m *schema.Mapper) (groups []*Group, ddl []DDL, err error) {
+	// One group per target schema too: a schema change inside a batch starts
+	// new files, so every file has one column layout.
+	type key struct {
+		target *schema.Target
+		part   string
+	}
+	idx := map[key]*Group{}
+	for i := range b.Events {
+		e := &b.Events[i]
+		if e.Op == event.OpDDL {
+			d := DDL{Event: e}
+			if e.Table != nil {
+				if d.Target, err = m.Target(e.Table); err != nil {
+					return nil, nil, fmt.Errorf("table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
+				}
+			}
+			ddl = append(ddl, d)
+			continue
+		}
+		if e.Table == nil {
+			return nil, nil, fmt.Errorf("table %s at %s (seq %d): row event without a schema", e.Source, e.Pos, e.Seq)
+		}
+		t, err := m.Target(e.Table)
+		if err != nil {
+			return nil, nil, fmt.Errorf("table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
+		}
+		k := key{t, t.Partition(e.CommitTime)}
+		g := idx[k]
+		if g == nil {
+			g = &Group{Target: t, Part: k.part, First: e.Seq}
+			idx[k] = g
+			groups = append(groups, g)
+		}
+		g.Last = e.Seq
+		g.Rows = append(g.Rows, t.Row(e, nil))
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return groups[i].First < groups[j].First })
+	return groups, ddl, nil
+}
+
+// DDL is a schema change in a batch.
+type DDL struct {
+	Event  *event.Event
+	Target *schema.Target
+}

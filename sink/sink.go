@@ -1,0 +1,35 @@
+// Package sink holds what every sink shares: the Batch a sink writes and the
+// contract it must keep. Sinks live in subpackages (sink/local, sink/s3,
+// sink/maxcompute).
+//
+// The contract:
+//
+//  1. Write is called with batches in increasing sequence order, possibly
+//     several in flight at once when the pipeline allows it.
+//  2. Write must be idempotent for the same batch: after a crash the pipeline
+//     replays from the sink's cursor and cuts batches at the same sequence
+//     numbers it had recorded before writing, so a sink that derives its
+//     object names and contents from (target, first seq, last seq) rewrites
+//     identical objects. Sinks that cannot overwrite (append-only tables)
+//     write the _seq column so duplicates are removable.
+//  3. A nil error means the batch is durable in the target; only then does
+//     the pipeline advance the sink's cursor over it.
+//  4. Errors are retried with backoff unless marked with ErrPermanent.
+package sink
+
+import (
+	"errors"
+
+	"github.com/odsync/odsync/event"
+)
+
+// Batch is a contiguous range of the log.
+type Batch struct {
+	// First and Last are the sequence numbers of the first and last event.
+	First, Last uint64
+	Events      []event.Event
+}
+
+// ErrPermanent marks sink errors that retrying cannot fix (rejected schema,
+// permission denied). The pipeline stops instead of retrying.
+var ErrPermanent = errors.New("permanent sink error")
