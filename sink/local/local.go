@@ -22,8 +22,13 @@ import (
 type Config struct {
 	// Dir is the root directory of the ODS datasets.
 	Dir string `yaml:"dir"`
-	// Format is the file format: "jsonl" (default).
+	// Format is the file format: "jsonl" (default), "csv" or "parquet";
+	// the encoders are those of the S3 sink (package odsfile).
 	Format string `yaml:"format"`
+	// Compression of Parquet files: snappy (default), zstd or none.
+	Compression string `yaml:"compression"`
+	// CSVHeader writes a header line into CSV files (default true).
+	CSVHeader *bool `yaml:"csv_header"`
 	// NoSync skips fsync of data files (faster, for demos and benchmarks;
 	// a machine crash can then lose files the cursor already passed).
 	NoSync bool `yaml:"no_sync"`
@@ -32,7 +37,14 @@ type Config struct {
 // EnsureDefaults fills unset fields.
 func (c *Config) EnsureDefaults() {
 	if c.Format == "" {
-		c.Format = "jsonl"
+		c.Format = odsfile.FormatJSONL
+	}
+	if c.Compression == "" {
+		c.Compression = odsfile.CompressionSnappy
+	}
+	if c.CSVHeader == nil {
+		t := true
+		c.CSVHeader = &t
 	}
 }
 
@@ -42,8 +54,13 @@ func (c *Config) Validate(prefix string) error {
 	if c.Dir == "" {
 		errs = append(errs, fmt.Errorf("%s.dir: required", prefix))
 	}
-	if c.Format != "jsonl" {
-		errs = append(errs, fmt.Errorf("%s.format: %q: want jsonl", prefix, c.Format))
+	if err := odsfile.CheckFormat(c.Format); err != nil {
+		errs = append(errs, fmt.Errorf("%s.format: %w", prefix, err))
+	}
+	switch c.Compression {
+	case odsfile.CompressionSnappy, odsfile.CompressionZstd, odsfile.CompressionNone:
+	default:
+		errs = append(errs, fmt.Errorf("%s.compression: %q: want snappy, zstd or none", prefix, c.Compression))
 	}
 	return errors.Join(errs...)
 }
@@ -88,9 +105,14 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 		if err := s.writeSchema(g.Target); err != nil {
 			return err
 		}
-		path := filepath.Join(s.cfg.Dir, filepath.FromSlash(g.Name("jsonl")))
+		path := filepath.Join(s.cfg.Dir, filepath.FromSlash(g.Name(odsfile.Ext(s.cfg.Format))))
 		if err := s.writeFile(path, func(f *os.File) error {
-			w := odsfile.NewJSONLines(f, g.Target)
+			w, err := odsfile.NewEncoder(s.cfg.Format, f, g.Target, odsfile.EncoderOptions{
+				Compression: s.cfg.Compression, CSVHeader: *s.cfg.CSVHeader,
+				Metadata: map[string]string{"odsync.table": g.Target.Name}})
+			if err != nil {
+				return err
+			}
 			for _, row := range g.Rows {
 				if err := w.WriteRow(row); err != nil {
 					return err
@@ -98,6 +120,9 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 			}
 			return w.Close()
 		}); err != nil {
+			if errors.Is(err, odsfile.ErrValue) {
+				err = fmt.Errorf("%w: %w", sink.ErrPermanent, err)
+			}
 			return fmt.Errorf("local sink: table %s seq %d..%d: %w", g.Target.Source, g.First, g.Last, err)
 		}
 		dirs[filepath.Dir(path)] = true
@@ -118,7 +143,7 @@ func (s *Sink) writeSchema(t *schema.Target) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	data := odsfile.SchemaJSON(t)
+	data := t.SchemaJSON()
 	return s.writeFile(path, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err

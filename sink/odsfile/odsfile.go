@@ -62,7 +62,7 @@ func Split(b *sink.Batch, m *schema.Mapper) (groups []*Group, ddl []DDL, err err
 		if e.Op == event.OpDDL {
 			d := DDL{Event: e}
 			if e.Table != nil {
-				if d.Target, err = m.Target(e.Table); err != nil {
+				if d.Target, d.Plan, err = m.Resolve(e.Table); err != nil {
 					return nil, nil, fmt.Errorf("table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
 				}
 			}
@@ -72,7 +72,7 @@ func Split(b *sink.Batch, m *schema.Mapper) (groups []*Group, ddl []DDL, err err
 		if e.Table == nil {
 			return nil, nil, fmt.Errorf("table %s at %s (seq %d): row event without a schema", e.Source, e.Pos, e.Seq)
 		}
-		t, err := m.Target(e.Table)
+		t, _, err := m.Resolve(e.Table)
 		if err != nil {
 			return nil, nil, fmt.Errorf("table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
 		}
@@ -94,4 +94,6 @@ func Split(b *sink.Batch, m *schema.Mapper) (groups []*Group, ddl []DDL, err err
 type DDL struct {
 	Event  *event.Event
 	Target *schema.Target
+	// Plan is the target change the DDL requires, when it requires one.
+	Plan *schema.Plan
 }
