@@ -80,7 +80,7 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-var sizeRe = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]i?B?|B)?\s*$`)
+var sizeRe = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]I?B?|B)?\s*$`)
 
 // ParseByteSize parses "123", "64MiB", "4GB", "512K".
 func ParseByteSize(s string) (ByteSize, error) {

@@ -101,6 +101,8 @@ type Options struct {
 	// GCInterval is how often entries below every cursor are deleted. Default 1s.
 	GCInterval time.Duration
 	Logger     *slog.Logger
+	// Observer receives progress (metrics); nil observes nothing.
+	Observer Observer
 }
 
 // Pipeline wires a source, the log and sinks.
@@ -125,6 +127,9 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	for i := range sinks {
 		sinks[i].Policy.EnsureDefaults()
@@ -272,12 +277,14 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn) error {
 		if len(buf) == 0 && cp == nil {
 			continue
 		}
+		t0 := time.Now()
 		if _, err := p.log.Append(ctx, buf, cp); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
+		p.opts.Observer.Appended(buf, cp, time.Since(t0))
 		clear(buf) // drop references so appended rows can be collected
 	}
 }

@@ -170,8 +170,11 @@ func approxSize(e *event.Event) int64 {
 // error is permanent, or ctx is done; then acknowledges it.
 func (w *worker) write(ctx context.Context, b *sink.Batch) {
 	backoff := 100 * time.Millisecond
+	obs := w.p.opts.Observer
 	for attempt := 1; ; attempt++ {
+		t0 := time.Now()
 		err := w.spec.Sink.Write(ctx, b)
+		obs.SinkWrite(w.spec.Name, b, time.Since(t0), err)
 		if err == nil {
 			break
 		}
@@ -211,6 +214,7 @@ func (w *worker) write(ctx context.Context, b *sink.Batch) {
 	w.pending = keep
 	err := log.SetPending(name, w.pending)
 	w.mu.Unlock()
+	obs.SinkAcked(name, cur)
 	if err != nil {
 		w.setErr(err)
 	}

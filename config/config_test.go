@@ -1,0 +1,67 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const base = `
+state: {dir: /tmp/x, max_log_bytes: 64MiB}
+source:
+  type: mysql
+  mysql: {addr: "127.0.0.1:${PORT}", password: "${PW}", user: "${USER:-odsync}"}
+sinks:
+  - {name: files, type: local, local: {dir: /tmp/ods}, batch: {max_age: 250ms}}
+`
+
+func TestParseExpandsEnvAndDefaults(t *testing.T) {
+	c, err := Parse([]byte(base), env(map[string]string{"PORT": "3307", "PW": "p: #{x}'\""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Source.MySQL
+	if m.Addr != "127.0.0.1:3307" || m.Password != "p: #{x}'\"" || m.User != "odsync" {
+		t.Fatalf("expanded %+v", m)
+	}
+	if c.State.MaxLogBytes != 64<<20 || c.Sinks[0].Batch.MaxAge != 250*time.Millisecond || c.Sinks[0].Batch.MaxRows == 0 {
+		t.Fatalf("state %+v batch %+v", c.State, c.Sinks[0].Batch)
+	}
+	if c.Mapping.Target == "" || c.Log.Level != "info" || c.ShutdownTimeout != 30*time.Second {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+}
+
+func TestParseReportsEveryProblem(t *testing.T) {
+	_, err := Parse([]byte(base+"bogus: 1\nlog: {lvl: x}\n"), env(map[string]string{"PORT": "1", "PW": ""}))
+	if err == nil || !strings.Contains(err.Error(), "bogus") || !strings.Contains(err.Error(), "lvl") {
+		t.Fatalf("unknown keys: %v", err)
+	}
+	_, err = Parse([]byte(base), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "PORT") || !strings.Contains(err.Error(), "PW") {
+		t.Fatalf("missing env vars: %v", err)
+	}
+	bad := strings.Replace(base, "max_age: 250ms", "max_age: 250ms, max_rows: -5", 1) + "log: {level: loud, format: xml}\n"
+	_, err = Parse([]byte(bad), env(map[string]string{"PORT": "x", "PW": ""}))
+	for _, want := range []string{"max_rows", "log.level", "log.format", "source.mysql.addr"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not report %s: %v", want, err)
+		}
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"1048576": 1 << 20, "64MiB": 64 << 20, "4GiB": 4 << 30, "512KB": 512000, "2g": 2 << 30} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if _, err := ParseByteSize("lots"); err == nil {
+		t.Error("ParseByteSize(lots) succeeded")
+	}
+}
