@@ -55,10 +55,10 @@ type Source struct {
 
 // Sink is one named destination.
 type Sink struct {
-	Name  string                `yaml:"name"`
-	Type  string                `yaml:"type"` // "local"
-	Local *local.Config         `yaml:"local"`
-	Batch pipeline.BatchPolicy  `yaml:"batch"`
+	Name  string               `yaml:"name"`
+	Type  string               `yaml:"type"` // "local"
+	Local *local.Config        `yaml:"local"`
+	Batch pipeline.BatchPolicy `yaml:"batch"`
 }
 
 // Log configures logging.

@@ -27,7 +27,7 @@ func TestEventRoundTrip(t *testing.T) {
 	}
 	in := Event{Op: OpUpdate, Source: tbl.ID, Table: tbl, Before: values, After: values[:3],
 		CommitTime: time.Date(2026, 11, 21, 8, 0, 0, 123456000, time.UTC).UnixMicro(),
-		Pos: Position{File: "binlog.000007", Offset: 4242, GTID: "0-1-77"}, TxnEnd: true}
+		Pos:        Position{File: "binlog.000007", Offset: 4242, GTID: "0-1-77"}, TxnEnd: true}
 	b := AppendEvent(nil, &in)
 	if TableVersion(b) != tbl.Version {
 		t.Fatalf("TableVersion = %x, want %x", TableVersion(b), tbl.Version)
