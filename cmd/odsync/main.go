@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/odsync/odsync/odpsemu"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -40,6 +42,7 @@ func commands() []command {
 		{"offsets", "show the source checkpoint, log head and each sink's cursor (offsets show)", cmdOffsets},
 		{"replay", "rewind (or forward) a sink's cursor within the log", cmdReplay},
 		{"demo", "start a private MariaDB, run a live workload and stream it into local ODS files", cmdDemo},
+		{"odps-emulator", "run a local MaxCompute emulator the real SDK talks to (HTTP + Tunnel)", odpsemu.Main},
 		{"version", "print the version", cmdVersion},
 	}
 }
