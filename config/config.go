@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,10 +16,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/local"
+	s3sink "github.com/odsync/odsync/sink/s3"
+	"github.com/odsync/odsync/telemetry"
 )
 
 // Config is the whole file.
@@ -36,6 +40,10 @@ type Config struct {
 	// Shutdown bounds the graceful stop: capture stops, sinks drain what the
 	// log holds for at most this long. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Admin is the HTTP server of /healthz, /readyz, /status, /metrics and the status page.
+	Admin admin.Config `yaml:"admin"`
+	// Telemetry configures lag sampling, history and OTLP export.
+	Telemetry telemetry.Config `yaml:"telemetry"`
 }
 
 // State configures the Pebble state directory.
@@ -56,8 +64,9 @@ type Source struct {
 // Sink is one named destination.
 type Sink struct {
 	Name  string               `yaml:"name"`
-	Type  string               `yaml:"type"` // "local"
+	Type  string               `yaml:"type"` // "local" or "s3"
 	Local *local.Config        `yaml:"local"`
+	S3    *s3sink.Config       `yaml:"s3"`
 	Batch pipeline.BatchPolicy `yaml:"batch"`
 }
 
@@ -119,11 +128,20 @@ func (c *Config) EnsureDefaults() {
 		if s.Type == "" && s.Local != nil {
 			s.Type = "local"
 		}
+		if s.Type == "" && s.S3 != nil {
+			s.Type = "s3"
+		}
 		if s.Name == "" {
 			s.Name = s.Type
 		}
 		if s.Local != nil {
 			s.Local.EnsureDefaults()
+		}
+		if s.S3 != nil {
+			if s.S3.SpoolDir == "" {
+				s.S3.SpoolDir = filepath.Join(c.State.Dir, "s3-"+s.Name)
+			}
+			s.S3.EnsureDefaults()
 		}
 		s.Batch.EnsureDefaults()
 	}
@@ -136,6 +154,8 @@ func (c *Config) EnsureDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
+	c.Admin.EnsureDefaults()
+	c.Telemetry.EnsureDefaults()
 }
 
 // Validate reports every problem at once.
@@ -180,10 +200,16 @@ func (c *Config) Validate() error {
 			} else {
 				add(s.Local.Validate(p + ".local"))
 			}
+		case "s3":
+			if s.S3 == nil {
+				add(fmt.Errorf("%s.s3: required when type is s3", p))
+			} else {
+				add(s.S3.Validate(p + ".s3"))
+			}
 		case "":
-			add(fmt.Errorf("%s.type: required (local)", p))
+			add(fmt.Errorf("%s.type: required (local or s3)", p))
 		default:
-			add(fmt.Errorf("%s.type: %q: want local", p, s.Type))
+			add(fmt.Errorf("%s.type: %q: want local or s3", p, s.Type))
 		}
 		add(s.Batch.Validate(p + ".batch"))
 	}
@@ -197,6 +223,8 @@ func (c *Config) Validate() error {
 	default:
 		add(fmt.Errorf("log.format: %q: want text or json", c.Log.Format))
 	}
+	add(c.Admin.Validate("admin"))
+	add(c.Telemetry.Validate("telemetry"))
 	if c.State.MaxLogBytes < 1<<20 {
 		add(fmt.Errorf("state.max_log_bytes: %d: at least 1MiB", c.State.MaxLogBytes))
 	}

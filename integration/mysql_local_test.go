@@ -26,6 +26,8 @@ func localConfig(t *testing.T, dir, addr, db, batch string) string {
 	path := filepath.Join(dir, "odsync.yaml")
 	harness.WriteFile(t, path, fmt.Sprintf(`state:
   dir: %s
+admin:
+  addr: 127.0.0.1:0
 source:
   type: mysql
   mysql:

@@ -10,6 +10,7 @@ package mysql
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"time"
@@ -27,16 +28,55 @@ type Config struct {
 	ServerID uint32 `yaml:"server_id"`
 	// Flavor is "auto" (default), "mysql" or "mariadb".
 	Flavor string `yaml:"flavor"`
-	// Start says where to begin when the log holds no checkpoint:
-	// "latest" (default: the server's current position).
+	// Start says where to begin when the log holds no checkpoint: latest
+	// (default), earliest, gtid:<set>, file:<binlog file>:<offset> or
+	// time:<RFC 3339 time>; see ParseStart.
 	Start string `yaml:"start"`
-	// MaxTxnEvents is how many rows of one transaction are buffered before the
-	// transaction is spilled to the log in chunks (bounded memory). Default 10000.
-	MaxTxnEvents int `yaml:"max_txn_events"`
+	// Snapshot is the initial snapshot mode: initial (default: copy the
+	// captured tables, then stream), never, when_needed (copy when there is
+	// no checkpoint or the checkpoint's binlog is gone), snapshot_only
+	// (copy, then stop).
+	Snapshot string `yaml:"snapshot"`
+	// SnapshotParallelism is how many tables are copied at once. Default 2.
+	SnapshotParallelism int `yaml:"snapshot_parallelism"`
+	// SnapshotChunkRows bounds every snapshot chunk (rows per SELECT). Default 8192.
+	SnapshotChunkRows int `yaml:"snapshot_chunk_rows"`
+	// SnapshotDirtyKeys caps how many changed row keys are remembered per
+	// table under snapshot (rows changed by the stream are dropped from
+	// later chunks, so no row is delivered twice). Default 1000000.
+	SnapshotDirtyKeys int `yaml:"snapshot_dirty_keys"`
+	// SnapshotLockingReads reads MySQL chunks with LOCK IN SHARE MODE so a
+	// chunk reflects every transaction logged before it (see README). MariaDB
+	// uses consistent snapshots with their exact binlog position instead.
+	// Default true.
+	SnapshotLockingReads *bool `yaml:"snapshot_locking_reads"`
+	// ZeroDates is what zero dates (0000-00-00, zero month or day, the zero
+	// TIMESTAMP) become: keep (default; Date/DateTime with zero parts, TIMESTAMP
+	// as the instant 0), null, or error.
+	ZeroDates string `yaml:"zero_dates"`
+	// CaptureShadowTables also captures the shadow tables of online schema
+	// change tools (gh-ost _t_gho/_t_ghc/_t_del, pt-osc _t_new/_t_old).
+	// Default false: their DDL is still tracked, so the final rename gives
+	// the real table its new schema.
+	CaptureShadowTables bool `yaml:"capture_shadow_tables"`
+	// MaxTxnEvents and MaxTxnBytes bound how much of one transaction is
+	// held in memory: beyond them it is spilled to the log in chunks that
+	// stay invisible until the commit. Defaults 2000 events, 8MiB.
+	MaxTxnEvents int   `yaml:"max_txn_events"`
+	MaxTxnBytes  int64 `yaml:"max_txn_bytes"`
 	// HeartbeatPeriod is the binlog heartbeat the server sends when idle. Default 5s.
 	HeartbeatPeriod time.Duration `yaml:"heartbeat_period"`
 	// ConnectTimeout bounds connecting and each metadata query. Default 10s.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// ProgressInterval is how often capture and snapshot progress is logged. Default 30s.
+	ProgressInterval time.Duration `yaml:"progress_interval"`
+
+	// RequestDir is the directory polled for on-demand snapshot requests
+	// (odsync snapshot --table). Set by the command, not in YAML.
+	RequestDir string `yaml:"-"`
+	// Progress, when set and a terminal, shows a snapshot progress bar.
+	// Set by the command, not in YAML.
+	Progress io.Writer `yaml:"-"`
 }
 
 // EnsureDefaults fills unset fields.
@@ -47,11 +87,33 @@ func (c *Config) EnsureDefaults() {
 	if c.Start == "" {
 		c.Start = "latest"
 	}
+	if c.Snapshot == "" {
+		c.Snapshot = SnapshotInitial
+	}
+	if c.SnapshotParallelism == 0 {
+		c.SnapshotParallelism = 2
+	}
+	if c.SnapshotChunkRows == 0 {
+		c.SnapshotChunkRows = 8192
+	}
+	if c.SnapshotDirtyKeys == 0 {
+		c.SnapshotDirtyKeys = 1000000
+	}
+	if c.SnapshotLockingReads == nil {
+		t := true
+		c.SnapshotLockingReads = &t
+	}
+	if c.ZeroDates == "" {
+		c.ZeroDates = ZeroDatesKeep
+	}
 	if c.ServerID == 0 {
 		c.ServerID = 5701
 	}
 	if c.MaxTxnEvents == 0 {
-		c.MaxTxnEvents = 10000
+		c.MaxTxnEvents = 2000
+	}
+	if c.MaxTxnBytes == 0 {
+		c.MaxTxnBytes = 8 << 20
 	}
 	if c.HeartbeatPeriod == 0 {
 		c.HeartbeatPeriod = 5 * time.Second
@@ -59,10 +121,21 @@ func (c *Config) EnsureDefaults() {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = 10 * time.Second
 	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = 30 * time.Second
+	}
 	if c.User == "" {
 		c.User = "root"
 	}
 }
+
+// Snapshot modes (Config.Snapshot).
+const (
+	SnapshotInitial      = "initial"
+	SnapshotNever        = "never"
+	SnapshotWhenNeeded   = "when_needed"
+	SnapshotSnapshotOnly = "snapshot_only"
+)
 
 // Validate reports every problem at once.
 func (c *Config) Validate() error {
@@ -77,13 +150,38 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("source.mysql.flavor: %q: want auto, mysql or mariadb", c.Flavor))
 	}
-	switch c.Start {
-	case "latest":
+	start, err := ParseStart(c.Start)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("source.mysql.start: %v", err))
+	}
+	switch c.Snapshot {
+	case SnapshotInitial, SnapshotWhenNeeded, SnapshotSnapshotOnly:
+		if err == nil && start.Kind != StartLatest {
+			errs = append(errs, fmt.Errorf("source.mysql.start: %s needs source.mysql.snapshot: never (a snapshot is consistent with the current position only)", c.Start))
+		}
+	case SnapshotNever:
 	default:
-		errs = append(errs, fmt.Errorf("source.mysql.start: %q: want latest", c.Start))
+		errs = append(errs, fmt.Errorf("source.mysql.snapshot: %q: want initial, never, when_needed or snapshot_only", c.Snapshot))
+	}
+	if c.SnapshotParallelism < 1 || c.SnapshotParallelism > 64 {
+		errs = append(errs, fmt.Errorf("source.mysql.snapshot_parallelism: %d: want 1..64", c.SnapshotParallelism))
+	}
+	if c.SnapshotChunkRows < 1 || c.SnapshotChunkRows > 1<<20 {
+		errs = append(errs, fmt.Errorf("source.mysql.snapshot_chunk_rows: %d: want 1..1048576", c.SnapshotChunkRows))
+	}
+	switch c.ZeroDates {
+	case ZeroDatesKeep, ZeroDatesNull, ZeroDatesError:
+	default:
+		errs = append(errs, fmt.Errorf("source.mysql.zero_dates: %q: want keep, null or error", c.ZeroDates))
 	}
 	if c.MaxTxnEvents < 1 {
 		errs = append(errs, fmt.Errorf("source.mysql.max_txn_events: %d: must be positive", c.MaxTxnEvents))
+	}
+	if c.MaxTxnBytes < 1<<10 {
+		errs = append(errs, fmt.Errorf("source.mysql.max_txn_bytes: %d: at least 1024", c.MaxTxnBytes))
+	}
+	if c.HeartbeatPeriod < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("source.mysql.heartbeat_period: %s: at least 100ms", c.HeartbeatPeriod))
 	}
 	return errors.Join(errs...)
 }

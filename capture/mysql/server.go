@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	driver "github.com/go-sql-driver/mysql"
+
+	"github.com/odsync/odsync/event"
 )
 
 // server is a metadata connection to the source.
@@ -113,27 +116,130 @@ func (s *server) current(ctx context.Context) (Checkpoint, error) {
 	return cp, nil
 }
 
-// oldestBinlog returns the first binlog file the server still has.
-func (s *server) oldestBinlog(ctx context.Context) string {
+// binlogFile is one entry of SHOW BINARY LOGS.
+type binlogFile struct {
+	Name string
+	Size uint64
+}
+
+// binaryLogs lists the binlog files the server has, oldest first.
+func (s *server) binaryLogs(ctx context.Context) ([]binlogFile, error) {
 	rows, err := s.db.QueryContext(ctx, "SHOW BINARY LOGS")
 	if err != nil {
-		return "unknown (" + err.Error() + ")"
+		return nil, fmt.Errorf("mysql: SHOW BINARY LOGS: %w", err)
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
-	if !rows.Next() {
+	var out []binlogFile
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		f := binlogFile{Name: vals[0].String}
+		if len(vals) > 1 {
+			f.Size, _ = strconv.ParseUint(vals[1].String, 10, 64)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// oldestBinlog returns the first binlog file the server still has.
+func (s *server) oldestBinlog(ctx context.Context) string {
+	files, err := s.binaryLogs(ctx)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	if len(files) == 0 {
 		return "none"
 	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return "unknown"
-	}
-	return vals[0].String
+	return files[0].Name
 }
+
+// showCreate returns SHOW CREATE TABLE of a table.
+func (s *server) showCreate(ctx context.Context, id event.TableID) (string, error) {
+	var name, create string
+	err := s.db.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteID(id)).Scan(&name, &create)
+	if err != nil {
+		return "", fmt.Errorf("mysql: SHOW CREATE TABLE %s: %w", id, err)
+	}
+	return create, nil
+}
+
+// loadSchema reads a table's current schema from the server.
+func (s *server) loadSchema(ctx context.Context, id event.TableID) (*tableSchema, error) {
+	create, err := s.showCreate(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	st := parseDDL(id.DB, create)
+	if st.Kind != ddlCreateTable || st.Create == nil {
+		return nil, fmt.Errorf("mysql: table %s: cannot parse SHOW CREATE TABLE (%v): %s", id, st.Err, create)
+	}
+	ts, err := newTableSchema(tableName{DB: id.DB, Name: id.Table}, st.Create, "")
+	if err != nil {
+		return nil, fmt.Errorf("mysql: table %s: SHOW CREATE TABLE: %w", id, err)
+	}
+	ts.Source = "show-create"
+	return ts, nil
+}
+
+// listTables lists the base tables outside the system schemas.
+func (s *server) listTables(ctx context.Context) ([]event.TableID, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('mysql','sys','information_schema','performance_schema')
+		ORDER BY TABLE_SCHEMA, TABLE_NAME`)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: list tables: %w", err)
+	}
+	defer rows.Close()
+	var out []event.TableID
+	for rows.Next() {
+		var id event.TableID
+		if err := rows.Scan(&id.DB, &id.Table); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// schemaCharsets returns the default character set of every database.
+func (s *server) schemaCharsets(ctx context.Context) map[string]string {
+	m := map[string]string{}
+	rows, err := s.db.QueryContext(ctx, "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA")
+	if err != nil {
+		return m
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n, cs string
+		if rows.Scan(&n, &cs) == nil {
+			m[n] = cs
+		}
+	}
+	return m
+}
+
+// estimateRows returns information_schema's row estimate of a table.
+func (s *server) estimateRows(ctx context.Context, id event.TableID) uint64 {
+	var n sql.NullInt64
+	_ = s.db.QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", id.DB, id.Table).Scan(&n)
+	if n.Int64 < 0 {
+		return 0
+	}
+	return uint64(n.Int64)
+}
+
+// quoteID quotes db.table for SQL.
+func quoteID(id event.TableID) string { return quoteName(id.DB) + "." + quoteName(id.Table) }
+
+func quoteName(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
 // charsets reads collation ids → character set names.
 func (s *server) charsets(ctx context.Context) map[uint64]string {
@@ -151,29 +257,6 @@ func (s *server) charsets(ctx context.Context) map[uint64]string {
 		}
 	}
 	return m
-}
-
-// columnNames reads the current column names and primary key of a table.
-func (s *server) columnNames(ctx context.Context, db, table string) ([]string, []int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_KEY FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, table)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
-	var names []string
-	var key []int
-	for rows.Next() {
-		var n, k string
-		if err := rows.Scan(&n, &k); err != nil {
-			return nil, nil, err
-		}
-		if k == "PRI" {
-			key = append(key, len(names))
-		}
-		names = append(names, n)
-	}
-	return names, key, rows.Err()
 }
 
 // Problem is one failed preflight check with its fix.

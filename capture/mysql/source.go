@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/odsync/odsync/event"
 )
@@ -26,11 +27,21 @@ type Source struct {
 	cfg     Config
 	capture func(event.TableID) bool
 	log     *slog.Logger
+	store   Store
+	stats   *stats
+
+	mu     sync.Mutex
+	cp     Checkpoint // last emitted checkpoint (for Stats)
+	lag    lagInfo
+	snapSt *SnapshotState
 }
 
 // New returns a source for a validated config. capture says which tables to
-// capture; nil captures all tables outside the system schemas.
-func New(cfg Config, capture func(event.TableID) bool, logger *slog.Logger) (*Source, error) {
+// capture; nil captures all tables outside the system schemas. store keeps
+// the schema history and snapshot bookkeeping (pass the *offsets.Log); when
+// it is left out they are kept in memory and lost on restart, which is only
+// right for tests and benchmarks.
+func New(cfg Config, capture func(event.TableID) bool, logger *slog.Logger, store ...Store) (*Source, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -41,7 +52,14 @@ func New(cfg Config, capture func(event.TableID) bool, logger *slog.Logger) (*So
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Source{cfg: cfg, capture: capture, log: logger}, nil
+	var st Store
+	if len(store) > 0 && store[0] != nil {
+		st = store[0]
+	} else {
+		st = NewMemStore()
+		logger.Warn("mysql source without a durable state store: schema history and snapshot progress do not survive a restart")
+	}
+	return &Source{cfg: cfg, capture: capture, log: logger, store: st, stats: &stats{}}, nil
 }
 
 func systemSchema(db string) bool {
@@ -52,17 +70,31 @@ func systemSchema(db string) bool {
 	return false
 }
 
+var shadowTable = regexp.MustCompile(`^_.+_(gho|ghc|del|new|old)$`)
+
+// captures reports whether a table's changes are captured: the caller's
+// filter, minus system schemas and online-schema-change shadow tables.
+func (s *Source) captures(id event.TableID) bool {
+	if systemSchema(id.DB) {
+		return false
+	}
+	if !s.cfg.CaptureShadowTables && shadowTable.MatchString(id.Table) {
+		return false
+	}
+	return s.capture(id)
+}
+
 // ErrFatal marks errors that retrying cannot fix (purged binlogs, binlog
 // off, wrong configuration).
 var ErrFatal = errors.New("fatal")
 
-// Run streams from the checkpoint from (nil: per Config.Start) until ctx is
-// done or an error occurs. It returns nil only when ctx is done.
+// Run streams from the checkpoint from (nil: per Config.Start and
+// Config.Snapshot) until ctx is done or an error occurs. It returns nil when
+// ctx is done, and when a snapshot_only run has finished.
 //
 // Connection losses are retried with backoff from the last emitted
-// checkpoint, as long as no chunk of an unfinished transaction was emitted;
-// otherwise Run returns the error and the caller must discard the uncommitted
-// chunks before calling Run again.
+// checkpoint; a transaction that was partly emitted (spilled) is read again
+// and its emitted events are skipped.
 func (s *Source) Run(ctx context.Context, from []byte, emit Emit) error {
 	srv, err := openServer(ctx, &s.cfg)
 	if err != nil {
@@ -79,35 +111,38 @@ func (s *Source) Run(ctx context.Context, from []byte, emit Emit) error {
 		}
 		s.log.Warn("source check", "check", p.Check, "cause", p.Cause, "fix", p.Fix)
 	}
-	var cp Checkpoint
-	if from != nil {
-		if cp, err = DecodeCheckpoint(from); err != nil {
-			return fmt.Errorf("%w: %v", ErrFatal, err)
-		}
-		if cp.Flavor != "" && cp.Flavor != srv.flavor {
-			return fmt.Errorf("%w: mysql: the checkpoint was taken on a %s server but %s is %s", ErrFatal, cp.Flavor, s.cfg.Addr, srv.flavor)
-		}
-		s.log.Info("resuming from checkpoint", "position", cp.String())
-	} else {
-		if cp, err = srv.current(ctx); err != nil {
-			return err
-		}
-		s.log.Info("starting at the current position", "position", cp.String())
+	st := &stream{src: s, srv: srv, emit: emit, hist: newHistory(s.store), log: s.log,
+		charsets: srv.charsets(ctx), dbCharset: srv.schemaCharsets(ctx), warned: map[string]bool{}}
+	plan, err := s.plan(ctx, srv, st, from)
+	if err != nil {
+		return err
 	}
-	cp.Flavor = srv.flavor
-	st := &stream{src: s, srv: srv, emit: emit, cp: cp,
-		tables: &tableCache{byID: map[uint64]*cachedTable{}, charsets: srv.charsets(ctx)}}
-	st.tables.columnNames = func(db, table string) ([]string, []int, error) {
-		return srv.columnNames(ctx, db, table)
+	if plan.done {
+		s.log.Info("snapshot_only: the snapshot is complete; nothing to do")
+		return nil
 	}
+	st.cp = plan.cp
+	if err := s.prepare(ctx, srv, st, plan); err != nil {
+		return err
+	}
+	defer st.snap.stop()
+	s.setCheckpoint(st.cp)
+	stopLag := s.watchLag(ctx, srv)
+	defer stopLag()
 	backoff := 100 * time.Millisecond
 	for {
 		progressed, err := st.run(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, ErrFatal) || st.spilled {
+		if errors.Is(err, errSnapshotOnlyDone) {
+			return st.finishSnapshotOnly(ctx)
+		}
+		if errors.Is(err, ErrFatal) {
 			return err
+		}
+		if st.spilled > 0 && st.inTxn {
+			st.resume = &spillResume{gtid: st.txnGTID, file: st.cp.File, pos: st.cp.Pos, emitted: st.spilled}
 		}
 		if progressed {
 			backoff = 100 * time.Millisecond
@@ -122,301 +157,180 @@ func (s *Source) Run(ctx context.Context, from []byte, emit Emit) error {
 	}
 }
 
-// stream is one binlog connection's state.
-type stream struct {
-	src    *Source
-	srv    *server
-	emit   Emit
-	tables *tableCache
-	// cp is the checkpoint after the last emitted transaction.
+// startPlan is where a run starts and what it must copy first.
+type startPlan struct {
 	cp   Checkpoint
-	gset gomysql.GTIDSet
-
-	file     string
-	txn      []event.Event
-	txnGTID  string
-	txnTime  uint32
-	inTxn    bool
-	spilled  bool // a chunk of the open transaction was emitted
-	lastIdle time.Time
+	done bool
+	// fresh: no checkpoint was used (a new start or a re-snapshot).
+	fresh bool
+	// snapshotAll: copy every captured table before/while streaming.
+	snapshotAll bool
 }
 
-func (st *stream) run(ctx context.Context) (progressed bool, err error) {
-	s := st.src
-	host, port, _ := s.cfg.hostPort()
-	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID:                s.cfg.ServerID,
-		Flavor:                  st.srv.flavor,
-		Host:                    host,
-		Port:                    port,
-		User:                    s.cfg.User,
-		Password:                s.cfg.Password,
-		ParseTime:               true,
-		TimestampStringLocation: time.UTC,
-		HeartbeatPeriod:         s.cfg.HeartbeatPeriod,
-		ReadTimeout:             3 * s.cfg.HeartbeatPeriod,
-		DisableRetrySync:        true,
-		Logger:                  slog.New(slog.DiscardHandler),
-	})
-	defer syncer.Close()
-	st.txn, st.inTxn, st.spilled = nil, false, false
-	st.file = st.cp.File
-	var streamer *replication.BinlogStreamer
-	if st.cp.GTIDSet != "" && st.srv.gtid {
-		st.gset, err = gomysql.ParseGTIDSet(st.srv.flavor, st.cp.GTIDSet)
+func (s *Source) plan(ctx context.Context, srv *server, st *stream, from []byte) (startPlan, error) {
+	mode := s.cfg.Snapshot
+	if from != nil {
+		cp, err := DecodeCheckpoint(from)
 		if err != nil {
-			return false, fmt.Errorf("%w: mysql: checkpoint GTID set %q: %v", ErrFatal, st.cp.GTIDSet, err)
+			return startPlan{}, fmt.Errorf("%w: %v", ErrFatal, err)
 		}
-		streamer, err = syncer.StartSyncGTID(st.gset.Clone())
-	} else {
-		st.gset = nil
-		streamer, err = syncer.StartSync(gomysql.Position{Name: st.cp.File, Pos: st.cp.Pos})
-	}
-	if err != nil {
-		return false, fmt.Errorf("mysql: start binlog stream at %s: %w", st.cp.String(), err)
-	}
-	for {
-		ev, err := streamer.GetEvent(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return progressed, nil
+		if cp.Flavor != "" && cp.Flavor != srv.flavor {
+			return startPlan{}, fmt.Errorf("%w: mysql: the checkpoint was taken on a %s server but %s is %s", ErrFatal, cp.Flavor, s.cfg.Addr, srv.flavor)
+		}
+		if cp.SnapshotOnlyDone && mode == SnapshotSnapshotOnly {
+			return startPlan{done: true}, nil
+		}
+		if perr := s.checkAvailable(ctx, srv, cp); perr != nil {
+			if mode != SnapshotWhenNeeded {
+				return startPlan{}, perr
 			}
-			return progressed, st.explain(ctx, err)
-		}
-		p, err := st.handle(ctx, ev)
-		if err != nil {
-			return progressed, err
-		}
-		progressed = progressed || p
-	}
-}
-
-// explain turns server errors into actionable ones.
-func (st *stream) explain(ctx context.Context, err error) error {
-	msg := err.Error()
-	if strings.Contains(msg, "1236") || strings.Contains(strings.ToLower(msg), "could not find first log file") ||
-		strings.Contains(strings.ToLower(msg), "purged") || strings.Contains(msg, "Could not find GTID") {
-		return fmt.Errorf("%w: mysql: the binlog at %s is no longer on the server (oldest available: %s): %v; "+
-			"the changes in between are lost to odsync — re-snapshot the tables, or reset the checkpoint (odsync offsets) to accept the gap",
-			ErrFatal, st.cp.String(), st.srv.oldestBinlog(ctx), err)
-	}
-	return fmt.Errorf("mysql: binlog stream at %s: %w", st.cp.String(), err)
-}
-
-func (st *stream) handle(ctx context.Context, ev *replication.BinlogEvent) (progressed bool, err error) {
-	h := ev.Header
-	switch e := ev.Event.(type) {
-	case *replication.RotateEvent:
-		st.file = string(e.NextLogName)
-		if !st.inTxn {
-			st.cp.File, st.cp.Pos = st.file, uint32(e.Position)
-		}
-	case *replication.MariadbGTIDEvent:
-		st.begin(e.GTID.String(), h.Timestamp)
-	case *replication.GTIDEvent:
-		st.begin(gtidString(e), h.Timestamp)
-	case *replication.QueryEvent:
-		q := strings.TrimSpace(string(e.Query))
-		switch strings.ToUpper(q) {
-		case "BEGIN":
-			if !st.inTxn {
-				st.begin("", h.Timestamp)
-			}
-			return false, nil
-		case "COMMIT": // non-transactional engines end their "transaction" so
-			return true, st.commit(ctx, h)
-		}
-		return true, st.ddl(ctx, h, string(e.Schema), q)
-	case *replication.XIDEvent:
-		return true, st.commit(ctx, h)
-	case *replication.RowsEvent:
-		return false, st.rows(ctx, h, e)
-	case *replication.TransactionPayloadEvent:
-		for _, inner := range e.Events {
-			p, err := st.handle(ctx, inner)
+			s.log.Warn("the checkpoint's binlog is gone; snapshot: when_needed takes a new snapshot of every captured table", "err", perr)
+			cur, err := srv.current(ctx)
 			if err != nil {
-				return progressed, err
+				return startPlan{}, err
 			}
-			progressed = progressed || p
+			cur.Tables = cp.Tables
+			cur.RequestsDone = cp.RequestsDone
+			return startPlan{cp: cur, fresh: true, snapshotAll: true}, nil
 		}
-		return progressed, nil
+		cp.Flavor = srv.flavor
+		s.log.Info("resuming from checkpoint", "position", cp.String())
+		return startPlan{cp: cp}, nil
 	}
-	return false, nil
-}
-
-func gtidString(e *replication.GTIDEvent) string {
-	if len(e.SID) != 16 {
-		return ""
+	start, err := ParseStart(s.cfg.Start)
+	if err != nil {
+		return startPlan{}, fmt.Errorf("%w: mysql: start: %v", ErrFatal, err)
 	}
-	u := fmt.Sprintf("%x-%x-%x-%x-%x", e.SID[0:4], e.SID[4:6], e.SID[6:8], e.SID[8:10], e.SID[10:16])
-	return fmt.Sprintf("%s:%d", u, e.GNO)
+	cp, err := resolveStart(ctx, srv, &s.cfg, start)
+	if err != nil {
+		return startPlan{}, err
+	}
+	cp.Flavor = srv.flavor
+	if start.Kind == StartLatest {
+		s.log.Info("starting at the current position", "position", cp.String(), "snapshot", mode)
+	} else {
+		s.log.Info("starting at "+start.String(), "position", cp.String())
+	}
+	return startPlan{cp: cp, fresh: true, snapshotAll: mode != SnapshotNever}, nil
 }
 
-func (st *stream) begin(gtid string, ts uint32) {
-	st.inTxn = true
-	st.txnGTID = gtid
-	st.txnTime = ts
-	st.txn = st.txn[:0]
-}
-
-func (st *stream) position(h *replication.EventHeader) event.Position {
-	return event.Position{File: st.file, Offset: uint64(h.LogPos), GTID: st.txnGTID}
-}
-
-func (st *stream) rows(ctx context.Context, h *replication.EventHeader, e *replication.RowsEvent) error {
-	id := event.TableID{DB: string(e.Table.Schema), Table: string(e.Table.Table)}
-	if !st.src.capture(id) {
+// checkAvailable verifies the server still has the binlog a checkpoint needs.
+func (s *Source) checkAvailable(ctx context.Context, srv *server, cp Checkpoint) error {
+	files, err := srv.binaryLogs(ctx)
+	if err != nil || len(files) == 0 {
+		return nil // the stream will tell
+	}
+	oldest := files[0].Name
+	if srv.gtid && cp.GTIDSet != "" {
+		if srv.flavor == "mysql" {
+			purged, err := srv.variable(ctx, "gtid_purged")
+			if err == nil && purged != "" {
+				if missing := mysqlGTIDMissing(cp.GTIDSet, purged); missing != "" {
+					return &PurgedError{Want: cp.String(), Oldest: oldest, Cause: fmt.Errorf("the server purged GTIDs %s that odsync has not read", missing)}
+				}
+			}
+			return nil
+		}
+		// MariaDB: the checkpoint's file tells (positions are tracked with it).
+	}
+	if cp.File == "" {
 		return nil
 	}
-	t, err := st.tables.get(e.Table)
-	if err != nil {
-		return fmt.Errorf("%w: %v (at %s:%d)", ErrFatal, err, st.file, h.LogPos)
-	}
-	var op event.Op
-	switch h.EventType {
-	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2, replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:
-		op = event.OpInsert
-	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
-		op = event.OpUpdate
-	default:
-		op = event.OpDelete
-	}
-	pos := st.position(h)
-	commit := int64(st.txnTime) * 1e6
-	conv := func(row []any) ([]event.Value, error) {
-		vals := make([]event.Value, len(t.Columns))
-		for i := range t.Columns {
-			if i >= len(row) {
-				break
-			}
-			v, err := toValue(&t.Columns[i], row[i])
-			if err != nil {
-				return nil, fmt.Errorf("%w: mysql: table %s at %s: %v", ErrFatal, id, pos, err)
-			}
-			vals[i] = v
+	for _, f := range files {
+		if f.Name == cp.File {
+			return nil
 		}
-		return vals, nil
 	}
-	step := 1
-	if op == event.OpUpdate {
-		step = 2
+	if fileSeq(cp.File) > fileSeq(files[len(files)-1].Name) {
+		return nil // a newer file than the server lists: let the stream report it
 	}
-	for i := 0; i+step-1 < len(e.Rows); i += step {
-		ev := event.Event{Op: op, Source: id, Table: t, CommitTime: commit, Pos: pos}
-		img, err := conv(e.Rows[i])
+	return &PurgedError{Want: cp.String(), Oldest: oldest, Cause: fmt.Errorf("binlog file %s was purged", cp.File)}
+}
+
+// prepare loads the schema history for the tables to capture and sets up
+// the snapshot work of this run.
+func (s *Source) prepare(ctx context.Context, srv *server, st *stream, plan startPlan) error {
+	tables, err := srv.listTables(ctx)
+	if err != nil {
+		return err
+	}
+	var captured []event.TableID
+	for _, id := range tables {
+		if s.captures(id) {
+			captured = append(captured, id)
+		}
+	}
+	// Tables without any schema history get their current schema, recorded
+	// at the server's current position.
+	cur, err := srv.current(ctx)
+	if err != nil {
+		return err
+	}
+	curPos := cur.pos()
+	for _, id := range captured {
+		known, err := st.hist.known(id)
 		if err != nil {
 			return err
 		}
-		switch op {
-		case event.OpInsert:
-			ev.After = img
-		case event.OpDelete:
-			ev.Before = img
-		case event.OpUpdate:
-			ev.Before = img
-			if ev.After, err = conv(e.Rows[i+1]); err != nil {
-				return err
-			}
+		if known {
+			continue
 		}
-		st.txn = append(st.txn, ev)
-	}
-	if len(st.txn) >= st.src.cfg.MaxTxnEvents {
-		chunk := st.txn
-		st.txn = make([]event.Event, 0, len(chunk))
-		st.spilled = true
-		return st.emit(ctx, chunk, nil)
-	}
-	return nil
-}
-
-// advance moves the checkpoint past the transaction that ends at h.
-func (st *stream) advance(h *replication.EventHeader) error {
-	st.cp.File, st.cp.Pos = st.file, h.LogPos
-	st.cp.Time = h.Timestamp
-	if st.gset != nil && st.txnGTID != "" {
-		if err := st.gset.Update(st.txnGTID); err != nil {
-			return fmt.Errorf("mysql: add GTID %s to %s: %w", st.txnGTID, st.gset, err)
+		ts, err := srv.loadSchema(ctx, id)
+		if err != nil {
+			s.log.Warn("cannot load the schema of a captured table; its table map will decide", "table", id.String(), "err", err)
+			continue
 		}
-		st.cp.GTIDSet = st.gset.String()
+		if _, err := st.hist.put(id, curPos, ts, false); err != nil {
+			return err
+		}
 	}
-	return nil
-}
-
-func (st *stream) commit(ctx context.Context, h *replication.EventHeader) error {
-	if err := st.advance(h); err != nil {
+	sn, err := newSnapshotter(ctx, s, srv, st, plan, captured)
+	if err != nil {
 		return err
 	}
-	events := st.txn
-	st.txn, st.inTxn = nil, false
-	wasSpilled := st.spilled
-	st.spilled = false
-	if len(events) == 0 && !wasSpilled {
-		// Nothing captured: advance the stored position at most once a second.
-		if time.Since(st.lastIdle) < time.Second {
+	st.snap = sn
+	return nil
+}
+
+func (s *Source) setCheckpoint(cp Checkpoint) {
+	s.mu.Lock()
+	s.cp = cp
+	if cp.Snapshot != nil {
+		ss := *cp.Snapshot
+		s.snapSt = &ss
+	} else {
+		s.snapSt = nil
+	}
+	s.mu.Unlock()
+}
+
+// finishSnapshotOnly emits the final checkpoint of a snapshot_only run.
+func (st *stream) finishSnapshotOnly(ctx context.Context) error {
+	st.cp.SnapshotOnlyDone = true
+	st.cp.Snapshot = nil
+	if err := st.emitCP(ctx, nil); err != nil {
+		if ctx.Err() != nil {
 			return nil
 		}
-		st.lastIdle = time.Now()
-	}
-	if len(events) > 0 {
-		events[len(events)-1].TxnEnd = true
-	}
-	return st.emit(ctx, events, st.cp.Encode())
-}
-
-func (st *stream) ddl(ctx context.Context, h *replication.EventHeader, schema, query string) error {
-	st.tables.invalidate()
-	if err := st.advance(h); err != nil {
 		return err
 	}
-	st.inTxn = false
-	id, ok := ddlTable(schema, query)
-	var events []event.Event
-	if ok && st.src.capture(id) {
-		events = []event.Event{{Op: event.OpDDL, Source: id, DDL: query, CommitTime: int64(h.Timestamp) * 1e6,
-			Pos: st.position(h), TxnEnd: true}}
-	}
-	return st.emit(ctx, events, st.cp.Encode())
+	st.log.Info("snapshot_only: the snapshot is complete", "rows", st.src.stats.snapRows.Load())
+	return nil
 }
 
-// ddlTable extracts the table a DDL statement changes (best effort: the full
-// parser and schema history come with the complete MySQL capture).
-func ddlTable(schema, q string) (event.TableID, bool) {
-	fields := strings.Fields(q)
-	up := make([]string, 0, 6)
-	for _, f := range fields {
-		if len(up) == 6 {
-			break
-		}
-		up = append(up, strings.ToUpper(f))
+// mysqlGTIDMissing returns the purged GTID set when it is not contained in
+// the set already read ("" when nothing was lost).
+func mysqlGTIDMissing(have, purged string) string {
+	h, err := gomysql.ParseMysqlGTIDSet(have)
+	if err != nil {
+		return ""
 	}
-	idx := -1
-	switch {
-	case len(up) >= 3 && (up[0] == "ALTER" || up[0] == "DROP" || up[0] == "TRUNCATE" || up[0] == "RENAME") && up[1] == "TABLE":
-		idx = 2
-	case len(up) >= 2 && up[0] == "TRUNCATE":
-		idx = 1
-	case len(up) >= 3 && up[0] == "CREATE" && up[1] == "TABLE":
-		idx = 2
-	case len(up) >= 4 && up[0] == "CREATE" && up[1] == "TEMPORARY":
-		return event.TableID{}, false
+	p, err := gomysql.ParseMysqlGTIDSet(purged)
+	if err != nil {
+		return ""
 	}
-	if idx < 0 {
-		return event.TableID{}, false
+	if h.Contain(p) {
+		return ""
 	}
-	for idx < len(up) && (up[idx] == "IF" || up[idx] == "NOT" || up[idx] == "EXISTS") {
-		idx++
-	}
-	if idx >= len(fields) {
-		return event.TableID{}, false
-	}
-	name := fields[idx]
-	if i := strings.IndexAny(name, "(;,"); i >= 0 {
-		name = name[:i]
-	}
-	db, table := schema, name
-	if i := strings.Index(name, "."); i >= 0 {
-		db, table = name[:i], name[i+1:]
-	}
-	unq := func(s string) string { return strings.Trim(s, "`\"") }
-	return event.TableID{DB: unq(db), Table: unq(table)}, table != ""
+	return p.String()
 }

@@ -93,13 +93,14 @@ sinks:
 	if err != nil {
 		return fail(stderr, exitFailure, err)
 	}
+	cfg.Admin.Addr = "127.0.0.1:0" // the demo must not depend on a free 9300
 	fmt.Fprintf(stdout, "2. streaming into %s for %s while a workload writes to shop.customers and shop.orders ...\n", filepath.Join(abs, "ods"), *duration)
 	logFile, err := os.Create(filepath.Join(abs, "odsync.log"))
 	if err != nil {
 		return fail(stderr, exitFailure, err)
 	}
 	defer logFile.Close()
-	lg := newLogger(cfg.Log, logFile)
+	lg := newLogger(cfg, logFile)
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

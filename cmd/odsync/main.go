@@ -41,6 +41,8 @@ func commands() []command {
 		{"check", "validate the config and test the source (binlog, format, privileges)", cmdCheck},
 		{"offsets", "show the source checkpoint, log head and each sink's cursor (offsets show)", cmdOffsets},
 		{"replay", "rewind (or forward) a sink's cursor within the log", cmdReplay},
+		{"status", "show a running odsync's lag, throughput and sinks (from its admin server)", cmdStatus},
+		{"healthcheck", "exit 0 if a running odsync answers /healthz (--ready: /readyz), else 3", cmdHealthcheck},
 		{"demo", "start a private MariaDB, run a live workload and stream it into local ODS files", cmdDemo},
 		{"odps-emulator", "run a local MaxCompute emulator the real SDK talks to (HTTP + Tunnel)", odpsemu.Main},
 		{"version", "print the version", cmdVersion},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/event"
@@ -16,16 +17,31 @@ import (
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/local"
+	s3sink "github.com/odsync/odsync/sink/s3"
+	"github.com/odsync/odsync/telemetry"
+	"github.com/odsync/odsync/telemetry/binloglag"
 )
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+// newLogger returns the JSON or text logger of the config, redacting every
+// secret of the configuration (and any DSN or URL password) from messages
+// and attributes.
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	return telemetry.NewLogger(w, cfg.Log.Format, cfg.Log.Level, redactor(cfg))
+}
+
+// redactor knows the configuration's secrets.
+func redactor(cfg *config.Config) *telemetry.Redactor {
+	r := telemetry.NewRedactor(cfg.Telemetry.Secrets()...)
+	if cfg.Source.MySQL != nil {
+		r.Add(cfg.Source.MySQL.Password)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	for _, s := range cfg.Sinks {
+		if s.S3 != nil {
+			r.Add(s.S3.SecretAccessKey)
+			r.Add(s.S3.SessionToken)
+		}
+	}
+	return r
 }
 
 func loadConfig(fs interface{ Arg(int) string }, path string) (*config.Config, error) {
@@ -44,12 +60,18 @@ func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
 }
 
 // buildSinks constructs every configured sink.
-func buildSinks(cfg *config.Config, mapper *schema.Mapper) ([]pipeline.SinkSpec, error) {
+func buildSinks(cfg *config.Config, mapper *schema.Mapper, lg *slog.Logger) ([]pipeline.SinkSpec, error) {
 	var specs []pipeline.SinkSpec
 	for _, s := range cfg.Sinks {
 		switch s.Type {
 		case "local":
 			sk, err := local.New(*s.Local, mapper)
+			if err != nil {
+				return nil, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
+		case "s3":
+			sk, err := s3sink.New(*s.S3, mapper, lg.With("sink", s.Name))
 			if err != nil {
 				return nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
@@ -97,11 +119,55 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger) error
 	if err != nil {
 		return err
 	}
-	sinks, err := buildSinks(cfg, mapper)
+	sinks, err := buildSinks(cfg, mapper, lg)
 	if err != nil {
 		return err
 	}
-	p := pipeline.New(log, src, sinks, pipeline.Options{DrainTimeout: cfg.ShutdownTimeout, Logger: lg})
+	// Telemetry and the admin server run from before the capture starts
+	// until the pipeline has stopped, so /healthz answers during the drain.
+	topts := telemetry.Options{Log: log, Redactor: redactor(cfg), Logger: lg.With("component", "telemetry"), Version: version}
+	if cfg.Source.Type == "mysql" {
+		m := cfg.Source.MySQL
+		probe, err := binloglag.New(binloglag.Config{Addr: m.Addr, User: m.User, Password: m.Password, Timeout: m.ConnectTimeout}, log.Checkpoint)
+		if err != nil {
+			return err
+		}
+		defer probe.Close()
+		topts.Source, topts.SourceName = probe, "mysql"
+	}
+	tel, err := telemetry.New(ctx, cfg.Telemetry, topts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			lg.Warn("telemetry shutdown", "err", err)
+		}
+	}()
+	telCtx, stopTel := context.WithCancel(context.Background())
+	defer stopTel()
+	go tel.Run(telCtx)
+	if cfg.Admin.Enabled() {
+		adm := admin.New(cfg.Admin, tel, lg.With("component", "admin"))
+		if err := adm.Start(); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = adm.Shutdown(sctx)
+		}()
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			tel.SetStopping() // /readyz fails from now on
+		case <-telCtx.Done():
+		}
+	}()
+	p := pipeline.New(log, src, sinks, pipeline.Options{DrainTimeout: cfg.ShutdownTimeout, Logger: lg, Observer: tel})
 	lg.Info("odsync running", "state", cfg.State.Dir, "sinks", len(sinks), "head", log.Head())
 	start := time.Now()
 	runErr := p.Run(ctx)
@@ -130,7 +196,25 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
-	lg := newLogger(cfg.Log, stderr)
+	lg := newLogger(cfg, stderr)
+	// Graceful stop has a deadline: the drain (shutdown_timeout), closing
+	// the sinks (10s) and a margin; past it odsync exits 1 (the log is
+	// crash-safe, a restart resumes from the cursors).
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		select {
+		case <-done:
+		case <-time.After(cfg.ShutdownTimeout + 15*time.Second):
+			lg.Error("graceful stop exceeded its deadline; exiting", "shutdown_timeout", cfg.ShutdownTimeout)
+			os.Exit(exitFailure)
+		}
+	}()
 	if err := runPipeline(ctx, cfg, lg); err != nil {
 		lg.Error("odsync failed", "err", err)
 		return exitFailure
@@ -176,6 +260,17 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	for _, s := range cfg.Sinks {
+		if s.Type == "s3" {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := s3sink.Check(cctx, *s.S3)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				failed = true
+				continue
+			}
+			fmt.Fprintf(stdout, "sink %s: ok (s3://%s/%s writable)\n", s.Name, s.S3.Bucket, s.S3.Prefix)
+		}
 		if s.Type == "local" {
 			if err := os.MkdirAll(s.Local.Dir, 0o755); err != nil {
 				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)

@@ -221,15 +221,23 @@ func readParquet(t testing.TB, data []byte) (*parquet.File, [][][]parquet.Value)
 
 func TestParquetRoundTrip(t *testing.T) {
 	tg, tbl := testTarget(t)
-	rows := testRows(t, tg, tbl)
+	three := testRows(t, tg, tbl)
+	var rows [][]event.Value
+	for i := 0; i < 700; i++ { // several writer batches and row groups
+		rows = append(rows, three[i%3])
+	}
 	for _, comp := range []string{CompressionSnappy, CompressionZstd, CompressionNone} {
 		t.Run(comp, func(t *testing.T) {
-			data := encode(t, FormatParquet, tg, rows, EncoderOptions{Compression: comp, Metadata: map[string]string{"odsync.table": tg.Name}})
-			again := encode(t, FormatParquet, tg, rows, EncoderOptions{Compression: comp, Metadata: map[string]string{"odsync.table": tg.Name}})
+			o := EncoderOptions{Compression: comp, RowGroupBytes: 20000, Metadata: map[string]string{"odsync.table": tg.Name}}
+			data := encode(t, FormatParquet, tg, rows, o)
+			again := encode(t, FormatParquet, tg, rows, o)
 			if !bytes.Equal(data, again) {
 				t.Fatal("two encodings of the same rows differ")
 			}
 			f, got := readParquet(t, data)
+			if len(f.RowGroups()) < 2 {
+				t.Errorf("%d row groups, want several", len(f.RowGroups()))
+			}
 			if v, _ := f.Lookup("odsync.table"); v != tg.Name {
 				t.Errorf("metadata odsync.table = %q", v)
 			}

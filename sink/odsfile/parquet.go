@@ -36,12 +36,15 @@ const DefaultRowGroupBytes = 32 << 20
 type Parquet struct {
 	t        *schema.Target
 	w        *parquet.Writer
-	row      parquet.Row
-	rows     []parquet.Row
+	rows     []parquet.Row // rows not yet handed to the writer (reused)
+	nrows    int
 	pending  int64 // approximate bytes buffered in the current row group
 	groupMax int64
 	n        int64
 }
+
+// parquetBatch is how many rows are handed to the writer at once.
+const parquetBatch = 256
 
 // ParquetSchema returns the Parquet schema of a target (columns in target order).
 func ParquetSchema(t *schema.Target) (*parquet.Schema, error) {
@@ -188,7 +191,7 @@ func NewParquet(w io.Writer, t *schema.Target, compression string, rowGroupBytes
 		opts = append(opts, parquet.KeyValueMetadata(k, kv[k]))
 	}
 	pw := parquet.NewWriter(w, opts...)
-	return &Parquet{t: t, w: pw, rows: make([]parquet.Row, 1), groupMax: rowGroupBytes}, nil
+	return &Parquet{t: t, w: pw, rows: make([]parquet.Row, parquetBatch), groupMax: rowGroupBytes}, nil
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -206,7 +209,7 @@ func sortedKeys(m map[string]string) []string {
 
 // WriteRow writes one row aligned with the target columns.
 func (p *Parquet) WriteRow(row []event.Value) error {
-	r := p.row[:0]
+	r := p.rows[p.nrows][:0]
 	var size int64
 	for i := range p.t.Columns {
 		c := &p.t.Columns[i]
@@ -267,15 +270,20 @@ func (p *Parquet) WriteRow(row []event.Value) error {
 		size += 8 + int64(len(pv.Bytes))
 		r = append(r, pval.Level(0, def, i))
 	}
-	p.row = r
-	p.rows[0] = r
-	if _, err := p.w.WriteRows(p.rows); err != nil {
-		return fmt.Errorf("odsfile: target %s: parquet: %w", p.t.Name, err)
-	}
+	p.rows[p.nrows] = r
+	p.nrows++
 	p.n++
 	p.pending += size
+	if p.nrows == len(p.rows) {
+		if err := p.writeRows(); err != nil {
+			return err
+		}
+	}
 	if p.pending >= p.groupMax {
 		p.pending = 0
+		if err := p.writeRows(); err != nil {
+			return err
+		}
 		if err := p.w.Flush(); err != nil {
 			return fmt.Errorf("odsfile: target %s: parquet: %w", p.t.Name, err)
 		}
@@ -283,8 +291,24 @@ func (p *Parquet) WriteRow(row []event.Value) error {
 	return nil
 }
 
+// writeRows hands the buffered rows to the writer (which copies them).
+func (p *Parquet) writeRows() error {
+	if p.nrows == 0 {
+		return nil
+	}
+	_, err := p.w.WriteRows(p.rows[:p.nrows])
+	p.nrows = 0
+	if err != nil {
+		return fmt.Errorf("odsfile: target %s: parquet: %w", p.t.Name, err)
+	}
+	return nil
+}
+
 // Close flushes the last row group and writes the footer.
 func (p *Parquet) Close() error {
+	if err := p.writeRows(); err != nil {
+		return err
+	}
 	if err := p.w.Close(); err != nil {
 		return fmt.Errorf("odsfile: target %s: parquet: %w", p.t.Name, err)
 	}

@@ -1,0 +1,585 @@
+package ticdc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/odsync/odsync/event"
+)
+
+// arena hands out strings that share one allocation per message. Bytes
+// are only ever appended, never overwritten, so strings taken earlier stay
+// valid and immutable even when a later append moves to a new array.
+type arena struct{ buf []byte }
+
+// reserve starts a fresh backing array of capacity n. The previous array
+// is left to the strings that point into it.
+func (a *arena) reserve(n int) {
+	if n <= 0 {
+		a.buf = nil
+		return
+	}
+	a.buf = make([]byte, 0, n)
+}
+
+func (a *arena) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return unsafe.String(&a.buf[start], len(b))
+}
+
+// since returns the bytes appended after start as a string.
+func (a *arena) since(start int) string {
+	if len(a.buf) == start {
+		return ""
+	}
+	return unsafe.String(&a.buf[start], len(a.buf)-start)
+}
+
+// latin1 decodes TiCDC's canal-json byte strings: every byte b was written as
+// the character U+00bb, so every character must be at most U+00FF.
+func (a *arena) latin1(b []byte) (string, error) {
+	start := len(a.buf)
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			a.buf = append(a.buf, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			a.buf = a.buf[:start]
+			return "", fmt.Errorf("invalid UTF-8 at byte %d of a binary value", i)
+		}
+		if r > 0xFF {
+			a.buf = a.buf[:start]
+			return "", fmt.Errorf("character %U at byte %d is outside ISO-8859-1; not a TiCDC binary value", r, i)
+		}
+		a.buf = append(a.buf, byte(r))
+		i += n
+	}
+	return a.since(start), nil
+}
+
+// valueCtx carries per-decoder settings for value conversion.
+type valueCtx struct {
+	loc *time.Location
+	utc bool
+	// enumIndex: ENUM and SET arrive as index / bitmask numbers (TiCDC);
+	// otherwise as member text (Alibaba Canal).
+	enumIndex bool
+}
+
+func newValueCtx(loc *time.Location, enumIndex bool) valueCtx {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return valueCtx{loc: loc, utc: loc == time.UTC, enumIndex: enumIndex}
+}
+
+// decodeText converts the text form of a value (canal-json's strings, the
+// string-typed fields of other protocols) according to spec. raw is the
+// unescaped text; strings kept by the value are copied into ar.
+func decodeText(spec *colSpec, raw []byte, ar *arena, vc *valueCtx) (event.Value, error) {
+	switch spec.typ {
+	case event.TypeTinyInt, event.TypeSmallInt, event.TypeMediumInt, event.TypeInt, event.TypeBigInt:
+		return parseIntValue(raw, spec.bits, spec.unsigned)
+	case event.TypeDecimal:
+		if err := checkDecimal(raw); err != nil {
+			return event.Null, err
+		}
+		return event.Decimal(ar.str(raw)), nil
+	case event.TypeFloat:
+		f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(raw), len(raw)), 32)
+		if err != nil {
+			return event.Null, fmt.Errorf("FLOAT %s: %w", quoteShort(raw), errSyntax)
+		}
+		return event.Float32(float32(f)), nil
+	case event.TypeDouble:
+		f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(raw), len(raw)), 64)
+		if err != nil {
+			return event.Null, fmt.Errorf("DOUBLE %s: %w", quoteShort(raw), errSyntax)
+		}
+		return event.Float64(f), nil
+	case event.TypeBit:
+		v, err := parseUint(raw)
+		if err != nil {
+			return event.Null, fmt.Errorf("BIT %s: %w", quoteShort(raw), err)
+		}
+		return bitsValue(v, spec.bits)
+	case event.TypeChar, event.TypeVarchar, event.TypeText, event.TypeUnknown:
+		return event.String(ar.str(raw)), nil
+	case event.TypeBinary, event.TypeVarbinary, event.TypeBlob, event.TypeGeometry:
+		s, err := ar.latin1(raw)
+		if err != nil {
+			return event.Null, err
+		}
+		return event.BytesString(s), nil
+	case event.TypeJSON:
+		return event.JSON(ar.str(raw)), nil
+	case event.TypeEnum:
+		return enumText(raw, spec.elems, vc.enumIndex)
+	case event.TypeSet:
+		return setText(raw, spec.elems, vc.enumIndex)
+	case event.TypeDate:
+		y, m, d, err := parseDate(raw)
+		if err != nil {
+			return event.Null, err
+		}
+		return event.Date(y, m, d), nil
+	case event.TypeDateTime:
+		c, err := parseDateTime(raw)
+		if err != nil {
+			return event.Null, err
+		}
+		return event.DateTime(c.y, c.mo, c.d, c.h, c.mi, c.s, c.us), nil
+	case event.TypeTimestamp:
+		us, err := parseTimestamp(raw, vc)
+		if err != nil {
+			return event.Null, err
+		}
+		return event.TimestampMicros(us), nil
+	case event.TypeTime:
+		us, err := parseDuration(raw)
+		if err != nil {
+			return event.Null, err
+		}
+		return event.TimeMicros(us), nil
+	case event.TypeYear:
+		y, err := parseInt(raw)
+		if err != nil || y < 0 || y > 9999 {
+			return event.Null, fmt.Errorf("YEAR %s: %w", quoteShort(raw), errSyntax)
+		}
+		return event.Year(int(y)), nil
+	case event.TypeVector:
+		return parseVector(raw, ar)
+	}
+	return event.Null, fmt.Errorf("no decoder for type %s", spec.typ)
+}
+
+func parseIntValue(raw []byte, bits int, unsigned bool) (event.Value, error) {
+	if bits <= 0 || bits > 64 {
+		bits = 64
+	}
+	if unsigned {
+		u, err := parseUint(raw)
+		if err == nil && bits < 64 && u >= 1<<uint(bits) {
+			err = errRange
+		}
+		if err != nil {
+			return event.Null, fmt.Errorf("unsigned %d-bit integer %s: %w", bits, quoteShort(raw), err)
+		}
+		return event.Uint(u), nil
+	}
+	v, err := parseInt(raw)
+	if err == nil && bits < 64 {
+		lim := int64(1) << uint(bits-1)
+		if v < -lim || v >= lim {
+			err = errRange
+		}
+	}
+	if err != nil {
+		return event.Null, fmt.Errorf("signed %d-bit integer %s: %w", bits, quoteShort(raw), err)
+	}
+	return event.Int(v), nil
+}
+
+func bitsValue(v uint64, width int) (event.Value, error) {
+	if width > 0 && width < 64 && v >= 1<<uint(width) {
+		return event.Null, fmt.Errorf("BIT(%d) value %d: %w", width, v, errRange)
+	}
+	return event.Bits(v), nil
+}
+
+// checkDecimal validates exact decimal text: [-]digits[.digits], at most
+// 65 digits (MySQL's maximum precision).
+func checkDecimal(b []byte) error {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits, intDigits := 0, 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+		intDigits++
+	}
+	digits = intDigits
+	if i < len(b) && b[i] == '.' {
+		i++
+		frac := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			frac++
+		}
+		if frac == 0 {
+			return fmt.Errorf("DECIMAL %s: %w", quoteShort(b), errSyntax)
+		}
+		digits += frac
+	}
+	if intDigits == 0 || i != len(b) {
+		return fmt.Errorf("DECIMAL %s: %w", quoteShort(b), errSyntax)
+	}
+	if digits > 65 && significantDigits(b) > 65 {
+		return fmt.Errorf("DECIMAL %s: more than 65 digits", quoteShort(b))
+	}
+	return nil
+}
+
+// significantDigits counts digits without leading integer zeros.
+func significantDigits(b []byte) int {
+	n := 0
+	leading := true
+	for _, c := range b {
+		switch {
+		case c == '.':
+			leading = false
+		case c >= '0' && c <= '9':
+			if leading && c == '0' {
+				continue
+			}
+			leading = false
+			n++
+		}
+	}
+	return n
+}
+
+func enumText(raw []byte, elems []string, asIndex bool) (event.Value, error) {
+	if !asIndex && len(elems) > 0 {
+		for i, e := range elems {
+			if e == string(raw) {
+				return event.Enum(i+1, e), nil
+			}
+		}
+		for i, e := range elems {
+			if strings.EqualFold(e, string(raw)) {
+				return event.Enum(i+1, e), nil
+			}
+		}
+		if len(raw) == 0 {
+			return event.Enum(0, ""), nil
+		}
+	}
+	idx, err := parseUint(raw)
+	if err != nil {
+		if !asIndex && len(elems) == 0 {
+			// Member text without the member list: the index is unknown.
+			return event.Enum(0, string(raw)), nil
+		}
+		return event.Null, fmt.Errorf("ENUM %s: not a member or index", quoteShort(raw))
+	}
+	return enumIndex(idx, elems)
+}
+
+func enumIndex(idx uint64, elems []string) (event.Value, error) {
+	if idx == 0 {
+		return event.Enum(0, ""), nil
+	}
+	if len(elems) == 0 {
+		return event.Enum(int(min(idx, math.MaxInt32)), ""), nil
+	}
+	if idx > uint64(len(elems)) {
+		return event.Null, fmt.Errorf("ENUM index %d out of range 1..%d", idx, len(elems))
+	}
+	return event.Enum(int(idx), elems[idx-1]), nil
+}
+
+func setText(raw []byte, elems []string, asIndex bool) (event.Value, error) {
+	if mask, err := parseUint(raw); err == nil && (asIndex || !isMemberList(raw, elems)) {
+		return setMask(mask, elems)
+	}
+	if asIndex {
+		return event.Null, fmt.Errorf("SET %s: not a bitmask", quoteShort(raw))
+	}
+	if len(elems) == 0 {
+		return event.Set(0, string(raw)), nil
+	}
+	var mask uint64
+	if len(raw) > 0 {
+		for _, part := range strings.Split(string(raw), ",") {
+			found := false
+			for i, e := range elems {
+				if strings.EqualFold(e, part) {
+					mask |= 1 << uint(i)
+					found = true
+					break
+				}
+			}
+			if !found {
+				return event.Null, fmt.Errorf("SET %s: %q is not a member", quoteShort(raw), part)
+			}
+		}
+	}
+	return setMask(mask, elems)
+}
+
+// isMemberList reports whether raw names members (so "1" as a member name
+// is not mistaken for a bitmask).
+func isMemberList(raw []byte, elems []string) bool {
+	for _, part := range strings.Split(string(raw), ",") {
+		found := false
+		for _, e := range elems {
+			if strings.EqualFold(e, part) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return len(elems) > 0
+}
+
+func setMask(mask uint64, elems []string) (event.Value, error) {
+	if len(elems) == 0 {
+		return event.Set(mask, ""), nil
+	}
+	if len(elems) < 64 && mask >= 1<<uint(len(elems)) {
+		return event.Null, fmt.Errorf("SET bitmask %d has bits beyond its %d members", mask, len(elems))
+	}
+	if mask == 0 {
+		return event.Set(0, ""), nil
+	}
+	n := 0
+	for i := range elems {
+		if mask&(1<<uint(i)) != 0 {
+			n += len(elems[i]) + 1
+		}
+	}
+	b := make([]byte, 0, n)
+	for i := range elems {
+		if mask&(1<<uint(i)) != 0 {
+			if len(b) > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, elems[i]...)
+		}
+	}
+	return event.Set(mask, string(b)), nil
+}
+
+// ---- temporal text ----
+
+type civil struct{ y, mo, d, h, mi, s, us int }
+
+func digits(b []byte) (int, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
+}
+
+var errDate = errors.New("invalid date")
+
+// parseDate parses YYYY-MM-DD. Zero parts are allowed (MySQL zero dates).
+func parseDate(b []byte) (y, m, d int, err error) {
+	if len(b) != 10 || b[4] != '-' || b[7] != '-' {
+		return 0, 0, 0, fmt.Errorf("DATE %s: want YYYY-MM-DD: %w", quoteShort(b), errDate)
+	}
+	y, ok1 := digits(b[0:4])
+	m, ok2 := digits(b[5:7])
+	d, ok3 := digits(b[8:10])
+	if !ok1 || !ok2 || !ok3 || m > 12 || d > 31 {
+		return 0, 0, 0, fmt.Errorf("DATE %s: %w", quoteShort(b), errDate)
+	}
+	return y, m, d, nil
+}
+
+// parseClock parses HH:MM:SS[.ffffff] (hours may have more digits when
+// allowLong) and returns the parts.
+func parseClock(b []byte, allowLong bool) (h, mi, s, us int, err error) {
+	c1 := -1
+	for i, c := range b {
+		if c == ':' {
+			c1 = i
+			break
+		}
+	}
+	if c1 < 1 || (!allowLong && c1 != 2) || c1 > 4 || len(b) < c1+6 || b[c1+3] != ':' {
+		return 0, 0, 0, 0, errDate
+	}
+	var ok1, ok2, ok3 bool
+	h, ok1 = digits(b[:c1])
+	mi, ok2 = digits(b[c1+1 : c1+3])
+	s, ok3 = digits(b[c1+4 : c1+6])
+	if !ok1 || !ok2 || !ok3 || mi > 59 || s > 59 {
+		return 0, 0, 0, 0, errDate
+	}
+	rest := b[c1+6:]
+	if len(rest) > 0 {
+		if rest[0] != '.' || len(rest) < 2 || len(rest) > 7 {
+			return 0, 0, 0, 0, errDate
+		}
+		f, ok := digits(rest[1:])
+		if !ok {
+			return 0, 0, 0, 0, errDate
+		}
+		for n := len(rest) - 1; n < 6; n++ {
+			f *= 10
+		}
+		us = f
+	}
+	return h, mi, s, us, nil
+}
+
+// parseDateTime parses "YYYY-MM-DD HH:MM:SS[.ffffff]" (a 'T' separator is
+// accepted too).
+func parseDateTime(b []byte) (civil, error) {
+	var c civil
+	if len(b) < 19 || (b[10] != ' ' && b[10] != 'T') {
+		return c, fmt.Errorf("DATETIME %s: want YYYY-MM-DD HH:MM:SS[.ffffff]: %w", quoteShort(b), errDate)
+	}
+	var err error
+	if c.y, c.mo, c.d, err = parseDate(b[:10]); err != nil {
+		return c, fmt.Errorf("DATETIME %s: %w", quoteShort(b), errDate)
+	}
+	if c.h, c.mi, c.s, c.us, err = parseClock(b[11:], false); err != nil || c.h > 23 {
+		return c, fmt.Errorf("DATETIME %s: %w", quoteShort(b), errDate)
+	}
+	return c, nil
+}
+
+// parseTimestamp parses TIMESTAMP text, naive in vc.loc, into microseconds
+// since the epoch. The zero timestamp maps to 0, as MySQL stores it.
+func parseTimestamp(b []byte, vc *valueCtx) (int64, error) {
+	c, err := parseDateTime(b)
+	if err != nil {
+		return 0, fmt.Errorf("TIMESTAMP %s: %w", quoteShort(b), errDate)
+	}
+	if c.y == 0 && c.mo == 0 && c.d == 0 {
+		if c.h == 0 && c.mi == 0 && c.s == 0 && c.us == 0 {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("TIMESTAMP %s: zero date with a time: %w", quoteShort(b), errDate)
+	}
+	if c.mo < 1 || c.d < 1 || c.d > daysIn(c.y, c.mo) {
+		return 0, fmt.Errorf("TIMESTAMP %s: %w", quoteShort(b), errDate)
+	}
+	return civilMicros(c, vc), nil
+}
+
+func civilMicros(c civil, vc *valueCtx) int64 {
+	if vc.utc {
+		days := daysFromCivil(c.y, c.mo, c.d)
+		return (days*86400+int64(c.h*3600+c.mi*60+c.s))*1e6 + int64(c.us)
+	}
+	return time.Date(c.y, time.Month(c.mo), c.d, c.h, c.mi, c.s, c.us*1000, vc.loc).UnixMicro()
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns days since 1970-01-01 of a proleptic Gregorian date.
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// civilFromDays is the inverse of daysFromCivil.
+func civilFromDays(z int64) (y, m, d int) {
+	z += 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	yy := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = int(doy - (153*mp+2)/5 + 1)
+	if mp < 10 {
+		m = int(mp + 3)
+	} else {
+		m = int(mp - 9)
+	}
+	if m <= 2 {
+		yy++
+	}
+	return int(yy), m, d
+}
+
+// maxTimeMicros is TIME's range limit, 838:59:59.
+const maxTimeMicros = (838*3600 + 59*60 + 59) * 1e6
+
+// parseDuration parses TIME text: [-]HHH:MM:SS[.ffffff].
+func parseDuration(b []byte) (int64, error) {
+	neg := false
+	s := b
+	if len(s) > 0 && s[0] == '-' {
+		neg, s = true, s[1:]
+	}
+	h, mi, sec, us, err := parseClock(s, true)
+	if err != nil {
+		return 0, fmt.Errorf("TIME %s: %w", quoteShort(b), errDate)
+	}
+	v := (int64(h)*3600+int64(mi)*60+int64(sec))*1e6 + int64(us)
+	if v > maxTimeMicros+999999 {
+		return 0, fmt.Errorf("TIME %s: %w", quoteShort(b), errRange)
+	}
+	if neg {
+		v = -v
+	}
+	return v, nil
+}
+
+// parseVector parses TiDB's VECTOR text "[1,2.5,-3]" into little-endian
+// float32 bytes.
+func parseVector(b []byte, ar *arena) (event.Value, error) {
+	s := strings.TrimSpace(string(b))
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return event.Null, fmt.Errorf("VECTOR %s: want [f1,f2,...]", quoteShort(b))
+	}
+	body := strings.TrimSpace(s[1 : len(s)-1])
+	start := len(ar.buf)
+	if body != "" {
+		for _, part := range strings.Split(body, ",") {
+			f, err := strconv.ParseFloat(strings.TrimSpace(part), 32)
+			if err != nil {
+				ar.buf = ar.buf[:start]
+				return event.Null, fmt.Errorf("VECTOR %s: element %q: %w", quoteShort(b), part, errSyntax)
+			}
+			ar.buf = binary.LittleEndian.AppendUint32(ar.buf, math.Float32bits(float32(f)))
+		}
+	}
+	return event.BytesString(ar.since(start)), nil
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/odsync/odsync/config"
+	"github.com/odsync/odsync/verify"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// cmdVerify compares every captured source table with each sink's ODS
+// table (the latest state rebuilt from the change log). Exit codes: 0 when
+// everything matches, 1 on any difference, unsettled key or error, 2 on
+// usage or configuration errors.
+func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("verify", "verify -c FILE [--table db.t ...] [--sink NAME ...] [--format text|json] [flags]", stderr)
+	path := fs.String("c", "", "config file (YAML)")
+	var tables, sinks stringList
+	fs.Var(&tables, "table", "verify only this source table (db.table); repeatable")
+	fs.Var(&sinks, "sink", "verify only this sink (by name); repeatable")
+	format := fs.String("format", "text", "output: text or json")
+	chunk := fs.Int("chunk-size", 10000, "source rows per chunk")
+	rate := fs.Float64("rate", 0, "maximum source rows read per second (0: unlimited)")
+	memory := fs.String("memory", "64MiB", "memory budget of the on-disk target state store")
+	tmp := fs.String("tmp", "", "directory for the temporary target state store (default: the system's)")
+	wait := fs.Duration("wait", 2*time.Minute, "how long each re-check waits for the sink to catch up")
+	settle := fs.Duration("settle", 5*time.Second, "a sink writing nothing for this long counts as caught up")
+	rounds := fs.Int("rounds", 4, "re-check rounds for keys that differ (two confirm a difference)")
+	examples := fs.Int("examples", 5, "example keys listed per chunk")
+	maxChunks := fs.Int("max-chunks", 20, "chunks with differences listed per table")
+	status := fs.String("status", "", "URL of the running odsync's /status (decides exactly when the sink caught up)")
+	progress := fs.Bool("progress", true, "show a progress bar when stdout is a terminal (text output)")
+	if code, done := parseFlags(fs, args, stdout); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return fail(stderr, exitUsage, fmt.Errorf("verify: unexpected arguments %q", fs.Args()))
+	}
+	if *format != "text" && *format != "json" {
+		return fail(stderr, exitUsage, fmt.Errorf("verify: --format %q: want text or json", *format))
+	}
+	cfg, err := loadConfig(fs, *path)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	mem, err := config.ParseByteSize(*memory)
+	if err != nil {
+		return fail(stderr, exitUsage, fmt.Errorf("verify: --memory: %w", err))
+	}
+	if cfg.Source.Type != "mysql" || cfg.Source.MySQL == nil {
+		return fail(stderr, exitUsage, fmt.Errorf("verify: source type %q: only mysql sources (MySQL, MariaDB, TiDB over the MySQL protocol) can be verified", cfg.Source.Type))
+	}
+	readers, err := verifySinks(cfg, sinks)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	opts := verify.Options{ChunkSize: *chunk, RowsPerSecond: *rate, MemoryBudget: int64(mem), TempDir: *tmp,
+		Wait: *wait, Settle: *settle, Rounds: *rounds, Examples: *examples, MaxChunks: *maxChunks, StatusURL: *status}
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return fail(stderr, exitUsage, fmt.Errorf("verify: %w", err))
+	}
+	var bar *progressBar
+	if *format == "text" && *progress && isTerminal(stdout) {
+		bar = &progressBar{w: stdout}
+		opts.Progress = bar.update
+	}
+	src, err := verify.OpenSource(ctx, *cfg.Source.MySQL, opts.RowsPerSecond)
+	if err != nil {
+		return fail(stderr, exitFailure, err)
+	}
+	defer src.Close()
+	if why := src.PositionsUnavailable(); why != nil {
+		fmt.Fprintf(stderr, "odsync: verify: %v; re-checks wait for the sink to settle (--settle) instead\n", why)
+	}
+	v, err := verify.New(src, cfg.Mapping, readers, opts)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	ids, err := v.Tables(ctx, tables)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	if len(ids) == 0 {
+		return fail(stderr, exitUsage, errors.New("verify: no captured tables to verify"))
+	}
+	rep, err := v.Run(ctx, ids)
+	bar.clear()
+	if err != nil {
+		return fail(stderr, exitFailure, err)
+	}
+	if *format == "json" {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		return fail(stderr, exitFailure, err)
+	}
+	if !rep.OK() {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// verifySinks builds a target reader for every configured sink (or the
+// named ones).
+func verifySinks(cfg *config.Config, only []string) ([]verify.Sink, error) {
+	want := map[string]bool{}
+	for _, n := range only {
+		want[n] = true
+	}
+	var out []verify.Sink
+	var errs []error
+	for _, s := range cfg.Sinks {
+		if len(want) > 0 && !want[s.Name] {
+			continue
+		}
+		delete(want, s.Name)
+		switch s.Type {
+		case "local":
+			out = append(out, verify.Sink{Name: s.Name, Reader: verify.NewLocalReader(s.Local.Dir)})
+		default:
+			errs = append(errs, fmt.Errorf("verify: sink %s: type %q cannot be verified yet", s.Name, s.Type))
+		}
+	}
+	for n := range want {
+		errs = append(errs, fmt.Errorf("verify: --sink %s: no such sink in the configuration", n))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("verify: no sink to verify")
+	}
+	return out, nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBar draws one updating line on a terminal.
+type progressBar struct {
+	w     io.Writer
+	mu    sync.Mutex
+	last  time.Time
+	drawn bool
+}
+
+func (b *progressBar) update(p verify.Progress) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Since(b.last) < 150*time.Millisecond {
+		return
+	}
+	b.last = time.Now()
+	line := fmt.Sprintf("%s → %s: %s", p.Table, p.Sink, p.Phase)
+	if p.Phase == "compare" {
+		if p.EstimatedRows > 0 {
+			frac := min(float64(p.Rows)/float64(p.EstimatedRows), 1)
+			const width = 30
+			n := int(frac * width)
+			line = fmt.Sprintf("%s → %s [%s%s] %3.0f%% %d/~%d rows, %d chunks", p.Table, p.Sink,
+				strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, p.Rows, p.EstimatedRows, p.Chunks)
+		} else {
+			line = fmt.Sprintf("%s → %s: %d rows, %d chunks", p.Table, p.Sink, p.Rows, p.Chunks)
+		}
+	}
+	fmt.Fprintf(b.w, "\r\033[K%s", line)
+	b.drawn = true
+}
+
+func (b *progressBar) clear() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drawn {
+		fmt.Fprint(b.w, "\r\033[K")
+		b.drawn = false
+	}
+}

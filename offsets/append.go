@@ -1,0 +1,201 @@
+package offsets
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/odsync/odsync/event"
+)
+
+// KV is extra state written atomically with an Append, in namespace NS. Value nil deletes.
+type KV struct {
+	NS, Key string
+	Value   []byte
+}
+
+// Append assigns dense seqs to events (sets events[i].Seq in place) and writes them,
+// every schema they reference (event.Table, stored once per Version), the checkpoint
+// and state, in ONE pebble batch committed with Sync.
+//
+// checkpoint == nil: a partial transaction (spill of a huge txn): invisible
+// to readers, and discarded by Open unless a later Append with a checkpoint
+// commits it. (Such a batch is committed without Sync unless it carries
+// state: its durability only matters once the committing Append, which is
+// synced and later in the WAL, returns.)
+// checkpoint != nil: commits everything appended so far (Head advances to last).
+//
+// Returns the last assigned seq (Head() if events is empty).
+//
+// While the retained committed bytes exceed Options.MaxBytes, an Append with
+// events blocks until GC frees room, ctx is done or the log is closed.
+// Append calls are serialized; the pipeline calls it from one goroutine.
+// After an error the Seq fields of events are meaningless.
+func (l *Log) Append(ctx context.Context, events []event.Event, checkpoint []byte, state ...KV) (last uint64, err error) {
+	if err := l.enter(); err != nil {
+		return 0, err
+	}
+	defer l.exit()
+	a := &l.app
+	a.Lock()
+	defer a.Unlock()
+	if err := l.failed(); err != nil {
+		return 0, fmt.Errorf("offsets: append: %w", err)
+	}
+	for i := range state {
+		if err := validNS(state[i].NS); err != nil {
+			return 0, fmt.Errorf("offsets: append: state %d: %w", i, err)
+		}
+	}
+	if len(events) == 0 && checkpoint == nil && len(state) == 0 {
+		return l.Head(), nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("offsets: append: %w", err)
+	}
+	if len(events) > 0 {
+		if err := l.waitRoom(ctx); err != nil {
+			return 0, err
+		}
+	}
+
+	if a.batch == nil {
+		a.batch = l.db.NewBatch()
+	}
+	b := a.batch
+	first := a.next
+	var newTables []*event.Table
+	rollback := func() {
+		for _, t := range newTables {
+			delete(a.known, t.Version)
+		}
+		a.lastTable = nil
+		b.Reset()
+	}
+	size := int64(0)
+	for i := range events {
+		e := &events[i]
+		seq := first + uint64(i)
+		if t := e.Table; t != nil && t != a.lastTable {
+			if t.Version == 0 {
+				rollback()
+				return 0, fmt.Errorf("offsets: append seq %d (%s at %s): table schema not sealed (Version 0)", seq, e.Source, e.Pos)
+			}
+			if _, ok := a.known[t.Version]; !ok {
+				nt, err := l.putTable(b, t)
+				if err != nil {
+					rollback()
+					return 0, fmt.Errorf("offsets: append seq %d (%s at %s): %w", seq, e.Source, e.Pos, err)
+				}
+				a.known[t.Version] = struct{}{}
+				newTables = append(newTables, nt)
+			}
+			a.lastTable = t
+		}
+		e.Seq = seq
+		a.buf = event.AppendEvent(a.buf[:0], e)
+		size += int64(len(a.buf))
+		if b.Len()+len(a.buf) > maxBatchBytes {
+			rollback()
+			return 0, fmt.Errorf("offsets: append seq %d (%s at %s): batch exceeds %d bytes; spill with partial appends", seq, e.Source, e.Pos, maxBatchBytes)
+		}
+		_ = b.Set(seqKey(&a.key, prefixEvent, seq), a.buf, nil)
+	}
+	next, cum := a.next+uint64(len(events)), a.cum+size
+	if len(events) > 0 {
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], uint64(cum))
+		_ = b.Set(seqKey(&a.key, prefixBytes, next-1), v[:], nil)
+	}
+	if checkpoint != nil {
+		r := headRecord{head: next - 1, cum: cum, checkpoint: checkpoint, hasCP: true}
+		a.meta = r.append(a.meta[:0])
+		_ = b.Set([]byte(keyHead), a.meta, nil)
+	}
+	for _, kv := range state {
+		if kv.Value == nil {
+			_ = b.Delete(stateKey(kv.NS, kv.Key), nil)
+		} else {
+			_ = b.Set(stateKey(kv.NS, kv.Key), kv.Value, nil)
+		}
+	}
+	wo := pebble.Sync
+	if checkpoint == nil && len(state) == 0 {
+		wo = pebble.NoSync
+	}
+	if err := l.commit(b, wo); err != nil {
+		a.batch = nil // pebble does not reuse a batch that failed
+		a.lastTable = nil
+		return 0, fmt.Errorf("offsets: append seqs %d..%d: %w", first, next-1, err)
+	}
+	b.Reset()
+	a.next, a.cum = next, cum
+
+	l.mu.Lock()
+	for _, t := range newTables {
+		l.mu.tables[t.Version] = t
+	}
+	if checkpoint != nil {
+		l.mu.head, l.mu.cumHead = next-1, cum
+		l.mu.checkpoint, l.mu.hasCP = append(l.mu.checkpoint[:0:0], checkpoint...), true
+		l.mu.uncommitted = 0
+		close(l.mu.commitCh)
+		l.mu.commitCh = make(chan struct{})
+	} else {
+		l.mu.uncommitted = next - 1 - l.mu.head
+	}
+	head := l.mu.head
+	l.mu.Unlock()
+	if len(events) == 0 {
+		return head, nil
+	}
+	return next - 1, nil
+}
+
+// putTable adds t to b and returns an independent decoded copy for the
+// read cache.
+func (l *Log) putTable(b *pebble.Batch, t *event.Table) (*event.Table, error) {
+	a := &l.app
+	a.buf = event.AppendTable(a.buf[:0], t, true)
+	nt, err := event.DecodeTable(a.buf)
+	if err != nil {
+		return nil, fmt.Errorf("table %s version %016x: %w", t.ID, t.Version, err)
+	}
+	_ = b.Set(seqKey(&a.key, prefixTable, t.Version), a.buf, nil)
+	return nt, nil
+}
+
+// waitRoom blocks while the retained committed bytes exceed MaxBytes.
+func (l *Log) waitRoom(ctx context.Context) error {
+	if l.opts.MaxBytes <= 0 {
+		return nil
+	}
+	logged := false
+	for {
+		l.mu.Lock()
+		used := l.mu.cumHead - l.mu.cumTail
+		ch := l.mu.gcCh
+		l.mu.Unlock()
+		if used <= l.opts.MaxBytes {
+			if logged {
+				l.logger.Info("backpressure released", "bytes", used, "max_bytes", l.opts.MaxBytes)
+			}
+			return nil
+		}
+		if !logged {
+			logged = true
+			l.logger.Info("backpressure: log full, append waits for sinks and GC", "bytes", used, "max_bytes", l.opts.MaxBytes)
+			if l.app.onBlock != nil {
+				l.app.onBlock()
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("offsets: append waiting for room (%d bytes retained, max %d): %w", used, l.opts.MaxBytes, ctx.Err())
+		case <-l.done:
+			return ErrClosed
+		}
+	}
+}

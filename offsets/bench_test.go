@@ -1,0 +1,117 @@
+package offsets
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/odsync/odsync/event"
+)
+
+// benchEvents returns n ~200-byte insert events of a 6-column table, like
+// the performance.md workload (bigint pk, ints, varchar(64), decimal(18,4),
+// datetime(6), ~80-byte text).
+func benchEvents(n int) []event.Event {
+	tbl := (&event.Table{
+		ID: event.TableID{DB: "shop", Table: "orders"},
+		Columns: []event.Column{
+			{Name: "id", Type: event.TypeBigInt, RawType: "bigint"},
+			{Name: "qty", Type: event.TypeInt, RawType: "int"},
+			{Name: "name", Type: event.TypeVarchar, Length: 64, RawType: "varchar(64)"},
+			{Name: "price", Type: event.TypeDecimal, Precision: 18, Scale: 4, RawType: "decimal(18,4)"},
+			{Name: "at", Type: event.TypeDateTime, Scale: 6, RawType: "datetime(6)"},
+			{Name: "note", Type: event.TypeText, Length: 65535, RawType: "text"},
+		},
+		Key: []int{0},
+	}).Seal()
+	evs := make([]event.Event, n)
+	for i := range evs {
+		evs[i] = event.Event{
+			Op: event.OpInsert, Source: tbl.ID, Table: tbl,
+			After: []event.Value{
+				event.Int(int64(i)), event.Int(42), event.String("customer-name-0123456789-abcdefghij"),
+				event.Decimal("12345.6789"), event.DateTime(2026, 11, 22, 10, 11, 12, 123456),
+				event.String("a note of about eighty bytes, which is what a typical text column holds here....."),
+			},
+			CommitTime: 1_700_000_000_000_000 + int64(i),
+			Pos:        event.Position{File: "mysql-bin.000042", Offset: uint64(1000 + i*250), GTID: "0-1-12345"},
+		}
+	}
+	evs[n-1].TxnEnd = true
+	return evs
+}
+
+func benchFS(b *testing.B, disk bool) (vfs.FS, string) {
+	if disk {
+		return vfs.Default, b.TempDir()
+	}
+	return vfs.NewMem(), "/data"
+}
+
+// BenchmarkAppend appends synced batches of 1000 events.
+func BenchmarkAppend(b *testing.B) {
+	for _, disk := range []bool{true, false} {
+		name := map[bool]string{true: "disk", false: "mem"}[disk]
+		b.Run(name, func(b *testing.B) {
+			fs, dir := benchFS(b, disk)
+			l, err := Open(dir, Options{FS: fs})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			evs := benchEvents(1000)
+			b.SetBytes(int64(len(event.AppendEvent(nil, &evs[0])) * len(evs)))
+			cp := make([]byte, 0, 32)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				cp = fmt.Appendf(cp[:0], "mysql-bin.000042:%d", i)
+				if _, err := l.Append(ctx, evs, cp); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkRead reads batches of 1000 events of a 100k-event log.
+func BenchmarkRead(b *testing.B) {
+	for _, disk := range []bool{true, false} {
+		name := map[bool]string{true: "disk", false: "mem"}[disk]
+		b.Run(name, func(b *testing.B) {
+			fs, dir := benchFS(b, disk)
+			l, err := Open(dir, Options{FS: fs})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			evs := benchEvents(1000)
+			for i := 0; i < 100; i++ {
+				if _, err := l.Append(context.Background(), evs, []byte("cp")); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(len(event.AppendEvent(nil, &evs[0])) * len(evs)))
+			dst := make([]event.Event, 0, 1000)
+			b.ReportAllocs()
+			b.ResetTimer()
+			from := uint64(1)
+			for i := 0; i < b.N; i++ {
+				dst, err = l.Read(from, 1000, 0, dst[:0])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(dst) != 1000 {
+					b.Fatalf("read %d events", len(dst))
+				}
+				if from += 1000; from > l.Head() {
+					from = 1
+				}
+			}
+			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

@@ -1,0 +1,80 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink"
+)
+
+func TestFormats(t *testing.T) {
+	tbl := (&event.Table{ID: event.TableID{DB: "shop", Table: "orders"}, Key: []int{0}, Columns: []event.Column{
+		{Name: "id", Type: event.TypeBigInt, RawType: "bigint"},
+		{Name: "note", Type: event.TypeVarchar, Length: 10, Nullable: true, RawType: "varchar(10)"},
+	}}).Seal()
+	var evs []event.Event
+	for i := 1; i <= 3; i++ {
+		evs = append(evs, event.Event{Seq: uint64(i), Op: event.OpInsert, Source: tbl.ID, Table: tbl, CommitTime: 1714557600000000,
+			After: []event.Value{event.Int(int64(i)), event.String("n, \"q\"")}})
+	}
+	for _, tc := range []struct {
+		format string
+		check  func(t *testing.T, data []byte)
+	}{
+		{"jsonl", func(t *testing.T, data []byte) {
+			if n := bytes.Count(data, []byte("\n")); n != 3 {
+				t.Errorf("%d lines", n)
+			}
+		}},
+		{"csv", func(t *testing.T, data []byte) {
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			if len(lines) != 4 || lines[0] != `"_op","_seq","_commit_ts","_pos","id","note"` || !strings.HasSuffix(lines[1], `"1","n, \"q\""`) {
+				t.Errorf("csv:\n%s", data)
+			}
+		}},
+		{"parquet", func(t *testing.T, data []byte) {
+			f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+			if err != nil || f.NumRows() != 3 {
+				t.Errorf("parquet: %v, %d rows", err, f.NumRows())
+			}
+		}},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			cfg := schema.Config{}
+			cfg.EnsureDefaults()
+			m, err := schema.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			s, err := New(Config{Dir: dir, Format: tc.format}, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Write(context.Background(), &sink.Batch{First: 1, Last: 3, Events: evs}); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "ods_shop_orders", "ds=20240501", "00000000000000000001-00000000000000000003."+tc.format)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, data)
+			schemas, _ := filepath.Glob(filepath.Join(dir, "ods_shop_orders", "_schema", "*.json"))
+			if len(schemas) != 1 {
+				t.Errorf("schema files: %v", schemas)
+			}
+		})
+	}
+	if err := (&Config{Dir: "x", Format: "orc", Compression: "snappy"}).Validate("local"); err == nil {
+		t.Error("format orc accepted")
+	}
+}

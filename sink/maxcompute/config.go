@@ -1,0 +1,356 @@
+package maxcompute
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config configures the MaxCompute sink (YAML under `sinks[].maxcompute`).
+// Secrets are best given as ${ENV_VAR} references, access_key_file, or left
+// to the ALIBABA_CLOUD_* environment variables; they are never logged (the
+// String and LogValue methods redact them).
+type Config struct {
+	// Endpoint is the MaxCompute service endpoint, e.g.
+	// http://service.cn-hangzhou.maxcompute.aliyun.com/api (or the VPC
+	// endpoint http://service.cn-hangzhou-vpc.maxcompute.aliyun-inc.com/api).
+	Endpoint string `yaml:"endpoint"`
+	// TunnelEndpoint is the Tunnel endpoint used for all data traffic, e.g.
+	// http://dt.cn-hangzhou-vpc.maxcompute.aliyun-inc.com on a private
+	// network. Empty: discovered from the service endpoint (GET
+	// /projects/{p}/tunnel), which may return a public address that the
+	// private network cannot reach.
+	TunnelEndpoint string `yaml:"tunnel_endpoint"`
+	// Project is the MaxCompute project the ODS tables live in.
+	Project string `yaml:"project"`
+	// Schema is the schema of the 3-tier model (project.schema.table);
+	// empty for projects without schemas.
+	Schema string `yaml:"schema"`
+	// QuotaName is the Tunnel quota (exclusive resource group) to use;
+	// empty for the shared quota.
+	QuotaName string `yaml:"quota_name"`
+
+	// AccessID and AccessKey are the AccessKey pair. When AccessID is empty
+	// the environment is used: ALIBABA_CLOUD_ACCESS_KEY_ID,
+	// ALIBABA_CLOUD_ACCESS_KEY_SECRET and ALIBABA_CLOUD_SECURITY_TOKEN.
+	AccessID  string `yaml:"access_id"`
+	AccessKey string `yaml:"access_key"`
+	// AccessKeyFile holds the AccessKey secret (first line; surrounding
+	// white space is ignored), as an alternative to AccessKey.
+	AccessKeyFile string `yaml:"access_key_file"`
+	// STSToken is the security token of temporary (STS) credentials.
+	STSToken string `yaml:"sts_token"`
+	// Region, when set, signs requests with the v4 signature (e.g. cn-hangzhou).
+	Region string `yaml:"region"`
+
+	// Lifecycle is the table lifecycle in days given to created ODS tables
+	// (0: none).
+	Lifecycle int `yaml:"lifecycle"`
+	// SQLHints are extra settings sent with every DDL statement. The sink
+	// always sets odps.sql.type.system.odps2=true (the ODS layout uses
+	// MaxCompute 2.0 types) and, with a schema, odps.namespace.schema=true.
+	SQLHints map[string]string `yaml:"sql_hints"`
+
+	// Compression of Tunnel request bodies: snappy (default, x-snappy-framed),
+	// zstd, deflate or none.
+	Compression string `yaml:"compression"`
+
+	// Streaming upload (change data). Rows are encoded into record packs,
+	// one open pack per table partition; a pack is flushed when it reaches
+	// FlushSize, when it is FlushAge old, or as soon as no other batch is
+	// still being encoded (so a lone batch never waits).
+	FlushSize Size          `yaml:"flush_size"` // default 4MiB
+	FlushAge  time.Duration `yaml:"flush_age"`  // default 1s
+	// Slots is how many packs of one table partition are uploaded
+	// concurrently (one HTTP connection each, round-robin over the stream
+	// session's slots). Default 4.
+	Slots int `yaml:"slots"`
+	// MaxAttempts is how often a failed pack upload or block write is
+	// tried (with backoff) before the batch fails and the pipeline retries
+	// it. Default 6.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxBackoff caps the wait between attempts (default 10s).
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// Timeout bounds one Tunnel request (default 5m).
+	Timeout time.Duration `yaml:"timeout"`
+
+	// Batch upload (snapshot rows). Each pipeline batch becomes one upload
+	// session per table partition: blocks of at most BlockSize uploaded by
+	// BlockWriters in parallel, then one commit.
+	BlockSize    Size `yaml:"block_size"`    // default 16MiB
+	BlockWriters int  `yaml:"block_writers"` // default 4
+	// SessionTTL is how old a recorded, uncommitted upload session may be
+	// to be reattached after a restart (MaxCompute expires them after 24h).
+	// Default 20h.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+
+	// Merge configures the base tables of current rows built from the ODS
+	// change logs (odsync maxcompute merge-sql).
+	Merge MergeConfig `yaml:"merge"`
+}
+
+// MergeConfig configures base tables: per ODS table T a table T+BaseSuffix,
+// partitioned like T, whose partition D holds the current row of every key
+// as of the end of log partition D.
+type MergeConfig struct {
+	// BaseSuffix names the base table: <ods table><suffix>. Default "_base".
+	BaseSuffix string `yaml:"base_suffix"`
+	// Schedule runs the merge of every ODS table this sink writes once each
+	// partition has closed (its end plus Delay passed, and the sink has
+	// written changes committed after it or is idle). Off by default; the
+	// emulator cannot run these statements.
+	Schedule bool `yaml:"schedule"`
+	// Delay waits for late changes after a partition closed (default 30m).
+	Delay time.Duration `yaml:"delay"`
+	// Lifecycle is the lifecycle in days of created base tables (0: none).
+	Lifecycle int `yaml:"lifecycle"`
+}
+
+// Size is a byte size; YAML accepts 1048576, "64MiB", "4GiB", "512KB".
+type Size int64
+
+// UnmarshalYAML parses sizes with units.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*s = v
+	return nil
+}
+
+var sizeRe = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]I?B?|B)?\s*$`)
+
+// ParseSize parses "123", "64MiB", "4GB", "512K".
+func ParseSize(s string) (Size, error) {
+	m := sizeRe.FindStringSubmatch(strings.ToUpper(s))
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size (examples: 1048576, 64MiB, 4GiB)", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	mult := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KB": 1000, "KIB": 1 << 10, "KI": 1 << 10,
+		"M": 1 << 20, "MB": 1000 * 1000, "MIB": 1 << 20, "MI": 1 << 20,
+		"G": 1 << 30, "GB": 1000 * 1000 * 1000, "GIB": 1 << 30, "GI": 1 << 30,
+		"T": 1 << 40, "TB": 1000 * 1000 * 1000 * 1000, "TIB": 1 << 40, "TI": 1 << 40}[m[2]]
+	return Size(n * mult), nil
+}
+
+// Compression names.
+const (
+	CompressionSnappy  = "snappy"
+	CompressionZstd    = "zstd"
+	CompressionDeflate = "deflate"
+	CompressionNone    = "none"
+)
+
+// Environment variables read when AccessID is empty.
+const (
+	EnvAccessID  = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+	EnvAccessKey = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+	EnvSTSToken  = "ALIBABA_CLOUD_SECURITY_TOKEN"
+)
+
+// maxBlockSize keeps a block well below the Tunnel's 100GB writer limit and
+// memory reasonable.
+const maxBlockSize = 1 << 30
+
+// EnsureDefaults fills unset fields.
+func (c *Config) EnsureDefaults() {
+	if c.Compression == "" {
+		c.Compression = CompressionSnappy
+	}
+	if c.FlushSize == 0 {
+		c.FlushSize = 4 << 20
+	}
+	if c.FlushAge == 0 {
+		c.FlushAge = time.Second
+	}
+	if c.Slots == 0 {
+		c.Slots = 4
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 6
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 10 * time.Second
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Minute
+	}
+	if c.BlockSize == 0 {
+		c.BlockSize = 16 << 20
+	}
+	if c.BlockWriters == 0 {
+		c.BlockWriters = 4
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 20 * time.Hour
+	}
+	if c.Merge.BaseSuffix == "" {
+		c.Merge.BaseSuffix = "_base"
+	}
+	if c.Merge.Delay == 0 {
+		c.Merge.Delay = 30 * time.Minute
+	}
+}
+
+var (
+	projectRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$`)
+	suffixRe  = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+)
+
+// Validate reports every problem at once; prefix names the config path
+// (e.g. "sinks[1].maxcompute"). Call EnsureDefaults first.
+func (c *Config) Validate(prefix string) error {
+	var errs []error
+	add := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(prefix+"."+format, args...))
+	}
+	checkURL := func(field, v string, required bool) {
+		if v == "" {
+			if required {
+				add("%s: required", field)
+			}
+			return
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("%s: %q: want http(s)://host[:port][/path]", field, v)
+		}
+	}
+	checkURL("endpoint", c.Endpoint, true)
+	checkURL("tunnel_endpoint", c.TunnelEndpoint, false)
+	switch {
+	case c.Project == "":
+		add("project: required")
+	case !projectRe.MatchString(c.Project):
+		add("project: %q: letters, digits and '_', starting with a letter", c.Project)
+	}
+	if c.Schema != "" && !projectRe.MatchString(c.Schema) {
+		add("schema: %q: letters, digits and '_', starting with a letter", c.Schema)
+	}
+	id, _, _, err := c.credentials(false)
+	switch {
+	case err != nil:
+		add("%v", err)
+	case id == "":
+		add("access_id: required (or set %s and %s)", EnvAccessID, EnvAccessKey)
+	}
+	if c.AccessKey != "" && c.AccessKeyFile != "" {
+		add("access_key_file: set access_key or access_key_file, not both")
+	}
+	switch c.Compression {
+	case CompressionSnappy, CompressionZstd, CompressionDeflate, CompressionNone:
+	default:
+		add("compression: %q: want snappy, zstd, deflate or none", c.Compression)
+	}
+	if c.FlushSize < 1<<10 || c.FlushSize > 256<<20 {
+		add("flush_size: %d: want 1KiB..256MiB", c.FlushSize)
+	}
+	if c.FlushAge < time.Millisecond {
+		add("flush_age: %s: at least 1ms", c.FlushAge)
+	}
+	if c.Slots < 1 || c.Slots > 64 {
+		add("slots: %d: want 1..64", c.Slots)
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
+		add("max_attempts: %d: want 1..100", c.MaxAttempts)
+	}
+	if c.MaxBackoff < 10*time.Millisecond {
+		add("max_backoff: %s: at least 10ms", c.MaxBackoff)
+	}
+	if c.Timeout < time.Second {
+		add("timeout: %s: at least 1s", c.Timeout)
+	}
+	if c.BlockSize < 1<<10 || c.BlockSize > maxBlockSize {
+		add("block_size: %d: want 1KiB..1GiB", c.BlockSize)
+	}
+	if c.BlockWriters < 1 || c.BlockWriters > 64 {
+		add("block_writers: %d: want 1..64", c.BlockWriters)
+	}
+	if c.SessionTTL < time.Minute || c.SessionTTL > 24*time.Hour {
+		add("session_ttl: %s: want 1m..24h (sessions expire after 24h)", c.SessionTTL)
+	}
+	if c.Lifecycle < 0 {
+		add("lifecycle: %d: must not be negative", c.Lifecycle)
+	}
+	if !suffixRe.MatchString(c.Merge.BaseSuffix) {
+		add("merge.base_suffix: %q: lower-case letters, digits and '_'", c.Merge.BaseSuffix)
+	}
+	if c.Merge.Delay < 0 {
+		add("merge.delay: %s: must not be negative", c.Merge.Delay)
+	}
+	if c.Merge.Lifecycle < 0 {
+		add("merge.lifecycle: %d: must not be negative", c.Merge.Lifecycle)
+	}
+	for k := range c.SQLHints {
+		if k == "" || strings.ContainsAny(k, " ;=") {
+			add("sql_hints: %q: not a setting name", k)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// credentials resolves the AccessKey pair and STS token from the config,
+// the key file (when readFile) and the environment.
+func (c *Config) credentials(readFile bool) (id, key, token string, err error) {
+	id, key, token = c.AccessID, c.AccessKey, c.STSToken
+	if id == "" {
+		id = os.Getenv(EnvAccessID)
+		if key == "" && c.AccessKeyFile == "" {
+			key = os.Getenv(EnvAccessKey)
+		}
+		if token == "" {
+			token = os.Getenv(EnvSTSToken)
+		}
+	}
+	if c.AccessKeyFile != "" {
+		if !readFile {
+			return id, "", token, nil
+		}
+		b, err := os.ReadFile(c.AccessKeyFile)
+		if err != nil {
+			return id, "", token, fmt.Errorf("access_key_file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		key = strings.TrimSpace(line)
+		if key == "" {
+			return id, "", token, fmt.Errorf("access_key_file: %s is empty", c.AccessKeyFile)
+		}
+		return id, key, token, nil
+	}
+	if id != "" && key == "" {
+		return id, "", token, errors.New("access_key: required with access_id (or access_key_file, or " + EnvAccessKey + ")")
+	}
+	return id, key, token, nil
+}
+
+// String renders the config with secrets redacted.
+func (c Config) String() string {
+	return fmt.Sprintf("maxcompute{endpoint=%s tunnel_endpoint=%s project=%s schema=%s quota=%s access_id=%s access_key=%s sts_token=%s compression=%s}",
+		c.Endpoint, c.TunnelEndpoint, c.Project, c.Schema, c.QuotaName, redact(c.AccessID), redact(c.AccessKey), redact(c.STSToken), c.Compression)
+}
+
+// LogValue renders the config for slog with secrets redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("endpoint", c.Endpoint), slog.String("tunnel_endpoint", c.TunnelEndpoint),
+		slog.String("project", c.Project), slog.String("schema", c.Schema), slog.String("access_id", redact(c.AccessID)))
+}
+
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}

@@ -1,0 +1,310 @@
+package maxcompute
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/schema"
+)
+
+// Snapshot rows (event.OpRead) of a batch are loaded with batch upload
+// sessions: one session per table partition (and column layout) and batch,
+// blocks of at most block_size written by block_writers in parallel, one
+// commit. Restart safety: the session id is recorded (u/ key) before the
+// first block is written and marked committed after the commit. A replay
+// of the batch
+//   - skips the group when the record says committed;
+//   - else asks the recorded session's status: CLOSED means the commit
+//     happened (the crash came before the record) and the group is skipped;
+//     NORMAL means it can be reused (blocks are rewritten under the same ids,
+//     which replaces them); anything else, or a session older than
+//     session_ttl, is abandoned (uncommitted rows are never visible) and a
+//     new session is created.
+
+// maxBlocks is the Tunnel's block id limit per session (ids 0..19999).
+const maxBlocks = 20000
+
+type uploadKey struct {
+	key streamKey
+	lay *layout
+}
+
+// uploadGroup is the snapshot rows of one batch for one table partition
+// and column layout.
+type uploadGroup struct {
+	key    streamKey
+	col    string
+	ord    int // groups of the same table partition in this batch, in order
+	lay    *layout
+	target *schema.Target
+	blocks []*encoder
+	rows   int64
+}
+
+func (s *Sink) addUploadRow(w *writeState, key streamKey, t *schema.Target, row []event.Value) error {
+	lay := s.layoutOf(t)
+	uk := uploadKey{key, lay}
+	g := w.upIdx[uk]
+	if g == nil {
+		ord := 0
+		for _, o := range w.uploads {
+			if o.key == key {
+				ord++
+			}
+		}
+		g = &uploadGroup{key: key, col: t.PartitionColumn, ord: ord, lay: lay, target: t}
+		w.upIdx[uk] = g
+		w.uploads = append(w.uploads, g)
+	}
+	var cur *encoder
+	if n := len(g.blocks); n > 0 {
+		cur = g.blocks[n-1]
+	}
+	if cur == nil || (int64(cur.Len()) >= int64(s.cfg.BlockSize) && len(g.blocks) < maxBlocks) {
+		cur = newEncoder(lay, int(min(int64(s.cfg.BlockSize)+int64(s.cfg.BlockSize)/8, 64<<20)))
+		g.blocks = append(g.blocks, cur)
+	}
+	if err := cur.Append(row); err != nil {
+		return err
+	}
+	g.rows++
+	return nil
+}
+
+func (g *uploadGroup) stateKey(b uint64, l uint64) string {
+	return fmt.Sprintf("%s/%s/%s/%d", batchKey("u", b, l), g.key.table, g.key.part, g.ord)
+}
+
+// upload loads every snapshot group of the batch.
+func (s *Sink) upload(ctx context.Context, w *writeState) error {
+	if len(w.uploads) == 0 {
+		return nil
+	}
+	tun, err := s.tunnel(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range w.uploads {
+		if err := s.uploadGroup(ctx, tun, w, g); err != nil {
+			return fmt.Errorf("snapshot rows of batch %d..%d into %s partition %s: %w", w.b.First, w.b.Last, g.key.table, g.key.part, err)
+		}
+	}
+	return nil
+}
+
+func (s *Sink) loadUploadRecord(key string) (*uploadRecord, error) {
+	v, ok, err := s.store.Get(s.ns, key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var r uploadRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("upload record %s: %w", key, err)
+	}
+	return &r, nil
+}
+
+func (s *Sink) saveUploadRecord(key string, r *uploadRecord) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return s.store.Put(s.ns, key, v)
+}
+
+func (s *Sink) uploadGroup(ctx context.Context, tun *tunnelClient, w *writeState, g *uploadGroup) error {
+	key := g.stateKey(w.b.First, w.b.Last)
+	rec, err := s.loadUploadRecord(key)
+	if err != nil {
+		return err
+	}
+	if rec != nil && rec.Committed {
+		return nil
+	}
+	spec := g.col + "=" + g.key.part
+	var id string
+	if rec != nil && rec.Session != "" && time.Since(time.Unix(rec.Created, 0)) < s.cfg.SessionTTL {
+		st, err := tun.uploadStatus(ctx, g.key.table, spec, rec.Session)
+		var ae *apiError
+		switch {
+		case errors.As(err, &ae) && ae.Status == 404 && ae.Code != "NoSuchTable":
+			// gone: start over
+		case err != nil:
+			return err
+		case st.status == "closed":
+			s.lg.Info("maxcompute: snapshot upload was committed before a restart", "table", g.key.table, "partition", g.key.part, "session", rec.Session)
+			rec.Committed = true
+			return s.saveUploadRecord(key, rec)
+		case st.status == "normal" && fits(st.cols, g.lay) == nil:
+			id = rec.Session
+			s.lg.Info("maxcompute: reattached snapshot upload session", "table", g.key.table, "partition", g.key.part, "session", id)
+		case st.status == "committing" || st.status == "closing":
+			return fmt.Errorf("upload session %s is %s; retrying later", rec.Session, st.status)
+		}
+	}
+	for round := 0; ; round++ {
+		if id == "" {
+			if err := s.ensureTable(ctx, g.target); err != nil {
+				return err
+			}
+			sess, err := tun.createUpload(ctx, g.key.table, spec)
+			if err != nil {
+				return err
+			}
+			if err := fits(sess.cols, g.lay); err != nil {
+				s.forgetTable(g.key.table)
+				return fmt.Errorf("upload session on %s: %w", g.key.group(), err)
+			}
+			id = sess.id
+			rec = &uploadRecord{Session: id, Created: nowUnix()}
+			if err := s.saveUploadRecord(key, rec); err != nil {
+				return err
+			}
+		}
+		if err := s.writeBlocks(ctx, tun, g, spec, id); err != nil {
+			return err
+		}
+		st, err := tun.uploadStatus(ctx, g.key.table, spec, id)
+		if err != nil {
+			return err
+		}
+		if st.status == "closed" {
+			break // committed meanwhile (a commit whose answer was lost)
+		}
+		want := make([]int, len(g.blocks))
+		for i := range want {
+			want[i] = i
+		}
+		got := slices.Clone(st.blocks)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			// Blocks left by an earlier attempt that cut the rows
+			// differently: this session cannot be committed as is.
+			if round > 0 {
+				return fmt.Errorf("upload session %s holds blocks %v after writing %v", id, got, want)
+			}
+			s.lg.Warn("maxcompute: abandoning an upload session with foreign blocks", "table", g.key.table, "session", id, "blocks", got)
+			id = ""
+			continue
+		}
+		if err := s.commit(ctx, tun, g, spec, id); err != nil {
+			return err
+		}
+		break
+	}
+	rec.Committed = true
+	if err := s.saveUploadRecord(key, rec); err != nil {
+		// Committed but not recorded: a replay finds the session CLOSED.
+		s.lg.Warn("maxcompute: recording a committed upload", "table", g.key.table, "err", err)
+	}
+	s.lg.Debug("maxcompute: snapshot rows committed", "table", g.key.table, "partition", g.key.part, "rows", g.rows, "blocks", len(g.blocks), "session", id)
+	return nil
+}
+
+// writeBlocks writes the blocks in parallel, each retried with backoff
+// (a block is rewritten whole under the same id).
+func (s *Sink) writeBlocks(ctx context.Context, tun *tunnelClient, g *uploadGroup, spec, id string) error {
+	sem := make(chan struct{}, s.cfg.BlockWriters)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i, enc := range g.blocks {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := s.writeBlock(ctx, tun, g, spec, id, i, enc)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) == 0 && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Sink) writeBlock(ctx context.Context, tun *tunnelClient, g *uploadGroup, spec, id string, block int, enc *encoder) error {
+	body, err := s.codec.compress(enc.Finish())
+	if err != nil {
+		return err
+	}
+	bo := newBackoff(s.cfg.MaxBackoff)
+	for attempt := 1; ; attempt++ {
+		err := tun.writeBlock(ctx, g.key.table, spec, id, block, body)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ae *apiError
+		if errors.As(err, &ae) && (isPermanentStatus(ae) || ae.Status == 409 || ae.Status == 404) {
+			return err
+		}
+		if attempt >= s.cfg.MaxAttempts {
+			return fmt.Errorf("block %d not written after %d attempts: %w", block, attempt, err)
+		}
+		wait := bo.next()
+		s.lg.Warn("maxcompute: block write failed; retrying", "table", g.key.table, "partition", g.key.part,
+			"block", block, "attempt", attempt, "backoff", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// commit commits a session; after a failed attempt the status tells
+// whether the commit happened anyway.
+func (s *Sink) commit(ctx context.Context, tun *tunnelClient, g *uploadGroup, spec, id string) error {
+	bo := newBackoff(s.cfg.MaxBackoff)
+	for attempt := 1; ; attempt++ {
+		err := tun.commitUpload(ctx, g.key.table, spec, id)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if st, serr := tun.uploadStatus(ctx, g.key.table, spec, id); serr == nil && st.status == "closed" {
+			return nil
+		}
+		var ae *apiError
+		if errors.As(err, &ae) && isPermanentStatus(ae) {
+			return err
+		}
+		if attempt >= s.cfg.MaxAttempts {
+			return fmt.Errorf("commit not done after %d attempts: %w", attempt, err)
+		}
+		wait := bo.next()
+		s.lg.Warn("maxcompute: commit failed; retrying", "table", g.key.table, "partition", g.key.part,
+			"session", id, "attempt", attempt, "backoff", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}

@@ -1,0 +1,192 @@
+package s3
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/schema"
+)
+
+// The spool directory:
+//
+//	state.json                 the committed state (atomically replaced)
+//	layouts/<table>-<lv>.json  target layouts referenced by spools
+//	spool/<firstSeq>.spool     rows of one table partition, appended
+//	tmp/                       encoded files being uploaded (scratch)
+//
+// A spool file is a sequence of records: uvarint payload length, CRC-32C
+// of the payload (4 bytes, big endian), payload = event.AppendEvent of an
+// event whose After is the target row. Only the first Size bytes recorded
+// in state.json are valid; bytes past it come from a Write that did not
+// commit and are cut off on recovery.
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+const stateVersion = 1
+
+// state is what state.json holds.
+type state struct {
+	Version int `json:"version"`
+	// Applied is the last log sequence the sink has taken in: every event
+	// up to it is in a spool or uploaded.
+	Applied uint64 `json:"applied"`
+	// Clock is the largest commit time (µs) seen: the data clock that
+	// ages spools.
+	Clock  int64    `json:"clock"`
+	Spools []*spool `json:"spools"`
+}
+
+// spool is the rows of one target partition awaiting upload.
+type spool struct {
+	Table  string `json:"table"`
+	Part   string `json:"part"`
+	Layout uint64 `json:"layout"`
+	// FirstSeq names the spool file; FirstSeq..LastSeq name the object.
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+	// Opened is the data clock when the spool was started (its age origin).
+	Opened int64 `json:"opened"`
+	// MinCommit is the smallest commit time of its rows (for the checkpoint).
+	MinCommit int64 `json:"min_commit"`
+	Rows      int64 `json:"rows"`
+	// Size is the committed length of the spool file.
+	Size   int64 `json:"size"`
+	Sealed bool  `json:"sealed"`
+}
+
+// layout is a target column layout as stored in layouts/: the target (its
+// exported fields, enough for the encoders) and the content of its schema
+// file, rendered from the live target when the layout was first spooled.
+type layout struct {
+	Target *schema.Target `json:"target"`
+	Schema string         `json:"schema"`
+}
+
+func layoutFile(dir, table string, lv uint64) string {
+	return filepath.Join(dir, "layouts", table+"-"+hex16(lv)+".json")
+}
+
+func spoolFile(dir string, first uint64) string {
+	return filepath.Join(dir, "spool", fmt.Sprintf("%020d.spool", first))
+}
+
+func hex16(v uint64) string {
+	s := strconv.FormatUint(v, 16)
+	return strings.Repeat("0", 16-len(s)) + s
+}
+
+// appendRecord appends the spool record of a target row.
+func appendRecord(buf []byte, op event.Op, row []event.Value, scratch *[]byte) []byte {
+	ev := event.Event{Op: op, After: row}
+	p := event.AppendEvent((*scratch)[:0], &ev)
+	*scratch = p
+	buf = binary.AppendUvarint(buf, uint64(len(p)))
+	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(p, crcTable))
+	return append(buf, p...)
+}
+
+// recordReader reads the records of a spool file.
+type recordReader struct {
+	r    *bufio.Reader
+	left int64 // committed bytes not yet read
+	off  int64
+	buf  []byte
+	path string
+}
+
+func newRecordReader(f io.Reader, size int64, path string) *recordReader {
+	return &recordReader{r: bufio.NewReaderSize(f, 1<<20), left: size, path: path}
+}
+
+var errCorruptSpool = errors.New("s3 sink: corrupt spool")
+
+// next returns the next row, or io.EOF after the committed size.
+func (rr *recordReader) next() (event.Event, error) {
+	if rr.left <= 0 {
+		return event.Event{}, io.EOF
+	}
+	start := rr.off
+	fail := func(what string) (event.Event, error) {
+		return event.Event{}, fmt.Errorf("%w: %s at offset %d: %s", errCorruptSpool, rr.path, start, what)
+	}
+	n, err := binary.ReadUvarint(rr.r)
+	if err != nil {
+		return fail("record length: " + err.Error())
+	}
+	hdr := int64(uvarintLen(n)) + 4
+	if int64(n)+hdr > rr.left {
+		return fail("record runs past the committed size")
+	}
+	var crc [4]byte
+	if _, err := io.ReadFull(rr.r, crc[:]); err != nil {
+		return fail("record checksum: " + err.Error())
+	}
+	if cap(rr.buf) < int(n) {
+		rr.buf = make([]byte, n)
+	}
+	p := rr.buf[:n]
+	if _, err := io.ReadFull(rr.r, p); err != nil {
+		return fail("record payload: " + err.Error())
+	}
+	if crc32.Checksum(p, crcTable) != binary.BigEndian.Uint32(crc[:]) {
+		return fail("checksum mismatch")
+	}
+	rr.left -= int64(n) + hdr
+	rr.off += int64(n) + hdr
+	e, err := event.DecodeEvent(p, func(uint64) (*event.Table, error) { return nil, errors.New("unexpected table reference") })
+	if err != nil {
+		return fail(err.Error())
+	}
+	return e, nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// writeFileSync writes path atomically: temp file, fsync, rename, fsync dir.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,739 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/schema"
+)
+
+// tableJob verifies one source table against one sink.
+type tableJob struct {
+	v      *Verifier
+	sink   Sink
+	src    *SourceTable
+	target *schema.Target // the target layout, reconciled with the source table
+	canon  []canonCol
+	keys   []keyCol // the target's key columns
+	srcKey []int    // source column indexes of the non-metadata key columns
+	keyMap []int    // for each srcKey column, its index in keys
+	meta   struct{ seq, op, pos, commit, srcDB, srcTable int }
+	store  *store
+	mark   Mark
+	res    *TableResult
+	chunks []chunkStat
+	// hiKeys[i] is the upper store key of chunk i (nil for the last).
+	scratch []byte
+}
+
+// chunkStat is the first-pass comparison of one chunk.
+type chunkStat struct {
+	lo, hi       string // key texts of the bounds, for reports
+	srcRows      int64
+	srcSum       uint64
+	tgtRows      int64
+	tgtSum       uint64
+	hasSuspects  bool
+	counts       DiffCounts
+	examples     []Example
+	suspectCount int64
+}
+
+// srcRow is a source row reduced for comparison.
+type srcRow struct {
+	key     []byte
+	hash    uint64
+	canon   []byte
+	keyText string
+	params  []any
+}
+
+// prepare resolves the layout: key, compared columns, metadata indexes,
+// and the column check. ok is false when the table cannot be compared row
+// by row (the result says why).
+func (j *tableJob) prepare(layout Layout) (bool, error) {
+	t := j.target
+	res := j.res
+	res.Target = t.Name
+	j.meta.seq, j.meta.op, j.meta.pos, j.meta.commit = t.ColumnIndex(schema.ColSeq), t.ColumnIndex(schema.ColOp),
+		t.ColumnIndex(schema.ColPos), t.ColumnIndex(schema.ColCommitTs)
+	j.meta.srcDB, j.meta.srcTable = t.ColumnIndex(schema.ColSourceDB), t.ColumnIndex(schema.ColSourceTable)
+	if j.meta.seq < 0 || j.meta.op < 0 {
+		return false, fmt.Errorf("target %s has no %s/%s columns", t.Name, schema.ColSeq, schema.ColOp)
+	}
+	existing := map[string]bool{}
+	for _, c := range layout.Existing.Columns {
+		existing[strings.ToLower(c.Name)] = true
+	}
+	// Compared columns: source columns the target has.
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		if c.Meta != schema.MetaNone || c.Source < 0 || !existing[c.Name] {
+			continue
+		}
+		cc := canonCol{col: c, idx: i}
+		if c.Source < len(j.src.Table.Columns) && j.src.Table.Columns[c.Source].Type == event.TypeJSON {
+			cc.json = true
+		}
+		j.canon = append(j.canon, cc)
+	}
+	if len(t.Key) == 0 {
+		res.Notes = append(res.Notes, "the table has no primary key or unique NOT NULL key: rows cannot be matched; configure mapping.tables[].key")
+		return false, nil
+	}
+	for _, k := range t.Key {
+		c := &t.Columns[k]
+		kc := keyCol{idx: k}
+		if c.Meta == schema.MetaNone {
+			if c.Source < 0 || !existing[c.Name] {
+				res.Notes = append(res.Notes, fmt.Sprintf("key column %s is not in both source and target: rows cannot be matched", c.Name))
+				return false, nil
+			}
+			sc := &j.src.Table.Columns[c.Source]
+			if sc.Nullable {
+				return false, fmt.Errorf("key column %s is nullable: verification needs a NOT NULL key (configure mapping.tables[].key)", sc.Name)
+			}
+			kc.weight = weigherFor(j.src.Collations[c.Source])
+			j.keyMap = append(j.keyMap, len(j.keys))
+			j.srcKey = append(j.srcKey, c.Source)
+		}
+		j.keys = append(j.keys, kc)
+		res.Key = append(res.Key, c.Name)
+	}
+	return true, nil
+}
+
+// columnCheck compares the source's mapped columns with the target's.
+func (j *tableJob) columnCheck(layout Layout, plan *schema.Plan) {
+	c := &j.res.Columns
+	t := j.target
+	existing := map[string]bool{}
+	for _, ec := range layout.Existing.Columns {
+		if !strings.HasPrefix(ec.Name, "_") || !isMeta(ec.Name) {
+			existing[strings.ToLower(ec.Name)] = true
+		}
+	}
+	c.TargetColumns = len(existing)
+	for i := range t.Columns {
+		col := &t.Columns[i]
+		if col.Meta != schema.MetaNone {
+			continue
+		}
+		if col.Source >= 0 {
+			c.SourceColumns++
+			if !existing[col.Name] {
+				c.MissingInTarget = append(c.MissingInTarget, col.Name)
+			}
+			continue
+		}
+		if !existing[col.Name] {
+			continue
+		}
+		// A target column without a source column.
+		if src, ok := layout.Sources[col.Name]; ok && src != "" && j.src.Table.ColumnIndex(src) < 0 {
+			c.ExtraInTarget = append(c.ExtraInTarget, col.Name)
+		} else {
+			c.Retired = append(c.Retired, col.Name)
+		}
+	}
+	if plan != nil {
+		for _, st := range plan.Steps {
+			switch st.Kind {
+			case schema.StepWidenColumn:
+				c.TypeDiffs = append(c.TypeDiffs, fmt.Sprintf("%s is %s in the target, the source needs %s", st.From.Name, st.From.TypeSpec(), st.Column.TypeSpec()))
+			case schema.StepCreateTable:
+				c.TypeDiffs = append(c.TypeDiffs, "the target needs a new table version: "+st.Reason)
+			}
+		}
+		for _, n := range plan.Notes {
+			if strings.Contains(n, "target column") && strings.Contains(n, "keeps") {
+				j.res.Notes = append(j.res.Notes, n)
+			}
+		}
+	}
+	c.Match = len(c.MissingInTarget) == 0 && len(c.ExtraInTarget) == 0 && len(c.TypeDiffs) == 0
+}
+
+func isMeta(name string) bool {
+	switch name {
+	case schema.ColOp, schema.ColSeq, schema.ColCommitTs, schema.ColPos, schema.ColSourceDB, schema.ColSourceTable:
+		return true
+	}
+	return false
+}
+
+// canonRow encodes the compared columns of a target row.
+func (j *tableJob) canonRow(buf []byte, row []event.Value) []byte {
+	for i := range j.canon {
+		buf = appendCanon(buf, &j.canon[i], row[j.canon[i].idx], &j.scratch)
+	}
+	return buf
+}
+
+// ingest reads the target's rows written since the last mark into the store.
+func (j *tableJob) ingest(ctx context.Context) error {
+	id := j.src.Table.ID
+	var keyBuf, canonBuf, valBuf []byte
+	var n int64
+	mark, err := j.sink.Reader.Scan(ctx, j.target, j.mark, func(row []event.Value) error {
+		if j.meta.srcDB >= 0 && j.meta.srcTable >= 0 {
+			if row[j.meta.srcDB].Str() != id.DB || row[j.meta.srcTable].Str() != id.Table {
+				return nil
+			}
+		}
+		seq, ok := seqValue(row[j.meta.seq])
+		if !ok {
+			return fmt.Errorf("row without a valid %s", schema.ColSeq)
+		}
+		op := byte('?')
+		if s := row[j.meta.op].Str(); len(s) == 1 {
+			op = s[0]
+		}
+		keyBuf = appendKey(keyBuf[:0], j.keys, row)
+		canonBuf = j.canonRow(canonBuf[:0], row)
+		r := targetRow{Seq: seq, Op: op, Hash: rowHash(canonBuf), Canon: canonBuf}
+		if j.meta.pos >= 0 {
+			r.Pos = row[j.meta.pos].Str()
+		}
+		if j.meta.commit >= 0 && row[j.meta.commit].Kind() == event.KindTimestamp {
+			r.Commit = row[j.meta.commit].Micros()
+		}
+		r.Key = []byte(keyText(j.keys, j.target, row))
+		n++
+		return j.store.put(keyBuf, &r, valBuf)
+	})
+	if err != nil {
+		return fmt.Errorf("read target %s: %w", j.target.Name, err)
+	}
+	j.mark = mark
+	return j.store.flush()
+}
+
+// reduce converts source rows through the target mapping (the sinks'
+// conversion) into comparable rows, sorted by store key.
+func (j *tableJob) reduce(rows [][]event.Value) ([]srcRow, error) {
+	out := make([]srcRow, 0, len(rows))
+	var trow []event.Value
+	t := j.src.Table
+	for _, img := range rows {
+		e := event.Event{Op: event.OpRead, Source: t.ID, Table: t, After: img}
+		trow = j.target.Row(&e, trow)
+		r := srcRow{key: appendKey(nil, j.keys, trow)}
+		r.canon = j.canonRow(nil, trow)
+		r.hash = rowHash(r.canon)
+		r.keyText = keyText(j.keys, j.target, trow)
+		r.params = make([]any, len(j.srcKey))
+		for i, sc := range j.srcKey {
+			p, err := sqlParam(&t.Columns[sc], img[sc])
+			if err != nil {
+				return nil, err
+			}
+			r.params[i] = p
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b srcRow) int { return bytes.Compare(a.key, b.key) })
+	return out, nil
+}
+
+// pass1 reads the source chunk by chunk and compares each chunk with the
+// store. Differences become suspects.
+func (j *tableJob) pass1(ctx context.Context) error {
+	reader, err := j.v.src.newChunkReader(ctx, j.src, j.srcKey, j.v.opts.ChunkSize)
+	if err != nil {
+		return err
+	}
+	defer reader.close()
+	var lo []byte    // the running maximum of chunk upper keys
+	loText := "-inf" // its text
+	var rowsRead int64
+	for {
+		c, err := reader.read(ctx)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			return nil
+		}
+		rows, err := j.reduce(c.Rows)
+		if err != nil {
+			return fmt.Errorf("chunk %d: %w", c.No, err)
+		}
+		var hi []byte
+		hiText := "+inf"
+		if !c.Last && len(c.Rows) > 0 {
+			last := c.Rows[len(c.Rows)-1]
+			e := event.Event{Op: event.OpRead, Source: j.src.Table.ID, Table: j.src.Table, After: last}
+			trow := j.target.Row(&e, nil)
+			hi = appendKey(nil, j.keys, trow)
+			hiText = keyText(j.keys, j.target, trow)
+			if lo != nil && bytes.Compare(hi, lo) < 0 {
+				hi = lo // keep the ranges contiguous when the orders disagree
+			}
+		}
+		st := chunkStat{lo: loText, hi: hiText}
+		if err := j.compareChunk(c, rows, lo, hi, &st); err != nil {
+			return fmt.Errorf("chunk %d: %w", c.No, err)
+		}
+		j.chunks = append(j.chunks, st)
+		rowsRead += int64(len(c.Rows))
+		j.v.progress(Progress{Table: j.res.Table, Sink: j.sink.Name, Phase: "compare", Rows: rowsRead,
+			EstimatedRows: j.src.EstimatedRows, Chunks: len(j.chunks)})
+		if c.Last {
+			return nil
+		}
+		lo, loText = hi, hiText
+	}
+}
+
+// compareChunk merges a chunk's sorted source rows with the store's rows
+// in the chunk's key range (lo, hi], streaming the store side: memory is
+// bounded by the chunk.
+func (j *tableJob) compareChunk(c *sourceChunk, rows []srcRow, lo, hi []byte, st *chunkStat) error {
+	for _, r := range rows {
+		st.srcRows++
+		st.srcSum += r.hash
+	}
+	i := 0
+	// sourceOnly handles a source row without a live target row at its
+	// position in the range: the key may sit elsewhere in the store (when
+	// the key order differs from the source's) or be missing.
+	sourceOnly := func(r *srcRow) error {
+		tr, err := j.store.get(r.key)
+		if err != nil {
+			return err
+		}
+		if !tr.live() || tr.Hash != r.hash {
+			return j.addSuspect(c, r, st)
+		}
+		return nil
+	}
+	err := j.store.scanTargets(lo, hi, func(key []byte, r *targetRow) error {
+		if !r.live() {
+			return nil
+		}
+		st.tgtRows++
+		st.tgtSum += r.Hash
+		for i < len(rows) && bytes.Compare(rows[i].key, key) < 0 {
+			if err := sourceOnly(&rows[i]); err != nil {
+				return err
+			}
+			i++
+		}
+		if i < len(rows) && bytes.Equal(rows[i].key, key) {
+			if rows[i].hash != r.Hash {
+				if err := j.addSuspect(c, &rows[i], st); err != nil {
+					return err
+				}
+			}
+			i++
+			return nil
+		}
+		return j.addExtra(c, key, r, st)
+	})
+	if err != nil {
+		return err
+	}
+	for ; i < len(rows); i++ {
+		if err := sourceOnly(&rows[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addSuspect records a source row whose target row differs or is missing.
+func (j *tableJob) addSuspect(c *sourceChunk, r *srcRow, st *chunkStat) error {
+	s := &suspect{chunk: c.No, hasSnap: true, srcPresent: true, srcHash: r.hash, srcCanon: r.canon,
+		before: c.Before, after: c.After, keyText: r.keyText, params: r.params}
+	st.hasSuspects = true
+	st.suspectCount++
+	return j.store.putSuspect(r.key, s.encode())
+}
+
+// addExtra records a live target row in the chunk's range that the source
+// chunk does not have. The source is read by key before it counts.
+func (j *tableJob) addExtra(c *sourceChunk, key []byte, r *targetRow, st *chunkStat) error {
+	params, err := j.paramsFromStoreRow(r)
+	if err != nil {
+		params = nil // reported unsettled: the source cannot be asked for it
+	}
+	s := &suspect{chunk: c.No, keyText: string(r.Key), params: params}
+	st.hasSuspects = true
+	st.suspectCount++
+	return j.store.putSuspect(key, s.encode())
+}
+
+// errNoParams marks a target key that cannot be turned back into source
+// key values.
+var errNoParams = errors.New("key not readable back")
+
+// paramsFromStoreRow recovers the source key parameters of a target row
+// from its stored key text... The store does not keep typed key values, so
+// the key is re-derived from the canonical row: key columns are compared
+// columns, and their canonical text parses back into target values.
+func (j *tableJob) paramsFromStoreRow(r *targetRow) ([]any, error) {
+	texts, null, ok := decodeCanon(r.Canon, len(j.canon))
+	if !ok {
+		return nil, errCorruptSuspect
+	}
+	params := make([]any, len(j.srcKey))
+	for i, sc := range j.srcKey {
+		kidx := j.keys[j.keyMap[i]].idx
+		ci := -1
+		for n := range j.canon {
+			if j.canon[n].idx == kidx {
+				ci = n
+				break
+			}
+		}
+		if ci < 0 || null[ci] {
+			return nil, errNoParams
+		}
+		col := j.canon[ci].col
+		v := fromCanonText(col, texts[ci])
+		p, err := sqlParam(&j.src.Table.Columns[sc], v)
+		if err != nil {
+			return nil, err
+		}
+		params[i] = p
+	}
+	return params, nil
+}
+
+// fromCanonText parses a canonical text (TargetColumn.AppendText) back
+// into a target value of column c.
+func fromCanonText(c *schema.TargetColumn, s string) event.Value {
+	return fromText(c, s)
+}
+
+// recheck re-evaluates the suspects in rounds until each is cleared or
+// confirmed, or the rounds run out.
+func (j *tableJob) recheck(ctx context.Context) error {
+	for round := 0; round < j.v.opts.Rounds; round++ {
+		pending, err := j.pendingKeys()
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		j.res.Rounds = round + 1
+		if round == 0 {
+			j.res.Rechecked = int64(len(pending))
+		}
+		// 1. Fresh source snapshots: every pending key from round 1 on;
+		// in round 0 only the keys never read (extra candidates).
+		var latest Watermark
+		if err := j.refresh(ctx, pending, round > 0, &latest); err != nil {
+			return err
+		}
+		// 2. Wait until the sink has caught up with the latest snapshot.
+		j.v.progress(Progress{Table: j.res.Table, Sink: j.sink.Name, Phase: fmt.Sprintf("recheck %d: waiting for the sink", round+1),
+			Rows: int64(len(pending))})
+		caught, err := j.v.waitCaughtUp(ctx, j.sink, latest)
+		if err != nil {
+			return err
+		}
+		// 3. Read what the sink wrote meanwhile.
+		if err := j.ingest(ctx); err != nil {
+			return err
+		}
+		// 4. Evaluate.
+		if err := j.evaluate(pending, caught); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pendingKeys lists the store keys of pending suspects.
+func (j *tableJob) pendingKeys() ([][]byte, error) {
+	var out [][]byte
+	err := j.store.scanSuspects(func(key, v []byte) error {
+		s, err := decodeSuspect(v)
+		if err != nil {
+			return err
+		}
+		if s.state == suspectPending {
+			out = append(out, key)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (j *tableJob) loadSuspect(key []byte) (*suspect, error) {
+	v, closer, err := j.store.db.Get(prefixed(prefixSuspect, key))
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return decodeSuspect(v)
+}
+
+// refresh reads the source rows of pending suspects by key (all of them,
+// or only those without a snapshot) and stores the new snapshots.
+func (j *tableJob) refresh(ctx context.Context, keys [][]byte, all bool, latest *Watermark) error {
+	const batch = 1000
+	for start := 0; start < len(keys); start += batch {
+		part := keys[start:min(start+batch, len(keys))]
+		var sus []*suspect
+		var skeys [][]byte
+		var params [][]any
+		for _, k := range part {
+			s, err := j.loadSuspect(k)
+			if err != nil {
+				return err
+			}
+			if s.hasSnap && !all {
+				*latest = laterOf(*latest, s.after)
+				continue
+			}
+			if s.params == nil {
+				// A key that cannot be read back: it stays a suspect and
+				// is reported unsettled.
+				s.reason = "the target key cannot be read back as source key values"
+				if err := j.store.putSuspect(k, s.encode()); err != nil {
+					return err
+				}
+				continue
+			}
+			sus = append(sus, s)
+			skeys = append(skeys, k)
+			params = append(params, s.params)
+		}
+		if len(sus) == 0 {
+			continue
+		}
+		rows, before, after, err := j.v.src.readKeys(ctx, j.src, j.srcKey, params)
+		if err != nil {
+			return err
+		}
+		*latest = laterOf(*latest, after)
+		red, err := j.reduce(rows)
+		if err != nil {
+			return err
+		}
+		byKey := map[string]*srcRow{}
+		for i := range red {
+			byKey[string(red[i].key)] = &red[i]
+		}
+		for i, s := range sus {
+			s.hasSnap = true
+			s.before, s.after = before, after
+			if r := byKey[string(skeys[i])]; r != nil {
+				s.srcPresent, s.srcHash, s.srcCanon = true, r.hash, r.canon
+			} else {
+				s.srcPresent, s.srcHash, s.srcCanon = false, 0, nil
+			}
+			if err := j.store.putSuspect(skeys[i], s.encode()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// laterOf returns the later of two watermarks (by clock).
+func laterOf(a, b Watermark) Watermark {
+	if b.Micros >= a.Micros {
+		return b
+	}
+	return a
+}
+
+// evaluate compares each pending suspect's snapshot with the target's
+// current row: equal clears it; a difference the sink's lag cannot explain
+// counts as a confirmation (two in a row confirm it); a target row newer
+// than the snapshot means the key changed meanwhile (it is read again).
+func (j *tableJob) evaluate(keys [][]byte, caughtUp bool) error {
+	for _, k := range keys {
+		s, err := j.loadSuspect(k)
+		if err != nil {
+			return err
+		}
+		if !s.hasSnap {
+			continue
+		}
+		tr, err := j.store.get(k)
+		if err != nil {
+			return err
+		}
+		equal := (!s.srcPresent && !tr.live()) || (s.srcPresent && tr.live() && tr.Hash == s.srcHash)
+		switch {
+		case equal:
+			s.state = suspectCleared
+		case !caughtUp:
+			s.confirms = 0
+			s.reason = "the sink did not catch up with the source within the wait"
+		case j.v.notAfter(tr, s.before):
+			s.confirms++
+			s.reason = ""
+			if s.confirms >= 2 {
+				s.state = suspectConfirmed
+			}
+		default:
+			s.confirms = 0
+			s.reason = "the key kept changing during the re-checks"
+		}
+		if err := j.store.putSuspect(k, s.encode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish turns the suspects into chunk results and counts.
+func (j *tableJob) finish() error {
+	ex := j.v.opts.Examples
+	err := j.store.scanSuspects(func(key, v []byte) error {
+		s, err := decodeSuspect(v)
+		if err != nil {
+			return err
+		}
+		if s.chunk >= len(j.chunks) {
+			return nil
+		}
+		st := &j.chunks[s.chunk]
+		var kind string
+		tr, err := j.store.get(key)
+		if err != nil {
+			return err
+		}
+		switch s.state {
+		case suspectCleared:
+			return nil
+		case suspectConfirmed:
+			switch {
+			case s.srcPresent && tr.live():
+				kind = DiffChanged
+				st.counts.Changed++
+			case s.srcPresent:
+				kind = DiffMissing
+				st.counts.Missing++
+			default:
+				kind = DiffExtra
+				st.counts.Extra++
+			}
+		default:
+			kind = "unsettled"
+			st.counts.Unsettled++
+		}
+		if len(st.examples) < ex {
+			e := Example{Key: s.keyText, Kind: kind}
+			if tr != nil {
+				e.TargetPos = tr.Pos
+			}
+			if kind == DiffChanged || (kind == "unsettled" && s.srcPresent && tr.live()) {
+				e.Columns = j.valueDiffs(s.srcCanon, tr.Canon)
+			}
+			if kind == "unsettled" && s.reason != "" {
+				e.Kind = "unsettled (" + s.reason + ")"
+			}
+			st.examples = append(st.examples, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	res := j.res
+	res.Chunks = len(j.chunks)
+	for i := range j.chunks {
+		st := &j.chunks[i]
+		res.SourceRows += st.srcRows
+		res.TargetRows += st.tgtRows
+		res.Diffs.Changed += st.counts.Changed
+		res.Diffs.Missing += st.counts.Missing
+		res.Diffs.Extra += st.counts.Extra
+		res.Diffs.Unsettled += st.counts.Unsettled
+		if st.counts.confirmed() == 0 && st.counts.Unsettled == 0 {
+			continue
+		}
+		status := StatusUnsettled
+		if st.counts.confirmed() > 0 {
+			status = StatusMismatch
+			res.BadChunks++
+		}
+		if len(res.ChunkList) < j.v.opts.MaxChunks {
+			res.ChunkList = append(res.ChunkList, ChunkResult{Chunk: i, Range: j.rangeText(st), Status: status,
+				SourceRows: st.srcRows, TargetRows: st.tgtRows,
+				SourceChecksum: fmt.Sprintf("%016x", st.srcSum), TargetChecksum: fmt.Sprintf("%016x", st.tgtSum),
+				DiffCounts: st.counts, Examples: st.examples})
+		}
+	}
+	return nil
+}
+
+func (j *tableJob) rangeText(st *chunkStat) string {
+	name := strings.Join(j.res.Key, ",")
+	lo, hi := stripNames(st.lo), stripNames(st.hi)
+	if len(j.res.Key) > 1 {
+		name = "(" + name + ")"
+	}
+	return fmt.Sprintf("%s in (%s, %s]", name, lo, hi)
+}
+
+// stripNames turns "a=1,b=2" into "1,2" (or "(1,2)").
+func stripNames(keyText string) string {
+	if keyText == "-inf" || keyText == "+inf" {
+		return keyText
+	}
+	parts := strings.Split(keyText, ",")
+	var vals []string
+	for _, p := range parts {
+		if _, v, ok := strings.Cut(p, "="); ok {
+			vals = append(vals, v)
+		} else if len(vals) > 0 {
+			vals[len(vals)-1] += "," + p
+		}
+	}
+	if len(vals) == 1 {
+		return vals[0]
+	}
+	return "(" + strings.Join(vals, ",") + ")"
+}
+
+// valueDiffs lists the compared columns whose canonical texts differ.
+func (j *tableJob) valueDiffs(src, tgt []byte) []ValueDiff {
+	st, sn, ok1 := decodeCanon(src, len(j.canon))
+	tt, tn, ok2 := decodeCanon(tgt, len(j.canon))
+	if !ok1 || !ok2 {
+		return nil
+	}
+	var out []ValueDiff
+	for i := range j.canon {
+		if sn[i] == tn[i] && st[i] == tt[i] {
+			continue
+		}
+		d := ValueDiff{Column: j.canon[i].col.Name, Source: showCanon(j.canon[i].col, st[i], sn[i]), Target: showCanon(j.canon[i].col, tt[i], tn[i])}
+		out = append(out, d)
+	}
+	return out
+}
+
+func showCanon(c *schema.TargetColumn, text string, null bool) string {
+	if null {
+		return "NULL"
+	}
+	const maxLen = 80
+	if len(text) > maxLen {
+		text = text[:maxLen] + "…"
+	}
+	if c.Kind == schema.KindBinary {
+		return "base64:" + text
+	}
+	return fmt.Sprintf("%q", text)
+}
+
+// elapsed returns a duration rounded for reports.
+func elapsed(since time.Time) float64 {
+	return float64(time.Since(since).Milliseconds()) / 1000
+}

@@ -1,0 +1,669 @@
+package verify
+
+import (
+	"bufio"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/schema"
+)
+
+// The decoders read ODS files (package odsfile's JSON lines, CSV and
+// Parquet) back into target values: for each column of the target layout,
+// the event.Value kind schema.Target.Row produces for the column's Kind
+// (see schema.Kind). Values that do not parse as their column's kind are
+// kept as text (event.String), as Row writes values it cannot convert.
+// Columns a file lacks (older layouts) are NULL.
+
+// rowDecoder decodes rows for one target layout.
+type rowDecoder struct {
+	t      *schema.Target
+	byName map[string]int
+	row    []event.Value
+}
+
+func newRowDecoder(t *schema.Target) *rowDecoder {
+	d := &rowDecoder{t: t, byName: make(map[string]int, len(t.Columns))}
+	for i := range t.Columns {
+		d.byName[t.Columns[i].Name] = i
+	}
+	return d
+}
+
+func (d *rowDecoder) reset() []event.Value {
+	if cap(d.row) < len(d.t.Columns) {
+		d.row = make([]event.Value, len(d.t.Columns))
+	}
+	d.row = d.row[:len(d.t.Columns)]
+	for i := range d.row {
+		d.row[i] = event.Null
+	}
+	return d.row
+}
+
+// fromText converts the text of a value (JSON string or number, CSV field)
+// to the target value of column c.
+func fromText(c *schema.TargetColumn, s string) event.Value {
+	switch c.Kind {
+	case schema.KindBoolean:
+		switch strings.ToLower(s) {
+		case "true", "1":
+			return event.Int(1)
+		case "false", "0":
+			return event.Int(0)
+		}
+	case schema.KindTinyInt, schema.KindSmallInt, schema.KindInt, schema.KindBigInt:
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return event.Int(i)
+		}
+	case schema.KindFloat:
+		if f, err := strconv.ParseFloat(s, 32); err == nil {
+			return event.Float32(float32(f))
+		}
+	case schema.KindDouble:
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return event.Float64(f)
+		}
+	case schema.KindDecimal:
+		if _, ok := normalizeDecimal(s, c.Scale); ok {
+			return event.Decimal(s)
+		}
+	case schema.KindString, schema.KindStringArray:
+		return event.String(s)
+	case schema.KindJSON:
+		return event.JSON(s)
+	case schema.KindBinary:
+		if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+			return event.Bytes(b)
+		}
+	case schema.KindDate:
+		if y, mo, d, _, _, _, _, ok := parseCivil(s); ok && len(s) == 10 && mo != 0 && d != 0 {
+			return event.Date(y, mo, d)
+		}
+	case schema.KindDateTime, schema.KindTimestamp:
+		if y, mo, d, h, mi, sec, us, ok := parseCivil(s); ok && mo != 0 && d != 0 {
+			return event.TimestampMicros(civilMicros(y, mo, d, h, mi, sec, us))
+		}
+	case schema.KindTimestampNTZ:
+		if y, mo, d, h, mi, sec, us, ok := parseCivil(s); ok && mo != 0 && d != 0 {
+			return event.DateTime(y, mo, d, h, mi, sec, us)
+		}
+	}
+	return event.String(s)
+}
+
+// decodeJSONLines reads JSON-lines rows and calls fn with each, aligned
+// with the target's columns. fn must not keep the slice.
+func (d *rowDecoder) decodeJSONLines(r io.Reader, fn func([]event.Value) error) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	line := 0
+	for {
+		b, err := readLine(br)
+		if len(b) > 0 {
+			line++
+			row := d.reset()
+			if perr := d.parseJSONObject(b, row); perr != nil {
+				return fmt.Errorf("line %d: %w", line, perr)
+			}
+			if ferr := fn(row); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readLine returns the next line without its newline (any length).
+func readLine(br *bufio.Reader) ([]byte, error) {
+	b, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		buf := append([]byte(nil), b...)
+		for err == bufio.ErrBufferFull {
+			b, err = br.ReadSlice('\n')
+			buf = append(buf, b...)
+		}
+		b = buf
+	}
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b, err
+}
+
+// parseJSONObject parses one flat JSON object of scalars (what odsfile's
+// JSON-lines encoder writes) into row.
+func (d *rowDecoder) parseJSONObject(b []byte, row []event.Value) error {
+	p := jsonParser{b: b}
+	p.ws()
+	if !p.eat('{') {
+		return errors.New("not a JSON object")
+	}
+	p.ws()
+	if p.eat('}') {
+		return nil
+	}
+	for {
+		p.ws()
+		key, _, err := p.value()
+		if err != nil {
+			return err
+		}
+		p.ws()
+		if !p.eat(':') {
+			return errors.New("missing ':'")
+		}
+		p.ws()
+		text, kind, err := p.value()
+		if err != nil {
+			return err
+		}
+		if i, ok := d.byName[key]; ok {
+			switch kind {
+			case jsonNull:
+				row[i] = event.Null
+			case jsonBool:
+				if d.t.Columns[i].Kind == schema.KindBoolean {
+					row[i] = fromText(&d.t.Columns[i], text)
+				} else {
+					row[i] = event.String(text)
+				}
+			default:
+				row[i] = fromText(&d.t.Columns[i], text)
+			}
+		}
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		if p.eat('}') {
+			return nil
+		}
+		return errors.New("expected ',' or '}'")
+	}
+}
+
+type jsonKind int
+
+const (
+	jsonString jsonKind = iota
+	jsonNumber
+	jsonBool
+	jsonNull
+)
+
+type jsonParser struct {
+	b []byte
+	i int
+}
+
+func (p *jsonParser) ws() {
+	for p.i < len(p.b) && (p.b[p.i] == ' ' || p.b[p.i] == '\t' || p.b[p.i] == '\r' || p.b[p.i] == '\n') {
+		p.i++
+	}
+}
+
+func (p *jsonParser) eat(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// value reads a scalar: a string (unescaped), a number (its text), true,
+// false or null.
+func (p *jsonParser) value() (string, jsonKind, error) {
+	if p.i >= len(p.b) {
+		return "", 0, errors.New("unexpected end of line")
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		s, err := p.str()
+		return s, jsonString, err
+	case c == 'n' && strings.HasPrefix(string(p.b[p.i:min(p.i+4, len(p.b))]), "null"):
+		p.i += 4
+		return "", jsonNull, nil
+	case c == 't' && strings.HasPrefix(string(p.b[p.i:min(p.i+4, len(p.b))]), "true"):
+		p.i += 4
+		return "true", jsonBool, nil
+	case c == 'f' && strings.HasPrefix(string(p.b[p.i:min(p.i+5, len(p.b))]), "false"):
+		p.i += 5
+		return "false", jsonBool, nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := p.i
+		for p.i < len(p.b) && strings.IndexByte("+-.eE0123456789", p.b[p.i]) >= 0 {
+			p.i++
+		}
+		return string(p.b[start:p.i]), jsonNumber, nil
+	}
+	return "", 0, fmt.Errorf("unexpected %q (only flat objects of scalars are ODS rows)", p.b[p.i])
+}
+
+func (p *jsonParser) str() (string, error) {
+	p.i++ // opening quote
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c == '"' {
+			s := string(p.b[start:p.i])
+			p.i++
+			return s, nil
+		}
+		if c == '\\' {
+			break
+		}
+		p.i++
+	}
+	var sb strings.Builder
+	sb.Write(p.b[start:p.i])
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return sb.String(), nil
+		case c == '\\':
+			if p.i+1 >= len(p.b) {
+				return "", errors.New("bad escape")
+			}
+			e := p.b[p.i+1]
+			p.i += 2
+			switch e {
+			case '"', '\\', '/':
+				sb.WriteByte(e)
+			case 'n':
+				sb.WriteByte('\n')
+			case 'r':
+				sb.WriteByte('\r')
+			case 't':
+				sb.WriteByte('\t')
+			case 'b':
+				sb.WriteByte('\b')
+			case 'f':
+				sb.WriteByte('\f')
+			case 'u':
+				r, ok := p.hex4()
+				if !ok {
+					return "", errors.New("bad \\u escape")
+				}
+				if utf16.IsSurrogate(r) {
+					if p.i+1 < len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
+						p.i += 2
+						r2, ok := p.hex4()
+						if !ok {
+							return "", errors.New("bad \\u escape")
+						}
+						r = utf16.DecodeRune(r, r2)
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				sb.WriteRune(r)
+			default:
+				return "", fmt.Errorf("bad escape \\%c", e)
+			}
+		default:
+			sb.WriteByte(c)
+			p.i++
+		}
+	}
+	return "", errors.New("unterminated string")
+}
+
+func (p *jsonParser) hex4() (rune, bool) {
+	if p.i+4 > len(p.b) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(p.b[p.i:p.i+4]), 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	p.i += 4
+	return rune(v), true
+}
+
+// decodeCSV reads odsfile's CSV (every non-NULL value double-quoted with
+// backslash escapes; an empty unquoted field is NULL). With a header line
+// (recognised by its first field, "_op"), columns are matched by name;
+// without, by position in the target layout.
+func (d *rowDecoder) decodeCSV(r io.Reader, fn func([]event.Value) error) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	var fields []csvField
+	var mapping []int
+	rec := 0
+	for {
+		var err error
+		fields, err = readCSVRecord(br, fields[:0])
+		if err == io.EOF && len(fields) == 0 {
+			return nil
+		}
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("record %d: %w", rec+1, err)
+		}
+		rec++
+		if rec == 1 && len(fields) > 0 && fields[0].quoted && fields[0].text == schema.ColOp {
+			mapping = make([]int, len(fields))
+			for i, f := range fields {
+				j, ok := d.byName[f.text]
+				if !ok {
+					j = -1
+				}
+				mapping[i] = j
+			}
+		} else {
+			row := d.reset()
+			for i, f := range fields {
+				j := i
+				if mapping != nil {
+					if i >= len(mapping) {
+						break
+					}
+					j = mapping[i]
+				}
+				if j < 0 || j >= len(row) {
+					continue
+				}
+				if !f.quoted && f.text == "" {
+					row[j] = event.Null
+					continue
+				}
+				row[j] = fromText(&d.t.Columns[j], f.text)
+			}
+			if err := fn(row); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+type csvField struct {
+	text   string
+	quoted bool
+}
+
+// readCSVRecord reads one record; io.EOF with fields means the last record
+// had no final newline.
+func readCSVRecord(br *bufio.Reader, fields []csvField) ([]csvField, error) {
+	var sb strings.Builder
+	quoted, inQuotes, any := false, false, false
+	flush := func() {
+		fields = append(fields, csvField{text: sb.String(), quoted: quoted})
+		sb.Reset()
+		quoted = false
+	}
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			if err == io.EOF && any {
+				if inQuotes {
+					return fields, errors.New("unterminated quoted field")
+				}
+				flush()
+			}
+			return fields, err
+		}
+		any = true
+		switch {
+		case inQuotes && c == '\\':
+			n, err := br.ReadByte()
+			if err != nil {
+				return fields, errors.New("bad escape at end of file")
+			}
+			if n != '"' && n != '\\' {
+				sb.WriteByte('\\')
+			}
+			sb.WriteByte(n)
+		case c == '"':
+			if inQuotes {
+				inQuotes = false
+			} else {
+				inQuotes, quoted = true, true
+			}
+		case inQuotes:
+			sb.WriteByte(c)
+		case c == ',':
+			flush()
+		case c == '\n':
+			if s := sb.String(); strings.HasSuffix(s, "\r") {
+				sb.Reset()
+				sb.WriteString(strings.TrimSuffix(s, "\r"))
+			}
+			flush()
+			return fields, nil
+		default:
+			sb.WriteByte(c)
+		}
+	}
+}
+
+// decodeParquet reads a Parquet file written by odsfile (one leaf column
+// per field, in the target's column order; SET as a LIST of strings).
+func (d *rowDecoder) decodeParquet(ra io.ReaderAt, size int64, fn func([]event.Value) error) error {
+	f, err := parquet.OpenFile(ra, size)
+	if err != nil {
+		return err
+	}
+	fields := f.Schema().Fields()
+	mapping := make([]int, len(fields))
+	for i, fl := range fields {
+		j, ok := d.byName[fl.Name()]
+		if !ok {
+			j = -1
+		}
+		mapping[i] = j
+	}
+	buf := make([]parquet.Row, 64)
+	lists := make([][]string, len(fields))
+	listNull := make([]bool, len(fields))
+	for _, rg := range f.RowGroups() {
+		rows := rg.Rows()
+		for {
+			n, rerr := rows.ReadRows(buf)
+			for _, pr := range buf[:n] {
+				row := d.reset()
+				for i := range lists {
+					lists[i] = lists[i][:0]
+					listNull[i] = false
+				}
+				var derr error
+				pr.Range(func(ci int, vs []parquet.Value) bool {
+					if ci >= len(mapping) || mapping[ci] < 0 {
+						return true
+					}
+					j := mapping[ci]
+					c := &d.t.Columns[j]
+					if c.Kind == schema.KindStringArray || c.Parquet.Logical == schema.LogicalList {
+						if len(vs) == 1 && vs[0].IsNull() {
+							if vs[0].DefinitionLevel() == 0 {
+								row[j] = event.Null
+							} else {
+								row[j] = event.String("")
+							}
+							return true
+						}
+						var parts []string
+						for _, v := range vs {
+							parts = append(parts, string(v.ByteArray()))
+						}
+						row[j] = event.String(strings.Join(parts, ","))
+						return true
+					}
+					if len(vs) == 0 || vs[0].IsNull() {
+						row[j] = event.Null
+						return true
+					}
+					row[j], derr = parquetValue(c, vs[0])
+					return derr == nil
+				})
+				if derr != nil {
+					rows.Close()
+					return derr
+				}
+				if err := fn(row); err != nil {
+					rows.Close()
+					return err
+				}
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				rows.Close()
+				return rerr
+			}
+		}
+		rows.Close()
+	}
+	return nil
+}
+
+// parquetValue converts a non-NULL Parquet value of column c (written by
+// schema.TargetColumn.ParquetValue) to its target value.
+func parquetValue(c *schema.TargetColumn, v parquet.Value) (event.Value, error) {
+	switch c.Kind {
+	case schema.KindBoolean:
+		if v.Kind() == parquet.Boolean {
+			if v.Boolean() {
+				return event.Int(1), nil
+			}
+			return event.Int(0), nil
+		}
+		return event.Int(v.Int64()), nil
+	case schema.KindTinyInt, schema.KindSmallInt, schema.KindInt, schema.KindBigInt:
+		if v.Kind() == parquet.Int32 {
+			return event.Int(int64(v.Int32())), nil
+		}
+		return event.Int(v.Int64()), nil
+	case schema.KindFloat:
+		return event.Float32(v.Float()), nil
+	case schema.KindDouble:
+		if v.Kind() == parquet.Float {
+			return event.Float64(float64(v.Float())), nil
+		}
+		return event.Float64(v.Double()), nil
+	case schema.KindDecimal:
+		var u *big.Int
+		switch v.Kind() {
+		case parquet.Int32:
+			u = big.NewInt(int64(v.Int32()))
+		case parquet.Int64:
+			u = big.NewInt(v.Int64())
+		case parquet.FixedLenByteArray, parquet.ByteArray:
+			u = fromTwosComplement(v.ByteArray())
+		default:
+			return event.Null, fmt.Errorf("column %s: decimal stored as %s", c.Name, v.Kind())
+		}
+		return event.Decimal(scaledText(u, c.Scale)), nil
+	case schema.KindString, schema.KindStringArray:
+		return event.String(string(v.ByteArray())), nil
+	case schema.KindJSON:
+		return event.JSON(string(v.ByteArray())), nil
+	case schema.KindBinary:
+		return event.Bytes(v.ByteArray()), nil
+	case schema.KindDate:
+		days := int64(v.Int32())
+		y, mo, d := civilFromDays(days)
+		return event.Date(y, mo, d), nil
+	case schema.KindDateTime:
+		if c.Parquet.Unit == "MILLIS" {
+			return event.TimestampMicros(v.Int64() * 1000), nil
+		}
+		return event.TimestampMicros(v.Int64()), nil
+	case schema.KindTimestamp:
+		if c.Parquet.Unit == "MILLIS" {
+			return event.TimestampMicros(v.Int64() * 1000), nil
+		}
+		return event.TimestampMicros(v.Int64()), nil
+	case schema.KindTimestampNTZ:
+		us := v.Int64()
+		if c.Parquet.Unit == "MILLIS" {
+			us *= 1000
+		}
+		return civilFromMicros(us), nil
+	}
+	return event.Null, fmt.Errorf("column %s: unsupported kind %s", c.Name, c.Kind)
+}
+
+// fromTwosComplement reads big-endian two's complement bytes.
+func fromTwosComplement(b []byte) *big.Int {
+	u := new(big.Int).SetBytes(b)
+	if len(b) > 0 && b[0]&0x80 != 0 {
+		m := new(big.Int).Lsh(big.NewInt(1), uint(8*len(b)))
+		u.Sub(u, m)
+	}
+	return u
+}
+
+// scaledText renders an unscaled decimal with scale fraction digits.
+func scaledText(u *big.Int, scale int) string {
+	neg := u.Sign() < 0
+	s := new(big.Int).Abs(u).String()
+	if scale > 0 {
+		if len(s) <= scale {
+			s = strings.Repeat("0", scale-len(s)+1) + s
+		}
+		s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// civilFromDays converts days since 1970-01-01 to a proleptic Gregorian date.
+func civilFromDays(z int64) (int, int, int) {
+	z += 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era = (z - 146096) / 146097
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return int(y), int(m), int(d)
+}
+
+// civilFromMicros is the civil date-time of microseconds since the epoch
+// read as UTC.
+func civilFromMicros(us int64) event.Value {
+	days := us / 86400e6
+	rem := us % 86400e6
+	if rem < 0 {
+		rem += 86400e6
+		days--
+	}
+	y, mo, d := civilFromDays(days)
+	secs := rem / 1e6
+	return event.DateTime(y, mo, d, int(secs/3600), int(secs/60%60), int(secs%60), int(rem%1e6))
+}

@@ -1,0 +1,284 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink/odsfile"
+)
+
+// markSlack is how far before a listing's start a file's modification
+// time may lie and still count as new at the next Scan: a file can be
+// written before a listing and renamed into place after it.
+const markSlack = 30 * time.Second
+
+// LocalReader reads the ODS tables of a local sink: {Dir}/{table}/
+// {partition}=.../{first}-{last}.{jsonl|csv|parquet} and the schema files
+// {Dir}/{table}/_schema/v*.json.
+type LocalReader struct {
+	Dir string
+}
+
+// NewLocalReader returns a reader of the local sink rooted at dir.
+func NewLocalReader(dir string) *LocalReader { return &LocalReader{Dir: dir} }
+
+// Describe names the target.
+func (r *LocalReader) Describe() string { return "local " + r.Dir }
+
+// Layout finds the newest version of the table and reads its newest schema
+// file (by modification time); without one, the header of its newest data
+// file gives the names.
+func (r *LocalReader) Layout(ctx context.Context, base string) (Layout, error) {
+	entries, err := os.ReadDir(r.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Layout{}, nil
+	}
+	if err != nil {
+		return Layout{}, fmt.Errorf("verify: %w", err)
+	}
+	name, ver := "", 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if v, ok := versionOf(e.Name(), base); ok && v > ver {
+			name, ver = e.Name(), v
+		}
+	}
+	if name == "" {
+		return Layout{}, nil
+	}
+	dir := filepath.Join(r.Dir, name)
+	schemas, _ := filepath.Glob(filepath.Join(dir, "_schema", "*.json"))
+	var newest string
+	var newestT time.Time
+	for _, s := range schemas {
+		st, err := os.Stat(s)
+		if err != nil {
+			continue
+		}
+		if newest == "" || st.ModTime().After(newestT) || st.ModTime().Equal(newestT) && s > newest {
+			newest, newestT = s, st.ModTime()
+		}
+	}
+	if newest != "" {
+		b, err := os.ReadFile(newest)
+		if err != nil {
+			return Layout{}, fmt.Errorf("verify: %w", err)
+		}
+		l, err := layoutFromSchemaJSON(b)
+		if err != nil {
+			return Layout{}, fmt.Errorf("verify: %s: %w", newest, err)
+		}
+		l.Name = name
+		if l.Existing.Version < ver {
+			l.Existing.Version = ver
+		}
+		return l, nil
+	}
+	// No schema file: the table exists but its types are unknown; the
+	// caller then assumes the mapping's types.
+	return Layout{Found: true, Name: name, Existing: schema.Existing{Version: ver}}, nil
+}
+
+// localFile is one data file.
+type localFile struct {
+	path        string
+	part        string
+	first, last uint64
+	ext         string
+	mod         time.Time
+}
+
+// files lists the data files of a table (sorted by first sequence) whose
+// modification time is not before since (zero: all).
+func (r *LocalReader) files(table string, since time.Time) ([]localFile, error) {
+	dir := filepath.Join(r.Dir, table)
+	parts, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []localFile
+	for _, p := range parts {
+		if !p.IsDir() || !strings.Contains(p.Name(), "=") {
+			continue
+		}
+		es, err := os.ReadDir(filepath.Join(dir, p.Name()))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		for _, e := range es {
+			first, last, ext, ok := parseSeqRange(e.Name())
+			if !ok || e.IsDir() {
+				continue
+			}
+			switch ext {
+			case odsfile.FormatJSONL, odsfile.FormatCSV, odsfile.FormatParquet:
+			default:
+				continue // .tmp files and others
+			}
+			info, err := e.Info()
+			if err != nil {
+				continue // renamed or removed meanwhile
+			}
+			if !since.IsZero() && info.ModTime().Before(since.Add(-markSlack)) {
+				continue
+			}
+			out = append(out, localFile{path: filepath.Join(dir, p.Name(), e.Name()), part: p.Name(),
+				first: first, last: last, ext: ext, mod: info.ModTime()})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].first < out[j].first })
+	return out, nil
+}
+
+// Scan decodes the table's data files modified since the mark.
+func (r *LocalReader) Scan(ctx context.Context, t *schema.Target, since Mark, fn func([]event.Value) error) (Mark, error) {
+	next := Mark{Time: time.Now()}
+	files, err := r.files(t.Name, since.Time)
+	if err != nil {
+		return since, fmt.Errorf("verify: list %s: %w", t.Name, err)
+	}
+	d := newRowDecoder(t)
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return since, err
+		}
+		if err := decodeLocalFile(d, f, fn); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return since, fmt.Errorf("verify: %s: %w", f.path, err)
+		}
+	}
+	return next, nil
+}
+
+func decodeLocalFile(d *rowDecoder, f localFile, fn func([]event.Value) error) error {
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	switch f.ext {
+	case odsfile.FormatJSONL:
+		return d.decodeJSONLines(fh, fn)
+	case odsfile.FormatCSV:
+		return d.decodeCSV(fh, fn)
+	default:
+		st, err := fh.Stat()
+		if err != nil {
+			return err
+		}
+		return d.decodeParquet(fh, st.Size(), fn)
+	}
+}
+
+// Progress finds the newest data file of the sink (the highest last
+// sequence, looking at each table's newest partition) and reads the _seq
+// and _pos of its last row.
+func (r *LocalReader) Progress(ctx context.Context) (SinkProgress, error) {
+	tables, err := os.ReadDir(r.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return SinkProgress{}, nil
+	}
+	if err != nil {
+		return SinkProgress{}, err
+	}
+	var best localFile
+	for _, tb := range tables {
+		if !tb.IsDir() {
+			continue
+		}
+		parts, err := os.ReadDir(filepath.Join(r.Dir, tb.Name()))
+		if err != nil {
+			continue
+		}
+		newest := ""
+		for _, p := range parts {
+			if p.IsDir() && strings.Contains(p.Name(), "=") && p.Name() > newest {
+				newest = p.Name()
+			}
+		}
+		if newest == "" {
+			continue
+		}
+		es, err := os.ReadDir(filepath.Join(r.Dir, tb.Name(), newest))
+		if err != nil {
+			continue
+		}
+		for _, e := range es {
+			first, last, ext, ok := parseSeqRange(e.Name())
+			if !ok {
+				continue
+			}
+			switch ext {
+			case odsfile.FormatJSONL, odsfile.FormatCSV, odsfile.FormatParquet:
+			default:
+				continue
+			}
+			if last > best.last {
+				best = localFile{path: filepath.Join(r.Dir, tb.Name(), newest, e.Name()), first: first, last: last, ext: ext}
+			}
+		}
+	}
+	if best.path == "" {
+		return SinkProgress{}, nil
+	}
+	// Decode with a minimal layout: the metadata columns only.
+	p, err := lastRowMeta(best)
+	if err != nil {
+		return SinkProgress{Seq: best.last}, nil
+	}
+	return p, nil
+}
+
+// metaLayout is a layout of the metadata columns only, for reading _seq
+// and _pos from any ODS file.
+func metaLayout() *schema.Target {
+	return &schema.Target{Name: "meta", Columns: []schema.TargetColumn{
+		{Name: schema.ColOp, Source: -1, Meta: schema.MetaOp, Kind: schema.KindString},
+		{Name: schema.ColSeq, Source: -1, Meta: schema.MetaSeq, Kind: schema.KindBigInt},
+		{Name: schema.ColCommitTs, Source: -1, Meta: schema.MetaCommitTs, Kind: schema.KindTimestamp},
+		{Name: schema.ColPos, Source: -1, Meta: schema.MetaPos, Kind: schema.KindString},
+	}}
+}
+
+func lastRowMeta(f localFile) (SinkProgress, error) {
+	d := newRowDecoder(metaLayout())
+	var p SinkProgress
+	err := decodeLocalFile(d, f, func(row []event.Value) error {
+		if seq, ok := seqValue(row[1]); ok && seq >= p.Seq {
+			p.Seq = seq
+			p.Pos = row[3].Str()
+		}
+		return nil
+	})
+	return p, err
+}
+
+// seqValue reads a _seq value.
+func seqValue(v event.Value) (uint64, bool) {
+	switch v.Kind() {
+	case event.KindInt:
+		return uint64(v.Int()), v.Int() >= 0
+	case event.KindUint:
+		return v.Uint(), true
+	}
+	return 0, false
+}

@@ -1,0 +1,248 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/schema"
+)
+
+// TargetReader reads the ODS tables of one sink back. Implementations:
+// LocalReader (a local directory), S3Reader, MaxComputeReader.
+type TargetReader interface {
+	// Describe names the target for reports, without secrets.
+	Describe() string
+	// Layout returns the current layout of the ODS table with the given
+	// base name (the newest version in evolve mode); Found is false when
+	// the table does not exist.
+	Layout(ctx context.Context, base string) (Layout, error)
+	// Scan decodes the rows of the table written since mark (the zero Mark:
+	// all of them) for layout t (values aligned with t.Columns) and calls
+	// fn with each; fn must not keep the slice. It returns the mark to
+	// pass to the next Scan. Rows may be delivered more than once: the
+	// comparison keeps the highest _seq per key.
+	Scan(ctx context.Context, t *schema.Target, since Mark, fn func(row []event.Value) error) (Mark, error)
+	// Progress reports how far the sink has written, for deciding that it
+	// caught up with a source position.
+	Progress(ctx context.Context) (SinkProgress, error)
+}
+
+// Layout is an ODS table as a target reader finds it.
+type Layout struct {
+	Found bool
+	// Name is the table's name (with _v<N> in evolve mode).
+	Name string
+	// Existing are the columns (metadata columns included, partition
+	// column excluded) with their types, for schema.Mapper.Reconcile.
+	Existing schema.Existing
+	// Sources maps target column names to the source column the sink
+	// recorded for them ("" for none: a column kept after its source
+	// column was dropped). Nil when the target records no sources.
+	Sources map[string]string
+}
+
+// Mark is where a Scan ended, to read only newer data next time.
+type Mark struct {
+	// Time is when the listing that produced the mark started.
+	Time time.Time
+	// Partition is the newest partition seen (MaxCompute).
+	Partition string
+}
+
+// SinkProgress is how far a sink has written.
+type SinkProgress struct {
+	// Seq and Pos are the _seq and _pos of the newest row found (0/"" when
+	// unknown).
+	Seq uint64
+	Pos string
+	// CompleteBeforeMicros: every change committed at the source before
+	// this instant is in the target (0: unknown). The S3 sink's checkpoint
+	// says so.
+	CompleteBeforeMicros int64
+}
+
+// schemaFileJSON is the part of the sinks' JSON schema file that
+// verification reads (see schema.Target.SchemaJSON).
+type schemaFileJSON struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	Columns []struct {
+		Name   string `json:"name"`
+		Type   string `json:"type"`
+		Source string `json:"source"`
+		Meta   string `json:"meta"`
+	} `json:"columns"`
+}
+
+// layoutFromSchemaJSON reads a schema file into a Layout.
+func layoutFromSchemaJSON(b []byte) (Layout, error) {
+	var f schemaFileJSON
+	if err := json.Unmarshal(b, &f); err != nil {
+		return Layout{}, fmt.Errorf("schema file: %w", err)
+	}
+	if f.Name == "" || len(f.Columns) == 0 {
+		return Layout{}, fmt.Errorf("schema file: no name or no columns")
+	}
+	l := Layout{Found: true, Name: f.Name, Existing: schema.Existing{Version: f.Version}, Sources: map[string]string{}}
+	for _, c := range f.Columns {
+		l.Existing.Columns = append(l.Existing.Columns, schema.ExistingColumn{Name: c.Name, Type: c.Type})
+		if c.Meta == "" {
+			l.Sources[c.Name] = c.Source
+		}
+	}
+	return l, nil
+}
+
+// versionOf returns N of a table name "<base>_v<N>" (1 for base itself).
+func versionOf(name, base string) (int, bool) {
+	if name == base {
+		return 1, true
+	}
+	rest, ok := strings.CutPrefix(name, base+"_v")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 2 {
+		return 0, false
+	}
+	return n, true
+}
+
+// parseSeqRange parses "<first>-<last>.<ext>" file names.
+func parseSeqRange(name string) (first, last uint64, ext string, ok bool) {
+	dot := strings.IndexByte(name, '.')
+	if dot < 0 {
+		return 0, 0, "", false
+	}
+	ext = name[dot+1:]
+	a, b, found := strings.Cut(name[:dot], "-")
+	if !found {
+		return 0, 0, "", false
+	}
+	var err1, err2 error
+	first, err1 = strconv.ParseUint(a, 10, 64)
+	last, err2 = strconv.ParseUint(b, 10, 64)
+	return first, last, ext, err1 == nil && err2 == nil
+}
+
+// binlogPos is a parsed _pos or watermark position.
+type binlogPos struct {
+	file   string
+	offset uint64
+	gtid   string
+}
+
+// parsePos parses "file:offset[ gtid=...]".
+func parsePos(s string) (binlogPos, bool) {
+	var p binlogPos
+	main, gtid, _ := strings.Cut(s, " gtid=")
+	p.gtid = strings.TrimSpace(gtid)
+	i := strings.LastIndexByte(main, ':')
+	if i <= 0 {
+		return p, false
+	}
+	off, err := strconv.ParseUint(main[i+1:], 10, 64)
+	if err != nil {
+		return p, false
+	}
+	p.file, p.offset = main[:i], off
+	return p, true
+}
+
+// compareFiles orders binlog file names by their numeric suffix.
+func compareFiles(a, b string) int {
+	ai, bi := strings.LastIndexByte(a, '.'), strings.LastIndexByte(b, '.')
+	if ai >= 0 && bi >= 0 && a[:ai] == b[:bi] {
+		an, e1 := strconv.ParseUint(a[ai+1:], 10, 64)
+		bn, e2 := strconv.ParseUint(b[bi+1:], 10, 64)
+		if e1 == nil && e2 == nil {
+			switch {
+			case an < bn:
+				return -1
+			case an > bn:
+				return 1
+			}
+			return 0
+		}
+	}
+	return strings.Compare(a, b)
+}
+
+// comparePos orders two binlog positions of one server.
+func comparePos(a binlogPos, bFile string, bOffset uint64) int {
+	if c := compareFiles(a.file, bFile); c != 0 {
+		return c
+	}
+	switch {
+	case a.offset < bOffset:
+		return -1
+	case a.offset > bOffset:
+		return 1
+	}
+	return 0
+}
+
+// gtidCovers reports whether the transaction GTID of a row (MariaDB
+// "domain-server-seq", MySQL "uuid:n") is at or after the latest
+// transaction of a watermark GTID state, i.e. the row was written no
+// earlier than the watermark's last transaction. ok is false when it
+// cannot tell.
+func gtidCovers(rowGTID, state, serverUUID string) (covers, ok bool) {
+	if rowGTID == "" || state == "" {
+		return false, false
+	}
+	if parts := strings.Split(rowGTID, "-"); len(parts) == 3 && !strings.Contains(rowGTID, ":") {
+		// MariaDB: the state lists the last GTID per domain.
+		rowSeq, err := strconv.ParseUint(parts[2], 10, 64)
+		if err != nil {
+			return false, false
+		}
+		domains := strings.Split(state, ",")
+		if len(domains) != 1 {
+			return false, false
+		}
+		sp := strings.Split(strings.TrimSpace(domains[0]), "-")
+		if len(sp) != 3 || sp[0] != parts[0] {
+			return false, false
+		}
+		seq, err := strconv.ParseUint(sp[2], 10, 64)
+		if err != nil {
+			return false, false
+		}
+		return rowSeq >= seq, true
+	}
+	// MySQL: compare on the server's own UUID, whose interval end is the
+	// last transaction it committed.
+	uuid, n, found := strings.Cut(rowGTID, ":")
+	if !found || serverUUID == "" || !strings.EqualFold(uuid, serverUUID) {
+		return false, false
+	}
+	rowN, err := strconv.ParseUint(n, 10, 64)
+	if err != nil {
+		return false, false
+	}
+	for _, set := range strings.Split(state, ",") {
+		u, ivs, found := strings.Cut(strings.TrimSpace(set), ":")
+		if !found || !strings.EqualFold(u, serverUUID) {
+			continue
+		}
+		var end uint64
+		for _, iv := range strings.Split(ivs, ":") {
+			_, hi, _ := strings.Cut(iv, "-")
+			if hi == "" {
+				hi = iv
+			}
+			if v, err := strconv.ParseUint(hi, 10, 64); err == nil && v > end {
+				end = v
+			}
+		}
+		return rowN >= end, true
+	}
+	return false, false
+}
