@@ -679,8 +679,6 @@ func hex4(b []byte) (rune, bool) {
 
 // ---- tape accessors ----
 
-func (t *jtape) node(i int32) *jnode { return &t.nodes[i] }
-
 func (t *jtape) kind(i int32) jkind { return t.nodes[i].kind }
 
 // raw returns the source bytes of a node (string content without quotes).
@@ -719,19 +717,6 @@ func (t *jtape) keyIs(i int32, s string) bool {
 	}
 	var tmp [64]byte
 	return string(appendUnescape(tmp[:0], raw)) == s
-}
-
-// members calls f for each key/value pair of object node obj, stopping
-// when f returns false.
-func (t *jtape) members(obj int32, f func(k, v int32) bool) {
-	end := t.nodes[obj].next
-	for k := obj + 1; k < end; {
-		v := k + 1
-		if !f(k, v) {
-			return
-		}
-		k = t.nodes[v].next
-	}
 }
 
 // field returns the value node of key in object obj, or -1.
