@@ -12,5 +12,9 @@ COPY --from=build /out/odsync /usr/local/bin/odsync
 USER nonroot:nonroot
 WORKDIR /var/lib/odsync
 VOLUME ["/var/lib/odsync"]
+EXPOSE 9300
+# The image has no shell or curl: odsync checks its own /healthz.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/odsync", "healthcheck", "--addr", "127.0.0.1:9300"]
 ENTRYPOINT ["/usr/local/bin/odsync"]
 CMD ["run", "-c", "/etc/odsync/odsync.yaml"]

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -234,5 +235,33 @@ func TestHuman(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// TestStartAddressTaken: a taken configured address is an error; a taken
+// default address is not (odsync runs without the admin server).
+func TestStartAddressTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", admin.DefaultAddr)
+	if err != nil {
+		t.Skipf("SKIPPED: %s is in use here, cannot occupy it for the test: %v", admin.DefaultAddr, err)
+	}
+	defer ln.Close()
+	log, err := offsets.Open(t.TempDir(), offsets.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	tel, err := telemetry.New(context.Background(), telemetry.Config{}, telemetry.Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	var cfg admin.Config
+	cfg.EnsureDefaults()
+	if err := admin.New(cfg, tel, nil).Start(); err != nil {
+		t.Errorf("default address taken: %v, want no error", err)
+	}
+	if err := admin.New(admin.Config{Addr: admin.DefaultAddr}, tel, nil).Start(); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("configured address taken: %v, want an error", err)
 	}
 }

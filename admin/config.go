@@ -25,12 +25,17 @@ type Config struct {
 	// attempt failed and none succeeded since) before /readyz fails.
 	// Default 0: not ready from the first failed attempt.
 	ReadySinkFailures time.Duration `yaml:"ready_sink_failures"`
+
+	// defaultAddr is set when EnsureDefaults filled in Addr: failing to
+	// bind the default address is then not fatal (see Server.Start).
+	defaultAddr bool
 }
 
 // EnsureDefaults fills unset fields.
 func (c *Config) EnsureDefaults() {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
+		c.defaultAddr = true
 	}
 	if c.ReadyMaxLag == 0 {
 		c.ReadyMaxLag = 5 * time.Minute

@@ -72,12 +72,20 @@ func secureHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// Start binds the listen address and serves in the background. A bind
-// failure is returned (a configuration error at start-up).
+// Start binds the listen address and serves in the background. Failing to
+// bind a configured admin.addr is returned (a configuration error at
+// start-up); failing to bind the default address (another odsync on the
+// machine has it) is logged as an error and odsync runs without the server.
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("admin: listen on %s: %w", s.cfg.Addr, err)
+		err = fmt.Errorf("admin: listen on %s: %w", s.cfg.Addr, err)
+		if s.cfg.defaultAddr {
+			s.lg.Error("admin server not started: the default admin address is taken; set admin.addr (or admin.addr: off)", "err", err)
+			close(s.done)
+			return nil
+		}
+		return err
 	}
 	s.ln = ln
 	go func() {

@@ -52,6 +52,11 @@ type State struct {
 	// MaxLogBytes caps the log; capture pauses (backpressure) while sinks
 	// catch up. Default 4GiB.
 	MaxLogBytes ByteSize `yaml:"max_log_bytes"`
+	// Retention keeps changes in the log for this long after every sink has
+	// written them, so `odsync replay` can rewind within it. It yields to
+	// max_log_bytes: past 3/4 of it, only what sinks still need is kept.
+	// Default 24h; 0s keeps nothing.
+	Retention *time.Duration `yaml:"retention"`
 }
 
 // Source selects and configures the capture.
@@ -115,6 +120,10 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.State.MaxLogBytes == 0 {
 		c.State.MaxLogBytes = 4 << 30
+	}
+	if c.State.Retention == nil {
+		d := 24 * time.Hour
+		c.State.Retention = &d
 	}
 	if c.Source.Type == "" && c.Source.MySQL != nil {
 		c.Source.Type = "mysql"
@@ -225,6 +234,9 @@ func (c *Config) Validate() error {
 	}
 	add(c.Admin.Validate("admin"))
 	add(c.Telemetry.Validate("telemetry"))
+	if c.State.Retention != nil && *c.State.Retention < 0 {
+		add(fmt.Errorf("state.retention: %s: must not be negative", *c.State.Retention))
+	}
 	if c.State.MaxLogBytes < 1<<20 {
 		add(fmt.Errorf("state.max_log_bytes: %d: at least 1MiB", c.State.MaxLogBytes))
 	}

@@ -38,7 +38,7 @@ const typesTable = `(
 ) DEFAULT CHARSET=utf8mb4`
 
 // typesRows are inserted into both tables: one copied by the snapshot, one
-// captured from the binlog. Session: time_zone +00:00, sql_mode ''.
+// captured from the binlog. Session: time_zone +00:00, sql_mode ”.
 var typesRows = []string{
 	// maxima
 	`(1, 127, 255, 32767, 65535, 8388607, 16777215, 2147483647, 4294967295, 9223372036854775807, 18446744073709551615,
@@ -174,7 +174,7 @@ func TestMySQLCaptureTypes(t *testing.T) {
 	}
 	// Snapshot and binlog rows carry the same schema (but for the table name).
 	st, it := *sm[1].Table, *im[1].Table
-	st.ID, it.ID = it.ID, it.ID
+	st.ID = it.ID
 	if st.Seal().Version != it.Seal().Version {
 		t.Errorf("schemas differ:\nsnapshot %+v\nbinlog   %+v", sm[1].Table.Columns, im[1].Table.Columns)
 	}

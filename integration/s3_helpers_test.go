@@ -30,7 +30,7 @@ import (
 // cache) with bucket "ods" for the test.
 func startS3(t *testing.T) *s3server.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	srv, err := s3server.Start(ctx, s3server.Options{Buckets: []string{"ods"}})
 	if err != nil {
@@ -245,7 +245,6 @@ func pqText(leaf parquet.Node, vs []parquet.Value) *string {
 	}
 	return &s
 }
-
 
 func decimalText(u *big.Int, scale int) string {
 	neg := u.Sign() < 0

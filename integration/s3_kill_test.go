@@ -43,8 +43,11 @@ func TestS3Kill9LoopMatchesCleanRun(t *testing.T) {
 		"CREATE TABLE s3k.t (id BIGINT PRIMARY KEY, n BIGINT NOT NULL, pad VARCHAR(200))")
 
 	cleanDir, killDir := t.TempDir(), t.TempDir()
-	cleanCfg := s3RunConfig(t, cleanDir, db0.Addr(), "s3k", s3SinkYAML(srv, "lake", "clean", s3Rolling, "max_rows: 500\n      max_age: 300ms"))
-	killCfg := s3RunConfig(t, killDir, db0.Addr(), "s3k", s3SinkYAML(srv, "lake", "killed", s3Rolling, "max_rows: 200\n      max_age: 50ms"))
+	// No wall-clock (idle) cuts: every cut is decided on the data, and the
+	// last files are cut by the graceful stop once both took in everything.
+	roll := s3Rolling + "\nidle_after: 1h"
+	cleanCfg := s3RunConfig(t, cleanDir, db0.Addr(), "s3k", s3SinkYAML(srv, "lake", "clean", roll, "max_rows: 500\n      max_age: 300ms"))
+	killCfg := s3RunConfig(t, killDir, db0.Addr(), "s3k", s3SinkYAML(srv, "lake", "killed", roll, "max_rows: 200\n      max_age: 50ms"))
 	cleanLog, killLog := filepath.Join(cleanDir, "odsync.log"), filepath.Join(killDir, "odsync.log")
 
 	// Both start (and take their start position) before the load begins.
@@ -79,16 +82,20 @@ func TestS3Kill9LoopMatchesCleanRun(t *testing.T) {
 	want := w.ops
 	t.Logf("%d kills, %d row changes", kills, len(want))
 
-	// Wait until both prefixes hold every change (the last files are cut
-	// by age once the load is quiet), then stop both gracefully.
+	// Wait until both took in every change (uploaded or spooled), then
+	// stop both gracefully: the stop cuts and uploads the last files.
 	for _, prefix := range []string{"clean", "killed"} {
-		harness.Eventually(t, 90*time.Second, prefix+" to hold every change", func() (bool, string) {
+		harness.Eventually(t, 90*time.Second, prefix+" to take in every change", func() (bool, string) {
 			var cp s3sink.Checkpoint
 			b := s3Objects(t, srv, prefix)["_checkpoint.json"]
-			if err := json.Unmarshal(b, &cp); err != nil || len(cp.Pending) > 0 || cp.CompleteSeq < uint64(len(want)) {
+			if err := json.Unmarshal(b, &cp); err != nil {
 				return false, string(b)
 			}
-			return true, ""
+			n := cp.CompleteSeq
+			for _, p := range cp.Pending {
+				n += uint64(p.Rows)
+			}
+			return n >= uint64(len(want)), string(b)
 		})
 	}
 	for _, proc := range []*harness.Process{clean, p} {

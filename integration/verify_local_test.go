@@ -255,7 +255,7 @@ func TestVerifyLocal(t *testing.T) {
 	unlogged(t, db,
 		"UPDATE vfy.t SET amount = 999.99 WHERE id = 150",
 		"INSERT INTO vfy.t (id, name) VALUES (1000, 'ghost')",
-		"DELETE FROM vfy.t WHERE id = 230",
+		"DELETE FROM vfy.t WHERE id = 231",
 		"UPDATE vfy.c SET v = -1 WHERE a = 'Apple1' AND b = 9")
 	ids = sourceIDs(t, db, "vfy.t")
 	rep = runVerify(t, cfg, opts, "vfy.t", "vfy.c")
@@ -270,7 +270,7 @@ func TestVerifyLocal(t *testing.T) {
 	for _, want := range []struct {
 		key, kind string
 		id        int64
-	}{{"id=150", verify.DiffChanged, 150}, {"id=1000", verify.DiffMissing, 1000}, {"id=230", verify.DiffExtra, 230}} {
+	}{{"id=150", verify.DiffChanged, 150}, {"id=1000", verify.DiffMissing, 1000}, {"id=231", verify.DiffExtra, 231}} {
 		ch, ex := findExample(tr.ChunkList, want.key)
 		if ex == nil {
 			t.Errorf("%s not reported:\n%s", want.key, text)
@@ -419,5 +419,78 @@ func TestVerifyDuringLoad(t *testing.T) {
 	if code, err := p.Stop(30 * time.Second); err != nil || code != 0 {
 		b, _ := os.ReadFile(p.Log)
 		t.Errorf("odsync stop: exit %d, %v\n%s", code, err, b)
+	}
+}
+
+// TestVerifyMergedShards verifies the shards of a merged route: each source
+// table against its own rows of the shared ODS table.
+func TestVerifyMergedShards(t *testing.T) {
+	srv := harness.MariaDB(t)
+	db, err := srv.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "DROP DATABASE IF EXISTS vmr", "CREATE DATABASE vmr")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "odsync.yaml")
+	harness.WriteFile(t, cfg, fmt.Sprintf(`state:
+  dir: %s
+admin:
+  addr: 127.0.0.1:0
+source:
+  type: mysql
+  mysql:
+    addr: %s
+    user: root
+    password: ${ODSYNC_TEST_PASSWORD:-}
+    server_id: %d
+mapping:
+  include: ['vmr\..*']
+  routes:
+    - source: 'vmr\.shard_(\d+)'
+      target: ods_vmr_orders
+      merge: true
+sinks:
+  - name: files
+    type: local
+    local:
+      dir: %s
+    batch:
+      max_age: 100ms
+`, filepath.Join(dir, "state"), srv.Addr(), 3000+time.Now().Nanosecond()%1000, filepath.Join(dir, "ods")))
+	p := harness.Start(t, filepath.Join(dir, "odsync.log"), "run", "-c", cfg)
+	waitRunning(t, p)
+	for _, s := range []string{"shard_1", "shard_2"} {
+		mustExec(t, db, "CREATE TABLE vmr."+s+" (id INT PRIMARY KEY, v VARCHAR(20))")
+		var vals []string
+		for i := 1; i <= 150; i++ {
+			vals = append(vals, fmt.Sprintf("(%d, '%s-%d')", i, s, i))
+		}
+		mustExec(t, db, "INSERT INTO vmr."+s+" VALUES "+strings.Join(vals, ", "))
+	}
+	mustExec(t, db, "DELETE FROM vmr.shard_2 WHERE id = 7")
+	waitForSentinel(t, db, "vmr", filepath.Join(dir, "ods"))
+	opts := verify.Options{ChunkSize: 40}
+	rep := runVerify(t, cfg, opts, "vmr.shard_1", "vmr.shard_2")
+	if !rep.OK() {
+		t.Fatalf("merged shards do not match:\n%s", reportText(rep))
+	}
+	s1, s2 := tableResult(t, rep, "vmr.shard_1"), tableResult(t, rep, "vmr.shard_2")
+	if s1.Target != "ods_vmr_orders" || s1.SourceRows != 150 || s1.TargetRows != 150 || s2.TargetRows != 149 ||
+		strings.Join(s1.Key, ",") != "_src_db,_src_table,id" {
+		t.Errorf("shards: %+v / %+v", s1, s2)
+	}
+	unlogged(t, db, "UPDATE vmr.shard_2 SET v = 'x' WHERE id = 100", "INSERT INTO vmr.shard_1 VALUES (200, 'new')")
+	rep = runVerify(t, cfg, opts, "vmr.shard_1", "vmr.shard_2")
+	s1, s2 = tableResult(t, rep, "vmr.shard_1"), tableResult(t, rep, "vmr.shard_2")
+	if s1.Diffs.Missing != 1 || s1.Diffs.Changed+s1.Diffs.Extra != 0 || s2.Diffs.Changed != 1 || s2.Diffs.Missing+s2.Diffs.Extra != 0 {
+		t.Fatalf("shard differences: %+v / %+v\n%s", s1.Diffs, s2.Diffs, reportText(rep))
+	}
+	if _, ex := findExample(s2.ChunkList, "_src_db=vmr,_src_table=shard_2,id=100"); ex == nil {
+		t.Errorf("shard_2 id=100 not reported:\n%s", reportText(rep))
+	}
+	if code, err := p.Stop(30 * time.Second); err != nil || code != 0 {
+		t.Errorf("odsync stop: exit %d, %v", code, err)
 	}
 }

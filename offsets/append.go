@@ -77,7 +77,8 @@ func (l *Log) Append(ctx context.Context, events []event.Event, checkpoint []byt
 	for i := range events {
 		e := &events[i]
 		seq := first + uint64(i)
-		if t := e.Table; t != nil && t != a.lastTable {
+		// The pointer alone is not enough: a caller may re-Seal a table in place.
+		if t := e.Table; t != nil && (t != a.lastTable || t.Version != a.lastVersion) {
 			if t.Version == 0 {
 				rollback()
 				return 0, fmt.Errorf("offsets: append seq %d (%s at %s): table schema not sealed (Version 0)", seq, e.Source, e.Pos)
@@ -91,7 +92,7 @@ func (l *Log) Append(ctx context.Context, events []event.Event, checkpoint []byt
 				a.known[t.Version] = struct{}{}
 				newTables = append(newTables, nt)
 			}
-			a.lastTable = t
+			a.lastTable, a.lastVersion = t, t.Version
 		}
 		e.Seq = seq
 		a.buf = event.AppendEvent(a.buf[:0], e)
@@ -198,4 +199,37 @@ func (l *Log) waitRoom(ctx context.Context) error {
 			return ErrClosed
 		}
 	}
+}
+
+// Rollback discards the partial (uncommitted) entries appended since the
+// last checkpointed Append, as Open would after a crash. A capture calls it
+// (through the pipeline) before resuming from the last checkpoint after it
+// lost its source connection in the middle of a spilled transaction.
+func (l *Log) Rollback() error {
+	if err := l.enter(); err != nil {
+		return err
+	}
+	defer l.exit()
+	a := &l.app
+	a.Lock()
+	defer a.Unlock()
+	l.mu.Lock()
+	head, cum, n := l.mu.head, l.mu.cumHead, l.mu.uncommitted
+	l.mu.Unlock()
+	if n == 0 && a.next == head+1 {
+		return nil
+	}
+	err := l.write(func(b *pebble.Batch) {
+		_ = b.DeleteRange(newSeqKey(prefixEvent, head+1), prefixEnd(prefixEvent), nil)
+		_ = b.DeleteRange(newSeqKey(prefixBytes, head+1), prefixEnd(prefixBytes), nil)
+	}, pebble.Sync)
+	if err != nil {
+		return fmt.Errorf("offsets: rollback of %d uncommitted entries: %w", n, err)
+	}
+	l.logger.Info("discarded uncommitted entries", "count", n, "head", head)
+	a.next, a.cum = head+1, cum
+	l.mu.Lock()
+	l.mu.uncommitted = 0
+	l.mu.Unlock()
+	return nil
 }

@@ -202,7 +202,6 @@ func TestClosed(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
-
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}

@@ -75,7 +75,13 @@
 //     with context, every later write returns it too, reads keep working,
 //     and the process must Close and reopen. A batch whose commit failed may
 //     or may not be durable; after reopen, Head and Checkpoint say which,
-//     consistently (invariant 2).
+//     consistently (invariant 2). An unsynced write (an Ack) whose WAL flush
+//     failed in the background is found by the next write, where Pebble
+//     panics; that panic is recovered into the same failed state, and Close
+//     then cannot close Pebble (its commit lock may be held): the process
+//     should exit. Pebble also treats a WAL failure during a memtable
+//     rotation as fatal and exits the process; a restart recovers as after
+//     a crash.
 //
 // # What is synced
 //
@@ -90,7 +96,7 @@
 // # Concurrency
 //
 // Append is meant to be called by one goroutine (calls are serialized by a
-// mutex). Read, Wait, SeekTime, the cursor and pending calls, GC, the state
+// mutex, and an Append blocked by backpressure holds it). Read, Wait, SeekTime, the cursor and pending calls, GC, the state
 // calls, Stats and Close are safe from any number of goroutines,
 // concurrently with Append. Log.mu guards the in-memory state (head, tail,
 // byte counts, checkpoint, cursors, pending, table cache, the commit and GC

@@ -3,6 +3,7 @@ package offsets
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -12,6 +13,12 @@ import (
 // appenders). It uses the persisted cursor values; the synced GC batch
 // follows their writes in the WAL, so it makes them durable too.
 func (l *Log) GC() (deleted uint64, err error) {
+	return l.GCUpTo(math.MaxUint64)
+}
+
+// GCUpTo is GC that also keeps every entry above limit: a retention floor
+// (entries kept for replay after every sink has passed them).
+func (l *Log) GCUpTo(limit uint64) (deleted uint64, err error) {
 	if err := l.enter(); err != nil {
 		return 0, err
 	}
@@ -28,6 +35,7 @@ func (l *Log) GC() (deleted uint64, err error) {
 		}
 	}
 	l.mu.Unlock()
+	upto = min(upto, limit)
 	if !found || upto < tail {
 		return 0, nil
 	}

@@ -87,8 +87,9 @@ type Log struct {
 		meta  []byte // head record scratch
 		// known holds the table versions stored under s/ (or written by the
 		// batch being built).
-		known     map[uint64]struct{}
-		lastTable *event.Table
+		known       map[uint64]struct{}
+		lastTable   *event.Table
+		lastVersion uint64
 		// onBlock, if set (tests), is called when Append starts waiting for room.
 		onBlock func()
 	}
@@ -410,6 +411,7 @@ func (l *Log) Close() error {
 		return nil
 	}
 	// Cursor writes are not synced (replay is idempotent); sync them now.
+	// (Pebble's Close syncs the WAL too; this does not rely on it.)
 	err := l.write(func(b *pebble.Batch) { _ = b.LogData(nil, nil) }, pebble.Sync)
 	if cerr := l.db.Close(); cerr != nil {
 		err = errors.Join(err, cerr)

@@ -193,6 +193,12 @@ func (s *ddState) run(t *testing.T, d *datadriven.TestData) string {
 			s.seed++
 			cfg.RNG = rand.New(rand.NewPCG(uint64(s.seed), 0))
 		}
+		// "crash closed": Close first, then crash (Close must have synced).
+		if d.HasArg("closed") {
+			if err := l.Close(); err != nil {
+				return errString(err)
+			}
+		}
 		clone := s.fs.CrashClone(cfg)
 		_ = l.Close()
 		s.fs = clone

@@ -57,13 +57,24 @@ func (l *Log) Wait(ctx context.Context, after uint64) (head uint64, err error) {
 // reaches maxBytes encoded bytes (0 = no byte limit). Never blocks. Events
 // below Tail() are an error (ErrTruncated) naming the seq.
 //
-// Decoded events share their *event.Table with other events of the same
-// schema version: treat tables as immutable.
+// On error, dst is returned unchanged. Decoded events share their
+// *event.Table with other events of the same schema version: treat tables
+// as immutable.
 func (l *Log) Read(from uint64, maxEvents int, maxBytes int64, dst []event.Event) ([]event.Event, error) {
 	if err := l.enter(); err != nil {
 		return dst, err
 	}
 	defer l.exit()
+	n := len(dst)
+	out, err := l.read(from, maxEvents, maxBytes, dst)
+	if err != nil {
+		clear(out[n:])
+		return out[:n], err
+	}
+	return out, nil
+}
+
+func (l *Log) read(from uint64, maxEvents int, maxBytes int64, dst []event.Event) ([]event.Event, error) {
 	if from == 0 {
 		from = 1 // seqs start at 1
 	}

@@ -20,7 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/odsync/odsync/event"
@@ -103,6 +105,11 @@ type Options struct {
 	Logger     *slog.Logger
 	// Observer receives progress (metrics); nil observes nothing.
 	Observer Observer
+	// Retention keeps entries committed within this long in the log after
+	// every sink has passed them, so sinks can be replayed from there; it
+	// yields when the log holds more than RetentionMaxBytes. 0 keeps nothing.
+	Retention         time.Duration
+	RetentionMaxBytes int64
 }
 
 // Pipeline wires a source, the log and sinks.
@@ -140,6 +147,9 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 type txn struct {
 	events     []event.Event
 	checkpoint []byte
+	// rollback, when set, asks the appender to discard the uncommitted
+	// chunks (after appending everything before it) and to report on it.
+	rollback chan error
 }
 
 // Run runs until ctx is done (then stops the capture, lets sinks drain what
@@ -163,16 +173,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() { // source → channel
 		defer wg.Done()
 		defer close(ch)
-		from := p.log.Checkpoint()
-		err := p.src.Run(captureCtx, from, func(ctx context.Context, events []event.Event, cp []byte) error {
-			select {
-			case ch <- txn{events, cp}:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-		if err != nil && captureCtx.Err() == nil {
+		if err := p.runSource(captureCtx, ch); err != nil && captureCtx.Err() == nil {
 			fail(fmt.Errorf("capture: %w", err))
 		}
 	}()
@@ -225,9 +226,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			case <-sinkCtx.Done():
 				return
 			case <-t.C:
-				if _, err := p.log.GC(); err != nil {
-					p.lg.Warn("log gc", "err", err)
-				}
+				p.gc()
 			}
 		}
 	}()
@@ -235,9 +234,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	sinkWG.Wait()
 	stopSinks()
 	<-gcDone
-	if _, err := p.log.GC(); err != nil {
-		p.lg.Warn("log gc", "err", err)
-	}
+	p.gc()
 	if err := context.Cause(failCtx); err != nil {
 		return err
 	}
@@ -245,19 +242,31 @@ func (p *Pipeline) Run(ctx context.Context) error {
 }
 
 // appendLoop coalesces emitted transactions into log appends: it takes one,
-// then whatever else is already waiting, up to AppendEvents events.
+// then whatever else is already waiting, up to AppendEvents events. A chunk
+// of an unfinished transaction (no checkpoint) is never coalesced after a
+// complete one, so complete transactions commit at once and a rollback only
+// ever discards the chunks of the unfinished one.
 func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn) error {
 	var buf []event.Event
+	var carry *txn
 	for {
 		var t txn
-		var ok bool
-		select {
-		case t, ok = <-ch:
-			if !ok {
+		if carry != nil {
+			t, carry = *carry, nil
+		} else {
+			var ok bool
+			select {
+			case t, ok = <-ch:
+				if !ok {
+					return nil
+				}
+			case <-ctx.Done():
 				return nil
 			}
-		case <-ctx.Done():
-			return nil
+		}
+		if t.rollback != nil {
+			t.rollback <- p.log.Rollback()
+			continue
 		}
 		buf = append(buf[:0], t.events...)
 		cp := t.checkpoint
@@ -268,23 +277,90 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn) error {
 				if !ok {
 					break more
 				}
+				if t2.rollback != nil || (cp != nil && t2.checkpoint == nil) {
+					carry = &t2
+					break more
+				}
 				buf = append(buf, t2.events...)
 				cp = t2.checkpoint
 			default:
 				break more
 			}
 		}
-		if len(buf) == 0 && cp == nil {
-			continue
-		}
-		t0 := time.Now()
-		if _, err := p.log.Append(ctx, buf, cp); err != nil {
-			if ctx.Err() != nil {
-				return nil
+		if len(buf) > 0 || cp != nil {
+			t0 := time.Now()
+			if _, err := p.log.Append(ctx, buf, cp); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
 			}
+			p.opts.Observer.Appended(buf, cp, time.Since(t0))
+		}
+		clear(buf) // drop references so appended rows can be collected
+	}
+}
+
+// runSource runs the source, restarting it from the log's checkpoint when
+// it fails after making progress (a connection lost in the middle of a
+// spilled transaction): the uncommitted chunks are rolled back first, so the
+// transaction is appended once. A source that fails before emitting anything
+// (unreachable, misconfigured) is not retried: its error ends the run.
+func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn) error {
+	backoff := time.Second
+	for {
+		var progressed atomic.Bool
+		err := p.src.Run(ctx, p.log.Checkpoint(), func(ctx context.Context, events []event.Event, cp []byte) error {
+			select {
+			case ch <- txn{events: events, checkpoint: cp}:
+				progressed.Store(true)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err == nil || ctx.Err() != nil || !progressed.Load() {
 			return err
 		}
-		p.opts.Observer.Appended(buf, cp, time.Since(t0))
-		clear(buf) // drop references so appended rows can be collected
+		p.lg.Warn("capture failed after progress; restarting from the last checkpoint", "err", err, "backoff", backoff)
+		// The appender appends what was emitted before the failure, then
+		// drops the chunks of the unfinished transaction.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		done := make(chan error, 1)
+		select {
+		case ch <- txn{rollback: done}:
+		case <-ctx.Done():
+			return nil
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// gc deletes log entries every sink has acknowledged, keeping the retention
+// window unless the log is over its retention byte budget.
+func (p *Pipeline) gc() {
+	limit := uint64(math.MaxUint64)
+	if p.opts.Retention > 0 && (p.opts.RetentionMaxBytes <= 0 || p.log.Stats().Bytes < p.opts.RetentionMaxBytes) {
+		seq, err := p.log.SeekTime(time.Now().Add(-p.opts.Retention).UnixMicro())
+		if err != nil {
+			p.lg.Warn("log gc: retention", "err", err)
+			return
+		}
+		limit = seq - 1
+	}
+	if _, err := p.log.GCUpTo(limit); err != nil {
+		p.lg.Warn("log gc", "err", err)
 	}
 }

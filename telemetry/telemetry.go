@@ -382,9 +382,10 @@ func EventSize(e *event.Event) int64 {
 	return n
 }
 
-// maxMarks bounds the append summaries kept per table; beyond it adjacent
-// ones are merged (lag stays conservative, only coarser).
-const maxMarks = 4096
+// maxMarks bounds the append summaries kept per table (4 KiB); beyond it
+// adjacent ones are merged: a table's lag then stays conservative (its
+// oldest commit time is kept) but coarser while a sink lags far behind.
+const maxMarks = 128
 
 func (ts *tableStats) pushMark(m mark) {
 	if n := len(ts.marks); n > 0 && ts.marks[n-1].last >= m.first {
@@ -556,7 +557,6 @@ func (t *Telemetry) SinkWrite(sinkName string, b *sink.Batch, took time.Duration
 		return // the pipeline is stopping
 	}
 	var bytes int64
-	var tables int
 	var cause, msg string
 	if err != nil {
 		cause = Cause(err)
@@ -573,7 +573,6 @@ func (t *Telemetry) SinkWrite(sinkName string, b *sink.Batch, took time.Duration
 			if st == nil || id != e.Source {
 				id = e.Source
 				st = s.table(id)
-				tables++
 			}
 			sz := EventSize(e)
 			st.written[opIndex(e.Op)]++

@@ -561,3 +561,136 @@ func TestCause(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAppended measures the observer's cost per log append of a
+// 1000-event batch over two tables (reported per event too).
+func BenchmarkAppended(b *testing.B) {
+	log, err := offsets.Open(b.TempDir(), offsets.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer log.Close()
+	tel, err := telemetry.New(context.Background(), telemetry.Config{}, telemetry.Options{Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	var evs []event.Event
+	for _, txn := range workload(0, 200, time.Now()) {
+		evs = append(evs, txn...)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		for j := range evs {
+			evs[j].Seq = uint64(i*len(evs) + j + 1)
+		}
+		tel.Appended(evs, nil, time.Millisecond)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}
+
+// BenchmarkSinkWrite measures the observer's cost per written batch of
+// 1000 events.
+func BenchmarkSinkWrite(b *testing.B) {
+	log, err := offsets.Open(b.TempDir(), offsets.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer log.Close()
+	tel, err := telemetry.New(context.Background(), telemetry.Config{}, telemetry.Options{Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	var evs []event.Event
+	for _, txn := range workload(0, 200, time.Now()) {
+		evs = append(evs, txn...)
+	}
+	batch := &sink.Batch{First: 1, Last: uint64(len(evs)), Events: evs}
+	b.ReportAllocs()
+	for b.Loop() {
+		tel.SinkWrite("files", batch, time.Millisecond, nil)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}
+
+type snapProbe struct{ p []telemetry.TableProgress }
+
+func (s snapProbe) SnapshotProgress(context.Context) ([]telemetry.TableProgress, error) {
+	return s.p, nil
+}
+
+// TestSnapshotProgress: without a snapshot probe, snapshot reads are
+// counted per table (total unknown) and traced as chunks; with one, its
+// totals give percentages, also for tables not read yet.
+func TestSnapshotProgress(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t)
+	spans := tracetest.NewInMemoryExporter()
+	tel, err := telemetry.New(ctx, telemetry.Config{}, telemetry.Options{Log: log, SpanExporter: spans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(ctx)
+	to := table(orders)
+	var reads []event.Event
+	for i := range 7 {
+		reads = append(reads, event.Event{Seq: uint64(i + 1), Op: event.OpRead, Source: orders, Table: to, After: row(int64(i), "r")})
+	}
+	tel.Appended(reads, nil, 2*time.Millisecond)
+	tel.Sample(ctx)
+	st := tel.Status()
+	if len(st.Tables) != 1 || st.Tables[0].Snapshot == nil || st.Tables[0].Snapshot.RowsRead != 7 || st.Tables[0].Snapshot.Percent != -1 {
+		t.Fatalf("snapshot from reads: %+v", st.Tables)
+	}
+	chunk := false
+	for _, s := range spans.GetSpans() {
+		if s.Name == "odsync.snapshot.chunk" {
+			for _, a := range s.Attributes {
+				if a.Key == "rows" && a.Value.AsInt64() == 7 {
+					chunk = true
+				}
+			}
+		}
+	}
+	if !chunk {
+		t.Errorf("no snapshot chunk span with rows=7: %v", spans.GetSpans())
+	}
+
+	reader := sdkmetric.NewManualReader()
+	tel2, err := telemetry.New(ctx, telemetry.Config{}, telemetry.Options{Log: log, Reader: reader, Snapshot: snapProbe{[]telemetry.TableProgress{
+		{Table: orders, RowsRead: 250, RowsTotal: 1000},
+		{Table: customers, RowsTotal: 40},
+		{Table: event.TableID{DB: "shop", Table: "items"}, RowsRead: 10, RowsTotal: 10, Done: true},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel2.Shutdown(ctx)
+	tel2.Appended(reads, nil, time.Millisecond)
+	tel2.SnapshotChunk(orders, 7, time.Now().Add(-time.Second), nil)
+	tel2.Sample(ctx)
+	got := map[string]float64{}
+	for _, tb := range tel2.Status().Tables {
+		if tb.Snapshot != nil {
+			got[tb.Table] = tb.Snapshot.Percent
+		}
+	}
+	if got["shop.orders"] != 25 || got["shop.customers"] != 0 || got["shop.items"] != 100 || len(got) != 3 {
+		t.Errorf("snapshot percents = %v", got)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := sumInt(t, &rm, "odsync.snapshot.rows.read", attribute.String("table", "shop.orders")); n != 250 {
+		t.Errorf("snapshot rows read = %d, want 250", n)
+	}
+	if n, _ := sumInt(t, &rm, "odsync.snapshot.done", attribute.String("table", "shop.items")); n != 1 {
+		t.Errorf("snapshot done{items} = %d, want 1", n)
+	}
+	if n, _ := sumInt(t, &rm, "odsync.snapshot.chunk.duration", attribute.String("table", "shop.orders")); n != 1 {
+		t.Errorf("chunk duration count = %d, want 1", n)
+	}
+}

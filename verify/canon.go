@@ -9,9 +9,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
@@ -228,11 +230,38 @@ func weigherFor(collation string) weigher {
 		}
 		return padSpace
 	default:
+		// Case- and accent-insensitive collations (general_ci, unicode_ci,
+		// 0900_ai_ci...): compare base letters, upper-cased.
 		if noPad {
-			return strings.ToUpper
+			return foldText
 		}
-		return func(s string) string { return strings.ToUpper(padSpace(s)) }
+		return func(s string) string { return foldText(padSpace(s)) }
 	}
+}
+
+// foldText drops combining marks (after canonical decomposition) and
+// upper-cases: "é" and "E" weigh the same, as in MySQL's _ci collations.
+func foldText(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToUpper(s)
+	}
+	d := norm.NFD.String(s)
+	var b strings.Builder
+	b.Grow(len(d))
+	for _, r := range d {
+		if unicode.Is(unicode.Mn, r) {
+			continue
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
 }
 
 func padSpace(s string) string { return strings.TrimRight(s, " ") }

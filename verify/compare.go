@@ -15,43 +15,40 @@ import (
 
 // tableJob verifies one source table against one sink.
 type tableJob struct {
-	v      *Verifier
-	sink   Sink
-	src    *SourceTable
-	target *schema.Target // the target layout, reconciled with the source table
-	canon  []canonCol
-	keys   []keyCol // the target's key columns
-	srcKey []int    // source column indexes of the non-metadata key columns
-	keyMap []int    // for each srcKey column, its index in keys
-	meta   struct{ seq, op, pos, commit, srcDB, srcTable int }
-	store  *store
-	mark   Mark
-	res    *TableResult
-	chunks []chunkStat
-	// hiKeys[i] is the upper store key of chunk i (nil for the last).
+	v       *Verifier
+	sink    Sink
+	src     *SourceTable
+	target  *schema.Target // the target layout, reconciled with the source table
+	canon   []canonCol
+	keys    []keyCol // the target's key columns
+	srcKey  []int    // source column indexes of the non-metadata key columns
+	keyMap  []int    // for each srcKey column, its index in keys
+	meta    struct{ seq, op, pos, commit, srcDB, srcTable int }
+	store   *store
+	mark    Mark
+	res     *TableResult
+	chunks  []chunkStat
 	scratch []byte
 }
 
 // chunkStat is the first-pass comparison of one chunk.
 type chunkStat struct {
-	lo, hi       string // key texts of the bounds, for reports
-	srcRows      int64
-	srcSum       uint64
-	tgtRows      int64
-	tgtSum       uint64
-	hasSuspects  bool
-	counts       DiffCounts
-	examples     []Example
-	suspectCount int64
+	lo, hi   string // key texts of the bounds, for reports
+	srcRows  int64
+	srcSum   uint64
+	tgtRows  int64
+	tgtSum   uint64
+	suspects int64 // first-pass differences
+	counts   DiffCounts
+	examples []Example
 }
 
 // srcRow is a source row reduced for comparison.
 type srcRow struct {
-	key     []byte
-	hash    uint64
-	canon   []byte
-	keyText string
-	params  []any
+	key   []byte
+	hash  uint64
+	canon []byte
+	img   []event.Value // the source row
 }
 
 // prepare resolves the layout: key, compared columns, metadata indexes,
@@ -204,7 +201,6 @@ func (j *tableJob) ingest(ctx context.Context) error {
 		if j.meta.commit >= 0 && row[j.meta.commit].Kind() == event.KindTimestamp {
 			r.Commit = row[j.meta.commit].Micros()
 		}
-		r.Key = []byte(keyText(j.keys, j.target, row))
 		n++
 		return j.store.put(keyBuf, &r, valBuf)
 	})
@@ -227,15 +223,7 @@ func (j *tableJob) reduce(rows [][]event.Value) ([]srcRow, error) {
 		r := srcRow{key: appendKey(nil, j.keys, trow)}
 		r.canon = j.canonRow(nil, trow)
 		r.hash = rowHash(r.canon)
-		r.keyText = keyText(j.keys, j.target, trow)
-		r.params = make([]any, len(j.srcKey))
-		for i, sc := range j.srcKey {
-			p, err := sqlParam(&t.Columns[sc], img[sc])
-			if err != nil {
-				return nil, err
-			}
-			r.params[i] = p
-		}
+		r.img = img
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b srcRow) int { return bytes.Compare(a.key, b.key) })
@@ -350,23 +338,32 @@ func (j *tableJob) compareChunk(c *sourceChunk, rows []srcRow, lo, hi []byte, st
 
 // addSuspect records a source row whose target row differs or is missing.
 func (j *tableJob) addSuspect(c *sourceChunk, r *srcRow, st *chunkStat) error {
+	t := j.src.Table
+	e := event.Event{Op: event.OpRead, Source: t.ID, Table: t, After: r.img}
+	trow := j.target.Row(&e, nil)
+	params := make([]any, len(j.srcKey))
+	for i, sc := range j.srcKey {
+		p, err := sqlParam(&t.Columns[sc], r.img[sc])
+		if err != nil {
+			return err
+		}
+		params[i] = p
+	}
 	s := &suspect{chunk: c.No, hasSnap: true, srcPresent: true, srcHash: r.hash, srcCanon: r.canon,
-		before: c.Before, after: c.After, keyText: r.keyText, params: r.params}
-	st.hasSuspects = true
-	st.suspectCount++
+		before: c.Before, after: c.After, keyText: keyText(j.keys, j.target, trow), params: params}
+	st.suspects++
 	return j.store.putSuspect(r.key, s.encode())
 }
 
 // addExtra records a live target row in the chunk's range that the source
 // chunk does not have. The source is read by key before it counts.
 func (j *tableJob) addExtra(c *sourceChunk, key []byte, r *targetRow, st *chunkStat) error {
-	params, err := j.paramsFromStoreRow(r)
+	text, params, err := j.keyFromCanon(r.Canon)
 	if err != nil {
 		params = nil // reported unsettled: the source cannot be asked for it
 	}
-	s := &suspect{chunk: c.No, keyText: string(r.Key), params: params}
-	st.hasSuspects = true
-	st.suspectCount++
+	s := &suspect{chunk: c.No, keyText: text, params: params}
+	st.suspects++
 	return j.store.putSuspect(key, s.encode())
 }
 
@@ -374,70 +371,67 @@ func (j *tableJob) addExtra(c *sourceChunk, key []byte, r *targetRow, st *chunkS
 // key values.
 var errNoParams = errors.New("key not readable back")
 
-// paramsFromStoreRow recovers the source key parameters of a target row
-// from its stored key text... The store does not keep typed key values, so
-// the key is re-derived from the canonical row: key columns are compared
-// columns, and their canonical text parses back into target values.
-func (j *tableJob) paramsFromStoreRow(r *targetRow) ([]any, error) {
-	texts, null, ok := decodeCanon(r.Canon, len(j.canon))
+// keyFromCanon recovers the key of a target row, as report text and as
+// source key parameters. The store keeps no typed key values: key columns
+// are compared columns, and their canonical text parses back into target
+// values.
+func (j *tableJob) keyFromCanon(canon []byte) (string, []any, error) {
+	texts, null, ok := decodeCanon(canon, len(j.canon))
 	if !ok {
-		return nil, errCorruptSuspect
+		return "?", nil, errCorruptSuspect
 	}
+	row := make([]event.Value, len(j.target.Columns))
+	for n := range j.canon {
+		if !null[n] {
+			row[j.canon[n].idx] = fromText(j.canon[n].col, texts[n])
+		}
+	}
+	if j.meta.srcDB >= 0 && j.meta.srcTable >= 0 {
+		row[j.meta.srcDB] = event.String(j.src.Table.ID.DB)
+		row[j.meta.srcTable] = event.String(j.src.Table.ID.Table)
+	}
+	text := keyText(j.keys, j.target, row)
 	params := make([]any, len(j.srcKey))
 	for i, sc := range j.srcKey {
-		kidx := j.keys[j.keyMap[i]].idx
-		ci := -1
-		for n := range j.canon {
-			if j.canon[n].idx == kidx {
-				ci = n
-				break
-			}
+		v := row[j.keys[j.keyMap[i]].idx]
+		if v.IsNull() {
+			return text, nil, errNoParams
 		}
-		if ci < 0 || null[ci] {
-			return nil, errNoParams
-		}
-		col := j.canon[ci].col
-		v := fromCanonText(col, texts[ci])
 		p, err := sqlParam(&j.src.Table.Columns[sc], v)
 		if err != nil {
-			return nil, err
+			return text, nil, err
 		}
 		params[i] = p
 	}
-	return params, nil
-}
-
-// fromCanonText parses a canonical text (TargetColumn.AppendText) back
-// into a target value of column c.
-func fromCanonText(c *schema.TargetColumn, s string) event.Value {
-	return fromText(c, s)
+	return text, params, nil
 }
 
 // recheck re-evaluates the suspects in rounds until each is cleared or
 // confirmed, or the rounds run out.
 func (j *tableJob) recheck(ctx context.Context) error {
 	for round := 0; round < j.v.opts.Rounds; round++ {
-		pending, err := j.pendingKeys()
+		// 1. Fresh source snapshots: every pending key from round 1 on;
+		// in round 0 only the keys never read (extra candidates).
+		var latest Watermark
+		var pending int64
+		err := j.pendingBatches(func(keys [][]byte) error {
+			pending += int64(len(keys))
+			return j.refresh(ctx, keys, round > 0, &latest)
+		})
 		if err != nil {
 			return err
 		}
-		if len(pending) == 0 {
+		if pending == 0 {
 			return nil
 		}
 		j.res.Rounds = round + 1
 		if round == 0 {
-			j.res.Rechecked = int64(len(pending))
-		}
-		// 1. Fresh source snapshots: every pending key from round 1 on;
-		// in round 0 only the keys never read (extra candidates).
-		var latest Watermark
-		if err := j.refresh(ctx, pending, round > 0, &latest); err != nil {
-			return err
+			j.res.Rechecked = pending
 		}
 		// 2. Wait until the sink has caught up with the latest snapshot.
-		j.v.progress(Progress{Table: j.res.Table, Sink: j.sink.Name, Phase: fmt.Sprintf("recheck %d: waiting for the sink", round+1),
-			Rows: int64(len(pending))})
-		caught, err := j.v.waitCaughtUp(ctx, j.sink, latest)
+		j.v.progress(Progress{Table: j.res.Table, Sink: j.sink.Name, Phase: fmt.Sprintf("re-check %d of %d keys: waiting for the sink", round+1, pending),
+			Rows: pending})
+		caught, err := j.v.waitCaughtUp(ctx, j.sink, j.target.Name, latest)
 		if err != nil {
 			return err
 		}
@@ -446,27 +440,45 @@ func (j *tableJob) recheck(ctx context.Context) error {
 			return err
 		}
 		// 4. Evaluate.
-		if err := j.evaluate(pending, caught); err != nil {
+		if err := j.pendingBatches(func(keys [][]byte) error { return j.evaluate(keys, caught) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// pendingKeys lists the store keys of pending suspects.
-func (j *tableJob) pendingKeys() ([][]byte, error) {
-	var out [][]byte
-	err := j.store.scanSuspects(func(key, v []byte) error {
-		s, err := decodeSuspect(v)
+// pendingBatches calls fn with the store keys of pending suspects, at most
+// suspectBatch at a time (memory stays bounded however many there are).
+// fn may rewrite the suspects it is given.
+func (j *tableJob) pendingBatches(fn func(keys [][]byte) error) error {
+	const suspectBatch = 1000
+	var after []byte
+	for {
+		var keys [][]byte
+		err := j.store.scanSuspectsAfter(after, func(key, v []byte) (bool, error) {
+			s, err := decodeSuspect(v)
+			if err != nil {
+				return false, err
+			}
+			if s.state == suspectPending {
+				keys = append(keys, key)
+			}
+			return len(keys) < suspectBatch, nil
+		})
 		if err != nil {
 			return err
 		}
-		if s.state == suspectPending {
-			out = append(out, key)
+		if len(keys) == 0 {
+			return nil
 		}
-		return nil
-	})
-	return out, err
+		if err := fn(keys); err != nil {
+			return err
+		}
+		after = keys[len(keys)-1]
+		if len(keys) < suspectBatch {
+			return nil
+		}
+	}
 }
 
 func (j *tableJob) loadSuspect(key []byte) (*suspect, error) {

@@ -192,7 +192,7 @@ func decodeLocalFile(d *rowDecoder, f localFile, fn func([]event.Value) error) e
 // Progress finds the newest data file of the sink (the highest last
 // sequence, looking at each table's newest partition) and reads the _seq
 // and _pos of its last row.
-func (r *LocalReader) Progress(ctx context.Context) (SinkProgress, error) {
+func (r *LocalReader) Progress(ctx context.Context, table string) (SinkProgress, error) {
 	tables, err := os.ReadDir(r.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return SinkProgress{}, nil

@@ -506,14 +506,13 @@ type chunkReader struct {
 
 // sourceChunk is one chunk read from the source.
 type sourceChunk struct {
-	No          int
-	Rows        [][]event.Value // source rows in source key order
-	Lo, Hi      []any           // the keyset bounds: Lo exclusive (nil: start), Hi inclusive
-	Last        bool            // the final chunk (fewer rows than the limit)
-	Before      Watermark       // read just before the SELECT
-	After       Watermark       // read just after it
-	ReadMicros  int64
-	SelectedSQL string
+	No         int
+	Rows       [][]event.Value // source rows in source key order
+	Lo, Hi     []any           // the keyset bounds: Lo exclusive (nil: start), Hi inclusive
+	Last       bool            // the final chunk (fewer rows than the limit)
+	Before     Watermark       // read just before the SELECT
+	After      Watermark       // read just after it
+	ReadMicros int64
 }
 
 func (s *Source) selectList(t *event.Table) string {

@@ -77,6 +77,10 @@ func (s *statusWaiter) caughtUp(ctx context.Context, w Watermark) (bool, error) 
 		return false, s.failed
 	}
 	if s.head == 0 {
+		if d.Source.Position == "" {
+			s.failed = fmt.Errorf("status %s: no source position", s.url)
+			return false, s.failed
+		}
 		if !checkpointCovers(d.Source.Position, w) {
 			return false, nil
 		}
@@ -92,7 +96,7 @@ func checkpointCovers(cp string, w Watermark) bool {
 	if !ok {
 		return false
 	}
-	if w.HasPos() && comparePos(p, w.File, w.Offset) >= 0 {
+	if w.HasPos() && sameLog(p.file, w.File) && comparePos(p, w.File, w.Offset) >= 0 {
 		return true
 	}
 	return gtidSetCovers(p.gtid, w.GTID)

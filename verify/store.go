@@ -40,12 +40,14 @@ func openStore(dir string, budget int64) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: temporary store: %w", err)
 	}
-	mt := max(budget/4, 4<<20)
+	// At most MemTableStopWritesThreshold memtables of budget/8, plus a
+	// cache of budget/4: about three quarters of the budget.
+	mt := max(budget/8, 4<<20)
 	opts := &pebble.Options{
 		DisableWAL:                  true,
 		MemTableSize:                uint64(mt),
 		MemTableStopWritesThreshold: 4,
-		Cache:                       pebble.NewCache(max(budget/4, 8<<20)),
+		Cache:                       pebble.NewCache(max(budget/4, 4<<20)),
 		Merger:                      &pebble.Merger{Name: "odsync.verify.maxseq", Merge: mergeMaxSeq},
 		Logger:                      quietLogger{},
 	}
@@ -286,6 +288,34 @@ func (s *store) scanSuspects(fn func(key, v []byte) error) error {
 		}
 		if err := fn(bytes.Clone(it.Key()[1:]), bytes.Clone(v)); err != nil {
 			return err
+		}
+	}
+	return it.Error()
+}
+
+// scanSuspectsAfter iterates the suspects with keys above after (nil: all)
+// until fn returns false.
+func (s *store) scanSuspectsAfter(after []byte, fn func(key, v []byte) (bool, error)) error {
+	opts := &pebble.IterOptions{LowerBound: []byte{prefixSuspect}, UpperBound: []byte{prefixSuspect + 1}}
+	if after != nil {
+		opts.LowerBound = append(prefixed(prefixSuspect, after), 0)
+	}
+	it, err := s.db.NewIter(opts)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		more, err := fn(bytes.Clone(it.Key()[1:]), bytes.Clone(v))
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
 		}
 	}
 	return it.Error()

@@ -27,9 +27,10 @@ type TargetReader interface {
 	// pass to the next Scan. Rows may be delivered more than once: the
 	// comparison keeps the highest _seq per key.
 	Scan(ctx context.Context, t *schema.Target, since Mark, fn func(row []event.Value) error) (Mark, error)
-	// Progress reports how far the sink has written, for deciding that it
-	// caught up with a source position.
-	Progress(ctx context.Context) (SinkProgress, error)
+	// Progress reports how far the sink has written (the table being
+	// verified, or the whole sink), for deciding that it caught up with a
+	// source position.
+	Progress(ctx context.Context, table string) (SinkProgress, error)
 }
 
 // Layout is an ODS table as a target reader finds it.
@@ -52,6 +53,9 @@ type Mark struct {
 	Time time.Time
 	// Partition is the newest partition seen (MaxCompute).
 	Partition string
+	// seen holds the object keys already read (S3: object names are
+	// derived from their content's sequence range, so a name is read once).
+	seen map[string]struct{}
 }
 
 // SinkProgress is how far a sink has written.
@@ -172,6 +176,19 @@ func compareFiles(a, b string) int {
 		}
 	}
 	return strings.Compare(a, b)
+}
+
+// sameLog reports whether two positions are in the same binlog sequence
+// ("binlog.000003" and "binlog.000010"), so that comparing them means
+// something (a Kafka "topic/partition" or TiDB position never is).
+func sameLog(aFile, bFile string) bool {
+	ai, bi := strings.LastIndexByte(aFile, '.'), strings.LastIndexByte(bFile, '.')
+	if ai <= 0 || bi <= 0 || aFile[:ai] != bFile[:bi] {
+		return false
+	}
+	_, e1 := strconv.ParseUint(aFile[ai+1:], 10, 64)
+	_, e2 := strconv.ParseUint(bFile[bi+1:], 10, 64)
+	return e1 == nil && e2 == nil
 }
 
 // comparePos orders two binlog positions of one server.

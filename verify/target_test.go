@@ -20,6 +20,9 @@ func TestParsePosAndCompare(t *testing.T) {
 	if _, ok := parsePos("topic/0:15"); !ok {
 		t.Error("kafka-style positions parse as file:offset")
 	}
+	if !sameLog("binlog.000002", "binlog.000010") || sameLog("binlog.000002", "mysql-bin.000002") || sameLog("topic/0", "binlog.000001") || sameLog("tidb-binlog", "tidb-binlog") {
+		t.Error("sameLog wrong")
+	}
 	if _, ok := parsePos("garbage"); ok {
 		t.Error("garbage parsed")
 	}

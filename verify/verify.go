@@ -349,7 +349,7 @@ func (v *Verifier) notAfter(r *targetRow, w Watermark) bool {
 		return true
 	}
 	if w.HasPos() {
-		if p, ok := parsePos(r.Pos); ok {
+		if p, ok := parsePos(r.Pos); ok && sameLog(p.file, w.File) {
 			return comparePos(p, w.File, w.Offset) <= 0
 		}
 	}
@@ -358,7 +358,7 @@ func (v *Verifier) notAfter(r *targetRow, w Watermark) bool {
 
 // waitCaughtUp waits until the sink has written every change up to the
 // source watermark w, or Wait passes (then it returns false).
-func (v *Verifier) waitCaughtUp(ctx context.Context, sk Sink, w Watermark) (bool, error) {
+func (v *Verifier) waitCaughtUp(ctx context.Context, sk Sink, table string, w Watermark) (bool, error) {
 	deadline := time.Now().Add(v.opts.Wait)
 	var lastSeq uint64
 	var lastPos string
@@ -374,7 +374,7 @@ func (v *Verifier) waitCaughtUp(ctx context.Context, sk Sink, w Watermark) (bool
 				return true, nil
 			}
 		}
-		p, err := sk.Reader.Progress(ctx)
+		p, err := sk.Reader.Progress(ctx, table)
 		if err != nil {
 			return false, err
 		}
@@ -413,7 +413,7 @@ func (v *Verifier) covers(p SinkProgress, w Watermark) bool {
 	if !ok {
 		return false
 	}
-	if w.HasPos() && comparePos(pos, w.File, w.Offset) >= 0 {
+	if w.HasPos() && sameLog(pos.file, w.File) && comparePos(pos, w.File, w.Offset) >= 0 {
 		return true
 	}
 	if c, ok := gtidCovers(pos.gtid, w.GTID, v.src.uuid); ok && c {

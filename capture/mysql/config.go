@@ -61,7 +61,7 @@ type Config struct {
 	CaptureShadowTables bool `yaml:"capture_shadow_tables"`
 	// MaxTxnEvents and MaxTxnBytes bound how much of one transaction is
 	// held in memory: beyond them it is spilled to the log in chunks that
-	// stay invisible until the commit. Defaults 2000 events, 8MiB.
+	// stay invisible until the commit. Defaults 256 events, 256KiB.
 	MaxTxnEvents int   `yaml:"max_txn_events"`
 	MaxTxnBytes  int64 `yaml:"max_txn_bytes"`
 	// HeartbeatPeriod is the binlog heartbeat the server sends when idle. Default 5s.
@@ -110,10 +110,10 @@ func (c *Config) EnsureDefaults() {
 		c.ServerID = 5701
 	}
 	if c.MaxTxnEvents == 0 {
-		c.MaxTxnEvents = 2000
+		c.MaxTxnEvents = 256
 	}
 	if c.MaxTxnBytes == 0 {
-		c.MaxTxnBytes = 8 << 20
+		c.MaxTxnBytes = 256 << 10
 	}
 	if c.HeartbeatPeriod == 0 {
 		c.HeartbeatPeriod = 5 * time.Second

@@ -234,12 +234,12 @@ type ddlStmt struct {
 	Unique   bool
 	IndexCol []string
 	// Database and Charset for database statements.
-	Database  string
-	Charset   string
-	Collation string
-	IfExists  bool
+	Database    string
+	Charset     string
+	Collation   string
+	IfExists    bool
 	IfNotExists bool
-	Temporary bool
+	Temporary   bool
 	// Err explains why a ddlUnparsed statement could not be parsed.
 	Err error
 }
@@ -263,20 +263,20 @@ type uniqueKey struct {
 
 // colDef is a parsed column definition.
 type colDef struct {
-	Name      string
-	Type      string   // lower-case base type name ("varchar", "decimal", "json"...)
-	Args      []string // type arguments: lengths, precision, scale
-	Elems     []string // ENUM/SET members
-	Unsigned  bool
-	Nullable  bool
-	Primary   bool
-	Unique    bool
-	Charset   string // explicit CHARACTER SET
-	Collation string // explicit COLLATE
-	BinaryAttr bool  // CHAR(n) BINARY: the binary collation of the charset
-	JSONCheck bool   // CHECK (json_valid(col))
-	Generated bool
-	Invisible bool
+	Name       string
+	Type       string   // lower-case base type name ("varchar", "decimal", "json"...)
+	Args       []string // type arguments: lengths, precision, scale
+	Elems      []string // ENUM/SET members
+	Unsigned   bool
+	Nullable   bool
+	Primary    bool
+	Unique     bool
+	Charset    string // explicit CHARACTER SET
+	Collation  string // explicit COLLATE
+	BinaryAttr bool   // CHAR(n) BINARY: the binary collation of the charset
+	JSONCheck  bool   // CHECK (json_valid(col))
+	Generated  bool
+	Invisible  bool
 }
 
 // alterOp is one ALTER TABLE operation.
@@ -301,16 +301,16 @@ const (
 )
 
 type alterSpec struct {
-	Op       alterOp
-	Col      colDef
-	Name     string // column or index operated on
-	NewName  string
-	NewTable tableName
-	First    bool
-	After    string
-	Columns  []string // key columns
-	IfExists bool
-	Charset  string
+	Op        alterOp
+	Col       colDef
+	Name      string // column or index operated on
+	NewName   string
+	NewTable  tableName
+	First     bool
+	After     string
+	Columns   []string // key columns
+	IfExists  bool
+	Charset   string
 	Collation string
 	// multi holds the columns of ADD (a ..., b ...).
 	multi []colDef

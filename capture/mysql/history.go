@@ -81,7 +81,9 @@ func (p hpos) less(o hpos) bool { return p.seq < o.seq || p.seq == o.seq && p.of
 
 func (p hpos) key() string { return fmt.Sprintf("%012d.%010d", p.seq, p.off) }
 
-func (p hpos) String() string { return strconv.FormatUint(p.seq, 10) + ":" + strconv.FormatUint(uint64(p.off), 10) }
+func (p hpos) String() string {
+	return strconv.FormatUint(p.seq, 10) + ":" + strconv.FormatUint(uint64(p.off), 10)
+}
 
 // fileSeq returns the numeric suffix of a binlog file name ("binlog.000012" → 12).
 func fileSeq(name string) uint64 {
@@ -226,19 +228,6 @@ func (h *history) put(id event.TableID, p hpos, s *tableSchema, unknown bool) (*
 		th.versions[i] = v
 	}
 	return v, nil
-}
-
-// next returns the position of the first version after p (ok=false if none).
-func (h *history) next(id event.TableID, p hpos) (hpos, bool) {
-	th := h.tables[id]
-	if th == nil {
-		return hpos{}, false
-	}
-	i := sort.Search(len(th.versions), func(i int) bool { return p.less(th.versions[i].at) })
-	if i < len(th.versions) {
-		return th.versions[i].at, true
-	}
-	return hpos{}, false
 }
 
 // known reports whether the history has any version of the table.

@@ -97,6 +97,9 @@ func (c Checkpoint) clone() Checkpoint {
 	if c.Snapshot != nil {
 		s := *c.Snapshot
 		s.Active = append([]TableProgress(nil), s.Active...)
+		for i := range s.Active {
+			s.Active[i].After = append([]string(nil), s.Active[i].After...)
+		}
 		c.Snapshot = &s
 	}
 	c.RequestsDone = append([]string(nil), c.RequestsDone...)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
-	"strconv"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
@@ -118,14 +116,67 @@ func goMySQLJSON(v any) (event.Value, error) {
 		if s == "" {
 			return event.JSON("null"), nil
 		}
-		return event.JSON(s), nil
+		return event.JSON(mysqlJSONText(s)), nil
 	case []byte:
 		if len(s) == 0 {
 			return event.JSON("null"), nil
 		}
-		return event.JSON(string(s)), nil
+		return event.JSON(mysqlJSONText(string(s))), nil
 	}
 	return event.Null, fmt.Errorf("unexpected JSON value %T (partial JSON updates are not supported: set binlog_row_value_options='')", v)
+}
+
+// mysqlJSONText renders JSON text the way MySQL's SELECT does: ", " and
+// ": " between tokens, exponents without '+' or leading zeros. go-mysql's
+// binary JSON decoding (compact) and the snapshot's text (MySQL's) both go
+// through it, so both give the same text for the same document.
+func mysqlJSONText(s string) string {
+	out := make([]byte, 0, len(s)+len(s)/8)
+	inStr := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if inStr {
+			out = append(out, c)
+			if c == '\\' && i+1 < len(s) {
+				i++
+				out = append(out, s[i])
+			} else if c == '"' {
+				inStr = false
+			}
+			continue
+		}
+		switch {
+		case c == '"':
+			inStr = true
+			out = append(out, c)
+		case c == ' ' || c == '\n' || c == '\t' || c == '\r':
+			// whitespace is re-made below
+		case c == ',' || c == ':':
+			out = append(out, c, ' ')
+		case c == 'e' || c == 'E':
+			// An exponent (only numbers have e/E outside strings, besides
+			// true/false/null).
+			if len(out) > 0 && (out[len(out)-1] >= '0' && out[len(out)-1] <= '9' || out[len(out)-1] == '.') {
+				out = append(out, 'e')
+				j := i + 1
+				if j < len(s) && (s[j] == '+' || s[j] == '-') {
+					if s[j] == '-' {
+						out = append(out, '-')
+					}
+					j++
+				}
+				for j < len(s)-1 && s[j] == '0' && s[j+1] >= '0' && s[j+1] <= '9' {
+					j++
+				}
+				i = j - 1
+				continue
+			}
+			out = append(out, c)
+		default:
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
 
 func jsonBinaryLen(b []byte, meta uint16) (int, error) {
@@ -611,19 +662,7 @@ func isZeroDecimal(s []byte) bool {
 	return true
 }
 
-// popcount of the first n bits of a bitmap.
-func bitCount(bitmap []byte, n int) int {
-	c := 0
-	for i := 0; i+8 <= n; i += 8 {
-		c += bits.OnesCount8(bitmap[i>>3])
-	}
-	if r := n % 8; r != 0 {
-		c += bits.OnesCount8(bitmap[n>>3] & byte(1<<r-1))
-	}
-	return c
-}
-
-// formatDecimalCheck validates decimal text (snapshot path).
+// validDecimal checks decimal text (snapshot path).
 func validDecimal(s string) bool {
 	if s == "" {
 		return false
@@ -646,5 +685,3 @@ func validDecimal(s string) bool {
 	}
 	return digits > 0
 }
-
-var _ = strconv.Itoa

@@ -33,6 +33,13 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 	var out []event.Event
 	// changed records a table's new state and emits its DDL event when captured.
 	changed := func(id event.TableID, s *tableSchema, unknown bool) error {
+		if unknown && st.captures(id) {
+			// The statement could not be followed: take the server's current
+			// schema (the next table map checks it fits).
+			if live, err := st.srv.loadSchema(ctx, id); err == nil {
+				s, unknown = live, false
+			}
+		}
 		// A version recorded at this very position in an earlier run is
 		// authoritative (it may have come from a table map); keep it.
 		v, err := st.hist.exact(id, p)

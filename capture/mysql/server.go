@@ -301,8 +301,12 @@ func (s *server) check(ctx context.Context) []Problem {
 	}
 	if v, err := s.variable(ctx, "binlog_row_metadata"); err == nil && !strings.EqualFold(v, "FULL") {
 		ps = append(ps, Problem{Check: "binlog_row_metadata", Warning: true,
-			Cause: "binlog_row_metadata is " + v + ": column names come from the live schema, which can race with DDL",
+			Cause: "binlog_row_metadata is " + v + ": column names come from odsync's schema history alone (DDL parsed from the binlog); with FULL the binlog confirms them and odsync recovers from DDL it cannot parse",
 			Fix:   "SET GLOBAL binlog_row_metadata = 'FULL' (MySQL 8.0.1+, MariaDB 10.5+)"})
+	}
+	if v, err := s.variable(ctx, "binlog_row_value_options"); err == nil && strings.Contains(strings.ToUpper(v), "PARTIAL_JSON") {
+		ps = append(ps, Problem{Check: "binlog_row_value_options", Cause: "binlog_row_value_options is PARTIAL_JSON: updates of JSON columns are logged as diffs, not values",
+			Fix: "SET GLOBAL binlog_row_value_options = ''"})
 	}
 	if _, err := s.current(ctx); err != nil {
 		ps = append(ps, Problem{Check: "privileges", Cause: err.Error(),

@@ -58,13 +58,12 @@ type snapshotter struct {
 	claimed int
 	tables  map[event.TableID]*snapTable
 	order   []*snapTable
-	room    chan struct{} // signalled when chunks were emitted
 	workers int
 	failed  error
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	work    chan struct{} // signalled when tables were added
+	workCh  chan struct{} // closed (and replaced) when there is new work
 
 	// The set of captured tables recorded with the checkpoint.
 	set      map[event.TableID]bool
@@ -85,18 +84,19 @@ type snapshotter struct {
 
 type snapTable struct {
 	id    event.TableID
-	ver   *version // the schema the worker reads with
+	ver   *version // the schema the workers read with
 	gen   int      // bumped by schema changes: chunks of older generations are dropped
 	after []event.Value
-	next  []event.Value
-	rows  uint64
+	// lo is where the next chunk boundary is searched from; boundsDone: the
+	// last chunk is registered; bounding: a worker searches it now.
+	lo         []event.Value
+	boundsDone bool
+	bounding   bool
+	rows       uint64
 	// chunks are registered, not yet emitted, in key order.
-	chunks     []*chunk
-	readerDone bool
-	finished   bool
-	noKey      bool
-	claimedBy  bool // a worker reads it
-	started    bool // in the checkpoint's active tables
+	chunks   []*chunk
+	finished bool
+	started  bool // in the checkpoint's active tables
 	// dirty holds the keys of every row change the stream saw for the
 	// table since it was listed for the snapshot: their rows are delivered
 	// by those changes and dropped from chunks. Capped (then nil, overflow
@@ -110,15 +110,18 @@ func newSnapTable(id event.TableID) *snapTable {
 }
 
 type chunk struct {
-	gen    int
-	high   hpos
-	read   bool
-	rows   [][]event.Value
-	last   []event.Value
-	final  bool
-	dirty  map[string]struct{}
-	readAt int64
-	ver    *version
+	gen int
+	// lo < key <= hi (nil: open).
+	lo, hi  []event.Value
+	claimed bool // a worker reads it
+	high    hpos
+	read    bool
+	rows    [][]event.Value
+	last    []event.Value
+	final   bool
+	dirty   map[string]struct{}
+	readAt  int64
+	ver     *version
 	// no-key tables: the whole table, streamed in parts.
 	parts  chan [][]event.Value
 	pKnown chan struct{}
@@ -126,8 +129,8 @@ type chunk struct {
 }
 
 func newSnapshotter(ctx context.Context, s *Source, srv *server, st *stream, plan startPlan, captured []event.TableID) (*snapshotter, error) {
-	sn := &snapshotter{s: s, srv: srv, hist: st.hist, wake: make(chan struct{}, 1), room: make(chan struct{}, 1),
-		work: make(chan struct{}, 1), tables: map[event.TableID]*snapTable{}, reqSeen: map[string]bool{}, set: map[event.TableID]bool{}}
+	sn := &snapshotter{s: s, srv: srv, hist: st.hist, wake: make(chan struct{}, 1),
+		workCh: make(chan struct{}), tables: map[event.TableID]*snapTable{}, reqSeen: map[string]bool{}, set: map[event.TableID]bool{}}
 	if f, ok := s.cfg.Progress.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			sn.terminal = true
@@ -266,7 +269,7 @@ func (sn *snapshotter) resume(st *stream) {
 			}
 			t.after = append(t.after, v)
 		}
-		t.next = t.after
+		t.lo = t.after
 		sn.tables[id] = t
 		sn.order = append(sn.order, t)
 	}
@@ -312,7 +315,7 @@ func (sn *snapshotter) add(st *stream, ids []event.TableID) error {
 		st.cp.Snapshot.Total += sn.srv.estimateRows(context.Background(), id)
 	}
 	st.pendingCP = true
-	sn.signal(sn.work)
+	sn.notifyWork()
 	return nil
 }
 
@@ -375,20 +378,30 @@ func (sn *snapshotter) fail(err error) {
 
 func (sn *snapshotter) worker() {
 	defer sn.wg.Done()
+	idle := time.NewTimer(time.Second)
+	defer idle.Stop()
 	for {
-		t := sn.claim()
+		sn.mu.Lock()
+		work := sn.workCh
+		t, c, bound := sn.claimTask()
+		sn.mu.Unlock()
 		if t == nil {
+			idle.Reset(time.Second)
 			select {
 			case <-sn.ctx.Done():
 				return
-			case <-sn.work:
-				sn.signal(sn.work) // let the other workers look too
-				continue
-			case <-time.After(time.Second):
-				continue
+			case <-work:
+			case <-idle.C:
 			}
+			continue
 		}
-		if err := sn.copyTable(t); err != nil {
+		var err error
+		if bound {
+			err = sn.nextChunk(t)
+		} else {
+			err = sn.readChunk(t, c)
+		}
+		if err != nil {
 			if sn.ctx.Err() != nil {
 				return
 			}
@@ -398,103 +411,206 @@ func (sn *snapshotter) worker() {
 	}
 }
 
-// claim returns a table to copy: an active one nobody reads, or the next.
-func (sn *snapshotter) claim() *snapTable {
-	sn.mu.Lock()
-	defer sn.mu.Unlock()
+// claimTask picks the next piece of work (under mu): a registered chunk
+// nobody reads yet, else the next chunk boundary of an active table.
+func (sn *snapshotter) claimTask() (t *snapTable, c *chunk, bound bool) {
 	for _, t := range sn.order {
-		if !t.finished && !t.readerDone && t.ver != nil && !t.claimedBy {
-			t.claimedBy = true
-			return t
+		if t.finished || t.ver == nil {
+			continue
+		}
+		for _, c := range t.chunks {
+			if !c.claimed && !c.read && c.parts == nil {
+				c.claimed = true
+				return t, c, false
+			}
 		}
 	}
-	return nil
+	for _, t := range sn.order {
+		if t.finished || t.ver == nil || t.boundsDone || t.bounding || len(t.chunks) > sn.s.cfg.SnapshotParallelism {
+			continue
+		}
+		t.bounding = true
+		return t, nil, true
+	}
+	return nil, nil, false
 }
 
-// copyTable reads a table's chunks until its last one is read.
-func (sn *snapshotter) copyTable(t *snapTable) error {
-	defer func() {
+// nextChunk finds where the table's next chunk ends, registers the chunk
+// and reads it.
+func (sn *snapshotter) nextChunk(t *snapTable) error {
+	sn.mu.Lock()
+	gen, lo, ver := t.gen, t.lo, t.ver
+	sn.mu.Unlock()
+	if len(ver.table.Key) == 0 {
+		c := &chunk{gen: gen, ver: ver, claimed: true, parts: make(chan [][]event.Value, 2), pKnown: make(chan struct{})}
 		sn.mu.Lock()
-		t.claimedBy = false
-		sn.mu.Unlock()
-	}()
-	failures := 0
-	for {
-		sn.mu.Lock()
-		for !t.finished && len(t.chunks) >= 2 {
-			sn.mu.Unlock()
-			select {
-			case <-sn.ctx.Done():
-				return nil
-			case <-sn.room:
-			case <-time.After(100 * time.Millisecond):
-			}
-			sn.mu.Lock()
-		}
-		if t.finished || t.readerDone || sn.ctx.Err() != nil {
+		t.bounding = false
+		if gen != t.gen {
 			sn.mu.Unlock()
 			return nil
-		}
-		c := &chunk{gen: t.gen, dirty: map[string]struct{}{}, ver: t.ver}
-		after := t.next
-		noKey := len(c.ver.table.Key) == 0
-		if noKey {
-			c.parts = make(chan [][]event.Value, 2)
-			c.pKnown = make(chan struct{})
-			sn.noKeyChunks.Add(1)
 		}
 		t.chunks = append(t.chunks, c)
+		t.boundsDone = true
 		sn.mu.Unlock()
-		var err error
-		if noKey {
-			err = sn.readWhole(t, c)
-		} else {
-			err = sn.readChunk(t, c, after)
-		}
-		sn.mu.Lock()
-		stale := c.gen != t.gen
-		if err != nil && !stale {
-			if noKey {
-				sn.mu.Unlock()
-				return err // the stream fails on it
-			}
-			t.chunks = slices.DeleteFunc(t.chunks, func(x *chunk) bool { return x == c })
-			sn.mu.Unlock()
-			failures++
-			if failures >= 5 {
-				return fmt.Errorf("mysql: snapshot of %s: %w", t.id, err)
-			}
-			sn.s.log.Warn("snapshot chunk read failed; retrying", "table", t.id.String(), "attempt", failures, "err", err)
-			select {
-			case <-sn.ctx.Done():
-				return nil
-			case <-time.After(time.Duration(failures) * 500 * time.Millisecond):
-			}
-			continue
-		}
-		failures = 0
-		if stale {
-			t.chunks = slices.DeleteFunc(t.chunks, func(x *chunk) bool { return x == c })
-			sn.mu.Unlock()
-			continue
-		}
-		c.read = true
-		if !noKey {
-			t.next = c.last
-		}
-		if c.final {
-			t.readerDone = true
-		}
-		sn.mu.Unlock()
+		sn.noKeyChunks.Add(1)
+		err := sn.readWhole(t, c)
 		sn.signal(sn.wake)
-		if c.final {
-			return nil
-		}
+		return err
 	}
+	var hi []event.Value
+	var err error
+	for attempt := 1; ; attempt++ {
+		hi, err = sn.boundary(ver.table, lo)
+		if err == nil || attempt == 5 || sn.ctx.Err() != nil {
+			break
+		}
+		sn.s.log.Warn("snapshot chunk boundary query failed; retrying", "table", t.id.String(), "attempt", attempt, "err", err)
+		time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+	}
+	sn.mu.Lock()
+	t.bounding = false
+	if err != nil || gen != t.gen {
+		sn.mu.Unlock()
+		sn.notifyWork()
+		if err != nil && gen == t.gen {
+			return fmt.Errorf("mysql: snapshot of %s: %w", t.id, err)
+		}
+		return nil
+	}
+	c := &chunk{gen: gen, ver: ver, lo: lo, hi: hi, dirty: map[string]struct{}{}, claimed: true}
+	t.chunks = append(t.chunks, c)
+	t.lo = hi
+	if hi == nil {
+		t.boundsDone = true
+	}
+	sn.notifyWorkLocked()
+	sn.mu.Unlock()
+	return sn.readChunk(t, c)
 }
 
-// chunkSQL builds the chunk query of a table.
-func chunkSQL(t *event.Table, cols []snapCol, after []event.Value, limit int, lock bool) (string, []driver.NamedValue) {
+// boundary returns the key of the row chunk-rows after lo (the inclusive
+// upper bound of the next chunk), or nil when fewer rows are left. It scans
+// the key index only.
+func (sn *snapshotter) boundary(t *event.Table, lo []event.Value) ([]event.Value, error) {
+	ctx := sn.ctx
+	var b strings.Builder
+	var args []driver.NamedValue
+	b.WriteString("SELECT ")
+	keyCols := make([]snapCol, len(t.Key))
+	for i, k := range t.Key {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		keyCols[i] = snapCol{col: &t.Columns[k]}
+		b.WriteString(keyCols[i].selectExpr())
+	}
+	b.WriteString(" FROM " + quoteID(t.ID))
+	if lo != nil {
+		b.WriteString(" WHERE " + keyCond(t, lo, ">", &args))
+	}
+	b.WriteString(" ORDER BY " + keyOrder(t))
+	fmt.Fprintf(&b, " LIMIT 1 OFFSET %d", sn.s.cfg.SnapshotChunkRows-1)
+	cols, err := newSnapCols(&event.Table{ID: t.ID, Columns: colsOf(t, t.Key)}, sn.srv.flavor)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := sn.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	var out []event.Value
+	err = conn.Raw(func(dc any) error {
+		rows, err := queryRaw(ctx, dc, b.String(), args)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		dest := make([]driver.Value, len(cols))
+		if err := rows.Next(dest); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		out = make([]event.Value, len(cols))
+		for i := range cols {
+			v, err := snapValue(&cols[i], dest[i], ZeroDatesKeep)
+			if err != nil {
+				return err
+			}
+			out[i] = v
+		}
+		return nil
+	})
+	return out, err
+}
+
+func colsOf(t *event.Table, idx []int) []event.Column {
+	out := make([]event.Column, len(idx))
+	for i, k := range idx {
+		out[i] = t.Columns[k]
+	}
+	return out
+}
+
+func keyOrder(t *event.Table) string {
+	var b strings.Builder
+	for i, k := range t.Key {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteName(t.Columns[k].Name))
+	}
+	return b.String()
+}
+
+// keyCond renders the lexicographic comparison of the key with vals, for
+// op ">" or "<=", as ORs of prefix equalities, which the range optimizer
+// turns into index ranges.
+func keyCond(t *event.Table, vals []event.Value, op string, args *[]driver.NamedValue) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	term := func(i int, last string) {
+		b.WriteByte('(')
+		for j := 0; j <= i; j++ {
+			c := &t.Columns[t.Key[j]]
+			v, ph := keyParam(c, vals[j])
+			if j > 0 {
+				b.WriteString(" AND ")
+			}
+			b.WriteString(quoteName(c.Name))
+			if j < i {
+				b.WriteString(" = ")
+			} else {
+				b.WriteString(" " + last + " ")
+			}
+			b.WriteString(ph)
+			*args = append(*args, driver.NamedValue{Ordinal: len(*args) + 1, Value: v})
+		}
+		b.WriteByte(')')
+	}
+	n := len(t.Key)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		if op == ">" {
+			term(i, ">")
+		} else {
+			term(i, "<")
+		}
+	}
+	if op == "<=" {
+		b.WriteString(" OR ")
+		term(n-1, "=")
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// chunkSQL builds the query of a chunk (lo, hi]; nil bounds are open.
+func chunkSQL(t *event.Table, cols []snapCol, lo, hi []event.Value, limit int, lock bool) (string, []driver.NamedValue) {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for i := range cols {
@@ -506,65 +622,95 @@ func chunkSQL(t *event.Table, cols []snapCol, after []event.Value, limit int, lo
 	b.WriteString(" FROM ")
 	b.WriteString(quoteID(t.ID))
 	var args []driver.NamedValue
-	if after != nil {
-		// (k1 > ?) OR (k1 = ? AND k2 > ?) OR ...: the range optimizer turns
-		// this into one index range scan.
-		b.WriteString(" WHERE ")
-		for i := range t.Key {
-			if i > 0 {
-				b.WriteString(" OR ")
-			}
-			b.WriteByte('(')
-			for j := 0; j <= i; j++ {
-				c := &t.Columns[t.Key[j]]
-				v, ph := keyParam(c, after[j])
-				if j > 0 {
-					b.WriteString(" AND ")
-				}
-				b.WriteString(quoteName(c.Name))
-				if j < i {
-					b.WriteString(" = ")
-				} else {
-					b.WriteString(" > ")
-				}
-				b.WriteString(ph)
-				args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
-			}
-			b.WriteByte(')')
-		}
+	var where []string
+	if lo != nil {
+		where = append(where, keyCond(t, lo, ">", &args))
 	}
-	b.WriteString(" ORDER BY ")
-	for i, k := range t.Key {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteName(t.Columns[k].Name))
+	if hi != nil {
+		where = append(where, keyCond(t, hi, "<=", &args))
 	}
-	b.WriteString(" LIMIT ")
-	b.WriteString(strconv.Itoa(limit))
+	if len(where) > 0 {
+		b.WriteString(" WHERE " + strings.Join(where, " AND "))
+	}
+	if len(t.Key) > 0 {
+		b.WriteString(" ORDER BY " + keyOrder(t))
+	}
+	if limit > 0 {
+		b.WriteString(" LIMIT " + strconv.Itoa(limit))
+	}
 	if lock {
 		b.WriteString(" LOCK IN SHARE MODE")
 	}
 	return b.String(), args
 }
 
-// readChunk reads one chunk after the key after.
-func (sn *snapshotter) readChunk(t *snapTable, c *chunk, after []event.Value) error {
+// readChunk reads a registered chunk. At most twice the chunk size is
+// read: rows inserted into its range meanwhile beyond that go to a new
+// chunk right after it, so no chunk is unbounded.
+func (sn *snapshotter) readChunk(t *snapTable, c *chunk) error {
+	for attempt := 1; ; attempt++ {
+		err := sn.readChunkOnce(c)
+		if err == nil {
+			break
+		}
+		if sn.ctx.Err() != nil {
+			return nil
+		}
+		if attempt == 5 {
+			return fmt.Errorf("mysql: snapshot of %s: %w", t.id, err)
+		}
+		sn.s.log.Warn("snapshot chunk read failed; retrying", "table", t.id.String(), "attempt", attempt, "err", err)
+		select {
+		case <-sn.ctx.Done():
+			return nil
+		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+		}
+		sn.mu.Lock()
+		stale := c.gen != t.gen
+		sn.mu.Unlock()
+		if stale {
+			return nil
+		}
+	}
+	sn.mu.Lock()
+	if c.gen == t.gen {
+		limit := 2 * sn.s.cfg.SnapshotChunkRows
+		if len(c.rows) >= limit {
+			// Split: this chunk ends at its last row; the rest of its range
+			// is a new chunk, registered now, read next.
+			rest := &chunk{gen: c.gen, ver: c.ver, lo: c.last, hi: c.hi, dirty: map[string]struct{}{}}
+			c.hi = c.last
+			i := slices.Index(t.chunks, c)
+			if i >= 0 {
+				t.chunks = slices.Insert(t.chunks, i+1, rest)
+			}
+		}
+		c.read = true
+	}
+	sn.notifyWorkLocked()
+	sn.mu.Unlock()
+	sn.signal(sn.wake)
+	return nil
+}
+
+func (sn *snapshotter) readChunkOnce(c *chunk) error {
 	ctx := sn.ctx
 	tbl := c.ver.table
-	cols, err := newSnapCols(tbl)
+	cols, err := newSnapCols(tbl, sn.srv.flavor)
 	if err != nil {
 		return err
 	}
-	limit := sn.s.cfg.SnapshotChunkRows
+	limit := 2 * sn.s.cfg.SnapshotChunkRows
 	mariadb := sn.srv.flavor == "mariadb"
-	q, args := chunkSQL(tbl, cols, after, limit, !mariadb && *sn.s.cfg.SnapshotLockingReads)
+	q, args := chunkSQL(tbl, cols, c.lo, c.hi, limit, !mariadb && *sn.s.cfg.SnapshotLockingReads)
 	conn, err := sn.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	zero := sn.s.cfg.ZeroDates
+	var rows [][]event.Value
+	var high hpos
 	err = conn.Raw(func(dc any) error {
 		if mariadb {
 			if err := execRaw(ctx, dc, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
@@ -578,22 +724,27 @@ func (sn *snapshotter) readChunk(t *snapTable, c *chunk, after []event.Value) er
 			if err != nil {
 				return err
 			}
-			c.high = h
+			high = h
 		}
-		rows, err := queryRaw(ctx, dc, q, args)
+		rs, err := queryRaw(ctx, dc, q, args)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
+		defer rs.Close()
 		dest := make([]driver.Value, len(cols))
+		arena := make([]event.Value, 0, len(cols)*256)
 		for {
-			if err := rows.Next(dest); err != nil {
+			if err := rs.Next(dest); err != nil {
 				if err == io.EOF {
 					break
 				}
 				return err
 			}
-			row := make([]event.Value, len(cols))
+			if cap(arena)-len(arena) < len(cols) {
+				arena = make([]event.Value, 0, len(cols)*256)
+			}
+			row := arena[len(arena) : len(arena)+len(cols) : len(arena)+len(cols)]
+			arena = arena[:len(arena)+len(cols)]
 			for i := range cols {
 				v, err := snapValue(&cols[i], dest[i], zero)
 				if err != nil {
@@ -601,32 +752,30 @@ func (sn *snapshotter) readChunk(t *snapTable, c *chunk, after []event.Value) er
 				}
 				row[i] = v
 			}
-			c.rows = append(c.rows, row)
+			rows = append(rows, row)
 		}
 		if !mariadb {
 			h, err := masterPos(ctx, dc)
 			if err != nil {
 				return err
 			}
-			c.high = h
+			high = h
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("read chunk of %s: %w", tbl.ID, err)
 	}
+	c.rows, c.high = rows, high
 	c.readAt = time.Now().UnixMicro()
-	if len(c.rows) < limit {
-		c.final = true
-	}
-	if n := len(c.rows); n > 0 {
-		last := c.rows[n-1]
+	if n := len(rows); n > 0 {
+		last := rows[n-1]
 		c.last = make([]event.Value, len(tbl.Key))
 		for i, k := range tbl.Key {
 			c.last[i] = last[k]
 		}
 	} else {
-		c.last = after
+		c.last = c.lo
 	}
 	return nil
 }
@@ -636,7 +785,7 @@ func (sn *snapshotter) readChunk(t *snapTable, c *chunk, after []event.Value) er
 func (sn *snapshotter) readWhole(t *snapTable, c *chunk) error {
 	ctx := sn.ctx
 	tbl := c.ver.table
-	cols, err := newSnapCols(tbl)
+	cols, err := newSnapCols(tbl, sn.srv.flavor)
 	if err != nil {
 		return err
 	}
@@ -669,8 +818,7 @@ func (sn *snapshotter) readWhole(t *snapTable, c *chunk) error {
 		}
 		defer lockConn.ExecContext(context.Background(), "UNLOCK TABLES")
 	}
-	q, _ := chunkSQL(tbl, cols, nil, 0, false)
-	q = strings.TrimSuffix(q, " ORDER BY  LIMIT 0")
+	q, _ := chunkSQL(tbl, cols, nil, nil, 0, false)
 	zero := sn.s.cfg.ZeroDates
 	err = conn.Raw(func(dc any) error {
 		if err := execRaw(ctx, dc, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
@@ -925,8 +1073,8 @@ func (sn *snapshotter) schemaChanged(id event.TableID, v *version) {
 	}
 	t.gen++
 	t.chunks = nil
-	t.next = t.after
-	t.readerDone = false
+	t.lo = t.after
+	t.boundsDone = false
 	if v == nil || v.schema == nil {
 		// Dropped or renamed away: nothing more to copy.
 		t.finished = true
@@ -939,7 +1087,7 @@ func (sn *snapshotter) schemaChanged(id event.TableID, v *version) {
 	}
 	t.ver = v
 	if len(t.after) > 0 && len(v.table.Key) != len(t.after) {
-		t.after, t.next = nil, nil // the key changed: copy the table again
+		t.after, t.lo = nil, nil // the key changed: copy the table again
 	}
 }
 
@@ -1014,7 +1162,7 @@ func (sn *snapshotter) admit(st *stream) {
 	// Keep up to parallelism tables active.
 	activeReading := 0
 	for _, t := range sn.order {
-		if !t.finished && !t.readerDone {
+		if !t.finished && !t.boundsDone {
 			activeReading++
 		}
 	}
@@ -1058,11 +1206,23 @@ func (sn *snapshotter) admit(st *stream) {
 			}
 			t.ver = v
 			if len(t.after) > 0 && len(v.table.Key) != len(t.after) {
-				t.after, t.next = nil, nil
+				t.after, t.lo = nil, nil
 			}
 		}
 	}
-	sn.signal(sn.work)
+	sn.notifyWorkLocked()
+}
+
+// notifyWork wakes every idle worker.
+func (sn *snapshotter) notifyWork() {
+	sn.mu.Lock()
+	sn.notifyWorkLocked()
+	sn.mu.Unlock()
+}
+
+func (sn *snapshotter) notifyWorkLocked() {
+	close(sn.workCh)
+	sn.workCh = make(chan struct{})
 }
 
 func (sn *snapshotter) dropActive(ss *SnapshotState, t *snapTable) {
@@ -1103,13 +1263,17 @@ func (sn *snapshotter) emitChunk(ctx context.Context, st *stream, t *snapTable, 
 	tbl := c.ver.table
 	sn.mu.Lock()
 	t.chunks = t.chunks[1:]
-	t.after = c.last
+	c.final = c.hi == nil
 	if c.final {
 		t.finished = true
+		t.after = c.last
+	} else {
+		t.after = c.hi
 	}
+	after := t.after
 	dirty, tdirty := c.dirty, t.dirty
+	sn.notifyWorkLocked()
 	sn.mu.Unlock()
-	sn.signal(sn.room)
 	events := make([]event.Event, 0, len(c.rows))
 	pos := event.Position{File: st.cp.File, Offset: uint64(st.cp.Pos)}
 	for _, row := range c.rows {
@@ -1142,7 +1306,7 @@ func (sn *snapshotter) emitChunk(ctx context.Context, st *stream, t *snapTable, 
 		} else {
 			ss.Active[i].Rows = t.rows
 			ss.Active[i].After = ss.Active[i].After[:0]
-			for _, v := range c.last {
+			for _, v := range after {
 				ss.Active[i].After = append(ss.Active[i].After, keyText(v))
 			}
 		}

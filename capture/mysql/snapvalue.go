@@ -22,6 +22,9 @@ import (
 type snapCol struct {
 	col  *event.Column
 	text textDecoder
+	// mysqlJSON: a MySQL JSON column (binary JSON in the binlog), whose text
+	// is normalized like the binlog's.
+	mysqlJSON bool
 }
 
 func (c *snapCol) selectExpr() string {
@@ -33,11 +36,12 @@ func (c *snapCol) selectExpr() string {
 	return q
 }
 
-func newSnapCols(t *event.Table) ([]snapCol, error) {
+func newSnapCols(t *event.Table, flavor string) ([]snapCol, error) {
 	out := make([]snapCol, len(t.Columns))
 	for i := range t.Columns {
 		c := &t.Columns[i]
 		out[i].col = c
+		out[i].mysqlJSON = c.Type == event.TypeJSON && flavor == "mysql"
 		switch c.Type {
 		case event.TypeChar, event.TypeVarchar, event.TypeText, event.TypeEnum, event.TypeSet:
 			dec, ok := charsetDecoder(c.Charset)
@@ -159,6 +163,9 @@ func snapValue(c *snapCol, v driver.Value, zero string) (event.Value, error) {
 		if x, ok := v.([]byte); ok {
 			if len(x) == 0 {
 				return event.JSON("null"), nil
+			}
+			if c.mysqlJSON {
+				return event.JSON(mysqlJSONText(string(x))), nil
 			}
 			return event.JSON(string(x)), nil
 		}

@@ -293,14 +293,10 @@ func (s *Source) prepare(ctx context.Context, srv *server, st *stream, plan star
 }
 
 func (s *Source) setCheckpoint(cp Checkpoint) {
+	cp = cp.clone()
 	s.mu.Lock()
 	s.cp = cp
-	if cp.Snapshot != nil {
-		ss := *cp.Snapshot
-		s.snapSt = &ss
-	} else {
-		s.snapSt = nil
-	}
+	s.snapSt = cp.Snapshot
 	s.mu.Unlock()
 }
 

@@ -406,10 +406,23 @@ func gtidString(e *replication.GTIDEvent) string {
 
 // txnStarting runs before a transaction starting with the event h begins.
 func (st *stream) txnStarting(ctx context.Context, h *replication.EventHeader) error {
-	if st.snap == nil || st.skipping || h.LogPos < h.EventSize {
+	if st.skipping || h.LogPos < h.EventSize {
 		return nil
 	}
-	return st.snap.beforeTxn(ctx, st, hpos{st.seq, h.LogPos - h.EventSize})
+	start := h.LogPos - h.EventSize
+	if st.inTxn && (len(st.txn) > 0 || st.spilled > 0) {
+		// The previous transaction ended without COMMIT or XID (it should
+		// not happen): keep its changes, ending it where this one starts.
+		st.log.Warn("a transaction ended without COMMIT or XID; it is committed where the next one starts",
+			"position", fmt.Sprintf("%s:%d", st.file, start), "gtid", st.txnGTID)
+		if err := st.commit(ctx, &replication.EventHeader{LogPos: start, Timestamp: h.Timestamp}); err != nil {
+			return err
+		}
+	}
+	if st.snap == nil {
+		return nil
+	}
+	return st.snap.beforeTxn(ctx, st, hpos{st.seq, start})
 }
 
 func (st *stream) beginMySQL(h *replication.EventHeader, e *replication.GTIDEvent) {

@@ -43,6 +43,7 @@ func commands() []command {
 		{"replay", "rewind (or forward) a sink's cursor within the log", cmdReplay},
 		{"status", "show a running odsync's lag, throughput and sinks (from its admin server)", cmdStatus},
 		{"healthcheck", "exit 0 if a running odsync answers /healthz (--ready: /readyz), else 3", cmdHealthcheck},
+		{"verify", "compare source tables with their ODS tables (row counts, columns, chunk checksums)", cmdVerify},
 		{"demo", "start a private MariaDB, run a live workload and stream it into local ODS files", cmdDemo},
 		{"odps-emulator", "run a local MaxCompute emulator the real SDK talks to (HTTP + Tunnel)", odpsemu.Main},
 		{"version", "print the version", cmdVersion},

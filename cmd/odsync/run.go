@@ -167,7 +167,8 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger) error
 		case <-telCtx.Done():
 		}
 	}()
-	p := pipeline.New(log, src, sinks, pipeline.Options{DrainTimeout: cfg.ShutdownTimeout, Logger: lg, Observer: tel})
+	p := pipeline.New(log, src, sinks, pipeline.Options{DrainTimeout: cfg.ShutdownTimeout, Logger: lg, Observer: tel,
+		Retention: *cfg.State.Retention, RetentionMaxBytes: int64(cfg.State.MaxLogBytes) * 3 / 4})
 	lg.Info("odsync running", "state", cfg.State.Dir, "sinks", len(sinks), "head", log.Head())
 	start := time.Now()
 	runErr := p.Run(ctx)

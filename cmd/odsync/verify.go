@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/odsync/odsync/admin"
+	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/verify"
 )
@@ -48,8 +50,10 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	rounds := fs.Int("rounds", 4, "re-check rounds for keys that differ (two confirm a difference)")
 	examples := fs.Int("examples", 5, "example keys listed per chunk")
 	maxChunks := fs.Int("max-chunks", 20, "chunks with differences listed per table")
-	status := fs.String("status", "", "URL of the running odsync's /status (decides exactly when the sink caught up)")
+	status := fs.String("status", "", "URL of the running odsync's /status (decides exactly when the sink caught up; default: from admin.addr)")
 	progress := fs.Bool("progress", true, "show a progress bar when stdout is a terminal (text output)")
+	sourceAddr := fs.String("source-addr", "", "host:port of the source to compare (default: source.mysql.addr); for TiDB, its MySQL port")
+	sourceUser := fs.String("source-user", "", "user of --source-addr (default: source.mysql.user, else root); the password comes from $ODSYNC_VERIFY_PASSWORD")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
@@ -67,12 +71,31 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitUsage, fmt.Errorf("verify: --memory: %w", err))
 	}
-	if cfg.Source.Type != "mysql" || cfg.Source.MySQL == nil {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: source type %q: only mysql sources (MySQL, MariaDB, TiDB over the MySQL protocol) can be verified", cfg.Source.Type))
+	var srcCfg mysql.Config
+	if cfg.Source.MySQL != nil {
+		srcCfg = *cfg.Source.MySQL
 	}
-	readers, err := verifySinks(cfg, sinks)
+	if *sourceAddr != "" {
+		srcCfg.Addr = *sourceAddr
+	}
+	if *sourceUser != "" {
+		srcCfg.User = *sourceUser
+	}
+	if pw, ok := os.LookupEnv("ODSYNC_VERIFY_PASSWORD"); ok {
+		srcCfg.Password = pw
+	}
+	if srcCfg.Addr == "" {
+		return fail(stderr, exitUsage, fmt.Errorf("verify: source type %q has no MySQL address: give the source (MySQL, MariaDB, or TiDB's MySQL port) with --source-addr", cfg.Source.Type))
+	}
+	readers, err := verifySinks(ctx, cfg, sinks, *tmp)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
+	}
+	if *status == "" && cfg.Admin.Enabled() {
+		// The running odsync's admin server, when it listens on a known port.
+		if addr := admin.ClientAddr(cfg.Admin.Addr); !strings.HasSuffix(addr, ":0") {
+			*status = "http://" + addr + "/status"
+		}
 	}
 	opts := verify.Options{ChunkSize: *chunk, RowsPerSecond: *rate, MemoryBudget: int64(mem), TempDir: *tmp,
 		Wait: *wait, Settle: *settle, Rounds: *rounds, Examples: *examples, MaxChunks: *maxChunks, StatusURL: *status}
@@ -85,7 +108,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		bar = &progressBar{w: stdout}
 		opts.Progress = bar.update
 	}
-	src, err := verify.OpenSource(ctx, *cfg.Source.MySQL, opts.RowsPerSecond)
+	src, err := verify.OpenSource(ctx, srcCfg, opts.RowsPerSecond)
 	if err != nil {
 		return fail(stderr, exitFailure, err)
 	}
@@ -125,7 +148,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // verifySinks builds a target reader for every configured sink (or the
 // named ones).
-func verifySinks(cfg *config.Config, only []string) ([]verify.Sink, error) {
+func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp string) ([]verify.Sink, error) {
 	want := map[string]bool{}
 	for _, n := range only {
 		want[n] = true
@@ -140,6 +163,13 @@ func verifySinks(cfg *config.Config, only []string) ([]verify.Sink, error) {
 		switch s.Type {
 		case "local":
 			out = append(out, verify.Sink{Name: s.Name, Reader: verify.NewLocalReader(s.Local.Dir)})
+		case "s3":
+			r, err := verify.NewS3Reader(ctx, *s.S3, tmp)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("verify: sink %s: %w", s.Name, err))
+				continue
+			}
+			out = append(out, verify.Sink{Name: s.Name, Reader: r})
 		default:
 			errs = append(errs, fmt.Errorf("verify: sink %s: type %q cannot be verified yet", s.Name, s.Type))
 		}

@@ -7,7 +7,7 @@
 // version (`go install github.com/versity/versitygw/cmd/versitygw@v1.8.0`,
 // about 1.5–3 minutes cold) into a cache directory that survives test runs:
 // $ODSYNC_TEST_CACHE, else $XDG_CACHE_HOME/odsync-test, else
-// ~/.cache/odsync-test. Concurrent test binaries share the build through a
+// ~/.cache/odsync-test (the temp dir when there is no home). Concurrent test binaries share the build through a
 // file lock. Nothing but 127.0.0.1 is ever listened on.
 package s3server
 
@@ -50,8 +50,8 @@ func CacheDir() (string, error) {
 		return filepath.Join(d, "odsync-test"), nil
 	}
 	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("s3server: no cache directory: %w", err)
+	if err != nil || home == "" {
+		return filepath.Join(os.TempDir(), "odsync-test-cache"), nil
 	}
 	return filepath.Join(home, ".cache", "odsync-test"), nil
 }

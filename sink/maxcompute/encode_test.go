@@ -30,7 +30,7 @@ func allTypesEvents(t testing.TB) (*schema.Target, []event.Event) {
 		}
 		e := event.Event{Seq: uint64(100 + i), Op: op, Source: tbl.ID, Table: tbl, After: row,
 			CommitTime: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC).UnixMicro() + int64(i),
-			Pos: event.Position{File: "binlog.000001", Offset: uint64(1000 + i)}}
+			Pos:        event.Position{File: "binlog.000001", Offset: uint64(1000 + i)}}
 		if op == event.OpDelete {
 			e.Before, e.After = row, nil
 		}

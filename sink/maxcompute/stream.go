@@ -95,7 +95,7 @@ func (s *Sink) appendStream(w *writeState, key streamKey, t *schema.Target, row 
 		p = nil
 	}
 	if p == nil {
-		p = &pack{st: st, lay: lay, target: t, enc: newEncoder(lay, int(min(s.cfg.FlushSize+s.cfg.FlushSize/8, 64<<20))),
+		p = &pack{st: st, lay: lay, target: t, enc: newEncoder(lay, int(min(s.cfg.FlushSize, 256<<10))),
 			born: time.Now(), ranges: map[[2]uint64]*seqRange{}, done: make(chan struct{})}
 		st.open = p
 	}
@@ -309,7 +309,9 @@ func (s *Sink) putPack(ctx context.Context, p *pack, body []byte, records int64)
 			case ae.Status == 404 && strings.Contains(ae.Code, "Table"):
 				s.dropSession(st, sess)
 				s.forgetTable(st.key.table)
-			case ae.Status == 404 || ae.Status == 409:
+			case ae.Status >= 400 && ae.Status < 500 && ae.Status != 429:
+				// An expired or otherwise unusable session: a new one
+				// costs one request.
 				s.dropSession(st, sess)
 			}
 		}

@@ -67,7 +67,7 @@ func (s *Sink) addUploadRow(w *writeState, key streamKey, t *schema.Target, row 
 		cur = g.blocks[n-1]
 	}
 	if cur == nil || (int64(cur.Len()) >= int64(s.cfg.BlockSize) && len(g.blocks) < maxBlocks) {
-		cur = newEncoder(lay, int(min(int64(s.cfg.BlockSize)+int64(s.cfg.BlockSize)/8, 64<<20)))
+		cur = newEncoder(lay, int(min(int64(s.cfg.BlockSize), 256<<10)))
 		g.blocks = append(g.blocks, cur)
 	}
 	if err := cur.Append(row); err != nil {

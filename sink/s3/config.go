@@ -74,6 +74,9 @@ type Config struct {
 	MinFileSize   Size          `yaml:"min_file_size"`
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	MaxAge        time.Duration `yaml:"max_age"`
+	// IdleAfter is how long without any change counts as idle: spools are
+	// then aged on the wall clock (default 5s).
+	IdleAfter time.Duration `yaml:"idle_after"`
 	// FlushOnClose uploads every open spool when odsync stops (default true).
 	FlushOnClose *bool `yaml:"flush_on_close"`
 
@@ -166,6 +169,9 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxAge == 0 {
 		c.MaxAge = 10 * time.Minute
 	}
+	if c.IdleAfter == 0 {
+		c.IdleAfter = 5 * time.Second
+	}
 	if c.FlushOnClose == nil {
 		c.FlushOnClose = boolPtr(true)
 	}
@@ -255,6 +261,9 @@ func (c *Config) Validate(prefix string) error {
 	}
 	if c.MaxAge < c.FlushInterval {
 		add("max_age: %s: must be at least flush_interval (%s)", c.MaxAge, c.FlushInterval)
+	}
+	if c.IdleAfter < 100*time.Millisecond {
+		add("idle_after: %s: at least 100ms", c.IdleAfter)
 	}
 	if c.SpoolDir == "" {
 		add("spool_dir: required")

@@ -11,7 +11,7 @@
 // How exactly-once works with files much larger than a pipeline batch:
 //
 //  1. Write appends the rows of a batch to durable local spools, one per
-//     table partition (sequence-checksummed records), fsyncs them and
+//     table partition (CRC-checked records), fsyncs them and
 //     commits the spool state atomically; only then does it return nil and
 //     the pipeline advance its cursor. A batch already taken in (a replay
 //     after a crash) is recognised by its sequence numbers and skipped.
@@ -19,8 +19,9 @@
 //     alone: its size, and its age on the data clock (the largest source
 //     commit time seen). A replay after a crash therefore cuts exactly
 //     where the first run did, whatever the batch boundaries; only a spool
-//     cut while no changes arrive (wall-clock age) or at shutdown depends
-//     on timing, and that cut is committed before it is uploaded.
+//     cut while no changes arrive (wall-clock age after idle_after), at
+//     shutdown or when the spool is full depends on timing, and such a cut
+//     is committed before it is uploaded.
 //  3. A cut spool is encoded (deterministically) and uploaded as one object
 //     named after the first and last sequence it holds; only after the
 //     upload succeeded is it removed from the state. A crash in between
@@ -51,10 +52,6 @@ import (
 	"github.com/odsync/odsync/sink"
 	"github.com/odsync/odsync/sink/odsfile"
 )
-
-// idleAfter is how long without a Write counts as idle: spools are then
-// aged on the wall clock.
-const idleAfter = 5 * time.Second
 
 type spoolKey struct {
 	table, part string
@@ -100,7 +97,7 @@ type Sink struct {
 
 	// scratch for Write
 	rowBuf  []event.Value
-	scratch []byte
+	free    [][]byte
 	pending map[*spool][]byte
 	base    map[*spool]int64
 	partT   *schema.Target
@@ -302,18 +299,31 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 		}
 	}
 	// Bounded spool: wait while uploads catch up.
-	for waited := time.Duration(0); s.spoolSize >= int64(s.cfg.MaxSpoolSize); waited += time.Second {
-		if waited >= 10*time.Second {
+	for since := time.Now(); s.spoolSize >= int64(s.cfg.MaxSpoolSize); {
+		if time.Since(since) >= 10*time.Second {
 			return fmt.Errorf("s3 sink: spool full (%d bytes, max_spool_size %d): uploads are not keeping up; last upload error: %v",
 				s.spoolSize, s.cfg.MaxSpoolSize, s.lastErr)
+		}
+		if len(s.open) > 0 {
+			// Open spools fill the spool (many tables): cut them so the
+			// uploads can free space. The cut is committed before upload.
+			var sealed []*spool
+			for _, sp := range s.open {
+				sealed = s.seal(sp, sealed)
+			}
+			if err := s.commit(); err != nil {
+				return err
+			}
+			s.enqueue(sealed)
+			s.lg.Warn("s3 sink: spool full; cutting every open file early", "files", len(sealed), "max_spool_size", int64(s.cfg.MaxSpoolSize))
 		}
 		if err := s.wait(ctx, time.Second); err != nil {
 			return err
 		}
 	}
 	// Batches are taken in log order; a predecessor may still be in flight.
-	for waited := time.Duration(0); !s.fresh() && b.First > s.st.Applied+1; waited += 100 * time.Millisecond {
-		if waited >= 2*time.Second && s.writers == 1 {
+	for since := time.Now(); !s.fresh() && b.First > s.st.Applied+1; {
+		if time.Since(since) >= 2*time.Second && s.writers == 1 {
 			s.lg.Warn("s3 sink: batch starts after a gap (cursor moved forward?); the gap is not written",
 				"applied_seq", s.st.Applied, "first_seq", b.First)
 			break
@@ -343,7 +353,12 @@ func (s *Sink) take(b *sink.Batch) error {
 		s.pending = map[*spool][]byte{}
 		s.base = map[*spool]int64{}
 	}
-	clear(s.pending)
+	for sp, buf := range s.pending {
+		if cap(buf) <= 32<<20 && len(s.free) < 8 {
+			s.free = append(s.free, buf[:0]) // reuse the buffers of the last Write
+		}
+		delete(s.pending, sp)
+	}
 	clear(s.base)
 	var sealed []*spool
 	created := false
@@ -395,12 +410,15 @@ func (s *Sink) take(b *sink.Batch) error {
 			s.nextAge = min(s.nextAge, sp.Opened+s.cfg.FlushInterval.Microseconds())
 			created = true
 		}
-		if _, ok := s.base[sp]; !ok {
+		buf, ok := s.pending[sp]
+		if !ok {
 			s.base[sp] = sp.Size
+			if n := len(s.free); n > 0 {
+				buf, s.free = s.free[n-1], s.free[:n-1]
+			}
 		}
-		buf := s.pending[sp]
 		n0 := len(buf)
-		buf = appendRecord(buf, e.Op, row, &s.scratch)
+		buf = appendRecord(buf, e.Op, row)
 		s.pending[sp] = buf
 		n := int64(len(buf) - n0)
 		sp.LastSeq = e.Seq
@@ -544,7 +562,7 @@ func (s *Sink) ticker(ctx context.Context) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		if !s.dirty && !s.closed && s.writers == 0 && time.Since(s.lastWrite) >= idleAfter && len(s.open) > 0 {
+		if !s.dirty && !s.closed && s.writers == 0 && time.Since(s.lastWrite) >= s.cfg.IdleAfter && len(s.open) > 0 {
 			clock := max(s.st.Clock, time.Now().UnixMicro())
 			sealed := s.ageScan(clock, nil)
 			s.nextAge = 0 // rescan on the next event, on the data clock

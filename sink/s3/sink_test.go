@@ -50,7 +50,7 @@ func server(t *testing.T, tbs ...testing.TB) (*s3server.Server, string) {
 	}
 	tb.Helper()
 	srvOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		srv, srvErr = s3server.Start(ctx, s3server.Options{})
 	})
@@ -333,6 +333,7 @@ func TestReplayRewritesIdenticalObjects(t *testing.T) {
 				writeAll(t, s, bs[from:upto])
 				next = upto
 				// Simulate an append that never committed.
+				s.mu.Lock()
 				for f := range s.byFirst {
 					if !s.byFirst[f].Sealed {
 						fh, _ := os.OpenFile(spoolFile(dir, f), os.O_WRONLY|os.O_APPEND, 0)
@@ -341,6 +342,7 @@ func TestReplayRewritesIdenticalObjects(t *testing.T) {
 						break
 					}
 				}
+				s.mu.Unlock()
 				s.crash()
 			}
 			s, err := New(mk("crashy", dir), testMapper(t), nil)
@@ -511,3 +513,80 @@ func errorsIsPermanent(err error) bool {
 }
 
 var _ = filepath.Join
+
+// TestSpoolFullOfOpenFiles: many quiet tables fill max_spool_size with
+// open spools; Write cuts them so uploads can free space instead of
+// waiting forever.
+func TestSpoolFullOfOpenFiles(t *testing.T) {
+	srv, bucket := server(t)
+	cfg := testConfig(srv, bucket, "full", t.TempDir())
+	cfg.Format = "jsonl"
+	cfg.FileSize = 4 << 10
+	cfg.MinFileSize = 4 << 10
+	cfg.MaxSpoolSize = 8 << 10
+	cfg.FlushInterval = time.Hour
+	cfg.MaxAge = time.Hour
+	s, err := New(cfg, testMapper(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []event.Event
+	for i := 1; i <= 400; i++ {
+		tb := (&event.Table{ID: event.TableID{DB: "many", Table: fmt.Sprintf("t%02d", i%40)}, Columns: []event.Column{
+			{Name: "v", Type: event.TypeVarchar, Length: 255, Nullable: true, RawType: "varchar(255)"}}}).Seal()
+		evs = append(evs, event.Event{Seq: uint64(i), Op: event.OpInsert, Source: tb.ID, Table: tb, CommitTime: t0,
+			After: []event.Value{event.String(strings.Repeat("v", 100))}})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, b := range batches(evs, 20) {
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatalf("write %d..%d: %v", b.First, b.Last, err)
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	objs := objects(t, srv, bucket, "full")
+	for _, k := range dataKeys(objs) {
+		lines += bytes.Count(objs[k], []byte("\n"))
+	}
+	if lines != 400 {
+		t.Fatalf("%d rows in S3, want 400", lines)
+	}
+}
+
+func TestHourPartitionsAndCheck(t *testing.T) {
+	srv, bucket := server(t)
+	cfg := testConfig(srv, bucket, "hourly", t.TempDir())
+	cfg.Format = "csv"
+	if err := Check(context.Background(), cfg); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	bad := cfg
+	bad.Bucket = "no-such-bucket-here"
+	if err := Check(context.Background(), bad); err == nil {
+		t.Error("Check of a missing bucket passed")
+	}
+	mc := schema.Config{Partition: schema.PartitionConfig{Granularity: "hour", TimeZone: "Asia/Shanghai"}}
+	mc.EnsureDefaults()
+	m, err := schema.New(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, s, batches(genEvents(100), 30))
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	keys := dataKeys(objects(t, srv, bucket, "hourly"))
+	// 2024-03-01 23:59:55 UTC is 2024-03-02 07:59:55 in Shanghai; +5s crosses into 08.
+	want := "ods_shop_orders/ds=2024030207/00000000000000000001-00000000000000000049.csv"
+	if len(keys) != 4 || keys[0] != want {
+		t.Fatalf("objects %v, want 4 starting with %s", keys, want)
+	}
+}

@@ -23,8 +23,8 @@ import (
 //	spool/<firstSeq>.spool     rows of one table partition, appended
 //	tmp/                       encoded files being uploaded (scratch)
 //
-// A spool file is a sequence of records: uvarint payload length, CRC-32C
-// of the payload (4 bytes, big endian), payload = event.AppendEvent of an
+// A spool file is a sequence of records: payload length and CRC-32C of the
+// payload (4 bytes each, big endian), payload = event.AppendEvent of an
 // event whose After is the target row. Only the first Size bytes recorded
 // in state.json are valid; bytes past it come from a Write that did not
 // commit and are cut off on recovery.
@@ -84,14 +84,17 @@ func hex16(v uint64) string {
 	return strings.Repeat("0", 16-len(s)) + s
 }
 
-// appendRecord appends the spool record of a target row.
-func appendRecord(buf []byte, op event.Op, row []event.Value, scratch *[]byte) []byte {
+// appendRecord appends the spool record of a target row: payload length
+// (4 bytes, big endian), CRC-32C of the payload (4 bytes), payload.
+func appendRecord(buf []byte, op event.Op, row []event.Value) []byte {
 	ev := event.Event{Op: op, After: row}
-	p := event.AppendEvent((*scratch)[:0], &ev)
-	*scratch = p
-	buf = binary.AppendUvarint(buf, uint64(len(p)))
-	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(p, crcTable))
-	return append(buf, p...)
+	start := len(buf)
+	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0)
+	buf = event.AppendEvent(buf, &ev)
+	p := buf[start+8:]
+	binary.BigEndian.PutUint32(buf[start:], uint32(len(p)))
+	binary.BigEndian.PutUint32(buf[start+4:], crc32.Checksum(p, crcTable))
+	return buf
 }
 
 // recordReader reads the records of a spool file.
@@ -118,17 +121,13 @@ func (rr *recordReader) next() (event.Event, error) {
 	fail := func(what string) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("%w: %s at offset %d: %s", errCorruptSpool, rr.path, start, what)
 	}
-	n, err := binary.ReadUvarint(rr.r)
-	if err != nil {
-		return fail("record length: " + err.Error())
+	var hdr [8]byte
+	if _, err := io.ReadFull(rr.r, hdr[:]); err != nil {
+		return fail("record header: " + err.Error())
 	}
-	hdr := int64(uvarintLen(n)) + 4
-	if int64(n)+hdr > rr.left {
+	n := int64(binary.BigEndian.Uint32(hdr[:4]))
+	if n+8 > rr.left {
 		return fail("record runs past the committed size")
-	}
-	var crc [4]byte
-	if _, err := io.ReadFull(rr.r, crc[:]); err != nil {
-		return fail("record checksum: " + err.Error())
 	}
 	if cap(rr.buf) < int(n) {
 		rr.buf = make([]byte, n)
@@ -137,25 +136,16 @@ func (rr *recordReader) next() (event.Event, error) {
 	if _, err := io.ReadFull(rr.r, p); err != nil {
 		return fail("record payload: " + err.Error())
 	}
-	if crc32.Checksum(p, crcTable) != binary.BigEndian.Uint32(crc[:]) {
+	if crc32.Checksum(p, crcTable) != binary.BigEndian.Uint32(hdr[4:]) {
 		return fail("checksum mismatch")
 	}
-	rr.left -= int64(n) + hdr
-	rr.off += int64(n) + hdr
+	rr.left -= n + 8
+	rr.off += n + 8
 	e, err := event.DecodeEvent(p, func(uint64) (*event.Table, error) { return nil, errors.New("unexpected table reference") })
 	if err != nil {
 		return fail(err.Error())
 	}
 	return e, nil
-}
-
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
 }
 
 // writeFileSync writes path atomically: temp file, fsync, rename, fsync dir.

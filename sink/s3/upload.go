@@ -215,8 +215,14 @@ func (s *Sink) upload(ctx context.Context, j *job) (int64, error) {
 }
 
 // encode writes the file of a spool. The output depends only on the
-// spool's rows, layout and the sink's format options.
-func (s *Sink) encode(w io.Writer, j *job) error {
+// spool's rows, layout and the sink's format options. A panic inside an
+// encoder library becomes a permanent error naming the spool.
+func (s *Sink) encode(w io.Writer, j *job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: encoder panic: %v", odsfile.ErrValue, r)
+		}
+	}()
 	path := spoolFile(s.dir, j.sp.FirstSeq)
 	f, err := os.Open(path)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,16 @@ type Config struct {
 	Password string
 	// Timeout bounds connecting and each query. Default 5s.
 	Timeout time.Duration
+	// Logger receives the MySQL driver's messages at debug level (nil: discarded).
+	Logger *slog.Logger
+}
+
+// driverLogger routes go-sql-driver's messages (otherwise printed to
+// stderr by a global logger) into slog.
+type driverLogger struct{ lg *slog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	d.lg.Debug("binlog lag probe: mysql driver", "msg", fmt.Sprint(v...))
 }
 
 // Probe implements telemetry.SourceProbe for MySQL and MariaDB.
@@ -88,6 +99,10 @@ func New(cfg Config, checkpoint func() []byte) (*Probe, error) {
 	dc.Timeout = cfg.Timeout
 	dc.ReadTimeout = cfg.Timeout
 	dc.WriteTimeout = cfg.Timeout
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	dc.Logger = driverLogger{cfg.Logger}
 	conn, err := driver.NewConnector(dc)
 	if err != nil {
 		return nil, fmt.Errorf("binloglag: %w", err)

@@ -1,0 +1,98 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestCoversAndNotAfter(t *testing.T) {
+	v := &Verifier{src: &Source{}}
+	w := Watermark{File: "binlog.000003", Offset: 1000, GTID: "0-1-42", Micros: 1_700_000_000_000_000}
+	for _, tc := range []struct {
+		p    SinkProgress
+		want bool
+	}{
+		{SinkProgress{Pos: "binlog.000003:1200 gtid=0-1-43"}, true},
+		{SinkProgress{Pos: "binlog.000003:900 gtid=0-1-42"}, true}, // the source's last transaction
+		{SinkProgress{Pos: "binlog.000003:900 gtid=0-1-41"}, false},
+		{SinkProgress{Pos: "binlog.000004:4"}, true},
+		{SinkProgress{Pos: "topic/0:99999"}, false}, // another kind of position
+		{SinkProgress{CompleteBeforeMicros: w.Micros + 1}, true},
+		{SinkProgress{CompleteBeforeMicros: w.Micros}, false},
+		{SinkProgress{}, false},
+	} {
+		if got := v.covers(tc.p, w); got != tc.want {
+			t.Errorf("covers(%+v) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if !v.notAfter(nil, w) {
+		t.Error("no target row is not after anything")
+	}
+	if !v.notAfter(&targetRow{Pos: "binlog.000003:1000"}, w) || v.notAfter(&targetRow{Pos: "binlog.000003:1001"}, w) {
+		t.Error("position comparison wrong")
+	}
+	// Without comparable positions: commit times, a second apart at least.
+	w2 := Watermark{Micros: w.Micros}
+	if !v.notAfter(&targetRow{Pos: "topic/0:5", Commit: w.Micros - 1_000_000}, w2) || v.notAfter(&targetRow{Commit: w.Micros - 999_999}, w2) {
+		t.Error("commit-time comparison wrong")
+	}
+}
+
+func TestWaitCaughtUpWithStatus(t *testing.T) {
+	var head, cursor atomic.Uint64
+	var pos atomic.Value
+	pos.Store("binlog.000003:500")
+	head.Store(10)
+	cursor.Store(5)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/status" {
+			http.NotFound(rw, r)
+			return
+		}
+		fmt.Fprintf(rw, `{"source":{"position":%q},"log":{"head":%d},"sinks":[{"name":"files","cursor":%d}]}`,
+			pos.Load().(string), head.Load(), cursor.Load())
+	}))
+	defer srv.Close()
+	opts := Options{StatusURL: srv.URL + "/status", Wait: time.Minute, Settle: time.Hour, Poll: 10 * time.Millisecond}
+	opts.EnsureDefaults()
+	v := &Verifier{opts: opts, src: &Source{}}
+	sk := Sink{Name: "files", Reader: NewLocalReader(t.TempDir())}
+	w := Watermark{File: "binlog.000003", Offset: 800, Micros: 1}
+	done := make(chan bool)
+	go func() {
+		ok, _ := v.waitCaughtUp(context.Background(), sk, "t", w)
+		done <- ok
+	}()
+	time.Sleep(100 * time.Millisecond)
+	pos.Store("binlog.000003:900") // the capture passed the watermark at head 12
+	head.Store(12)
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("caught up before the sink reached the head")
+	default:
+	}
+	cursor.Store(12)
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Fatal("not caught up")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("still waiting long after the sink reached the head")
+	}
+
+	// An unusable status endpoint falls back to settling.
+	opts.StatusURL = srv.URL + "/nope"
+	opts.Settle = 200 * time.Millisecond
+	v.opts = opts
+	ok, err := v.waitCaughtUp(context.Background(), sk, "t", w)
+	if err != nil || !ok {
+		t.Errorf("fallback to settling: %v %v", ok, err)
+	}
+}
