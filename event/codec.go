@@ -50,10 +50,11 @@ func TableVersion(b []byte) uint64 {
 
 // DecodeEvent decodes an encoding made by AppendEvent. lookup resolves a
 // schema version to its table; it is not called for version 0. Decoded
-// strings do not alias b.
+// strings do not alias b: they share one copy of it, made once per event
+// (which also keeps decoding to a few allocations per event).
 func DecodeEvent(b []byte, lookup func(version uint64) (*Table, error)) (Event, error) {
 	var e Event
-	d := decoder{b: b}
+	d := decoder{b: b, s: string(b)}
 	if v := d.byte1(); v != codecVersion && d.err == nil {
 		return e, errCorrupt(fmt.Sprintf("codec version %d", v))
 	}
@@ -68,8 +69,8 @@ func DecodeEvent(b []byte, lookup func(version uint64) (*Table, error)) (Event, 
 	e.Pos.Offset = d.uvarint()
 	e.Pos.GTID = d.str()
 	e.DDL = d.str()
-	e.Before = d.row()
-	e.After = d.row()
+	e.Before = d.row(nil, true)
+	e.After = d.row(e.Before[len(e.Before):cap(e.Before)], false)
 	if d.err != nil {
 		return e, d.err
 	}
@@ -120,6 +121,7 @@ func appendString(buf []byte, s string) []byte {
 
 type decoder struct {
 	b   []byte
+	s   string // when set, the same bytes as the original b: strings are cut from it
 	err error
 }
 
@@ -176,12 +178,21 @@ func (d *decoder) str() string {
 		d.fail("short string")
 		return ""
 	}
-	s := string(d.b[:n])
+	var s string
+	if d.s != "" {
+		off := len(d.s) - len(d.b)
+		s = d.s[off : off+int(n)]
+	} else {
+		s = string(d.b[:n])
+	}
 	d.b = d.b[n:]
 	return s
 }
 
-func (d *decoder) row() []Value {
+// row decodes one row image into spare (when it has room) or a new slice.
+// The first image is allocated with room for a second of the same length,
+// so an update's two images share one allocation.
+func (d *decoder) row(spare []Value, reserve bool) []Value {
 	n := d.uvarint()
 	if n == 0 {
 		return nil
@@ -191,7 +202,14 @@ func (d *decoder) row() []Value {
 		d.fail("row length")
 		return nil
 	}
-	row := make([]Value, n)
+	var row []Value
+	if uint64(cap(spare)) >= n {
+		row = spare[:n:n]
+	} else if reserve {
+		row = make([]Value, n, 2*n)
+	} else {
+		row = make([]Value, n)
+	}
 	for i := range row {
 		k := Kind(d.byte1())
 		v := Value{kind: k}
