@@ -114,6 +114,9 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 		if w.draining() {
 			return nil, nil
 		}
+		if err := w.failure(); err != nil {
+			return nil, err
+		}
 		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		_, err := log.Wait(wctx, next-1)
 		cancel()
@@ -145,6 +148,9 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 		wait := time.Until(deadline)
 		if wait <= 0 {
 			return events, nil
+		}
+		if err := w.failure(); err != nil {
+			return nil, err
 		}
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		_, err = log.Wait(wctx, from-1)
