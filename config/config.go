@@ -10,17 +10,18 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/odsync/odsync/admin"
+	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/local"
+	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	s3sink "github.com/odsync/odsync/sink/s3"
 	"github.com/odsync/odsync/telemetry"
 )
@@ -68,11 +69,12 @@ type Source struct {
 
 // Sink is one named destination.
 type Sink struct {
-	Name  string               `yaml:"name"`
-	Type  string               `yaml:"type"` // "local" or "s3"
-	Local *local.Config        `yaml:"local"`
-	S3    *s3sink.Config       `yaml:"s3"`
-	Batch pipeline.BatchPolicy `yaml:"batch"`
+	Name       string               `yaml:"name"`
+	Type       string               `yaml:"type"` // "local", "s3" or "maxcompute"
+	Local      *local.Config        `yaml:"local"`
+	S3         *s3sink.Config       `yaml:"s3"`
+	MaxCompute *mcsink.Config       `yaml:"maxcompute"`
+	Batch      pipeline.BatchPolicy `yaml:"batch"`
 }
 
 // Log configures logging.
@@ -82,36 +84,10 @@ type Log struct {
 }
 
 // ByteSize is a size in bytes; YAML accepts 1048576, "64MiB", "4GiB", "512KB".
-type ByteSize int64
-
-// UnmarshalYAML parses sizes with units.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseByteSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*b = v
-	return nil
-}
-
-var sizeRe = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]I?B?|B)?\s*$`)
+type ByteSize = bytesize.Size
 
 // ParseByteSize parses "123", "64MiB", "4GB", "512K".
-func ParseByteSize(s string) (ByteSize, error) {
-	m := sizeRe.FindStringSubmatch(strings.ToUpper(s))
-	if m == nil {
-		return 0, fmt.Errorf("%q is not a size (examples: 1048576, 64MiB, 4GiB)", s)
-	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	mult := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KB": 1000, "KIB": 1 << 10, "KI": 1 << 10,
-		"M": 1 << 20, "MB": 1000 * 1000, "MIB": 1 << 20, "MI": 1 << 20,
-		"G": 1 << 30, "GB": 1000 * 1000 * 1000, "GIB": 1 << 30, "GI": 1 << 30,
-		"T": 1 << 40, "TB": 1000 * 1000 * 1000 * 1000, "TIB": 1 << 40, "TI": 1 << 40}[m[2]]
-	return ByteSize(n * mult), nil
-}
+func ParseByteSize(s string) (ByteSize, error) { return bytesize.Parse(s) }
 
 // EnsureDefaults fills unset fields everywhere.
 func (c *Config) EnsureDefaults() {
@@ -139,6 +115,12 @@ func (c *Config) EnsureDefaults() {
 		}
 		if s.Type == "" && s.S3 != nil {
 			s.Type = "s3"
+		}
+		if s.Type == "" && s.MaxCompute != nil {
+			s.Type = "maxcompute"
+		}
+		if s.MaxCompute != nil {
+			s.MaxCompute.EnsureDefaults()
 		}
 		if s.Name == "" {
 			s.Name = s.Type
@@ -215,10 +197,16 @@ func (c *Config) Validate() error {
 			} else {
 				add(s.S3.Validate(p + ".s3"))
 			}
+		case "maxcompute":
+			if s.MaxCompute == nil {
+				add(fmt.Errorf("%s.maxcompute: required when type is maxcompute", p))
+			} else {
+				add(s.MaxCompute.Validate(p + ".maxcompute"))
+			}
 		case "":
-			add(fmt.Errorf("%s.type: required (local or s3)", p))
+			add(fmt.Errorf("%s.type: required (local, s3 or maxcompute)", p))
 		default:
-			add(fmt.Errorf("%s.type: %q: want local or s3", p, s.Type))
+			add(fmt.Errorf("%s.type: %q: want local, s3 or maxcompute", p, s.Type))
 		}
 		add(s.Batch.Validate(p + ".batch"))
 	}

@@ -258,6 +258,10 @@ func TestTiCDCKill9(t *testing.T) {
 				proto = "canal-json"
 			}
 			dir := t.TempDir()
+			if keep := os.Getenv("ODSYNC_TEST_KEEP"); keep != "" {
+				dir, _ = os.MkdirTemp(keep, "ticdc-kill9-")
+				t.Logf("keeping %s", dir)
+			}
 			hc := ticdcHelperConfig{Brokers: cl.Addrs, Topic: "cdc", Group: c.grp, Protocol: proto,
 				State: filepath.Join(dir, "state"), Out: filepath.Join(dir, "ods")}
 			logPath := filepath.Join(dir, "odsync.log")

@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/sink"
@@ -47,7 +48,7 @@ type Sink interface {
 // BatchPolicy says when a sink batch is cut.
 type BatchPolicy struct {
 	MaxRows  int           `yaml:"max_rows"`
-	MaxBytes int64         `yaml:"max_bytes"`
+	MaxBytes bytesize.Size `yaml:"max_bytes"`
 	MaxAge   time.Duration `yaml:"max_age"`
 	// InFlight is how many batches may be written concurrently.
 	InFlight int `yaml:"in_flight"`

@@ -132,7 +132,7 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 	for {
 		var err error
 		n := len(events)
-		events, err = log.Read(from, pol.MaxRows-len(events), pol.MaxBytes-bytes, events)
+		events, err = log.Read(from, pol.MaxRows-len(events), int64(pol.MaxBytes)-bytes, events)
 		if err != nil {
 			return nil, err
 		}
@@ -142,7 +142,7 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 		if len(events) > 0 {
 			from = events[len(events)-1].Seq + 1
 		}
-		if len(events) >= pol.MaxRows || bytes >= pol.MaxBytes || w.draining() {
+		if len(events) >= pol.MaxRows || bytes >= int64(pol.MaxBytes) || w.draining() {
 			return events, nil
 		}
 		wait := time.Until(deadline)

@@ -197,7 +197,41 @@ func newSnapshotter(ctx context.Context, s *Source, srv *server, st *stream, pla
 	}
 	cp.RequestsDone = nil
 	sn.done.Store(cp.Snapshot == nil)
+	sn.dropOldLists(from(plan), cp)
 	return sn, nil
+}
+
+func from(plan startPlan) *Checkpoint {
+	if plan.fresh {
+		return nil
+	}
+	return &plan.cp
+}
+
+// dropOldLists deletes table lists no checkpoint can refer to any more:
+// every one but those of the checkpoint this run resumed from (durable) and
+// of the run's own state.
+func (sn *snapshotter) dropOldLists(resumed, cur *Checkpoint) {
+	keep := map[string]bool{}
+	for _, c := range []*Checkpoint{resumed, cur} {
+		if c == nil {
+			continue
+		}
+		keep["tables/"+strconv.FormatUint(c.Tables, 10)] = true
+		if c.Snapshot != nil {
+			keep["list/"+strconv.FormatUint(c.Snapshot.List, 10)] = true
+		}
+	}
+	var drop []string
+	_ = sn.s.store.Scan(nsSnapshot, "", func(k string, _ []byte) error {
+		if !keep[k] {
+			drop = append(drop, k)
+		}
+		return nil
+	})
+	for _, k := range drop {
+		_ = sn.s.store.Put(nsSnapshot, k, nil)
+	}
 }
 
 func (sn *snapshotter) loadList(kind string, gen uint64) ([]event.TableID, error) {

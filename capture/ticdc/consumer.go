@@ -324,7 +324,8 @@ func (s *Source) runGroup(ctx context.Context, topics map[string]int, emit emitF
 		RebalanceTimeout: s.cfg.RebalanceTimeout, JoinGroupBackoff: time.Second,
 		PartitionWatchInterval: s.cfg.TopicRefreshInterval, StartOffset: kafka.FirstOffset,
 		Timeout:     s.cfg.DialTimeout,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka group: " + fmt.Sprintf(msg, args...)) }),
+		Logger:      kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka group: " + fmt.Sprintf(msg, args...)) }),
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka group error: " + fmt.Sprintf(msg, args...)) }),
 	})
 	if err != nil {
 		return fatal(fmt.Errorf("ticdc: consumer group: %w", err))
@@ -445,7 +446,11 @@ func (s *Source) runAssignment(ctx context.Context, gen *kafka.Generation, topic
 		s.cur = mergerStats{}
 		s.mu.Unlock()
 	}()
-	s.log.Info("reading partitions", "group", s.cfg.GroupID, "partitions", len(parts), "ordering", mcfg.ordering, "protocol", s.cfg.Protocol)
+	genID := int32(-1)
+	if gen != nil {
+		genID = gen.ID
+	}
+	s.log.Info("reading partitions", "group", s.cfg.GroupID, "generation", genID, "partitions", describe(assigned), "ordering", mcfg.ordering, "protocol", s.cfg.Protocol)
 
 	in := make(chan batch, len(parts)+1)
 	var wg sync.WaitGroup
@@ -886,4 +891,13 @@ func (s *Source) resolveStart(ctx context.Context, st Start, parts []tp, ranges 
 		return out, nil
 	}
 	return nil, fmt.Errorf("ticdc: unknown start %v", st)
+}
+
+// describe names partitions for logs.
+func describe(parts []tp) string {
+	names := make([]string, len(parts))
+	for i, t := range parts {
+		names[i] = t.String()
+	}
+	return strings.Join(names, ",")
 }

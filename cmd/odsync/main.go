@@ -45,6 +45,7 @@ func commands() []command {
 		{"healthcheck", "exit 0 if a running odsync answers /healthz (--ready: /readyz), else 3", cmdHealthcheck},
 		{"verify", "compare source tables with their ODS tables (row counts, columns, chunk checksums)", cmdVerify},
 		{"demo", "start a private MariaDB, run a live workload and stream it into local ODS files", cmdDemo},
+		{"maxcompute", "MaxCompute tools: merge-sql prints the SQL that builds base tables of current rows", cmdMaxCompute},
 		{"odps-emulator", "run a local MaxCompute emulator the real SDK talks to (HTTP + Tunnel)", odpsemu.Main},
 		{"version", "print the version", cmdVersion},
 	}

@@ -1,8 +1,3 @@
-//go:build odsync_maxcompute_wired
-
-// The build constraint above keeps this file out of the build until
-// config.Sink.MaxCompute exists (see sink/maxcompute/WIRING.md); remove
-// these lines when wiring.
 
 package main
 

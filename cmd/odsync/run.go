@@ -17,6 +17,7 @@ import (
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/local"
+	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	s3sink "github.com/odsync/odsync/sink/s3"
 	"github.com/odsync/odsync/telemetry"
 	"github.com/odsync/odsync/telemetry/binloglag"
@@ -36,6 +37,9 @@ func redactor(cfg *config.Config) *telemetry.Redactor {
 		r.Add(cfg.Source.MySQL.Password)
 	}
 	for _, s := range cfg.Sinks {
+		if s.MaxCompute != nil {
+			r.Add(s.MaxCompute.AccessKey, s.MaxCompute.STSToken)
+		}
 		if s.S3 != nil {
 			r.Add(s.S3.SecretAccessKey)
 			r.Add(s.S3.SessionToken)
@@ -59,13 +63,26 @@ func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
 	return l, nil
 }
 
-// buildSinks constructs every configured sink.
-func buildSinks(cfg *config.Config, mapper *schema.Mapper, lg *slog.Logger) ([]pipeline.SinkSpec, error) {
+// buildSinks constructs every configured sink. Each sink gets a mapper of
+// its own: mappers remember each target's layout, and sinks with different
+// histories (one reconciled with an existing MaxCompute table, one starting
+// fresh) must not change each other's layout.
+func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeline.SinkSpec, error) {
 	var specs []pipeline.SinkSpec
 	for _, s := range cfg.Sinks {
+		mapper, err := schema.New(cfg.Mapping)
+		if err != nil {
+			return nil, fmt.Errorf("mapping: %w", err)
+		}
 		switch s.Type {
 		case "local":
 			sk, err := local.New(*s.Local, mapper)
+			if err != nil {
+				return nil, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
+		case "maxcompute":
+			sk, err := mcsink.New(*s.MaxCompute, mapper, log, lg.With("sink", s.Name))
 			if err != nil {
 				return nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
@@ -119,7 +136,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger) error
 	if err != nil {
 		return err
 	}
-	sinks, err := buildSinks(cfg, mapper, lg)
+	sinks, err := buildSinks(cfg, log, lg)
 	if err != nil {
 		return err
 	}
@@ -261,6 +278,17 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	for _, s := range cfg.Sinks {
+		if s.Type == "maxcompute" {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			ep, err := mcsink.Check(cctx, *s.MaxCompute)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				failed = true
+				continue
+			}
+			fmt.Fprintf(stdout, "sink %s: ok (project %s, tunnel %s)\n", s.Name, s.MaxCompute.Project, ep)
+		}
 		if s.Type == "s3" {
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			err := s3sink.Check(cctx, *s.S3)

@@ -1,15 +1,15 @@
 package s3
 
 import (
+	"github.com/odsync/odsync/bytesize"
+
 	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
 
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
@@ -106,37 +106,11 @@ type TLS struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
-// Size is a byte size; YAML accepts 1048576, "64MiB", "4GiB", "512KB".
-type Size int64
+// Size is a byte count with units in YAML (64MiB, 4GiB, 512KB).
+type Size = bytesize.Size
 
-// UnmarshalYAML parses sizes with units.
-func (s *Size) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*s = v
-	return nil
-}
-
-var sizeRe = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]I?B?|B)?\s*$`)
-
-// ParseSize parses "123", "64MiB", "4GB", "512K".
-func ParseSize(s string) (Size, error) {
-	m := sizeRe.FindStringSubmatch(strings.ToUpper(s))
-	if m == nil {
-		return 0, fmt.Errorf("%q is not a size (examples: 1048576, 64MiB, 4GiB)", s)
-	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	mult := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KB": 1000, "KIB": 1 << 10, "KI": 1 << 10,
-		"M": 1 << 20, "MB": 1000 * 1000, "MIB": 1 << 20, "MI": 1 << 20,
-		"G": 1 << 30, "GB": 1000 * 1000 * 1000, "GIB": 1 << 30, "GI": 1 << 30,
-		"T": 1 << 40, "TB": 1000 * 1000 * 1000 * 1000, "TIB": 1 << 40, "TI": 1 << 40}[m[2]]
-	return Size(n * mult), nil
-}
+// ParseSize parses a size with units.
+func ParseSize(s string) (Size, error) { return bytesize.Parse(s) }
 
 // EnsureDefaults fills unset fields (SpoolDir excepted: it depends on the
 // state directory).
