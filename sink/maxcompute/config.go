@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
 )
 
 // Config configures the MaxCompute sink (YAML under `sinks[].maxcompute`).

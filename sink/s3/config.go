@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
 )
