@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/schema"
+)
+
+func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "plan" {
+		fmt.Fprintln(stderr, "Usage: odsync schema plan -c FILE [--table db.t]... [--database DB]")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return exitOK
+		}
+		return exitUsage
+	}
+	fs := newFlags("schema plan", "schema plan -c FILE [--table db.t]... [--database DB]", stderr)
+	path := fs.String("c", "", "config file (YAML)")
+	database := fs.String("database", "default", "Athena/Glue database for the S3 sinks' CREATE EXTERNAL TABLE")
+	var only multiFlag
+	fs.Var(&only, "table", "only this source table (db.table); repeatable")
+	if code, done := parseFlags(fs, args[1:], stdout); done {
+		return code
+	}
+	cfg, err := loadConfig(fs, *path)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	mapper, err := schema.New(cfg.Mapping)
+	if err != nil {
+		return fail(stderr, exitUsage, fmt.Errorf("mapping: %w", err))
+	}
+	if cfg.Source.Type != "mysql" {
+		return fail(stderr, exitUsage, fmt.Errorf("schema plan reads table schemas from a MySQL/MariaDB/TiDB source; source.type is %s", cfg.Source.Type))
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	capture := mapper.Captures
+	if len(only) > 0 {
+		want := map[string]bool{}
+		for _, t := range only {
+			want[t] = true
+		}
+		capture = func(id event.TableID) bool { return want[id.String()] && mapper.Captures(id) }
+	}
+	tables, err := mysql.LiveTables(cctx, *cfg.Source.MySQL, capture)
+	if err != nil {
+		return fail(stderr, exitFailure, err)
+	}
+	if len(tables) == 0 {
+		fmt.Fprintln(stdout, "no captured tables: check mapping.include/exclude (and --table)")
+		return exitOK
+	}
+	failed := false
+	for _, t := range tables {
+		fmt.Fprintf(stdout, "-- %s\n", t.ID)
+		tg, err := mapper.Target(t)
+		if err != nil {
+			fmt.Fprintf(stdout, "-- ERROR: %v\n\n", err)
+			failed = true
+			continue
+		}
+		fmt.Fprintln(stdout, prefixLines("-- ", tg.Describe()))
+		for _, s := range cfg.Sinks {
+			switch s.Type {
+			case "maxcompute":
+				fmt.Fprintf(stdout, "-- sink %s (MaxCompute project %s):\n%s;\n\n", s.Name, s.MaxCompute.Project,
+					tg.MaxComputeCreate(schema.MaxComputeOptions{Project: s.MaxCompute.Project, Schema: s.MaxCompute.Schema, Lifecycle: s.MaxCompute.Lifecycle}))
+			case "s3":
+				ddl, err := s.S3.AthenaDDL(tg, *database)
+				if err != nil {
+					fmt.Fprintf(stdout, "-- sink %s (S3): %v\n\n", s.Name, err)
+					continue
+				}
+				fmt.Fprintf(stdout, "-- sink %s (S3, Athena/Glue):\n%s\n\n", s.Name, ddl)
+			case "local":
+				fmt.Fprintf(stdout, "-- sink %s (local %s files): %s/%s/%s=<value>/\n\n", s.Name, s.Local.Format, s.Local.Dir, tg.Name, tg.PartitionColumn)
+			}
+		}
+	}
+	if failed {
+		return exitCheck
+	}
+	return exitOK
+}
+
+func prefixLines(prefix, s string) string {
+	lines := strings.SplitAfter(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, prefix)
+}
