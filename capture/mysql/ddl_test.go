@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -250,3 +251,27 @@ func TestLexer(t *testing.T) {
 		t.Errorf("tokens %q\nwant %q", strings.Join(got, "|"), want)
 	}
 }
+
+func TestShadowTables(t *testing.T) {
+	s := &Source{capture: func(id event.TableID) bool { return id.DB == "db" }, log: discardLogger()}
+	for _, tc := range []struct {
+		table string
+		want  bool
+	}{{"t", true}, {"_t_gho", false}, {"_t_ghc", false}, {"_t_del", false}, {"_t_20260101_del", false}, {"_t_new", false}, {"_t_old", false}, {"_x_y_old", false}, {"_t_gho2", true}} {
+		if got := s.captures(event.TableID{DB: "db", Table: tc.table}); got != tc.want {
+			t.Errorf("%s: %v", tc.table, got)
+		}
+	}
+	// Only shadows of captured tables are left out.
+	s = &Source{capture: func(id event.TableID) bool { return id.Table != "t" }, log: discardLogger()}
+	if !s.captures(event.TableID{DB: "db", Table: "_t_old"}) {
+		t.Error("_t_old of an uncaptured t was left out")
+	}
+	s.cfg.CaptureShadowTables = true
+	s.capture = func(event.TableID) bool { return true }
+	if !s.captures(event.TableID{DB: "db", Table: "_t_gho"}) {
+		t.Error("capture_shadow_tables: true did not capture _t_gho")
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -30,6 +30,8 @@ type Source struct {
 	store   Store
 	stats   *stats
 
+	shadowLogged sync.Map
+
 	mu     sync.Mutex
 	cp     Checkpoint // last emitted checkpoint (for Stats)
 	lag    lagInfo
@@ -70,18 +72,26 @@ func systemSchema(db string) bool {
 	return false
 }
 
-var shadowTable = regexp.MustCompile(`^_.+_(gho|ghc|del|new|old)$`)
+var shadowTable = regexp.MustCompile(`^_(.+?)(_[0-9]+)?_(gho|ghc|del|new|old)$`)
 
 // captures reports whether a table's changes are captured: the caller's
 // filter, minus system schemas and online-schema-change shadow tables.
 func (s *Source) captures(id event.TableID) bool {
-	if systemSchema(id.DB) {
+	if systemSchema(id.DB) || !s.capture(id) {
 		return false
 	}
-	if !s.cfg.CaptureShadowTables && shadowTable.MatchString(id.Table) {
-		return false
+	if !s.cfg.CaptureShadowTables {
+		// gh-ost's _t_gho/_t_ghc/_t_del and pt-osc's _t_new/_t_old are
+		// shadows only when their table t is captured too.
+		if m := shadowTable.FindStringSubmatch(id.Table); m != nil && s.capture(event.TableID{DB: id.DB, Table: m[1]}) {
+			if _, seen := s.shadowLogged.LoadOrStore(id, true); !seen {
+				s.log.Info("not capturing an online schema change shadow table (its DDL is still followed); set capture_shadow_tables: true to capture it",
+					"table", id.String(), "of", id.DB+"."+m[1])
+			}
+			return false
+		}
 	}
-	return s.capture(id)
+	return true
 }
 
 // ErrFatal marks errors that retrying cannot fix (purged binlogs, binlog

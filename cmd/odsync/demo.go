@@ -105,7 +105,7 @@ sinks:
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	done := make(chan error, 1)
-	go func() { done <- runPipeline(runCtx, cfg, lg) }()
+	go func() { done <- runPipeline(runCtx, cfg, lg, nil) }()
 	// Give the capture a moment to connect before the workload starts.
 	time.Sleep(500 * time.Millisecond)
 	stats, werr := demoWorkload(ctx, db, *duration)

@@ -41,6 +41,7 @@ func commands() []command {
 		{"check", "validate the config and test the source (binlog, format, privileges)", cmdCheck},
 		{"offsets", "show the source checkpoint, log head and each sink's cursor (offsets show)", cmdOffsets},
 		{"schema", "schema plan: print each captured table's route and the DDL every sink would run", cmdSchema},
+		{"snapshot", "copy tables again while streaming continues (snapshot -c FILE --table db.t)", cmdSnapshot},
 		{"replay", "rewind (or forward) a sink's cursor within the log", cmdReplay},
 		{"status", "show a running odsync's lag, throughput and sinks (from its admin server)", cmdStatus},
 		{"healthcheck", "exit 0 if a running odsync answers /healthz (--ready: /readyz), else 3", cmdHealthcheck},

@@ -107,16 +107,23 @@ func humanBytes(n int64) string {
 }
 
 func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("replay", "replay -c FILE --sink NAME --from SEQ|TIME", stderr)
+	fs := newFlags("replay", "replay -c FILE --sink NAME --from SEQ|TIME  |  replay -c FILE --source-start POSITION", stderr)
 	path := fs.String("c", "", "config file (YAML)")
 	name := fs.String("sink", "", "sink whose cursor moves")
 	from := fs.String("from", "", "first sequence number to deliver again, or an RFC 3339 time (first event committed at or after it)")
+	sourceStart := fs.String("source-start", "", "MySQL: move the capture checkpoint instead, to latest|earliest|gtid:SET|file:NAME:POS|time:RFC3339 (the capture reads the binlog again from there)")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
 	cfg, err := loadConfig(fs, *path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
+	}
+	if *sourceStart != "" {
+		if err := replayMySQLSource(ctx, cfg, *sourceStart, stdout); err != nil {
+			return fail(stderr, exitFailure, err)
+		}
+		return exitOK
 	}
 	if *name == "" || *from == "" {
 		return fail(stderr, exitUsage, fmt.Errorf("replay needs --sink and --from"))

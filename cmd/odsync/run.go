@@ -100,10 +100,13 @@ func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeli
 	return specs, nil
 }
 
-func buildSource(cfg *config.Config, mapper *schema.Mapper, lg *slog.Logger) (pipeline.Source, error) {
+func buildSource(cfg *config.Config, mapper *schema.Mapper, log *offsets.Log, progress io.Writer, lg *slog.Logger) (pipeline.Source, error) {
 	switch cfg.Source.Type {
 	case "mysql":
-		src, err := mysql.New(*cfg.Source.MySQL, mapper.Captures, lg.With("component", "capture"))
+		mc := *cfg.Source.MySQL
+		mc.RequestDir = mysqlRequestDir(cfg)
+		mc.Progress = progress
+		src, err := mysql.New(mc, mapper.Captures, lg.With("component", "capture"), log)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +125,9 @@ func (f sourceFunc) Run(ctx context.Context, from []byte, emit func(context.Cont
 }
 
 // runPipeline runs a loaded config until ctx is done.
-func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger) error {
+// runPipeline runs a loaded config until ctx is done; progress receives the
+// snapshot progress bar (a terminal) or nil.
+func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progress io.Writer) error {
 	mapper, err := schema.New(cfg.Mapping)
 	if err != nil {
 		return fmt.Errorf("mapping: %w", err)
@@ -132,7 +137,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger) error
 		return err
 	}
 	defer log.Close()
-	src, err := buildSource(cfg, mapper, lg)
+	src, err := buildSource(cfg, mapper, log, progress, lg)
 	if err != nil {
 		return err
 	}
@@ -233,7 +238,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			os.Exit(exitFailure)
 		}
 	}()
-	if err := runPipeline(ctx, cfg, lg); err != nil {
+	if err := runPipeline(ctx, cfg, lg, stderr); err != nil {
 		lg.Error("odsync failed", "err", err)
 		return exitFailure
 	}
