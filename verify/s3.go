@@ -2,13 +2,10 @@ package verify
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path"
 	"sort"
@@ -16,9 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -44,56 +38,11 @@ type S3Reader struct {
 // settings. Parquet objects are downloaded to tmpDir ("": the system's)
 // to be read; other formats are streamed. It makes no request.
 func NewS3Reader(ctx context.Context, cfg s3sink.Config, tmpDir string) (*S3Reader, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	region := cfg.Region
-	if region == "" && cfg.Endpoint != "" {
-		region = "us-east-1"
-	}
-	if region != "" {
-		opts = append(opts, awsconfig.WithRegion(region))
-	}
-	if cfg.Profile != "" {
-		opts = append(opts, awsconfig.WithSharedConfigProfile(cfg.Profile))
-	}
-	if cfg.AccessKeyID != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
-	}
-	if cfg.TLS.CAFile != "" || cfg.TLS.InsecureSkipVerify {
-		tc := &tls.Config{InsecureSkipVerify: cfg.TLS.InsecureSkipVerify} //nolint:gosec // opt-in for testing
-		if cfg.TLS.CAFile != "" {
-			pem, err := os.ReadFile(cfg.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("verify: s3: tls.ca_file: %w", err)
-			}
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("verify: s3: tls.ca_file %s: no PEM certificates", cfg.TLS.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) { t.TLSClientConfig = tc })
-		opts = append(opts, awsconfig.WithHTTPClient(hc))
-	}
-	opts = append(opts, awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
-		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
-		awsconfig.WithRetryMaxAttempts(5))
-	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg.EnsureDefaults()
+	cl, err := s3sink.NewClient(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("verify: s3: AWS configuration: %w", err)
+		return nil, fmt.Errorf("verify: %w", err)
 	}
-	if ac.Region == "" {
-		return nil, errors.New("verify: s3: no region: set region in the config or AWS_REGION")
-	}
-	cl := s3.NewFromConfig(ac, func(o *s3.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-		o.UsePathStyle = cfg.PathStyle
-	})
 	return &S3Reader{cl: cl, bucket: cfg.Bucket, prefix: strings.Trim(cfg.Prefix, "/"), tmpDir: tmpDir}, nil
 }
 

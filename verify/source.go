@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,16 +15,19 @@ import (
 )
 
 // Source reads the source tables of a MySQL-protocol server (MySQL,
-// MariaDB, TiDB) for verification: schemas from information_schema, rows
-// in primary-key chunks by keyset pagination (never OFFSET), rows by key,
-// and the server's binlog position. Every query runs as a prepared
-// statement (binary protocol), so FLOAT and DOUBLE values arrive exactly;
-// the session time zone is UTC, so TIMESTAMP values are instants.
+// MariaDB, TiDB) for verification: schemas as the capture models them
+// (mysql.LiveSchemas), rows in primary-key chunks by keyset pagination
+// (never OFFSET), rows by key, and the server's binlog position. Rows are
+// read and converted like the capture's snapshot reads them
+// (mysql.SnapshotRows): every query runs as a prepared statement (binary
+// protocol), so FLOAT and DOUBLE values arrive exactly; the session time
+// zone is UTC, so TIMESTAMP values are instants.
 // Identifiers are always quoted. It only reads.
 type Source struct {
 	db     *sql.DB
-	flavor string // "mysql" or "mariadb"
-	uuid   string // @@server_uuid (MySQL), for GTID comparisons
+	live   *mysql.LiveSchemas // table schemas as the capture models them
+	flavor string             // "mysql" or "mariadb"
+	uuid   string             // @@server_uuid (MySQL), for GTID comparisons
 	limit  *rateLimiter
 	noPos  error // why binlog positions are unavailable (nil when they are)
 }
@@ -41,7 +43,9 @@ func OpenSource(ctx context.Context, cfg mysql.Config, rowsPerSecond float64) (*
 	dc.Passwd = cfg.Password
 	dc.Timeout = cfg.ConnectTimeout
 	dc.ParseTime = false
-	dc.Params = map[string]string{"time_zone": "'+00:00'"}
+	// The capture's snapshot session (UTC, text in the columns' own
+	// character sets), so that mysql.SnapshotRows converts the values.
+	dc.Params = mysql.SnapshotSessionParams()
 	dc.Collation = "utf8mb4_general_ci"
 	conn, err := driver.NewConnector(dc)
 	if err != nil {
@@ -56,15 +60,13 @@ func OpenSource(ctx context.Context, cfg mysql.Config, rowsPerSecond float64) (*
 		db.Close()
 		return nil, fmt.Errorf("verify: connect to %s as %s: %w", cfg.Addr, cfg.User, err)
 	}
-	s := &Source{db: db, flavor: "mysql", limit: newRateLimiter(rowsPerSecond)}
-	var version string
-	if err := db.QueryRowContext(cctx, "SELECT VERSION()").Scan(&version); err != nil {
+	live, err := mysql.OpenLiveSchemas(cctx, cfg)
+	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("verify: %s: SELECT VERSION(): %w", cfg.Addr, err)
+		return nil, fmt.Errorf("verify: %w", err)
 	}
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		s.flavor = "mariadb"
-	} else {
+	s := &Source{db: db, live: live, flavor: live.Flavor(), limit: newRateLimiter(rowsPerSecond)}
+	if s.flavor != "mariadb" {
 		var u sql.NullString
 		if db.QueryRowContext(cctx, "SELECT @@server_uuid").Scan(&u) == nil {
 			s.uuid = u.String
@@ -77,7 +79,10 @@ func OpenSource(ctx context.Context, cfg mysql.Config, rowsPerSecond float64) (*
 }
 
 // Close closes the connections.
-func (s *Source) Close() error { return s.db.Close() }
+func (s *Source) Close() error {
+	s.live.Close()
+	return s.db.Close()
+}
 
 // Flavor is "mysql" or "mariadb".
 func (s *Source) Flavor() string { return s.flavor }
@@ -86,100 +91,73 @@ func (s *Source) Flavor() string { return s.flavor }
 // (nil when it can): verification then relies on the sink settling.
 func (s *Source) PositionsUnavailable() error { return s.noPos }
 
-// Tables lists the base tables of the server that capture accepts, in
-// db, table order.
+// Tables lists the base tables outside the system schemas that capture
+// accepts, in db, table order, as the capture lists them.
 func (s *Source) Tables(ctx context.Context, capture func(event.TableID) bool) ([]event.TableID, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME")
+	ids, err := s.live.Tables(ctx, capture)
 	if err != nil {
-		return nil, fmt.Errorf("verify: list tables: %w", err)
+		return nil, fmt.Errorf("verify: %w", err)
 	}
-	defer rows.Close()
-	var out []event.TableID
-	for rows.Next() {
-		var id event.TableID
-		if err := rows.Scan(&id.DB, &id.Table); err != nil {
-			return nil, err
-		}
-		if capture == nil || capture(id) {
-			out = append(out, id)
-		}
-	}
-	return out, rows.Err()
+	return ids, nil
 }
 
 // SourceTable is a source table as verification reads it.
 type SourceTable struct {
-	// Table is the schema, built like the capture builds it (column types,
-	// unsigned, precision and scale, lengths, enum/set members, charset,
-	// raw type; MariaDB's JSON columns as JSON) so that the mapping gives
-	// the same target. Key is the primary key, else the first unique key
-	// whose columns are all NOT NULL.
+	// Table is the schema as the capture models it (SHOW CREATE TABLE
+	// through the capture's DDL parser), so that the mapping gives the
+	// same target. Key is the primary key, else the first unique key whose
+	// columns are all NOT NULL.
 	Table *event.Table
 	// Collations holds each column's collation ("" for non-text columns).
 	Collations []string
 	// EstimatedRows is information_schema's estimate.
 	EstimatedRows int64
-}
 
-var eventTypes = map[string]event.Type{
-	"tinyint": event.TypeTinyInt, "smallint": event.TypeSmallInt, "mediumint": event.TypeMediumInt, "int": event.TypeInt,
-	"integer": event.TypeInt, "bigint": event.TypeBigInt, "decimal": event.TypeDecimal, "numeric": event.TypeDecimal,
-	"float": event.TypeFloat, "double": event.TypeDouble, "real": event.TypeDouble,
-	"bit": event.TypeBit, "char": event.TypeChar, "varchar": event.TypeVarchar, "tinytext": event.TypeText,
-	"text": event.TypeText, "mediumtext": event.TypeText, "longtext": event.TypeText, "binary": event.TypeBinary,
-	"varbinary": event.TypeVarbinary, "tinyblob": event.TypeBlob, "blob": event.TypeBlob, "mediumblob": event.TypeBlob,
-	"longblob": event.TypeBlob, "enum": event.TypeEnum, "set": event.TypeSet, "date": event.TypeDate,
-	"datetime": event.TypeDateTime, "timestamp": event.TypeTimestamp, "time": event.TypeTime, "year": event.TypeYear,
-	"json": event.TypeJSON, "geometry": event.TypeGeometry, "point": event.TypeGeometry, "linestring": event.TypeGeometry,
-	"polygon": event.TypeGeometry, "multipoint": event.TypeGeometry, "multilinestring": event.TypeGeometry,
-	"multipolygon": event.TypeGeometry, "geometrycollection": event.TypeGeometry, "geomcollection": event.TypeGeometry,
-	"vector": event.TypeVector,
+	rows *mysql.SnapshotRows // converts the table's rows (nil: made on use)
 }
-
-var textLengths = map[string]uint32{"tinytext": 255, "text": 65535, "mediumtext": 16777215, "longtext": 4294967295,
-	"tinyblob": 255, "blob": 65535, "mediumblob": 16777215, "longblob": 4294967295}
 
 // Table reads a table's schema. It returns (nil, nil) when the table does
 // not exist.
 func (s *Source) Table(ctx context.Context, id event.TableID) (*SourceTable, error) {
-	jsonCols, err := s.jsonChecks(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, COLLATION_NAME
+	// The effective collations (SHOW CREATE TABLE omits the defaults).
+	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME, COLLATION_NAME
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, id.DB, id.Table)
 	if err != nil {
 		return nil, fmt.Errorf("verify: table %s: read columns: %w", id, err)
 	}
 	defer rows.Close()
-	st := &SourceTable{Table: &event.Table{ID: id}}
+	collations := map[string]string{}
 	for rows.Next() {
-		var name, dataType, colType, nullable string
-		var charset, collation sql.NullString
-		if err := rows.Scan(&name, &dataType, &colType, &nullable, &charset, &collation); err != nil {
+		var name string
+		var collation sql.NullString
+		if err := rows.Scan(&name, &collation); err != nil {
 			return nil, err
 		}
-		col := buildColumn(name, strings.ToLower(dataType), strings.ToLower(colType), nullable == "YES", charset.String, jsonCols[strings.ToLower(name)])
-		st.Table.Columns = append(st.Table.Columns, col)
-		coll := collation.String
-		if col.Charset == "binary" || !textual(col.Type) {
-			coll = ""
-		}
-		st.Collations = append(st.Collations, coll)
+		collations[strings.ToLower(name)] = collation.String
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if len(st.Table.Columns) == 0 {
+	rows.Close()
+	if len(collations) == 0 {
 		return nil, nil
 	}
-	if st.Table.Key, err = s.key(ctx, st.Table); err != nil {
-		return nil, err
+	t, err := s.live.Table(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	st := &SourceTable{Table: t, Collations: make([]string, len(t.Columns))}
+	for i := range t.Columns {
+		if c := &t.Columns[i]; c.Charset != "binary" && textual(c.Type) {
+			st.Collations[i] = collations[strings.ToLower(c.Name)]
+		}
 	}
 	var est sql.NullInt64
 	_ = s.db.QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", id.DB, id.Table).Scan(&est)
 	st.EstimatedRows = est.Int64
-	st.Table.Seal()
+	if st.rows, err = s.snapshotRows(st); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -189,231 +167,6 @@ func textual(t event.Type) bool {
 		return true
 	}
 	return false
-}
-
-// jsonChecks returns the columns with a json_valid() CHECK constraint:
-// MariaDB's JSON type is LONGTEXT with such a check.
-func (s *Source) jsonChecks(ctx context.Context, id event.TableID) (map[string]bool, error) {
-	out := map[string]bool{}
-	if s.flavor != "mariadb" {
-		return out, nil
-	}
-	rows, err := s.db.QueryContext(ctx, "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?", id.DB, id.Table)
-	if err != nil {
-		return out, nil // older servers: no JSON detection
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var clause string
-		if rows.Scan(&clause) != nil {
-			continue
-		}
-		c := strings.TrimSpace(strings.ToLower(clause))
-		if rest, ok := strings.CutPrefix(c, "json_valid("); ok {
-			name := strings.Trim(strings.TrimSuffix(rest, ")"), "`\" ")
-			out[name] = true
-		}
-	}
-	return out, rows.Err()
-}
-
-// buildColumn derives an event.Column from information_schema the way the
-// capture derives it from CREATE TABLE.
-func buildColumn(name, dataType, colType string, nullable bool, charset string, jsonCheck bool) event.Column {
-	c := event.Column{Name: name, Nullable: nullable}
-	typ := dataType
-	if jsonCheck && (typ == "longtext" || typ == "text" || typ == "mediumtext") {
-		typ = "json"
-	}
-	var args []string
-	var elems []string
-	if i := strings.IndexByte(colType, '('); i >= 0 {
-		if j := strings.LastIndexByte(colType, ')'); j > i {
-			inner := colType[i+1 : j]
-			if typ == "enum" || typ == "set" {
-				elems = parseElems(inner)
-			} else {
-				for _, a := range strings.Split(inner, ",") {
-					args = append(args, strings.TrimSpace(a))
-				}
-			}
-		}
-	}
-	unsigned := strings.Contains(colType, " unsigned")
-	tp, ok := eventTypes[typ]
-	if !ok {
-		tp = event.TypeUnknown
-	}
-	c.Type = tp
-	c.Elems = elems
-	switch tp {
-	case event.TypeTinyInt, event.TypeSmallInt, event.TypeMediumInt, event.TypeInt, event.TypeBigInt, event.TypeDecimal,
-		event.TypeFloat, event.TypeDouble:
-		c.Unsigned = unsigned
-	}
-	argInt := func(i, def int) int {
-		if i < len(args) {
-			if n, err := strconv.Atoi(args[i]); err == nil {
-				return n
-			}
-		}
-		return def
-	}
-	switch tp {
-	case event.TypeDecimal:
-		c.Precision, c.Scale = uint8(argInt(0, 10)), uint8(argInt(1, 0))
-	case event.TypeBit:
-		c.Length = uint32(argInt(0, 1))
-	case event.TypeChar, event.TypeBinary:
-		c.Length = uint32(argInt(0, 1))
-	case event.TypeVarchar, event.TypeVarbinary:
-		c.Length = uint32(argInt(0, 0))
-	case event.TypeText, event.TypeBlob:
-		c.Length = textLengths[typ]
-	case event.TypeDateTime, event.TypeTimestamp, event.TypeTime:
-		c.Scale = uint8(argInt(0, 0))
-	}
-	switch {
-	case tp == event.TypeJSON:
-		c.Charset = "utf8mb4"
-	case tp == event.TypeBinary || tp == event.TypeVarbinary || tp == event.TypeBlob:
-		c.Charset = "binary"
-	case textual(tp):
-		c.Charset = charset
-	}
-	// Raw type as SHOW CREATE TABLE spells it (the capture's RawType).
-	var b strings.Builder
-	b.WriteString(typ)
-	if len(elems) > 0 {
-		b.WriteByte('(')
-		for i, e := range elems {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\'')
-			b.WriteString(strings.ReplaceAll(e, "'", "''"))
-			b.WriteByte('\'')
-		}
-		b.WriteByte(')')
-	} else if len(args) > 0 && typ != "json" {
-		b.WriteString("(" + strings.Join(args, ",") + ")")
-	}
-	if c.Unsigned {
-		b.WriteString(" unsigned")
-	}
-	c.RawType = b.String()
-	return c
-}
-
-// parseElems parses the members of enum('a','b”c').
-func parseElems(s string) []string {
-	var out []string
-	for i := 0; i < len(s); {
-		if s[i] != '\'' {
-			i++
-			continue
-		}
-		var sb strings.Builder
-		j := i + 1
-		for j < len(s) {
-			if s[j] == '\'' {
-				if j+1 < len(s) && s[j+1] == '\'' {
-					sb.WriteByte('\'')
-					j += 2
-					continue
-				}
-				break
-			}
-			if s[j] == '\\' && j+1 < len(s) {
-				sb.WriteByte(s[j+1])
-				j += 2
-				continue
-			}
-			sb.WriteByte(s[j])
-			j++
-		}
-		out = append(out, sb.String())
-		i = j + 1
-	}
-	return out
-}
-
-// key returns the primary key, or else the first unique key whose columns
-// are all NOT NULL, in index order (SHOW INDEX).
-func (s *Source) key(ctx context.Context, t *event.Table) ([]int, error) {
-	rows, err := s.db.QueryContext(ctx, "SHOW INDEX FROM "+quoteID(t.ID.DB)+"."+quoteID(t.ID.Table))
-	if err != nil {
-		return nil, fmt.Errorf("verify: table %s: read indexes: %w", t.ID, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	type index struct {
-		name   string
-		unique bool
-		cols   []string
-	}
-	var order []string
-	idx := map[string]*index{}
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		get := func(name string) string {
-			for i, c := range cols {
-				if strings.EqualFold(c, name) {
-					return vals[i].String
-				}
-			}
-			return ""
-		}
-		name := get("Key_name")
-		ix := idx[name]
-		if ix == nil {
-			ix = &index{name: name, unique: get("Non_unique") == "0"}
-			idx[name] = ix
-			order = append(order, name)
-		}
-		ix.cols = append(ix.cols, get("Column_name"))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	resolve := func(ix *index) []int {
-		var out []int
-		for _, c := range ix.cols {
-			i := t.ColumnIndex(c)
-			if i < 0 {
-				return nil
-			}
-			out = append(out, i)
-		}
-		return out
-	}
-	if ix := idx["PRIMARY"]; ix != nil {
-		return resolve(ix), nil
-	}
-	for _, n := range order {
-		ix := idx[n]
-		if !ix.unique {
-			continue
-		}
-		k := resolve(ix)
-		ok := len(k) > 0
-		for _, i := range k {
-			if t.Columns[i].Nullable {
-				ok = false
-			}
-		}
-		if ok {
-			return k, nil
-		}
-	}
-	return nil, nil
 }
 
 // quoteID quotes a MySQL identifier with backticks.
@@ -457,36 +210,13 @@ func (s *Source) Watermark(ctx context.Context) (Watermark, error) {
 	if s.noPos != nil {
 		return w, nil
 	}
-	rows, err := s.db.QueryContext(ctx, "SHOW MASTER STATUS")
+	file, pos, err := mysql.BinlogStatus(ctx, s.db)
 	if err != nil {
-		rows, err = s.db.QueryContext(ctx, "SHOW BINARY LOG STATUS") // MySQL 8.4+
+		return w, fmt.Errorf("verify: %w", err)
 	}
-	if err != nil {
-		return w, fmt.Errorf("verify: read the binlog position: %w (grant REPLICATION CLIENT, or BINLOG MONITOR on MariaDB)", err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	if !rows.Next() {
-		return w, errors.New("verify: SHOW MASTER STATUS returned nothing: binary logging is off")
-	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return w, err
-	}
-	rows.Close()
-	w.File = vals[0].String
-	w.Offset, _ = strconv.ParseUint(vals[1].String, 10, 64)
-	name := "@@GLOBAL.gtid_executed"
-	if s.flavor == "mariadb" {
-		name = "@@GLOBAL.gtid_binlog_pos"
-	}
-	var g sql.NullString
-	if err := s.db.QueryRowContext(ctx, "SELECT "+name).Scan(&g); err == nil {
-		w.GTID = strings.ReplaceAll(g.String, "\n", "")
+	w.File, w.Offset = file, pos
+	if g, err := mysql.GTIDState(ctx, s.db, s.flavor); err == nil {
+		w.GTID = g
 	}
 	return w, nil
 }
@@ -495,6 +225,7 @@ func (s *Source) Watermark(ctx context.Context) (Watermark, error) {
 type chunkReader struct {
 	src    *Source
 	st     *SourceTable
+	conv   *mysql.SnapshotRows
 	key    []int // source column indexes of the key
 	limit  int
 	first  *sql.Stmt
@@ -515,27 +246,34 @@ type sourceChunk struct {
 	ReadMicros int64
 }
 
-func (s *Source) selectList(t *event.Table) string {
-	var b strings.Builder
-	for i := range t.Columns {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteID(t.Columns[i].Name))
+// snapshotRows returns the conversion of the table's rows: the capture's
+// snapshot conversion, zero dates kept (the mapping's zero_dates policy
+// decides).
+func (s *Source) snapshotRows(st *SourceTable) (*mysql.SnapshotRows, error) {
+	if st.rows != nil {
+		return st.rows, nil
 	}
-	return b.String()
+	r, err := mysql.NewSnapshotRows(st.Table, s.flavor, mysql.ZeroDatesKeep)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	return r, nil
 }
 
 // newChunkReader prepares the keyset statements of a table: rows ordered
 // by key, n at a time, after the previous chunk's last key.
 func (s *Source) newChunkReader(ctx context.Context, st *SourceTable, key []int, n int) (*chunkReader, error) {
 	t := st.Table
+	conv, err := s.snapshotRows(st)
+	if err != nil {
+		return nil, err
+	}
 	from := quoteID(t.ID.DB) + "." + quoteID(t.ID.Table)
 	var order []string
 	for _, k := range key {
 		order = append(order, quoteID(t.Columns[k].Name))
 	}
-	base := "SELECT " + s.selectList(t) + " FROM " + from
+	base := "SELECT " + conv.SelectList() + " FROM " + from
 	tail := " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(n)
 	// (k1 > ?) OR (k1 = ? AND k2 > ?) OR ...: ranges on the index prefix,
 	// which every optimizer turns into an index range scan.
@@ -557,7 +295,7 @@ func (s *Source) newChunkReader(ctx context.Context, st *SourceTable, key []int,
 		first.Close()
 		return nil, fmt.Errorf("verify: table %s: prepare: %w", t.ID, err)
 	}
-	return &chunkReader{src: s, st: st, key: key, limit: n, first: first, next: next}, nil
+	return &chunkReader{src: s, st: st, conv: conv, key: key, limit: n, first: first, next: next}, nil
 }
 
 func (r *chunkReader) close() {
@@ -589,7 +327,7 @@ func (r *chunkReader) read(ctx context.Context) (*sourceChunk, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: table %s chunk %d: %w", t.ID, c.No, err)
 	}
-	c.Rows, err = scanRows(rows, t)
+	c.Rows, err = scanRows(rows, r.conv)
 	if err != nil {
 		return nil, fmt.Errorf("verify: table %s chunk %d: %w", t.ID, c.No, err)
 	}
@@ -619,11 +357,14 @@ func (r *chunkReader) read(ctx context.Context) (*sourceChunk, error) {
 }
 
 // scanRows reads every row into typed values.
-func scanRows(rows *sql.Rows, t *event.Table) ([][]event.Value, error) {
+func scanRows(rows *sql.Rows, conv *mysql.SnapshotRows) ([][]event.Value, error) {
 	defer rows.Close()
-	n := len(t.Columns)
-	raw := make([]any, n)
-	ptrs := make([]any, n)
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
 	for i := range raw {
 		ptrs[i] = &raw[i]
 	}
@@ -632,13 +373,9 @@ func scanRows(rows *sql.Rows, t *event.Table) ([][]event.Value, error) {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
 		}
-		row := make([]event.Value, n)
-		for i := range t.Columns {
-			v, err := sqlValue(&t.Columns[i], raw[i])
-			if err != nil {
-				return nil, err
-			}
-			row[i] = v
+		row, err := conv.Values(nil, raw)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, row)
 	}
@@ -649,6 +386,10 @@ func scanRows(rows *sql.Rows, t *event.Table) ([][]event.Value, error) {
 // and the watermarks around the read.
 func (s *Source) readKeys(ctx context.Context, st *SourceTable, key []int, keys [][]any) (rows [][]event.Value, before, after Watermark, err error) {
 	t := st.Table
+	var conv *mysql.SnapshotRows
+	if conv, err = s.snapshotRows(st); err != nil {
+		return
+	}
 	if before, err = s.Watermark(ctx); err != nil {
 		return
 	}
@@ -674,14 +415,14 @@ func (s *Source) readKeys(ctx context.Context, st *SourceTable, key []int, keys 
 				conds = append(conds, "("+strings.Join(ands, " AND ")+")")
 			}
 		}
-		q := "SELECT " + s.selectList(t) + " FROM " + from + " WHERE " + strings.Join(conds, " OR ")
+		q := "SELECT " + conv.SelectList() + " FROM " + from + " WHERE " + strings.Join(conds, " OR ")
 		var rs *sql.Rows
 		if rs, err = s.db.QueryContext(ctx, q, args...); err != nil {
 			err = fmt.Errorf("verify: table %s: read rows by key: %w", t.ID, err)
 			return
 		}
 		var got [][]event.Value
-		if got, err = scanRows(rs, t); err != nil {
+		if got, err = scanRows(rs, conv); err != nil {
 			err = fmt.Errorf("verify: table %s: read rows by key: %w", t.ID, err)
 			return
 		}

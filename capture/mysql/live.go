@@ -12,26 +12,71 @@ import (
 // `odsync schema plan` and `odsync verify` use it, so they see exactly the
 // columns and types the capture would emit.
 func LiveTables(ctx context.Context, cfg Config, capture func(event.TableID) bool) ([]*event.Table, error) {
-	cfg.EnsureDefaults()
-	srv, err := openServer(ctx, &cfg)
+	ls, err := OpenLiveSchemas(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.close()
-	ids, err := srv.listTables(ctx)
+	defer ls.Close()
+	ids, err := ls.Tables(ctx, capture)
 	if err != nil {
 		return nil, err
 	}
 	var out []*event.Table
 	for _, id := range ids {
-		if capture != nil && !capture(id) {
-			continue
-		}
-		ts, err := srv.loadSchema(ctx, id)
+		t, err := ls.Table(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ts.eventTable())
+		out = append(out, t)
 	}
 	return out, nil
 }
+
+// LiveSchemas reads the current schemas of single tables, as the capture
+// models them, over one metadata connection.
+type LiveSchemas struct {
+	srv *server
+}
+
+// OpenLiveSchemas connects to the source (cfg is defaulted).
+func OpenLiveSchemas(ctx context.Context, cfg Config) (*LiveSchemas, error) {
+	cfg.EnsureDefaults()
+	srv, err := openServer(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &LiveSchemas{srv: srv}, nil
+}
+
+// Tables lists the base tables outside the system schemas that capture
+// selects (nil: all), in db, table order.
+func (l *LiveSchemas) Tables(ctx context.Context, capture func(event.TableID) bool) ([]event.TableID, error) {
+	ids, err := l.srv.listTables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := ids[:0]
+	for _, id := range ids {
+		if capture == nil || capture(id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// Table returns the current schema of a table (SHOW CREATE TABLE through
+// the capture's DDL parser): columns, types and key as the capture emits
+// them.
+func (l *LiveSchemas) Table(ctx context.Context, id event.TableID) (*event.Table, error) {
+	ts, err := l.srv.loadSchema(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return ts.eventTable(), nil
+}
+
+// Flavor is "mysql" or "mariadb".
+func (l *LiveSchemas) Flavor() string { return l.srv.flavor }
+
+// Close closes the connection.
+func (l *LiveSchemas) Close() { l.srv.close() }

@@ -78,17 +78,36 @@ func (s *server) variable(ctx context.Context, name string) (string, error) {
 // current returns the server's current binlog position and GTID set.
 func (s *server) current(ctx context.Context) (Checkpoint, error) {
 	cp := Checkpoint{Flavor: s.flavor}
-	rows, err := s.db.QueryContext(ctx, "SHOW MASTER STATUS")
+	file, pos, err := BinlogStatus(ctx, s.db)
 	if err != nil {
-		rows, err = s.db.QueryContext(ctx, "SHOW BINARY LOG STATUS") // MySQL 8.4+
+		return cp, err
+	}
+	cp.File = file
+	cp.Pos = uint32(pos)
+	if s.gtid {
+		g, err := GTIDState(ctx, s.db, s.flavor)
+		if err != nil {
+			return cp, err
+		}
+		cp.GTIDSet = g
+	}
+	return cp, nil
+}
+
+// BinlogStatus reads the server's current binlog file and offset (SHOW
+// MASTER STATUS, or SHOW BINARY LOG STATUS on MySQL 8.4+).
+func BinlogStatus(ctx context.Context, db *sql.DB) (file string, pos uint64, err error) {
+	rows, err := db.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil {
+		rows, err = db.QueryContext(ctx, "SHOW BINARY LOG STATUS") // MySQL 8.4+
 	}
 	if err != nil {
-		return cp, fmt.Errorf("mysql: read the current binlog position: %w (grant REPLICATION CLIENT, or BINLOG MONITOR on MariaDB)", err)
+		return "", 0, fmt.Errorf("mysql: read the current binlog position: %w (grant REPLICATION CLIENT, or BINLOG MONITOR on MariaDB)", err)
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
 	if !rows.Next() {
-		return cp, errors.New("mysql: SHOW MASTER STATUS returned nothing: binary logging is off (start the server with --log-bin)")
+		return "", 0, errors.New("mysql: SHOW MASTER STATUS returned nothing: binary logging is off (start the server with --log-bin)")
 	}
 	vals := make([]sql.NullString, len(cols))
 	ptrs := make([]any, len(cols))
@@ -96,24 +115,24 @@ func (s *server) current(ctx context.Context) (Checkpoint, error) {
 		ptrs[i] = &vals[i]
 	}
 	if err := rows.Scan(ptrs...); err != nil {
-		return cp, err
+		return "", 0, err
 	}
-	cp.File = vals[0].String
-	var pos uint64
 	fmt.Sscan(vals[1].String, &pos)
-	cp.Pos = uint32(pos)
-	if s.gtid {
-		name := "gtid_executed"
-		if s.flavor == "mariadb" {
-			name = "gtid_binlog_pos"
-		}
-		g, err := s.variable(ctx, name)
-		if err != nil {
-			return cp, fmt.Errorf("mysql: read @@%s: %w", name, err)
-		}
-		cp.GTIDSet = strings.ReplaceAll(g, "\n", "")
+	return vals[0].String, pos, nil
+}
+
+// GTIDState reads the server's GTID state on one line: @@gtid_binlog_pos
+// (flavor "mariadb") or @@gtid_executed (MySQL).
+func GTIDState(ctx context.Context, db *sql.DB, flavor string) (string, error) {
+	name := "gtid_executed"
+	if flavor == "mariadb" {
+		name = "gtid_binlog_pos"
 	}
-	return cp, nil
+	var v sql.NullString
+	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL."+name).Scan(&v); err != nil {
+		return "", fmt.Errorf("mysql: read @@%s: %w", name, err)
+	}
+	return strings.ReplaceAll(v.String, "\n", ""), nil
 }
 
 // binlogFile is one entry of SHOW BINARY LOGS.

@@ -376,7 +376,7 @@ func (sn *snapshotter) ensureWorkers(st *stream) error {
 	dc.User = cfg.User
 	dc.Passwd = cfg.Password
 	dc.Timeout = cfg.ConnectTimeout
-	dc.Params = map[string]string{"time_zone": "'+00:00'", "sql_mode": "''", "character_set_results": "binary"}
+	dc.Params = SnapshotSessionParams()
 	conn, err := mysqldrv.NewConnector(dc)
 	if err != nil {
 		return err

@@ -510,3 +510,65 @@ func numOf(v event.Value) uint64 {
 	}
 	return 0
 }
+
+// SnapshotSessionParams returns the session variables the snapshot reads
+// with: time_zone +00:00 (TIMESTAMP as UTC), an empty sql_mode and
+// character_set_results=binary (text in the column's own character set).
+// SnapshotRows expects a connection opened with them.
+func SnapshotSessionParams() map[string]string {
+	return map[string]string{"time_zone": "'+00:00'", "sql_mode": "''", "character_set_results": "binary"}
+}
+
+// SnapshotRows converts the rows of a table selected the way the snapshot
+// selects them (SelectList, binary protocol, SnapshotSessionParams) into
+// the values the capture emits for them, with the snapshot's own
+// conversion: `odsync verify` reads the source with it, so that it cannot
+// drift from the capture.
+type SnapshotRows struct {
+	cols []snapCol
+	zero string
+}
+
+// NewSnapshotRows prepares the conversion of t's columns for a server of
+// the flavor ("mysql" or "mariadb") under the zero-date policy (ZeroDates*;
+// "" keeps zero dates).
+func NewSnapshotRows(t *event.Table, flavor, zeroDates string) (*SnapshotRows, error) {
+	cols, err := newSnapCols(t, flavor)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: table %s: %w", t.ID, err)
+	}
+	if zeroDates == "" {
+		zeroDates = ZeroDatesKeep
+	}
+	return &SnapshotRows{cols: cols, zero: zeroDates}, nil
+}
+
+// SelectList is the select list of the table's columns, in order, with
+// identifiers quoted (ENUM, SET and BIT as numbers: col+0).
+func (r *SnapshotRows) SelectList() string {
+	var b strings.Builder
+	for i := range r.cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(r.cols[i].selectExpr())
+	}
+	return b.String()
+}
+
+// Values converts one row of driver values (one per column, in order)
+// into dst (reused when it has the capacity). Byte values are copied.
+func (r *SnapshotRows) Values(dst []event.Value, row []any) ([]event.Value, error) {
+	if len(row) != len(r.cols) {
+		return nil, fmt.Errorf("mysql: %d values for %d columns", len(row), len(r.cols))
+	}
+	dst = dst[:0]
+	for i := range r.cols {
+		v, err := snapValue(&r.cols[i], row[i], r.zero)
+		if err != nil {
+			return nil, err
+		}
+		dst = append(dst, v)
+	}
+	return dst, nil
+}

@@ -27,9 +27,21 @@ type store struct {
 	cfg    *Config
 }
 
-// newStore builds the S3 client: static keys or the AWS chain, custom
-// endpoint and path style, TLS options. It makes no request.
+// newStore builds the S3 client (NewClient). It makes no request.
 func newStore(ctx context.Context, cfg *Config) (*store, error) {
+	cl, err := NewClient(ctx, *cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &store{cl: cl, bucket: cfg.Bucket, cfg: cfg}, nil
+}
+
+// NewClient builds the S3 client of a sink configuration: static keys or
+// the AWS chain (Profile), Region (call EnsureDefaults first for the
+// us-east-1 default of custom endpoints), custom Endpoint and path style,
+// TLS options; checksums only where required, 3 attempts per request.
+// `odsync verify` reads the bucket with it. It makes no request.
+func NewClient(ctx context.Context, cfg Config) (*s3.Client, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if cfg.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cfg.Region))
@@ -72,13 +84,12 @@ func newStore(ctx context.Context, cfg *Config) (*store, error) {
 	if ac.Region == "" {
 		return nil, errors.New("s3 sink: no region: set region in the config or AWS_REGION")
 	}
-	cl := s3.NewFromConfig(ac, func(o *s3.Options) {
+	return s3.NewFromConfig(ac, func(o *s3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = cfg.PathStyle
-	})
-	return &store{cl: cl, bucket: cfg.Bucket, cfg: cfg}, nil
+	}), nil
 }
 
 func (st *store) putInput(key, contentType string) *s3.PutObjectInput {
