@@ -18,6 +18,7 @@ import (
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/local"
@@ -62,9 +63,23 @@ type State struct {
 
 // Source selects and configures the capture.
 type Source struct {
-	// Type is "mysql" (MySQL and MariaDB).
-	Type  string        `yaml:"type"`
-	MySQL *mysql.Config `yaml:"mysql"`
+	// Type is "mysql" (MySQL, MariaDB, TiDB), "ticdc" (a TiCDC changefeed in
+	// Kafka) or "kafka" (Debezium, Canal or Maxwell JSON in Kafka).
+	Type  string              `yaml:"type"`
+	MySQL *mysql.Config       `yaml:"mysql"`
+	TiCDC *ticdc.SourceConfig `yaml:"ticdc"`
+	Kafka *ticdc.SourceConfig `yaml:"kafka"`
+}
+
+// Kafka returns the configuration of a ticdc or kafka source (nil for mysql).
+func (s *Source) KafkaConfig() *ticdc.SourceConfig {
+	switch s.Type {
+	case "ticdc":
+		return s.TiCDC
+	case "kafka":
+		return s.Kafka
+	}
+	return nil
 }
 
 // Sink is one named destination.
@@ -106,6 +121,20 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.Source.MySQL != nil {
 		c.Source.MySQL.EnsureDefaults()
+	}
+	if c.Source.Type == "" && c.Source.TiCDC != nil {
+		c.Source.Type = "ticdc"
+	}
+	if c.Source.Type == "" && c.Source.Kafka != nil {
+		c.Source.Type = "kafka"
+	}
+	if c.Source.TiCDC != nil {
+		c.Source.TiCDC.Kind = ticdc.KindTiCDC // before EnsureDefaults: it picks the default protocol
+		c.Source.TiCDC.EnsureDefaults()
+	}
+	if c.Source.Kafka != nil {
+		c.Source.Kafka.Kind = ticdc.KindKafka
+		c.Source.Kafka.EnsureDefaults()
 	}
 	c.Mapping.EnsureDefaults()
 	for i := range c.Sinks {
@@ -164,10 +193,25 @@ func (c *Config) Validate() error {
 		} else {
 			add(c.Source.MySQL.Validate())
 		}
+	case "ticdc":
+		if c.Source.TiCDC == nil {
+			add(errors.New("source.ticdc: required when source.type is ticdc"))
+		} else {
+			add(c.Source.TiCDC.Validate())
+		}
+	case "kafka":
+		if c.Source.Kafka == nil {
+			add(errors.New("source.kafka: required when source.type is kafka"))
+		} else {
+			add(c.Source.Kafka.Validate())
+		}
 	case "":
-		add(errors.New("source.type: required (mysql)"))
+		add(errors.New("source.type: required (mysql, ticdc or kafka)"))
 	default:
-		add(fmt.Errorf("source.type: %q: want mysql", c.Source.Type))
+		add(fmt.Errorf("source.type: %q: want mysql, ticdc or kafka", c.Source.Type))
+	}
+	if n := btoi(c.Source.MySQL != nil) + btoi(c.Source.TiCDC != nil) + btoi(c.Source.Kafka != nil); n > 1 {
+		add(errors.New("source: set only one of mysql, ticdc and kafka (one capture per deployment)"))
 	}
 	add(prefixed("mapping", c.Mapping.Validate()))
 	if len(c.Sinks) == 0 {
@@ -229,6 +273,13 @@ func (c *Config) Validate() error {
 		add(fmt.Errorf("state.max_log_bytes: %d: at least 1MiB", c.State.MaxLogBytes))
 	}
 	return errors.Join(errs...)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/config"
 )
 
@@ -75,10 +76,14 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // the schema history. Events already in the log stay; the re-read ones are
 // appended after them.
 func replayMySQLSource(ctx context.Context, cfg *config.Config, spec string, stdout io.Writer) error {
-	if cfg.Source.Type != "mysql" {
-		return fmt.Errorf("--source-start: source type %q is not mysql", cfg.Source.Type)
+	var cp []byte
+	var desc string
+	var err error
+	if k := cfg.Source.KafkaConfig(); k != nil {
+		cp, desc, err = ticdc.ResolveStart(ctx, *k, spec)
+	} else {
+		cp, desc, err = mysql.ResolveStart(ctx, *cfg.Source.MySQL, spec)
 	}
-	cp, desc, err := mysql.ResolveStart(ctx, *cfg.Source.MySQL, spec)
 	if err != nil {
 		return err
 	}
@@ -93,6 +98,8 @@ func replayMySQLSource(ctx context.Context, cfg *config.Config, spec string, std
 	}
 	prev := "none"
 	if c, err := mysql.DecodeCheckpoint(old); err == nil {
+		prev = c.String()
+	} else if c, err := ticdc.DecodeCheckpoint(old); err == nil {
 		prev = c.String()
 	}
 	fmt.Fprintf(stdout, "source checkpoint moved from %s to %s (%s); the next odsync run captures from there\n", prev, desc, spec)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/capture/ticdc"
 )
 
 func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -81,6 +82,11 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			t = " at " + time.Unix(int64(c.Time), 0).UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(stdout, "checkpoint: %s %s%s\n", c.Flavor, c.String(), t)
+	} else if c, err := ticdc.DecodeCheckpoint(cp); err == nil {
+		fmt.Fprintf(stdout, "checkpoint: kafka %s\n", c.String())
+		for _, l := range c.Lines() {
+			fmt.Fprintf(stdout, "  %s\n", l)
+		}
 	} else {
 		fmt.Fprintf(stdout, "checkpoint: %s\n", cp)
 	}
@@ -111,7 +117,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	path := fs.String("c", "", "config file (YAML)")
 	name := fs.String("sink", "", "sink whose cursor moves")
 	from := fs.String("from", "", "first sequence number to deliver again, or an RFC 3339 time (first event committed at or after it)")
-	sourceStart := fs.String("source-start", "", "MySQL: move the capture checkpoint instead, to latest|earliest|gtid:SET|file:NAME:POS|time:RFC3339 (the capture reads the binlog again from there)")
+	sourceStart := fs.String("source-start", "", "move the capture checkpoint instead (odsync stopped): MySQL latest|earliest|gtid:SET|file:NAME:POS|time:RFC3339; Kafka latest|earliest|time:RFC3339|commit_ts:TSO|offsets:TOPIC/P=OFF,...")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}

@@ -9,8 +9,11 @@ import (
 	"os"
 	"time"
 
+	mysqldriver "github.com/go-sql-driver/mysql"
+
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/offsets"
@@ -35,6 +38,12 @@ func redactor(cfg *config.Config) *telemetry.Redactor {
 	r := telemetry.NewRedactor(cfg.Telemetry.Secrets()...)
 	if cfg.Source.MySQL != nil {
 		r.Add(cfg.Source.MySQL.Password)
+	}
+	if k := cfg.Source.KafkaConfig(); k != nil {
+		r.Add(k.SASL.Password, k.ClaimCheck.SecretAccessKey, k.ClaimCheck.SessionToken)
+		if mc, err := mysqldriver.ParseDSN(k.TiDB.DSN); err == nil {
+			r.Add(mc.Passwd)
+		}
 	}
 	for _, s := range cfg.Sinks {
 		if s.MaxCompute != nil {
@@ -114,7 +123,25 @@ func buildSource(cfg *config.Config, mapper *schema.Mapper, log *offsets.Log, pr
 			return src.Run(ctx, from, mysql.Emit(emit))
 		}), nil
 	}
+	if k := cfg.Source.KafkaConfig(); k != nil {
+		sc := *k
+		sc.Durable = log.Checkpoint // consumer-group commits follow what the log stored
+		return ticdc.NewSource(sc, mapper.Captures, lg.With("component", "capture"))
+	}
 	return nil, fmt.Errorf("source type %q is not supported", cfg.Source.Type)
+}
+
+// kafkaLag adapts the Kafka lag probe to telemetry.SourceProbe.
+type kafkaLag struct{ p *ticdc.LagProbe }
+
+func (k kafkaLag) Lag(ctx context.Context) (telemetry.SourceLag, error) {
+	l, err := k.p.Lag(ctx)
+	if err != nil {
+		return telemetry.SourceLag{}, err
+	}
+	return telemetry.SourceLag{Connected: true, SecondsBehind: l.SecondsBehind, BytesBehind: -1,
+		MessagesBehind: l.MessagesBehind, WatermarkAge: l.WatermarkAge,
+		Position: l.Position, SourcePosition: l.SourcePosition}, nil
 }
 
 // sourceFunc adapts a capture's Run method to pipeline.Source.
@@ -157,6 +184,14 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		defer probe.Close()
 		topts.Source, topts.SourceName = probe, "mysql"
 	}
+	if k := cfg.Source.KafkaConfig(); k != nil {
+		probe, err := ticdc.NewLagProbe(*k, log.Checkpoint) // no I/O until Lag
+		if err != nil {
+			return err
+		}
+		defer probe.Close()
+		topts.Source, topts.SourceName = kafkaLag{probe}, "kafka"
+	}
 	tel, err := telemetry.New(ctx, cfg.Telemetry, topts)
 	if err != nil {
 		return err
@@ -194,6 +229,11 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 	lg.Info("odsync running", "state", cfg.State.Dir, "sinks", len(sinks), "head", log.Head())
 	start := time.Now()
 	runErr := p.Run(ctx)
+	if c, ok := src.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			lg.Warn("capture close", "err", err)
+		}
+	}
 	var closeErrs []error
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -260,6 +300,18 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(stderr, exitUsage, fmt.Errorf("mapping: %w", err))
 	}
 	failed := false
+	if k := cfg.Source.KafkaConfig(); k != nil {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		lines, err := ticdc.Check(cctx, *k)
+		cancel()
+		for _, l := range lines {
+			fmt.Fprintf(stdout, "source: %s\n", l)
+		}
+		if err != nil {
+			fmt.Fprintf(stdout, "source: FAILED: %v\n", err)
+			failed = true
+		}
+	}
 	switch cfg.Source.Type {
 	case "mysql":
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
