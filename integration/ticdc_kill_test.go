@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/capture/ticdc"
-	"github.com/odsync/odsync/integration/harness"
 	kh "github.com/odsync/odsync/harness/kafka"
+	"github.com/odsync/odsync/integration/harness"
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
@@ -280,14 +280,23 @@ func TestTiCDCKill9(t *testing.T) {
 						return
 					}
 					msgs = msgs[n:]
-					time.Sleep(40 * time.Millisecond)
+					time.Sleep(80 * time.Millisecond)
 				}
 				prodDone <- nil
 			}()
 			rng := rand.New(rand.NewPCG(c.o.Seed, 7))
 			h := startTiCDCHelper(t, hc, logPath)
 			kills, stops := 0, 0
+			all := "partitions=" + strings.Join(allPartitions("cdc", c.o.Partitions), ",")
 			for i := 0; i < 8; i++ {
+				if c.grp != "" {
+					// kfake never expires a member whose JoinGroup answer
+					// could not be delivered (a process killed while
+					// joining), so it would keep its partitions forever; a
+					// real broker expires it after session_timeout. Kill
+					// only a member that holds every partition.
+					waitLog(t, logPath, all, strings.Count(readFile(t, logPath), all)+1, 30*time.Second)
+				}
 				time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
 				if h.exited() {
 					t.Fatalf("helper exited by itself:\n%s", readFile(t, logPath))
@@ -336,4 +345,24 @@ func ticdcTail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+func allPartitions(topic string, n int) []string {
+	var out []string
+	for i := 0; i < n; i++ {
+		out = append(out, fmt.Sprintf("%s/%d", topic, i))
+	}
+	return out
+}
+
+// waitLog waits until the helper log holds what at least n times.
+func waitLog(t *testing.T, logPath, what string, n int, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for strings.Count(readFile(t, logPath), what) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %q in the log:\n%s", what, ticdcTail(readFile(t, logPath), 3000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -412,7 +412,7 @@ func (s *Source) runAssignment(ctx context.Context, gen *kafka.Generation, topic
 		return s.idle(actx, topics)
 	}
 	cp := s.last.Load()
-	parts, base, err := s.startPositions(actx, gen, cp, assigned)
+	parts, base, err := s.startPositions(actx, gen, cp, topics, assigned)
 	if err != nil {
 		if cause := context.Cause(actx); cause != nil && actx.Err() != nil {
 			return cause
@@ -420,7 +420,7 @@ func (s *Source) runAssignment(ctx context.Context, gen *kafka.Generation, topic
 		return err
 	}
 	mcfg := mergerConfig{ordering: s.cfg.ordering(), protocol: s.cfg.Protocol, group: s.cfg.GroupID,
-		maxBuffer: s.cfg.MaxBufferBytes, maxEmit: s.cfg.MaxEmitEvents, cpInterval: s.cfg.CheckpointInterval,
+		maxBuffer: int64(s.cfg.MaxBufferBytes), maxEmit: s.cfg.MaxEmitEvents, cpInterval: s.cfg.CheckpointInterval,
 		stallWarn: s.cfg.StallWarning, capture: s.capture, log: s.log}
 	if s.dead != nil {
 		mcfg.deadLetter = s.dead.handle
@@ -614,7 +614,7 @@ func (s *Source) fetch(ctx context.Context, p *partState, out chan<- batch) {
 			continue
 		}
 		failures, backoff = 0, 100*time.Millisecond
-		var msgs []message
+		msgs := make([]message, 0, 64)
 		for {
 			r, err := res.Records.ReadRecord()
 			if err != nil {
@@ -752,9 +752,12 @@ func (s *Source) fetchGroupOffsets(ctx context.Context, parts []tp) (map[tp]Part
 // later position (another instance read the partition since); a
 // partition with neither starts per Start (only on the very first start;
 // partitions added later start at their earliest offset).
-func (s *Source) startPositions(ctx context.Context, gen *kafka.Generation, cp *Checkpoint, assigned []tp) ([]*partState, map[tp]PartitionCheckpoint, error) {
+func (s *Source) startPositions(ctx context.Context, gen *kafka.Generation, cp *Checkpoint, topics map[string]int, assigned []tp) ([]*partState, map[tp]PartitionCheckpoint, error) {
 	base := map[tp]PartitionCheckpoint{}
 	for _, pc := range cp.Partitions {
+		if _, ok := topics[pc.Topic]; !ok {
+			continue // a topic no longer read (deleted, or no longer matching)
+		}
 		base[tp{pc.Topic, pc.Partition}] = pc
 	}
 	var group map[tp]PartitionCheckpoint

@@ -230,7 +230,7 @@ func TestSourceStartModes(t *testing.T) {
 		err   string
 	}{
 		{"earliest", "1,2,3,4,5,6", ""},
-		{"offsets:cdc/0=2", "2,4,5,6", ""},                       // partition 0 holds 1,3,5 at offsets 0,1,2
+		{"offsets:cdc/0=2", "2,4,5,6", ""},                                      // partition 0 holds 1,3,5 at offsets 0,1,2
 		{"time:" + base.Add(150*time.Second).Format(time.RFC3339), "4,5,6", ""}, // committed at or after 00:02:30
 		{"commit_ts:" + itoa(tss[3]), "4,5,6", ""},
 		{"checkpoint", "", "no stored checkpoint"},
@@ -361,5 +361,114 @@ func TestSourceOffsetBelowRetention(t *testing.T) {
 	err = runUntil(t, src, log, ts+5, 30*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "below the oldest retained offset 2") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestSourceBoundedBuffer: partition 1 sends no watermark for a while, so
+// nothing can be released; partition 0's rows stop being fetched once the
+// buffer is full instead of filling memory. When partition 1 catches up,
+// everything is released in order.
+func TestSourceBoundedBuffer(t *testing.T) {
+	cl := startKafka(t, "cdc", nil, 2)
+	ts := kh.TSO(1767225600000, 0)
+	var msgs []kh.Message
+	pad := strings.Repeat("p", 300)
+	tbl := &kh.Table{DB: "shop", Name: "notes", Cols: []kh.Col{kh.C("id", kh.ColBigint), kh.C("note", kh.ColVarchar)}}
+	for i := 0; i < 6000; i++ {
+		msgs = append(msgs, kh.Message{Partition: 0, Value: tbl.CanalRow("INSERT", ts+uint64(i), kh.Row{kh.V(itoa(uint64(i))), kh.V(pad)}, nil)})
+		if i%500 == 499 {
+			msgs = append(msgs, kh.Message{Partition: 0, Value: kh.CanalWatermark(ts + uint64(i))})
+		}
+	}
+	produce(t, cl, "cdc", msgs)
+	cfg := testSourceConfig(cl, "cdc", ProtocolCanalJSON)
+	cfg.MaxBufferBytes = 1 << 20
+	cfg.FetchMaxBytes = 16 << 10
+	src, err := NewSource(cfg, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	log := &memLog{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, nil, log.emit) }()
+	var st Stats
+	waitFor(t, 30*time.Second, "the buffer to fill", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("source stopped: %v", err)
+		default:
+		}
+		st = src.Stats()
+		return st.BufferedBytes > int64(cfg.MaxBufferBytes)
+	})
+	// Batches in flight still arrive (a fetch returns whole record
+	// batches), then reading stops.
+	time.Sleep(300 * time.Millisecond)
+	st2 := src.Stats()
+	time.Sleep(300 * time.Millisecond)
+	if st3 := src.Stats(); st3.Messages != st2.Messages || st2.Messages >= 6000 {
+		t.Fatalf("partition 0 kept being read while the buffer was full: %d, %d, %d messages", st.Messages, st2.Messages, st3.Messages)
+	}
+	if st2.PeakBufferedBytes > 2*int64(cfg.MaxBufferBytes) {
+		t.Fatalf("buffer grew to %d bytes (bound %d)", st2.PeakBufferedBytes, cfg.MaxBufferBytes)
+	}
+	if len(log.events()) != 0 {
+		t.Fatal("rows released without partition 1's watermark")
+	}
+	produce(t, cl, "cdc", []kh.Message{{Partition: 1, Value: kh.CanalWatermark(ts + 10000)}, {Partition: 0, Value: kh.CanalWatermark(ts + 10000)}})
+	waitFor(t, 30*time.Second, "every row", func() bool { return log.released() >= ts+10000 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	evs := log.events()
+	if len(evs) != 6000 {
+		t.Fatalf("%d rows, want 6000", len(evs))
+	}
+	for i := range evs {
+		if evs[i].After[0].Int() != int64(i) {
+			t.Fatalf("row %d is %v", i, evs[i].After[0])
+		}
+	}
+	if st := src.Stats(); st.PeakBufferedBytes > 2*int64(cfg.MaxBufferBytes) {
+		t.Fatalf("peak buffer %d bytes", st.PeakBufferedBytes)
+	}
+	t.Logf("peak buffer %d bytes (bound %d), messages read while blocked: %d", src.Stats().PeakBufferedBytes, cfg.MaxBufferBytes, st.Messages)
+}
+
+func TestLagProbe(t *testing.T) {
+	cl := startKafka(t, "cdc", nil, 2)
+	base, tss := startTestMessages(t, cl) // 6 rows + 2 watermarks, message times base..base+10m
+	cfg := testSourceConfig(cl, "cdc", ProtocolCanalJSON)
+	var stored []byte
+	probe, err := NewLagProbe(cfg, func() []byte { return stored })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	probe.now = func() time.Time { return base.Add(time.Hour) }
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := probe.Lag(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing read: 8 messages behind, the oldest from base+1s.
+	if l.MessagesBehind != 8 || l.SecondsBehind < 3598 || l.SecondsBehind > 3600 || l.WatermarkAge != -1 {
+		t.Fatalf("before reading: %+v", l)
+	}
+	cp := Checkpoint{Released: tss[5], Partitions: []PartitionCheckpoint{
+		{Topic: "cdc", Partition: 0, Offset: 4, Released: tss[5], Watermark: tss[5]},
+		{Topic: "cdc", Partition: 1, Offset: 3, Released: tss[5], Watermark: tss[5]},
+	}}
+	stored = cp.Encode()
+	if l, err = probe.Lag(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l.MessagesBehind != 1 || l.SecondsBehind != 50*60 || l.WatermarkAge < 54*60 || l.WatermarkAge > 55*60 {
+		t.Fatalf("one message behind: %+v", l)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/odsync/odsync/bytesize"
 )
 
 // Source kinds (SourceConfig.Kind): the odsync source types this package serves.
@@ -78,7 +80,7 @@ type SourceConfig struct {
 	// MaxBufferBytes bounds (approximately) the rows held while they wait
 	// for the watermark: beyond it the partitions whose watermark is ahead
 	// stop fetching until the lagging ones catch up. Default 256MiB.
-	MaxBufferBytes int64 `yaml:"max_buffer_bytes"`
+	MaxBufferBytes bytesize.Size `yaml:"max_buffer_bytes"`
 	// MaxEmitEvents caps the events handed to the log in one call (whole
 	// transactions; a larger transaction is handed over in chunks that
 	// commit with its last one). Default 10000.
@@ -94,8 +96,9 @@ type SourceConfig struct {
 	SessionTimeout    time.Duration `yaml:"session_timeout"`
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	RebalanceTimeout  time.Duration `yaml:"rebalance_timeout"`
-	// FetchMaxBytes is the most bytes one fetch returns per partition. Default 4MiB.
-	FetchMaxBytes int `yaml:"fetch_max_bytes"`
+	// FetchMaxBytes is the most bytes one fetch returns per partition
+	// (the broker still returns at least one whole record batch). Default 4MiB.
+	FetchMaxBytes bytesize.Size `yaml:"fetch_max_bytes"`
 	// FetchMaxWait is how long a fetch waits for new messages. Default 500ms.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
 	// DialTimeout bounds connecting to a broker. Default 10s.
@@ -521,4 +524,3 @@ func ParseStart(s string) (Start, error) {
 	}
 	return Start{}, fmt.Errorf("%q: want earliest, latest, checkpoint, time:<RFC 3339>, commit_ts:<TSO> or offsets:<topic>/<partition>=<offset>,...", s)
 }
-

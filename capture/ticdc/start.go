@@ -113,4 +113,3 @@ func Check(ctx context.Context, cfg SourceConfig) ([]string, error) {
 	}
 	return lines, nil
 }
-

@@ -271,4 +271,3 @@ func keyText(t *event.Table, key []event.Value) string {
 	}
 	return b.String()
 }
-

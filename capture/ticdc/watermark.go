@@ -91,6 +91,14 @@ type partState struct {
 	high map[event.TableID]*highMark
 	// paused is set by the merger for backpressure; the fetcher waits.
 	gate *gate
+	// dead are quarantine rows of bad messages, logged with the first
+	// checkpoint that moves past their message (so exactly once).
+	dead []deadEvent
+}
+
+type deadEvent struct {
+	offset int64
+	ev     event.Event
 }
 
 // highMark is a table's latest CommitTs in a partition and the rows seen at it.
@@ -393,7 +401,9 @@ func (m *merger) bad(ctx context.Context, p *partState, msg *message) error {
 		return fmt.Errorf("ticdc: topic %s partition %d offset %d: dead letter: %w (the message was bad: %v)", p.tp.topic, p.tp.partition, msg.offset, err, msg.err)
 	}
 	m.cfg.log.Warn("bad message sent to the dead-letter destination", "topic", p.tp.topic, "partition", p.tp.partition, "offset", msg.offset, "cause", msg.err)
-	m.out = append(m.out, evs...)
+	for _, e := range evs {
+		p.dead = append(p.dead, deadEvent{offset: msg.offset, ev: e})
+	}
 	return nil
 }
 
@@ -566,6 +576,9 @@ func (m *merger) release(ctx context.Context, force bool) error {
 		w := m.watermark()
 		if w > m.released {
 			m.lastAdvance = time.Now()
+			if m.out == nil && len(m.heap) > 0 {
+				m.out = make([]event.Event, 0, min(2*m.cfg.maxEmit, len(m.heap)+16))
+			}
 			for len(m.heap) > 0 && m.heap[0].ts <= w {
 				ts := m.heap[0].ts
 				for len(m.heap) > 0 && m.heap[0].ts == ts {
@@ -625,6 +638,14 @@ func (m *merger) flush(ctx context.Context, rel uint64) error {
 		}
 	}
 	cp := m.checkpoint()
+	for _, p := range m.parts {
+		n := 0
+		for n < len(p.dead) && p.dead[n].offset < p.offset() {
+			m.out = append(m.out, p.dead[n].ev)
+			n++
+		}
+		p.dead = p.dead[n:]
+	}
 	out := m.out
 	m.out = nil
 	if err := m.emit(ctx, out, cp.Encode()); err != nil {

@@ -329,3 +329,35 @@ func TestMergerHugeTransactionChunks(t *testing.T) {
 		t.Fatalf("%d chunks without checkpoint, %d with; log %s", without, withCP, h.log())
 	}
 }
+
+// A quarantine row is logged with the checkpoint that moves past its
+// message, so a restart in between neither loses nor repeats it.
+func TestMergerQuarantineWaitsForEarlierRows(t *testing.T) {
+	q := QuarantineTable(event.TableID{DB: "odsync", Table: "dead"})
+	h := newMergerHarness(t, 1, func(c *mergerConfig) {
+		c.cpInterval = 0
+		c.deadLetter = func(ctx context.Context, p *partState, m *message) ([]event.Event, error) {
+			return []event.Event{{Op: event.OpInsert, Source: q.ID, Table: q, After: []event.Value{event.String("cdc"), event.Int(0), event.Int(m.offset)}}}, nil
+		}
+	})
+	h.mustSend(0, mrow("a", 5, 1, "x")) // offset 0: waits for the watermark
+	if err := h.m.add(context.Background(), h.parts[0], []message{{offset: 1, err: errors.New("bad")}}); err != nil {
+		t.Fatal(err)
+	}
+	h.off[0] = 2
+	if err := h.m.release(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range h.out {
+		for _, ev := range e.events {
+			if ev.Source == q.ID {
+				t.Fatalf("quarantine row logged while the checkpoint is still at offset %d", e.cp.Partitions[0].Offset)
+			}
+		}
+	}
+	h.mustSend(0, mwm(9))
+	last := h.out[len(h.out)-1]
+	if len(last.events) != 2 || last.events[1].Source != q.ID || last.cp.Partitions[0].Offset != 3 {
+		t.Fatalf("last emit %+v", last)
+	}
+}
