@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/odsync/odsync/integration/harness"
 	kh "github.com/odsync/odsync/harness/kafka"
+	"github.com/odsync/odsync/integration/harness"
 )
 
 // ticdcConfig writes an odsync config reading topic cdc of the kfake
@@ -70,13 +70,12 @@ func odsyncCmd(t *testing.T, args ...string) (string, int) {
 	return out.String(), code
 }
 
-// requireTiCDCWired skips (loudly) while odsync does not know source type
-// ticdc yet.
+// requireTiCDCWired fails when odsync does not know source type ticdc.
 func requireTiCDCWired(t *testing.T, cfg string) {
 	t.Helper()
 	out, code := odsyncCmd(t, "check", "-c", cfg)
 	if code != 0 && (strings.Contains(out, `source.type: "ticdc"`) || strings.Contains(out, "field ticdc not found")) {
-		t.Skipf("SKIPPED: this odsync build has no source type ticdc yet (cmd/odsync wiring, see capture/ticdc/WIRING.md):\n%s", out)
+		t.Fatalf("this odsync build has no source type ticdc:\n%s", out)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/odsync/odsync/event"
 )
 
-// The API contract of API.md, checked by the compiler.
+// The API the pipeline and the sinks rely on, checked by the compiler.
 var (
 	_ func(string, Options) (*Log, error)                                       = Open
 	_ func(*Log) error                                                          = (*Log).Close

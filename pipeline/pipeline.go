@@ -320,7 +320,10 @@ func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn) error {
 				return ctx.Err()
 			}
 		})
-		if err == nil || ctx.Err() != nil || !progressed.Load() {
+		// Errors a source marks permanent (a bad message, lost offsets) end
+		// the run: restarting would meet them again.
+		var perm interface{ Permanent() bool }
+		if err == nil || ctx.Err() != nil || !progressed.Load() || (errors.As(err, &perm) && perm.Permanent()) {
 			return err
 		}
 		p.lg.Warn("capture failed after progress; restarting from the last checkpoint", "err", err, "backoff", backoff)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -248,3 +249,24 @@ type sinkFunc func(ctx context.Context, b *sink.Batch) error
 
 func (f sinkFunc) Write(ctx context.Context, b *sink.Batch) error { return f(ctx, b) }
 func (f sinkFunc) Close(context.Context) error                    { return nil }
+
+type permanentErr struct{}
+
+func (permanentErr) Error() string   { return "bad message at topic t partition 0 offset 7" }
+func (permanentErr) Permanent() bool { return true }
+
+func TestPermanentSourceErrorAfterProgressEndsTheRun(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	src := &scriptSource{steps: []func(context.Context, func(context.Context, []event.Event, []byte) error) error{
+		func(ctx context.Context, emit func(context.Context, []event.Event, []byte) error) error {
+			if err := emit(ctx, rows(0, 2), []byte("cp")); err != nil {
+				return err
+			}
+			return fmt.Errorf("capture: %w", permanentErr{})
+		}}}
+	err := New(l, src, nil, Options{}).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "offset 7") || src.runs != 1 {
+		t.Fatalf("Run = %v after %d source runs; want the permanent error after one run", err, src.runs)
+	}
+}

@@ -232,7 +232,7 @@ func TestUnsupportedType(t *testing.T) {
 	}
 }
 
-// TestTypeTableInReadme keeps README.part.md's type table in sync with the
+// TestTypeTableInReadme keeps README.md's type table in sync with the
 // mapping: it must contain testdata/types/all.golden verbatim.
 func TestTypeTableInReadme(t *testing.T) {
 	t.Parallel()
@@ -255,11 +255,11 @@ func TestTypeTableInReadme(t *testing.T) {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", rawOr(c.src), c.MaxCompute, c.Parquet, c.Hive, lossy)
 	}
 	golden(t, "types/all.golden", []byte(b.String()))
-	readme, err := os.ReadFile("README.part.md")
+	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(readme), b.String()) {
-		t.Errorf("README.part.md does not contain the type table of testdata/types/all.golden; paste it in")
+		t.Errorf("README.md does not contain the type table of testdata/types/all.golden; paste it in")
 	}
 }

@@ -14,7 +14,7 @@ var (
 )
 
 // instruments creates every instrument. Names are OTel-style; the
-// Prometheus exporter adds unit and _total suffixes (README.part.md lists
+// Prometheus exporter adds unit and _total suffixes (README.md lists
 // the exposed names).
 func (t *Telemetry) instruments() error {
 	m := t.mp.Meter("github.com/odsync/odsync")

@@ -200,7 +200,7 @@ func (s *Source) Run(ctx context.Context, from []byte, emit func(ctx context.Con
 	if from != nil {
 		c, err := DecodeCheckpoint(from)
 		if err != nil {
-			return err
+			return fatal(fmt.Errorf("%w (the state directory holds another source's position: use a new state.dir, or odsync replay --source-start)", err))
 		}
 		if c.Group != s.cfg.GroupID && !c.Reset {
 			s.log.Warn("the checkpoint was taken with another consumer group; its offsets are used", "checkpoint_group", c.Group, "group_id", s.cfg.GroupID)
@@ -244,6 +244,11 @@ type fatalError struct{ err error }
 
 func (e *fatalError) Error() string { return e.err.Error() }
 func (e *fatalError) Unwrap() error { return e.err }
+
+// Permanent reports that restarting the source cannot help (the source
+// retries transient failures itself; Run returns only these and bad
+// messages).
+func (e *fatalError) Permanent() bool { return true }
 
 func fatal(err error) error {
 	if err == nil {
