@@ -19,25 +19,20 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aliyun/aliyun-odps-go-sdk/odps"
 	"github.com/aliyun/aliyun-odps-go-sdk/odps/account"
 
+	"github.com/odsync/odsync/bench/workload"
 	"github.com/odsync/odsync/harness/mariadb"
 	"github.com/odsync/odsync/odpsemu"
 )
@@ -76,17 +71,16 @@ func bench(n int, names []string, keep bool) error {
 	if !keep {
 		defer os.RemoveAll(work)
 	}
-	bin = filepath.Join(work, "odsync")
-	_, file, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-o", bin, "./cmd/odsync")
-	build.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	if db0, err = mariadb.Start(ctx, mariadb.Options{Quiet: true}); err != nil {
+	if bin, err = workload.BuildOdsync(work); err != nil {
 		return err
 	}
-	defer db0.Stop()
+	wdb, err := workload.StartMixed(ctx)
+	if err != nil {
+		return err
+	}
+	defer wdb.Close()
+	db0 = wdb.Server
+	db := wdb.SQL
 	if emu, err = odpsemu.New(odpsemu.Config{DataDir: filepath.Join(work, "emu")}); err != nil {
 		return err
 	}
@@ -94,18 +88,6 @@ func bench(n int, names []string, keep bool) error {
 		return err
 	}
 	defer emu.Close()
-	db, err := db0.Open("")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	for _, s := range []string{"DROP DATABASE IF EXISTS bench", "CREATE DATABASE bench",
-		`CREATE TABLE bench.t (id BIGINT PRIMARY KEY, a INT, b BIGINT, s VARCHAR(64), amount DECIMAL(18,4),
-			ts DATETIME(6), txt TEXT)`} {
-		if _, err := db.Exec(s); err != nil {
-			return err
-		}
-	}
 	var rs []*run
 	for i, name := range names {
 		r := &run{name: name, idx: i}
@@ -139,14 +121,14 @@ func bench(n int, names []string, keep bool) error {
 			return err
 		}
 	}
-	var procs []*exec.Cmd
+	var procs []*workload.Process
 	for _, r := range rs {
 		p, err := r.start()
 		if err != nil {
 			return err
 		}
 		procs = append(procs, p)
-		if err := waitLog(r.log, 60*time.Second, "starting at the current position"); err != nil {
+		if err := workload.WaitLog(r.log, 60*time.Second, "starting at the current position"); err != nil {
 			return err
 		}
 	}
@@ -155,20 +137,15 @@ func bench(n int, names []string, keep bool) error {
 	}
 	for i, r := range rs {
 		err := r.waitRows(1, 60*time.Second)
-		procs[i].Process.Signal(syscall.SIGTERM)
-		procs[i].Wait()
+		procs[i].Stop()
 		if err != nil {
-			return fmt.Errorf("%s: primer: %w\n%s", r.name, err, tail(r.log))
+			return fmt.Errorf("%s: primer: %w\n%s", r.name, err, workload.Tail(r.log))
 		}
 	}
-	binlogBefore := binlogBytes(db)
-	t0 := time.Now()
-	if err := workload(db, n); err != nil {
+	changes, binlog, err := workload.RunMixed(db, n)
+	if err != nil {
 		return err
 	}
-	changes := n + n/2 + n/10
-	binlog := binlogBytes(db) - binlogBefore
-	fmt.Printf("workload: %d row changes, %.0f MB of binlog, generated in %s\n", changes, float64(binlog)/1e6, time.Since(t0).Round(time.Millisecond))
 	fmt.Printf("machine: %d CPUs, %s; emulator in-process with fsync\n", runtime.NumCPU(), runtime.Version())
 	fmt.Printf("%-16s %-9s %10s %12s %12s\n", "run", "phase", "seconds", "rows/s", "binlog MB/s")
 	for _, r := range rs {
@@ -178,12 +155,11 @@ func bench(n int, names []string, keep bool) error {
 			return err
 		}
 		if err := r.waitRows(uint64(1+changes), 30*time.Minute); err != nil {
-			p.Process.Kill()
-			return fmt.Errorf("%s: %w\n%s", r.name, err, tail(r.log))
+			p.Kill()
+			return fmt.Errorf("%s: %w\n%s", r.name, err, workload.Tail(r.log))
 		}
 		secs := time.Since(start0).Seconds()
-		p.Process.Signal(syscall.SIGTERM)
-		p.Wait()
+		p.Stop()
 		fmt.Printf("%-16s %-9s %10.1f %12.0f %12.1f\n", r.name, "binlog", secs, float64(changes)/secs, float64(binlog)/1e6/secs)
 	}
 
@@ -202,12 +178,11 @@ func bench(n int, names []string, keep bool) error {
 			return err
 		}
 		if err := r.waitRows(uint64(live), 30*time.Minute); err != nil {
-			p.Process.Kill()
-			return fmt.Errorf("%s snapshot: %w\n%s", r.name, err, tail(r.log))
+			p.Kill()
+			return fmt.Errorf("%s snapshot: %w\n%s", r.name, err, workload.Tail(r.log))
 		}
 		secs := time.Since(start0).Seconds()
-		p.Process.Signal(syscall.SIGTERM)
-		p.Wait()
+		p.Stop()
 		fmt.Printf("%-16s %-9s %10.1f %12.0f %12s\n", r.name, "snapshot", secs, float64(live)/secs, "-")
 	}
 	return nil
@@ -249,19 +224,8 @@ sinks:
 	return os.WriteFile(filepath.Join(r.dir, "odsync.yaml"), []byte(cfg), 0o644)
 }
 
-func (r *run) start() (*exec.Cmd, error) {
-	f, err := os.OpenFile(r.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "run", "-c", filepath.Join(r.dir, "odsync.yaml"))
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { cmd.Wait(); f.Close() }()
-	return cmd, nil
+func (r *run) start() (*workload.Process, error) {
+	return workload.StartOdsync(bin, filepath.Join(r.dir, "odsync.yaml"), r.log)
 }
 
 // waitRows waits until the run's target holds rows up to _seq target
@@ -280,102 +244,9 @@ func (r *run) waitRows(target uint64, limit time.Duration) error {
 			}
 			continue
 		}
-		var last uint64
-		filepath.WalkDir(filepath.Join(r.dir, "ods"), func(path string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && !strings.HasSuffix(path, ".json") {
-				base := filepath.Base(path)
-				if i, j := strings.IndexByte(base, '-'), strings.IndexByte(base, '.'); i > 0 && j > i {
-					if v, err := strconv.ParseUint(base[i+1:j], 10, 64); err == nil && v > last {
-						last = v
-					}
-				}
-			}
-			return nil
-		})
-		if last >= target {
+		if workload.LastLocalSeq(filepath.Join(r.dir, "ods")) >= target {
 			return nil
 		}
 	}
 	return fmt.Errorf("not done after %s", limit)
-}
-
-func waitLog(path string, limit time.Duration, what string) error {
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		b, _ := os.ReadFile(path)
-		if strings.Contains(string(b), what) || strings.Contains(string(b), "resuming from checkpoint") {
-			return nil
-		}
-	}
-	return fmt.Errorf("no %q in %s:\n%s", what, path, tail(path))
-}
-
-func workload(db *sql.DB, n int) error {
-	txt := strings.Repeat("lorem ipsum dolor sit amet ", 3)[:80]
-	const chunk = 1000
-	var sb strings.Builder
-	for lo := 1; lo <= n; lo += chunk {
-		sb.Reset()
-		sb.WriteString("INSERT INTO bench.t VALUES ")
-		for id := lo; id < lo+chunk && id <= n; id++ {
-			if id > lo {
-				sb.WriteByte(',')
-			}
-			fmt.Fprintf(&sb, "(%d,%d,%d,'name-%d-%s',%d.%04d,'2024-05-01 10:%02d:%02d.%06d','%s')",
-				id, id%100000, int64(id)*7919, id, strings.Repeat("x", 40), id%1000000, id%10000, id/60%60, id%60, id%1000000, txt)
-		}
-		if _, err := db.Exec(sb.String()); err != nil {
-			return err
-		}
-	}
-	for lo := 1; lo <= n/2; lo += chunk {
-		if _, err := db.Exec("UPDATE bench.t SET a = a + 1, amount = amount + 1 WHERE id BETWEEN ? AND ?", lo, min(lo+chunk-1, n/2)); err != nil {
-			return err
-		}
-	}
-	for lo := n/2 + 1; lo <= n/2+n/10; lo += chunk {
-		if _, err := db.Exec("DELETE FROM bench.t WHERE id BETWEEN ? AND ?", lo, min(lo+chunk-1, n/2+n/10)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func binlogBytes(db *sql.DB) int64 {
-	rows, err := db.Query("SHOW BINARY LOGS")
-	if err != nil {
-		return 0
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var total int64
-	for rows.Next() {
-		vals := make([]sql.RawBytes, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if rows.Scan(ptrs...) == nil && len(vals) > 1 {
-			v, _ := strconv.ParseInt(string(vals[1]), 10, 64)
-			total += v
-		}
-	}
-	return total
-}
-
-func tail(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > 30 {
-			lines = lines[1:]
-		}
-	}
-	return strings.Join(lines, "\n")
 }

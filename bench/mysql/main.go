@@ -32,9 +32,7 @@ import (
 	"syscall"
 	"time"
 
-	gomysql "github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/replication"
-
+	"github.com/odsync/odsync/bench/workload"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/harness/mariadb"
@@ -107,28 +105,19 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := mariadb.Start(ctx, mariadb.Options{Dir: filepath.Join(dir, "mariadb"), ExtraArgs: []string{"--max-binlog-size=1G"}})
+	wdb, err := workload.StartSpine(ctx, filepath.Join(dir, "mariadb"), "--max-binlog-size=1G")
 	if err != nil {
 		return err
 	}
-	defer srv.Stop()
-	db, err := srv.Open("")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE DATABASE bench; CREATE TABLE bench.t (
-		id BIGINT PRIMARY KEY, a INT NOT NULL, b BIGINT NOT NULL, c VARCHAR(64) NOT NULL,
-		d DECIMAL(18,4) NOT NULL, e DATETIME(6) NOT NULL, f TEXT NOT NULL)`); err != nil {
-		return err
-	}
-	start, err := position(db)
+	defer wdb.Close()
+	srv, db := wdb.Server, wdb.SQL
+	start, err := workload.Position(db)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("loading %d rows (~200 bytes) in %d-row transactions ...\n", *rowsFlag, *txnFlag)
 	t0 := time.Now()
-	if err := load(db, *rowsFlag, *txnFlag); err != nil {
+	if err := workload.Load(db, *rowsFlag, *txnFlag); err != nil {
 		return err
 	}
 	changes := *rowsFlag
@@ -138,7 +127,7 @@ func run() error {
 		}
 		changes += min(1000, *updatesFlag-done)
 	}
-	end, err := position(db)
+	end, err := workload.Position(db)
 	if err != nil {
 		return err
 	}
@@ -188,70 +177,13 @@ func run() error {
 	return nil
 }
 
-func position(db *sql.DB) (mysql.Checkpoint, error) {
-	var cp mysql.Checkpoint
-	var file string
-	var pos uint32
-	var a, b, c sql.NullString
-	if err := db.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
-		return cp, err
-	}
-	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&c); err != nil {
-		return cp, err
-	}
-	return mysql.Checkpoint{Flavor: "mariadb", File: file, Pos: pos, GTIDSet: c.String}, nil
-}
-
-func load(db *sql.DB, rows, txn int) error {
-	pad := strings.Repeat("p", 80)
-	var sb strings.Builder
-	for id := 0; id < rows; {
-		sb.Reset()
-		sb.WriteString("INSERT INTO bench.t VALUES ")
-		for i := 0; i < txn && id < rows; i++ {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			fmt.Fprintf(&sb, "(%d,%d,%d,'name-%d-abcdefghijklmnopqrstuvwxyz',%d.%04d,'2026-11-21 12:34:56.%06d','%s')",
-				id, id%100000, int64(id)*7919, id, id%1000000, id%10000, id%1000000, pad)
-			id++
-		}
-		if _, err := db.Exec(sb.String()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // readRaw decodes the binlog from start with go-mysql alone until want rows.
 func readRaw(ctx context.Context, srv *mariadb.Server, start mysql.Checkpoint, want int) (result, error) {
-	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID: 9101, Flavor: "mariadb", Host: "127.0.0.1", Port: uint16(srv.Port), User: "root",
-		ParseTime: true, Logger: slog.New(slog.DiscardHandler),
-	})
-	defer syncer.Close()
-	t0 := time.Now()
-	st, err := syncer.StartSync(gomysql.Position{Name: start.File, Pos: start.Pos})
+	raw, err := workload.ReadRaw(ctx, srv, 9101, start, want)
 	if err != nil {
 		return result{}, err
 	}
-	n := 0
-	var bytes int64
-	for n < want {
-		ev, err := st.GetEvent(ctx)
-		if err != nil {
-			return result{}, err
-		}
-		bytes += int64(ev.Header.EventSize)
-		if re, ok := ev.Event.(*replication.RowsEvent); ok {
-			if re.Type() == replication.EnumRowsEventTypeUpdate {
-				n += len(re.Rows) / 2
-			} else {
-				n += len(re.Rows)
-			}
-		}
-	}
-	return result{name: "raw go-mysql BinlogSyncer", rows: n, bytes: bytes, seconds: time.Since(t0).Seconds()}, nil
+	return result{name: "raw go-mysql BinlogSyncer", rows: raw.Rows, bytes: raw.Bytes, seconds: raw.Duration.Seconds()}, nil
 }
 
 func source(srv *mariadb.Server, id uint32, store mysql.Store, mod func(*mysql.Config)) (*mysql.Source, error) {
@@ -285,12 +217,6 @@ func captureOnly(ctx context.Context, srv *mariadb.Server, start mysql.Checkpoin
 	return result{name: "odsync capture (no log)", rows: n, seconds: time.Since(t0).Seconds()}, nil
 }
 
-type sourceFunc func(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error
-
-func (f sourceFunc) Run(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
-	return f(ctx, from, emit)
-}
-
 // captureToLog runs the pipeline without sinks until the log holds want events.
 func captureToLog(ctx context.Context, srv *mariadb.Server, dir string, start mysql.Checkpoint, want int) (result, error) {
 	state := filepath.Join(dir, "state-capture")
@@ -307,9 +233,7 @@ func captureToLog(ctx context.Context, srv *mariadb.Server, dir string, start my
 	if err != nil {
 		return result{}, err
 	}
-	p := pipeline.New(log, sourceFunc(func(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
-		return src.Run(ctx, from, mysql.Emit(emit))
-	}), nil, pipeline.Options{})
+	p := pipeline.New(log, workload.Capture(src), nil, pipeline.Options{})
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -319,21 +243,10 @@ func captureToLog(ctx context.Context, srv *mariadb.Server, dir string, start my
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	t0 := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	for log.Head() < uint64(want) {
-		select {
-		case err := <-done:
-			return result{}, fmt.Errorf("pipeline stopped early: %v", err)
-		case <-time.After(5 * time.Millisecond):
-		}
+	d, err := workload.RunUntil(ctx, p, 5*time.Millisecond, func() bool { return log.Head() >= uint64(want) })
+	if err != nil {
+		return result{}, err
 	}
-	d := time.Since(t0)
-	cancel()
-	<-done
 	return result{name: "odsync capture → Pebble log", rows: int(log.Head()), seconds: d.Seconds()}, nil
 }
 
@@ -391,9 +304,7 @@ func snapshot(ctx context.Context, srv *mariadb.Server, dir string) (result, err
 	if err != nil {
 		return result{}, err
 	}
-	p := pipeline.New(log, sourceFunc(func(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
-		return src.Run(ctx, from, mysql.Emit(emit))
-	}), nil, pipeline.Options{})
+	p := pipeline.New(log, workload.Capture(src), nil, pipeline.Options{})
 	if *snapProfile != "" {
 		f, err := os.Create(*snapProfile)
 		if err != nil {
@@ -423,7 +334,7 @@ func bigTxn(ctx context.Context, srv *mariadb.Server, db *sql.DB, dir string) er
 	if _, err := db.Exec("CREATE TABLE bench.big (id BIGINT PRIMARY KEY, a INT NOT NULL, c VARCHAR(64) NOT NULL, f TEXT NOT NULL)"); err != nil {
 		return err
 	}
-	start, err := position(db)
+	start, err := workload.Position(db)
 	if err != nil {
 		return err
 	}
@@ -461,24 +372,11 @@ func childBigTxn(cfgJSON string) error {
 	if err != nil {
 		return err
 	}
-	p := pipeline.New(log, sourceFunc(func(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
-		return src.Run(ctx, from, mysql.Emit(emit))
-	}), nil, pipeline.Options{})
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	t0 := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	for log.Head() < uint64(cc.Rows) {
-		select {
-		case err := <-done:
-			return fmt.Errorf("pipeline stopped early: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
+	p := pipeline.New(log, workload.Capture(src), nil, pipeline.Options{})
+	d, err := workload.RunUntil(ctx, p, 10*time.Millisecond, func() bool { return log.Head() >= uint64(cc.Rows) })
+	if err != nil {
+		return err
 	}
-	d := time.Since(t0)
-	cancel()
-	<-done
 	st := src.Stats()
 	hwm := procStatus("VmHWM")
 	fmt.Printf("big transaction: %d rows in one transaction captured into the log in %.2fs (%.0f rows/s), %d spilled chunks\n",

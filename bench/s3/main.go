@@ -19,27 +19,22 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io/fs"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/odsync/odsync/harness/mariadb"
+	"github.com/odsync/odsync/bench/workload"
 	"github.com/odsync/odsync/harness/s3server"
 	s3sink "github.com/odsync/odsync/sink/s3"
 )
@@ -58,7 +53,6 @@ func main() {
 type run struct {
 	name, dir, cfg, log string
 	s3, prefix          string
-	exited              chan struct{}
 }
 
 func bench(n int, names []string, keep bool) error {
@@ -70,19 +64,16 @@ func bench(n int, names []string, keep bool) error {
 	if !keep {
 		defer os.RemoveAll(work)
 	}
-	bin := filepath.Join(work, "odsync")
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/odsync")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	db0, err := mariadb.Start(ctx, mariadb.Options{Quiet: true})
+	bin, err := workload.BuildOdsync(work)
 	if err != nil {
 		return err
 	}
-	defer db0.Stop()
+	wdb, err := workload.StartMixed(ctx)
+	if err != nil {
+		return err
+	}
+	defer wdb.Close()
+	db0, db := wdb.Server, wdb.SQL
 	bctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	srv, err := s3server.Start(bctx, s3server.Options{Buckets: []string{"ods"}})
 	cancel()
@@ -93,18 +84,6 @@ func bench(n int, names []string, keep bool) error {
 	os.Setenv("ODSYNC_BENCH_S3_KEY", srv.AccessKey)
 	os.Setenv("ODSYNC_BENCH_S3_SECRET", srv.SecretKey)
 	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	db, err := db0.Open("")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	for _, s := range []string{"DROP DATABASE IF EXISTS bench", "CREATE DATABASE bench",
-		`CREATE TABLE bench.t (id BIGINT PRIMARY KEY, a INT, b BIGINT, s VARCHAR(64), amount DECIMAL(18,4),
-			ts DATETIME(6), txt TEXT)`} {
-		if _, err := db.Exec(s); err != nil {
-			return err
-		}
-	}
 
 	// Prime every run: its checkpoint is taken before the workload.
 	var rs []*run
@@ -162,14 +141,14 @@ sinks:
 	// One primer change (seq 1) lands in every run before the workload:
 	// every run is started, takes its position, and stays up until the
 	// primer is durable, so its checkpoint is stored.
-	var procs []*exec.Cmd
+	var procs []*workload.Process
 	for _, r := range rs {
-		p, err := start(bin, r)
+		p, err := workload.StartOdsync(bin, r.cfg, r.log)
 		if err != nil {
 			return err
 		}
 		procs = append(procs, p)
-		if err := waitLog(r.log, 60*time.Second, "starting at the current position"); err != nil {
+		if err := workload.WaitLog(r.log, 60*time.Second, "starting at the current position"); err != nil {
 			return err
 		}
 	}
@@ -178,70 +157,37 @@ sinks:
 	}
 	for i, r := range rs {
 		err := waitDone(r, srv, 1, 60*time.Second)
-		procs[i].Process.Signal(syscall.SIGTERM)
-		<-r.exited
+		procs[i].Stop()
 		if err != nil {
-			return fmt.Errorf("%s: primer: %w\n%s", r.name, err, tail(r.log))
+			return fmt.Errorf("%s: primer: %w\n%s", r.name, err, workload.Tail(r.log))
 		}
 	}
 
-	binlogBefore := binlogBytes(db)
-	t0 := time.Now()
-	if err := workload(db, n); err != nil {
+	changes, binlog, err := workload.RunMixed(db, n)
+	if err != nil {
 		return err
 	}
-	changes := n + n/2 + n/10
-	binlog := binlogBytes(db) - binlogBefore
-	fmt.Printf("workload: %d row changes, %.0f MB of binlog, generated in %s\n", changes, float64(binlog)/1e6, time.Since(t0).Round(time.Millisecond))
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
 	fmt.Printf("%-14s %8s %11s %11s %9s %9s %8s %12s\n", "run", "seconds", "changes/s", "binlog MB/s", "out MB/s", "out MB", "CPU s", "changes/CPU-s")
 	target := uint64(1 + changes)
 	for _, r := range rs {
 		start0 := time.Now()
-		p, err := start(bin, r)
+		p, err := workload.StartOdsync(bin, r.cfg, r.log)
 		if err != nil {
 			return err
 		}
 		if err := waitDone(r, srv, target, 30*time.Minute); err != nil {
-			p.Process.Kill()
-			return fmt.Errorf("%s: %w\n%s", r.name, err, tail(r.log))
+			p.Kill()
+			return fmt.Errorf("%s: %w\n%s", r.name, err, workload.Tail(r.log))
 		}
-		p.Process.Signal(syscall.SIGTERM)
-		<-r.exited
+		p.Stop()
 		secs := time.Since(start0).Seconds()
-		cpu := (p.ProcessState.UserTime() + p.ProcessState.SystemTime()).Seconds()
+		cpu := p.CPU().Seconds()
 		out := outBytes(r, srv)
 		fmt.Printf("%-14s %8.1f %11.0f %11.1f %9.1f %9.1f %8.1f %12.0f\n", r.name, secs, float64(changes)/secs,
 			float64(binlog)/1e6/secs, float64(out)/1e6/secs, float64(out)/1e6, cpu, float64(changes)/cpu)
 	}
 	return nil
-}
-
-func start(bin string, r *run) (*exec.Cmd, error) {
-	f, err := os.OpenFile(r.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "run", "-c", r.cfg)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	done := make(chan struct{})
-	r.exited = done
-	go func() { cmd.Wait(); f.Close(); close(done) }()
-	return cmd, nil
-}
-
-func waitLog(path string, limit time.Duration, what string) error {
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		b, _ := os.ReadFile(path)
-		if strings.Contains(string(b), what) || strings.Contains(string(b), "resuming from checkpoint") {
-			return nil
-		}
-	}
-	return fmt.Errorf("no %q in %s:\n%s", what, path, tail(path))
 }
 
 // waitDone waits until every change up to seq target is durable in the
@@ -271,19 +217,7 @@ func waitDone(r *run, srv *s3server.Server, target uint64, limit time.Duration) 
 			continue
 		}
 		// local: files are named first-last; done when one ends at target.
-		var last uint64
-		filepath.WalkDir(filepath.Join(r.dir, "ods"), func(path string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				base := filepath.Base(path)
-				if i, j := strings.IndexByte(base, '-'), strings.IndexByte(base, '.'); i > 0 && j > i {
-					if v, err := strconv.ParseUint(base[i+1:j], 10, 64); err == nil && v > last {
-						last = v
-					}
-				}
-			}
-			return nil
-		})
-		if last >= target {
+		if workload.LastLocalSeq(filepath.Join(r.dir, "ods")) >= target {
 			return nil
 		}
 	}
@@ -314,75 +248,4 @@ func outBytes(r *run, srv *s3server.Server) int64 {
 		return nil
 	})
 	return total
-}
-
-func workload(db *sql.DB, n int) error {
-	txt := strings.Repeat("lorem ipsum dolor sit amet ", 3)[:80]
-	const chunk = 1000
-	var sb strings.Builder
-	for lo := 1; lo <= n; lo += chunk {
-		sb.Reset()
-		sb.WriteString("INSERT INTO bench.t VALUES ")
-		for id := lo; id < lo+chunk && id <= n; id++ {
-			if id > lo {
-				sb.WriteByte(',')
-			}
-			fmt.Fprintf(&sb, "(%d,%d,%d,'name-%d-%s',%d.%04d,'2024-05-01 10:%02d:%02d.%06d','%s')",
-				id, id%100000, int64(id)*7919, id, strings.Repeat("x", 40), id%1000000, id%10000, id/60%60, id%60, id%1000000, txt)
-		}
-		if _, err := db.Exec(sb.String()); err != nil {
-			return err
-		}
-	}
-	for lo := 1; lo <= n/2; lo += chunk {
-		if _, err := db.Exec("UPDATE bench.t SET a = a + 1, amount = amount + 1 WHERE id BETWEEN ? AND ?", lo, min(lo+chunk-1, n/2)); err != nil {
-			return err
-		}
-	}
-	for lo := n/2 + 1; lo <= n/2+n/10; lo += chunk {
-		if _, err := db.Exec("DELETE FROM bench.t WHERE id BETWEEN ? AND ?", lo, min(lo+chunk-1, n/2+n/10)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func binlogBytes(db *sql.DB) int64 {
-	rows, err := db.Query("SHOW BINARY LOGS")
-	if err != nil {
-		return 0
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var total int64
-	for rows.Next() {
-		vals := make([]sql.RawBytes, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if rows.Scan(ptrs...) == nil && len(vals) > 1 {
-			v, _ := strconv.ParseInt(string(vals[1]), 10, 64)
-			total += v
-		}
-	}
-	return total
-}
-
-func tail(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > 30 {
-			lines = lines[1:]
-		}
-	}
-	return strings.Join(lines, "\n")
 }
