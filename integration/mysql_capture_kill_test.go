@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -22,9 +21,7 @@ import (
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/integration/harness"
 	"github.com/odsync/odsync/offsets"
-	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
-	"github.com/odsync/odsync/sink/local"
 )
 
 // helperConfig is what the parent hands to the helper process.
@@ -73,86 +70,16 @@ func TestMySQLCaptureHelperProcess(t *testing.T) {
 			lg.Error("source", "err", err)
 			return 1
 		}
-		sk, err := local.New(local.Config{Dir: hc.Out}, mapper)
-		if err != nil {
-			lg.Error("sink", "err", err)
-			return 1
-		}
-		p := pipeline.New(log, runFunc(func(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
+		return runHelperPipeline(ctx, lg, log, runFunc(func(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
 			return src.Run(ctx, from, mysql.Emit(emit))
-		}), []pipeline.SinkSpec{{Name: "files", Sink: sk, Policy: pipeline.BatchPolicy{MaxRows: 500, MaxAge: 50 * time.Millisecond}}},
-			pipeline.Options{Logger: lg, DrainTimeout: 20 * time.Second})
-		lg.Info("helper running")
-		err = p.Run(ctx)
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		sk.Close(cctx)
-		if err != nil {
-			lg.Error("pipeline", "err", err)
-			return 1
-		}
-		return 0
+		}), mapper, hc.Out, 500)
 	}()
 	os.Exit(code)
 }
 
-// helperProc is a running helper process.
-type helperProc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  string
-}
-
 func startHelper(t *testing.T, hc helperConfig, logPath string) *helperProc {
 	t.Helper()
-	b, _ := json.Marshal(hc)
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMySQLCaptureHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ODSYNC_CAPTURE_HELPER=1", "ODSYNC_CAPTURE_CONFIG="+string(b))
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h := &helperProc{cmd: cmd, done: make(chan struct{}), log: logPath}
-	go func() { cmd.Wait(); f.Close(); close(h.done) }()
-	t.Cleanup(h.kill)
-	return h
-}
-
-func (h *helperProc) kill() {
-	select {
-	case <-h.done:
-	default:
-		h.cmd.Process.Kill()
-		<-h.done
-	}
-}
-
-func (h *helperProc) exited() bool {
-	select {
-	case <-h.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (h *helperProc) stop(t *testing.T) {
-	t.Helper()
-	h.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-h.done:
-	case <-time.After(60 * time.Second):
-		h.kill()
-		t.Fatal("helper did not stop on SIGTERM")
-	}
-	if code := h.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("helper exit code %d:\n%s", code, readFile(t, h.log))
-	}
+	return startHelperProcess(t, "TestMySQLCaptureHelperProcess", "ODSYNC_CAPTURE_HELPER", "ODSYNC_CAPTURE_CONFIG", hc, logPath)
 }
 
 // odsState replays the ODS change log (sorted by _seq) into the final

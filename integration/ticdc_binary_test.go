@@ -135,7 +135,7 @@ func TestTiCDCBinaryKill9(t *testing.T) {
 			t.Fatalf("odsync exited by itself:\n%s", readFile(t, logPath))
 		}
 		got, changes := ticdcODSState(t, harness.ReadODS(t, filepath.Join(dir, "ods")))
-		diff := ticdcDiff(w.Expected, got)
+		diff := w.Diff(got)
 		if changes > w.Changes {
 			t.Fatalf("%d change rows for %d changes: a change was delivered twice", changes, w.Changes)
 		}
@@ -159,7 +159,7 @@ func TestTiCDCBinaryKill9(t *testing.T) {
 		return changes == 2*w.Changes, fmt.Sprintf("%d change rows, want %d", changes, 2*w.Changes)
 	})
 	got, _ := ticdcODSState(t, harness.ReadODS(t, filepath.Join(dir, "ods")))
-	if d := ticdcDiff(w.Expected, got); len(d) > 0 {
+	if d := w.Diff(got); len(d) > 0 {
 		t.Fatalf("after the replay the ODS differs: %s", strings.Join(d[:min(len(d), 10)], "\n"))
 	}
 	if code, err := p.Stop(60 * time.Second); err != nil || code != 0 {

@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,9 +18,7 @@ import (
 	kh "github.com/odsync/odsync/harness/kafka"
 	"github.com/odsync/odsync/integration/harness"
 	"github.com/odsync/odsync/offsets"
-	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
-	"github.com/odsync/odsync/sink/local"
 )
 
 // ticdcHelperConfig is what the parent hands to the TiCDC helper process.
@@ -76,21 +72,8 @@ func TestTiCDCHelperProcess(t *testing.T) {
 			return 1
 		}
 		defer src.Close()
-		sk, err := local.New(local.Config{Dir: hc.Out}, mapper)
-		if err != nil {
-			lg.Error("sink", "err", err)
-			return 1
-		}
-		p := pipeline.New(log, src, []pipeline.SinkSpec{{Name: "files", Sink: sk, Policy: pipeline.BatchPolicy{MaxRows: 300, MaxAge: 50 * time.Millisecond}}},
-			pipeline.Options{Logger: lg, DrainTimeout: 20 * time.Second})
-		lg.Info("helper running")
-		err = p.Run(ctx)
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		sk.Close(cctx)
-		if err != nil {
-			lg.Error("pipeline", "err", err)
-			return 1
+		if code := runHelperPipeline(ctx, lg, log, src, mapper, hc.Out, 300); code != 0 {
+			return code
 		}
 		lg.Info("helper stopped", "stats", fmt.Sprintf("%+v", src.Stats()))
 		return 0
@@ -98,61 +81,9 @@ func TestTiCDCHelperProcess(t *testing.T) {
 	os.Exit(code)
 }
 
-type ticdcHelper struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startTiCDCHelper(t *testing.T, hc ticdcHelperConfig, logPath string) *ticdcHelper {
+func startTiCDCHelper(t *testing.T, hc ticdcHelperConfig, logPath string) *helperProc {
 	t.Helper()
-	b, _ := json.Marshal(hc)
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestTiCDCHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ODSYNC_TICDC_HELPER=1", "ODSYNC_TICDC_CONFIG="+string(b))
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h := &ticdcHelper{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); f.Close(); close(h.done) }()
-	t.Cleanup(h.kill)
-	return h
-}
-
-func (h *ticdcHelper) kill() {
-	select {
-	case <-h.done:
-	default:
-		h.cmd.Process.Kill()
-		<-h.done
-	}
-}
-
-func (h *ticdcHelper) exited() bool {
-	select {
-	case <-h.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (h *ticdcHelper) stop(t *testing.T, logPath string) {
-	t.Helper()
-	h.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-h.done:
-	case <-time.After(60 * time.Second):
-		h.kill()
-		t.Fatal("helper did not stop on SIGTERM")
-	}
-	if code := h.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("helper exit code %d:\n%s", code, readFile(t, logPath))
-	}
+	return startHelperProcess(t, "TestTiCDCHelperProcess", "ODSYNC_TICDC_HELPER", "ODSYNC_TICDC_CONFIG", hc, logPath)
 }
 
 // ticdcODSState replays the ODS change rows (sorted by _seq) into table
@@ -194,41 +125,6 @@ func ticdcODSState(t *testing.T, rows []harness.Row) (map[string]map[string]map[
 		m[id] = row
 	}
 	return state, changes
-}
-
-// ticdcDiff compares final states; a column the ODS row lacks (added by a
-// later DDL) must be NULL in the expected row.
-func ticdcDiff(want, got map[string]map[string]map[string]*string) []string {
-	var out []string
-	str := func(p *string) string {
-		if p == nil {
-			return "NULL"
-		}
-		return *p
-	}
-	for tbl, rows := range want {
-		for k, row := range rows {
-			g, ok := got[tbl][k]
-			if !ok {
-				out = append(out, fmt.Sprintf("%s id %s missing in the ODS", tbl, k))
-				continue
-			}
-			for c, v := range row {
-				if str(v) != str(g[c]) {
-					out = append(out, fmt.Sprintf("%s id %s column %s: ODS %s, want %s", tbl, k, c, str(g[c]), str(v)))
-				}
-			}
-		}
-	}
-	for tbl, rows := range got {
-		for k := range rows {
-			if _, ok := want[tbl][k]; !ok {
-				out = append(out, fmt.Sprintf("%s id %s in the ODS, deleted upstream", tbl, k))
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // TestTiCDCKill9 streams a simulated TiCDC changefeed (3 partitions,
@@ -302,7 +198,7 @@ func TestTiCDCKill9(t *testing.T) {
 					t.Fatalf("helper exited by itself:\n%s", readFile(t, logPath))
 				}
 				if i%3 == 2 {
-					h.stop(t, logPath) // a graceful restart mid-stream
+					h.stop(t) // a graceful restart mid-stream
 					stops++
 				} else {
 					h.kill()
@@ -321,7 +217,7 @@ func TestTiCDCKill9(t *testing.T) {
 				}
 				rows := harness.ReadODS(t, hc.Out)
 				got, changes := ticdcODSState(t, rows)
-				last = ticdcDiff(w.Expected, got)
+				last = w.Diff(got)
 				if len(last) == 0 && changes == w.Changes {
 					break
 				}
@@ -334,7 +230,7 @@ func TestTiCDCKill9(t *testing.T) {
 				}
 				time.Sleep(300 * time.Millisecond)
 			}
-			h.stop(t, logPath)
+			h.stop(t)
 			t.Logf("%d messages, %d changes, %d DDL; %d kills, %d graceful restarts", len(w.Messages), w.Changes, w.DDLs, kills, stops)
 		})
 	}

@@ -400,11 +400,7 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 		if op == event.OpDelete && len(d.rows) == 0 {
 			field = "old"
 		}
-		if cap(d.present) < n {
-			d.present = make([]bool, n)
-		}
-		seen := d.present[:n]
-		clear(seen)
+		seen := clearedFlags(&d.present, n)
 		var valNodes []int32
 		if hasOld {
 			if cap(d.valNodes) < n {
@@ -430,20 +426,12 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 		case event.OpUpdate:
 			ev.After = vals
 			if hasOld {
-				if cap(d.oldSeen) < n {
-					d.oldSeen = make([]bool, n)
-				}
-				present := d.oldSeen[:n]
-				clear(present)
+				present := clearedFlags(&d.oldSeen, n)
 				if err := d.decodeRow(d.olds[i], entry, before, present, "old", i, valNodes, vals); err != nil {
 					return nil, nil, err
 				}
 				// Columns missing from a partial `old` did not change.
-				for c := range before {
-					if !present[c] {
-						before[c] = vals[c]
-					}
-				}
+				keepUnchanged(before, vals, present)
 				ev.Before = before
 			}
 		}
@@ -495,18 +483,7 @@ func (d *CanalJSON) decodeRow(row int32, e *tableEntry, vals []event.Value, pres
 		if t.nodes[k].esc {
 			name = t.text(k, d.unesc[:0])
 		}
-		// Columns usually arrive in table order.
-		idx := -1
-		if ci < len(tbl.Columns) && tbl.Columns[ci].Name == string(name) {
-			idx = ci
-		} else {
-			for j := range tbl.Columns {
-				if tbl.Columns[j].Name == string(name) {
-					idx = j
-					break
-				}
-			}
-		}
+		idx := columnIndex(tbl, ci, name)
 		if idx < 0 {
 			return d.fail(tbl.ID.DB, tbl.ID.Table, fmt.Sprintf("%s[%d]", field, ri), string(name),
 				errors.New("column is not in the row's schema (data)"))

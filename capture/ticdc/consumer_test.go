@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -186,47 +185,14 @@ func applyEvents(t testing.TB, evs []event.Event) (state map[string]map[string]m
 	return state, changes, ddls
 }
 
-func diffState(want, got map[string]map[string]map[string]*string) string {
-	var out []string
-	str := func(p *string) string {
-		if p == nil {
-			return "NULL"
-		}
-		return *p
-	}
-	for tbl, rows := range want {
-		for k, row := range rows {
-			g, ok := got[tbl][k]
-			if !ok {
-				out = append(out, fmt.Sprintf("%s %s missing", tbl, k))
-				continue
-			}
-			for c, v := range row {
-				if str(v) != str(g[c]) {
-					out = append(out, fmt.Sprintf("%s %s.%s = %s, want %s", tbl, k, c, str(g[c]), str(v)))
-				}
-			}
-		}
-	}
-	for tbl, rows := range got {
-		for k := range rows {
-			if _, ok := want[tbl][k]; !ok {
-				out = append(out, fmt.Sprintf("%s %s should not exist", tbl, k))
-			}
-		}
-	}
-	sort.Strings(out)
-	if len(out) > 20 {
-		out = append(out[:20], fmt.Sprintf("... %d more", len(out)-20))
-	}
-	return strings.Join(out, "\n")
-}
-
 func checkWorkload(t testing.TB, w *kh.Workload, evs []event.Event) {
 	t.Helper()
 	got, changes, ddls := applyEvents(t, evs)
-	if d := diffState(w.Expected, got); d != "" {
-		t.Fatalf("final state differs:\n%s", d)
+	if d := w.Diff(got); len(d) > 0 {
+		if len(d) > 20 {
+			d = append(d[:20], fmt.Sprintf("... %d more", len(d)-20))
+		}
+		t.Fatalf("final state differs:\n%s", strings.Join(d, "\n"))
 	}
 	if changes != w.Changes || ddls != w.DDLs {
 		t.Fatalf("%d row changes and %d DDL in the log, want exactly %d and %d", changes, ddls, w.Changes, w.DDLs)

@@ -53,17 +53,10 @@ func (d *Debezium) Decode(key, value []byte) ([]Decoded, error) {
 	if len(value) == 0 {
 		return []Decoded{{Kind: KindSkip, Reason: "tombstone (empty value)"}}, nil
 	}
-	src, err := d.dec.decode(value)
-	if err != nil {
-		return nil, dbzFail("", "value", "", err)
-	}
 	t := &d.tape
-	root, err := t.parseOne(src)
+	root, err := parseObject(&d.dec, t, value)
 	if err != nil {
 		return nil, dbzFail("", "value", "", err)
-	}
-	if t.kind(root) != jObject {
-		return nil, dbzFail("", "value", "", fmt.Errorf("message is a JSON %s, not an object", t.kind(root)))
 	}
 	env, sch := root, int32(-1)
 	if p := t.field(root, "payload"); p >= 0 {
@@ -367,28 +360,15 @@ func (d *Debezium) schema(db, tbl string, sch, main, other int32, preferBefore b
 			specs = append(specs, spec)
 		}
 	} else {
-		end := t.nodes[main].next
-		i := 0
-		for k := main + 1; k < end; i++ {
-			v := k + 1
-			col, spec := d.inf[i].column()
-			col.Name = t.string(k)
-			if tb.ColumnIndex(col.Name) >= 0 {
-				return nil, dbzFail(name, "payload", col.Name, errors.New("duplicate column"))
-			}
-			tb.Columns = append(tb.Columns, col)
-			specs = append(specs, spec)
-			k = t.nodes[v].next
+		var err error
+		specs, err = appendInferredColumns(tb, t, main, d.inf, func(column string, err error) error {
+			return dbzFail(name, "payload", column, err)
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
-	for _, k := range d.keyNames {
-		if idx := tb.ColumnIndex(k); idx >= 0 {
-			tb.Key = append(tb.Key, idx)
-			tb.Columns[idx].Nullable = false
-		}
-	}
-	tb.Seal()
-	e := &tableEntry{table: tb, specs: specs}
+	e := sealEntry(tb, specs, d.keyNames)
 	d.cache.put(key, e)
 	return e, nil
 }
@@ -399,11 +379,7 @@ func (d *Debezium) row(obj int32, e *tableEntry, field string) ([]event.Value, e
 	tb := e.table
 	vals := make([]event.Value, len(tb.Columns))
 	n := len(tb.Columns)
-	if cap(d.present) < n {
-		d.present = make([]bool, n)
-	}
-	present := d.present[:n]
-	clear(present)
+	present := clearedFlags(&d.present, n)
 	end := t.nodes[obj].next
 	ci := 0
 	for k := obj + 1; k < end; {
@@ -412,17 +388,7 @@ func (d *Debezium) row(obj int32, e *tableEntry, field string) ([]event.Value, e
 		if t.nodes[k].esc {
 			cname = t.text(k, nil)
 		}
-		idx := -1
-		if ci < n && tb.Columns[ci].Name == string(cname) {
-			idx = ci
-		} else {
-			for j := range tb.Columns {
-				if tb.Columns[j].Name == string(cname) {
-					idx = j
-					break
-				}
-			}
-		}
+		idx := columnIndex(tb, ci, cname)
 		if idx < 0 {
 			return nil, dbzFail(tableName(tb.ID.DB, tb.ID.Table), field, string(cname), errors.New("column is not in the schema"))
 		}

@@ -52,17 +52,10 @@ func (d *Maxwell) Decode(key, value []byte) ([]Decoded, error) {
 	if len(value) == 0 {
 		return nil, mxFail("", "value", "", errors.New("empty message"))
 	}
-	src, err := d.dec.decode(value)
-	if err != nil {
-		return nil, mxFail("", "value", "", err)
-	}
 	t := &d.tape
-	root, err := t.parseOne(src)
+	root, err := parseObject(&d.dec, t, value)
 	if err != nil {
 		return nil, mxFail("", "value", "", err)
-	}
-	if t.kind(root) != jObject {
-		return nil, mxFail("", "value", "", fmt.Errorf("message is a JSON %s, not an object", t.kind(root)))
 	}
 	str := func(k string) (string, error) {
 		n := t.field(root, k)
@@ -188,11 +181,7 @@ func (d *Maxwell) Decode(key, value []byte) ([]Decoded, error) {
 		size += int(t.nodes[old].end - t.nodes[old].start)
 	}
 	d.ar.reserve(size)
-	if cap(d.present) < n {
-		d.present = make([]bool, n)
-	}
-	seen := d.present[:n]
-	clear(seen)
+	seen := clearedFlags(&d.present, n)
 	vals := make([]event.Value, n)
 	if err := d.row(main, entry, vals, seen, mainField); err != nil {
 		return nil, err
@@ -207,20 +196,12 @@ func (d *Maxwell) Decode(key, value []byte) ([]Decoded, error) {
 		ev.After = vals
 		if !t.isNull(old) {
 			before := make([]event.Value, n)
-			if cap(d.oldSeen) < n {
-				d.oldSeen = make([]bool, n)
-			}
-			present := d.oldSeen[:n]
-			clear(present)
+			present := clearedFlags(&d.oldSeen, n)
 			if err := d.row(old, entry, before, present, "old"); err != nil {
 				return nil, err
 			}
 			// Maxwell's old lists only the changed columns.
-			for c := range before {
-				if !present[c] {
-					before[c] = vals[c]
-				}
-			}
+			keepUnchanged(before, vals, present)
 			ev.Before = before
 		}
 	}
@@ -262,7 +243,6 @@ func (d *Maxwell) schema(db, tbl string, main, other int32) (*tableEntry, error)
 	key = appendKeyString(key, tbl)
 	d.inf = inferRow(t, main, other, d.inf)
 	key = appendInferredKey(key, t, main, d.inf)
-	end := t.nodes[main].next
 	for _, k := range d.keyNames {
 		key = appendKeyString(key, k)
 	}
@@ -271,27 +251,13 @@ func (d *Maxwell) schema(db, tbl string, main, other int32) (*tableEntry, error)
 		return e, nil
 	}
 	tb := &event.Table{ID: event.TableID{DB: db, Table: tbl}}
-	var specs []colSpec
-	i := 0
-	for k := main + 1; k < end; i++ {
-		v := k + 1
-		col, spec := d.inf[i].column()
-		col.Name = t.string(k)
-		if tb.ColumnIndex(col.Name) >= 0 {
-			return nil, mxFail(tableName(db, tbl), "data", col.Name, errors.New("duplicate column"))
-		}
-		tb.Columns = append(tb.Columns, col)
-		specs = append(specs, spec)
-		k = t.nodes[v].next
+	specs, err := appendInferredColumns(tb, t, main, d.inf, func(column string, err error) error {
+		return mxFail(tableName(db, tbl), "data", column, err)
+	})
+	if err != nil {
+		return nil, err
 	}
-	for _, k := range d.keyNames {
-		if idx := tb.ColumnIndex(k); idx >= 0 {
-			tb.Key = append(tb.Key, idx)
-			tb.Columns[idx].Nullable = false
-		}
-	}
-	tb.Seal()
-	e := &tableEntry{table: tb, specs: specs}
+	e := sealEntry(tb, specs, d.keyNames)
 	d.cache.put(key, e)
 	return e, nil
 }
@@ -308,17 +274,7 @@ func (d *Maxwell) row(obj int32, e *tableEntry, vals []event.Value, present []bo
 		if t.nodes[k].esc {
 			cname = t.text(k, nil)
 		}
-		idx := -1
-		if ci < len(tb.Columns) && tb.Columns[ci].Name == string(cname) {
-			idx = ci
-		} else {
-			for j := range tb.Columns {
-				if tb.Columns[j].Name == string(cname) {
-					idx = j
-					break
-				}
-			}
-		}
+		idx := columnIndex(tb, ci, cname)
 		if idx < 0 {
 			return mxFail(tableName(tb.ID.DB, tb.ID.Table), field, string(cname), errors.New("column is not in the row (data)"))
 		}

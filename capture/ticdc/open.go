@@ -321,11 +321,7 @@ func (d *OpenProtocol) row(k openKey, val []byte, ei, n int) (Decoded, error) {
 	} else {
 		vals = make([]event.Value, nc)
 	}
-	if cap(d.present) < nc {
-		d.present = make([]bool, nc)
-	}
-	seen := d.present[:nc]
-	clear(seen)
+	seen := clearedFlags(&d.present, nc)
 	sect := "u"
 	if op == event.OpDelete {
 		sect = "d"
@@ -341,20 +337,12 @@ func (d *OpenProtocol) row(k openKey, val []byte, ei, n int) (Decoded, error) {
 		ev.Before = vals
 	case event.OpUpdate:
 		ev.After = vals
-		if cap(d.oldSeen) < nc {
-			d.oldSeen = make([]bool, nc)
-		}
-		present := d.oldSeen[:nc]
-		clear(present)
+		present := clearedFlags(&d.oldSeen, nc)
 		if err := d.decodeCols(p, entry, before, present, ei, n, "p"); err != nil {
 			return Decoded{}, err
 		}
 		// Columns missing from a partial "p" did not change.
-		for c := range before {
-			if !present[c] {
-				before[c] = vals[c]
-			}
-		}
+		keepUnchanged(before, vals, present)
 		ev.Before = before
 	}
 	d.evs[ei] = ev
@@ -605,17 +593,7 @@ func (d *OpenProtocol) decodeCols(obj int32, e *tableEntry, vals []event.Value, 
 		if t.nodes[kn].esc {
 			cname = t.text(kn, d.unesc[:0])
 		}
-		idx := -1
-		if ci < len(tbl.Columns) && tbl.Columns[ci].Name == string(cname) {
-			idx = ci
-		} else {
-			for j := range tbl.Columns {
-				if tbl.Columns[j].Name == string(cname) {
-					idx = j
-					break
-				}
-			}
-		}
+		idx := columnIndex(tbl, ci, cname)
 		if idx < 0 {
 			return fail(string(cname), errors.New("column is not in the row's schema"))
 		}

@@ -79,3 +79,35 @@ func TestProduceConsumeCommit(t *testing.T) {
 	}
 	t.Logf("%+v", lo.Topics)
 }
+
+func TestWorkloadDiff(t *testing.T) {
+	s := func(v string) *string { return &v }
+	w := &Workload{Expected: map[string]map[string]map[string]*string{
+		"shop.t0": {"1": {"id": s("1"), "c": s("x"), "d": nil}, "2": {"id": s("2")}},
+	}}
+	cases := []struct {
+		name string
+		got  map[string]map[string]map[string]*string
+		want []string
+	}{
+		{"equal; a missing column is NULL", map[string]map[string]map[string]*string{
+			"shop.t0": {"1": {"id": s("1"), "c": s("x")}, "2": {"id": s("2")}},
+		}, nil},
+		{"missing, extra and different", map[string]map[string]map[string]*string{
+			"shop.t0": {"1": {"id": s("1"), "c": s("y"), "d": s("z")}, "3": {"id": s("3")}},
+		}, []string{
+			"shop.t0 id 1 column c: got y, want x",
+			"shop.t0 id 1 column d: got z, want NULL",
+			"shop.t0 id 2 missing",
+			"shop.t0 id 3 should not exist (deleted upstream or never written)",
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := w.Diff(c.got)
+			if fmt.Sprint(got) != fmt.Sprint(c.want) || len(got) != len(c.want) {
+				t.Fatalf("Diff = %q, want %q", got, c.want)
+			}
+		})
+	}
+}

@@ -310,3 +310,40 @@ func GenerateWorkload(o WorkloadOptions) *Workload {
 	}
 	return w
 }
+
+// Diff lists, sorted, how got (table state shaped like Expected) differs
+// from Expected: missing rows, rows that should not exist and columns
+// whose values differ. A column got lacks (added by a later DDL) must be
+// NULL in Expected. It returns nil when they are equal.
+func (w *Workload) Diff(got map[string]map[string]map[string]*string) []string {
+	var out []string
+	str := func(p *string) string {
+		if p == nil {
+			return "NULL"
+		}
+		return *p
+	}
+	for tbl, rows := range w.Expected {
+		for k, row := range rows {
+			g, ok := got[tbl][k]
+			if !ok {
+				out = append(out, fmt.Sprintf("%s id %s missing", tbl, k))
+				continue
+			}
+			for c, v := range row {
+				if str(v) != str(g[c]) {
+					out = append(out, fmt.Sprintf("%s id %s column %s: got %s, want %s", tbl, k, c, str(g[c]), str(v)))
+				}
+			}
+		}
+	}
+	for tbl, rows := range got {
+		for k := range rows {
+			if _, ok := w.Expected[tbl][k]; !ok {
+				out = append(out, fmt.Sprintf("%s id %s should not exist (deleted upstream or never written)", tbl, k))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
