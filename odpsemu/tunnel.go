@@ -3,6 +3,7 @@ package odpsemu
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -120,22 +121,33 @@ func (s *Server) streamReply(r *http.Request, sess *streamSession, t *table) str
 	}
 }
 
-func (s *Server) handleStreamCreate(w http.ResponseWriter, r *http.Request, p *project, name string) *apiError {
-	s.drain(r)
-	q := r.URL.Query()
+// lockSessionTarget locks p and resolves the table and partition a new
+// session writes to, creating the partition when the request asks for it.
+// On success p.mu stays locked for the caller; on error it is unlocked.
+func (s *Server) lockSessionTarget(p *project, name string, q url.Values) (*table, []string, *apiError) {
 	p.mu.Lock()
 	t := p.table(name)
 	if t == nil {
 		p.mu.Unlock()
-		return noSuchTable(p, name)
+		return nil, nil, noSuchTable(p, name)
 	}
 	values, e := partitionFor(p, t, q.Get("partition"))
 	if e != nil {
 		p.mu.Unlock()
-		return e
+		return nil, nil, e
 	}
 	if _, e := s.getOrCreatePartition(p, t, values, wantCreatePartition(q), q.Get("partition")); e != nil {
 		p.mu.Unlock()
+		return nil, nil, e
+	}
+	return t, values, nil
+}
+
+func (s *Server) handleStreamCreate(w http.ResponseWriter, r *http.Request, p *project, name string) *apiError {
+	s.drain(r)
+	q := r.URL.Query()
+	t, values, e := s.lockSessionTarget(p, name, q)
+	if e != nil {
 		return e
 	}
 	version := t.latestVersion()
@@ -383,19 +395,8 @@ func (s *Server) uploadReply(sess *uploadSession, partKeys []column) uploadSessi
 func (s *Server) handleUploadCreate(w http.ResponseWriter, r *http.Request, p *project, name string) *apiError {
 	s.drain(r)
 	q := r.URL.Query()
-	p.mu.Lock()
-	t := p.table(name)
-	if t == nil {
-		p.mu.Unlock()
-		return noSuchTable(p, name)
-	}
-	values, e := partitionFor(p, t, q.Get("partition"))
+	t, values, e := s.lockSessionTarget(p, name, q)
 	if e != nil {
-		p.mu.Unlock()
-		return e
-	}
-	if _, e := s.getOrCreatePartition(p, t, values, wantCreatePartition(q), q.Get("partition")); e != nil {
-		p.mu.Unlock()
 		return e
 	}
 	sess := &uploadSession{
