@@ -53,8 +53,14 @@ func TableVersion(b []byte) uint64 {
 // strings do not alias b: they share one copy of it, made once per event
 // (which also keeps decoding to a few allocations per event).
 func DecodeEvent(b []byte, lookup func(version uint64) (*Table, error)) (Event, error) {
+	return decodeEvent(b, string(b), nil, lookup)
+}
+
+// decodeEvent decodes b, cutting strings from s (the same bytes) and rows
+// from alloc (nil: make).
+func decodeEvent(b []byte, s string, alloc func(n int) []Value, lookup func(version uint64) (*Table, error)) (Event, error) {
 	var e Event
-	d := decoder{b: b, s: string(b)}
+	d := decoder{b: b, s: s, alloc: alloc}
 	if v := d.byte1(); v != codecVersion && d.err == nil {
 		return e, errCorrupt(fmt.Sprintf("codec version %d", v))
 	}
@@ -120,9 +126,10 @@ func appendString(buf []byte, s string) []byte {
 }
 
 type decoder struct {
-	b   []byte
-	s   string // when set, the same bytes as the original b: strings are cut from it
-	err error
+	b     []byte
+	s     string // when set, the same bytes as the original b: strings are cut from it
+	alloc func(n int) []Value
+	err   error
 }
 
 func (d *decoder) fail(what string) {
@@ -205,6 +212,8 @@ func (d *decoder) row(spare []Value, reserve bool) []Value {
 	var row []Value
 	if uint64(cap(spare)) >= n {
 		row = spare[:n:n]
+	} else if d.alloc != nil {
+		row = d.alloc(int(n))
 	} else if reserve {
 		row = make([]Value, n, 2*n)
 	} else {

@@ -61,11 +61,20 @@ type Position struct {
 
 // String renders "file:offset" with " gtid=..." when set.
 func (p Position) String() string {
-	s := p.File + ":" + strconv.FormatUint(p.Offset, 10)
+	var tmp [96]byte
+	return string(p.AppendText(tmp[:0]))
+}
+
+// AppendText appends String's text to b.
+func (p Position) AppendText(b []byte) []byte {
+	b = append(b, p.File...)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, p.Offset, 10)
 	if p.GTID != "" {
-		s += " gtid=" + p.GTID
+		b = append(b, " gtid="...)
+		b = append(b, p.GTID...)
 	}
-	return s
+	return b
 }
 
 // Event is one change of one source table.

@@ -202,9 +202,11 @@ func (v Value) AppendText(buf []byte) []byte {
 		return appendClock(buf, h, mi, s, us)
 	case KindTimestamp:
 		t := v.Time()
-		buf = appendDate(buf, t.Year(), int(t.Month()), t.Day())
+		y, mo, d := t.Date()
+		h, mi, s := t.Clock()
+		buf = appendDate(buf, y, int(mo), d)
 		buf = append(buf, 'T')
-		buf = appendClock(buf, t.Hour(), t.Minute(), t.Second(), t.Nanosecond()/1000)
+		buf = appendClock(buf, h, mi, s, t.Nanosecond()/1000)
 		return append(buf, 'Z')
 	case KindTime:
 		us := int64(v.num)

@@ -61,12 +61,19 @@ func (l *Log) Wait(ctx context.Context, after uint64) (head uint64, err error) {
 // *event.Table with other events of the same schema version: treat tables
 // as immutable.
 func (l *Log) Read(from uint64, maxEvents int, maxBytes int64, dst []event.Event) ([]event.Event, error) {
+	return l.ReadInto(nil, from, maxEvents, maxBytes, dst)
+}
+
+// ReadInto is Read decoding with dec (nil: every event decoded on its own),
+// so that a batch built from several reads shares dec's few allocations;
+// see event.Decoder for what that retains.
+func (l *Log) ReadInto(dec *event.Decoder, from uint64, maxEvents int, maxBytes int64, dst []event.Event) ([]event.Event, error) {
 	if err := l.enter(); err != nil {
 		return dst, err
 	}
 	defer l.exit()
 	n := len(dst)
-	out, err := l.read(from, maxEvents, maxBytes, dst)
+	out, err := l.read(dec, from, maxEvents, maxBytes, dst)
 	if err != nil {
 		clear(out[n:])
 		return out[:n], err
@@ -74,7 +81,7 @@ func (l *Log) Read(from uint64, maxEvents int, maxBytes int64, dst []event.Event
 	return out, nil
 }
 
-func (l *Log) read(from uint64, maxEvents int, maxBytes int64, dst []event.Event) ([]event.Event, error) {
+func (l *Log) read(dec *event.Decoder, from uint64, maxEvents int, maxBytes int64, dst []event.Event) ([]event.Event, error) {
 	if from == 0 {
 		from = 1 // seqs start at 1
 	}
@@ -112,7 +119,12 @@ func (l *Log) read(from uint64, maxEvents int, maxBytes int64, dst []event.Event
 		if err != nil {
 			return dst, fmt.Errorf("offsets: state dir %s: read seq %d: %w", l.dir, seq, err)
 		}
-		e, err := event.DecodeEvent(v, lookup)
+		var e event.Event
+		if dec != nil {
+			e, err = dec.Decode(v, lookup)
+		} else {
+			e, err = event.DecodeEvent(v, lookup)
+		}
 		if err != nil {
 			return dst, fmt.Errorf("offsets: state dir %s: decode seq %d: %w", l.dir, seq, err)
 		}

@@ -120,7 +120,16 @@ type Pipeline struct {
 	sinks []SinkSpec
 	opts  Options
 	lg    *slog.Logger
+	// acked wakes the GC after a sink acknowledged a batch (nil when
+	// entries are retained anyway, see Options.Retention).
+	acked chan struct{}
 }
+
+// minGCGap spaces GCs triggered by acknowledgements. Deleting acknowledged
+// entries promptly, while they are still in Pebble's memtable, lets the
+// memtable flush drop them instead of writing them to disk and compacting
+// them later.
+const minGCGap = 20 * time.Millisecond
 
 // New returns a pipeline. The log must be open; the pipeline does not close it.
 func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline {
@@ -142,7 +151,11 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 	for i := range sinks {
 		sinks[i].Policy.EnsureDefaults()
 	}
-	return &Pipeline{log: log, src: src, sinks: sinks, opts: opts, lg: opts.Logger}
+	p := &Pipeline{log: log, src: src, sinks: sinks, opts: opts, lg: opts.Logger}
+	if opts.Retention == 0 {
+		p.acked = make(chan struct{}, 1)
+	}
+	return p
 }
 
 type txn struct {
@@ -227,7 +240,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			case <-sinkCtx.Done():
 				return
 			case <-t.C:
-				p.gc()
+			case <-p.acked:
+			}
+			p.gc()
+			// At most one GC per minGCGap, however often sinks ack.
+			select {
+			case <-sinkCtx.Done():
+				return
+			case <-time.After(minGCGap):
 			}
 		}
 	}()

@@ -61,7 +61,7 @@ func (w *worker) run(ctx context.Context) error {
 			if _, err := log.Wait(ctx, end-1); err != nil {
 				return nil
 			}
-			events, err = log.Read(next, int(end-next+1), 0, events)
+			events, err = log.ReadInto(new(event.Decoder), next, int(end-next+1), 0, events)
 			if err != nil {
 				return err
 			}
@@ -126,13 +126,18 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 		_ = err
 	}
 	deadline := time.Now().Add(pol.MaxAge)
-	var events []event.Event
+	// Room for what is already waiting (up to a full batch), so a large
+	// batch is not copied again and again as it grows.
+	events := make([]event.Event, 0, max(64, min(uint64(pol.MaxRows), log.Head()-next+1)))
+	// One decoder per batch: the batch's events share its allocations and
+	// are dropped together.
+	dec := new(event.Decoder)
 	var bytes int64
 	from := next
 	for {
 		var err error
 		n := len(events)
-		events, err = log.Read(from, pol.MaxRows-len(events), int64(pol.MaxBytes)-bytes, events)
+		events, err = log.ReadInto(dec, from, pol.MaxRows-len(events), int64(pol.MaxBytes)-bytes, events)
 		if err != nil {
 			return nil, err
 		}
@@ -223,6 +228,11 @@ func (w *worker) write(ctx context.Context, b *sink.Batch) {
 	obs.SinkAcked(name, cur)
 	if err != nil {
 		w.setErr(err)
+		return
+	}
+	select {
+	case w.p.acked <- struct{}{}:
+	default:
 	}
 }
 

@@ -136,6 +136,11 @@ func (c *TargetColumn) convert(v event.Value) (event.Value, error) {
 		var text string
 		switch v.Kind() {
 		case event.KindDecimal:
+			// The binlog and snapshot decoders already write the column's
+			// canonical text: keep it as it is.
+			if canonicalDecimal(v.Str(), c.Precision, c.Scale) {
+				return v, nil
+			}
 			text = v.Str()
 		case event.KindFloat32, event.KindFloat64:
 			f := v.Float()
@@ -384,6 +389,31 @@ func rescaleDecimal(text string, precision, scale int) (string, error) {
 		out = "-" + out
 	}
 	return out, nil
+}
+
+// canonicalDecimal reports whether s is what rescaleDecimal(s, precision,
+// scale) returns: an optional "-", an integer part without leading zeros
+// ("0" alone) of at most precision-scale digits, and exactly scale
+// fraction digits; "-" only before a non-zero value.
+func canonicalDecimal(s string, precision, scale int) bool {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	ip, frac := s, ""
+	if scale > 0 {
+		if len(s) < scale+2 || s[len(s)-scale-1] != '.' {
+			return false
+		}
+		ip, frac = s[:len(s)-scale-1], s[len(s)-scale:]
+	}
+	if ip == "" || !allDigits(ip) || !allDigits(frac) {
+		return false
+	}
+	if ip != "0" && (ip[0] == '0' || len(ip) > precision-scale) {
+		return false
+	}
+	return !neg || ip != "0" || strings.Trim(frac, "0") != ""
 }
 
 func allDigits(s string) bool {

@@ -193,8 +193,8 @@ func (t *Target) ColumnIndex(name string) int {
 	return -1
 }
 
-// Row fills dst with the target row for e, aligned with Columns, and returns
-// it: metadata values (_op event.String(code), _seq event.Uint(e.Seq),
+// Row fills dst (reused when it has room) with the target row for e,
+// aligned with Columns, and returns it: metadata values (_op event.String(code), _seq event.Uint(e.Seq),
 // _commit_ts event.TimestampMicros, _pos event.String, _src_db/_src_table
 // event.String) and the source values (After, or Before for deletes)
 // converted to the column's Kind (see TargetColumn.Convert). Columns the
@@ -232,7 +232,14 @@ func (t *Target) row(e *event.Event, dst []event.Value, checked bool) ([]event.V
 		case MetaCommitTs:
 			dst[i] = event.TimestampMicros(e.CommitTime)
 		case MetaPos:
-			dst[i] = event.String(e.Pos.String())
+			// Rows of one binlog event share a position: when dst (a
+			// reused row) already holds this text, keep it, saving a
+			// string per row.
+			var tmp [128]byte
+			text := e.Pos.AppendText(tmp[:0])
+			if old := dst[i]; old.Kind() != event.KindString || old.Str() != string(text) {
+				dst[i] = event.String(string(text))
+			}
 		case MetaSourceDB:
 			dst[i] = event.String(e.Source.DB)
 		case MetaSourceTable:

@@ -31,9 +31,12 @@ import (
 )
 
 var (
-	profilePath string
-	captureOnly bool
-	inflight    int
+	profilePath     string
+	pipeProfilePath string
+	captureOnly     bool
+	inflight        int
+	keepDir         bool
+	gcEvery         time.Duration
 )
 
 func main() {
@@ -41,7 +44,10 @@ func main() {
 	txn := flag.Int("txn", 1000, "rows per transaction")
 	noSync := flag.Bool("nosync", false, "local sink without fsync")
 	capOnly := flag.Bool("capture", false, "also time the capture alone (no log, no sink)")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the pipeline run to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the sink stage (log → local sink) to this file")
+	flag.StringVar(&pipeProfilePath, "pipeprofile", "", "write a CPU profile of the whole pipeline run to this file")
+	flag.BoolVar(&keepDir, "keep", false, "keep the temporary directory (database, state, files)")
+	flag.DurationVar(&gcEvery, "gc", 0, "pipeline log GC interval (0: default)")
 	flag.IntVar(&inflight, "inflight", 2, "sink batches in flight")
 	flag.Parse()
 	profilePath = *cpuProfile
@@ -58,7 +64,11 @@ func run(rows, txn int, noSync bool) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if keepDir {
+		fmt.Println("keeping", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	db, err := workload.StartSpine(ctx, filepath.Join(dir, "mariadb"))
 	if err != nil {
 		return err
@@ -180,7 +190,14 @@ func runPipeline(ctx context.Context, addr, dir string, start mysql.Checkpoint, 
 	if err != nil {
 		return 0, err
 	}
-	p := pipeline.New(log, workload.Capture(src), sinks, pipeline.Options{})
+	p := pipeline.New(log, workload.Capture(src), sinks, pipeline.Options{GCInterval: gcEvery})
+	if pipeProfilePath != "" {
+		stop, err := startProfile(pipeProfilePath)
+		if err != nil {
+			return 0, err
+		}
+		defer stop()
+	}
 	t0 := time.Now()
 	var headAt time.Duration
 	return workload.RunUntil(ctx, p, 20*time.Millisecond, func() bool {
@@ -217,17 +234,26 @@ func runStages(ctx context.Context, addr, dir string, start mysql.Checkpoint, wa
 		return 0, 0, err
 	}
 	if profilePath != "" {
-		f, err := os.Create(profilePath)
+		stop, err := startProfile(profilePath)
 		if err != nil {
 			return 0, 0, err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return 0, 0, err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	sinkDur, err = workload.RunUntil(ctx, pipeline.New(log, workload.Idle, sinks, pipeline.Options{}), 10*time.Millisecond,
 		func() bool { c, _ := log.Cursor("files"); return c >= uint64(want) })
 	return capDur, sinkDur, err
+}
+
+// startProfile starts a CPU profile written to path; stop ends it.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -113,10 +113,8 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 			if err != nil {
 				return err
 			}
-			for _, row := range g.Rows {
-				if err := w.WriteRow(row); err != nil {
-					return err
-				}
+			if err := g.EachRow(w.WriteRow); err != nil {
+				return err
 			}
 			return w.Close()
 		}); err != nil {

@@ -13,6 +13,8 @@ import (
 
 // RowWriter encodes rows of one target into a file.
 type RowWriter interface {
+	// WriteRow encodes one row; it must not retain row, which the caller
+	// reuses (values, being immutable, may be kept).
 	WriteRow(row []event.Value) error
 	// Close flushes; it does not close the underlying writer.
 	Close() error
@@ -81,6 +83,13 @@ func AppendJSONValue(b []byte, v event.Value) []byte {
 		b = append(b, '"')
 		b = base64.StdEncoding.AppendEncode(b, []byte(v.Str()))
 		return append(b, '"')
+	case event.KindDate, event.KindDateTime, event.KindTimestamp, event.KindTime:
+		// Digits and "-: .TZ" only: nothing to escape.
+		b = append(b, '"')
+		b = v.AppendText(b)
+		return append(b, '"')
+	case event.KindString, event.KindJSON, event.KindEnum, event.KindSet:
+		return appendJSONString(b, v.Str())
 	default:
 		var tmp [64]byte
 		return appendJSONString(b, string(v.AppendText(tmp[:0])))

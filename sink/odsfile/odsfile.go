@@ -38,7 +38,23 @@ type Group struct {
 	Target      *schema.Target
 	Part        string
 	First, Last uint64
-	Rows        [][]event.Value
+	// Events are the group's row events, in order.
+	Events []*event.Event
+}
+
+// EachRow calls fn with the target row of each event in order (see
+// schema.Target.Row), stopping at its first error. Rows are converted one
+// at a time into one reused slice, valid only during the call, so a group
+// costs no memory per row beyond its events.
+func (g *Group) EachRow(fn func(row []event.Value) error) error {
+	var row []event.Value
+	for _, e := range g.Events {
+		row = g.Target.Row(e, row)
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Name returns the group's data file path for extension ext.
@@ -84,7 +100,7 @@ func Split(b *sink.Batch, m *schema.Mapper) (groups []*Group, ddl []DDL, err err
 			groups = append(groups, g)
 		}
 		g.Last = e.Seq
-		g.Rows = append(g.Rows, t.Row(e, nil))
+		g.Events = append(g.Events, e)
 	}
 	sort.SliceStable(groups, func(i, j int) bool { return groups[i].First < groups[j].First })
 	return groups, ddl, nil
