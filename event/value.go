@@ -253,6 +253,22 @@ func appendClock(buf []byte, h, mi, s, us int) []byte {
 }
 
 func appendPad(buf []byte, v, width int) []byte {
+	if v >= 0 && v < 1_000_000 && width <= 6 {
+		// Fixed-width digits without strconv: the common case of dates.
+		var tmp [6]byte
+		n := 0
+		for x := v; ; x /= 10 {
+			n++
+			tmp[6-n] = byte('0' + x%10)
+			if x < 10 {
+				break
+			}
+		}
+		for ; n < width; n++ {
+			tmp[6-n-1] = '0'
+		}
+		return append(buf, tmp[6-n:]...)
+	}
 	var tmp [20]byte
 	b := strconv.AppendInt(tmp[:0], int64(v), 10)
 	for i := len(b); i < width; i++ {

@@ -224,7 +224,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		sinkWG.Add(1)
 		go func() {
 			defer sinkWG.Done()
-			w := &worker{p: p, spec: spec, drain: drain}
+			w := &worker{p: p, spec: spec, drain: drain, free: make(chan []event.Event, spec.Policy.InFlight+1)}
 			if err := w.run(sinkCtx); err != nil && sinkCtx.Err() == nil {
 				fail(fmt.Errorf("sink %s: %w", spec.Name, err))
 			}

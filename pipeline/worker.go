@@ -17,6 +17,9 @@ type worker struct {
 	spec  *SinkSpec
 	drain <-chan struct{} // closed when capture stopped: write what is left, then return
 
+	// free holds event slices of acknowledged batches for reuse.
+	free chan []event.Event
+
 	mu      sync.Mutex
 	pending []uint64 // boundaries of batches cut but not yet acknowledged, in order
 	err     error    // first write failure
@@ -128,7 +131,12 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 	deadline := time.Now().Add(pol.MaxAge)
 	// Room for what is already waiting (up to a full batch), so a large
 	// batch is not copied again and again as it grows.
-	events := make([]event.Event, 0, max(64, min(uint64(pol.MaxRows), log.Head()-next+1)))
+	var events []event.Event
+	select {
+	case events = <-w.free:
+	default:
+		events = make([]event.Event, 0, max(64, min(uint64(pol.MaxRows), log.Head()-next+1)))
+	}
 	// One decoder per batch: the batch's events share its allocations and
 	// are dropped together.
 	dec := new(event.Decoder)
@@ -232,6 +240,12 @@ func (w *worker) write(ctx context.Context, b *sink.Batch) {
 	}
 	select {
 	case w.p.acked <- struct{}{}:
+	default:
+	}
+	// The sink is done with the batch (sink contract 5): reuse its slice.
+	clear(b.Events)
+	select {
+	case w.free <- b.Events[:0]:
 	default:
 	}
 }

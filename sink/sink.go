@@ -15,6 +15,9 @@
 //  3. A nil error means the batch is durable in the target; only then does
 //     the pipeline advance the sink's cursor over it.
 //  4. Errors are retried with backoff unless marked with ErrPermanent.
+//  5. Write must not keep b.Events, or pointers into it, after it returns:
+//     the pipeline reuses the slice for a later batch. The events' values,
+//     strings and tables are immutable and may be kept.
 package sink
 
 import (

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/odsync/odsync/bench/workload"
@@ -27,6 +28,7 @@ import (
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink"
 	"github.com/odsync/odsync/sink/local"
 )
 
@@ -190,7 +192,9 @@ func runPipeline(ctx context.Context, addr, dir string, start mysql.Checkpoint, 
 	if err != nil {
 		return 0, err
 	}
-	p := pipeline.New(log, workload.Capture(src), sinks, pipeline.Options{GCInterval: gcEvery})
+	obs := &timing{}
+	p := pipeline.New(log, workload.Capture(src), sinks, pipeline.Options{GCInterval: gcEvery, Observer: obs})
+	defer obs.print()
 	if pipeProfilePath != "" {
 		stop, err := startProfile(pipeProfilePath)
 		if err != nil {
@@ -256,4 +260,42 @@ func startProfile(path string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// timing is a pipeline.Observer that sums where the pipeline run waits.
+type timing struct {
+	mu                sync.Mutex
+	appends, appended int
+	appendTime        time.Duration
+	writes, written   int
+	writeTime         time.Duration
+}
+
+func (t *timing) Appended(events []event.Event, _ []byte, took time.Duration) {
+	t.mu.Lock()
+	t.appends++
+	t.appended += len(events)
+	t.appendTime += took
+	t.mu.Unlock()
+}
+
+func (t *timing) SinkWrite(_ string, b *sink.Batch, took time.Duration, _ error) {
+	t.mu.Lock()
+	t.writes++
+	t.written += len(b.Events)
+	t.writeTime += took
+	t.mu.Unlock()
+}
+
+func (t *timing) SinkAcked(string, uint64) {}
+
+func (t *timing) print() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.appends == 0 || t.writes == 0 {
+		return
+	}
+	fmt.Printf("pipeline: %d log appends (%.0f events each, %.1f ms each, %.2fs in all); %d sink writes (%.0f events each, %.1f ms each, %.2fs in all)\n",
+		t.appends, float64(t.appended)/float64(t.appends), t.appendTime.Seconds()*1e3/float64(t.appends), t.appendTime.Seconds(),
+		t.writes, float64(t.written)/float64(t.writes), t.writeTime.Seconds()*1e3/float64(t.writes), t.writeTime.Seconds())
 }

@@ -98,10 +98,40 @@ func AppendJSONValue(b []byte, v event.Value) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// SWAR constants: every byte 0x01, every byte 0x80.
+const (
+	lows  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// anyZero reports (in the high bits) whether any byte of x is zero.
+func anyZero(x uint64) uint64 { return (x - lows) &^ x & highs }
+
+// plainWord reports whether none of the 8 bytes of w needs escaping or
+// UTF-8 checking: no control byte, '"', '\\' or non-ASCII byte.
+func plainWord(w uint64) bool {
+	below := (w - lows*0x20) &^ w & highs // some byte < 0x20
+	return below|anyZero(w^(lows*'"'))|anyZero(w^(lows*'\\'))|w&highs == 0
+}
+
+// load64 reads s[i:i+8] little-endian.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip plain ASCII eight bytes at a time.
+		for i+8 <= len(s) && plainWord(load64(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
 			i++

@@ -73,9 +73,15 @@ func Split(b *sink.Batch, m *schema.Mapper) (groups []*Group, ddl []DDL, err err
 		part   string
 	}
 	idx := map[key]*Group{}
+	// Consecutive events of one table version and commit second (nearly
+	// all of a batch) go to the same group: skip resolving them again.
+	var lastTable *event.Table
+	var lastSec int64
+	var last *Group
 	for i := range b.Events {
 		e := &b.Events[i]
 		if e.Op == event.OpDDL {
+			last = nil // the mapping may change from here
 			d := DDL{Event: e}
 			if e.Table != nil {
 				if d.Target, d.Plan, err = m.Resolve(e.Table); err != nil {
@@ -87,6 +93,11 @@ func Split(b *sink.Batch, m *schema.Mapper) (groups []*Group, ddl []DDL, err err
 		}
 		if e.Table == nil {
 			return nil, nil, fmt.Errorf("table %s at %s (seq %d): row event without a schema", e.Source, e.Pos, e.Seq)
+		}
+		if last != nil && e.Table == lastTable && floorDiv(e.CommitTime, 1e6) == lastSec {
+			last.Last = e.Seq
+			last.Events = append(last.Events, e)
+			continue
 		}
 		t, _, err := m.Resolve(e.Table)
 		if err != nil {
@@ -101,9 +112,19 @@ func Split(b *sink.Batch, m *schema.Mapper) (groups []*Group, ddl []DDL, err err
 		}
 		g.Last = e.Seq
 		g.Events = append(g.Events, e)
+		lastTable, lastSec, last = e.Table, floorDiv(e.CommitTime, 1e6), g
 	}
 	sort.SliceStable(groups, func(i, j int) bool { return groups[i].First < groups[j].First })
 	return groups, ddl, nil
+}
+
+// floorDiv is a/b rounded down (partitions are whole seconds, also before 1970).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
 }
 
 // DDL is a schema change in a batch.
