@@ -21,7 +21,7 @@ func TestDecoderSharesChunksSafely(t *testing.T) {
 		if i%97 == 0 {
 			pad = string(make([]byte, 70<<10)) // bigger than a chunk
 		}
-		row := []Value{Uint(uint64(i)), Decimal(strconv.Itoa(i) + ".5"), Enum(1, "new" + pad)}
+		row := []Value{Uint(uint64(i)), Decimal(strconv.Itoa(i) + ".5"), Enum(1, "new"+pad)}
 		in := Event{Op: OpUpdate, Source: tbl.ID, Table: tbl, Before: row, After: row,
 			Pos: Position{File: "binlog.000001", Offset: uint64(i), GTID: fmt.Sprintf("0-1-%d", i)}}
 		buf = AppendEvent(buf[:0], &in) // the same buffer every time, as a Pebble iterator would
