@@ -57,20 +57,31 @@ func TestDecoderSharesChunksSafely(t *testing.T) {
 	}
 }
 
-func TestAppendPad(t *testing.T) {
-	for _, v := range []int{0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 99999, 123456, 999999, 1000000, 12345678, -1, -42} {
-		for width := 1; width <= 6; width++ {
-			want := strconv.Itoa(v)
-			if v >= 0 {
-				want = fmt.Sprintf("%0*d", width, v)
-			} else {
-				for len(want) < width {
-					want = "0" + want // the historic form for negatives: zeros before the sign
+// The two-digit fast paths of dates and clocks must print what the
+// general padded form prints.
+func TestAppendDateClockFastPath(t *testing.T) {
+	for _, y := range []int{0, 1, 9, 10, 99, 100, 999, 1000, 2024, 9999, 10000, -1} {
+		for _, m := range []int{0, 1, 9, 10, 12, 99, 100} {
+			for _, d := range []int{0, 1, 31, 99} {
+				want := string(appendPad(nil, y, 4)) + "-" + string(appendPad(nil, m, 2)) + "-" + string(appendPad(nil, d, 2))
+				if got := string(appendDate(nil, y, m, d)); got != want {
+					t.Fatalf("appendDate(%d, %d, %d) = %q, want %q", y, m, d, got, want)
 				}
 			}
-			if got := string(appendPad([]byte("x"), v, width)); got != "x"+want {
-				t.Errorf("appendPad(%d, %d) = %q, want %q", v, width, got, "x"+want)
+		}
+	}
+	for _, h := range []int{0, 9, 23, 99, 838, -1} {
+		for _, us := range []int{0, 1, 10, 999, 1000, 123456, 999999, 1000000, -5} {
+			want := string(appendPad(nil, h, 2)) + ":07:59"
+			if us != 0 {
+				want += "." + string(appendPad(nil, us, 6))
+			}
+			if got := string(appendClock(nil, h, 7, 59, us)); got != want {
+				t.Fatalf("appendClock(%d, 7, 59, %d) = %q, want %q", h, us, got, want)
 			}
 		}
+	}
+	if got := fmt.Sprint(DateTime(2026, 1, 2, 3, 4, 5, 60).Text()); got != "2026-01-02 03:04:05.000060" {
+		t.Fatalf("DateTime text %q", got)
 	}
 }

@@ -232,43 +232,44 @@ func (v Value) String() string {
 }
 
 func appendDate(buf []byte, y, m, d int) []byte {
-	buf = appendPad(buf, y, 4)
-	buf = append(buf, '-')
-	buf = appendPad(buf, m, 2)
-	buf = append(buf, '-')
-	return appendPad(buf, d, 2)
+	if y < 0 || y > 9999 || m < 0 || m > 99 || d < 0 || d > 99 {
+		buf = appendPad(buf, y, 4)
+		buf = append(buf, '-')
+		buf = appendPad(buf, m, 2)
+		buf = append(buf, '-')
+		return appendPad(buf, d, 2)
+	}
+	return append(buf, digits2[2*(y/100)], digits2[2*(y/100)+1], digits2[2*(y%100)], digits2[2*(y%100)+1], '-',
+		digits2[2*m], digits2[2*m+1], '-', digits2[2*d], digits2[2*d+1])
 }
 
 func appendClock(buf []byte, h, mi, s, us int) []byte {
-	buf = appendPad(buf, h, 2)
-	buf = append(buf, ':')
-	buf = appendPad(buf, mi, 2)
-	buf = append(buf, ':')
-	buf = appendPad(buf, s, 2)
+	if h < 0 || h > 99 || mi < 0 || mi > 99 || s < 0 || s > 99 || us < 0 || us > 999999 {
+		buf = appendPad(buf, h, 2)
+		buf = append(buf, ':')
+		buf = appendPad(buf, mi, 2)
+		buf = append(buf, ':')
+		buf = appendPad(buf, s, 2)
+		if us != 0 {
+			buf = append(buf, '.')
+			buf = appendPad(buf, us, 6)
+		}
+		return buf
+	}
+	buf = append(buf, digits2[2*h], digits2[2*h+1], ':', digits2[2*mi], digits2[2*mi+1], ':', digits2[2*s], digits2[2*s+1])
 	if us != 0 {
-		buf = append(buf, '.')
-		buf = appendPad(buf, us, 6)
+		a, b, c := us/10000, us/100%100, us%100
+		buf = append(buf, '.', digits2[2*a], digits2[2*a+1], digits2[2*b], digits2[2*b+1], digits2[2*c], digits2[2*c+1])
 	}
 	return buf
 }
 
+// digits2 holds the two-digit forms of 0..99.
+const digits2 = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"4041424344454647484950515253545556575859606162636465666768697071727374757677787980818283848586878889" +
+	"90919293949596979899"
+
 func appendPad(buf []byte, v, width int) []byte {
-	if v >= 0 && v < 1_000_000 && width <= 6 {
-		// Fixed-width digits without strconv: the common case of dates.
-		var tmp [6]byte
-		n := 0
-		for x := v; ; x /= 10 {
-			n++
-			tmp[6-n] = byte('0' + x%10)
-			if x < 10 {
-				break
-			}
-		}
-		for ; n < width; n++ {
-			tmp[6-n-1] = '0'
-		}
-		return append(buf, tmp[6-n:]...)
-	}
 	var tmp [20]byte
 	b := strconv.AppendInt(tmp[:0], int64(v), 10)
 	for i := len(b); i < width; i++ {

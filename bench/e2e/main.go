@@ -7,7 +7,12 @@
 //     timed until the sink's cursor covers every row.
 //
 // It prints rows/s and MB/s for both and the ratio pipeline/raw, which is the
-// figure that survives a noisy machine.
+// figure that survives a noisy machine: raw and pipeline runs alternate for
+// -runs rounds and the medians are printed. Then each half alone (capture →
+// log; log → sink), and for the last round where the pipeline waited (log
+// appends, sink writes). -pipeprofile, -cpuprofile and -trace write a CPU
+// profile of the last pipeline round, of the sink stage, and an execution
+// trace of the last round.
 //
 //	go run ./bench/e2e -rows 1000000 -txn 1000
 package main
@@ -19,6 +24,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +42,9 @@ import (
 var (
 	profilePath     string
 	pipeProfilePath string
+	tracePath       string
+	runs            int
+	memProfilePath  string
 	captureOnly     bool
 	inflight        int
 	keepDir         bool
@@ -47,9 +57,12 @@ func main() {
 	noSync := flag.Bool("nosync", false, "local sink without fsync")
 	capOnly := flag.Bool("capture", false, "also time the capture alone (no log, no sink)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the sink stage (log → local sink) to this file")
+	flag.StringVar(&tracePath, "trace", "", "write an execution trace of the whole pipeline run to this file")
 	flag.StringVar(&pipeProfilePath, "pipeprofile", "", "write a CPU profile of the whole pipeline run to this file")
 	flag.BoolVar(&keepDir, "keep", false, "keep the temporary directory (database, state, files)")
 	flag.DurationVar(&gcEvery, "gc", 0, "pipeline log GC interval (0: default)")
+	flag.StringVar(&memProfilePath, "memprofile", "", "write an allocation profile (after the last pipeline round) to this file")
+	flag.IntVar(&runs, "runs", 3, "rounds of raw reader and pipeline, alternating (medians are printed)")
 	flag.IntVar(&inflight, "inflight", 2, "sink batches in flight")
 	flag.Parse()
 	profilePath = *cpuProfile
@@ -96,9 +109,22 @@ func run(rows, txn int, noSync bool) error {
 	}
 	fmt.Printf("loaded in %s; binlog %s:%d → %s:%d\n", time.Since(t0).Round(time.Millisecond), start.File, start.Pos, end.File, end.Pos)
 
-	raw, err := workload.ReadRaw(ctx, srv, 9001, start, rows)
-	if err != nil {
-		return err
+	// Alternate raw and pipeline runs; the medians and the median of the
+	// per-round ratios are what a noisy machine cannot skew much.
+	var raws, pipes, ratios []time.Duration
+	var raw workload.Raw
+	for r := 0; r < runs; r++ {
+		raw, err = workload.ReadRaw(ctx, srv, 9001, start, rows)
+		if err != nil {
+			return err
+		}
+		d, err := runPipeline(ctx, srv.Addr(), dir, start, rows, noSync, r == runs-1)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("round %d: raw %.2fs, pipeline %.2fs, ratio %.2f\n", r+1, raw.Duration.Seconds(), d.Seconds(), raw.Duration.Seconds()/d.Seconds())
+		raws, pipes = append(raws, raw.Duration), append(pipes, d)
+		ratios = append(ratios, time.Duration(float64(time.Second)*raw.Duration.Seconds()/d.Seconds()))
 	}
 	if captureOnly {
 		mcap := mysql.Config{Addr: srv.Addr(), User: "root", ServerID: 9003}
@@ -123,10 +149,6 @@ func run(rows, txn int, noSync bool) error {
 		d := time.Since(t0)
 		fmt.Printf("capture only: %d rows in %.2fs (first emit after %.2fs): %.0f rows/s\n", n, d.Seconds(), first.Seconds(), float64(n)/(d-first).Seconds())
 	}
-	pipeDur, err := runPipeline(ctx, srv.Addr(), dir, start, rows, noSync)
-	if err != nil {
-		return err
-	}
 	if binlogBytes < 0 {
 		binlogBytes = raw.Bytes
 	}
@@ -134,14 +156,14 @@ func run(rows, txn int, noSync bool) error {
 	if err != nil {
 		return err
 	}
-	rawDur := raw.Duration
+	rawDur, pipeDur := median(raws), median(pipes)
 	mb := float64(binlogBytes) / 1e6
 	fmt.Printf("\n%-28s %12s %10s %10s\n", "reader", "rows/s", "MB/s", "seconds")
 	fmt.Printf("%-28s %12.0f %10.1f %10.2f\n", "raw go-mysql BinlogSyncer", float64(raw.Rows)/rawDur.Seconds(), mb/rawDur.Seconds(), rawDur.Seconds())
 	fmt.Printf("%-28s %12.0f %10.1f %10.2f\n", "odsync → log → local sink", float64(rows)/pipeDur.Seconds(), mb/pipeDur.Seconds(), pipeDur.Seconds())
 	fmt.Printf("%-28s %12.0f %10.1f %10.2f\n", "  stage: capture → log", float64(rows)/capDur.Seconds(), mb/capDur.Seconds(), capDur.Seconds())
 	fmt.Printf("%-28s %12.0f %10.1f %10.2f\n", "  stage: log → local sink", float64(rows)/sinkDur.Seconds(), mb/sinkDur.Seconds(), sinkDur.Seconds())
-	fmt.Printf("ratio pipeline/raw: %.2f\n", rawDur.Seconds()/pipeDur.Seconds())
+	fmt.Printf("ratio pipeline/raw: %.2f (median of %d rounds; rows/s above are medians too)\n", median(ratios).Seconds(), runs)
 	return nil
 }
 
@@ -176,7 +198,7 @@ func filesSink(dir string, noSync bool, mapper *schema.Mapper) ([]pipeline.SinkS
 
 // runPipeline runs capture → log → local sink from start until the sink
 // acknowledged want rows.
-func runPipeline(ctx context.Context, addr, dir string, start mysql.Checkpoint, want int, noSync bool) (time.Duration, error) {
+func runPipeline(ctx context.Context, addr, dir string, start mysql.Checkpoint, want int, noSync, profile bool) (time.Duration, error) {
 	state := filepath.Join(dir, "state")
 	defer os.RemoveAll(state)
 	log, mapper, err := openLog(ctx, state, start)
@@ -194,18 +216,39 @@ func runPipeline(ctx context.Context, addr, dir string, start mysql.Checkpoint, 
 	}
 	obs := &timing{}
 	p := pipeline.New(log, workload.Capture(src), sinks, pipeline.Options{GCInterval: gcEvery, Observer: obs})
-	defer obs.print()
-	if pipeProfilePath != "" {
+	if profile {
+		defer obs.print()
+		if memProfilePath != "" {
+			defer func() {
+				if f, err := os.Create(memProfilePath); err == nil {
+					_ = pprof.Lookup("allocs").WriteTo(f, 0)
+					f.Close()
+				}
+			}()
+		}
+	}
+	if pipeProfilePath != "" && profile {
 		stop, err := startProfile(pipeProfilePath)
 		if err != nil {
 			return 0, err
 		}
 		defer stop()
 	}
+	if tracePath != "" && profile {
+		f, err := os.Create(tracePath)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return 0, err
+		}
+		defer trace.Stop()
+	}
 	t0 := time.Now()
 	var headAt time.Duration
 	return workload.RunUntil(ctx, p, 20*time.Millisecond, func() bool {
-		if headAt == 0 && log.Head() >= uint64(want) {
+		if headAt == 0 && log.Head() >= uint64(want) && profile {
 			headAt = time.Since(t0)
 			fmt.Printf("capture → log reached %d rows after %.2fs (%.0f rows/s)\n", want, headAt.Seconds(), float64(want)/headAt.Seconds())
 		}
@@ -298,4 +341,11 @@ func (t *timing) print() {
 	fmt.Printf("pipeline: %d log appends (%.0f events each, %.1f ms each, %.2fs in all); %d sink writes (%.0f events each, %.1f ms each, %.2fs in all)\n",
 		t.appends, float64(t.appended)/float64(t.appends), t.appendTime.Seconds()*1e3/float64(t.appends), t.appendTime.Seconds(),
 		t.writes, float64(t.written)/float64(t.writes), t.writeTime.Seconds()*1e3/float64(t.writes), t.writeTime.Seconds())
+}
+
+// median returns the middle value (the upper middle of an even count).
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

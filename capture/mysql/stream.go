@@ -59,6 +59,7 @@ type stream struct {
 	explicit   bool // began with BEGIN
 	standalone bool // MariaDB FL_STANDALONE: ends with its only statement
 	txn        []event.Event
+	lastTxnLen int // events of the last transaction, to size the next one
 	txnBytes   int64
 	txnGTID    string
 	txnTime    int64  // commit time, microseconds
@@ -242,6 +243,9 @@ func (e *PurgedError) Error() string {
 func (e *PurgedError) Unwrap() []error { return []error{ErrFatal, e.Cause} }
 
 func (st *stream) resetTxn() {
+	if len(st.txn) > 0 {
+		st.lastTxnLen = len(st.txn)
+	}
 	st.txn, st.inTxn, st.explicit, st.standalone = nil, false, false, false
 	st.txnBytes, st.txnGTID, st.txnTime, st.txnEnd = 0, "", 0, 0
 	st.spilled, st.skip = 0, 0
@@ -660,6 +664,11 @@ func (st *stream) add(ctx context.Context, ev event.Event) error {
 	if st.skip > 0 {
 		st.skip--
 		return nil
+	}
+	if st.txn == nil {
+		// Start at the size of the last transaction (capped): a run of
+		// similar transactions then never regrows its slice.
+		st.txn = make([]event.Event, 0, min(max(st.lastTxnLen, 16), st.src.cfg.MaxTxnEvents+1, 4096))
 	}
 	st.txn = append(st.txn, ev)
 	st.txnBytes += eventSize(&ev)
