@@ -1,6 +1,7 @@
 package offsets
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -131,6 +132,27 @@ type Stats struct {
 	// MaxBytes caps); DiskBytes the size of the state directory's files.
 	Bytes     int64
 	DiskBytes int64
+}
+
+// WaitRetainedBelow waits until the retained committed bytes (Stats.Bytes)
+// are at most n, or until ctx is done (it then returns ctx's error). GC
+// wakes it.
+func (l *Log) WaitRetainedBelow(ctx context.Context, n int64) error {
+	for {
+		l.mu.Lock()
+		used, ch := l.mu.cumHead-l.mu.cumTail, l.mu.gcCh
+		l.mu.Unlock()
+		if used <= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.done:
+			return ErrClosed
+		}
+	}
 }
 
 // Stats returns the log's statistics.

@@ -146,7 +146,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		Logger: pebbleLogger{l},
 		// Larger memtables than the 4 MB default: the log is written
 		// sequentially at a high rate. At most two exist (64 MB).
-		MemTableSize: 32 << 20,
+		MemTableSize: 64 << 20,
 		EventListener: &pebble.EventListener{
 			BackgroundError: func(err error) { l.logger.Error("pebble background error", "err", err) },
 		},

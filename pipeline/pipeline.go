@@ -99,6 +99,22 @@ type SinkSpec struct {
 type Options struct {
 	// AppendEvents caps how many events one log append coalesces. Default 20000.
 	AppendEvents int
+	// PaceBytes paces the capture by its sinks when nothing is retained
+	// for replay (Retention 0): while the slowest sink is more than this
+	// many log bytes behind, an append waits for it, up to PaceWait. Sinks
+	// that keep up within this distance read what Pebble still holds in
+	// its memtable, and entries deleted there are never written to disk
+	// again (flush and compaction cost about as much CPU as the sink).
+	// A sink that stalls only slows the capture to one append per PaceWait.
+	// Default 24MiB; negative disables pacing.
+	PaceBytes int64
+	// PaceWait bounds one append's wait for PaceBytes. Default 50ms.
+	PaceWait time.Duration
+	// QueueBytes bounds the (approximate, in-memory) bytes of emitted
+	// transactions waiting for the log append; the source's emit blocks
+	// beyond it. A single transaction bigger than it still passes alone.
+	// Default 64MiB.
+	QueueBytes int64
 	// DrainTimeout bounds how long sinks keep writing after capture stopped. Default 30s.
 	DrainTimeout time.Duration
 	// GCInterval is how often entries below every cursor are deleted. Default 1s.
@@ -136,6 +152,15 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 	if opts.AppendEvents == 0 {
 		opts.AppendEvents = 20000
 	}
+	if opts.PaceBytes == 0 {
+		opts.PaceBytes = 24 << 20
+	}
+	if opts.PaceWait == 0 {
+		opts.PaceWait = 50 * time.Millisecond
+	}
+	if opts.QueueBytes == 0 {
+		opts.QueueBytes = 64 << 20
+	}
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 30 * time.Second
 	}
@@ -161,6 +186,7 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 type txn struct {
 	events     []event.Event
 	checkpoint []byte
+	size       int64 // approxSize of events, held from the queue budget
 	// rollback, when set, asks the appender to discard the uncommitted
 	// chunks (after appending everything before it) and to report on it.
 	rollback chan error
@@ -183,11 +209,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	captureDone := make(chan struct{})
 	ch := make(chan txn, 64)
+	queue := newBudget(p.opts.QueueBytes)
 	wg.Add(1)
 	go func() { // source → channel
 		defer wg.Done()
 		defer close(ch)
-		if err := p.runSource(captureCtx, ch); err != nil && captureCtx.Err() == nil {
+		if err := p.runSource(captureCtx, ch, queue); err != nil && captureCtx.Err() == nil {
 			fail(fmt.Errorf("capture: %w", err))
 		}
 	}()
@@ -195,7 +222,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() { // channel → log
 		defer wg.Done()
 		defer close(captureDone)
-		if err := p.appendLoop(captureCtx, ch); err != nil && captureCtx.Err() == nil {
+		if err := p.appendLoop(captureCtx, ch, queue); err != nil && captureCtx.Err() == nil {
 			fail(fmt.Errorf("log append: %w", err))
 		}
 	}()
@@ -267,7 +294,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // of an unfinished transaction (no checkpoint) is never coalesced after a
 // complete one, so complete transactions commit at once and a rollback only
 // ever discards the chunks of the unfinished one.
-func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn) error {
+func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn, queue *budget) error {
 	var buf []event.Event
 	var carry *txn
 	for {
@@ -291,6 +318,7 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn) error {
 		}
 		buf = append(buf[:0], t.events...)
 		cp := t.checkpoint
+		taken := t.size
 	more:
 		for len(buf) < p.opts.AppendEvents {
 			select {
@@ -304,11 +332,13 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn) error {
 				}
 				buf = append(buf, t2.events...)
 				cp = t2.checkpoint
+				taken += t2.size
 			default:
 				break more
 			}
 		}
 		if len(buf) > 0 || cp != nil {
+			p.pace(ctx)
 			t0 := time.Now()
 			if _, err := p.log.Append(ctx, buf, cp); err != nil {
 				if ctx.Err() != nil {
@@ -319,7 +349,19 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn) error {
 			p.opts.Observer.Appended(buf, cp, time.Since(t0))
 		}
 		clear(buf) // drop references so appended rows can be collected
+		queue.release(taken)
 	}
+}
+
+// pace waits (at most PaceWait) while the slowest sink is more than
+// PaceBytes behind the log; see Options.PaceBytes.
+func (p *Pipeline) pace(ctx context.Context) {
+	if p.opts.PaceBytes < 0 || p.opts.Retention > 0 || len(p.sinks) == 0 {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, p.opts.PaceWait)
+	defer cancel()
+	_ = p.log.WaitRetainedBelow(wctx, p.opts.PaceBytes)
 }
 
 // runSource runs the source, restarting it from the log's checkpoint when
@@ -327,13 +369,20 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn) error {
 // spilled transaction): the uncommitted chunks are rolled back first, so the
 // transaction is appended once. A source that fails before emitting anything
 // (unreachable, misconfigured) is not retried: its error ends the run.
-func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn) error {
+func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn, queue *budget) error {
 	backoff := time.Second
 	for {
 		var progressed atomic.Bool
 		err := p.src.Run(ctx, p.log.Checkpoint(), func(ctx context.Context, events []event.Event, cp []byte) error {
+			var size int64
+			for i := range events {
+				size += approxSize(&events[i])
+			}
+			if err := queue.acquire(ctx, size); err != nil {
+				return err
+			}
 			select {
-			case ch <- txn{events: events, checkpoint: cp}:
+			case ch <- txn{events: events, checkpoint: cp, size: size}:
 				progressed.Store(true)
 				return nil
 			case <-ctx.Done():
@@ -387,4 +436,45 @@ func (p *Pipeline) gc() {
 	if _, err := p.log.GCUpTo(limit); err != nil {
 		p.lg.Warn("log gc", "err", err)
 	}
+}
+
+// budget bounds bytes in flight between the source and the appender.
+type budget struct {
+	mu    sync.Mutex
+	used  int64
+	max   int64
+	freed chan struct{} // closed and replaced on every release
+}
+
+func newBudget(max int64) *budget { return &budget{max: max, freed: make(chan struct{})} }
+
+// acquire takes n bytes, waiting while that would pass the maximum (unless
+// nothing is taken: one oversized item always passes).
+func (b *budget) acquire(ctx context.Context, n int64) error {
+	for {
+		b.mu.Lock()
+		if b.used == 0 || b.used+n <= b.max {
+			b.used += n
+			b.mu.Unlock()
+			return nil
+		}
+		ch := b.freed
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (b *budget) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	close(b.freed)
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
 }

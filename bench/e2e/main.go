@@ -44,6 +44,7 @@ var (
 	pipeProfilePath string
 	tracePath       string
 	runs            int
+	retention       time.Duration
 	memProfilePath  string
 	captureOnly     bool
 	inflight        int
@@ -62,6 +63,7 @@ func main() {
 	flag.BoolVar(&keepDir, "keep", false, "keep the temporary directory (database, state, files)")
 	flag.DurationVar(&gcEvery, "gc", 0, "pipeline log GC interval (0: default)")
 	flag.StringVar(&memProfilePath, "memprofile", "", "write an allocation profile (after the last pipeline round) to this file")
+	flag.DurationVar(&retention, "retention", 0, "pipeline log retention (odsync's config default is 24h; 0 deletes what every sink wrote)")
 	flag.IntVar(&runs, "runs", 3, "rounds of raw reader and pipeline, alternating (medians are printed)")
 	flag.IntVar(&inflight, "inflight", 2, "sink batches in flight")
 	flag.Parse()
@@ -215,7 +217,7 @@ func runPipeline(ctx context.Context, addr, dir string, start mysql.Checkpoint, 
 		return 0, err
 	}
 	obs := &timing{}
-	p := pipeline.New(log, workload.Capture(src), sinks, pipeline.Options{GCInterval: gcEvery, Observer: obs})
+	p := pipeline.New(log, workload.Capture(src), sinks, pipeline.Options{GCInterval: gcEvery, Observer: obs, Retention: retention})
 	if profile {
 		defer obs.print()
 		if memProfilePath != "" {

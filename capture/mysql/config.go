@@ -61,7 +61,10 @@ type Config struct {
 	CaptureShadowTables bool `yaml:"capture_shadow_tables"`
 	// MaxTxnEvents and MaxTxnBytes bound how much of one transaction is
 	// held in memory: beyond them it is spilled to the log in chunks that
-	// stay invisible until the commit. Defaults 256 events, 256KiB.
+	// stay invisible until the commit. Defaults 10000 events, 8MiB: a
+	// transaction within both is appended whole (and may share one synced
+	// log append with others); a bigger one costs one extra log write per
+	// chunk and never more than about this much memory.
 	MaxTxnEvents int   `yaml:"max_txn_events"`
 	MaxTxnBytes  int64 `yaml:"max_txn_bytes"`
 	// HeartbeatPeriod is the binlog heartbeat the server sends when idle. Default 5s.
@@ -110,10 +113,10 @@ func (c *Config) EnsureDefaults() {
 		c.ServerID = 5701
 	}
 	if c.MaxTxnEvents == 0 {
-		c.MaxTxnEvents = 256
+		c.MaxTxnEvents = 10000
 	}
 	if c.MaxTxnBytes == 0 {
-		c.MaxTxnBytes = 256 << 10
+		c.MaxTxnBytes = 8 << 20
 	}
 	if c.HeartbeatPeriod == 0 {
 		c.HeartbeatPeriod = 5 * time.Second
