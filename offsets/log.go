@@ -84,7 +84,10 @@ type Log struct {
 		cum   int64  // cumulative event bytes through next-1
 		key   [seqKeyLen]byte
 		buf   []byte // event encoding scratch
-		meta  []byte // head record scratch
+		// avgEvent is the encoded size of an event in the last Append
+		// (plus overhead), to size the next batch.
+		avgEvent int
+		meta     []byte // head record scratch
 		// known holds the table versions stored under s/ (or written by the
 		// batch being built).
 		known       map[uint64]struct{}
@@ -145,7 +148,10 @@ func Open(dir string, opts Options) (*Log, error) {
 		FS:     opts.FS,
 		Logger: pebbleLogger{l},
 		// Larger memtables than the 4 MB default: the log is written
-		// sequentially at a high rate. At most two exist (64 MB).
+		// sequentially at a high rate, and entries the sinks have passed
+		// are deleted (when nothing is retained for replay) before their
+		// memtable is flushed, so they never reach disk files. At most
+		// two exist (128 MB).
 		MemTableSize: 64 << 20,
 		EventListener: &pebble.EventListener{
 			BackgroundError: func(err error) { l.logger.Error("pebble background error", "err", err) },
