@@ -134,6 +134,14 @@ type Stats struct {
 	DiskBytes int64
 }
 
+// Retained returns the encoded bytes of the retained committed entries
+// (Stats.Bytes, without the disk usage Stats also measures).
+func (l *Log) Retained() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.cumHead - l.mu.cumTail
+}
+
 // WaitRetainedBelow waits until the retained committed bytes (Stats.Bytes)
 // are at most n, or until ctx is done (it then returns ctx's error). GC
 // wakes it.

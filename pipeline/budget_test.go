@@ -32,3 +32,49 @@ func TestBudget(t *testing.T) {
 		t.Fatal("acquire over the budget did not wait for the context")
 	}
 }
+
+// pace waits only while the slowest sink is between PaceBytes and
+// 4×PaceBytes behind, and only for PaceWait; never with retention.
+func TestPace(t *testing.T) {
+	log := openLog(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := log.Register("s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := log.Append(ctx, rows(1, 100), []byte("cp")); err != nil {
+		t.Fatal(err)
+	}
+	r := log.Retained()
+	if r <= 0 {
+		t.Fatalf("retained %d bytes", r)
+	}
+	spec := []SinkSpec{{Name: "s", Sink: &recordSink{}}}
+	timed := func(o Options) time.Duration {
+		p := New(log, &scriptSource{}, spec, o)
+		t0 := time.Now()
+		p.pace(ctx)
+		return time.Since(t0)
+	}
+	const wait = 200 * time.Millisecond
+	if d := timed(Options{PaceBytes: r / 2, PaceWait: wait}); d < wait {
+		t.Errorf("lag within 4×PaceBytes: pace returned after %s, want it to wait %s", d, wait)
+	}
+	for name, o := range map[string]Options{
+		"below PaceBytes":    {PaceBytes: r, PaceWait: wait},
+		"beyond 4×PaceBytes": {PaceBytes: r/4 - 1, PaceWait: wait},
+		"retention":          {PaceBytes: r / 2, PaceWait: wait, Retention: time.Hour},
+		"disabled":           {PaceBytes: -1, PaceWait: wait},
+	} {
+		if d := timed(o); d >= wait {
+			t.Errorf("%s: pace waited %s", name, d)
+		}
+	}
+	// GC freeing room ends the wait early.
+	if err := log.Ack("s", 1, 100); err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(20 * time.Millisecond); _, _ = log.GC() }()
+	if d := timed(Options{PaceBytes: r / 2, PaceWait: 5 * time.Second}); d >= 5*time.Second {
+		t.Errorf("pace did not end when GC freed room (%s)", d)
+	}
+}

@@ -105,8 +105,10 @@ type Options struct {
 	// that keep up within this distance read what Pebble still holds in
 	// its memtable, and entries deleted there are never written to disk
 	// again (flush and compaction cost about as much CPU as the sink).
-	// A sink that stalls only slows the capture to one append per PaceWait.
-	// Default 24MiB; negative disables pacing.
+	// Pacing stops while the slowest sink is more than 4×PaceBytes behind
+	// (its entries reach disk anyway): a sink slower than the capture, or
+	// stalled, then lets the log absorb the difference as it would without
+	// pacing. Default 24MiB; negative disables pacing.
 	PaceBytes int64
 	// PaceWait bounds one append's wait for PaceBytes. Default 50ms.
 	PaceWait time.Duration
@@ -357,6 +359,9 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn, queue *budget)
 // PaceBytes behind the log; see Options.PaceBytes.
 func (p *Pipeline) pace(ctx context.Context) {
 	if p.opts.PaceBytes < 0 || p.opts.Retention > 0 || len(p.sinks) == 0 {
+		return
+	}
+	if r := p.log.Retained(); r <= p.opts.PaceBytes || r > 4*p.opts.PaceBytes {
 		return
 	}
 	wctx, cancel := context.WithTimeout(ctx, p.opts.PaceWait)
