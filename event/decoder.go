@@ -9,9 +9,10 @@ import "unsafe"
 //
 // Invariant: chunks are only ever appended to, never overwritten, so a
 // string or row handed out earlier stays valid and immutable when later
-// events move on to a new chunk. The cost is retention: one decoded event
-// that is kept alive keeps its whole chunk (ChunkBytes) alive, so a
-// Decoder suits batches that are used and dropped together.
+// events move on to a new chunk. The cost is retention: one decoded event,
+// or one of its strings, that is kept alive keeps its whole chunk (64KiB)
+// alive, so a Decoder suits batches that are used and dropped together,
+// and a string kept for long (a map key) should be cloned.
 //
 // The zero Decoder is ready to use. It is not safe for concurrent use.
 type Decoder struct {

@@ -17,7 +17,9 @@
 //  4. Errors are retried with backoff unless marked with ErrPermanent.
 //  5. Write must not keep b.Events, or pointers into it, after it returns:
 //     the pipeline reuses the slice for a later batch. The events' values,
-//     strings and tables are immutable and may be kept.
+//     strings and tables are immutable and may be kept, but strings share
+//     memory with the whole batch (see event.Decoder): clone a string kept
+//     for long, such as a map key.
 package sink
 
 import (

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -331,6 +332,8 @@ func (t *Telemetry) table(id event.TableID) *tableStats {
 			ts.attrs[op] = attribute.NewSet(attribute.String("table", ts.name), attribute.String("op", opNames[op]))
 		}
 		ts.tattr = attribute.NewSet(attribute.String("table", ts.name))
+		id = event.TableID{DB: strings.Clone(id.DB), Table: strings.Clone(id.Table)}
+		ts.id = id
 		t.st.tables[id] = ts
 	}
 	return ts
@@ -357,7 +360,9 @@ func (s *sinkStats) table(id event.TableID) *sinkTable {
 			st.attrs[op] = attribute.NewSet(attribute.String("sink", s.name), attribute.String("table", name), attribute.String("op", opNames[op]))
 		}
 		st.battr = attribute.NewSet(attribute.String("sink", s.name), attribute.String("table", name))
-		s.tables[id] = st
+		// Own copies: a sink batch's strings share (and would pin) its
+		// decoder's chunks.
+		s.tables[event.TableID{DB: strings.Clone(id.DB), Table: strings.Clone(id.Table)}] = st
 	}
 	return st
 }
