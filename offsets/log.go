@@ -151,8 +151,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		// sequentially at a high rate, and entries the sinks have passed
 		// are deleted (when nothing is retained for replay) before their
 		// memtable is flushed, so they never reach disk files. At most
-		// two exist (128 MB).
-		MemTableSize: 64 << 20,
+		// two exist (64 MB).
+		MemTableSize: 32 << 20,
 		EventListener: &pebble.EventListener{
 			BackgroundError: func(err error) { l.logger.Error("pebble background error", "err", err) },
 		},

@@ -108,14 +108,14 @@ type Options struct {
 	// Pacing stops while the slowest sink is more than 4×PaceBytes behind
 	// (its entries reach disk anyway): a sink slower than the capture, or
 	// stalled, then lets the log absorb the difference as it would without
-	// pacing. Default 24MiB; negative disables pacing.
+	// pacing. Default 16MiB (half a memtable); negative disables pacing.
 	PaceBytes int64
 	// PaceWait bounds one append's wait for PaceBytes. Default 50ms.
 	PaceWait time.Duration
 	// QueueBytes bounds the (approximate, in-memory) bytes of emitted
 	// transactions waiting for the log append; the source's emit blocks
 	// beyond it. A single transaction bigger than it still passes alone.
-	// Default 64MiB.
+	// Default 16MiB.
 	QueueBytes int64
 	// DrainTimeout bounds how long sinks keep writing after capture stopped. Default 30s.
 	DrainTimeout time.Duration
@@ -155,13 +155,13 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 		opts.AppendEvents = 20000
 	}
 	if opts.PaceBytes == 0 {
-		opts.PaceBytes = 24 << 20
+		opts.PaceBytes = 16 << 20
 	}
 	if opts.PaceWait == 0 {
 		opts.PaceWait = 50 * time.Millisecond
 	}
 	if opts.QueueBytes == 0 {
-		opts.QueueBytes = 64 << 20
+		opts.QueueBytes = 16 << 20
 	}
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 30 * time.Second

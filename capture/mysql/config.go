@@ -61,7 +61,7 @@ type Config struct {
 	CaptureShadowTables bool `yaml:"capture_shadow_tables"`
 	// MaxTxnEvents and MaxTxnBytes bound how much of one transaction is
 	// held in memory: beyond them it is spilled to the log in chunks that
-	// stay invisible until the commit. Defaults 10000 events, 8MiB: a
+	// stay invisible until the commit. Defaults 4096 events, 4MiB: a
 	// transaction within both is appended whole (and may share one synced
 	// log append with others); a bigger one costs one extra log write per
 	// chunk and never more than about this much memory.
@@ -113,10 +113,10 @@ func (c *Config) EnsureDefaults() {
 		c.ServerID = 5701
 	}
 	if c.MaxTxnEvents == 0 {
-		c.MaxTxnEvents = 10000
+		c.MaxTxnEvents = 4096
 	}
 	if c.MaxTxnBytes == 0 {
-		c.MaxTxnBytes = 8 << 20
+		c.MaxTxnBytes = 4 << 20
 	}
 	if c.HeartbeatPeriod == 0 {
 		c.HeartbeatPeriod = 5 * time.Second
