@@ -98,12 +98,14 @@ func TestLocalSinkValuesAndOrder(t *testing.T) {
 		`UPDATE e2e.t SET s = 'updated', i32 = 42 WHERE id = 1`,
 		`DELETE FROM e2e.t WHERE id = 1`,
 		`BEGIN`, `INSERT INTO e2e.t (id, s) VALUES (2, 'two')`, `INSERT INTO e2e.t (id, s) VALUES (3, 'three')`, `COMMIT`,
+		// A key change lands as a delete of the old key and an insert of the new.
+		`UPDATE e2e.t SET id = 30 WHERE id = 3`,
 	)
 	ods := filepath.Join(dir, "ods")
 	var rows []harness.Row
-	harness.Eventually(t, 30*time.Second, "5 changes in the local sink", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, "8 changes in the local sink", func() (bool, string) {
 		rows = harness.ReadODS(t, ods)
-		return len(rows) == 6, fmt.Sprintf("%d rows", len(rows))
+		return len(rows) == 8, fmt.Sprintf("%d rows", len(rows))
 	})
 	if code, err := p.Stop(30 * time.Second); err != nil || code != 0 {
 		t.Fatalf("SIGTERM: exit code %d, %v", code, err)
@@ -121,8 +123,17 @@ func TestLocalSinkValuesAndOrder(t *testing.T) {
 			t.Errorf("row %d has no _commit_ts", i)
 		}
 	}
-	if ops != "IIUDII" {
-		t.Errorf("ops = %s, want IIUDII", ops)
+	if ops != "IIUDIIDI" {
+		t.Errorf("ops = %s, want IIUDIIDI", ops)
+	}
+	if id := rows[6].Data["id"].(json.Number).String(); id != "3" || rows[6].Data["s"] != "three" {
+		t.Errorf("key change: delete row = %v, want the old key 3", rows[6].Data)
+	}
+	if id := rows[7].Data["id"].(json.Number).String(); id != "30" || rows[7].Data["s"] != "three" {
+		t.Errorf("key change: insert row = %v, want the new key 30", rows[7].Data)
+	}
+	if rows[6].Data["_pos"] != rows[7].Data["_pos"] {
+		t.Errorf("key change: delete at %v and insert at %v, want one position", rows[6].Data["_pos"], rows[7].Data["_pos"])
 	}
 	want := map[string]string{
 		"id": "18446744073709551615", "i8": "-128", "u8": "255", "i32": "-2147483648", "u64": "18446744073709551615",

@@ -651,11 +651,34 @@ func (st *stream) rows(ctx context.Context, ev *replication.BinlogEvent, e *repl
 		if st.snap != nil {
 			st.snap.observe(id, p, dec.table, ev.Before, ev.After)
 		}
+		if op == event.OpUpdate && keyChanged(dec.table, ev.Before, ev.After) {
+			// An update that moves a row to another key is a delete of the
+			// old key and an insert of the new one (as Debezium emits it):
+			// an ODS merged by key must drop the old row.
+			del, ins := ev, ev
+			del.Op, del.After = event.OpDelete, nil
+			ins.Op, ins.Before = event.OpInsert, nil
+			if err := st.add(ctx, del); err != nil {
+				return err
+			}
+			ev = ins
+		}
 		if err := st.add(ctx, ev); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// keyChanged reports whether an update's images differ in a key column.
+// Tables without a key have nothing to change.
+func keyChanged(t *event.Table, before, after []event.Value) bool {
+	for _, k := range t.Key {
+		if k < len(before) && k < len(after) && !before[k].Equal(after[k]) {
+			return true
+		}
+	}
+	return false
 }
 
 // add appends an event to the open transaction, spilling a chunk when the
