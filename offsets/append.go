@@ -181,33 +181,23 @@ func (l *Log) waitRoom(ctx context.Context) error {
 	if l.opts.MaxBytes <= 0 {
 		return nil
 	}
-	logged := false
-	for {
-		l.mu.Lock()
-		used := l.mu.cumHead - l.mu.cumTail
-		ch := l.mu.gcCh
-		l.mu.Unlock()
-		if used <= l.opts.MaxBytes {
-			if logged {
-				l.logger.Info("backpressure released", "bytes", used, "max_bytes", l.opts.MaxBytes)
-			}
-			return nil
+	blocked := false
+	used, err := l.waitRetained(ctx, l.opts.MaxBytes, func(used int64) {
+		blocked = true
+		l.logger.Info("backpressure: log full, append waits for sinks and GC", "bytes", used, "max_bytes", l.opts.MaxBytes)
+		if l.app.onBlock != nil {
+			l.app.onBlock()
 		}
-		if !logged {
-			logged = true
-			l.logger.Info("backpressure: log full, append waits for sinks and GC", "bytes", used, "max_bytes", l.opts.MaxBytes)
-			if l.app.onBlock != nil {
-				l.app.onBlock()
-			}
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("offsets: append waiting for room (%d bytes retained, max %d): %w", used, l.opts.MaxBytes, ctx.Err())
-		case <-l.done:
-			return ErrClosed
-		}
+	})
+	switch {
+	case err == ErrClosed:
+		return err
+	case err != nil:
+		return fmt.Errorf("offsets: append waiting for room (%d bytes retained, max %d): %w", used, l.opts.MaxBytes, err)
+	case blocked:
+		l.logger.Info("backpressure released", "bytes", used, "max_bytes", l.opts.MaxBytes)
 	}
+	return nil
 }
 
 // Rollback discards the partial (uncommitted) entries appended since the

@@ -146,19 +146,31 @@ func (l *Log) Retained() int64 {
 // are at most n, or until ctx is done (it then returns ctx's error). GC
 // wakes it.
 func (l *Log) WaitRetainedBelow(ctx context.Context, n int64) error {
+	_, err := l.waitRetained(ctx, n, nil)
+	return err
+}
+
+// waitRetained waits until the retained committed bytes are at most n and
+// returns them; onWait (if set) is called once, when it starts waiting. It
+// fails with ctx's error (and the bytes retained then) or ErrClosed.
+func (l *Log) waitRetained(ctx context.Context, n int64, onWait func(used int64)) (int64, error) {
 	for {
 		l.mu.Lock()
 		used, ch := l.mu.cumHead-l.mu.cumTail, l.mu.gcCh
 		l.mu.Unlock()
 		if used <= n {
-			return nil
+			return used, nil
+		}
+		if onWait != nil {
+			onWait(used)
+			onWait = nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return ctx.Err()
+			return used, ctx.Err()
 		case <-l.done:
-			return ErrClosed
+			return used, ErrClosed
 		}
 	}
 }

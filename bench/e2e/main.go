@@ -50,7 +50,6 @@ var (
 	captureOnly     bool
 	inflight        int
 	keepDir         bool
-	gcEvery         time.Duration
 )
 
 func main() {
@@ -62,7 +61,6 @@ func main() {
 	flag.StringVar(&tracePath, "trace", "", "write an execution trace of the whole pipeline run to this file")
 	flag.StringVar(&pipeProfilePath, "pipeprofile", "", "write a CPU profile of the whole pipeline run to this file")
 	flag.BoolVar(&keepDir, "keep", false, "keep the temporary directory (database, state, files)")
-	flag.DurationVar(&gcEvery, "gc", 0, "pipeline log GC interval (0: default)")
 	flag.StringVar(&memProfilePath, "memprofile", "", "write an allocation profile (after the last pipeline round) to this file")
 	flag.DurationVar(&retention, "retention", 0, "pipeline log retention (odsync's config default is 24h; 0 deletes what every sink wrote)")
 	flag.IntVar(&runs, "runs", 3, "rounds of raw reader and pipeline, alternating (medians are printed)")
@@ -220,7 +218,7 @@ func runPipeline(ctx context.Context, addr, dir string, start mysql.Checkpoint, 
 		return 0, err
 	}
 	obs := &timing{}
-	p := pipeline.New(log, workload.Capture(src), sinks, pipeline.Options{GCInterval: gcEvery, Observer: obs, Retention: retention})
+	p := pipeline.New(log, workload.Capture(src), sinks, pipeline.Options{Observer: obs, Retention: retention})
 	if profile {
 		defer obs.print()
 		if memProfilePath != "" {
