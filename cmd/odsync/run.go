@@ -30,7 +30,13 @@ import (
 // secret of the configuration (and any DSN or URL password) from messages
 // and attributes.
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	return telemetry.NewLogger(w, cfg.Log.Format, cfg.Log.Level, redactor(cfg))
+	r := redactor(cfg)
+	lg := telemetry.NewLogger(w, cfg.Log.Format, cfg.Log.Level, r)
+	if n := r.ShortSecrets(); n > 0 {
+		lg.Warn("some configured secrets are too short to be searched for in log text; they are still hidden where a log attribute names a secret or a DSN/URL carries them",
+			"count", n, "min_length", telemetry.MinSecretLen)
+	}
+	return lg
 }
 
 // redactor knows the configuration's secrets.
