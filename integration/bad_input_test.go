@@ -2,13 +2,20 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/harness/mariadb"
 	"github.com/odsync/odsync/integration/harness"
 )
@@ -213,5 +220,43 @@ func TestOffsetsShowAndReplay(t *testing.T) {
 	code, out = runOdsync(t, "replay", "-c", cfg, "--sink", "nosuch", "--from", "1")
 	if code != 2 || !strings.Contains(out, "nosuch") {
 		t.Fatalf("replay of an unknown sink: exit %d:\n%s", code, out)
+	}
+}
+
+// TestCheckFindsServerIDInUse: a second replica with odsync's server_id
+// makes the two disconnect each other; check names it.
+func TestCheckFindsServerIDInUse(t *testing.T) {
+	srv := harness.MariaDB(t)
+	host, portText, _ := strings.Cut(srv.Addr(), ":")
+	port, _ := strconv.Atoi(portText)
+	const id = 4242
+	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{ServerID: id, Flavor: "mariadb", Host: host,
+		Port: uint16(port), User: "root", Logger: slog.New(slog.DiscardHandler)})
+	defer syncer.Close()
+	if _, err := syncer.StartSync(gomysql.Position{Name: "", Pos: 4}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := mysql.Config{Addr: srv.Addr(), User: "root", ServerID: id}
+	harness.Eventually(t, 10*time.Second, "check names the server_id in use", func() (bool, string) {
+		ps, err := mysql.Check(context.Background(), cfg)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, p := range ps {
+			if p.Check == "server_id" && strings.Contains(p.Cause, "4242") && p.Fix != "" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(ps)
+	})
+	cfg.ServerID = 0 // the default: derived, unique
+	ps, err := mysql.Check(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Check == "server_id" {
+			t.Fatalf("default server_id reported in use: %+v", p)
+		}
 	}
 }

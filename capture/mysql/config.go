@@ -10,8 +10,11 @@ package mysql
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -110,7 +113,7 @@ func (c *Config) EnsureDefaults() {
 		c.ZeroDates = ZeroDatesKeep
 	}
 	if c.ServerID == 0 {
-		c.ServerID = 5701
+		c.ServerID = DefaultServerID("")
 	}
 	if c.MaxTxnEvents == 0 {
 		c.MaxTxnEvents = 4096
@@ -199,4 +202,23 @@ func (c *Config) hostPort() (string, uint16, error) {
 		return "", 0, fmt.Errorf("bad port %q", p)
 	}
 	return h, uint16(port), nil
+}
+
+// DefaultServerID returns the replica server_id odsync uses when none is
+// configured: stable for one host and state directory, and different for
+// two odsync instances on different hosts or state directories, so two
+// sidecars on one server do not kick each other off (ERROR 4052/1236 "a
+// slave with the same server_uuid/server_id"). It lies in
+// [2^30, 2^31 - 2^16), far from the small ids servers are usually given,
+// with room for the auxiliary connections (ServerID + offset).
+func DefaultServerID(stateDir string) uint32 {
+	host, _ := os.Hostname()
+	if abs, err := filepath.Abs(stateDir); err == nil {
+		stateDir = abs
+	}
+	h := fnv.New32a()
+	h.Write([]byte(host))
+	h.Write([]byte{0})
+	h.Write([]byte(stateDir))
+	return 1<<30 + h.Sum32()%(1<<30-1<<16)
 }
