@@ -131,7 +131,7 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 		inProgress: map[uint64]bool{}, retryAt: map[uint64]time.Time{}, attempts: map[uint64]int{}, cancel: cancel,
 		lastWrite: time.Now()}
 	for _, d := range []string{"spool", "layouts", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o700); err != nil {
 			cancel()
 			return nil, fmt.Errorf("s3 sink: spool_dir: %w", err)
 		}
@@ -455,7 +455,7 @@ func (s *Sink) take(b *sink.Batch) error {
 
 // appendSync writes buf at offset off of path and fsyncs.
 func appendSync(path string, off int64, buf []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
