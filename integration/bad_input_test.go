@@ -260,3 +260,40 @@ func TestCheckFindsServerIDInUse(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotCommandChecksTables: odsync snapshot --table queues a request
+// for a captured table and refuses one that does not exist or is not
+// captured, instead of accepting a request that would do nothing.
+func TestSnapshotCommandChecksTables(t *testing.T) {
+	srv := harness.MariaDB(t)
+	db, err := srv.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "DROP DATABASE IF EXISTS snapreq", "CREATE DATABASE snapreq",
+		"CREATE TABLE snapreq.orders (id INT PRIMARY KEY)",
+		"DROP DATABASE IF EXISTS snapother", "CREATE DATABASE snapother", "CREATE TABLE snapother.t (id INT PRIMARY KEY)")
+	dir := t.TempDir()
+	cfg := localConfig(t, dir, srv.Addr(), "snapreq", "")
+	code, out := runOdsync(t, "snapshot", "-c", cfg, "--table", "snapreq.orders")
+	if code != 0 || !strings.Contains(out, "snapreq.orders") {
+		t.Fatalf("captured table: exit %d\n%s", code, out)
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "state", "mysql-snapshot-requests"))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("requests: %v %v", ents, err)
+	}
+	for _, tc := range []struct{ table, want string }{
+		{"snapreq.nosuch", "no such table"},
+		{"snapother.t", "not captured"},
+	} {
+		code, out := runOdsync(t, "snapshot", "-c", cfg, "--table", tc.table)
+		if code != 2 || !strings.Contains(out, tc.table) || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want 2 naming %q\n%s", tc.table, code, tc.want, out)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "state", "mysql-snapshot-requests")); len(ents) != 1 {
+		t.Errorf("a refused request was queued: %d requests", len(ents))
+	}
+}
