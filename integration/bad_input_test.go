@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -295,5 +296,44 @@ func TestSnapshotCommandChecksTables(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, "state", "mysql-snapshot-requests")); len(ents) != 1 {
 		t.Errorf("a refused request was queued: %d requests", len(ents))
+	}
+}
+
+// TestStateInUse: while odsync runs, offsets show answers from its admin
+// server, and replay or a second run refuse with a message that says what
+// to do instead of "resource temporarily unavailable".
+func TestStateInUse(t *testing.T) {
+	srv := harness.MariaDB(t)
+	db, err := srv.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "DROP DATABASE IF EXISTS inuse", "CREATE DATABASE inuse", "CREATE TABLE inuse.t (id INT PRIMARY KEY)")
+	dir := t.TempDir()
+	cfg := localConfig(t, dir, srv.Addr(), "inuse", "")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	text := strings.Replace(readFile(t, cfg), "addr: 127.0.0.1:0", "addr: "+addr, 1)
+	harness.WriteFile(t, cfg, text)
+	p := harness.Start(t, filepath.Join(dir, "odsync.log"), "run", "-c", cfg)
+	defer p.Stop(30 * time.Second)
+	waitRunning(t, p)
+	mustExec(t, db, "INSERT INTO inuse.t VALUES (1)")
+	harness.Eventually(t, 30*time.Second, "offsets show while running", func() (bool, string) {
+		code, out := runOdsync(t, "offsets", "show", "-c", cfg)
+		return code == 0 && strings.Contains(out, "in use: live view") && strings.Contains(out, "sink files"), out
+	})
+	code, out := runOdsync(t, "replay", "-c", cfg, "--sink", "files", "--from", "0")
+	if code == 0 || !strings.Contains(out, "in use by a running odsync") || !strings.Contains(out, "SIGTERM") {
+		t.Errorf("replay while running: exit %d\n%s", code, out)
+	}
+	code, out = runOdsync(t, "run", "-c", cfg)
+	if code == 0 || !strings.Contains(out, "in use by a running odsync") {
+		t.Errorf("second run: exit %d\n%s", code, out)
 	}
 }

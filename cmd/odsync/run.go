@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"syscall"
 	"time"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
@@ -72,10 +73,22 @@ func loadConfig(fs interface{ Arg(int) string }, path string) (*config.Config, e
 
 func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
 	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), Logger: lg})
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, &stateInUseError{dir: cfg.State.Dir}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", cfg.State.Dir, err)
 	}
 	return l, nil
+}
+
+// stateInUseError is openLog's error when another odsync process holds the
+// state directory's lock.
+type stateInUseError struct{ dir string }
+
+func (e *stateInUseError) Error() string {
+	return fmt.Sprintf("state %s is in use by a running odsync (its lock is held): one odsync per state directory; "+
+		"watch it with odsync status -c FILE, stop it (SIGTERM) before offsets replay, or give this instance its own state.dir", e.dir)
 }
 
 // buildSinks constructs every configured sink. Each sink gets a mapper of
