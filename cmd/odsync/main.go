@@ -27,6 +27,9 @@ const (
 	exitFailure = 1
 	exitUsage   = 2
 	exitCheck   = 3
+	// exitUndrained: run stopped cleanly, but some sinks had not written
+	// everything in the log (it is kept; the next start writes it).
+	exitUndrained = 4
 )
 
 type command struct {
