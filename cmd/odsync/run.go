@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/sink"
 	"io"
 	"log/slog"
 	"os"
@@ -212,6 +213,14 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		}
 		defer probe.Close()
 		topts.Source, topts.SourceName = kafkaLag{probe}, "kafka"
+	}
+	for _, s := range sinks {
+		if r, ok := s.Sink.(sink.HealthReporter); ok {
+			if topts.SinkHealth == nil {
+				topts.SinkHealth = map[string]sink.HealthReporter{}
+			}
+			topts.SinkHealth[s.Name] = r
+		}
 	}
 	tel, err := telemetry.New(ctx, cfg.Telemetry, topts)
 	if err != nil {
