@@ -14,8 +14,8 @@ var (
 )
 
 // instruments creates every instrument. Names are OTel-style; the
-// Prometheus exporter adds unit and _total suffixes (README.md lists
-// the exposed names).
+// Prometheus exporter adds unit and _total suffixes (docs/operations.md
+// lists the exposed names).
 func (t *Telemetry) instruments() error {
 	m := t.mp.Meter("github.com/odsync/odsync")
 	var err error

@@ -40,7 +40,8 @@ type Config struct {
 	// no checkpoint or the checkpoint's binlog is gone), snapshot_only
 	// (copy, then stop).
 	Snapshot string `yaml:"snapshot"`
-	// SnapshotParallelism is how many tables are copied at once. Default 2.
+	// SnapshotParallelism is how many snapshot chunks are read at once (also
+	// within one table). Default 2.
 	SnapshotParallelism int `yaml:"snapshot_parallelism"`
 	// SnapshotChunkRows bounds every snapshot chunk (rows per SELECT). Default 8192.
 	SnapshotChunkRows int `yaml:"snapshot_chunk_rows"`
@@ -49,8 +50,9 @@ type Config struct {
 	// later chunks, so no row is delivered twice). Default 1000000.
 	SnapshotDirtyKeys int `yaml:"snapshot_dirty_keys"`
 	// SnapshotLockingReads reads MySQL chunks with LOCK IN SHARE MODE so a
-	// chunk reflects every transaction logged before it (see README). MariaDB
-	// uses consistent snapshots with their exact binlog position instead.
+	// chunk reflects every transaction logged before it (see
+	// docs/mysql-capture.md). MariaDB uses consistent snapshots with their
+	// exact binlog position instead.
 	// Default true.
 	SnapshotLockingReads *bool `yaml:"snapshot_locking_reads"`
 	// ZeroDates is what zero dates (0000-00-00, zero month or day, the zero
