@@ -196,8 +196,11 @@ func (t *Telemetry) Status() Status {
 			RateHistory: k.rateH.values(), LagHistory: k.lagH.values(),
 		}
 		if k.reports {
-			d := k.durable
-			ss.Durable, ss.BufferedBytes, ss.Retries = &d, k.buffered, k.asyncRetry
+			if k.delivers {
+				d := k.durable
+				ss.Durable, ss.BufferedBytes = &d, k.buffered
+			}
+			ss.Retries = k.asyncRetry
 			ss.LastDelivered = timePtr(k.asyncOK)
 			ss.HoldingSeconds = k.holding.Seconds()
 			if k.asyncFails > 0 {

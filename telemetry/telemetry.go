@@ -187,6 +187,7 @@ type sinkStats struct {
 	failSince time.Time // first failure since the last success
 	// From a sink.HealthReporter (async delivery to the target).
 	reports    bool
+	delivers   bool
 	durable    uint64
 	buffered   int64
 	asyncFails int

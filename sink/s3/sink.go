@@ -729,7 +729,7 @@ func (s *Sink) Stats() Stats {
 func (s *Sink) Health() sink.Health {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := sink.Health{Durable: s.checkpoint().CompleteSeq, Buffered: s.spoolSize, ConsecutiveFailures: s.failStreak,
+	h := sink.Health{Delivers: true, Durable: s.checkpoint().CompleteSeq, Buffered: s.spoolSize, ConsecutiveFailures: s.failStreak,
 		LastSuccess: s.lastUpload, Retries: s.retries, Holding: s.cfg.MaxAge}
 	if s.failStreak > 0 {
 		h.FailingSince = s.failingSince
