@@ -91,7 +91,6 @@ const (
 	OnValueErrorStop = "stop"
 )
 
-
 // Route maps the tables its Source matches to one target-name template.
 type Route struct {
 	// Source is a regular expression over "db.table" (full match). Its
