@@ -68,6 +68,9 @@ func New(cfg Config) (*Mapper, error) {
 		targets: map[uint64]cachedTarget{}}, nil
 }
 
+// System returns the target system the mapper maps for (Config.System).
+func (m *Mapper) System() System { return m.c.cfg.System }
+
 // Captures reports whether the source table is captured: it matches an
 // include pattern (or, when there is none, is not in a system schema) and no
 // exclude pattern.

@@ -118,7 +118,8 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 			}
 			return w.Close()
 		}); err != nil {
-			if errors.Is(err, odsfile.ErrValue) {
+			var ce *schema.ConvertError
+			if errors.Is(err, odsfile.ErrValue) || errors.As(err, &ce) {
 				err = fmt.Errorf("%w: %w", sink.ErrPermanent, err)
 			}
 			return fmt.Errorf("local sink: table %s seq %d..%d: %w", g.Target.Source, g.First, g.Last, err)

@@ -43,13 +43,18 @@ type Group struct {
 }
 
 // EachRow calls fn with the target row of each event in order (see
-// schema.Target.Row), stopping at its first error. Rows are converted one
-// at a time into one reused slice, valid only during the call, so a group
-// costs no memory per row beyond its events.
+// schema.Target.SinkRow: values that do not fit are NULL with their text
+// in _raw, or, under mapping.on_value_error: stop, a *schema.ConvertError),
+// stopping at its first error. Rows are converted one at a time into one
+// reused slice, valid only during the call, so a group costs no memory per
+// row beyond its events.
 func (g *Group) EachRow(fn func(row []event.Value) error) error {
 	var row []event.Value
 	for _, e := range g.Events {
-		row = g.Target.Row(e, row)
+		var err error
+		if row, err = g.Target.SinkRow(e, row); err != nil {
+			return err
+		}
 		if err := fn(row); err != nil {
 			return err
 		}
