@@ -387,6 +387,10 @@ func compile(in *Config) (*compiled, error) {
 			add("types[%s]: %v", k, err)
 			continue
 		}
+		if err := c.System.check(spec); err != nil {
+			add("types[%s]: %v", k, err)
+			continue
+		}
 		out.types[strings.ToLower(k)] = spec
 	}
 
@@ -441,6 +445,9 @@ func compile(in *Config) (*compiled, error) {
 			}
 			if rule.Type != "" {
 				spec, err := parseTypeSpec(rule.Type)
+				if err == nil {
+					err = out.cfg.System.check(spec)
+				}
 				if err != nil {
 					add("%s.columns[%s].type: %v", what, col, err)
 				} else {
@@ -490,6 +497,15 @@ func compilePartition(p PartitionConfig, override bool) (partitionSpec, []error)
 		errs = append(errs, errors.New("time_zone is empty"))
 	}
 	return s, errs
+}
+
+// check reports whether the target system can hold type spec s.
+func (s System) check(spec typeSpec) error {
+	if s == SystemMaxCompute && spec.kind == KindDecimal && spec.scale > MaxComputeMaxScale {
+		return fmt.Errorf("MaxCompute DECIMAL scale is at most %d, %s asks for %d; map the column to string (keeps every digit) or a decimal with a smaller scale (rounds)",
+			MaxComputeMaxScale, spec, spec.scale)
+	}
+	return nil
 }
 
 func (m Mode) valid() bool {

@@ -370,9 +370,8 @@ func (m *Mapper) mapColumn(sc *event.Column, rule columnRule) (TargetColumn, err
 			}
 		}
 	}
-	if m.c.cfg.System == SystemMaxCompute && spec.kind == KindDecimal && spec.scale > MaxComputeMaxScale {
-		return TargetColumn{}, fmt.Errorf("MaxCompute DECIMAL scale is at most %d, %s asks for %d; map the column to string (keeps every digit) or a decimal with a smaller scale (rounds)",
-			MaxComputeMaxScale, spec, spec.scale)
+	if err := m.c.cfg.System.check(spec); err != nil {
+		return TargetColumn{}, err // defaults never fail it; overrides are checked by compile
 	}
 	lossy, err := checkConversion(sc, spec, m.c.zeroDates, m.c.cfg.SourceTimeZone)
 	if err != nil {

@@ -210,10 +210,19 @@ func TestPerSystemDecimals(t *testing.T) {
 			t.Errorf("%s: row = %v", tc.sys, row)
 		}
 	}
-	// An override MaxCompute cannot hold is a configuration error naming the column.
-	m := mustMapper(t, Config{System: SystemMaxCompute, Types: map[string]string{"decimal": "decimal(38,20)"}})
-	if _, err := m.Target(tb); err == nil || !strings.Contains(err.Error(), "column fine") || !strings.Contains(err.Error(), "scale") {
-		t.Errorf("decimal(38,20) on MaxCompute: %v", err)
+	// An override MaxCompute cannot hold is a configuration error naming the key.
+	for _, cfg := range []Config{
+		{System: SystemMaxCompute, Types: map[string]string{"decimal": "decimal(38,20)"}},
+		{System: SystemMaxCompute, Tables: []TableRule{{Source: `shop\.dec`, Columns: map[string]ColumnRule{"fine": {Type: "decimal(38,20)"}}}}},
+	} {
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), "scale is at most 18") || !strings.Contains(err.Error(), "decimal") {
+			t.Errorf("decimal(38,20) on MaxCompute: %v", err)
+		}
+		cfg.System = SystemFiles
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("decimal(38,20) for files: %v", err)
+		}
 	}
 	if err := (&Config{System: "orc"}).Validate(); err == nil {
 		t.Error("system orc accepted")

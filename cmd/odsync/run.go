@@ -331,6 +331,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if _, err := schema.New(cfg.Mapping); err != nil {
 		return fail(stderr, exitUsage, fmt.Errorf("mapping: %w", err))
 	}
+	for _, s := range cfg.Sinks { // each sink's target system's limits
+		if _, err := schema.New(sinkMapping(cfg, s, nil)); err != nil {
+			return fail(stderr, exitUsage, fmt.Errorf("sink %s: mapping: %w", s.Name, err))
+		}
+	}
 	failed := false
 	if k := cfg.Source.KafkaConfig(); k != nil {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
