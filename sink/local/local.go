@@ -136,9 +136,12 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 	return nil
 }
 
-// writeSchema writes the target's schema file once per version.
+// writeSchema writes the target's schema file once per layout (named by
+// odsfile.LayoutVersion, as the S3 sink does: a layout that changes for
+// the same source version, e.g. _raw added by an upgrade or a changed
+// mapping, gets a file of its own).
 func (s *Sink) writeSchema(t *schema.Target) error {
-	path := filepath.Join(s.cfg.Dir, filepath.FromSlash(odsfile.SchemaName(t.Name, t.SourceVersion)))
+	path := filepath.Join(s.cfg.Dir, filepath.FromSlash(odsfile.SchemaName(t.Name, odsfile.LayoutVersion(t))))
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}

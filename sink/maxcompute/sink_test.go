@@ -587,3 +587,24 @@ func TestStateGC(t *testing.T) {
 		t.Fatalf("gc with tail %d removed %d (%v), %d left; want 1 removed, 1 left", h.log.Tail(), n, err, count())
 	}
 }
+
+// TestExistingTableGetsRaw: a table created by an odsync without _raw is
+// reconciled when the sink starts: _raw is added (ALTER TABLE ADD
+// COLUMNS, nullable) and rows that need it use it.
+func TestExistingTableGetsRaw(t *testing.T) {
+	h := newHarness(t, schema.Config{}, nil)
+	o, _ := h.emu.sdk()
+	execSQL(t, o, "CREATE TABLE `ods_app_r` (`_op` STRING NOT NULL, `_seq` BIGINT NOT NULL, `_commit_ts` TIMESTAMP NOT NULL, "+
+		"`_pos` STRING NOT NULL, `id` INT, `big` BIGINT, `d` DATE, `amt` STRING) PARTITIONED BY (`ds` STRING);")
+	h.restart()
+	tbl := rawTable()
+	e := event.Event{Seq: 1, Op: event.OpInsert, Source: tbl.ID, Table: tbl, CommitTime: day, Pos: event.Position{File: "bin.000001", Offset: 4},
+		After: []event.Value{event.Int(1), event.Int(-1 << 63), event.Date(2024, 5, 1), event.Decimal("1.5")}}
+	if err := h.sink.Write(ctxT(t), batch([]event.Event{e})); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	rows := readTable(t, h.emu, "ods_app_r", "ds=20240501")
+	if len(rows) != 1 || rows[0]["big"] != "NULL" || rows[0]["_raw"] != `{"big":"-9223372036854775808"}` || rows[0]["d"] != "2024-05-01" {
+		t.Fatalf("rows = %v", rows)
+	}
+}
