@@ -63,10 +63,11 @@ func isMetaName(n string) bool {
 //
 // Column order: the metadata columns _op, _seq, _commit_ts, _pos, _raw,
 // then (merged routes only) _src_db, _src_table, then the source columns
-// in source order. (A table created before _raw existed gets it appended
-// when it is reconciled.) Schema evolution only ever appends columns, so a target
-// that has evolved has its added columns at the end, and columns whose
-// source column is gone stay in place with Source -1 (written as NULL).
+// in source order. Schema evolution only ever appends columns, so a target
+// that has evolved has its added columns at the end (also _raw, on a table
+// created before odsync had it: Reconcile and Plan add it in every mode),
+// and columns whose source column is gone stay in place with Source -1
+// (written as NULL).
 // The partition column is not in Columns.
 type Target struct {
 	// Name is the ODS table name (lower case, MaxCompute-legal). From layout
