@@ -382,7 +382,7 @@ func (s *Sink) take(b *sink.Batch) error {
 		if err != nil {
 			return fmt.Errorf("%w: s3 sink: table %s at %s (seq %d): %w", sink.ErrPermanent, e.Source, e.Pos, e.Seq, err)
 		}
-		row, err := t.CheckedRow(e, s.rowBuf)
+		row, err := t.SinkRow(e, s.rowBuf) // values that do not fit go to _raw, or stop (mapping.on_value_error)
 		s.rowBuf = row
 		if err != nil {
 			return fmt.Errorf("%w: s3 sink: %w", sink.ErrPermanent, err)
