@@ -381,10 +381,17 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	return &c, nil
 }
 
-// keyPaths maps a line of the YAML text to the key path of the mapping key
-// or value on it ("sinks[0].local.format").
-func keyPaths(root *yaml.Node) map[int]string {
-	out := map[int]string{}
+// yamlKey is one mapping key of the YAML text: where it is, its path
+// ("sinks[0].local.format") and its value's text when a scalar.
+type yamlKey struct {
+	line       int
+	key, value string
+	path       string
+}
+
+// keyPaths lists every mapping key of the YAML text.
+func keyPaths(root *yaml.Node) []yamlKey {
+	var out []yamlKey
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
 		switch n.Kind {
@@ -399,24 +406,32 @@ func keyPaths(root *yaml.Node) map[int]string {
 				if path != "" {
 					p = path + "." + k.Value
 				}
-				out[k.Line] = p
-				if _, ok := out[v.Line]; !ok || v.Kind == yaml.ScalarNode {
-					out[v.Line] = p
+				e := yamlKey{line: k.Line, key: k.Value, path: p}
+				if v.Kind == yaml.ScalarNode {
+					e.value = v.Value
 				}
+				out = append(out, e)
 				walk(v, p)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
-				p := fmt.Sprintf("%s[%d]", path, i)
-				if _, ok := out[c.Line]; !ok {
-					out[c.Line] = p
-				}
-				walk(c, p)
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
 			}
 		}
 	}
 	walk(root, "")
 	return out
+}
+
+// findKey returns the path of the key on line whose name (or, with
+// byValue, whose scalar value) is text; "" when none.
+func findKey(keys []yamlKey, line int, text string, byValue bool) string {
+	for _, k := range keys {
+		if k.line == line && (!byValue && k.key == text || byValue && k.value == text) {
+			return k.path
+		}
+	}
+	return ""
 }
 
 var (
@@ -428,21 +443,22 @@ var (
 // explainYAMLError rewrites a yaml.v3 decoding error ("line 3: field
 // retenton not found in type config.State") with the key path and words a
 // user knows ("line 3: state.retenton: unknown key").
-func explainYAMLError(msg string, paths map[int]string) string {
+func explainYAMLError(msg string, keys []yamlKey) string {
 	m := yamlLineRe.FindStringSubmatch(msg)
 	if m == nil {
 		return msg
 	}
 	line, rest := m[1], m[2]
 	n, _ := strconv.Atoi(line)
-	path := paths[n]
 	if u := yamlUnknownRe.FindStringSubmatch(rest); u != nil {
+		path := findKey(keys, n, u[1], false)
 		if path == "" {
 			path = u[1]
 		}
 		return fmt.Sprintf("line %s: %s: unknown key (check its spelling and indentation; docs/configuration.md lists every key)", line, path)
 	}
 	if t := yamlTypeRe.FindStringSubmatch(rest); t != nil {
+		path := findKey(keys, n, t[2], true)
 		want := t[3]
 		switch {
 		case strings.HasPrefix(want, "int"), strings.HasPrefix(want, "uint"):
@@ -456,10 +472,10 @@ func explainYAMLError(msg string, paths map[int]string) string {
 		case strings.HasPrefix(want, "map["), strings.Contains(want, "."):
 			want = "a mapping of keys"
 		}
+		if path == "" {
+			return fmt.Sprintf("line %s: %q is not %s", line, t[2], want)
+		}
 		return fmt.Sprintf("line %s: %s: %q is not %s", line, path, t[2], want)
-	}
-	if path != "" {
-		return fmt.Sprintf("line %s: %s: %s", line, path, rest)
 	}
 	return msg
 }
