@@ -485,7 +485,7 @@ func (st *stream) decoder(ctx context.Context, tm *replication.TableMapEvent, id
 	if c := st.maps[tm.TableID]; c != nil && c.matches(tm, v) {
 		return c.dec, nil
 	}
-	mi := readMap(tm)
+	mi := readMap(tm, st.charsets)
 	var use *version
 	var why string
 	if v != nil && v.schema != nil && !v.unknown {
