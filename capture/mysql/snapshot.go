@@ -1086,6 +1086,36 @@ func (sn *snapshotter) observe(id event.TableID, p hpos, t *event.Table, before,
 	}
 }
 
+// copyRenamed snapshots tables that a rename made captured (RENAME TABLE
+// other.t TO captured.t2, ALTER TABLE ... RENAME, the swap of an online
+// schema change tool): their rows exist but the binlog never showed them
+// under the new name. Called from the DDL, before its events are emitted,
+// so the checkpoint that records the DDL also records the snapshot's list.
+func (sn *snapshotter) copyRenamed(st *stream, ids []event.TableID) error {
+	var add []event.TableID
+	sn.mu.Lock()
+	for _, id := range ids {
+		t := sn.tables[id]
+		switch {
+		case t == nil:
+			add = append(add, id)
+		case t.finished:
+			delete(sn.tables, id) // copied before: copy the new content again
+			add = append(add, id)
+		default:
+			// Being copied: schemaChanged dropped its registered chunks;
+			// start over from the first key, the content is another table's.
+			t.after, t.lo = nil, nil
+		}
+	}
+	sn.mu.Unlock()
+	if len(add) == 0 {
+		return nil
+	}
+	sn.s.log.Info("tables renamed into the captured set are snapshotted while streaming continues", "tables", len(add), "first", add[0].String())
+	return sn.add(st, add)
+}
+
 // schemaChanged is called by the stream for every table a DDL changes.
 func (sn *snapshotter) schemaChanged(id event.TableID, v *version) {
 	if sn.s.captures(id) {
