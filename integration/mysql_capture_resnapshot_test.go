@@ -152,3 +152,90 @@ func TestMySQLCaptureRenameIntoCaptured(t *testing.T) {
 		t.Fatalf("odsync panicked:\n%s", readFile(t, logPath))
 	}
 }
+
+// TestMySQLCaptureResnapshotDeletesGhosts: with snapshot: when_needed, a
+// re-snapshot after the checkpoint's binlog was purged leaves the ODS equal
+// to the source: rows deleted in the purged binlog are deleted in the ODS.
+func TestMySQLCaptureResnapshotDeletesGhosts(t *testing.T) {
+	srv := privateMariaDB(t)
+	db, err := srv.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "CREATE DATABASE crs",
+		"CREATE TABLE crs.t (id INT PRIMARY KEY, n INT)", "INSERT INTO crs.t SELECT seq, seq FROM crs.seq_1_to_300",
+		"CREATE TABLE crs.s (id VARCHAR(20) PRIMARY KEY, n INT)", "INSERT INTO crs.s SELECT CONCAT('k', seq), seq FROM crs.seq_1_to_50")
+	dir := t.TempDir()
+	cfg := localConfig(t, dir, srv.Addr(), "crs", "")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness.WriteFile(t, cfg, strings.Replace(string(b), "    server_id:", "    snapshot: when_needed\n    snapshot_chunk_rows: 64\n    server_id:", 1))
+	logPath := filepath.Join(dir, "odsync.log")
+	ods := filepath.Join(dir, "ods")
+	tables := map[string]string{"ods_crs_t": "crs.t", "ods_crs_s": "crs.s"}
+
+	p := harness.Start(t, logPath, "run", "-c", cfg)
+	waitRunning(t, p)
+	waitODSEqual(t, db, ods, tables)
+	// Changes while running: the ODS learns keys from the binlog too.
+	mustExec(t, db, "INSERT INTO crs.t SELECT seq, seq FROM crs.seq_301_to_320", "DELETE FROM crs.t WHERE id <= 5",
+		"UPDATE crs.s SET n = -n WHERE id = 'k1'", "DELETE FROM crs.s WHERE id = 'k2'")
+	waitODSEqual(t, db, ods, tables)
+	if code, err := p.Stop(30 * time.Second); err != nil || code != 0 {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("SIGTERM: exit code %d, %v\n%s", code, err, b)
+	}
+
+	// While odsync is down: deletes (of copied and of streamed rows),
+	// inserts, updates, a delete and re-insert; then the binlog is purged.
+	var stopped string
+	var x1, x2, x3 any
+	if err := db.QueryRow("SHOW MASTER STATUS").Scan(&stopped, &x1, &x2, &x3); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db,
+		"DELETE FROM crs.t WHERE id BETWEEN 100 AND 150", "DELETE FROM crs.t WHERE id IN (310, 311)",
+		"INSERT INTO crs.t SELECT seq, seq * 2 FROM crs.seq_1000_to_1010", "UPDATE crs.t SET n = 0 WHERE id = 200",
+		"DELETE FROM crs.t WHERE id = 250", "INSERT INTO crs.t VALUES (250, 12345)",
+		"DELETE FROM crs.s WHERE id IN ('k3', 'k40')", "INSERT INTO crs.s VALUES ('new', 1)", "FLUSH BINARY LOGS")
+	harness.Eventually(t, 30*time.Second, "the binlog odsync stopped in to be purged", func() (bool, string) {
+		var cur string
+		if err := db.QueryRow("SHOW MASTER STATUS").Scan(&cur, &x1, &x2, &x3); err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, db, "FLUSH LOGS", "PURGE BINARY LOGS TO '"+cur+"'")
+		first, err := queryFirstBinlog(db)
+		return err == nil && first > stopped, first
+	})
+
+	p = harness.Start(t, logPath, "run", "-c", cfg)
+	harness.Eventually(t, 30*time.Second, "the re-snapshot to start", func() (bool, string) {
+		if p.Exited() {
+			t.Fatalf("odsync exited:\n%s", readFile(t, logPath))
+		}
+		return strings.Contains(readFile(t, logPath), "snapshot: when_needed takes a new snapshot"), ""
+	})
+	waitODSEqual(t, db, ods, tables)
+	// And it keeps streaming.
+	mustExec(t, db, "DELETE FROM crs.t WHERE id = 1000", "INSERT INTO crs.s VALUES ('after', 2)")
+	waitODSEqual(t, db, ods, tables)
+	if code, err := p.Stop(30 * time.Second); err != nil || code != 0 {
+		t.Fatalf("SIGTERM: exit code %d, %v\n%s", code, err, readFile(t, logPath))
+	}
+	if !strings.Contains(readFile(t, logPath), "snapshot deletes rows the ODS has but the source no longer has") {
+		t.Errorf("no ghost deletes logged:\n%s", readFile(t, logPath))
+	}
+	// The deletes carry the key; the row's other columns are NULL.
+	var ghost bool
+	for _, r := range harness.ReadODS(t, ods) {
+		if r.Table == "ods_crs_t" && r.Op() == "D" && fmt.Sprint(r.Data["id"]) == "120" {
+			ghost = r.Data["n"] == nil
+		}
+	}
+	if !ghost {
+		t.Error("no delete row with key 120 and NULL n")
+	}
+}
