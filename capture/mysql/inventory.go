@@ -34,6 +34,9 @@ import (
 
 const nsKeys = "mysql.keys"
 
+// inventoryBatch caps the entries of one state batch.
+const inventoryBatch = 16384
+
 // stateBatcher writes many state keys in one durable batch; offsets.Log,
 // the store the pipeline passes, is one.
 type stateBatcher interface {
@@ -116,8 +119,12 @@ func (inv *keyInventory) flush(ctx context.Context) error {
 		kvs = append(kvs, offsets.KV{NS: nsKeys, Key: k, Value: v})
 	}
 	if inv.batch != nil {
-		if _, err := inv.batch.Append(ctx, nil, nil, kvs...); err != nil {
-			return fmt.Errorf("mysql: key inventory: %w", err)
+		for len(kvs) > 0 {
+			n := min(len(kvs), inventoryBatch)
+			if _, err := inv.batch.Append(ctx, nil, nil, kvs[:n]...); err != nil {
+				return fmt.Errorf("mysql: key inventory: %w", err)
+			}
+			kvs = kvs[n:]
 		}
 	} else {
 		for _, kv := range kvs {
