@@ -19,7 +19,8 @@ import (
 // The spool directory:
 //
 //	state.json                 the committed state (atomically replaced)
-//	layouts/<table>-<lv>.json  target layouts referenced by spools
+//	layouts/<table>-<lv>.json  target layouts referenced by spools, heads
+//	                           and publications
 //	spool/<firstSeq>.spool     rows of one table partition, appended
 //	tmp/                       encoded files being uploaded (scratch)
 //
@@ -43,6 +44,30 @@ type state struct {
 	// ages spools.
 	Clock  int64    `json:"clock"`
 	Spools []*spool `json:"spools"`
+	// Heads is, per target base name, the layout the last row or schema
+	// change of the target was mapped to: the mapper is reconciled with it
+	// at the next start (committed with Applied, so it is exactly the
+	// layout in force at Applied).
+	Heads map[string]headRef `json:"heads,omitempty"`
+	// Publish lists the layout changes whose schema files and Athena DDL
+	// are not yet in the bucket, in order.
+	Publish []publication `json:"publish,omitempty"`
+}
+
+// headRef names a target's current layout.
+type headRef struct {
+	Table  string `json:"table"`
+	Layout uint64 `json:"layout"`
+}
+
+// publication is a layout change to publish in the bucket: the schema
+// file of the new layout, its Athena DDL, and the current.* pointers.
+type publication struct {
+	Table  string `json:"table"`
+	Layout uint64 `json:"layout"`
+	// Prev is the layout before (zero for a new target).
+	PrevTable string `json:"prev_table,omitempty"`
+	Prev      uint64 `json:"prev,omitempty"`
 }
 
 // spool is the rows of one target partition awaiting upload.

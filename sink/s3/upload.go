@@ -181,17 +181,8 @@ func (s *Sink) fail(err error) {
 // object size.
 func (s *Sink) upload(ctx context.Context, j *job) (int64, error) {
 	t := j.lay.Target
-	skey := objectKey(s.cfg.Prefix, odsfile.SchemaName(t.Name, j.sp.Layout))
-	s.mu.Lock()
-	have := s.schemaDone[skey]
-	s.mu.Unlock()
-	if !have {
-		if err := s.store.putBytes(ctx, skey, []byte(j.lay.Schema), "application/json"); err != nil {
-			return 0, err
-		}
-		s.mu.Lock()
-		s.schemaDone[skey] = true
-		s.mu.Unlock()
+	if err := s.putSchema(ctx, t.Name, j.sp.Layout, j.lay); err != nil {
+		return 0, err
 	}
 	tmp := filepath.Join(s.dir, "tmp", fmt.Sprintf("%020d.%s", j.sp.FirstSeq, s.ext))
 	defer os.Remove(tmp)
