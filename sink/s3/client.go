@@ -278,10 +278,7 @@ func (st *store) list(ctx context.Context, prefix, delimiter string, fn func(key
 // _schema/current.json, else its newest _schema/v*.json (by modification
 // time, then name). body is nil when the target has none.
 func (st *store) currentLayout(ctx context.Context, prefix, base string) (key string, body []byte, err error) {
-	root := objectKey(prefix, "")
-	if prefix == "" {
-		root = ""
-	}
+	root := objectKey(prefix, "") // "" or "prefix/"
 	name, ver := "", 0
 	err = st.list(ctx, root+base, "/", func(k string, _ time.Time) {
 		n := strings.TrimSuffix(strings.TrimPrefix(k, root), "/")

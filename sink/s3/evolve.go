@@ -128,6 +128,26 @@ func (s *Sink) existing(ctx context.Context, base string) (ex schema.Existing, w
 		}
 		return ex, "the spool state (" + layoutFile(s.dir, h.Table, h.Layout) + ")", nil
 	}
+	// A state written before heads were recorded: the newest spool's
+	// layout, which the bucket may not have yet.
+	var newest *spool
+	var nl *layout
+	for _, sp := range s.byFirst {
+		l, err := s.loadLayout(sp.Table, sp.Layout)
+		if err != nil {
+			return ex, "", err
+		}
+		if l.Target.BaseName == base && (newest == nil || sp.FirstSeq > newest.FirstSeq) {
+			newest, nl = sp, l
+		}
+	}
+	if newest != nil {
+		ex, err = schema.ParseSchemaJSON([]byte(nl.Schema))
+		if err != nil {
+			return ex, "", fmt.Errorf("%w: layout %s-%s: %v", errCorruptSpool, newest.Table, hex16(newest.Layout), err)
+		}
+		return ex, "the spool of " + newest.Table + " from seq " + fmt.Sprint(newest.FirstSeq), nil
+	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	key, body, err := s.store.currentLayout(cctx, s.cfg.Prefix, base)

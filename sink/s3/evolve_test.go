@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,7 +136,7 @@ func TestSchemaChangesEvolveTheTarget(t *testing.T) {
 				t.Fatal(err)
 			}
 			objs := objects(t, srv, bucket, "ods")
-			checkItems(t, format, objs, "ods_shop_items", run.want, itemsFinalColumns)
+			checkItems(t, format, objs, "ods_shop_items", run.want, itemsFinalColumns, 4)
 		})
 	}
 }
@@ -173,7 +175,7 @@ func TestRestartWithoutSpoolReconcilesFromBucket(t *testing.T) {
 			if err := s.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			checkItems(t, odsfile.FormatCSV, objects(t, srv, bucket, "ods"), "ods_shop_items", run.want, itemsFinalColumns)
+			checkItems(t, odsfile.FormatCSV, objects(t, srv, bucket, "ods"), "ods_shop_items", run.want, itemsFinalColumns, 4)
 		})
 	}
 }
@@ -181,7 +183,7 @@ func TestRestartWithoutSpoolReconcilesFromBucket(t *testing.T) {
 // checkItems reads every data object of table (CSV by position in the
 // columns of current.json, as Athena reads it) and compares each row with
 // want; it checks the schema files and DDL.
-func checkItems(t *testing.T, format string, objs map[string][]byte, table string, want map[uint64]map[string]string, final []string) {
+func checkItems(t *testing.T, format string, objs map[string][]byte, table string, want map[uint64]map[string]string, final []string, minSchemas int) {
 	t.Helper()
 	cur, err := schema.ParseSchemaJSON(objs[table+"/_schema/current.json"])
 	if err != nil {
@@ -254,8 +256,8 @@ func checkItems(t *testing.T, format string, objs map[string][]byte, table strin
 			ddl++
 		}
 	}
-	if schemas < 4 { // 3 layouts + current.json
-		t.Errorf("%d schema files, want at least 4", schemas)
+	if schemas < minSchemas {
+		t.Errorf("%d schema files, want at least %d", schemas, minSchemas)
 	}
 	if format == odsfile.FormatJSONL {
 		if ddl != 0 {
@@ -460,4 +462,58 @@ func TestSchemaPublishedWithoutRows(t *testing.T) {
 	if !errorsIsPermanent(err) || !strings.Contains(err.Error(), "shop.items") {
 		t.Fatalf("err = %v, want a permanent error naming shop.items", err)
 	}
+}
+
+// TestStateWithoutHeadsReconcilesFromSpool: a spool state written before
+// heads were recorded (an older odsync) takes the layout of the newest
+// spool of the table, which the bucket does not have yet.
+func TestStateWithoutHeadsReconcilesFromSpool(t *testing.T) {
+	srv, bucket := server(t)
+	dir := t.TempDir()
+	cfg := testConfig(srv, bucket, "ods", dir)
+	cfg.Format = odsfile.FormatCSV
+	run, restartAt := itemsScript()
+	s, err := New(cfg, testMapper(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, s, batches(run.evs[:restartAt], 2))
+	s.crash()
+	// The older state: no heads, no publications; the bucket has no
+	// schema files either.
+	var st map[string]any
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber() // layout versions are 64-bit
+		err = dec.Decode(&st)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st["heads"] == nil {
+		t.Fatalf("state.json has no heads: %s", b)
+	}
+	delete(st, "heads")
+	delete(st, "publish")
+	b, _ = json.Marshal(st)
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for k := range objects(t, srv, bucket, "ods") {
+		if strings.Contains(k, "/_schema/") {
+			if _, err := srv.Client().DeleteObject(context.Background(), &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("ods/" + k)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s, err = New(cfg, testMapper(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, s, batches(run.evs[restartAt:], 1))
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkItems(t, odsfile.FormatCSV, objects(t, srv, bucket, "ods"), "ods_shop_items", run.want, itemsFinalColumns, 3)
 }
