@@ -13,7 +13,7 @@ import (
 )
 
 // ODPS REST API (service endpoint, /api/...): project, tables, partitions,
-// SQL instances (protocol §5).
+// SQL instances.
 
 func (s *Server) owner() string {
 	if s.cfg.AccessID != "" {
@@ -80,7 +80,7 @@ func (s *Server) handleProject(w http.ResponseWriter, r *http.Request, p *projec
 }
 
 // handleTunnelEndpoint answers discovery with "host:port" and no newline:
-// the SDK prepends the scheme and uses the body verbatim (protocol §6.2).
+// the SDK prepends the scheme and uses the body verbatim.
 func (s *Server) handleTunnelEndpoint(w http.ResponseWriter, r *http.Request) *apiError {
 	s.drain(r)
 	host := s.hostFor(r)
@@ -464,7 +464,7 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request, p *project) *
 	}
 	s.instMu.Unlock()
 	// Asynchronous shape (201 + Location), like the real service; the SDK
-	// then polls, and the instance is already terminated (protocol §5.5).
+	// then polls, and the instance is already terminated.
 	w.Header().Set("Location", fmt.Sprintf("http://%s/api/projects/%s/instances/%s", s.hostFor(r), p.name, inst.id))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
