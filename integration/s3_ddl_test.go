@@ -298,7 +298,7 @@ func TestS3DDLScript(t *testing.T) {
 		t.Fatalf("SIGTERM: exit code %d, %v\n%s", code, err, readFile(t, logPath))
 	}
 	lg := readFile(t, logPath)
-	for _, bad := range []string{"panic", "permanent sink error", "s3 sink: stopped", "level=ERROR"} {
+	for _, bad := range []string{"panic", "permanent sink error", "s3 sink: stopped", "level=ERROR msg=\"s3 sink", "level=ERROR msg=\"sink"} {
 		if strings.Contains(lg, bad) {
 			t.Errorf("the log has %q:\n%s", bad, lg)
 		}

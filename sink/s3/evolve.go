@@ -78,7 +78,17 @@ func (s *Sink) noteHead(t *schema.Target) error {
 		s.st.Heads = map[string]headRef{}
 	}
 	s.st.Heads[t.BaseName] = headRef{Table: t.Name, Layout: lv}
-	s.st.Publish = append(s.st.Publish, publication{Table: t.Name, Layout: lv, PrevTable: h.Table, Prev: h.Layout})
+	p := publication{Table: t.Name, Layout: lv, PrevTable: h.Table, Prev: h.Layout, Schema: string(t.SchemaJSON())}
+	var prev *schema.Target
+	if ok && h.Table == t.Name {
+		l, err := s.loadLayout(h.Table, h.Layout)
+		if err != nil {
+			return err
+		}
+		prev = l.Target
+	}
+	p.DDL = s.athenaDDL(p, t, prev)
+	s.st.Publish = append(s.st.Publish, p)
 	return nil
 }
 
@@ -168,7 +178,6 @@ func (s *Sink) publisher(ctx context.Context) {
 		changed := s.progress
 		wait := time.Second
 		var p publication
-		var cur, prev *layout
 		var err error
 		if s.dirty {
 			err = s.reload()
@@ -179,10 +188,6 @@ func (s *Sink) publisher(ctx context.Context) {
 		}
 		if ready {
 			p = s.st.Publish[0]
-			cur, err = s.loadLayout(p.Table, p.Layout)
-			if err == nil && p.Prev != 0 {
-				prev, err = s.loadLayout(p.PrevTable, p.Prev)
-			}
 		}
 		s.mu.Unlock()
 		if err != nil {
@@ -199,7 +204,7 @@ func (s *Sink) publisher(ctx context.Context) {
 			t.Stop()
 			continue
 		}
-		err = s.publish(ctx, p, cur, prev)
+		err = s.publish(ctx, p)
 		s.mu.Lock()
 		if err != nil {
 			if ctx.Err() == nil {
@@ -225,26 +230,24 @@ func (s *Sink) publisher(ctx context.Context) {
 
 // publish puts the files of one layout change: the layout's schema file
 // (unless there), its Athena DDL, then current.sql and current.json.
-func (s *Sink) publish(ctx context.Context, p publication, cur, prev *layout) error {
-	t := cur.Target
-	if err := s.putSchema(ctx, t.Name, p.Layout, cur); err != nil {
+func (s *Sink) publish(ctx context.Context, p publication) error {
+	if err := s.putSchema(ctx, p.Table, p.Layout, p.Schema); err != nil {
 		return err
 	}
-	ddl := s.athenaDDL(p, cur, prev)
-	if ddl != "" {
-		for _, name := range []string{fmt.Sprintf("%s/_schema/v%016x.sql", t.Name, p.Layout), t.Name + "/_schema/" + currentDDL} {
-			if err := s.store.putBytes(ctx, objectKey(s.cfg.Prefix, name), []byte(ddl), "application/sql"); err != nil {
+	if p.DDL != "" {
+		for _, name := range []string{fmt.Sprintf("%s/_schema/v%016x.sql", p.Table, p.Layout), p.Table + "/_schema/" + currentDDL} {
+			if err := s.store.putBytes(ctx, objectKey(s.cfg.Prefix, name), []byte(p.DDL), "application/sql"); err != nil {
 				return err
 			}
 		}
 	}
-	return s.store.putBytes(ctx, objectKey(s.cfg.Prefix, t.Name+"/_schema/"+currentSchema), []byte(cur.Schema), "application/json")
+	return s.store.putBytes(ctx, objectKey(s.cfg.Prefix, p.Table+"/_schema/"+currentSchema), []byte(p.Schema), "application/json")
 }
 
 // putSchema puts the schema file of a layout unless the bucket has it: an
 // older layout's file is never rewritten, so the newest schema file (by
 // modification time) stays the current layout's.
-func (s *Sink) putSchema(ctx context.Context, table string, lv uint64, l *layout) error {
+func (s *Sink) putSchema(ctx context.Context, table string, lv uint64, content string) error {
 	key := objectKey(s.cfg.Prefix, odsfile.SchemaName(table, lv))
 	s.mu.Lock()
 	have := s.schemaDone[key]
@@ -257,7 +260,7 @@ func (s *Sink) putSchema(ctx context.Context, table string, lv uint64, l *layout
 		return err
 	}
 	if !ok {
-		if err := s.store.putBytes(ctx, key, []byte(l.Schema), "application/json"); err != nil {
+		if err := s.store.putBytes(ctx, key, []byte(content), "application/json"); err != nil {
 			return err
 		}
 	}
@@ -268,19 +271,19 @@ func (s *Sink) putSchema(ctx context.Context, table string, lv uint64, l *layout
 }
 
 // athenaDDL renders the Athena/Glue DDL of a layout change: the CREATE
-// EXTERNAL TABLE of the new layout and, when the target had a layout
-// before, the ALTER TABLE statements that bring a table created from it
-// up to date. "" for jsonl (no Athena DDL).
-func (s *Sink) athenaDDL(p publication, cur, prev *layout) string {
+// EXTERNAL TABLE of the new layout t and, when the target had a layout
+// prev before, the ALTER TABLE statements that bring a table created from
+// it up to date. Column definitions come from t only (a layout loaded from
+// disk lacks the source types the comments name). "" for jsonl.
+func (s *Sink) athenaDDL(p publication, t, prev *schema.Target) string {
 	if s.cfg.Format == odsfile.FormatJSONL {
 		return ""
 	}
 	o := s.cfg.AthenaOptions("")
-	t := cur.Target
 	var b strings.Builder
 	fmt.Fprintf(&b, "-- odsync: Athena/Glue DDL of ODS table %s, layout %016x (schema file v%016x.json).\n", t.Name, p.Layout, p.Layout)
-	if prev != nil && prev.Target.Name == t.Name {
-		if alter := layoutChange(prev.Target, t).Athena(o); len(alter) > 0 {
+	if prev != nil {
+		if alter := layoutChange(prev, t).Athena(o); len(alter) > 0 {
 			fmt.Fprintf(&b, "-- A table created from layout %016x: run these statements in order.\n", p.Prev)
 			for _, a := range alter {
 				b.WriteString(a + ";\n")
@@ -294,19 +297,27 @@ func (s *Sink) athenaDDL(p publication, cur, prev *layout) string {
 
 // layoutChange is the plan from layout old to layout cur of the same
 // table: columns dropped, widened, added (in the order evolve plans them).
+// Every rendered column definition is cur's: the drop step's table lists
+// old's columns as cur defines them (REPLACE COLUMNS then already has the
+// new types; the CHANGE COLUMN after it is a no-op).
 func layoutChange(old, cur *schema.Target) *schema.Plan {
 	p := &schema.Plan{Old: old, New: cur}
 	var dropped, added []schema.TargetColumn
 	var widen []schema.Step
+	before := *old
+	before.Columns = nil
 	for i := range old.Columns {
 		oc := &old.Columns[i]
 		j := cur.ColumnIndex(oc.Name)
 		switch {
 		case j < 0:
 			dropped = append(dropped, *oc)
+			before.Columns = append(before.Columns, *oc)
+			continue
 		case cur.Columns[j].TypeSpec() != oc.TypeSpec():
-			widen = append(widen, schema.Step{Kind: schema.StepWidenColumn, Table: old, Column: cur.Columns[j], From: *oc})
+			widen = append(widen, schema.Step{Kind: schema.StepWidenColumn, Table: &before, Column: cur.Columns[j], From: *oc})
 		}
+		before.Columns = append(before.Columns, cur.Columns[j])
 	}
 	for i := range cur.Columns {
 		if old.ColumnIndex(cur.Columns[i].Name) < 0 {
@@ -314,11 +325,11 @@ func layoutChange(old, cur *schema.Target) *schema.Plan {
 		}
 	}
 	if len(dropped) > 0 {
-		p.Steps = append(p.Steps, schema.Step{Kind: schema.StepDropColumns, Table: old, Columns: dropped})
+		p.Steps = append(p.Steps, schema.Step{Kind: schema.StepDropColumns, Table: &before, Columns: dropped})
 	}
 	p.Steps = append(p.Steps, widen...)
 	if len(added) > 0 {
-		p.Steps = append(p.Steps, schema.Step{Kind: schema.StepAddColumns, Table: old, Columns: added})
+		p.Steps = append(p.Steps, schema.Step{Kind: schema.StepAddColumns, Table: &before, Columns: added})
 	}
 	return p
 }

@@ -216,12 +216,6 @@ func (s *Sink) reload() error {
 	for _, h := range st.Heads {
 		keepLayout[filepath.Base(layoutFile(s.dir, h.Table, h.Layout))] = true
 	}
-	for _, p := range st.Publish {
-		keepLayout[filepath.Base(layoutFile(s.dir, p.Table, p.Layout))] = true
-		if p.Prev != 0 {
-			keepLayout[filepath.Base(layoutFile(s.dir, p.PrevTable, p.Prev))] = true
-		}
-	}
 	removeExcept(filepath.Join(s.dir, "spool"), keepSpool)
 	removeExcept(filepath.Join(s.dir, "layouts"), keepLayout)
 	if len(s.inProgress) == 0 {

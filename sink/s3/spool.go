@@ -19,8 +19,7 @@ import (
 // The spool directory:
 //
 //	state.json                 the committed state (atomically replaced)
-//	layouts/<table>-<lv>.json  target layouts referenced by spools, heads
-//	                           and publications
+//	layouts/<table>-<lv>.json  target layouts referenced by spools and heads
 //	spool/<firstSeq>.spool     rows of one table partition, appended
 //	tmp/                       encoded files being uploaded (scratch)
 //
@@ -68,6 +67,11 @@ type publication struct {
 	// Prev is the layout before (zero for a new target).
 	PrevTable string `json:"prev_table,omitempty"`
 	Prev      uint64 `json:"prev,omitempty"`
+	// Schema and DDL are the schema file and the Athena DDL ("" for
+	// jsonl), rendered from the live target when the head changed, so a
+	// replay after a crash publishes the same bytes.
+	Schema string `json:"schema"`
+	DDL    string `json:"ddl,omitempty"`
 }
 
 // spool is the rows of one target partition awaiting upload.

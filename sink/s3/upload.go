@@ -192,7 +192,7 @@ func (s *Sink) fail(err error) {
 // object size.
 func (s *Sink) upload(ctx context.Context, j *job) (int64, error) {
 	t := j.lay.Target
-	if err := s.putSchema(ctx, t.Name, j.sp.Layout, j.lay); err != nil {
+	if err := s.putSchema(ctx, t.Name, j.sp.Layout, j.lay.Schema); err != nil {
 		return 0, err
 	}
 	tmp := filepath.Join(s.dir, "tmp", fmt.Sprintf("%020d.%s", j.sp.FirstSeq, s.ext))
