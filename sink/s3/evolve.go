@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -70,6 +71,14 @@ func (s *Sink) noteHead(t *schema.Target) error {
 	if err != nil {
 		return err
 	}
+	if s.unverified[t.BaseName] {
+		if _, ok := s.st.Unverified[t.BaseName]; !ok {
+			if s.st.Unverified == nil {
+				s.st.Unverified = map[string]headRef{}
+			}
+			s.st.Unverified[t.BaseName] = headRef{Table: t.Name, Layout: lv}
+		}
+	}
 	h, ok := s.st.Heads[t.BaseName]
 	if ok && h.Table == t.Name && h.Layout == lv {
 		return nil
@@ -78,7 +87,7 @@ func (s *Sink) noteHead(t *schema.Target) error {
 		s.st.Heads = map[string]headRef{}
 	}
 	s.st.Heads[t.BaseName] = headRef{Table: t.Name, Layout: lv}
-	p := publication{Table: t.Name, Layout: lv, PrevTable: h.Table, Prev: h.Layout, Schema: string(t.SchemaJSON())}
+	p := publication{Base: t.BaseName, Table: t.Name, Layout: lv, PrevTable: h.Table, Prev: h.Layout, Schema: string(t.SchemaJSON())}
 	var prev *schema.Target
 	if ok && h.Table == t.Name {
 		l, err := s.loadLayout(h.Table, h.Layout)
@@ -103,6 +112,15 @@ func (s *Sink) reconcile(ctx context.Context, e *event.Event) error {
 		return nil
 	}
 	ex, where, err := s.existing(ctx, base)
+	if errors.Is(err, errBucketLayout) {
+		// Keep spooling (S3 may be down for long); the layout is checked
+		// against the bucket before the target's first upload.
+		s.lg.Warn("s3 sink: cannot read the bucket for the layout of ODS table "+base+
+			"; spooling with the mapping's layout, checked against the bucket before the first upload",
+			"source", e.Source.String(), "err", err)
+		s.unverified[base] = true
+		err, where = nil, ""
+	}
 	if err != nil {
 		return fmt.Errorf("s3 sink: table %s: reading the layout of ODS table %s: %w", e.Source, base, err)
 	}
@@ -158,17 +176,99 @@ func (s *Sink) existing(ctx context.Context, base string) (ex schema.Existing, w
 		}
 		return ex, "the spool of " + newest.Table + " from seq " + fmt.Sprint(newest.FirstSeq), nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	key, body, err := s.store.currentLayout(cctx, s.cfg.Prefix, base)
-	if err != nil || body == nil {
-		return ex, "", err
+	if err != nil {
+		if ctx.Err() != nil {
+			return ex, "", ctx.Err()
+		}
+		return ex, "", fmt.Errorf("%w: %w", errBucketLayout, err)
+	}
+	if body == nil {
+		return ex, "", nil
 	}
 	ex, err = schema.ParseSchemaJSON(body)
 	if err != nil {
 		return ex, "", fmt.Errorf("%w: s3://%s/%s: %v", sink.ErrPermanent, s.cfg.Bucket, key, err)
 	}
 	return ex, "s3://" + s.cfg.Bucket + "/" + key, nil
+}
+
+var (
+	errBucketLayout   = errors.New("reading the layout in the bucket")
+	errLayoutConflict = errors.New("the bucket's layout conflicts with the spooled one")
+)
+
+// verifyBucket checks the layout a target was spooled with while the
+// bucket could not be read against the bucket, once: the bucket must have
+// no layout for the target, or one whose columns (names and types) start
+// the spooled layout's. A conflict is permanent (errLayoutConflict): the
+// spooled rows are kept and nothing is uploaded.
+func (s *Sink) verifyBucket(ctx context.Context, base string) error {
+	s.mu.Lock()
+	u, ok := s.st.Unverified[base]
+	var l *layout
+	var err error
+	if ok {
+		l, err = s.loadLayout(u.Table, u.Layout)
+	}
+	s.mu.Unlock()
+	if !ok || err != nil {
+		return err
+	}
+	key, body, err := s.store.currentLayout(ctx, s.cfg.Prefix, base)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		have, err := schema.ParseSchemaJSON(body)
+		if err != nil {
+			return fmt.Errorf("%w: s3://%s/%s: %v", errLayoutConflict, s.cfg.Bucket, key, err)
+		}
+		mine, err := schema.ParseSchemaJSON([]byte(l.Schema))
+		if err != nil {
+			return fmt.Errorf("%w: layout %s-%s: %v", errCorruptSpool, u.Table, hex16(u.Layout), err)
+		}
+		if !layoutPrefix(have, mine) {
+			return fmt.Errorf("%w: ODS table %s: the bucket's layout s3://%s/%s (%s) is not where the rows spooled while S3 was unreachable continue (%s); "+
+				"they are kept in %s: restore the old spool_dir, or move the table's objects aside and restart",
+				errLayoutConflict, u.Table, s.cfg.Bucket, key, columnList(have), columnList(mine), s.dir)
+		}
+	}
+	s.mu.Lock()
+	if cur, ok := s.st.Unverified[base]; ok && cur == u && !s.dirty {
+		delete(s.st.Unverified, base)
+		delete(s.unverified, base)
+		if err := s.commit(); err != nil {
+			s.lg.Warn("s3 sink: recording a checked layout", "err", err)
+		}
+	}
+	s.mu.Unlock()
+	s.lg.Info("s3 sink: the spooled layout continues the bucket's", "target", u.Table, "bucket_layout", key)
+	return nil
+}
+
+// layoutPrefix reports whether have's columns (name and type) start
+// mine's, in the same table version.
+func layoutPrefix(have, mine schema.Existing) bool {
+	if have.Version != mine.Version || len(have.Columns) > len(mine.Columns) {
+		return false
+	}
+	for i, c := range have.Columns {
+		if !strings.EqualFold(c.Name, mine.Columns[i].Name) || !strings.EqualFold(c.Type, mine.Columns[i].Type) {
+			return false
+		}
+	}
+	return true
+}
+
+func columnList(ex schema.Existing) string {
+	var cols []string
+	for _, c := range ex.Columns {
+		cols = append(cols, c.Name+" "+c.Type)
+	}
+	return strings.Join(cols, ", ")
 }
 
 // publisher publishes layout changes in order until ctx is done.
@@ -204,7 +304,14 @@ func (s *Sink) publisher(ctx context.Context) {
 			t.Stop()
 			continue
 		}
-		err = s.publish(ctx, p)
+		err = s.verifyBucket(ctx, p.Base)
+		if errors.Is(err, errLayoutConflict) || errors.Is(err, errCorruptSpool) {
+			s.fail(err)
+			return
+		}
+		if err == nil {
+			err = s.publish(ctx, p)
+		}
 		s.mu.Lock()
 		if err != nil {
 			if ctx.Err() == nil {

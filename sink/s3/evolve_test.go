@@ -517,3 +517,84 @@ func TestStateWithoutHeadsReconcilesFromSpool(t *testing.T) {
 	}
 	checkItems(t, odsfile.FormatCSV, objects(t, srv, bucket, "ods"), "ods_shop_items", run.want, itemsFinalColumns, 3)
 }
+
+// TestUnreadableBucketSpoolsThenChecks: a new spool directory whose first
+// write finds S3 unreachable keeps spooling with the mapping's layout and
+// checks it against the bucket before the first upload: an empty prefix
+// takes the rows; a prefix whose layout the spooled one does not continue
+// (a column dropped before, kept in the bucket's layout) stops the sink
+// with a permanent error and uploads nothing of the table.
+func TestUnreadableBucketSpoolsThenChecks(t *testing.T) {
+	srv, bucket := server(t)
+	run, restartAt := itemsScript()
+	// The bucket's layout of ods_shop_items keeps the dropped column n.
+	s, err := New(testConfig(srv, bucket, "ods", t.TempDir()), testMapper(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, s, batches(run.evs[:restartAt], 10))
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := objects(t, srv, bucket, "ods")
+
+	// S3 down: two new spool directories, one on that prefix, one on an empty one.
+	srv.Stop()
+	restarted := false
+	defer func() {
+		if !restarted {
+			srv.Restart(context.Background())
+		}
+	}()
+	// The rows after the DROP COLUMN, as a new mapper maps them (no n).
+	rows := []event.Event{run.evs[restartAt]}
+	conflict, err := New(testConfig(srv, bucket, "ods", t.TempDir()), testMapper(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, err := New(testConfig(srv, bucket, "empty", t.TempDir()), testMapper(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sk := range []*Sink{conflict, empty} {
+		if err := sk.Write(context.Background(), &sink.Batch{First: rows[0].Seq, Last: rows[0].Seq, Events: rows}); err != nil {
+			t.Fatalf("Write while S3 is down: %v", err)
+		}
+	}
+	if err := srv.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := empty.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if keys := dataKeys(objects(t, srv, bucket, "empty")); len(keys) != 1 {
+		t.Errorf("empty prefix: data objects %v, want 1", keys)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for conflict.Health().LastError == "" || !strings.Contains(conflict.Health().LastError, "conflicts") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no conflict reported: %+v", conflict.Health())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := conflict.Write(context.Background(), &sink.Batch{First: rows[0].Seq + 1, Last: rows[0].Seq + 1,
+		Events: []event.Event{run.evs[restartAt+1]}}); !errorsIsPermanent(err) {
+		t.Errorf("Write after the conflict: %v, want a permanent error", err)
+	}
+	conflict.Close(ctx)
+	after := objects(t, srv, bucket, "ods")
+	if len(after) != len(before) {
+		var ks []string
+		for k := range after {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		t.Errorf("objects changed after the conflict: %v", ks)
+	}
+	if !bytes.Equal(after["ods_shop_items/_schema/current.json"], before["ods_shop_items/_schema/current.json"]) {
+		t.Errorf("current.json changed after the conflict")
+	}
+}

@@ -97,6 +97,7 @@ type Sink struct {
 
 	// schema evolution (evolve.go)
 	reconciled  map[string]bool // target base names reconciled in this process
+	unverified  map[string]bool // ... without reading the bucket (see state.Unverified)
 	resolved    map[*event.Table]*schema.Target
 	pubRetryAt  time.Time
 	pubAttempts int
@@ -137,7 +138,7 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, mapper: mapper, lg: logger, store: st, dir: cfg.SpoolDir, ext: odsfile.Ext(cfg.Format),
-		progress: make(chan struct{}), schemaDone: map[string]bool{}, reconciled: map[string]bool{},
+		progress: make(chan struct{}), schemaDone: map[string]bool{}, reconciled: map[string]bool{}, unverified: map[string]bool{},
 		resolved:   map[*event.Table]*schema.Target{},
 		inProgress: map[uint64]bool{}, retryAt: map[uint64]time.Time{}, attempts: map[uint64]int{}, cancel: cancel,
 		lastWrite: time.Now()}
@@ -214,6 +215,9 @@ func (s *Sink) reload() error {
 		}
 	}
 	for _, h := range st.Heads {
+		keepLayout[filepath.Base(layoutFile(s.dir, h.Table, h.Layout))] = true
+	}
+	for _, h := range st.Unverified {
 		keepLayout[filepath.Base(layoutFile(s.dir, h.Table, h.Layout))] = true
 	}
 	removeExcept(filepath.Join(s.dir, "spool"), keepSpool)

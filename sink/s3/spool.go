@@ -51,6 +51,11 @@ type state struct {
 	// Publish lists the layout changes whose schema files and Athena DDL
 	// are not yet in the bucket, in order.
 	Publish []publication `json:"publish,omitempty"`
+	// Unverified lists, per target base name, the first layout spooled
+	// while the bucket could not be read to find the target's layout (a
+	// new spool directory, S3 unreachable): it is checked against the
+	// bucket before the target's first upload.
+	Unverified map[string]headRef `json:"unverified,omitempty"`
 }
 
 // headRef names a target's current layout.
@@ -62,6 +67,7 @@ type headRef struct {
 // publication is a layout change to publish in the bucket: the schema
 // file of the new layout, its Athena DDL, and the current.* pointers.
 type publication struct {
+	Base   string `json:"base"`
 	Table  string `json:"table"`
 	Layout uint64 `json:"layout"`
 	// Prev is the layout before (zero for a new target).
