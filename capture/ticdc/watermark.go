@@ -369,6 +369,9 @@ func (m *merger) add(ctx context.Context, p *partState, msgs []message) error {
 			msg.err = checkOrdered(msg.units)
 		}
 		if msg.err != nil {
+			if m.cfg.deadLetter == nil {
+				return m.stop(ctx, p, msg)
+			}
 			if err := m.bad(ctx, p, msg); err != nil {
 				return err
 			}
@@ -394,12 +397,26 @@ func checkOrdered(units []Decoded) error {
 	return nil
 }
 
-// bad applies the bad-message policy.
+// stop applies on_error: stop. The changes ordered before the bad message
+// are delivered first: with offset ordering every change of the messages
+// before it, with watermark ordering every buffered change the watermarks
+// read so far release (a row above them cannot be ordered yet). The
+// checkpoint emitted with them points at or before the bad message, so a
+// restart re-reads it and stops again with the same error, promptly.
+func (m *merger) stop(ctx context.Context, p *partState, msg *message) error {
+	m.stats.BadMsgs++
+	bad := &BadMessageError{Topic: p.tp.topic, Partition: p.tp.partition, Offset: msg.offset, Err: msg.err}
+	// The bad message is not consumed: the checkpoint stays at it.
+	p.next = msg.offset
+	if err := m.release(ctx, true); err != nil {
+		return fmt.Errorf("%w (and delivering the changes before it failed: %v)", bad, err)
+	}
+	return bad
+}
+
+// bad applies on_error: dead_letter.
 func (m *merger) bad(ctx context.Context, p *partState, msg *message) error {
 	m.stats.BadMsgs++
-	if m.cfg.deadLetter == nil {
-		return &BadMessageError{Topic: p.tp.topic, Partition: p.tp.partition, Offset: msg.offset, Err: msg.err}
-	}
 	evs, err := m.cfg.deadLetter(ctx, p, msg)
 	if err != nil {
 		return fmt.Errorf("ticdc: topic %s partition %d offset %d: dead letter: %w (the message was bad: %v)", p.tp.topic, p.tp.partition, msg.offset, err, msg.err)
