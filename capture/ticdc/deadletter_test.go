@@ -14,7 +14,7 @@ import (
 type fakeWriter struct{ err error }
 
 func (f *fakeWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error { return f.err }
-func (f *fakeWriter) Close() error                                                    { return nil }
+func (f *fakeWriter) Close() error                                                   { return nil }
 
 // TestDeadLetterTooLarge: a message the dead-letter topic refuses for its
 // size is never retried: it falls back to the quarantine table, or (without
