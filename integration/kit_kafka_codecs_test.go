@@ -689,6 +689,15 @@ func encodeMaxwell(t *testing.T, s []kitChange) []kh.Message {
 
 func kitConfig(t *testing.T, dir string, brokers []string, f kitFormat) string {
 	t.Helper()
+	return kafkaSourceConfig(t, dir, brokers, f.kind, f.protocol, f.extra, "")
+}
+
+// kafkaSourceConfig writes an odsync config reading topic cdc with source
+// type kind (ticdc or kafka) into a local sink under dir. sourceExtra
+// holds more YAML lines under the source block (4 spaces), mappingExtra
+// under mapping (2 spaces).
+func kafkaSourceConfig(t *testing.T, dir string, brokers []string, kind, protocol, sourceExtra, mappingExtra string) string {
+	t.Helper()
 	path := filepath.Join(dir, "odsync.yaml")
 	harness.WriteFile(t, path, fmt.Sprintf(`state:
   dir: %s
@@ -703,6 +712,7 @@ source:
 %s
 mapping:
   include: ['shop\..*']
+%s
 sinks:
   - name: files
     type: local
@@ -711,7 +721,7 @@ sinks:
     batch:
       max_rows: 100
       max_age: 50ms
-`, filepath.Join(dir, "state"), f.kind, f.kind, strings.Join(brokers, ", "), f.protocol, f.extra, filepath.Join(dir, "ods")))
+`, filepath.Join(dir, "state"), kind, kind, strings.Join(brokers, ", "), protocol, sourceExtra, mappingExtra, filepath.Join(dir, "ods")))
 	return path
 }
 
