@@ -17,7 +17,7 @@ import (
 	"github.com/odsync/odsync/integration/harness"
 )
 
-// The Kafka codec conformance kit (DESIGN.md D4): one logical change
+// The Kafka codec conformance kit (docs/kafka.md, "The conformance kit"): one logical change
 // stream of table shop.kit, written in every supported format, read by the
 // real odsync binary into the local sink; every format must give the same
 // ODS rows, equal to the expected table below (after the documented
@@ -152,7 +152,7 @@ func (r odsRow) String() string {
 }
 
 // kitExpected is the expected ODS of the stream under the documented
-// mapping (docs/kafka.md, docs/types.md), for a format that types every
+// mapping (docs/kafka.md, docs/mapping.md), for a format that types every
 // column: one row per change (an update row holds the after image, a
 // delete row the deleted row), values as the local sink writes them.
 //
