@@ -226,3 +226,60 @@ func TestKafkaOnErrorStopBacklog(t *testing.T) {
 		})
 	}
 }
+
+// TestKafkaDeadLetterTooLarge: a bad message too large for the dead-letter
+// topic is never retried: with a quarantine table it lands there (odsync
+// goes on), without one odsync stops promptly with an error saying so.
+func TestKafkaDeadLetterTooLarge(t *testing.T) {
+	cl, err := kh.Start(kh.Options{Topics: map[string]int{"cdc": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.CreateTopicConfig("dlq", 1, map[string]string{"max.message.bytes": "10000"}); err != nil {
+		t.Fatal(err)
+	}
+	tbl := &kh.Table{DB: "shop", Name: "orders", Cols: []kh.Col{kh.C("id", kh.ColBigint), kh.C("n", kh.ColBigint)}}
+	big := `{"database":"shop","table":"orders","isDdl":false,"type":"INSERT","data":[{"id":"` + strings.Repeat("9", 50000) + `"}]`
+	ts := func(i int) uint64 { return kh.TSO(1767225600000+int64(i), 0) }
+	produceAll(t, cl,
+		kh.Message{Value: tbl.CanalRow("INSERT", ts(1), kh.Row{kh.V("1"), kh.V("10")}, nil)},
+		kh.Message{Value: []byte(big)},
+		kh.Message{Value: tbl.CanalRow("INSERT", ts(2), kh.Row{kh.V("2"), kh.V("20")}, nil)})
+
+	// Topic only: stop, promptly, naming the cause.
+	dir := t.TempDir()
+	cfg := kafkaSourceConfig(t, dir, cl.Addrs, "kafka", "canal-json", "    on_error: dead_letter\n    dead_letter:\n      topic: dlq\n", "")
+	logPath := filepath.Join(dir, "odsync.log")
+	proc := harness.Start(t, logPath, "run", "-c", cfg)
+	code, err := proc.Wait(60 * time.Second)
+	if err != nil || code != 1 {
+		t.Fatalf("topic only: exit %d (%v), want 1:\n%s", code, err, ticdcTail(readFile(t, logPath), 4000))
+	}
+	if l := readFile(t, logPath); !strings.Contains(l, "too large for dead-letter topic dlq") || !strings.Contains(l, "offset 1") {
+		t.Fatalf("topic only: the error does not say why:\n%s", ticdcTail(l, 4000))
+	}
+	if n := len(odsTable(t, dir, "orders")); n != 1 {
+		t.Fatalf("topic only: %d rows, want the 1 before the bad message", n)
+	}
+
+	// Topic and table: the quarantine table keeps it, the rest flows.
+	dir = t.TempDir()
+	cfg = kafkaSourceConfig(t, dir, cl.Addrs, "kafka", "canal-json",
+		"    on_error: dead_letter\n    dead_letter:\n      topic: dlq\n      table: shop.dead_letters\n", "")
+	logPath = filepath.Join(dir, "odsync.log")
+	proc = harness.Start(t, logPath, "run", "-c", cfg)
+	harness.Eventually(t, 60*time.Second, "both rows and the quarantine row", func() (bool, string) {
+		if proc.Exited() {
+			t.Fatalf("topic and table: odsync exited:\n%s", ticdcTail(readFile(t, logPath), 4000))
+		}
+		n, d := len(odsTable(t, dir, "orders")), len(odsTable(t, dir, "dead_letters"))
+		return n == 2 && d == 1, fmt.Sprintf("%d rows, %d quarantined", n, d)
+	})
+	if d := odsTable(t, dir, "dead_letters"); !strings.Contains(d[0].vals["reason"], "too large for dead-letter topic dlq") {
+		t.Fatalf("quarantine reason %q", d[0].vals["reason"])
+	}
+	if code, err := proc.Stop(60 * time.Second); err != nil || code != 0 {
+		t.Fatalf("stop: exit %d, %v", code, err)
+	}
+}

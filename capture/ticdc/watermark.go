@@ -369,11 +369,15 @@ func (m *merger) add(ctx context.Context, p *partState, msgs []message) error {
 			msg.err = checkOrdered(msg.units)
 		}
 		if msg.err != nil {
+			var err error
 			if m.cfg.deadLetter == nil {
-				return m.stop(ctx, p, msg)
+				m.stats.BadMsgs++
+				err = &BadMessageError{Topic: p.tp.topic, Partition: p.tp.partition, Offset: msg.offset, Err: msg.err}
+			} else {
+				err = m.bad(ctx, p, msg)
 			}
-			if err := m.bad(ctx, p, msg); err != nil {
-				return err
+			if err != nil {
+				return m.stopAt(ctx, p, msg, err)
 			}
 			continue
 		}
@@ -397,21 +401,20 @@ func checkOrdered(units []Decoded) error {
 	return nil
 }
 
-// stop applies on_error: stop. The changes ordered before the bad message
-// are delivered first: with offset ordering every change of the messages
-// before it, with watermark ordering every buffered change the watermarks
-// read so far release (a row above them cannot be ordered yet). The
-// checkpoint emitted with them points at or before the bad message, so a
-// restart re-reads it and stops again with the same error, promptly.
-func (m *merger) stop(ctx context.Context, p *partState, msg *message) error {
-	m.stats.BadMsgs++
-	bad := &BadMessageError{Topic: p.tp.topic, Partition: p.tp.partition, Offset: msg.offset, Err: msg.err}
+// stopAt ends the source at a bad message it cannot get past (on_error:
+// stop, or a dead letter that cannot be written). The changes ordered
+// before the message are delivered first: with offset ordering every
+// change of the messages before it, with watermark ordering every buffered
+// change the watermarks read so far release (a row above them cannot be
+// ordered yet). The checkpoint emitted with them points at or before the
+// bad message, so a restart re-reads it and stops again, promptly.
+func (m *merger) stopAt(ctx context.Context, p *partState, msg *message, cause error) error {
 	// The bad message is not consumed: the checkpoint stays at it.
 	p.next = msg.offset
 	if err := m.release(ctx, true); err != nil {
-		return fmt.Errorf("%w (and delivering the changes before it failed: %v)", bad, err)
+		return fmt.Errorf("%w (and delivering the changes before it failed: %v)", cause, err)
 	}
-	return bad
+	return cause
 }
 
 // bad applies on_error: dead_letter.
