@@ -74,6 +74,8 @@ type Sink struct {
 	layouts map[*schema.Target]*layout
 	bySig   map[string]*layout
 
+	retries retryState // failures for Health
+
 	mu       sync.Mutex
 	streams  map[streamKey]*stream
 	encoding int // Writes encoding rows right now

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -606,5 +607,78 @@ func TestExistingTableGetsRaw(t *testing.T) {
 	rows := readTable(t, h.emu, "ods_app_r", "ds=20240501")
 	if len(rows) != 1 || rows[0]["big"] != "NULL" || rows[0]["_raw"] != `{"big":"-9223372036854775808"}` || rows[0]["d"] != "2024-05-01" {
 		t.Fatalf("rows = %v", rows)
+	}
+}
+
+// TestSchemaPropagationDelay: right after ALTER TABLE new sessions still
+// see the old schema for a while; the sink waits for the new one (bounded
+// by schema_wait) instead of failing the batch after max_attempts.
+func TestSchemaPropagationDelay(t *testing.T) {
+	h := newHarness(t, schema.Config{}, func(c *Config) { c.MaxAttempts = 2; c.MaxBackoff = 100 * time.Millisecond })
+	h.emu.srv.SetSchemaDelay(1500 * time.Millisecond)
+	v1 := simpleTable()
+	v2 := simpleTable(event.Column{Name: "note", Type: event.TypeVarchar, Length: 20, Nullable: true, RawType: "varchar(20)"})
+	h.write(batch(simpleEvents(v1, 1, 5, event.OpInsert)))
+	ddl := event.Event{Seq: 6, Op: event.OpDDL, Source: v2.ID, Table: v2, DDL: "ALTER TABLE t ADD COLUMN note varchar(20)",
+		CommitTime: day + 6, Pos: event.Position{File: "bin.000001", Offset: 600}}
+	start := time.Now()
+	h.write(batch(append([]event.Event{ddl}, simpleEvents(v2, 7, 5, event.OpInsert)...)))
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("the batch after ALTER took %s: the emulator's delay was not in effect", took)
+	}
+	got := readTable(t, h.emu, "ods_app_t", "ds=20240501")
+	if len(got) != 10 || got[9]["note"] != "extra-11" {
+		t.Fatalf("%d rows, last %v", len(got), got[len(got)-1])
+	}
+	if hl := h.sink.Health(); hl.ConsecutiveFailures != 0 || hl.Retries == 0 {
+		t.Errorf("health after the wait: %+v (want retries counted, no failure left)", hl)
+	}
+
+	// Past schema_wait the batch fails (and the pipeline retries it).
+	h2 := newHarness(t, schema.Config{}, func(c *Config) { c.SchemaWait = 300 * time.Millisecond; c.MaxBackoff = 50 * time.Millisecond })
+	h2.emu.srv.SetSchemaDelay(time.Hour)
+	h2.write(batch(simpleEvents(v1, 1, 5, event.OpInsert)))
+	err := h2.sink.Write(ctxT(t), batch(append([]event.Event{ddl}, simpleEvents(v2, 7, 5, event.OpInsert)...)))
+	if err == nil || !strings.Contains(err.Error(), "not visible after") || errors.Is(err, sink.ErrPermanent) {
+		t.Fatalf("past schema_wait: %v, want a retryable 'not visible after' error", err)
+	}
+}
+
+// TestThrottlingIsRetriedWithoutLimit: 429s do not use up max_attempts;
+// they are retried (honouring Retry-After) and counted in Health.
+func TestThrottlingIsRetriedWithoutLimit(t *testing.T) {
+	h := newHarness(t, schema.Config{}, func(c *Config) {
+		c.MaxAttempts = 1
+		c.ThrottleMaxBackoff = 20 * time.Millisecond
+	})
+	tbl := simpleTable()
+	h.write(batch(simpleEvents(tbl, 1, 5, event.OpInsert)))
+	if err := h.emu.srv.SetFaults(odpsemu.Faults{FailNth: 1, Status: 429, Ops: []odpsemu.Op{odpsemu.OpStreamWrite}}); err != nil {
+		t.Fatal(err)
+	}
+	h.write(batch(simpleEvents(tbl, 6, 5, event.OpInsert)))
+	if err := h.emu.srv.SetFaults(odpsemu.Faults{ErrorRate: 0.7, Status: 429, Seed: 3, Ops: []odpsemu.Op{odpsemu.OpStreamWrite}}); err != nil {
+		t.Fatal(err)
+	}
+	h.write(batch(simpleEvents(tbl, 11, 5, event.OpInsert)))
+	h.emu.srv.SetFaults(odpsemu.Faults{})
+	if got := readTable(t, h.emu, "ods_app_t", "ds=20240501"); len(got) != 15 {
+		t.Fatalf("%d rows, want 15", len(got))
+	}
+	if hl := h.sink.Health(); hl.Throttled == 0 || hl.ConsecutiveFailures != 0 {
+		t.Errorf("health: %+v, want throttles counted and none left", hl)
+	}
+}
+
+func TestRetryAfterHeader(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		v    string
+		want time.Duration
+	}{{"", 0}, {"3", 3 * time.Second}, {"-1", 0}, {"junk", 0},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second}, {now.Add(-time.Minute).Format(http.TimeFormat), 0}} {
+		if got := retryAfter(c.v, now); got != c.want {
+			t.Errorf("retryAfter(%q) = %s, want %s", c.v, got, c.want)
+		}
 	}
 }
