@@ -215,7 +215,7 @@ func (t *Telemetry) instruments() error {
 		}
 		return nil
 	}, captured, capturedBytes, written, writtenBytes, connected, srcLag, srcBytes, srcMsgs, wmAge,
-		sinkLagEv, sinkLag, tblLagEv, tblLag, cursor, head, logSize, diskSize, snapRead, snapTotal, snapDone,
-		sinkFailing, sinkDeliveryRetries, sinkBuffered, rawValues)
+		sinkLagEv, sinkLag, tblLagEv, tblLag, cursor, head, logSize, diskSize, snapRead, snapTotal, snapDone, rawValues,
+		sinkFailing, sinkDeliveryRetries, sinkBuffered)
 	return err
 }

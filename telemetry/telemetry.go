@@ -67,16 +67,16 @@ type Options struct {
 	SpanExporter sdktrace.SpanExporter
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
-	// RawCounts reports, per sink, source table, ODS table and column, the
-	// values the sinks kept in the _raw column because they did not fit
-	// their typed column (optional; odsync adapts schema.Mapper.RawCounts).
-	// It must not call back into Telemetry.
-	RawCounts func() []RawCount
 	// SinkHealth reports, per sink name, the state of sinks whose writes
 	// reach the target after Write returned (sink.HealthReporter, e.g. S3
 	// uploads): their lag is measured to what the target holds, and their
 	// failures count against readiness like failed writes.
 	SinkHealth map[string]sink.HealthReporter
+	// RawCounts reports, per sink, source table, ODS table and column, the
+	// values the sinks kept in the _raw column because they did not fit
+	// their typed column (optional; odsync adapts schema.Mapper.RawCounts).
+	// It must not call back into Telemetry.
+	RawCounts func() []RawCount
 }
 
 // RawCount is how many values of one source table one sink kept in _raw

@@ -36,6 +36,9 @@ import (
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	r := redactor(cfg)
 	lg := telemetry.NewLogger(w, cfg.Log.Format, cfg.Log.Level, r)
+	// The MySQL driver logs through its own package-level logger (plain
+	// text on stderr by default): route it into odsync's log.
+	_ = mysqldriver.SetLogger(driverLogger{lg.With("component", "mysql-driver")})
 	if n := r.ShortSecrets(); n > 0 {
 		lg.Warn("some configured secrets are too short to be searched for in log text; they are still hidden where a log attribute names a secret or a DSN/URL carries them",
 			"count", n, "min_length", telemetry.MinSecretLen)
@@ -85,6 +88,20 @@ func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
 	return l, nil
 }
 
+// driverLogger adapts slog to the MySQL driver's Logger.
+type driverLogger struct{ lg *slog.Logger }
+
+func (d driverLogger) Print(v ...any) { d.lg.Warn(strings.TrimSpace(fmt.Sprint(v...))) }
+
+// stateInUseError is openLog's error when another odsync process holds the
+// state directory's lock.
+type stateInUseError struct{ dir string }
+
+func (e *stateInUseError) Error() string {
+	return fmt.Sprintf("state %s is in use by a running odsync (its lock is held): one odsync per state directory; "+
+		"watch it with odsync status -c FILE, stop it (SIGTERM) before offsets replay, or give this instance its own state.dir", e.dir)
+}
+
 // sinkMapping is the mapping of one sink: the configured mapping for the
 // sink's target system (its type limits), logging values kept in _raw with
 // the sink's name.
@@ -98,15 +115,6 @@ func sinkMapping(cfg *config.Config, s config.Sink, lg *slog.Logger) schema.Conf
 		m.Logger = lg.With("sink", s.Name)
 	}
 	return m
-}
-
-// stateInUseError is openLog's error when another odsync process holds the
-// state directory's lock.
-type stateInUseError struct{ dir string }
-
-func (e *stateInUseError) Error() string {
-	return fmt.Sprintf("state %s is in use by a running odsync (its lock is held): one odsync per state directory; "+
-		"watch it with odsync status -c FILE, stop it (SIGTERM) before offsets replay, or give this instance its own state.dir", e.dir)
 }
 
 // buildSinks constructs every configured sink. Each sink gets a mapper of
