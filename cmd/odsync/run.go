@@ -485,6 +485,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				continue
 			}
 			fmt.Fprintf(stdout, "sink %s: ok (project %s, tunnel %s)\n", s.Name, s.MaxCompute.Project, ep)
+			if note := mcsink.EndpointNote(*s.MaxCompute, ep); note != "" {
+				fmt.Fprintf(stdout, "  note: %s\n", note)
+			}
 		}
 		if s.Type == "s3" {
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -492,6 +495,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			cancel()
 			if err != nil {
 				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				if hint := s3sink.Explain(err, *s.S3); hint != "" {
+					fmt.Fprintf(stdout, "  fix: %s\n", hint)
+				}
 				failed = true
 				continue
 			}
