@@ -38,6 +38,16 @@ type Config struct {
 	MaxBodyBytes int64
 	// Region is reported in project metadata (default "cn-emulator").
 	Region string
+	// SchemaModel emulates a tenant with the schema model (project.schema.
+	// table) on: a two-part name `a`.`b` in SQL then means schema a, table
+	// b — and fails, as schema a does not exist — unless the task's
+	// settings or a SET line say odps.namespace.schema=false, as the
+	// official SDKs always send.
+	SchemaModel bool
+	// SchemaDelay emulates delayed schema propagation: for this long after
+	// a table's last DDL, new stream sessions still get its previous schema
+	// version (the real service can take minutes after ALTER TABLE).
+	SchemaDelay time.Duration
 }
 
 // Op names one kind of request, for fault targeting and request counters.

@@ -429,6 +429,21 @@ type taskRequestXML struct {
 	XMLName xml.Name
 	Name    string `xml:"Name"`
 	Query   string `xml:"Query"`
+	Config  []struct {
+		Name  string `xml:"Name"`
+		Value string `xml:"Value"`
+	} `xml:"Config>Property"`
+}
+
+// settings returns the task's "settings" property (the SDK's hints).
+func (t *taskRequestXML) settings() map[string]string {
+	out := map[string]string{}
+	for _, p := range t.Config {
+		if p.Name == "settings" {
+			_ = json.Unmarshal([]byte(p.Value), &out)
+		}
+	}
+	return out
 }
 
 func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request, p *project) *apiError {
@@ -448,7 +463,7 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request, p *project) *
 	inst := &instance{id: newInstanceID(), project: p.name, taskName: task.Name, taskType: task.XMLName.Local, start: time.Now()}
 	if task.XMLName.Local != "SQL" {
 		inst.result = fmt.Sprintf("ODPS-0130071:Semantic analysis exception - %s tasks are not supported by the emulator (only SQL DDL)", task.XMLName.Local)
-	} else if err := s.execSQL(p, task.Query); err != nil {
+	} else if err := s.execSQL(p, task.Query, task.settings()); err != nil {
 		inst.result = err.Error()
 		s.log.Debug("odpsemu: SQL failed", "project", p.name, "sql", task.Query, "err", err)
 	} else {

@@ -174,7 +174,9 @@ func isTemporalFamily(t event.Type) bool {
 }
 
 // decimalPS returns a DECIMAL column's precision and scale, from the fields
-// or, when Precision is 0, from RawType; ok is false when unknown.
+// or, when Precision is 0, from RawType; ok is false when unknown (a bare
+// "decimal" from a Kafka codec: the MySQL capture sets Precision 10 for a
+// DDL DECIMAL without (p,s) itself).
 func decimalPS(c *event.Column) (p, s int, ok bool) {
 	if c.Precision > 0 {
 		return int(c.Precision), int(c.Scale), true
@@ -183,9 +185,6 @@ func decimalPS(c *event.Column) (p, s int, ok bool) {
 	i := strings.IndexByte(raw, '(')
 	j := strings.IndexByte(raw, ')')
 	if i < 0 || j < i {
-		if strings.HasPrefix(raw, "decimal") || strings.HasPrefix(raw, "numeric") {
-			return 10, 0, true // MySQL's default DECIMAL is DECIMAL(10,0)
-		}
 		return 0, 0, false
 	}
 	parts := strings.Split(raw[i+1:j], ",")
@@ -214,9 +213,21 @@ func isBool(c *event.Column) bool {
 	return c.Type == event.TypeTinyInt && strings.HasPrefix(strings.ToLower(c.RawType), "tinyint(1)")
 }
 
+// nullOnly reports a column no value has typed yet: every value so far was
+// NULL (schema-less Kafka formats such as Maxwell; TiCDC open-protocol's
+// NULL type). capture/ticdc marks it TypeUnknown with RawType "null". It
+// maps to STRING, which holds whatever kind its later values have, and a
+// column type override may give it any type (there is no value to lose).
+func nullOnly(c *event.Column) bool {
+	return c.Type == event.TypeUnknown && c.RawType == "null"
+}
+
 // defaultSpec is the lossless default mapping of a source column.
-func defaultSpec(c *event.Column, zeroDates string) (typeSpec, error) {
+func defaultSpec(c *event.Column, zeroDates string, sys System) (typeSpec, error) {
 	k := func(k Kind) (typeSpec, error) { return typeSpec{kind: k}, nil }
+	if nullOnly(c) {
+		return k(KindString)
+	}
 	switch c.Type {
 	case event.TypeTinyInt:
 		if c.Unsigned {
@@ -242,7 +253,9 @@ func defaultSpec(c *event.Column, zeroDates string) (typeSpec, error) {
 		return k(KindBigInt)
 	case event.TypeDecimal:
 		p, s, ok := decimalPS(c)
-		if !ok || p > MaxDecimalPrecision {
+		if !ok || p > MaxDecimalPrecision || sys == SystemMaxCompute && s > MaxComputeMaxScale {
+			// unknown precision, or too wide for the target: STRING holds
+			// every MySQL/TiDB decimal (up to DECIMAL(65,30)) exactly.
 			return k(KindString)
 		}
 		return typeSpec{kind: KindDecimal, precision: p, scale: s}, nil
@@ -304,6 +317,9 @@ func familyKeys(c *event.Column) []string {
 func checkConversion(c *event.Column, s typeSpec, zeroDates string, srcZone string) (lossy string, err error) {
 	reject := func() (string, error) {
 		return "", fmt.Errorf("cannot map %s (%s) to %s", c.Type, rawOr(c), s)
+	}
+	if nullOnly(c) {
+		return "", nil
 	}
 	if s.kind == KindString {
 		// Every value has a lossless text form (binary as base64, VECTOR as
