@@ -81,15 +81,26 @@ type Sink struct {
 	progress  chan struct{} // closed and replaced whenever state or uploads change
 
 	// uploads
-	queue       []uint64 // sealed spools not uploaded, not in progress
-	inProgress  map[uint64]bool
-	retryAt     map[uint64]time.Time
-	attempts    map[uint64]int
-	lastErr     error
-	uploaded    int64
-	uploadBytes int64
-	wake        chan struct{}
-	schemaDone  map[string]bool
+	queue        []uint64 // sealed spools not uploaded, not in progress
+	inProgress   map[uint64]bool
+	retryAt      map[uint64]time.Time
+	attempts     map[uint64]int
+	lastErr      error
+	failStreak   int       // failed uploads since the last success
+	failingSince time.Time // the first of them
+	retries      int64
+	lastUpload   time.Time
+	uploaded     int64
+	uploadBytes  int64
+	wake         chan struct{}
+	schemaDone   map[string]bool
+
+	// schema evolution (evolve.go)
+	reconciled  map[string]bool // target base names reconciled in this process
+	unverified  map[string]bool // ... without reading the bucket (see state.Unverified)
+	resolved    map[*event.Table]*schema.Target
+	pubRetryAt  time.Time
+	pubAttempts int
 
 	ckptBody   []byte
 	ckptAt     time.Time
@@ -127,11 +138,12 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, mapper: mapper, lg: logger, store: st, dir: cfg.SpoolDir, ext: odsfile.Ext(cfg.Format),
-		progress: make(chan struct{}), schemaDone: map[string]bool{},
+		progress: make(chan struct{}), schemaDone: map[string]bool{}, reconciled: map[string]bool{}, unverified: map[string]bool{},
+		resolved:   map[*event.Table]*schema.Target{},
 		inProgress: map[uint64]bool{}, retryAt: map[uint64]time.Time{}, attempts: map[uint64]int{}, cancel: cancel,
 		lastWrite: time.Now()}
 	for _, d := range []string{"spool", "layouts", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o700); err != nil {
 			cancel()
 			return nil, fmt.Errorf("s3 sink: spool_dir: %w", err)
 		}
@@ -147,8 +159,9 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.uploader(ctx) }()
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.ticker(ctx) }()
+	go func() { defer s.wg.Done(); s.publisher(ctx) }()
 	return s, nil
 }
 
@@ -200,6 +213,12 @@ func (s *Sink) reload() error {
 		} else {
 			s.open[spoolKey{sp.Table, sp.Part}] = sp
 		}
+	}
+	for _, h := range st.Heads {
+		keepLayout[filepath.Base(layoutFile(s.dir, h.Table, h.Layout))] = true
+	}
+	for _, h := range st.Unverified {
+		keepLayout[filepath.Base(layoutFile(s.dir, h.Table, h.Layout))] = true
 	}
 	removeExcept(filepath.Join(s.dir, "spool"), keepSpool)
 	removeExcept(filepath.Join(s.dir, "layouts"), keepLayout)
@@ -340,7 +359,7 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 	if !s.fresh() && b.Last <= s.st.Applied {
 		return nil // taken in before a crash: already durable
 	}
-	if err := s.take(b); err != nil {
+	if err := s.take(ctx, b); err != nil {
 		s.dirty = true
 		return err
 	}
@@ -348,7 +367,7 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 }
 
 // take spools the events of b above Applied and commits. Called with s.mu held.
-func (s *Sink) take(b *sink.Batch) error {
+func (s *Sink) take(ctx context.Context, b *sink.Batch) error {
 	if s.pending == nil {
 		s.pending = map[*spool][]byte{}
 		s.base = map[*spool]int64{}
@@ -360,6 +379,7 @@ func (s *Sink) take(b *sink.Batch) error {
 		delete(s.pending, sp)
 	}
 	clear(s.base)
+	clear(s.resolved)
 	var sealed []*spool
 	created := false
 	for i := range b.Events {
@@ -371,14 +391,25 @@ func (s *Sink) take(b *sink.Batch) error {
 			s.st.Clock = e.CommitTime
 		}
 		if e.Op == event.OpDDL {
+			// A schema change: evolve the target now (its schema file and
+			// DDL are published even if no row follows); a dropped source
+			// table (no schema) keeps its target.
+			if e.Table != nil {
+				if _, err := s.resolve(ctx, e); err != nil {
+					return err
+				}
+			}
 			s.st.Applied = e.Seq
 			continue
 		}
-		t, err := s.mapper.Target(e.Table)
-		if err != nil {
-			return fmt.Errorf("%w: s3 sink: table %s at %s (seq %d): %w", sink.ErrPermanent, e.Source, e.Pos, e.Seq, err)
+		if e.Table == nil {
+			return fmt.Errorf("%w: s3 sink: table %s at %s (seq %d): row event without a schema", sink.ErrPermanent, e.Source, e.Pos, e.Seq)
 		}
-		row, err := t.CheckedRow(e, s.rowBuf)
+		t, err := s.resolve(ctx, e)
+		if err != nil {
+			return err
+		}
+		row, err := t.SinkRow(e, s.rowBuf) // values that do not fit go to _raw, or stop (mapping.on_value_error)
 		s.rowBuf = row
 		if err != nil {
 			return fmt.Errorf("%w: s3 sink: %w", sink.ErrPermanent, err)
@@ -455,7 +486,7 @@ func (s *Sink) take(b *sink.Batch) error {
 
 // appendSync writes buf at offset off of path and fsyncs.
 func appendSync(path string, off int64, buf []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -603,10 +634,10 @@ func (s *Sink) Close(ctx context.Context) error {
 		}
 	}
 	var err error
-	for s.failed == nil && (len(s.queue) > 0 || len(s.inProgress) > 0) {
+	for s.failed == nil && (len(s.queue) > 0 || len(s.inProgress) > 0 || len(s.st.Publish) > 0) {
 		if werr := s.wait(ctx, time.Second); werr != nil {
-			err = fmt.Errorf("s3 sink: %d files not uploaded at close (kept in %s, uploaded at the next start): %w",
-				len(s.queue)+len(s.inProgress), s.dir, werr)
+			err = fmt.Errorf("s3 sink: %d files and %d schema changes not uploaded at close (kept in %s, uploaded at the next start): %w",
+				len(s.queue)+len(s.inProgress), len(s.st.Publish), s.dir, werr)
 			break
 		}
 	}
@@ -718,4 +749,23 @@ func (s *Sink) Stats() Stats {
 		st.LastError = s.lastErr.Error()
 	}
 	return st
+}
+
+// Health implements sink.HealthReporter: Durable is what the bucket holds
+// (the checkpoint's CompleteSeq), not what is spooled.
+func (s *Sink) Health() sink.Health {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := sink.Health{Delivers: true, Durable: s.checkpoint().CompleteSeq, Buffered: s.spoolSize, ConsecutiveFailures: s.failStreak,
+		LastSuccess: s.lastUpload, Retries: s.retries, Holding: s.cfg.MaxAge}
+	if s.failStreak > 0 {
+		h.FailingSince = s.failingSince
+	}
+	if s.lastErr != nil {
+		h.LastError = s.lastErr.Error()
+	}
+	if s.failed != nil {
+		h.LastError = s.failed.Error()
+	}
+	return h
 }

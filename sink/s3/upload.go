@@ -53,7 +53,7 @@ func (s *Sink) uploader(ctx context.Context) {
 				s.release(j, nil)
 				return
 			}
-			if errors.Is(err, errCorruptSpool) || errors.Is(err, odsfile.ErrValue) {
+			if errors.Is(err, errCorruptSpool) || errors.Is(err, odsfile.ErrValue) || errors.Is(err, errLayoutConflict) {
 				s.fail(fmt.Errorf("table %s partition %s seq %d..%d: %w", j.sp.Table, j.sp.Part, j.sp.FirstSeq, j.sp.LastSeq, err))
 				return
 			}
@@ -118,6 +118,11 @@ func (s *Sink) release(j *job, err error) {
 		return
 	}
 	s.lastErr = err
+	if s.failStreak == 0 {
+		s.failingSince = time.Now()
+	}
+	s.failStreak++
+	s.retries++
 	n := s.attempts[first] + 1
 	s.attempts[first] = n
 	backoff := min(time.Duration(float64(200*time.Millisecond)*pow2(n-1)), s.cfg.MaxBackoff)
@@ -143,6 +148,8 @@ func (s *Sink) done(j *job, size int64, took time.Duration) {
 	delete(s.retryAt, first)
 	delete(s.attempts, first)
 	s.lastErr = nil
+	s.failStreak = 0
+	s.lastUpload = time.Now()
 	s.uploaded++
 	s.uploadBytes += size
 	if s.dirty {
@@ -172,6 +179,10 @@ func (s *Sink) fail(err error) {
 	defer s.mu.Unlock()
 	if s.failed == nil {
 		s.failed = err
+		if s.failStreak == 0 {
+			s.failingSince = time.Now()
+		}
+		s.failStreak++
 		s.lg.Error("s3 sink: stopped", "err", err)
 	}
 	s.signal()
@@ -181,21 +192,15 @@ func (s *Sink) fail(err error) {
 // object size.
 func (s *Sink) upload(ctx context.Context, j *job) (int64, error) {
 	t := j.lay.Target
-	skey := objectKey(s.cfg.Prefix, odsfile.SchemaName(t.Name, j.sp.Layout))
-	s.mu.Lock()
-	have := s.schemaDone[skey]
-	s.mu.Unlock()
-	if !have {
-		if err := s.store.putBytes(ctx, skey, []byte(j.lay.Schema), "application/json"); err != nil {
-			return 0, err
-		}
-		s.mu.Lock()
-		s.schemaDone[skey] = true
-		s.mu.Unlock()
+	if err := s.verifyBucket(ctx, t.BaseName); err != nil {
+		return 0, err
+	}
+	if err := s.putSchema(ctx, t.Name, j.sp.Layout, j.lay.Schema); err != nil {
+		return 0, err
 	}
 	tmp := filepath.Join(s.dir, "tmp", fmt.Sprintf("%020d.%s", j.sp.FirstSeq, s.ext))
 	defer os.Remove(tmp)
-	out, err := os.Create(tmp)
+	out, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return 0, err
 	}
