@@ -29,6 +29,9 @@ type MaxComputeConfig struct {
 	Schema string
 	// AccessID and AccessKey authenticate; never logged.
 	AccessID, AccessKey string
+	// Account, when set, authenticates instead of AccessID and AccessKey
+	// (the sink's own resolution: key file, STS token, region).
+	Account account.Account
 }
 
 // MaxComputeReader reads the ODS tables of a MaxCompute sink through Tunnel
@@ -51,7 +54,11 @@ func NewMaxComputeReader(cfg MaxComputeConfig) (*MaxComputeReader, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	o := odps.NewOdps(account.NewAliyunAccount(cfg.AccessID, cfg.AccessKey), cfg.Endpoint)
+	acct := cfg.Account
+	if acct == nil {
+		acct = account.NewAliyunAccount(cfg.AccessID, cfg.AccessKey)
+	}
+	o := odps.NewOdps(acct, cfg.Endpoint)
 	o.SetDefaultProjectName(cfg.Project)
 	var tun *tunnel.Tunnel
 	if cfg.TunnelEndpoint != "" {

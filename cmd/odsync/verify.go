@@ -13,6 +13,7 @@ import (
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/config"
+	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	"github.com/odsync/odsync/verify"
 )
 
@@ -146,36 +147,33 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
-// verifySinks builds a target reader for every configured sink (or the
-// named ones).
+// verifySinks builds a target reader for every configured sink, or for
+// exactly the named ones (in configuration order).
 func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp string) ([]verify.Sink, error) {
 	want := map[string]bool{}
 	for _, n := range only {
 		want[n] = true
 	}
+	found := map[string]bool{}
 	var out []verify.Sink
 	var errs []error
 	for _, s := range cfg.Sinks {
 		if len(want) > 0 && !want[s.Name] {
 			continue
 		}
-		delete(want, s.Name)
-		switch s.Type {
-		case "local":
-			out = append(out, verify.Sink{Name: s.Name, Reader: verify.NewLocalReader(s.Local.Dir)})
-		case "s3":
-			r, err := verify.NewS3Reader(ctx, *s.S3, tmp)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("verify: sink %s: %w", s.Name, err))
-				continue
-			}
-			out = append(out, verify.Sink{Name: s.Name, Reader: r})
-		default:
-			errs = append(errs, fmt.Errorf("verify: sink %s: type %q cannot be verified yet", s.Name, s.Type))
+		found[s.Name] = true
+		r, err := verifyReader(ctx, s, tmp)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("verify: sink %s: %w", s.Name, err))
+			continue
 		}
+		out = append(out, verify.Sink{Name: s.Name, Reader: r})
 	}
-	for n := range want {
-		errs = append(errs, fmt.Errorf("verify: --sink %s: no such sink in the configuration", n))
+	for _, n := range only {
+		if !found[n] {
+			errs = append(errs, fmt.Errorf("verify: --sink %s: no such sink in the configuration", n))
+			found[n] = true // once
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -184,6 +182,26 @@ func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp str
 		return nil, errors.New("verify: no sink to verify")
 	}
 	return out, nil
+}
+
+// verifyReader returns the reader of one configured sink's ODS tables.
+func verifyReader(ctx context.Context, s config.Sink, tmp string) (verify.TargetReader, error) {
+	switch s.Type {
+	case "local":
+		return verify.NewLocalReader(s.Local.Dir), nil
+	case "s3":
+		return verify.NewS3Reader(ctx, *s.S3, tmp)
+	case "maxcompute":
+		mc := *s.MaxCompute
+		mc.EnsureDefaults()
+		acct, err := mcsink.NewAccount(mc)
+		if err != nil {
+			return nil, err
+		}
+		return verify.NewMaxComputeReader(verify.MaxComputeConfig{Endpoint: mc.Endpoint, TunnelEndpoint: mc.TunnelEndpoint,
+			Project: mc.Project, Schema: mc.Schema, Account: acct})
+	}
+	return nil, fmt.Errorf("type %q cannot be verified", s.Type)
 }
 
 // isTerminal reports whether w is a character device (a terminal).
