@@ -247,8 +247,32 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 	if err != nil {
 		return err
 	}
+	// First wait until the sink has durably received the source's current
+	// position (bounded by Wait): a sink that has not uploaded or committed
+	// yet is not a mismatch.
+	w0, err := v.src.Watermark(ctx)
+	if err != nil {
+		return err
+	}
+	v.progress(Progress{Table: res.Table, Sink: sk.Name, Phase: "waiting for the sink to receive the source position"})
+	t0 := time.Now()
+	name := base
+	if layout.Found {
+		name = layout.Name
+	}
+	caught, err := v.waitCaughtUp(ctx, sk, name, w0)
+	if err != nil {
+		return err
+	}
+	res.Timing["wait_s"] = elapsed(t0)
+	if !caught {
+		res.Notes = append(res.Notes, fmt.Sprintf("the sink did not durably receive the source position %s within --wait %s", w0, v.opts.Wait))
+	}
+	if layout, err = sk.Reader.Layout(ctx, base); err != nil {
+		return err
+	}
 	if !layout.Found {
-		return v.targetMissing(ctx, st, res)
+		return v.targetMissing(ctx, st, res, caught)
 	}
 	if len(layout.Existing.Columns) == 0 {
 		// No schema recorded: assume the mapping's own layout.
@@ -287,7 +311,7 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 		return err
 	}
 	defer j.store.close()
-	t0 := time.Now()
+	t0 = time.Now()
 	v.progress(Progress{Table: res.Table, Sink: sk.Name, Phase: "reading the target"})
 	if err := j.ingest(ctx); err != nil {
 		return err
@@ -319,7 +343,7 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 
 // targetMissing reports a source table whose ODS table does not exist:
 // a match only when the source table is empty.
-func (v *Verifier) targetMissing(ctx context.Context, st *SourceTable, res *TableResult) error {
+func (v *Verifier) targetMissing(ctx context.Context, st *SourceTable, res *TableResult, caught bool) error {
 	var n int64
 	q := "SELECT COUNT(*) FROM " + quoteID(st.Table.ID.DB) + "." + quoteID(st.Table.ID.Table)
 	if err := v.src.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
@@ -331,6 +355,12 @@ func (v *Verifier) targetMissing(ctx context.Context, st *SourceTable, res *Tabl
 		res.Status = StatusMatch
 		res.Columns.Match = true
 		res.Notes = append(res.Notes, "the target table does not exist and the source table is empty")
+		return nil
+	}
+	if !caught {
+		res.Status = StatusUnsettled
+		res.Diffs.Unsettled = n
+		res.Notes = append(res.Notes, "the target table does not exist yet and the sink has not caught up: raise --wait, or check that odsync runs")
 		return nil
 	}
 	res.Status = StatusMismatch
@@ -384,7 +414,7 @@ func (v *Verifier) waitCaughtUp(ctx context.Context, sk Sink, table string, w Wa
 		if first || p.Seq != lastSeq || p.Pos != lastPos {
 			lastSeq, lastPos, first = p.Seq, p.Pos, false
 			quietSince = time.Now()
-		} else if time.Since(quietSince) >= v.opts.Settle && (st == nil || st.failed != nil) {
+		} else if p.Durable && time.Since(quietSince) >= v.opts.Settle && (st == nil || st.failed != nil) {
 			// Nothing new for a while and no better signal: settled.
 			return true, nil
 		}

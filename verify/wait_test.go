@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,11 +89,25 @@ func TestWaitCaughtUpWithStatus(t *testing.T) {
 		t.Fatal("still waiting long after the sink reached the head")
 	}
 
-	// An unusable status endpoint falls back to settling.
+	// An unusable status endpoint falls back to settling, but only for a
+	// sink that has durably written something.
 	opts.StatusURL = srv.URL + "/nope"
 	opts.Settle = 200 * time.Millisecond
+	opts.Wait = time.Second
 	v.opts = opts
+	start := time.Now()
 	ok, err := v.waitCaughtUp(context.Background(), sk, "t", w)
+	if err != nil || ok || time.Since(start) < time.Second {
+		t.Errorf("a sink that never wrote settled: %v %v after %v", ok, err, time.Since(start))
+	}
+	dir := sk.Reader.(*LocalReader).Dir
+	if err := os.MkdirAll(filepath.Join(dir, "t", "ds=20240101"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "t", "ds=20240101", "1-5.jsonl"), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ok, err = v.waitCaughtUp(context.Background(), sk, "t", w)
 	if err != nil || !ok {
 		t.Errorf("fallback to settling: %v %v", ok, err)
 	}
