@@ -23,7 +23,7 @@ type tableJob struct {
 	keys    []keyCol // the target's key columns
 	srcKey  []int    // source column indexes of the non-metadata key columns
 	keyMap  []int    // for each srcKey column, its index in keys
-	meta    struct{ seq, op, pos, commit, srcDB, srcTable int }
+	meta    struct{ seq, op, pos, commit, srcDB, srcTable, raw int }
 	store   *store
 	mark    Mark
 	res     *TableResult
@@ -61,6 +61,7 @@ func (j *tableJob) prepare(layout Layout) (bool, error) {
 	j.meta.seq, j.meta.op, j.meta.pos, j.meta.commit = t.ColumnIndex(schema.ColSeq), t.ColumnIndex(schema.ColOp),
 		t.ColumnIndex(schema.ColPos), t.ColumnIndex(schema.ColCommitTs)
 	j.meta.srcDB, j.meta.srcTable = t.ColumnIndex(schema.ColSourceDB), t.ColumnIndex(schema.ColSourceTable)
+	j.meta.raw = t.ColumnIndex(rawColumn)
 	if j.meta.seq < 0 || j.meta.op < 0 {
 		return false, fmt.Errorf("target %s has no %s/%s columns", t.Name, schema.ColSeq, schema.ColOp)
 	}
@@ -75,7 +76,10 @@ func (j *tableJob) prepare(layout Layout) (bool, error) {
 			continue
 		}
 		cc := canonCol{col: c, idx: i}
-		if c.Source < len(j.src.Table.Columns) && j.src.Table.Columns[c.Source].Type == event.TypeJSON {
+		if c.Source < len(j.src.Table.Columns) && j.src.Table.Columns[c.Source].Type == event.TypeJSON && j.v.src.flavor == "mysql" {
+			// MySQL stores JSON in binary form and renders it on read:
+			// compare the JSON value. MariaDB stores the text: compare it
+			// exactly.
 			cc.json = true
 		}
 		j.canon = append(j.canon, cc)
@@ -159,16 +163,63 @@ func (j *tableJob) columnCheck(layout Layout, plan *schema.Plan) {
 
 func isMeta(name string) bool {
 	switch name {
-	case schema.ColOp, schema.ColSeq, schema.ColCommitTs, schema.ColPos, schema.ColSourceDB, schema.ColSourceTable:
+	case schema.ColOp, schema.ColSeq, schema.ColCommitTs, schema.ColPos, schema.ColSourceDB, schema.ColSourceTable, rawColumn:
 		return true
 	}
 	return false
 }
 
-// canonRow encodes the compared columns of a target row.
+// canonRow encodes the compared columns of a target row. A typed column
+// that is NULL while the row's _raw object holds a text for it is encoded
+// as that text (D1: the value did not fit its typed column), so it
+// compares equal to the source's text of the value.
 func (j *tableJob) canonRow(buf []byte, row []event.Value) []byte {
+	raw := j.rawTexts(row)
 	for i := range j.canon {
-		buf = appendCanon(buf, &j.canon[i], row[j.canon[i].idx], &j.scratch)
+		v := row[j.canon[i].idx]
+		if text, ok := raw[j.canon[i].col.Name]; ok && v.IsNull() {
+			buf = appendCanonRaw(buf, text)
+			continue
+		}
+		buf = appendCanon(buf, &j.canon[i], v, &j.scratch)
+	}
+	return buf
+}
+
+// rawTexts reads a row's _raw object (nil when the target has no _raw
+// column or the row's is NULL).
+func (j *tableJob) rawTexts(row []event.Value) map[string]string {
+	if j.meta.raw < 0 || j.meta.raw >= len(row) || row[j.meta.raw].IsNull() {
+		return nil
+	}
+	m, err := parseRawObject(row[j.meta.raw].Str())
+	if err != nil {
+		return map[string]string{} // unreadable: no column is taken from it
+	}
+	return m
+}
+
+// sourceCanonRow encodes a source row converted to target row trow: a
+// non-NULL source value whose typed target column is NULL (it does not
+// fit) is encoded as its raw text, like the sink's _raw holds it. Only for
+// targets with a _raw column.
+func (j *tableJob) sourceCanonRow(buf []byte, trow, img []event.Value) []byte {
+	if j.meta.raw < 0 {
+		return j.canonRow(buf, trow)
+	}
+	raw := j.rawTexts(trow) // the mapping's own _raw, when it writes one
+	for i := range j.canon {
+		c := &j.canon[i]
+		v := trow[c.idx]
+		if v.IsNull() && c.col.Source >= 0 && c.col.Source < len(img) && !img[c.col.Source].IsNull() {
+			text, ok := raw[c.col.Name]
+			if !ok {
+				text = rawText(img[c.col.Source])
+			}
+			buf = appendCanonRaw(buf, text)
+			continue
+		}
+		buf = appendCanon(buf, c, v, &j.scratch)
 	}
 	return buf
 }
@@ -221,7 +272,7 @@ func (j *tableJob) reduce(rows [][]event.Value) ([]srcRow, error) {
 		e := event.Event{Op: event.OpRead, Source: t.ID, Table: t, After: img}
 		trow = j.target.Row(&e, trow)
 		r := srcRow{key: appendKey(nil, j.keys, trow)}
-		r.canon = j.canonRow(nil, trow)
+		r.canon = j.sourceCanonRow(nil, trow, img)
 		r.hash = rowHash(r.canon)
 		r.img = img
 		out = append(out, r)
