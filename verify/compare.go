@@ -84,6 +84,16 @@ func (j *tableJob) prepare(layout Layout) (bool, error) {
 		}
 		j.canon = append(j.canon, cc)
 	}
+	types := map[string]string{}
+	for _, c := range layout.Existing.Columns {
+		types[strings.ToLower(c.Name)] = c.Type
+	}
+	for _, cc := range j.canon {
+		if cc.col.Source < len(j.src.Table.Columns) {
+			res.Columns.Types = append(res.Columns.Types, ColumnType{Column: cc.col.Name,
+				Source: j.src.Table.Columns[cc.col.Source].RawType, Target: types[cc.col.Name]})
+		}
+	}
 	if len(t.Key) == 0 {
 		res.Notes = append(res.Notes, "the table has no primary key or unique NOT NULL key: rows cannot be matched; configure mapping.tables[].key")
 		return false, nil
@@ -656,6 +666,7 @@ func (j *tableJob) evaluate(keys [][]byte, caughtUp bool) error {
 // finish turns the suspects into chunk results and counts.
 func (j *tableJob) finish() error {
 	ex := j.v.opts.Examples
+	fx := fixFacts{nullInTarget: map[string]int64{}}
 	err := j.store.scanSuspects(func(key, v []byte) error {
 		s, err := decodeSuspect(v)
 		if err != nil {
@@ -689,10 +700,22 @@ func (j *tableJob) finish() error {
 			kind = "unsettled"
 			st.counts.Unsettled++
 		}
+		if kind == DiffChanged {
+			for _, d := range j.valueDiffs(s.srcCanon, tr.Canon) {
+				if d.Target == "NULL" && d.Source != "NULL" {
+					fx.nullInTarget[d.Column]++
+				} else {
+					fx.otherValues++
+				}
+			}
+		}
+		if tr != nil && (kind == DiffChanged || kind == DiffExtra) && (fx.minSeq == 0 || tr.Seq < fx.minSeq) {
+			fx.minSeq = tr.Seq
+		}
 		if len(st.examples) < ex {
 			e := Example{Key: s.keyText, Kind: kind}
 			if tr != nil {
-				e.TargetPos = tr.Pos
+				e.TargetPos, e.TargetSeq = tr.Pos, tr.Seq
 			}
 			if kind == DiffChanged || (kind == "unsettled" && s.srcPresent && tr.live()) {
 				e.Columns = j.valueDiffs(s.srcCanon, tr.Canon)
@@ -709,6 +732,13 @@ func (j *tableJob) finish() error {
 	}
 	res := j.res
 	res.Chunks = len(j.chunks)
+	var srcSum, tgtSum uint64
+	for i := range j.chunks {
+		srcSum += j.chunks[i].srcSum
+		tgtSum += j.chunks[i].tgtSum
+	}
+	res.SourceChecksum, res.TargetChecksum = fmt.Sprintf("%016x", srcSum), fmt.Sprintf("%016x", tgtSum)
+	defer func() { res.Fixes = j.fixes(fx) }()
 	for i := range j.chunks {
 		st := &j.chunks[i]
 		res.SourceRows += st.srcRows
@@ -799,4 +829,46 @@ func showCanon(c *schema.TargetColumn, text string, null bool) string {
 // elapsed returns a duration rounded for reports.
 func elapsed(since time.Time) float64 {
 	return float64(time.Since(since).Milliseconds()) / 1000
+}
+
+// fixFacts are what finish learns about the differences, for the fixes.
+type fixFacts struct {
+	nullInTarget map[string]int64 // changed rows whose column is NULL in the target only
+	otherValues  int64            // other differing values
+	minSeq       uint64           // the lowest _seq of a differing target row
+}
+
+// fixes suggests the likely fixes of a table's differences.
+func (j *tableJob) fixes(fx fixFacts) []string {
+	res := j.res
+	cfg := j.v.opts.ConfigPath
+	if cfg == "" {
+		cfg = "FILE"
+	}
+	snapshot := fmt.Sprintf("odsync snapshot -c %s --table %s", cfg, res.Table)
+	var out []string
+	c := res.Columns
+	if len(c.MissingInTarget) > 0 || len(c.TypeDiffs) > 0 {
+		out = append(out, fmt.Sprintf("the target has not applied the source's schema change (check odsync's log; it applies DDL when it reads the change), then copy the table again: %s", snapshot))
+	}
+	var cols []string
+	for col := range fx.nullInTarget {
+		cols = append(cols, col)
+	}
+	slices.Sort(cols)
+	for _, col := range cols {
+		out = append(out, fmt.Sprintf("column %s is NULL in the target in %d rows where the source has a value: rows written before ALTER TABLE … ADD COLUMN %s … DEFAULT keep NULL in the change log; copy the table again: %s",
+			col, fx.nullInTarget[col], col, snapshot))
+	}
+	if res.Diffs.Missing > 0 || fx.otherValues > 0 {
+		fix := "rows differ: copy the table again: " + snapshot
+		if fx.minSeq > 0 {
+			fix += fmt.Sprintf("; or, when the change log still holds the right rows, deliver it again from the first differing row: odsync replay -c %s --sink %s --from %d", cfg, j.sink.Name, fx.minSeq)
+		}
+		out = append(out, fix)
+	}
+	if res.Diffs.Extra > 0 {
+		out = append(out, fmt.Sprintf("%d keys are in the target but not in the source (deleted without a binlog event, or written by something else): a snapshot does not remove them; rebuild the ODS table (drop it, then %s) or delete them there", res.Diffs.Extra, snapshot))
+	}
+	return out
 }

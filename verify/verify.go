@@ -47,6 +47,9 @@ type Options struct {
 	// when set, catching up is decided from the running odsync's source
 	// checkpoint and sink cursors.
 	StatusURL string
+	// ConfigPath is the configuration file, for the commands the report
+	// suggests ("" renders as FILE).
+	ConfigPath string
 	// Progress, when set, receives progress updates.
 	Progress func(Progress)
 	// HTTPClient is used for StatusURL (default: a client with a 10s timeout).

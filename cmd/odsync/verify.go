@@ -31,10 +31,16 @@ func (l *stringList) Set(v string) error {
 	return nil
 }
 
+// Exit codes of `odsync verify` (docs/verify.md).
+const (
+	exitVerifyMatch      = 0 // every table of every sink matches
+	exitVerifyMismatch   = 1 // a confirmed difference
+	exitVerifyUsage      = 2 // usage or configuration error
+	exitVerifyIncomplete = 3 // no confirmed difference, but something could not be verified
+)
+
 // cmdVerify compares every captured source table with each sink's ODS
-// table (the latest state rebuilt from the change log). Exit codes: 0 when
-// everything matches, 1 on any difference, unsettled key or error, 2 on
-// usage or configuration errors.
+// table (the latest state rebuilt from the change log).
 func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("verify", "verify -c FILE [--table db.t ...] [--sink NAME ...] [--format text|json] [flags]", stderr)
 	path := fs.String("c", "", "config file (YAML)")
@@ -42,6 +48,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Var(&tables, "table", "verify only this source table (db.table); repeatable")
 	fs.Var(&sinks, "sink", "verify only this sink (by name); repeatable")
 	format := fs.String("format", "text", "output: text or json")
+	asJSON := fs.Bool("json", false, "print the report as JSON (same as --format json)")
 	chunk := fs.Int("chunk-size", 10000, "source rows per chunk")
 	rate := fs.Float64("rate", 0, "maximum source rows read per second (0: unlimited)")
 	memory := fs.String("memory", "64MiB", "memory budget of the on-disk target state store")
@@ -59,18 +66,21 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 	if fs.NArg() > 0 {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: unexpected arguments %q", fs.Args()))
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: unexpected arguments %q", fs.Args()))
+	}
+	if *asJSON {
+		*format = "json"
 	}
 	if *format != "text" && *format != "json" {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: --format %q: want text or json", *format))
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: --format %q: want text or json", *format))
 	}
 	cfg, err := loadConfig(fs, *path)
 	if err != nil {
-		return fail(stderr, exitUsage, err)
+		return fail(stderr, exitVerifyUsage, err)
 	}
 	mem, err := config.ParseByteSize(*memory)
 	if err != nil {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: --memory: %w", err))
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: --memory: %w", err))
 	}
 	var srcCfg mysql.Config
 	if cfg.Source.MySQL != nil {
@@ -86,11 +96,11 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		srcCfg.Password = pw
 	}
 	if srcCfg.Addr == "" {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: source type %q has no MySQL address: give the source (MySQL, MariaDB, or TiDB's MySQL port) with --source-addr", cfg.Source.Type))
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: source type %q has no MySQL address: give the source (MySQL, MariaDB, or TiDB's MySQL port) with --source-addr", cfg.Source.Type))
 	}
 	readers, err := verifySinks(ctx, cfg, sinks, *tmp)
 	if err != nil {
-		return fail(stderr, exitUsage, err)
+		return fail(stderr, exitVerifyUsage, err)
 	}
 	if *status == "" && cfg.Admin.Enabled() {
 		// The running odsync's admin server, when it listens on a known port.
@@ -99,10 +109,11 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	opts := verify.Options{ChunkSize: *chunk, RowsPerSecond: *rate, MemoryBudget: int64(mem), TempDir: *tmp,
-		Wait: *wait, Settle: *settle, Rounds: *rounds, Examples: *examples, MaxChunks: *maxChunks, StatusURL: *status}
+		Wait: *wait, Settle: *settle, Rounds: *rounds, Examples: *examples, MaxChunks: *maxChunks, StatusURL: *status,
+		ConfigPath: *path}
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: %w", err))
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
 	}
 	var bar *progressBar
 	if *format == "text" && *progress && isTerminal(stdout) {
@@ -111,7 +122,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	src, err := verify.OpenSource(ctx, srcCfg, opts.RowsPerSecond)
 	if err != nil {
-		return fail(stderr, exitFailure, err)
+		return fail(stderr, exitVerifyIncomplete, err)
 	}
 	defer src.Close()
 	if why := src.PositionsUnavailable(); why != nil {
@@ -119,19 +130,19 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	v, err := verify.New(src, cfg.Mapping, readers, opts)
 	if err != nil {
-		return fail(stderr, exitUsage, err)
+		return fail(stderr, exitVerifyUsage, err)
 	}
 	ids, err := v.Tables(ctx, tables)
 	if err != nil {
-		return fail(stderr, exitUsage, err)
+		return fail(stderr, exitVerifyUsage, err)
 	}
 	if len(ids) == 0 {
-		return fail(stderr, exitUsage, errors.New("verify: no captured tables to verify"))
+		return fail(stderr, exitVerifyUsage, errors.New("verify: no captured tables to verify"))
 	}
 	rep, err := v.Run(ctx, ids)
 	bar.clear()
 	if err != nil {
-		return fail(stderr, exitFailure, err)
+		return fail(stderr, exitVerifyIncomplete, err)
 	}
 	if *format == "json" {
 		err = rep.WriteJSON(stdout)
@@ -139,12 +150,15 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		err = rep.WriteText(stdout)
 	}
 	if err != nil {
-		return fail(stderr, exitFailure, err)
+		return fail(stderr, exitVerifyIncomplete, err)
 	}
-	if !rep.OK() {
-		return exitFailure
+	switch {
+	case rep.Summary.Mismatched > 0:
+		return exitVerifyMismatch
+	case !rep.OK():
+		return exitVerifyIncomplete
 	}
-	return exitOK
+	return exitVerifyMatch
 }
 
 // verifySinks builds a target reader for every configured sink, or for

@@ -39,7 +39,8 @@ sinks:
 		{[]string{"-c", cfg, "--rounds", "1"}, exitUsage, "rounds"},
 		{[]string{"-c", cfg, "extra"}, exitUsage, "unexpected arguments"},
 		// A valid configuration whose source cannot be reached: a runtime failure.
-		{[]string{"-c", cfg}, exitFailure, "verify: connect to 127.0.0.1:1"},
+		{[]string{"-c", cfg}, exitVerifyIncomplete, "verify: connect to 127.0.0.1:1"},
+		{[]string{"-c", cfg, "--json"}, exitVerifyIncomplete, "verify: connect to 127.0.0.1:1"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := cmdVerify(context.Background(), tc.args, &stdout, &stderr)
