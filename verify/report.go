@@ -74,17 +74,17 @@ type TableResult struct {
 	// BadChunks counts chunks with confirmed differences; Rechecked the
 	// keys that needed a re-check (after the sink caught up) and Rounds
 	// the re-check rounds run.
-	BadChunks int            `json:"bad_chunks"`
-	Rechecked int64          `json:"rechecked_keys"`
-	Rounds    int            `json:"recheck_rounds"`
-	Columns   ColumnCheck    `json:"columns"`
-	Diffs     DiffCounts     `json:"differences"`
+	BadChunks int         `json:"bad_chunks"`
+	Rechecked int64       `json:"rechecked_keys"`
+	Rounds    int         `json:"recheck_rounds"`
+	Columns   ColumnCheck `json:"columns"`
+	Diffs     DiffCounts  `json:"differences"`
 	// SourceChecksum and TargetChecksum are the table's order-independent
 	// checksums (sum of the row hashes, hex) of the first pass.
 	SourceChecksum string `json:"source_checksum,omitempty"`
 	TargetChecksum string `json:"target_checksum,omitempty"`
 	// Fixes are the likely fixes of the differences found, as commands.
-	Fixes []string `json:"likely_fixes,omitempty"`
+	Fixes     []string       `json:"likely_fixes,omitempty"`
 	ChunkList []ChunkResult  `json:"chunks_with_differences,omitempty"`
 	Notes     []string       `json:"notes,omitempty"`
 	Timing    map[string]any `json:"timing,omitempty"`
