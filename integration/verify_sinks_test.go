@@ -174,7 +174,7 @@ func testVerifySink(t *testing.T, s verifySink) {
 
 	// 6. Deleted target data.
 	s.dropData(t, "ods_"+name+"_t")
-	rep, code, text = runVerifyJSON(t, append(common, "--table", tbl)...)
+	rep, code, text = runVerifyJSON(t, append(common, "--table", tbl, "--wait", "10s")...)
 	if tr = tableResult(t, rep, tbl); code != 1 || tr.Diffs.Missing < 2 {
 		t.Errorf("deleted target data: exit %d, %+v\n%s", code, tr.Diffs, text)
 	}

@@ -134,6 +134,13 @@ func (r *MaxComputeReader) Scan(ctx context.Context, t *schema.Target, since Mar
 		return since, fmt.Errorf("verify: maxcompute: table %s: partitions: %w", t.Name, err)
 	}
 	if len(parts) == 0 {
+		tb := r.table(t.Name)
+		if err := tb.Load(); err != nil {
+			return since, fmt.Errorf("verify: maxcompute: table %s: %w", t.Name, err)
+		}
+		if len(tb.Schema().PartitionColumns) > 0 {
+			return next, nil // partitioned, without partitions: no rows
+		}
 		parts = []string{""} // an unpartitioned table
 	}
 	d := newRowDecoder(t)
