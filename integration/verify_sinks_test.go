@@ -35,7 +35,8 @@ type verifySink struct {
 // broken on purpose (ODSYNC_TEST_BREAK_COLUMN=broken, test build).
 const verifySinksSchema = `CREATE TABLE %[1]s.t (id BIGINT PRIMARY KEY, i INT, amount DECIMAL(12,2), name VARCHAR(32),
 	bin VARBINARY(8), dt DATETIME(6), ts TIMESTAMP(3) NULL, day DATE, j JSON);
-CREATE TABLE %[1]s.bc (id INT PRIMARY KEY, broken VARCHAR(20), ok INT)`
+CREATE TABLE %[1]s.bc (id INT PRIMARY KEY, broken VARCHAR(20), ok INT);
+CREATE TABLE %[1]s.nk (a INT, b VARCHAR(10), d DECIMAL(6,2))`
 
 func verifySinksRows(db string, from, to int) string {
 	var vals []string
@@ -81,7 +82,8 @@ func testVerifySink(t *testing.T, s verifySink) {
 	for i := 1; i <= 10; i++ {
 		bc = append(bc, fmt.Sprintf("(%d, 'v%d', %d)", i, i, i))
 	}
-	mustExec(t, db, "INSERT INTO "+name+".bc VALUES "+strings.Join(bc, ", "))
+	mustExec(t, db, "INSERT INTO "+name+".bc VALUES "+strings.Join(bc, ", "),
+		"INSERT INTO "+name+".nk VALUES (1, 'x', 1.50), (1, 'x', 1.50), (2, NULL, NULL)")
 	dir := t.TempDir()
 	cfg := s.config(t, dir, srv.Addr(), name)
 	p := harness.StartBinary(t, harness.TestHooksBinary(t), []string{"ODSYNC_TEST_BREAK_COLUMN=broken"},
@@ -89,7 +91,8 @@ func testVerifySink(t *testing.T, s verifySink) {
 	waitRunning(t, p)
 	// After: through the binlog.
 	mustExec(t, db, verifySinksRows(name, 61, 120), "UPDATE "+name+".t SET name = NULL WHERE id % 9 = 0",
-		"DELETE FROM "+name+".t WHERE id % 31 = 0")
+		"DELETE FROM "+name+".t WHERE id % 31 = 0",
+		"INSERT INTO "+name+".nk VALUES (3, 'y', -0.25), (4, 'z', 0)", "DELETE FROM "+name+".nk WHERE a = 4")
 	s.synced(t, db, name, p)
 	tbl := name + ".t"
 	common := []string{"-c", cfg, "--chunk-size", "50", "--settle", "2s", "--wait", "60s", "--examples", "10"}
@@ -101,6 +104,25 @@ func testVerifySink(t *testing.T, s verifySink) {
 	}
 	if tr := tableResult(t, rep, tbl); tr.SourceRows != 117 || tr.TargetRows != 117 || tr.SourceChecksum != tr.TargetChecksum || len(tr.Columns.Types) != 9 {
 		t.Errorf("clean sync: %d/%d rows, checksums %s/%s, types %+v", tr.SourceRows, tr.TargetRows, tr.SourceChecksum, tr.TargetChecksum, tr.Columns.Types)
+	}
+
+	// A table without a key: count and checksum, then an extra source row.
+	nk := name + ".nk"
+	rep, code, text = runVerifyJSON(t, append(common, "--table", nk)...)
+	if tr := tableResult(t, rep, nk); code != 0 || tr.SourceRows != 4 || tr.TargetRows != 4 {
+		if s.kind == "local" {
+			for _, r := range harness.ReadODS(t, filepath.Join(dir, "ods")) {
+				if strings.HasSuffix(r.Table, "_nk") {
+					t.Logf("ODS row: %v", r.Data)
+				}
+			}
+		}
+		t.Fatalf("keyless table after a clean sync: exit %d\n%s", code, text)
+	}
+	unlogged(t, db, "INSERT INTO "+nk+" VALUES (1, 'x', 1.50)")
+	rep, code, text = runVerifyJSON(t, append(common, "--table", nk)...)
+	if tr := tableResult(t, rep, nk); code != 1 || tr.Diffs.Missing != 1 || tr.SourceChecksum == tr.TargetChecksum {
+		t.Errorf("keyless table with a row the target lacks: exit %d\n%s", code, text)
 	}
 
 	// 2. The broken snapshot conversion is caught: every snapshot row of

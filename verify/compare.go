@@ -29,6 +29,7 @@ type tableJob struct {
 	res     *TableResult
 	chunks  []chunkStat
 	scratch []byte
+	keyless bool // the table has no key: compared by count and checksum only
 }
 
 // chunkStat is the first-pass comparison of one chunk.
@@ -95,8 +96,9 @@ func (j *tableJob) prepare(layout Layout) (bool, error) {
 		}
 	}
 	if len(t.Key) == 0 {
-		res.Notes = append(res.Notes, "the table has no primary key or unique NOT NULL key: rows cannot be matched; configure mapping.tables[].key")
-		return false, nil
+		// Compared as a whole: row count and checksum (keyless.go).
+		j.keyless = true
+		return true, nil
 	}
 	for _, k := range t.Key {
 		c := &t.Columns[k]

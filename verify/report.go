@@ -288,15 +288,15 @@ func tableDetails(t *TableResult) []string {
 		out = append(out, line)
 		for _, e := range ch.Examples {
 			ex := "    " + e.Kind + " " + e.Key
-			if e.TargetPos != "" {
-				ex += fmt.Sprintf(" (target _seq %d, _pos %s)", e.TargetSeq, e.TargetPos)
-			}
 			var cols []string
 			for _, v := range e.Columns {
 				cols = append(cols, fmt.Sprintf("%s: source %s, target %s", v.Column, v.Source, v.Target))
 			}
 			if len(cols) > 0 {
 				ex += ": " + strings.Join(cols, "; ")
+			}
+			if e.TargetPos != "" {
+				ex += fmt.Sprintf(" [target _seq %d, _pos %s]", e.TargetSeq, e.TargetPos)
 			}
 			out = append(out, ex)
 		}

@@ -310,6 +310,9 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 		}
 		return nil
 	}
+	if j.keyless {
+		return j.runKeyless(ctx)
+	}
 	if j.store, err = openStore(v.opts.TempDir, v.opts.MemoryBudget); err != nil {
 		return err
 	}
