@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,6 +122,9 @@ func (c *Config) EnsureDefaults() {
 		c.Source.Type = "mysql"
 	}
 	if c.Source.MySQL != nil {
+		if c.Source.MySQL.ServerID == 0 {
+			c.Source.MySQL.ServerID = mysql.DefaultServerID(c.State.Dir)
+		}
 		c.Source.MySQL.EnsureDefaults()
 	}
 	if c.Source.Type == "" && c.Source.TiCDC != nil {
@@ -213,7 +218,16 @@ func (c *Config) Validate() error {
 	if n := btoi(c.Source.MySQL != nil) + btoi(c.Source.TiCDC != nil) + btoi(c.Source.Kafka != nil); n > 1 {
 		add(errors.New("source: set only one of mysql, ticdc and kafka (one capture per deployment)"))
 	}
-	add(prefixed("mapping", c.Mapping.Validate()))
+	mappingErr := c.Mapping.Validate()
+	add(prefixed("mapping", mappingErr))
+	if mappingErr == nil && slices.ContainsFunc(c.Sinks, func(s Sink) bool { return s.Type == "maxcompute" }) {
+		// MaxCompute sinks map with MaxCompute's type limits (e.g. DECIMAL scale <= 18).
+		mc := c.Mapping
+		mc.System = schema.SystemMaxCompute
+		if err := mc.Validate(); err != nil {
+			add(prefixed("mapping", err))
+		}
+	}
 	if len(c.Sinks) == 0 {
 		add(errors.New("sinks: at least one sink is required"))
 	}
@@ -343,19 +357,111 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF(err)) {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, e := range te.Errors {
-				errs = append(errs, errors.New(e))
-			}
-			return nil, errors.Join(errs...)
+		if !errors.As(err, &te) {
+			return nil, err
 		}
-		return nil, err
+		// Report the typos and type errors with their key paths, and the
+		// value errors of everything that did decode, in one pass.
+		paths := keyPaths(&root)
+		for _, e := range te.Errors {
+			errs = append(errs, errors.New(explainYAMLError(e, paths)))
+		}
+		var lenient Config
+		_ = yaml.Unmarshal(expanded, &lenient)
+		lenient.EnsureDefaults()
+		if verr := lenient.Validate(); verr != nil {
+			errs = append(errs, unjoin(verr)...)
+		}
+		return nil, errors.Join(errs...)
 	}
 	c.EnsureDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// keyPaths maps a line of the YAML text to the key path of the mapping key
+// or value on it ("sinks[0].local.format").
+func keyPaths(root *yaml.Node) map[int]string {
+	out := map[int]string{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				out[k.Line] = p
+				if _, ok := out[v.Line]; !ok || v.Kind == yaml.ScalarNode {
+					out[v.Line] = p
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if _, ok := out[c.Line]; !ok {
+					out[c.Line] = p
+				}
+				walk(c, p)
+			}
+		}
+	}
+	walk(root, "")
+	return out
+}
+
+var (
+	yamlLineRe    = regexp.MustCompile(`^line (\d+): (.*)$`)
+	yamlUnknownRe = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	yamlTypeRe    = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+)
+
+// explainYAMLError rewrites a yaml.v3 decoding error ("line 3: field
+// retenton not found in type config.State") with the key path and words a
+// user knows ("line 3: state.retenton: unknown key").
+func explainYAMLError(msg string, paths map[int]string) string {
+	m := yamlLineRe.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	line, rest := m[1], m[2]
+	n, _ := strconv.Atoi(line)
+	path := paths[n]
+	if u := yamlUnknownRe.FindStringSubmatch(rest); u != nil {
+		if path == "" {
+			path = u[1]
+		}
+		return fmt.Sprintf("line %s: %s: unknown key (check its spelling and indentation; docs/configuration.md lists every key)", line, path)
+	}
+	if t := yamlTypeRe.FindStringSubmatch(rest); t != nil {
+		want := t[3]
+		switch {
+		case strings.HasPrefix(want, "int"), strings.HasPrefix(want, "uint"):
+			want = "a whole number"
+		case want == "bool":
+			want = "true or false"
+		case want == "time.Duration":
+			want = "a duration such as 30s or 5m"
+		case strings.HasPrefix(want, "[]"):
+			want = "a list"
+		case strings.HasPrefix(want, "map["), strings.Contains(want, "."):
+			want = "a mapping of keys"
+		}
+		return fmt.Sprintf("line %s: %s: %q is not %s", line, path, t[2], want)
+	}
+	if path != "" {
+		return fmt.Sprintf("line %s: %s: %s", line, path, rest)
+	}
+	return msg
 }
 
 func errEOF(err error) error {

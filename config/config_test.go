@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,74 @@ func TestParseByteSize(t *testing.T) {
 	}
 	if _, err := ParseByteSize("lots"); err == nil {
 		t.Error("ParseByteSize(lots) succeeded")
+	}
+}
+
+// TestMaxComputeMappingLimits: an override MaxCompute cannot hold is a
+// configuration error when a MaxCompute sink is configured, not otherwise.
+func TestMaxComputeMappingLimits(t *testing.T) {
+	base := `state: {dir: /tmp/x}
+source: {type: mysql, mysql: {addr: "127.0.0.1:1", user: root}}
+mapping:
+  types: {decimal: 'decimal(38,20)'}
+sinks:
+`
+	for _, tc := range []struct {
+		sink    string
+		wantErr bool
+	}{
+		{`  - {name: files, type: local, local: {dir: /tmp/y}}`, false},
+		{`  - {name: mc, type: maxcompute, maxcompute: {endpoint: "http://127.0.0.1:1/api", project: p, access_id: id, access_key: key}}`, true},
+	} {
+		path := filepath.Join(t.TempDir(), "odsync.yaml")
+		if err := os.WriteFile(path, []byte(base+tc.sink+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if tc.wantErr != (err != nil) || err != nil && !strings.Contains(err.Error(), "mapping: types[decimal]: MaxCompute DECIMAL scale is at most 18") {
+			t.Errorf("%s: err = %v", tc.sink, err)
+		}
+	}
+}
+
+// TestParseExplainsTyposAndValuesAtOnce: typos and type errors name their
+// key path in plain words, and value errors of the rest come in the same
+// pass (not only after the typos are fixed).
+func TestParseExplainsTyposAndValuesAtOnce(t *testing.T) {
+	text := `state:
+  dir: /tmp/x
+  retenton: 5h
+source:
+  type: mysql
+  mysql:
+    addr: 127.0.0.1:3306
+    server_id: notanumber
+    snapshot: sometimes
+sinks:
+  - name: files
+    type: local
+    local:
+      dir: /tmp/ods
+      formt: jsonl
+    batch:
+      max_age: -5s
+`
+	_, err := Parse([]byte(text), env(nil))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"line 3: state.retenton: unknown key",
+		`line 8: source.mysql.server_id: "notanumber" is not a whole number`,
+		"line 15: sinks[0].local.formt: unknown key",
+		"source.mysql.snapshot",
+		"sinks[0].batch.max_age",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "config.State") || strings.Contains(err.Error(), "uint32") {
+		t.Errorf("Go type names in:\n%v", err)
 	}
 }

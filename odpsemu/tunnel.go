@@ -13,7 +13,7 @@ import (
 )
 
 // Tunnel API (tunnel endpoint, /projects/...): stream sessions, batch
-// upload sessions, download sessions (protocol §6-§10).
+// upload sessions, download sessions.
 
 type tunnelColumnJSON struct {
 	Name         string `json:"name"`
@@ -151,6 +151,9 @@ func (s *Server) handleStreamCreate(w http.ResponseWriter, r *http.Request, p *p
 		return e
 	}
 	version := t.latestVersion()
+	if d := time.Duration(s.schemaDelay.Load()); d > 0 && version > 0 && time.Since(t.lastDDL) < d {
+		version-- // the new schema is not visible to new sessions yet
+	}
 	if v := q.Get("schema_version"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < -1 || n > t.latestVersion() {
@@ -210,7 +213,7 @@ func (s *Server) handleStreamWrite(w http.ResponseWriter, r *http.Request, p *pr
 	if e != nil {
 		return e
 	}
-	body, e := s.readBody(r) // read it all before answering (protocol §13.7)
+	body, e := s.readBody(r) // read it all before answering
 	if e != nil {
 		return e
 	}
@@ -262,8 +265,7 @@ func (s *Server) handleStreamWrite(w http.ResponseWriter, r *http.Request, p *pr
 			return e
 		}
 	}
-	// Both headers are required, or the SDK fails after the data was stored
-	// (protocol §8.3).
+	// Both headers are required, or the SDK fails after the data was stored.
 	routed := r.Header.Get("odps-tunnel-routed-server")
 	if routed == "" || strings.Count(routed, ":") != 1 {
 		routed = s.hostFor(r)
@@ -703,7 +705,7 @@ func (s *Server) handleDownloadRead(w http.ResponseWriter, r *http.Request, p *p
 	if start+count > sess.Rows {
 		return badRequest("InvalidRowRange", "rowrange (%d,%d) exceeds the session's %d records", start, count, sess.Rows)
 	}
-	// Output field numbers follow the columns= order (protocol §10.1).
+	// Output field numbers follow the columns= order.
 	outCols := make([]int, 0, len(sess.cols))
 	if cs := q.Get("columns"); cs != "" {
 		for _, c := range strings.Split(cs, ",") {

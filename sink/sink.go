@@ -24,6 +24,7 @@ package sink
 
 import (
 	"errors"
+	"time"
 
 	"github.com/odsync/odsync/event"
 )
@@ -38,3 +39,39 @@ type Batch struct {
 // ErrPermanent marks sink errors that retrying cannot fix (rejected schema,
 // permission denied). The pipeline stops instead of retrying.
 var ErrPermanent = errors.New("permanent sink error")
+
+// Health is what a sink reports about its target beyond Write's result: for
+// a sink whose writes reach the target after Write returned (the S3 sink
+// spools locally and uploads later), that second step, so lag, readiness and
+// metrics describe the target, not the spool; for any sink, failures it is
+// still retrying inside a blocked Write (throttling).
+type Health struct {
+	// Delivers is true for sinks whose writes reach the target after Write
+	// returned; Durable and Buffered are set only then. Durable: every
+	// event with a sequence number <= Durable is in the target (uploaded,
+	// committed); Buffered is the bytes accepted but not yet there.
+	Delivers bool
+	Durable  uint64
+	Buffered int64
+	// ConsecutiveFailures counts the failed attempts since the last
+	// success; FailingSince is the first of them (zero when none).
+	ConsecutiveFailures int
+	FailingSince        time.Time
+	// LastError is the last failure's text ("" after a success).
+	LastError string
+	// LastSuccess is when the target last accepted data.
+	LastSuccess time.Time
+	// Retries counts every failed attempt; Throttled those the target
+	// refused to slow us down (429, 503).
+	Retries, Throttled int64
+	// Holding is how long data may wait before delivery by design (the S3
+	// sink's max_age file rolling): readiness allows this much lag on top
+	// of its bound.
+	Holding time.Duration
+}
+
+// HealthReporter is implemented by sinks that report Health. It is called
+// from telemetry's sampler, concurrently with Write.
+type HealthReporter interface {
+	Health() Health
+}

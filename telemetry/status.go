@@ -79,8 +79,21 @@ type SinkStatus struct {
 	// FailingSince is set while the last write attempt failed: the time of
 	// the first failure since the last success.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
-	RateHistory  []float64  `json:"rate_history"`
-	LagHistory   []float64  `json:"lag_history"`
+	// For sinks that deliver after Write (S3 uploads): Durable is the
+	// sequence up to which the target holds every change (lag is measured
+	// to it), BufferedBytes what waits locally (the spool), Retries the
+	// failed deliveries so far, ConsecutiveFailures those since the last
+	// success, LastDelivered the last success.
+	Durable             *uint64    `json:"durable,omitempty"`
+	BufferedBytes       int64      `json:"buffered_bytes,omitempty"`
+	Retries             int64      `json:"retries,omitempty"`
+	ConsecutiveFailures int        `json:"consecutive_failures,omitempty"`
+	LastDelivered       *time.Time `json:"last_delivered,omitempty"`
+	// HoldingSeconds is how long the sink holds data before delivery by
+	// design (S3 max_age): readiness allows it on top of ready_max_lag.
+	HoldingSeconds float64   `json:"holding_seconds,omitempty"`
+	RateHistory    []float64 `json:"rate_history"`
+	LagHistory     []float64 `json:"lag_history"`
 }
 
 // TableStatus is one source table.
@@ -93,8 +106,11 @@ type TableStatus struct {
 	Bytes           int64            `json:"bytes"`
 	EventsPerSecond float64          `json:"events_per_second"`
 	// LagSeconds is the worst per-sink lag of the table.
-	LagSeconds  float64           `json:"lag_seconds"`
-	LagEvents   int64             `json:"lag_events"`
+	LagSeconds float64 `json:"lag_seconds"`
+	LagEvents  int64   `json:"lag_events"`
+	// RawValues counts the table's values kept in _raw, summed over the
+	// sinks (per sink in Sinks).
+	RawValues   int64             `json:"raw_values"`
 	Sinks       []TableSinkStatus `json:"sinks"`
 	RateHistory []float64         `json:"rate_history"`
 	LagHistory  []float64         `json:"lag_history"`
@@ -107,6 +123,9 @@ type TableSinkStatus struct {
 	Written    int64   `json:"written"`
 	LagEvents  int64   `json:"lag_events"`
 	LagSeconds float64 `json:"lag_seconds"`
+	// RawValues counts the table's values the sink kept in the _raw
+	// column (NULL in their typed column) since odsync started.
+	RawValues int64 `json:"raw_values"`
 }
 
 // SnapshotStatus is a table's snapshot progress.
@@ -138,6 +157,14 @@ func timePtr(t time.Time) *time.Time {
 // Status returns the current status (as of the last sample for lag; live
 // counters).
 func (t *Telemetry) Status() Status {
+	type rawKey struct {
+		sink  string
+		table event.TableID
+	}
+	raw := map[rawKey]int64{}
+	for _, c := range t.rawCounts() {
+		raw[rawKey{c.Sink, c.Source}] += c.Count
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := &t.st
@@ -175,13 +202,31 @@ func (t *Telemetry) Status() Status {
 		if k.failing {
 			failSince = timePtr(k.failSince)
 		}
-		s.Sinks = append(s.Sinks, SinkStatus{FailingSince: failSince,
+		ss := SinkStatus{FailingSince: failSince,
 			Name: k.name, Cursor: k.cursor, LagEvents: k.lagEvents, LagSeconds: k.lagSeconds,
 			Writable: !k.failing, Writes: k.writes, Failures: k.failures, Events: k.written,
 			EventsPerSecond: k.rate, LastWrite: timePtr(k.lastOK), LastError: k.lastErr,
 			LastErrorCause: k.lastCause, LastErrorAt: timePtr(k.lastErrAt),
 			RateHistory: k.rateH.values(), LagHistory: k.lagH.values(),
-		})
+		}
+		if k.reports {
+			if k.delivers {
+				d := k.durable
+				ss.Durable, ss.BufferedBytes = &d, k.buffered
+			}
+			ss.Retries = k.asyncRetry
+			ss.LastDelivered = timePtr(k.asyncOK)
+			ss.HoldingSeconds = k.holding.Seconds()
+			if k.asyncFails > 0 {
+				ss.Writable = false
+				ss.ConsecutiveFailures = k.asyncFails
+				if ss.FailingSince == nil || k.asyncSince.Before(*ss.FailingSince) {
+					ss.FailingSince = timePtr(k.asyncSince)
+				}
+				ss.LastError, ss.LastErrorCause = k.asyncErr, k.asyncCause
+			}
+		}
+		s.Sinks = append(s.Sinks, ss)
 	}
 	snaps := map[event.TableID]TableProgress{}
 	for _, p := range st.snapshot {
@@ -205,9 +250,11 @@ func (t *Telemetry) Status() Status {
 					w += n
 				}
 			}
-			tb.Sinks = append(tb.Sinks, TableSinkStatus{Sink: name, Written: w, LagEvents: l.events, LagSeconds: l.seconds})
+			tb.Sinks = append(tb.Sinks, TableSinkStatus{Sink: name, Written: w, LagEvents: l.events, LagSeconds: l.seconds,
+				RawValues: raw[rawKey{name, ts.id}]})
 			tb.LagSeconds = max(tb.LagSeconds, l.seconds)
 			tb.LagEvents = max(tb.LagEvents, l.events)
+			tb.RawValues += raw[rawKey{name, ts.id}]
 		}
 		if p, ok := snaps[ts.id]; ok {
 			tb.Snapshot = snapshotStatus(p)

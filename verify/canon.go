@@ -51,10 +51,6 @@ func appendCanon(buf []byte, c *canonCol, v event.Value, scratch *[]byte) []byte
 	return append(buf, t...)
 }
 
-// rawColumn is the metadata column holding the source text of values that
-// did not fit their typed column (DESIGN D1), a JSON object column→text.
-const rawColumn = "_raw"
-
 // appendCanonRaw appends the encoding of a value kept as raw text.
 func appendCanonRaw(buf []byte, text string) []byte {
 	text = normalizeRaw(text)

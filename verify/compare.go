@@ -62,7 +62,7 @@ func (j *tableJob) prepare(layout Layout) (bool, error) {
 	j.meta.seq, j.meta.op, j.meta.pos, j.meta.commit = t.ColumnIndex(schema.ColSeq), t.ColumnIndex(schema.ColOp),
 		t.ColumnIndex(schema.ColPos), t.ColumnIndex(schema.ColCommitTs)
 	j.meta.srcDB, j.meta.srcTable = t.ColumnIndex(schema.ColSourceDB), t.ColumnIndex(schema.ColSourceTable)
-	j.meta.raw = t.ColumnIndex(rawColumn)
+	j.meta.raw = t.ColumnIndex(schema.ColRaw)
 	if j.meta.seq < 0 || j.meta.op < 0 {
 		return false, fmt.Errorf("target %s has no %s/%s columns", t.Name, schema.ColSeq, schema.ColOp)
 	}
@@ -175,7 +175,7 @@ func (j *tableJob) columnCheck(layout Layout, plan *schema.Plan) {
 
 func isMeta(name string) bool {
 	switch name {
-	case schema.ColOp, schema.ColSeq, schema.ColCommitTs, schema.ColPos, schema.ColSourceDB, schema.ColSourceTable, rawColumn:
+	case schema.ColOp, schema.ColSeq, schema.ColCommitTs, schema.ColPos, schema.ColRaw, schema.ColSourceDB, schema.ColSourceTable:
 		return true
 	}
 	return false

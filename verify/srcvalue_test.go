@@ -100,7 +100,7 @@ func TestRawCanon(t *testing.T) {
 func TestRawColumnRule(t *testing.T) {
 	tg := &schema.Target{Name: "t", Columns: []schema.TargetColumn{
 		{Name: "d", Source: 0, Kind: schema.KindDate},
-		{Name: rawColumn, Source: -1, Kind: schema.KindString},
+		{Name: schema.ColRaw, Source: -1, Kind: schema.KindString},
 	}}
 	j := &tableJob{target: tg, canon: []canonCol{{col: &tg.Columns[0], idx: 0}}}
 	j.meta.raw = 1

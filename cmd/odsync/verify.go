@@ -13,6 +13,7 @@ import (
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/config"
+	"github.com/odsync/odsync/schema"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	"github.com/odsync/odsync/verify"
 )
@@ -181,7 +182,11 @@ func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp str
 			errs = append(errs, fmt.Errorf("verify: sink %s: %w", s.Name, err))
 			continue
 		}
-		out = append(out, verify.Sink{Name: s.Name, Reader: r})
+		sys := schema.SystemFiles
+		if s.Type == "maxcompute" {
+			sys = schema.SystemMaxCompute
+		}
+		out = append(out, verify.Sink{Name: s.Name, Reader: r, System: sys})
 	}
 	for _, n := range only {
 		if !found[n] {

@@ -63,7 +63,9 @@ func startEmu(t testing.TB, dir string) *emu {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	srv, err := odpsemu.New(odpsemu.Config{DataDir: dir, NoSync: true})
+	// SchemaModel: every sink test also proves the sink sends
+	// odps.namespace.schema=false with its `project`.`table` DDL.
+	srv, err := odpsemu.New(odpsemu.Config{DataDir: dir, NoSync: true, SchemaModel: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +120,10 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// newMapper returns a MaxCompute mapper for cfg.
 func newMapper(t testing.TB, cfg schema.Config) *schema.Mapper {
 	t.Helper()
+	cfg.System = schema.SystemMaxCompute
 	m, err := schema.New(cfg)
 	if err != nil {
 		t.Fatal(err)

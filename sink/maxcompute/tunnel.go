@@ -25,7 +25,7 @@ import (
 )
 
 // This file speaks the Tunnel protocol for the data plane (stream record
-// packs, batch upload sessions and blocks), maxcompute-protocol.md §6-§9,
+// packs, batch upload sessions and blocks)
 // exactly as the Go SDK v0.4.24 does, with the SDK's account for request
 // signing. Owning the requests (instead of the SDK's writers) lets the sink
 // send its own encoding, re-send an identical body after any failure
@@ -49,6 +49,8 @@ type apiError struct {
 	RequestID string
 	// LatestSchemaVersion is set on 412 SchemaModified (-1 otherwise).
 	LatestSchemaVersion int
+	// RetryAfter is the answer's Retry-After (0 when absent).
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string {
@@ -137,7 +139,8 @@ func (c *tunnelClient) do(ctx context.Context, op, method, resource string, q ur
 }
 
 func newAPIError(op string, res *http.Response, body []byte) *apiError {
-	e := &apiError{Op: op, Status: res.StatusCode, RequestID: res.Header.Get(hdrRequestID), LatestSchemaVersion: -1}
+	e := &apiError{Op: op, Status: res.StatusCode, RequestID: res.Header.Get(hdrRequestID), LatestSchemaVersion: -1,
+		RetryAfter: retryAfter(res.Header.Get("Retry-After"), time.Now())}
 	var m struct {
 		Code      string `json:"Code" xml:"Code"`
 		Message   string `json:"Message" xml:"Message"`
@@ -186,7 +189,7 @@ func (s tunnelSchema) names() []string {
 	return out
 }
 
-// Stream sessions (§8).
+// Stream sessions.
 
 type slot struct {
 	id     string
@@ -341,7 +344,7 @@ func (c *tunnelClient) putPack(ctx context.Context, s *streamSession, body []byt
 	return nil
 }
 
-// Batch upload sessions (§9).
+// Batch upload sessions.
 
 type uploadSessionJSON struct {
 	UploadID          string       `json:"UploadID"`
