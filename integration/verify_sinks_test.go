@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -316,4 +317,71 @@ func TestVerifySinksMaxCompute(t *testing.T) {
 			t.Logf("dropped partition %s of %s", parts[0], table)
 		},
 	})
+}
+
+// TestVerifyScheduled: `verify.interval` runs verification inside
+// `odsync run`; its results are on /status, the status page and /metrics,
+// and a difference made behind the capture's back shows up there.
+func TestVerifyScheduled(t *testing.T) {
+	srv := harness.MariaDB(t)
+	db, err := srv.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "DROP DATABASE IF EXISTS vsch", "CREATE DATABASE vsch",
+		"CREATE TABLE vsch.t (id INT PRIMARY KEY, v VARCHAR(20))", "INSERT INTO vsch.t VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+	dir := t.TempDir()
+	cfg := localConfig(t, dir, srv.Addr(), "vsch", "max_age: 100ms")
+	withAdmin(t, cfg, "verify:\n  interval: 2s\n  pause: 100ms\n  wait: 10s\n  tables: [vsch.t]\n")
+	p := harness.Start(t, filepath.Join(dir, "odsync.log"), "run", "-c", cfg)
+	base := waitAdmin(t, p)
+	type status struct {
+		Verify []struct {
+			Sink, Table, Status string
+			Changed             int64
+			Time                time.Time
+		} `json:"verify"`
+	}
+	var last time.Time
+	wait := func(want string, changed int64) {
+		t.Helper()
+		harness.Eventually(t, 90*time.Second, "scheduled verify: "+want, func() (bool, string) {
+			code, body := adminGet(t, base+"/status")
+			var st status
+			if code != 200 || json.Unmarshal([]byte(body), &st) != nil {
+				return false, body
+			}
+			for _, r := range st.Verify {
+				if r.Table == "vsch.t" && r.Sink == "files" && r.Status == want && r.Changed == changed && r.Time.After(last) {
+					last = r.Time
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%+v", st.Verify)
+		})
+	}
+	wait(verify.StatusMatch, 0)
+	unlogged(t, db, "UPDATE vsch.t SET v = 'x' WHERE id = 2")
+	wait(verify.StatusMismatch, 1)
+	if _, page := adminGet(t, base+"/"); !strings.Contains(page, `id="verify"`) || !strings.Contains(page, "mismatch") {
+		t.Errorf("status page lacks the verify table:\n%s", page)
+	}
+	_, metrics := adminGet(t, base+"/metrics")
+	if !strings.Contains(metrics, `odsync_verify_status{`) || !regexp.MustCompile(`odsync_verify_status\{[^}]*table="vsch.t"[^}]*\} 1`).MatchString(metrics) {
+		t.Errorf("metrics lack odsync_verify_status 1 for vsch.t:\n%s", grepLines(metrics, "odsync_verify"))
+	}
+	if code, err := p.Stop(30 * time.Second); err != nil || code != 0 {
+		t.Errorf("odsync stop: exit %d, %v", code, err)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
