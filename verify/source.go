@@ -179,6 +179,16 @@ type Watermark struct {
 	Micros int64
 }
 
+// samePosition reports whether two watermarks are at the same source
+// position (binlog position and GTID state; never for watermarks without
+// either, whose clocks always differ).
+func (w Watermark) samePosition(o Watermark) bool {
+	if !w.HasPos() && w.GTID == "" {
+		return false
+	}
+	return w.File == o.File && w.Offset == o.Offset && w.GTID == o.GTID
+}
+
 // HasPos reports whether the watermark has a binlog position.
 func (w Watermark) HasPos() bool { return w.File != "" }
 

@@ -139,6 +139,10 @@ type Verifier struct {
 	src     *Source
 	mapping schema.Config
 	sinks   []Sink
+	// caught is, per sink, the source watermark the sink was last found
+	// caught up with: while the source does not move, the next table need
+	// not wait again.
+	caught map[string]Watermark
 }
 
 // New returns a verifier. mapping is the configuration's mapping section
@@ -270,9 +274,18 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 	if layout.Found {
 		name = layout.Name
 	}
-	caught, err := v.waitCaughtUp(ctx, sk, name, w0)
-	if err != nil {
-		return err
+	prev, seen := v.caught[sk.Name]
+	caught := seen && prev.samePosition(w0)
+	if !caught {
+		if caught, err = v.waitCaughtUp(ctx, sk, name, w0); err != nil {
+			return err
+		}
+		if caught {
+			if v.caught == nil {
+				v.caught = map[string]Watermark{}
+			}
+			v.caught[sk.Name] = w0
+		}
 	}
 	res.Timing["wait_s"] = elapsed(t0)
 	if !caught {

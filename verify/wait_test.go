@@ -112,3 +112,19 @@ func TestWaitCaughtUpWithStatus(t *testing.T) {
 		t.Errorf("fallback to settling: %v %v", ok, err)
 	}
 }
+
+func TestWatermarkSamePosition(t *testing.T) {
+	a := Watermark{File: "binlog.000003", Offset: 10, GTID: "0-1-5", Micros: 1}
+	b := a
+	b.Micros = 99 // the clock moves; the position does not
+	if !a.samePosition(b) {
+		t.Error("same position differs")
+	}
+	b.Offset = 11
+	if a.samePosition(b) {
+		t.Error("different offsets are the same position")
+	}
+	if (Watermark{Micros: 1}).samePosition(Watermark{Micros: 1}) {
+		t.Error("watermarks without positions are the same position")
+	}
+}
