@@ -87,16 +87,18 @@ func testVerifySink(t *testing.T, s verifySink) {
 		"INSERT INTO "+name+".nk VALUES (1, 'x', 1.50), (1, 'x', 1.50), (2, NULL, NULL)")
 	dir := t.TempDir()
 	cfg := s.config(t, dir, srv.Addr(), name)
+	withAdmin(t, cfg, "") // on a free port: verify is told where (--status)
 	p := harness.StartBinary(t, harness.TestHooksBinary(t), []string{"ODSYNC_TEST_BREAK_COLUMN=broken"},
 		filepath.Join(dir, "odsync.log"), "run", "-c", cfg)
 	waitRunning(t, p)
+	base := waitAdmin(t, p)
 	// After: through the binlog.
 	mustExec(t, db, verifySinksRows(name, 61, 120), "UPDATE "+name+".t SET name = NULL WHERE id % 9 = 0",
 		"DELETE FROM "+name+".t WHERE id % 31 = 0",
 		"INSERT INTO "+name+".nk VALUES (3, 'y', -0.25), (4, 'z', 0)", "DELETE FROM "+name+".nk WHERE a = 4")
 	s.synced(t, db, name, p)
 	tbl := name + ".t"
-	common := []string{"-c", cfg, "--chunk-size", "50", "--settle", "2s", "--wait", "60s", "--examples", "10"}
+	common := []string{"-c", cfg, "--chunk-size", "50", "--settle", "2s", "--wait", "60s", "--examples", "10", "--status", base + "/status"}
 
 	// 1. A clean sync matches.
 	rep, code, text := runVerifyJSON(t, append(common, "--table", tbl)...)
@@ -259,6 +261,7 @@ func TestVerifySinksS3(t *testing.T) {
 			// waits (--wait) and reports the table unsettled, not a mismatch.
 			cfg := s3RunConfig(t, dir, addr, db, s3SinkYAML(s3, "pq", "pq",
 				"format: parquet\nfile_size: 8KiB\nmin_file_size: 1KiB\nflush_interval: 1s\nmax_age: 1s\ncheckpoint_interval: 200ms", ""))
+			withAdmin(t, cfg, "")
 			start := time.Now()
 			rep, code, text := runVerifyJSON(t, "-c", cfg, "--table", db+".t", "--wait", "3s", "--settle", "1s")
 			if code != 3 || rep == nil || rep.Summary.Unsettled != 1 || time.Since(start) < 3*time.Second {

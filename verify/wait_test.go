@@ -128,3 +128,23 @@ func TestWatermarkSamePosition(t *testing.T) {
 		t.Error("watermarks without positions are the same position")
 	}
 }
+
+// TestWaitCaughtUpDurable: for a sink that delivers after writing (S3), the
+// durable sequence decides, not the cursor (what is only spooled).
+func TestWaitCaughtUpDurable(t *testing.T) {
+	var durable atomic.Uint64
+	durable.Store(5)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(rw, `{"source":{"position":"binlog.000003:900"},"log":{"head":12},"sinks":[{"name":"lake","cursor":12,"durable":%d}]}`, durable.Load())
+	}))
+	defer srv.Close()
+	sw := &statusWaiter{url: srv.URL, client: srv.Client(), sink: "lake"}
+	w := Watermark{File: "binlog.000003", Offset: 800}
+	if ok, err := sw.caughtUp(context.Background(), w); err != nil || ok {
+		t.Fatalf("spooled but not uploaded counts as caught up: %v %v", ok, err)
+	}
+	durable.Store(12)
+	if ok, err := sw.caughtUp(context.Background(), w); err != nil || !ok {
+		t.Fatalf("uploaded does not count as caught up: %v %v", ok, err)
+	}
+}
