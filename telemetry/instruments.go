@@ -49,6 +49,7 @@ func (t *Telemetry) instruments() error {
 	t.errorsTotal, e = m.Int64Counter("odsync.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("Errors by component and cause."))
 	must(e)
+	must(t.verifyInstruments(m))
 
 	captured, e := m.Int64ObservableCounter("odsync.events.captured", metric.WithUnit("{event}"),
 		metric.WithDescription("Events appended to the log, by source table and operation."))

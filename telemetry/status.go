@@ -23,6 +23,9 @@ type Status struct {
 	Sinks    []SinkStatus  `json:"sinks"`
 	Tables   []TableStatus `json:"tables"`
 	Errors   []ErrorCount  `json:"errors"`
+	// Verify lists the latest scheduled verification per sink and table
+	// (empty when `verify.interval` is off).
+	Verify []VerifyResult `json:"verify,omitempty"`
 	// TableLagPartial is true when the backlog found at start was too large
 	// to date per table completely (per-sink lag is always exact).
 	TableLagPartial bool `json:"table_lag_partial,omitempty"`
@@ -165,10 +168,12 @@ func (t *Telemetry) Status() Status {
 	for _, c := range t.rawCounts() {
 		raw[rawKey{c.Sink, c.Source}] += c.Count
 	}
+	verified := t.verifyList()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := &t.st
 	s := Status{
+		Verify:          verified,
 		Version:         t.opts.Version,
 		Started:         t.started.UTC(),
 		Time:            t.now().UTC(),

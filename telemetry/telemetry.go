@@ -108,6 +108,7 @@ type Telemetry struct {
 	lg       *slog.Logger
 	redact   *Redactor
 	stopping atomic.Bool
+	verify   verifyResults // scheduled verification (verify.go)
 
 	mp       *sdkmetric.MeterProvider
 	tp       *sdktrace.TracerProvider // nil when tracing is off
