@@ -44,7 +44,10 @@ type SourceStatus struct {
 	WatermarkAge   float64 `json:"watermark_age_seconds"`
 	Position       string  `json:"position,omitempty"`
 	SourcePosition string  `json:"source_position,omitempty"`
-	Error          string  `json:"error,omitempty"`
+	// Counters are the capture's own counters by kind (Kafka: messages,
+	// duplicates, bad_messages, ...).
+	Counters map[string]int64 `json:"counters,omitempty"`
+	Error    string           `json:"error,omitempty"`
 	// EventsPerSecond is the capture rate over the last sample interval.
 	EventsPerSecond float64    `json:"events_per_second"`
 	Appends         int64      `json:"appends"`
@@ -197,6 +200,9 @@ func (t *Telemetry) Status() Status {
 	}
 	if t.opts.Source == nil {
 		s.Source.Probe = ""
+	}
+	if f := t.opts.SourceCounters; f != nil {
+		s.Source.Counters = f()
 	}
 	if st.lastCommit > 0 {
 		s.Source.LastCommit = timePtr(time.UnixMicro(st.lastCommit))

@@ -266,6 +266,14 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		}
 		defer probe.Close()
 		topts.Source, topts.SourceName = kafkaLag{probe}, "kafka"
+		if ks, ok := src.(*ticdc.Source); ok {
+			topts.SourceCounters = func() map[string]int64 {
+				st := ks.Stats()
+				return map[string]int64{"messages": int64(st.Messages), "rows": int64(st.Rows), "ddl": int64(st.DDL),
+					"watermarks": int64(st.Watermarks), "skipped": int64(st.Skipped), "duplicates": int64(st.Duplicates),
+					"ddl_copies": int64(st.DDLCopies), "filtered": int64(st.Filtered), "bad_messages": int64(st.BadMessages)}
+			}
+		}
 	}
 	for _, s := range sinks {
 		if r, ok := s.Sink.(sink.HealthReporter); ok {
