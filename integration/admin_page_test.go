@@ -16,6 +16,7 @@ import (
 
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/integration/harness"
+	"github.com/odsync/odsync/odpsemu"
 )
 
 // chromium returns the headless browser (Debian package chromium); it
@@ -162,4 +163,80 @@ func absDiff(a, b uint32) uint32 {
 		return a - b
 	}
 	return b - a
+}
+
+// TestAdminStatusPageShowsFailureAndSnapshot renders the status page while
+// a MaxCompute sink cannot write (the emulator refuses every upload) and,
+// because of it, the log is full and a snapshot is held half-way: the page
+// says NOT READY, names the failing sink and its error, and draws the
+// snapshot's progress bar below 100%.
+func TestAdminStatusPageShowsFailureAndSnapshot(t *testing.T) {
+	bin := chromium(t)
+	emu := startMCEmu(t)
+	srv := harness.MariaDB(t)
+	db, err := srv.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "DROP DATABASE IF EXISTS pagef", "CREATE DATABASE pagef",
+		"CREATE TABLE pagef.big (id INT PRIMARY KEY, pad VARCHAR(200))")
+	// More than the capture queue (16 MiB) and the log (1 MiB) hold, so
+	// the snapshot waits for the sink half-way.
+	mustExec(t, db, "INSERT INTO pagef.big SELECT seq, REPEAT('x', 190) FROM pagef.seq_1_to_150000")
+	mustExec(t, db, "ANALYZE TABLE pagef.big")
+	if err := emu.SetFaults(odpsemu.Faults{ErrorRate: 1, Status: 500, Ops: []odpsemu.Op{odpsemu.OpStreamWrite, odpsemu.OpBlockWrite}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := mcRunConfig(t, dir, srv.Addr(), "pagef", "    snapshot_chunk_rows: 500\n", "",
+		mcSinkYAML(emu, "warehouse", "max_attempts: 2", "max_rows: 500\n      max_age: 100ms"))
+	harness.WriteFile(t, cfg, strings.Replace(readFile(t, cfg), "state:\n", "state:\n  max_log_bytes: 1MiB\n", 1)+
+		"admin:\n  addr: 127.0.0.1:0\n  ready_sink_failures: 1s\n")
+	withAdmin(t, cfg, "")
+	p := harness.Start(t, filepath.Join(dir, "odsync.log"), "run", "-c", cfg)
+	defer p.Kill()
+	base := waitAdmin(t, p)
+	harness.Eventually(t, 60*time.Second, "a failing sink and a snapshot held mid-way", func() (bool, string) {
+		_, body := adminGet(t, base+"/status")
+		var doc admin.Document
+		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+			return false, err.Error()
+		}
+		failing := false
+		for _, s := range doc.Sinks {
+			failing = failing || s.Name == "warehouse" && !s.Writable
+		}
+		for _, tb := range doc.Tables {
+			if tb.Table == "pagef.big" && tb.Snapshot != nil && !tb.Snapshot.Done && tb.Snapshot.RowsRead > 0 {
+				return failing && !doc.Ready, body
+			}
+		}
+		return false, body
+	})
+	dom := string(runChromium(t, bin, base+"/", "--dump-dom"))
+	for _, want := range []string{"NOT READY", ">warehouse<", "failing", "pagef.big", `aria-label="snapshot `} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the rendered DOM lacks %q:\n%s", want, dom)
+		}
+	}
+	if strings.Contains(dom, `aria-label="snapshot done`) {
+		t.Errorf("the snapshot shows as done while it is held")
+	}
+	shotDir := t.TempDir()
+	runChromium(t, bin, base+"/", "--screenshot="+filepath.Join(shotDir, "failing.png"), "--hide-scrollbars")
+	raw, err := os.ReadFile(filepath.Join(shotDir, "failing.png"))
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	if d := os.Getenv("ODSYNC_SCREENSHOT_DIR"); d != "" {
+		_ = os.WriteFile(filepath.Join(d, "status-page-failing.png"), raw, 0o644)
+	}
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+	if colors, dark, _ := screenshotStats(img); colors < 50 || dark < 0.02 {
+		t.Errorf("screenshot looks blank: %d colours, %.3f dark", colors, dark)
+	}
 }

@@ -1368,7 +1368,6 @@ func (sn *snapshotter) emitChunk(ctx context.Context, st *stream, t *snapTable, 
 	ss := st.cp.Snapshot
 	ss.Rows += n
 	t.rows += n
-	sn.s.snapProg.read(t.id, n, c.final)
 	st.src.stats.snapRows.Add(n)
 	name := t.id.String()
 	for i := range ss.Active {
@@ -1411,7 +1410,11 @@ func (sn *snapshotter) emitChunk(ctx context.Context, st *stream, t *snapTable, 
 			}
 		}
 	}
-	return st.emitCP(ctx, events)
+	if err := st.emitCP(ctx, events); err != nil {
+		return err
+	}
+	sn.s.snapProg.read(t.id, n, c.final) // counted once handed to the log
+	return nil
 }
 
 // emitWhole emits a table without key: all its rows, as one transaction
