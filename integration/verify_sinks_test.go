@@ -35,15 +35,19 @@ type verifySink struct {
 // value kind, a keyless table, and a table whose snapshot conversion is
 // broken on purpose (ODSYNC_TEST_BREAK_COLUMN=broken, test build).
 const verifySinksSchema = `CREATE TABLE %[1]s.t (id BIGINT PRIMARY KEY, i INT, amount DECIMAL(12,2), name VARCHAR(32),
-	bin VARBINARY(8), dt DATETIME(6), ts TIMESTAMP(3) NULL, day DATE, j JSON);
+	bin VARBINARY(8), dt DATETIME(6), ts TIMESTAMP(3) NULL, day DATE, j JSON, u UUID, ip INET6);
 CREATE TABLE %[1]s.bc (id INT PRIMARY KEY, broken VARCHAR(20), ok INT);
 CREATE TABLE %[1]s.nk (a INT, b VARCHAR(10), d DECIMAL(6,2))`
 
 func verifySinksRows(db string, from, to int) string {
 	var vals []string
 	for id := from; id <= to; id++ {
-		vals = append(vals, fmt.Sprintf("(%d, %d, %d.%02d, 'n%d', X'%04X', '2024-02-29 23:59:%02d.%06d', '2024-03-01 12:00:%02d.%03d', '2024-01-%02d', '{\"k\": %d}')",
-			id, id*7, id, id%100, id, id, id%60, id*37, id%60, id%1000, 1+id%28, id))
+		ip := fmt.Sprintf("2001:db8::%x", id)
+		if id%2 == 0 {
+			ip = fmt.Sprintf("::ffff:192.0.2.%d", id)
+		}
+		vals = append(vals, fmt.Sprintf("(%d, %d, %d.%02d, 'n%d', X'%04X', '2024-02-29 23:59:%02d.%06d', '2024-03-01 12:00:%02d.%03d', '2024-01-%02d', '{\"k\": %d}', '123e4567-e89b-12d3-a456-4266554400%02x', '%s')",
+			id, id*7, id, id%100, id, id, id%60, id*37, id%60, id%1000, 1+id%28, id, id, ip))
 	}
 	return "INSERT INTO " + db + ".t VALUES " + strings.Join(vals, ", ")
 }
@@ -98,14 +102,14 @@ func testVerifySink(t *testing.T, s verifySink) {
 		"INSERT INTO "+name+".nk VALUES (3, 'y', -0.25), (4, 'z', 0)", "DELETE FROM "+name+".nk WHERE a = 4")
 	s.synced(t, db, name, p)
 	tbl := name + ".t"
-	common := []string{"-c", cfg, "--chunk-size", "50", "--settle", "2s", "--wait", "60s", "--examples", "10", "--status", base + "/status"}
+	common := []string{"-c", cfg, "--chunk-size", "50", "--settle", "2s", "--wait", "60s", "--examples", "20", "--status", base + "/status"}
 
 	// 1. A clean sync matches.
 	rep, code, text := runVerifyJSON(t, append(common, "--table", tbl)...)
 	if code != 0 || rep == nil || rep.Summary.Matched != 1 {
 		t.Fatalf("clean sync: exit %d\n%s", code, text)
 	}
-	if tr := tableResult(t, rep, tbl); tr.SourceRows != 117 || tr.TargetRows != 117 || tr.SourceChecksum != tr.TargetChecksum || len(tr.Columns.Types) != 9 {
+	if tr := tableResult(t, rep, tbl); tr.SourceRows != 117 || tr.TargetRows != 117 || tr.SourceChecksum != tr.TargetChecksum || len(tr.Columns.Types) != 11 {
 		t.Errorf("clean sync: %d/%d rows, checksums %s/%s, types %+v", tr.SourceRows, tr.TargetRows, tr.SourceChecksum, tr.TargetChecksum, tr.Columns.Types)
 	}
 
@@ -155,6 +159,8 @@ func testVerifySink(t *testing.T, s verifySink) {
 		{16, "ts", "UPDATE %s SET ts = ts + INTERVAL 1 SECOND WHERE id = 16", "", ""},
 		{17, "day", "UPDATE %s SET day = '1999-12-31' WHERE id = 17", "", ""},
 		{19, "j", `UPDATE %s SET j = '{"k":19}' WHERE id = 19`, `"{\"k\":19}"`, `"{\"k\": 19}"`}, // whitespace only
+		{21, "u", "UPDATE %s SET u = '123e4567-e89b-12d3-a456-4266554400ff' WHERE id = 21", `"123e4567-e89b-12d3-a456-4266554400ff"`, `"123e4567-e89b-12d3-a456-426655440015"`},
+		{22, "ip", "UPDATE %s SET ip = '::ffff:192.0.2.99' WHERE id = 22", `"::ffff:192.0.2.99"`, `"::ffff:192.0.2.22"`},
 	}
 	for _, tp := range tampers {
 		unlogged(t, db, fmt.Sprintf(tp.stmt, tbl))

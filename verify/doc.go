@@ -10,7 +10,13 @@
 //     missing, extra, retired or of a type that cannot hold the source's);
 //   - rows: chunk by chunk in key order, an order-independent checksum
 //     (count and sum of xxhash64 of each row's canonical encoding), and per
-//     key where the checksums differ.
+//     key where the checksums differ. A table without a key is compared as
+//     a whole: count and multiset checksum (keyless.go).
+//
+// Before comparing a table it waits (Options.Wait) until the sink has
+// durably received the source's current position: a sink that has not
+// uploaded or committed yet is reported unsettled, never a mismatch.
+// Scheduler runs the same checks on a schedule inside `odsync run`.
 //
 // Design:
 //
@@ -29,8 +35,8 @@
 //     readers can deliver files in any order and more than once. Memory is
 //     the Pebble budget; the rest spills to disk.
 //  3. The source (source.go) is read by keyset pagination with prepared
-//     statements (binary protocol: exact floats), session time zone UTC, a
-//     row rate limit, and the binlog position read around every chunk.
+//     statements, each value as the server's canonical text (srcvalue.go),
+//     a row rate limit, and the binlog position read around every chunk.
 //  4. Each chunk's sorted rows are merged with the store's range of the
 //     chunk (compare.go). Differences become suspects, stored on disk.
 //  5. Suspects are re-checked in rounds: a fresh source read by key, a

@@ -43,7 +43,7 @@ type MaxComputeReader struct {
 	tun *tunnel.Tunnel
 
 	mu       sync.Mutex
-	progress map[string]SinkProgress // by table/partition, while its count stays
+	progress map[string]mcProgress // by table/partition
 }
 
 // NewMaxComputeReader returns a reader; it makes no request.
@@ -308,8 +308,12 @@ func (r *MaxComputeReader) Progress(ctx context.Context, table string) (SinkProg
 	r.mu.Lock()
 	c, ok := r.progress[key]
 	r.mu.Unlock()
-	if ok && c.Seq == n {
-		return c, nil
+	// The partition's _pos is downloaded again only when its count changed,
+	// and at most every maxPosEvery (a growing partition is read whole).
+	if ok && (c.p.Seq == n || time.Since(c.at) < maxPosEvery) {
+		out := c.p
+		out.Seq = n
+		return out, nil
 	}
 	out := SinkProgress{Seq: n, Durable: true}
 	if pos, err := r.maxPos(table, newest); err == nil {
@@ -317,11 +321,20 @@ func (r *MaxComputeReader) Progress(ctx context.Context, table string) (SinkProg
 	}
 	r.mu.Lock()
 	if r.progress == nil {
-		r.progress = map[string]SinkProgress{}
+		r.progress = map[string]mcProgress{}
 	}
-	r.progress[key] = out
+	r.progress[key] = mcProgress{p: out, at: time.Now()}
 	r.mu.Unlock()
 	return out, nil
+}
+
+// maxPosEvery bounds how often Progress downloads a partition's _pos.
+const maxPosEvery = 5 * time.Second
+
+// mcProgress is a partition's progress and when its _pos was read.
+type mcProgress struct {
+	p  SinkProgress
+	at time.Time
 }
 
 // maxPos reads the _seq and _pos columns of a partition and returns the
