@@ -28,6 +28,19 @@ const mcProject = "odsync_it"
 // odsync gets the keys through the environment.
 func startMCEmu(t *testing.T) *odpsemu.Server {
 	t.Helper()
+	srv := newMCEmu(t)
+	t.Setenv("ODSYNC_TEST_MC_ID", "it-id")
+	t.Setenv("ODSYNC_TEST_MC_KEY", "it-secret")
+	return srv
+}
+
+// mcEnv is the environment odsync needs for an emulator from newMCEmu.
+var mcEnv = []string{"ODSYNC_TEST_MC_ID=it-id", "ODSYNC_TEST_MC_KEY=it-secret"}
+
+// newMCEmu is startMCEmu without setting the environment (for parallel
+// tests, which pass mcEnv to the odsync process instead).
+func newMCEmu(t *testing.T) *odpsemu.Server {
+	t.Helper()
 	srv, err := odpsemu.New(odpsemu.Config{DataDir: t.TempDir(), AccessID: "it-id", AccessKey: "it-secret", NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +49,6 @@ func startMCEmu(t *testing.T) *odpsemu.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	t.Setenv("ODSYNC_TEST_MC_ID", "it-id")
-	t.Setenv("ODSYNC_TEST_MC_KEY", "it-secret")
 	return srv
 }
 

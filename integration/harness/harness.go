@@ -116,11 +116,21 @@ type Process struct {
 // Start runs the odsync binary with args; output goes to logPath (appended).
 func Start(t testing.TB, logPath string, args ...string) *Process {
 	t.Helper()
+	return StartEnv(t, logPath, nil, args...)
+}
+
+// StartEnv is Start with env ("K=V") added to the process's environment,
+// for tests that run in parallel (t.Setenv cannot be used there).
+func StartEnv(t testing.TB, logPath string, env []string, args ...string) *Process {
+	t.Helper()
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(Binary(t), args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

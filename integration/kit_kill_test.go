@@ -1,0 +1,103 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// kitLoadTable is the table of the write-load parts: the writer type's
+// schema (mysql_local_test.go).
+const kitLoadTable = "CREATE TABLE %s.t (id BIGINT PRIMARY KEY, n BIGINT NOT NULL, pad VARCHAR(200))"
+
+// kitLoad runs the steady single-connection write load of writer on
+// db.t until stop is called, which returns every committed change in
+// commit order.
+func kitLoad(t *testing.T, r *kitRun, seed uint64) (stop func() []op) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &writer{}
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(ctx, r.db, r.name+".t", seed) }()
+	return func() []op {
+		cancel()
+		<-done
+		if len(w.errs) > 0 {
+			t.Fatalf("write load failed: %v", w.errs)
+		}
+		return w.ops
+	}
+}
+
+// kitCheckChanges compares the landed change log of a load table with the
+// source's changes: each change once (a sink that replays may hold
+// identical copies of a change, same _seq), in order, none missing.
+func kitCheckChanges(t *testing.T, s *kitSink, rows []kitRow, want []op) {
+	t.Helper()
+	var uniq []kitRow
+	copies := 0
+	for _, r := range rows {
+		if n := len(uniq); n > 0 && uniq[n-1].seq() == r.seq() {
+			prev := uniq[n-1]
+			for c := range r {
+				if c != "ds" && prev.str(c) != r.str(c) {
+					t.Fatalf("two different rows with _seq %d: column %s %q vs %q", r.seq(), c, prev.str(c), r.str(c))
+				}
+			}
+			copies++
+			continue
+		}
+		uniq = append(uniq, r)
+	}
+	if copies > 0 && !s.replays {
+		t.Errorf("%d changes landed more than once (this sink must land each change exactly once)", copies)
+	}
+	if copies > 0 {
+		t.Logf("%d replayed copies of changes (same _seq, identical), removable by _seq", copies)
+	}
+	for i := 0; i < min(len(uniq), len(want)); i++ {
+		r := uniq[i]
+		id, _ := strconv.ParseInt(r.str("id"), 10, 64)
+		var n int64
+		if r.str("_op") != "D" {
+			n, _ = strconv.ParseInt(r.str("n"), 10, 64)
+		}
+		if got := (op{r.str("_op"), id, n}); got != want[i] {
+			t.Fatalf("change %d (_seq %d at %s): got %+v, want %+v", i, r.seq(), r.str("_pos"), got, want[i])
+		}
+	}
+	if len(uniq) != len(want) {
+		t.Fatalf("the sink holds %d distinct changes, the source made %d", len(uniq), len(want))
+	}
+}
+
+// TestKitKill9 kills odsync with SIGKILL again and again while a write
+// load runs (small batches, so kills land mid-batch and mid-upload), then
+// checks that every change landed exactly once.
+func TestKitKill9(t *testing.T) {
+	kitEach(t, func(t *testing.T, d kitDriver) {
+		r := kitOpen(t, d, "kk_"+d.name, "")
+		r.exec(fmt.Sprintf(kitLoadTable, r.name))
+		r.start()
+		stop := kitLoad(t, r, 21)
+		rng := rand.New(rand.NewPCG(5, uint64(len(d.name))))
+		for i := 0; i < 4; i++ {
+			time.Sleep(time.Duration(400+rng.IntN(800)) * time.Millisecond)
+			if r.p.Exited() {
+				t.Fatalf("odsync exited by itself before kill %d:\n%s", i, kitLogTail(r.log))
+			}
+			r.p.Kill()
+			time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
+			r.start()
+		}
+		time.Sleep(300 * time.Millisecond)
+		want := stop()
+		t.Logf("4 kills, %d changes", len(want))
+		rows := r.wait(r.table("t"), 90*time.Second, seqsAtLeast(len(want)))
+		r.stop()
+		kitCheckChanges(t, r.sink, r.sink.read(t, r.table("t")), want)
+		_ = rows
+	})
+}

@@ -1,0 +1,310 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// kitCell is one source value of the type table and what every sink must
+// land for it under the default mapping (docs/types.md).
+type kitCell struct {
+	sql string // the SQL literal inserted
+	// want is the canonical text of the typed column; with raw, the typed
+	// column is NULL and want is the text under the column's key in _raw.
+	want string
+	raw  bool
+	// why names the design rule when the cell is not a plain round trip.
+	why string
+	// mc is MaxCompute's variant where its documented mapping differs.
+	mc *kitCell
+}
+
+// kitType is one column of the type table.
+type kitType struct {
+	col, ddl string
+	canon    kitCanon
+	cells    []kitCell // row i (id i+1) holds cells[i]; rows beyond hold NULL
+}
+
+func kv(sql, want string) kitCell { return kitCell{sql: sql, want: want} }
+
+func kvSame(sql string) kitCell { return kitCell{sql: sql, want: strings.Trim(sql, "'")} }
+
+// kvRaw is a value that does not fit its typed column anywhere: NULL there,
+// its source text in _raw (D1).
+func kvRaw(sql, text, why string) kitCell {
+	return kitCell{sql: sql, want: text, raw: true, why: why}
+}
+
+// mcRaw marks a cell that fits every file format but not MaxCompute's type.
+func (c kitCell) mcRaw(why string) kitCell {
+	v := c
+	v.raw, v.why, v.mc = true, why, nil
+	c.mc = &v
+	return c
+}
+
+func (c kitCell) in(sys kitSystem) kitCell {
+	if sys == kitMaxCompute && c.mc != nil {
+		return *c.mc
+	}
+	return c
+}
+
+// kitTypes holds every MySQL/MariaDB type at its edges. Expectations are
+// the designed behaviour (DESIGN.md D1, D2; docs/types.md).
+var kitTypes = []kitType{
+	{"ti", "TINYINT", canonExact, []kitCell{kvSame("-128"), kvSame("127"), kvSame("0")}},
+	{"tiu", "TINYINT UNSIGNED", canonExact, []kitCell{kvSame("0"), kvSame("255")}},
+	{"si", "SMALLINT", canonExact, []kitCell{kvSame("-32768"), kvSame("32767")}},
+	{"siu", "SMALLINT UNSIGNED", canonExact, []kitCell{kvSame("0"), kvSame("65535")}},
+	{"mi", "MEDIUMINT", canonExact, []kitCell{kvSame("-8388608"), kvSame("8388607")}},
+	{"miu", "MEDIUMINT UNSIGNED", canonExact, []kitCell{kvSame("0"), kvSame("16777215")}},
+	{"i", "INT", canonExact, []kitCell{kvSame("-2147483648"), kvSame("2147483647")}},
+	{"iu", "INT UNSIGNED", canonExact, []kitCell{kvSame("0"), kvSame("4294967295")}},
+	{"bi", "BIGINT", canonExact, []kitCell{
+		kvSame("-9223372036854775808").mcRaw("D1: MaxCompute BIGINT excludes -2^63"),
+		kvSame("9223372036854775807")}},
+	{"biu", "BIGINT UNSIGNED", canonExact, []kitCell{kvSame("0"), kvSame("18446744073709551615")}},
+	// DECIMAL(65,30): precision > 38 maps to STRING everywhere.
+	{"d65", "DECIMAL(65,30)", canonExact, []kitCell{
+		kvSame("-99999999999999999999999999999999999.999999999999999999999999999999"),
+		kvSame("99999999999999999999999999999999999.999999999999999999999999999999"),
+		kvSame("0.000000000000000000000000000001")}},
+	// Scale > 18: DECIMAL in files, STRING in MaxCompute (D1); same text.
+	{"d30", "DECIMAL(30,20)", canonExact, []kitCell{
+		kvSame("-9999999999.99999999999999999999"), kvSame("9999999999.99999999999999999999"),
+		kvSame("0.00000000000000000001")}},
+	{"d38", "DECIMAL(38,19)", canonExact, []kitCell{
+		kvSame("-9999999999999999999.9999999999999999999"), kvSame("9999999999999999999.9999999999999999999"),
+		kvSame("0.0000000000000000001")}},
+	{"f", "FLOAT", canonF32, []kitCell{
+		kv("-3.4028234663852886e38", "-3.4028235e+38"), kv("3.4028234663852886e38", "3.4028235e+38"),
+		kv("1.401298464324817e-45", "1e-45"), kv("-0e0", "0")}}, // MariaDB 10.11 stores -0 as 0
+	{"dbl", "DOUBLE", canonF64, []kitCell{
+		kv("-1.7976931348623157e308", "-1.7976931348623157e+308"), kv("1.7976931348623157e308", "1.7976931348623157e+308"),
+		kv("4.9406564584124654e-324", "5e-324"), kv("-0e0", "0")}},
+	{"b1", "BIT(1)", canonExact, []kitCell{kv("b'0'", "0"), kv("b'1'", "1")}},
+	{"b8", "BIT(8)", canonExact, []kitCell{kv("b'0'", "0"), kv("b'11111111'", "255")}},
+	{"b64", "BIT(64)", canonExact, []kitCell{kv("b'0'", "0"), kv("0xFFFFFFFFFFFFFFFF", "18446744073709551615")}},
+	// CHAR drops trailing spaces (MySQL's PAD semantics), keeps leading ones.
+	{"c", "CHAR(10)", canonExact, []kitCell{kv("'ab  '", "ab"), kv("'  x'", "  x")}},
+	// BINARY(4) pads with NUL bytes; the binlog carries it unpadded.
+	{"bn", "BINARY(4)", canonBin, []kitCell{kv("X'01'", "01000000"), kv("X'00610000'", "00610000")}},
+	{"vb", "VARBINARY(16)", canonBin, []kitCell{kv("X'00FF0000'", "00FF0000"), kv("X''", "")}},
+	{"l1", "VARCHAR(20) CHARACTER SET latin1", canonExact, []kitCell{kvSame("'café ÿ'")}},
+	{"gbk", "VARCHAR(20) CHARACTER SET gbk", canonExact, []kitCell{kvSame("'中文测试'")}},
+	{"u4", "VARCHAR(20) CHARACTER SET utf8mb4", canonExact, []kitCell{kvSame("'😀 𝄞 x'")}},
+	{"txt", "TEXT", canonExact, []kitCell{kv(`'line1\nline2 "q" \\ ,'`, "line1\nline2 \"q\" \\ ,")}},
+	{"e", "ENUM('a','😀','b c')", canonExact, []kitCell{kvSame("'😀'"), kvSame("'b c'")}},
+	{"st", "SET('x','🎉','y')", canonExact, []kitCell{kvSame("'x,🎉'"), kvSame("''")}},
+	// MariaDB stores JSON as text: verbatim, whitespace included.
+	{"j", "JSON", canonExact, []kitCell{kvSame(`'{"a": [1, 2.50, "x"],  "b" : null}'`), kvSame(`'[]'`)}},
+	// GEOMETRY: MySQL's internal bytes (SRID, then WKB) as BINARY.
+	{"g", "GEOMETRY", canonBin, []kitCell{kv("ST_GeomFromText('POINT(1 2)')", "00000000"+"0101000000"+"000000000000F03F"+"0000000000000040")}},
+	// D2: UUID, INET4, INET6 as the server's text.
+	{"uu", "UUID", canonExact, []kitCell{kvSame("'123e4567-e89b-12d3-a456-426655440000'"), kvSame("'00000000-0000-0000-0000-000000000000'")}},
+	{"ip4", "INET4", canonExact, []kitCell{kvSame("'192.0.2.1'"), kvSame("'0.0.0.0'")}},
+	{"ip6", "INET6", canonExact, []kitCell{kvSame("'2001:db8::ff00:42:8329'"), kvSame("'::ffff:192.0.2.1'")}},
+	// Zero dates: typed column NULL, text in _raw (D1 zero_dates: raw).
+	{"dt", "DATE", canonExact, []kitCell{kvSame("'1000-01-01'"), kvSame("'9999-12-31'"),
+		kvRaw("'0000-00-00'", "0000-00-00", "D1: zero date"), kvRaw("'2024-00-15'", "2024-00-15", "D1: zero in date")}},
+	{"dtm", "DATETIME(6)", canonCivil, []kitCell{kvSame("'1000-01-01 00:00:00.000000'"), kvSame("'9999-12-31 23:59:59.999999'"),
+		kvRaw("'0000-00-00 00:00:00'", "0000-00-00 00:00:00", "D1: zero date")}},
+	{"ts", "TIMESTAMP(6) NULL", canonInstant, []kitCell{kvSame("'1970-01-01 00:00:01.000000'"), kvSame("'2038-01-19 03:14:07.999999'"),
+		kvRaw("'0000-00-00 00:00:00'", "0000-00-00 00:00:00", "D1: zero date")}},
+	{"tm", "TIME(6)", canonTime, []kitCell{kvSame("'-838:59:59.000000'"), kvSame("'838:59:59.000000'"),
+		kvSame("'-00:00:01.500000'"), kvSame("'25:00:00.000001'")}},
+	{"y", "YEAR", canonExact, []kitCell{kvSame("1901"), kvSame("2155"), kv("0", "0")}},
+}
+
+// kitTypeRows is the number of value rows; one more row is NULL in every
+// column.
+func kitTypeRows() int {
+	n := 0
+	for _, ty := range kitTypes {
+		n = max(n, len(ty.cells))
+	}
+	return n
+}
+
+// kitInsertTypes inserts the value rows and the NULL row with ids from+1...
+func kitInsertTypes(r *kitRun, from int) {
+	r.t.Helper()
+	n := kitTypeRows()
+	var cols []string
+	for _, ty := range kitTypes {
+		cols = append(cols, ty.col)
+	}
+	for i := 0; i <= n; i++ {
+		vals := []string{strconv.Itoa(from + i + 1)}
+		for _, ty := range kitTypes {
+			if i < len(ty.cells) {
+				vals = append(vals, ty.cells[i].sql)
+			} else {
+				vals = append(vals, "NULL")
+			}
+		}
+		r.exec(fmt.Sprintf("INSERT INTO %s.t (id, %s) VALUES (%s)", r.name, strings.Join(cols, ", "), strings.Join(vals, ", ")))
+	}
+}
+
+// kitMeta are metadata columns, equal only by accident between two rows.
+var kitMeta = map[string]bool{"_seq": true, "_op": true, "_commit_ts": true, "_pos": true, "ds": true, "id": true}
+
+// TestKitTypes lands a table of every MySQL/MariaDB type at its edges in
+// every sink, via the snapshot (rows inserted before odsync starts) and
+// the binlog (the same values under other keys, inserted after), under
+// the default mapping with odsync in a non-UTC zone. Each value must be
+// the sink's documented rendering, and both paths must deliver the same.
+func TestKitTypes(t *testing.T) {
+	kitEach(t, func(t *testing.T, d kitDriver) {
+		r := kitOpen(t, d, "kt_"+d.name, "")
+		var defs []string
+		for _, ty := range kitTypes {
+			defs = append(defs, ty.col+" "+ty.ddl)
+		}
+		r.exec(fmt.Sprintf("CREATE TABLE %s.t (id INT PRIMARY KEY, %s) DEFAULT CHARSET=utf8mb4", r.name, strings.Join(defs, ", ")))
+		const binlogIDs = 100
+		kitInsertTypes(r, 0)
+		r.start()
+		r.waitSnapshot()
+		kitInsertTypes(r, binlogIDs)
+		n := kitTypeRows() + 1
+		rows := r.poll(r.table("t"), 90*time.Second, seqsAtLeast(2*n))
+		if !r.p.Exited() {
+			r.stop()
+		}
+		if len(rows) == 0 {
+			t.Fatal("nothing landed")
+		}
+
+		byID := map[int]kitRow{}
+		for _, row := range rows {
+			id, err := strconv.Atoi(row.str("id"))
+			if err != nil {
+				t.Fatalf("row without an integer id: %v", row)
+			}
+			byID[id] = row
+		}
+		_, hasRaw := rows[0]["_raw"]
+		if !hasRaw {
+			t.Errorf("no _raw metadata column (D1); columns: %v", kitColumns(rows[0]))
+		}
+		for _, ty := range kitTypes {
+			if _, ok := rows[0][ty.col]; !ok {
+				t.Errorf("column %s (%s) is missing; columns: %v", ty.col, ty.ddl, kitColumns(rows[0]))
+			}
+		}
+		for _, path := range []struct {
+			name string
+			base int
+		}{{"snapshot", 0}, {"binlog", binlogIDs}} {
+			for i := 0; i < n; i++ {
+				row, ok := byID[path.base+i+1]
+				if !ok {
+					t.Errorf("%s: row id %d did not land", path.name, path.base+i+1)
+					continue
+				}
+				kitCheckTypeRow(t, d.system, path.name, i, row, hasRaw)
+			}
+		}
+		// Snapshot and binlog deliver the same value for every column.
+		for i := 0; i < n; i++ {
+			a, b := byID[i+1], byID[binlogIDs+i+1]
+			if a == nil || b == nil {
+				continue
+			}
+			for c := range a {
+				if !kitMeta[c] && show(a[c]) != show(b[c]) {
+					t.Errorf("row %d column %s: snapshot %s, binlog %s", i+1, c, show(a[c]), show(b[c]))
+				}
+			}
+		}
+	})
+}
+
+// kitCheckTypeRow compares one landed row (value row i) with kitTypes.
+func kitCheckTypeRow(t *testing.T, sys kitSystem, path string, i int, row kitRow, hasRaw bool) {
+	t.Helper()
+	wantRaw := map[string]string{}
+	for _, ty := range kitTypes {
+		got, present := row[ty.col]
+		if !present {
+			continue
+		}
+		if i >= len(ty.cells) {
+			if got != nil {
+				t.Errorf("%s row %d %s %s: got %s, want NULL", path, i+1, ty.col, ty.ddl, show(got))
+			}
+			continue
+		}
+		c := ty.cells[i].in(sys)
+		why := ""
+		if c.why != "" {
+			why = " (" + c.why + ")"
+		}
+		if c.raw {
+			wantRaw[ty.col] = c.want
+			if got != nil {
+				t.Errorf("%s row %d %s %s = %s: got %s, want NULL with %q in _raw%s", path, i+1, ty.col, ty.ddl, c.sql, show(got), c.want, why)
+			}
+			continue
+		}
+		if got == nil {
+			t.Errorf("%s row %d %s %s = %s: got NULL, want %q%s", path, i+1, ty.col, ty.ddl, c.sql, c.want, why)
+			continue
+		}
+		g, ok := ty.canon.canon(*got)
+		if w := ty.canon.expect(c.want); !ok || g != w {
+			t.Errorf("%s row %d %s %s = %s: got %s, want %q%s", path, i+1, ty.col, ty.ddl, c.sql, show(got), w, why)
+		}
+	}
+	if !hasRaw {
+		return
+	}
+	raw := row["_raw"]
+	if len(wantRaw) == 0 {
+		if raw != nil {
+			t.Errorf("%s row %d: _raw = %s, want NULL (every value fits)", path, i+1, show(raw))
+		}
+		return
+	}
+	if raw == nil {
+		t.Errorf("%s row %d: _raw is NULL, want %v", path, i+1, wantRaw)
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(*raw), &m); err != nil {
+		t.Errorf("%s row %d: _raw %q is not a JSON object: %v", path, i+1, *raw, err)
+		return
+	}
+	for _, ty := range kitTypes {
+		w, want := wantRaw[ty.col]
+		g, got := m[ty.col]
+		switch {
+		case want && !got:
+			t.Errorf("%s row %d: _raw %s has no %q (want %q)", path, i+1, *raw, ty.col, w)
+		case !want && got:
+			t.Errorf("%s row %d: _raw %s has %q, whose value fits", path, i+1, *raw, ty.col)
+		case want:
+			if s, _ := g.(string); trimFraction(s) != trimFraction(w) {
+				t.Errorf("%s row %d: _raw[%s] = %v, want %q", path, i+1, ty.col, g, w)
+			}
+		}
+	}
+}
+
+func kitColumns(r kitRow) []string {
+	var cols []string
+	for c := range r {
+		cols = append(cols, c)
+	}
+	sort.Strings(cols)
+	return cols
+}
