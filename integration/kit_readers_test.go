@@ -474,13 +474,13 @@ func mcTamper(t *testing.T, emu *odpsemu.Server, table string, seq uint64, col, 
 type kitCanon int
 
 const (
-	canonExact kitCanon = iota // integers, decimals, strings, dates: the text itself
-	canonF32                   // FLOAT: the same float32 (sign of zero included)
-	canonF64                   // DOUBLE: the same float64 (sign of zero included)
-	canonBin                   // binary: expectation in hex, landed as base64
-	canonInstant               // TIMESTAMP: the same instant, shown in UTC
-	canonCivil                 // DATETIME: the same civil date-time
-	canonTime                  // TIME text, trailing zero fraction digits ignored
+	canonExact   kitCanon = iota // integers, decimals, strings, dates: the text itself
+	canonF32                     // FLOAT: the same float32 (sign of zero included)
+	canonF64                     // DOUBLE: the same float64 (sign of zero included)
+	canonBin                     // binary: expectation in hex, landed as base64
+	canonInstant                 // TIMESTAMP: the same instant, shown in UTC
+	canonCivil                   // DATETIME: the same civil date-time
+	canonTime                    // TIME text, trailing zero fraction digits ignored
 )
 
 var kitTimeLayouts = []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999Z07:00",

@@ -342,7 +342,7 @@ func (r *kitRun) stop() {
 	}
 }
 
-// exec runs statements in a session with sql_mode '' (zero dates allowed)
+// exec runs statements in a session with sql_mode ” (zero dates allowed)
 // and time zone UTC.
 func (r *kitRun) exec(stmts ...string) {
 	r.t.Helper()
