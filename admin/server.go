@@ -210,8 +210,13 @@ func Evaluate(cfg Config, st telemetry.Status, now time.Time) Readiness {
 		default:
 			add(name, true, "writable")
 		}
-		ok := k.LagSeconds <= maxLag
-		add(name+" lag", ok, fmt.Sprintf("%d events, %s behind the log head (bound %s)", k.LagEvents, secs(k.LagSeconds), cfg.ReadyMaxLag))
+		bound := maxLag + k.HoldingSeconds
+		ok := k.LagSeconds <= bound
+		what := "behind the log head"
+		if k.Durable != nil {
+			what = "behind the log head in the target"
+		}
+		add(name+" lag", ok, fmt.Sprintf("%d events, %s %s (bound %s)", k.LagEvents, secs(k.LagSeconds), what, secs(bound)))
 	}
 	rd := Readiness{Ready: true, Checks: checks}
 	for _, c := range checks {

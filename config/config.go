@@ -120,6 +120,9 @@ func (c *Config) EnsureDefaults() {
 		c.Source.Type = "mysql"
 	}
 	if c.Source.MySQL != nil {
+		if c.Source.MySQL.ServerID == 0 {
+			c.Source.MySQL.ServerID = mysql.DefaultServerID(c.State.Dir)
+		}
 		c.Source.MySQL.EnsureDefaults()
 	}
 	if c.Source.Type == "" && c.Source.TiCDC != nil {

@@ -2,13 +2,21 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/harness/mariadb"
 	"github.com/odsync/odsync/integration/harness"
 )
@@ -213,5 +221,119 @@ func TestOffsetsShowAndReplay(t *testing.T) {
 	code, out = runOdsync(t, "replay", "-c", cfg, "--sink", "nosuch", "--from", "1")
 	if code != 2 || !strings.Contains(out, "nosuch") {
 		t.Fatalf("replay of an unknown sink: exit %d:\n%s", code, out)
+	}
+}
+
+// TestCheckFindsServerIDInUse: a second replica with odsync's server_id
+// makes the two disconnect each other; check names it.
+func TestCheckFindsServerIDInUse(t *testing.T) {
+	srv := harness.MariaDB(t)
+	host, portText, _ := strings.Cut(srv.Addr(), ":")
+	port, _ := strconv.Atoi(portText)
+	const id = 4242
+	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{ServerID: id, Flavor: "mariadb", Host: host,
+		Port: uint16(port), User: "root", Logger: slog.New(slog.DiscardHandler)})
+	defer syncer.Close()
+	if _, err := syncer.StartSync(gomysql.Position{Name: "", Pos: 4}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := mysql.Config{Addr: srv.Addr(), User: "root", ServerID: id}
+	harness.Eventually(t, 10*time.Second, "check names the server_id in use", func() (bool, string) {
+		ps, err := mysql.Check(context.Background(), cfg)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, p := range ps {
+			if p.Check == "server_id" && strings.Contains(p.Cause, "4242") && p.Fix != "" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(ps)
+	})
+	cfg.ServerID = 0 // the default: derived, unique
+	ps, err := mysql.Check(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Check == "server_id" {
+			t.Fatalf("default server_id reported in use: %+v", p)
+		}
+	}
+}
+
+// TestSnapshotCommandChecksTables: odsync snapshot --table queues a request
+// for a captured table and refuses one that does not exist or is not
+// captured, instead of accepting a request that would do nothing.
+func TestSnapshotCommandChecksTables(t *testing.T) {
+	srv := harness.MariaDB(t)
+	db, err := srv.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "DROP DATABASE IF EXISTS snapreq", "CREATE DATABASE snapreq",
+		"CREATE TABLE snapreq.orders (id INT PRIMARY KEY)",
+		"DROP DATABASE IF EXISTS snapother", "CREATE DATABASE snapother", "CREATE TABLE snapother.t (id INT PRIMARY KEY)")
+	dir := t.TempDir()
+	cfg := localConfig(t, dir, srv.Addr(), "snapreq", "")
+	code, out := runOdsync(t, "snapshot", "-c", cfg, "--table", "snapreq.orders")
+	if code != 0 || !strings.Contains(out, "snapreq.orders") {
+		t.Fatalf("captured table: exit %d\n%s", code, out)
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "state", "mysql-snapshot-requests"))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("requests: %v %v", ents, err)
+	}
+	for _, tc := range []struct{ table, want string }{
+		{"snapreq.nosuch", "no such table"},
+		{"snapother.t", "not captured"},
+	} {
+		code, out := runOdsync(t, "snapshot", "-c", cfg, "--table", tc.table)
+		if code != 2 || !strings.Contains(out, tc.table) || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want 2 naming %q\n%s", tc.table, code, tc.want, out)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "state", "mysql-snapshot-requests")); len(ents) != 1 {
+		t.Errorf("a refused request was queued: %d requests", len(ents))
+	}
+}
+
+// TestStateInUse: while odsync runs, offsets show answers from its admin
+// server, and replay or a second run refuse with a message that says what
+// to do instead of "resource temporarily unavailable".
+func TestStateInUse(t *testing.T) {
+	srv := harness.MariaDB(t)
+	db, err := srv.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "DROP DATABASE IF EXISTS inuse", "CREATE DATABASE inuse", "CREATE TABLE inuse.t (id INT PRIMARY KEY)")
+	dir := t.TempDir()
+	cfg := localConfig(t, dir, srv.Addr(), "inuse", "")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	text := strings.Replace(readFile(t, cfg), "addr: 127.0.0.1:0", "addr: "+addr, 1)
+	harness.WriteFile(t, cfg, text)
+	p := harness.Start(t, filepath.Join(dir, "odsync.log"), "run", "-c", cfg)
+	defer p.Stop(30 * time.Second)
+	waitRunning(t, p)
+	mustExec(t, db, "INSERT INTO inuse.t VALUES (1)")
+	harness.Eventually(t, 30*time.Second, "offsets show while running", func() (bool, string) {
+		code, out := runOdsync(t, "offsets", "show", "-c", cfg)
+		return code == 0 && strings.Contains(out, "in use: live view") && strings.Contains(out, "sink files"), out
+	})
+	code, out := runOdsync(t, "replay", "-c", cfg, "--sink", "files", "--from", "0")
+	if code == 0 || !strings.Contains(out, "in use by a running odsync") || !strings.Contains(out, "SIGTERM") {
+		t.Errorf("replay while running: exit %d\n%s", code, out)
+	}
+	code, out = runOdsync(t, "run", "-c", cfg)
+	if code == 0 || !strings.Contains(out, "in use by a running odsync") {
+		t.Errorf("second run: exit %d\n%s", code, out)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// Signature checking (protocol §3). Only AK-based accounts are recognised:
+// Signature checking. Only AK-based accounts are recognised:
 // "ODPS <id>:<sig>" (v2) and "ODPS <id>/<date>/<region>/odps/<corp>_v4_request:<sig>"
 // (v4). STS tokens and application headers are accepted without checks.
 

@@ -29,6 +29,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	accessKey := fs.String("access-key", "", "AccessKey secret (prefer --access-key-file or ODPS_EMULATOR_ACCESS_KEY)")
 	accessKeyFile := fs.String("access-key-file", "", "file holding the AccessKey secret")
 	slots := fs.Int("stream-slots", 2, "slots reported by stream upload sessions")
+	schemaModel := fs.Bool("schema-model", false, "emulate a tenant with the schema model on: `a`.`b` in SQL is schema.table unless odps.namespace.schema=false is sent")
 	noSync := fs.Bool("no-sync", false, "skip fsync (faster; data survives a process crash but not a machine crash)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
@@ -67,7 +68,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		key = os.Getenv("ODPS_EMULATOR_ACCESS_KEY")
 	}
 	cfg := Config{
-		Addr: *addr, DataDir: *dataDir, AccessID: *accessID, AccessKey: key,
+		Addr: *addr, DataDir: *dataDir, AccessID: *accessID, AccessKey: key, SchemaModel: *schemaModel,
 		StreamSlots: *slots, NoSync: *noSync,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}

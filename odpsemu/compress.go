@@ -12,7 +12,7 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// Body compression (protocol §6.1). The Go SDK sends and accepts "deflate"
+// Body compression. The Go SDK sends and accepts "deflate"
 // (a zlib stream), "x-snappy-framed" and "zstd"; the Java SDK also uses
 // "x-lz4-frame", which the emulator accepts as well.
 

@@ -17,7 +17,7 @@ type Config struct {
 	// Required. Only one emulator may use a directory at a time.
 	DataDir string
 	// AccessID and AccessKey, when both are set, make the emulator verify
-	// the SDK's request signatures (v2 and v4 HMAC, protocol §3) and answer
+	// the SDK's request signatures (v2 and v4 HMAC) and answer
 	// 401 on a wrong or missing signature. When both are empty any
 	// signature (or none) is accepted.
 	AccessID, AccessKey string
@@ -29,7 +29,7 @@ type Config struct {
 	Faults Faults
 	// StreamSlots is the number of slots every stream session reports
 	// (default 2). Server.SetStreamSlots changes it at run time, which makes
-	// the SDK reload its sessions (protocol §8.3/8.4).
+	// the SDK reload its sessions.
 	StreamSlots int
 	// NoSync skips fsync of data and catalog files. Faster; data then only
 	// survives a process crash, not a machine crash.
@@ -38,6 +38,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// Region is reported in project metadata (default "cn-emulator").
 	Region string
+	// SchemaModel emulates a tenant with the schema model (project.schema.
+	// table) on: a two-part name `a`.`b` in SQL then means schema a, table
+	// b — and fails, as schema a does not exist — unless the task's
+	// settings or a SET line say odps.namespace.schema=false, as the
+	// official SDKs always send.
+	SchemaModel bool
 }
 
 // Op names one kind of request, for fault targeting and request counters.

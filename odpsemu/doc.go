@@ -6,7 +6,8 @@
 // It serves the ODPS REST API under /api (project, tables, partitions, SQL
 // instances for DDL) and the Tunnel API under / (endpoint discovery, stream
 // upload sessions, batch upload sessions, download sessions), speaking the
-// wire protocol described in /work/shared/docs/maxcompute-protocol.md:
+// wire protocol as the SDK implements it (odps/restclient, odps/tunnel); what
+// is supported and what is not is listed in docs/odps-emulator.md. Use:
 //
 //	srv, _ := odpsemu.New(odpsemu.Config{DataDir: dir})
 //	_ = srv.Start(ctx)                                   // 127.0.0.1:0 by default

@@ -11,7 +11,7 @@ import (
 
 // apiError is an error reply in MaxCompute's shape: XML
 // <Error><Code/><Message/><RequestId/><HostId/></Error> on the service API,
-// JSON {"Code","Message","RequestId"} on the Tunnel (protocol §4.1). Both
+// JSON {"Code","Message","RequestId"} on the Tunnel. Both
 // parse into the SDK's restclient.ErrorMessage.
 type apiError struct {
 	status   int

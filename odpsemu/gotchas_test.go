@@ -16,9 +16,9 @@ import (
 	"github.com/aliyun/aliyun-odps-go-sdk/odps/tunnel"
 )
 
-// The tests in this file cover the emulator checklist of the protocol
-// document (§13), one subtest per item. Items 8 and 9 (record encoding and
-// CRCs) are covered by TestDecodeSDKStreams, TestTranscodeColumnOrder and
+// The tests in this file pin the SDK behaviours the emulator must reproduce
+// (docs/odps-emulator.md lists those a sink must handle), one subtest per
+// behaviour. Record encoding and CRCs are covered by TestDecodeSDKStreams, TestTranscodeColumnOrder and
 // TestDecodeRejects against byte streams captured from the SDK, and by every
 // round trip through the SDK.
 

@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 )
 
-// This file implements the tunnel record stream format (protocol §7): a
+// This file implements the tunnel record stream format: a
 // schema-driven, validating decoder, an encoder for download responses, and a
 // text renderer used by tests and error messages.
 //
@@ -541,7 +541,7 @@ func (d *decoder) checkBytes(pos int, t *dataType, b []byte) error {
 // DECIMAL(p,s) without rounding. Real MaxCompute rounds extra fraction
 // digits; the emulator refuses them so a sink's formatting bug is visible.
 // It also catches the SDK's data.NewDecimalFromValue bug, which sends the
-// literal text "__ParseFromValue__" (protocol §7.2).
+// literal text "__ParseFromValue__".
 func checkDecimal(b []byte, p, scale int) error {
 	body := b
 	if len(body) > 0 && (body[0] == '-' || body[0] == '+') {

@@ -72,8 +72,7 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 }
 
-// TestDecodeSDKStreams decodes byte streams captured from the SDK
-// (protocol §7.4, §7.5): CRCs, count and checksum must check out, values
+// TestDecodeSDKStreams decodes byte streams captured from the SDK: CRCs, count and checksum must check out, values
 // render as in the golden files, and re-encoding with the same column
 // order reproduces the SDK's bytes exactly.
 func TestDecodeSDKStreams(t *testing.T) {

@@ -504,7 +504,7 @@ func (s *Server) project(name string) (*project, *apiError) {
 }
 
 // drain reads the rest of a request body so an early error reply reaches
-// the SDK instead of a broken pipe (protocol §13.7).
+// the SDK instead of a broken pipe.
 func (s *Server) drain(r *http.Request) {
 	if r.Body != nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1))

@@ -13,7 +13,7 @@ import (
 )
 
 // ODPS REST API (service endpoint, /api/...): project, tables, partitions,
-// SQL instances (protocol §5).
+// SQL instances.
 
 func (s *Server) owner() string {
 	if s.cfg.AccessID != "" {
@@ -80,7 +80,7 @@ func (s *Server) handleProject(w http.ResponseWriter, r *http.Request, p *projec
 }
 
 // handleTunnelEndpoint answers discovery with "host:port" and no newline:
-// the SDK prepends the scheme and uses the body verbatim (protocol §6.2).
+// the SDK prepends the scheme and uses the body verbatim.
 func (s *Server) handleTunnelEndpoint(w http.ResponseWriter, r *http.Request) *apiError {
 	s.drain(r)
 	host := s.hostFor(r)
@@ -429,6 +429,21 @@ type taskRequestXML struct {
 	XMLName xml.Name
 	Name    string `xml:"Name"`
 	Query   string `xml:"Query"`
+	Config  []struct {
+		Name  string `xml:"Name"`
+		Value string `xml:"Value"`
+	} `xml:"Config>Property"`
+}
+
+// settings returns the task's "settings" property (the SDK's hints).
+func (t *taskRequestXML) settings() map[string]string {
+	out := map[string]string{}
+	for _, p := range t.Config {
+		if p.Name == "settings" {
+			_ = json.Unmarshal([]byte(p.Value), &out)
+		}
+	}
+	return out
 }
 
 func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request, p *project) *apiError {
@@ -448,7 +463,7 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request, p *project) *
 	inst := &instance{id: newInstanceID(), project: p.name, taskName: task.Name, taskType: task.XMLName.Local, start: time.Now()}
 	if task.XMLName.Local != "SQL" {
 		inst.result = fmt.Sprintf("ODPS-0130071:Semantic analysis exception - %s tasks are not supported by the emulator (only SQL DDL)", task.XMLName.Local)
-	} else if err := s.execSQL(p, task.Query); err != nil {
+	} else if err := s.execSQL(p, task.Query, task.settings()); err != nil {
 		inst.result = err.Error()
 		s.log.Debug("odpsemu: SQL failed", "project", p.name, "sql", task.Query, "err", err)
 	} else {
@@ -464,7 +479,7 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request, p *project) *
 	}
 	s.instMu.Unlock()
 	// Asynchronous shape (201 + Location), like the real service; the SDK
-	// then polls, and the instance is already terminated (protocol §5.5).
+	// then polls, and the instance is already terminated.
 	w.Header().Set("Location", fmt.Sprintf("http://%s/api/projects/%s/instances/%s", s.hostFor(r), p.name, inst.id))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)

@@ -11,10 +11,22 @@ import (
 
 // execSQL runs a SQL task's query in project p. The returned error text is
 // what the instance reports as its failed task result.
-func (s *Server) execSQL(p *project, query string) error {
-	stmts, err := parseScript(query)
+func (s *Server) execSQL(p *project, query string, settings map[string]string) error {
+	stmts, set, err := parseScriptSettings(query)
 	if err != nil {
 		return err
+	}
+	ns := settings[namespaceSetting]
+	if v, ok := set[namespaceSetting]; ok {
+		ns = v
+	}
+	if s.cfg.SchemaModel && !strings.EqualFold(ns, "false") {
+		// The schema model reads a two-part name as schema.table.
+		for _, st := range stmts {
+			if n := stmtName(st); n != nil && n.project != "" && n.schema == "" {
+				n.schema, n.project = n.project, ""
+			}
+		}
 	}
 	if len(stmts) == 0 {
 		return nil // only SET statements
@@ -342,4 +354,25 @@ func (s *Server) removeSegment(p *project, rel string) {
 	if err := os.Remove(filepath.Join(p.dir, rel)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("odpsemu: cannot remove an unreferenced segment", "project", p.name, "segment", rel, "err", err)
 	}
+}
+
+// namespaceSetting says how a two-part name a.b reads: project.table
+// ("false") or, with the schema model, schema.table.
+const namespaceSetting = "odps.namespace.schema"
+
+// stmtName returns the table name a statement refers to.
+func stmtName(st any) *qname {
+	switch st := st.(type) {
+	case *createTableStmt:
+		return &st.name
+	case *addColumnsStmt:
+		return &st.name
+	case *addPartitionStmt:
+		return &st.name
+	case *dropPartitionStmt:
+		return &st.name
+	case *dropTableStmt:
+		return &st.name
+	}
+	return nil
 }

@@ -416,10 +416,18 @@ type dropTableStmt struct {
 // parseScript parses a query text into executable statements. SET statements
 // are dropped; an empty result means the script only held SETs.
 func parseScript(sql string) ([]any, error) {
+	stmts, _, err := parseScriptSettings(sql)
+	return stmts, err
+}
+
+// parseScriptSettings is parseScript that also returns the script's SET
+// statements as settings (name -> value).
+func parseScriptSettings(sql string) ([]any, map[string]string, error) {
 	toks, err := lex(sql)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	settings := map[string]string{}
 	var stmts []any
 	start := 0
 	for i, t := range toks {
@@ -433,18 +441,28 @@ func parseScript(sql string) ([]any, error) {
 		}
 		p := &parser{toks: part}
 		if p.atKeyword("SET") {
+			var name, value strings.Builder
+			cur := &name
+			for _, tk := range part[1 : len(part)-1] {
+				if cur == &name && tk.kind == tPunct && tk.text == "=" {
+					cur = &value
+					continue
+				}
+				cur.WriteString(tk.text)
+			}
+			settings[strings.ToLower(name.String())] = strings.Trim(value.String(), "'\"")
 			continue
 		}
 		st, err := p.statement()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !p.at(tEOF, "") {
-			return nil, p.errAt(p.peek(), "unexpected %s", describe(p.peek()))
+			return nil, nil, p.errAt(p.peek(), "unexpected %s", describe(p.peek()))
 		}
 		stmts = append(stmts, st)
 	}
-	return stmts, nil
+	return stmts, settings, nil
 }
 
 func (p *parser) statement() (any, error) {

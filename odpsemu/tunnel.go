@@ -13,7 +13,7 @@ import (
 )
 
 // Tunnel API (tunnel endpoint, /projects/...): stream sessions, batch
-// upload sessions, download sessions (protocol §6-§10).
+// upload sessions, download sessions.
 
 type tunnelColumnJSON struct {
 	Name         string `json:"name"`
@@ -210,7 +210,7 @@ func (s *Server) handleStreamWrite(w http.ResponseWriter, r *http.Request, p *pr
 	if e != nil {
 		return e
 	}
-	body, e := s.readBody(r) // read it all before answering (protocol §13.7)
+	body, e := s.readBody(r) // read it all before answering
 	if e != nil {
 		return e
 	}
@@ -262,8 +262,7 @@ func (s *Server) handleStreamWrite(w http.ResponseWriter, r *http.Request, p *pr
 			return e
 		}
 	}
-	// Both headers are required, or the SDK fails after the data was stored
-	// (protocol §8.3).
+	// Both headers are required, or the SDK fails after the data was stored.
 	routed := r.Header.Get("odps-tunnel-routed-server")
 	if routed == "" || strings.Count(routed, ":") != 1 {
 		routed = s.hostFor(r)
@@ -703,7 +702,7 @@ func (s *Server) handleDownloadRead(w http.ResponseWriter, r *http.Request, p *p
 	if start+count > sess.Rows {
 		return badRequest("InvalidRowRange", "rowrange (%d,%d) exceeds the session's %d records", start, count, sess.Rows)
 	}
-	// Output field numbers follow the columns= order (protocol §10.1).
+	// Output field numbers follow the columns= order.
 	outCols := make([]int, 0, len(sess.cols))
 	if cs := q.Get("columns"); cs != "" {
 		for _, c := range strings.Split(cs, ",") {

@@ -75,7 +75,8 @@ type structField struct {
 
 // String renders the type the way the emulator reports it to the SDK: upper
 // case, DECIMAL always with precision and scale, and struct field names never
-// back-quoted (the SDK's type parser rejects back-quotes, protocol §5.2.1).
+// back-quoted (the SDK's type parser, odps/datatype/data_type_parser.go,
+// rejects back-quotes).
 func (t *dataType) String() string {
 	var sb strings.Builder
 	t.appendTo(&sb)
@@ -124,7 +125,7 @@ func (k kind) name() string {
 }
 
 // wireType is the protobuf wire type the SDK writes in a field key for a
-// column of this type (protocol §7.2).
+// column of this type.
 func (t *dataType) wireType() uint64 {
 	switch t.kind {
 	case kBigint, kInt, kSmallint, kTinyint, kBoolean, kDate, kDatetime:

@@ -10,7 +10,7 @@ import (
 )
 
 // benchEvents returns n ~200-byte insert events of a 6-column table, like
-// the performance.md workload (bigint pk, ints, varchar(64), decimal(18,4),
+// the reference workload of docs/benchmarks.md (bigint pk, ints, varchar(64), decimal(18,4),
 // datetime(6), ~80-byte text).
 func benchEvents(n int) []event.Event {
 	tbl := (&event.Table{

@@ -144,8 +144,15 @@ func Open(dir string, opts Options) (*Log, error) {
 	l.mu.pending = make(map[string][]uint64)
 	l.mu.tables = make(map[uint64]*event.Table)
 
+	fs := opts.FS
+	if fs == vfs.Default {
+		if err := tightenDir(dir); err != nil {
+			return nil, fmt.Errorf("offsets: state dir %s: %w", dir, err)
+		}
+		fs = ownerOnlyFS{fs}
+	}
 	popts := &pebble.Options{
-		FS:     opts.FS,
+		FS:     fs,
 		Logger: pebbleLogger{l},
 		// Larger memtables than the 4 MB default: the log is written
 		// sequentially at a high rate, and entries the sinks have passed

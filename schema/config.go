@@ -39,7 +39,7 @@ type Config struct {
 	// table. Keys are family names as event.Type spells them ("datetime",
 	// "json", "set"...), optionally followed by " unsigned" ("bigint
 	// unsigned"), or "tinyint(1)" / "bit(1)"; values are target type specs
-	// (see README: "string", "decimal(38,0)", "timestamp_ntz", "json"...).
+	// (see docs/mapping.md: "string", "decimal(38,0)", "timestamp_ntz", "json"...).
 	Types map[string]string `yaml:"types"`
 	// ZeroDates says what happens to MySQL zero dates (0000-00-00, or a
 	// zero month or day) in DATE, DATETIME and TIMESTAMP columns: null

@@ -232,9 +232,9 @@ func TestUnsupportedType(t *testing.T) {
 	}
 }
 
-// TestTypeTableInReadme keeps README.md's type table in sync with the
-// mapping: it must contain testdata/types/all.golden verbatim.
-func TestTypeTableInReadme(t *testing.T) {
+// TestTypeTableInDocs keeps the type table of docs/mapping.md in sync with
+// the mapping: it must contain testdata/types/all.golden verbatim.
+func TestTypeTableInDocs(t *testing.T) {
 	t.Parallel()
 	m := mustMapper(t, Config{})
 	tg, err := m.Target(catalogueTable())
@@ -255,11 +255,11 @@ func TestTypeTableInReadme(t *testing.T) {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", rawOr(c.src), c.MaxCompute, c.Parquet, c.Hive, lossy)
 	}
 	golden(t, "types/all.golden", []byte(b.String()))
-	readme, err := os.ReadFile("../README.md")
+	doc, err := os.ReadFile("../docs/mapping.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(readme), b.String()) {
-		t.Errorf("README.md does not contain the type table of testdata/types/all.golden; paste it in")
+	if !strings.Contains(string(doc), b.String()) {
+		t.Errorf("docs/mapping.md does not contain the type table of testdata/types/all.golden; paste it in")
 	}
 }

@@ -24,6 +24,7 @@ package sink
 
 import (
 	"errors"
+	"time"
 
 	"github.com/odsync/odsync/event"
 )
@@ -38,3 +39,34 @@ type Batch struct {
 // ErrPermanent marks sink errors that retrying cannot fix (rejected schema,
 // permission denied). The pipeline stops instead of retrying.
 var ErrPermanent = errors.New("permanent sink error")
+
+// Health is what a sink whose writes reach the target after Write returned
+// (the S3 sink spools locally and uploads later) reports about that second
+// step, so lag, readiness and metrics describe the target, not the spool.
+type Health struct {
+	// Durable: every event with a sequence number <= Durable is in the
+	// target (uploaded, committed).
+	Durable uint64
+	// Buffered is the bytes accepted by Write but not yet in the target.
+	Buffered int64
+	// ConsecutiveFailures counts the failed attempts since the last
+	// success; FailingSince is the first of them (zero when none).
+	ConsecutiveFailures int
+	FailingSince        time.Time
+	// LastError is the last failure's text ("" after a success).
+	LastError string
+	// LastSuccess is when the target last accepted data.
+	LastSuccess time.Time
+	// Retries counts every failed attempt that will be retried.
+	Retries int64
+	// Holding is how long data may wait before delivery by design (the S3
+	// sink's max_age file rolling): readiness allows this much lag on top
+	// of its bound.
+	Holding time.Duration
+}
+
+// HealthReporter is implemented by sinks that report Health. It is called
+// from telemetry's sampler, concurrently with Write.
+type HealthReporter interface {
+	Health() Health
+}

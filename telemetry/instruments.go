@@ -14,8 +14,8 @@ var (
 )
 
 // instruments creates every instrument. Names are OTel-style; the
-// Prometheus exporter adds unit and _total suffixes (README.md lists
-// the exposed names).
+// Prometheus exporter adds unit and _total suffixes (docs/operations.md
+// lists the exposed names).
 func (t *Telemetry) instruments() error {
 	m := t.mp.Meter("github.com/odsync/odsync")
 	var err error
@@ -107,6 +107,15 @@ func (t *Telemetry) instruments() error {
 	snapTotal, e := m.Int64ObservableGauge("odsync.snapshot.rows.estimated", metric.WithUnit("{row}"),
 		metric.WithDescription("Estimated rows of the table's snapshot (0 unknown)."))
 	must(e)
+	sinkFailing, e := m.Int64ObservableGauge("odsync.sink.failures.consecutive", metric.WithUnit("{failure}"),
+		metric.WithDescription("Failed writes or deliveries (S3 uploads) since the sink's last success, by sink; 0 when healthy."))
+	must(e)
+	sinkDeliveryRetries, e := m.Int64ObservableCounter("odsync.sink.delivery.retries", metric.WithUnit("{retry}"),
+		metric.WithDescription("Failed deliveries to the target after Write (S3 uploads) that will be retried, by sink."))
+	must(e)
+	sinkBuffered, e := m.Int64ObservableGauge("odsync.sink.buffered.size", metric.WithUnit("By"),
+		metric.WithDescription("Bytes accepted by a sink but not yet in its target (the S3 spool), by sink."))
+	must(e)
 	snapDone, e := m.Int64ObservableGauge("odsync.snapshot.done",
 		metric.WithDescription("1 when the table's snapshot completed."))
 	must(e)
@@ -157,6 +166,15 @@ func (t *Telemetry) instruments() error {
 			o.ObserveInt64(sinkLagEv, int64(s.lagEvents), metric.WithAttributeSet(s.attr))
 			o.ObserveFloat64(sinkLag, s.lagSeconds, metric.WithAttributeSet(s.attr))
 			o.ObserveInt64(cursor, int64(s.cursor), metric.WithAttributeSet(s.attr))
+			fails := int64(s.asyncFails)
+			if s.failing && fails == 0 {
+				fails = 1
+			}
+			o.ObserveInt64(sinkFailing, fails, metric.WithAttributeSet(s.attr))
+			if s.reports {
+				o.ObserveInt64(sinkDeliveryRetries, s.asyncRetry, metric.WithAttributeSet(s.attr))
+				o.ObserveInt64(sinkBuffered, s.buffered, metric.WithAttributeSet(s.attr))
+			}
 		}
 		for _, ts := range st.tables {
 			for sinkName, l := range ts.lag {
@@ -184,6 +202,7 @@ func (t *Telemetry) instruments() error {
 		}
 		return nil
 	}, captured, capturedBytes, written, writtenBytes, connected, srcLag, srcBytes, srcMsgs, wmAge,
-		sinkLagEv, sinkLag, tblLagEv, tblLag, cursor, head, logSize, diskSize, snapRead, snapTotal, snapDone)
+		sinkLagEv, sinkLag, tblLagEv, tblLag, cursor, head, logSize, diskSize, snapRead, snapTotal, snapDone,
+		sinkFailing, sinkDeliveryRetries, sinkBuffered)
 	return err
 }

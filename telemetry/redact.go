@@ -20,8 +20,16 @@ const Redacted = "[REDACTED]"
 type Redactor struct {
 	mu      sync.RWMutex
 	secrets []string
+	short   int
 	repl    *strings.Replacer
 }
+
+// MinSecretLen is the shortest secret searched for in log text. A shorter
+// one ("x", "ab") would match inside ordinary words and turn every log line
+// into [REDACTED] noise while hiding nothing: such secrets are left out of
+// the text search (ShortSecrets counts them, so the caller can say so); the
+// key-name and DSN/URL rules still hide them where they appear as values.
+const MinSecretLen = 4
 
 // NewRedactor returns a redactor for the given secrets.
 func NewRedactor(secrets ...string) *Redactor {
@@ -30,12 +38,17 @@ func NewRedactor(secrets ...string) *Redactor {
 	return r
 }
 
-// Add adds secrets; empty strings are ignored.
+// Add adds secrets; empty strings are ignored and secrets shorter than
+// MinSecretLen are counted (ShortSecrets) but not searched for.
 func (r *Redactor) Add(secrets ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range secrets {
 		if s == "" {
+			continue
+		}
+		if len(s) < MinSecretLen {
+			r.short++
 			continue
 		}
 		dup := false
@@ -64,6 +77,13 @@ var (
 	urlUserinfo = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]+@`)
 	dsnPassword = regexp.MustCompile(`([\w.%+-]+:)[^@\s/]+@(tcp|unix|udp)\(`)
 )
+
+// ShortSecrets returns how many secrets were too short to search for.
+func (r *Redactor) ShortSecrets() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.short
+}
 
 // Redact returns s with every secret replaced by [REDACTED].
 func (r *Redactor) Redact(s string) string {

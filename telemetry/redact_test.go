@@ -108,3 +108,17 @@ func TestConfig(t *testing.T) {
 		t.Errorf("Secrets() = %q", sec)
 	}
 }
+
+func TestRedactorIgnoresShortSecrets(t *testing.T) {
+	r := telemetry.NewRedactor("s", "ab", "abcd")
+	if got := r.ShortSecrets(); got != 2 {
+		t.Fatalf("ShortSecrets = %d, want 2", got)
+	}
+	if got := r.Redact("this is a secret: abcd"); got != "this is a secret: "+telemetry.Redacted {
+		t.Fatalf("Redact = %q", got)
+	}
+	if got := r.Redact("password=s"); got != "password=s" {
+		// plain text is left alone; attribute keys are handled by Handler
+		t.Fatalf("Redact = %q", got)
+	}
+}

@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"context"
+	"errors"
+	"github.com/odsync/odsync/sink"
 	"time"
 
 	"github.com/odsync/odsync/event"
@@ -65,9 +67,22 @@ func (t *Telemetry) Sample(ctx context.Context) {
 		events  uint64
 		seconds float64
 	}
+	health := make(map[string]sink.Health, len(t.opts.SinkHealth))
+	for name, r := range t.opts.SinkHealth {
+		health[name] = r.Health()
+	}
+	// Lag is measured to what the target holds: for sinks that deliver
+	// after Write, their durable sequence, not the log cursor.
+	reach := make(map[string]uint64, len(cursors))
+	for name, c := range cursors {
+		if h, ok := health[name]; ok {
+			c = min(c, h.Durable)
+		}
+		reach[name] = c
+	}
 	lags := make(map[string]sinkLag, len(cursors))
 	var buf []event.Event
-	for name, c := range cursors {
+	for name, c := range reach {
 		var l sinkLag
 		if c < stats.Head {
 			l.events = stats.Head - c
@@ -135,8 +150,18 @@ func (t *Telemetry) Sample(ctx context.Context) {
 		s := t.sink(name)
 		s.cursor = c
 		s.lagEvents, s.lagSeconds = lags[name].events, lags[name].seconds
-		if first || c < minCursor {
-			minCursor, first = c, false
+		if r := reach[name]; first || r < minCursor {
+			minCursor, first = r, false
+		}
+	}
+	for name, h := range health {
+		s := t.sink(name)
+		s.reports, s.durable, s.buffered, s.asyncRetry = true, h.Durable, h.Buffered, h.Retries
+		s.asyncFails, s.asyncOK, s.holding = h.ConsecutiveFailures, h.LastSuccess, h.Holding
+		if h.ConsecutiveFailures > 0 {
+			s.asyncSince = h.FailingSince
+			s.asyncErr = t.redact.Redact(h.LastError)
+			s.asyncCause = Cause(errors.New(h.LastError))
 		}
 	}
 	for _, name := range st.sinkOrder {
@@ -158,7 +183,7 @@ func (t *Telemetry) Sample(ctx context.Context) {
 			ts.lag = map[string]tableLag{}
 		}
 		worst := 0.0
-		for name, c := range cursors {
+		for name, c := range reach {
 			n, oldest := ts.pending(c)
 			l := tableLag{events: n}
 			if n > 0 && oldest > 0 {

@@ -79,8 +79,21 @@ type SinkStatus struct {
 	// FailingSince is set while the last write attempt failed: the time of
 	// the first failure since the last success.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
-	RateHistory  []float64  `json:"rate_history"`
-	LagHistory   []float64  `json:"lag_history"`
+	// For sinks that deliver after Write (S3 uploads): Durable is the
+	// sequence up to which the target holds every change (lag is measured
+	// to it), BufferedBytes what waits locally (the spool), Retries the
+	// failed deliveries so far, ConsecutiveFailures those since the last
+	// success, LastDelivered the last success.
+	Durable             *uint64    `json:"durable,omitempty"`
+	BufferedBytes       int64      `json:"buffered_bytes,omitempty"`
+	Retries             int64      `json:"retries,omitempty"`
+	ConsecutiveFailures int        `json:"consecutive_failures,omitempty"`
+	LastDelivered       *time.Time `json:"last_delivered,omitempty"`
+	// HoldingSeconds is how long the sink holds data before delivery by
+	// design (S3 max_age): readiness allows it on top of ready_max_lag.
+	HoldingSeconds float64   `json:"holding_seconds,omitempty"`
+	RateHistory    []float64 `json:"rate_history"`
+	LagHistory     []float64 `json:"lag_history"`
 }
 
 // TableStatus is one source table.
@@ -175,13 +188,28 @@ func (t *Telemetry) Status() Status {
 		if k.failing {
 			failSince = timePtr(k.failSince)
 		}
-		s.Sinks = append(s.Sinks, SinkStatus{FailingSince: failSince,
+		ss := SinkStatus{FailingSince: failSince,
 			Name: k.name, Cursor: k.cursor, LagEvents: k.lagEvents, LagSeconds: k.lagSeconds,
 			Writable: !k.failing, Writes: k.writes, Failures: k.failures, Events: k.written,
 			EventsPerSecond: k.rate, LastWrite: timePtr(k.lastOK), LastError: k.lastErr,
 			LastErrorCause: k.lastCause, LastErrorAt: timePtr(k.lastErrAt),
 			RateHistory: k.rateH.values(), LagHistory: k.lagH.values(),
-		})
+		}
+		if k.reports {
+			d := k.durable
+			ss.Durable, ss.BufferedBytes, ss.Retries = &d, k.buffered, k.asyncRetry
+			ss.LastDelivered = timePtr(k.asyncOK)
+			ss.HoldingSeconds = k.holding.Seconds()
+			if k.asyncFails > 0 {
+				ss.Writable = false
+				ss.ConsecutiveFailures = k.asyncFails
+				if ss.FailingSince == nil || k.asyncSince.Before(*ss.FailingSince) {
+					ss.FailingSince = timePtr(k.asyncSince)
+				}
+				ss.LastError, ss.LastErrorCause = k.asyncErr, k.asyncCause
+			}
+		}
+		s.Sinks = append(s.Sinks, ss)
 	}
 	snaps := map[event.TableID]TableProgress{}
 	for _, p := range st.snapshot {

@@ -67,6 +67,11 @@ type Options struct {
 	SpanExporter sdktrace.SpanExporter
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// SinkHealth reports, per sink name, the state of sinks whose writes
+	// reach the target after Write returned (sink.HealthReporter, e.g. S3
+	// uploads): their lag is measured to what the target holds, and their
+	// failures count against readiness like failed writes.
+	SinkHealth map[string]sink.HealthReporter
 }
 
 // Telemetry records odsync's progress. Create it with New, call Run in a
@@ -167,19 +172,30 @@ type mark struct {
 }
 
 type sinkStats struct {
-	name       string
-	attr       attribute.Set
-	tables     map[event.TableID]*sinkTable
-	writes     int64
-	failures   int64
-	written    int64
-	cursor     uint64
-	lastOK     time.Time
-	lastErr    string
-	lastCause  string
-	lastErrAt  time.Time
-	failing    bool      // the last attempt failed
-	failSince  time.Time // first failure since the last success
+	name      string
+	attr      attribute.Set
+	tables    map[event.TableID]*sinkTable
+	writes    int64
+	failures  int64
+	written   int64
+	cursor    uint64
+	lastOK    time.Time
+	lastErr   string
+	lastCause string
+	lastErrAt time.Time
+	failing   bool      // the last attempt failed
+	failSince time.Time // first failure since the last success
+	// From a sink.HealthReporter (async delivery to the target).
+	reports    bool
+	durable    uint64
+	buffered   int64
+	asyncFails int
+	asyncSince time.Time
+	asyncErr   string
+	asyncCause string
+	asyncOK    time.Time
+	asyncRetry int64
+	holding    time.Duration
 	lagEvents  uint64
 	lagSeconds float64
 	rateH      *ring

@@ -1,4 +1,4 @@
-// Command e2e is the spine's end-to-end benchmark: it loads N rows of about
+// Command e2e is the end-to-end benchmark (docs/benchmarks.md): it loads N rows of about
 // 200 bytes into a private MariaDB in fixed-size transactions, then reads the
 // same binlog twice in the same run:
 //

@@ -1,6 +1,6 @@
 // Command maxcompute measures odsync end to end into the MaxCompute sink
 // (odsync's emulator, in this process, on loopback, fsync on), next to the
-// local-directory sink, on the spine's workload (performance.md): N rows of
+// local-directory sink, on the reference workload (docs/benchmarks.md): N rows of
 // ~200 bytes (bigint pk, ints, varchar(64), decimal(18,4), datetime(6),
 // ~80-byte text) inserted in 1000-row transactions, then N/2 updates and
 // N/10 deletes, in a private MariaDB.

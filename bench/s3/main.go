@@ -1,5 +1,5 @@
 // Command s3 measures odsync end to end into the S3 sink, next to the
-// local-directory sink, on the spine's workload (performance.md): N rows of
+// local-directory sink, on the reference workload (docs/benchmarks.md): N rows of
 // ~200 bytes (bigint pk, ints, varchar(64), decimal(18,4), datetime(6),
 // ~80-byte text) inserted in 1000-row transactions, then N/2 updates and
 // N/10 deletes, all in a private MariaDB; the S3 server is a private

@@ -1,5 +1,6 @@
 // Package workload provides what the benchmark programs under bench/ share:
-// a private MariaDB loaded with the spine's ~200-byte rows (performance.md),
+// a private MariaDB loaded with the ~200-byte rows of the reference workload
+// (docs/benchmarks.md),
 // the binlog position and size, a raw go-mysql reader as the reference, an
 // in-process capture → log → sink pipeline run until a condition holds, and
 // the odsync binary started as a child process for end-to-end runs.
@@ -94,8 +95,8 @@ func Position(db *sql.DB) (mysql.Checkpoint, error) {
 	return mysql.Checkpoint{Flavor: "mariadb", File: file, Pos: pos, GTIDSet: c.String}, nil
 }
 
-// Load inserts rows of about 200 bytes (ids 0..rows-1) into the spine's
-// bench.t, txn rows per transaction.
+// Load inserts rows of about 200 bytes (ids 0..rows-1) into the reference
+// workload's bench.t, txn rows per transaction.
 func Load(db *sql.DB, rows, txn int) error {
 	pad := strings.Repeat("p", 80)
 	var sb strings.Builder

@@ -10,8 +10,11 @@ package mysql
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -37,7 +40,8 @@ type Config struct {
 	// no checkpoint or the checkpoint's binlog is gone), snapshot_only
 	// (copy, then stop).
 	Snapshot string `yaml:"snapshot"`
-	// SnapshotParallelism is how many tables are copied at once. Default 2.
+	// SnapshotParallelism is how many snapshot chunks are read at once (also
+	// within one table). Default 2.
 	SnapshotParallelism int `yaml:"snapshot_parallelism"`
 	// SnapshotChunkRows bounds every snapshot chunk (rows per SELECT). Default 8192.
 	SnapshotChunkRows int `yaml:"snapshot_chunk_rows"`
@@ -46,8 +50,9 @@ type Config struct {
 	// later chunks, so no row is delivered twice). Default 1000000.
 	SnapshotDirtyKeys int `yaml:"snapshot_dirty_keys"`
 	// SnapshotLockingReads reads MySQL chunks with LOCK IN SHARE MODE so a
-	// chunk reflects every transaction logged before it (see README). MariaDB
-	// uses consistent snapshots with their exact binlog position instead.
+	// chunk reflects every transaction logged before it (see
+	// docs/mysql-capture.md). MariaDB uses consistent snapshots with their
+	// exact binlog position instead.
 	// Default true.
 	SnapshotLockingReads *bool `yaml:"snapshot_locking_reads"`
 	// ZeroDates is what zero dates (0000-00-00, zero month or day, the zero
@@ -110,7 +115,7 @@ func (c *Config) EnsureDefaults() {
 		c.ZeroDates = ZeroDatesKeep
 	}
 	if c.ServerID == 0 {
-		c.ServerID = 5701
+		c.ServerID = DefaultServerID("")
 	}
 	if c.MaxTxnEvents == 0 {
 		c.MaxTxnEvents = 4096
@@ -199,4 +204,23 @@ func (c *Config) hostPort() (string, uint16, error) {
 		return "", 0, fmt.Errorf("bad port %q", p)
 	}
 	return h, uint16(port), nil
+}
+
+// DefaultServerID returns the replica server_id odsync uses when none is
+// configured: stable for one host and state directory, and different for
+// two odsync instances on different hosts or state directories, so two
+// sidecars on one server do not kick each other off (ERROR 4052/1236 "a
+// slave with the same server_uuid/server_id"). It lies in
+// [2^30, 2^31 - 2^16), far from the small ids servers are usually given,
+// with room for the auxiliary connections (ServerID + offset).
+func DefaultServerID(stateDir string) uint32 {
+	host, _ := os.Hostname()
+	if abs, err := filepath.Abs(stateDir); err == nil {
+		stateDir = abs
+	}
+	h := fnv.New32a()
+	h.Write([]byte(host))
+	h.Write([]byte{0})
+	h.Write([]byte(stateDir))
+	return 1<<30 + h.Sum32()%(1<<30-1<<16)
 }

@@ -301,7 +301,51 @@ func Check(ctx context.Context, cfg Config) ([]Problem, error) {
 		return nil, err
 	}
 	defer s.close()
-	return s.check(ctx), nil
+	return append(s.check(ctx), s.checkServerID(ctx, cfg.ServerID)...), nil
+}
+
+// checkServerID reports a server_id that the server itself or another
+// connected replica already uses: two replicas with one id disconnect each
+// other in a loop (ERROR 4052/1236).
+func (s *server) checkServerID(ctx context.Context, id uint32) []Problem {
+	fix := "set source.mysql.server_id to an id no other replica of this server uses, or leave it unset (the default is derived from the host and the state directory)"
+	if v, err := s.variable(ctx, "server_id"); err == nil && v == strconv.FormatUint(uint64(id), 10) {
+		return []Problem{{Check: "server_id", Cause: "server_id " + v + " is the source server's own id", Fix: fix}}
+	}
+	rows, err := s.db.QueryContext(ctx, "SHOW SLAVE HOSTS")
+	if err != nil {
+		return nil // needs REPLICATION MASTER ADMIN on MariaDB; the other checks cover access
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var ps []Problem
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if rows.Scan(ptrs...) != nil {
+			continue
+		}
+		var sid, host, port string
+		for i, c := range cols {
+			switch strings.ToLower(c) {
+			case "server_id":
+				sid = vals[i].String
+			case "host":
+				host = vals[i].String
+			case "port":
+				port = vals[i].String
+			}
+		}
+		if sid == strconv.FormatUint(uint64(id), 10) {
+			ps = append(ps, Problem{Check: "server_id", Warning: true,
+				Cause: fmt.Sprintf("a replica (host %q, port %s) is connected with server_id %s; if it is not this odsync instance already running, the two will disconnect each other", host, port, sid),
+				Fix:   fix})
+		}
+	}
+	return ps
 }
 
 func (s *server) check(ctx context.Context) []Problem {

@@ -1547,7 +1547,7 @@ type SnapshotRequest struct {
 // in dir; a running source takes it up within seconds, otherwise at its
 // next start.
 func WriteSnapshotRequest(dir string, tables []string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	for _, t := range tables {
@@ -1558,7 +1558,7 @@ func WriteSnapshotRequest(dir string, tables []string) (string, error) {
 	b, _ := json.Marshal(SnapshotRequest{Tables: tables})
 	name := strconv.FormatInt(time.Now().UnixNano(), 10) + ".json"
 	tmp := filepath.Join(dir, "."+name)
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return "", err
 	}
 	return name, os.Rename(tmp, filepath.Join(dir, name))

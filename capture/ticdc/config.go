@@ -9,7 +9,7 @@ import (
 // Protocols a Config can select.
 const (
 	// ProtocolCanalJSON is TiCDC's canal-json, with or without the TiDB
-	// extension (`_tidb`); see README.md for the degraded mode.
+	// extension (`_tidb`); see docs/kafka.md for the degraded mode.
 	ProtocolCanalJSON = "canal-json"
 	// ProtocolCanal is Alibaba Canal's flat message (canal-json as Canal
 	// itself writes it to Kafka): member text for ENUM/SET, several rows per

@@ -18,6 +18,6 @@
 // Every failure is a *DecodeError that names the protocol, table, message
 // field and column, and matches ErrMalformed. No input panics (fuzzed).
 //
-// README.md documents the formats, the degraded mode of canal-json
+// docs/kafka.md documents the formats, the degraded mode of canal-json
 // without the TiDB extension, the type rules and the known lossy spots.
 package ticdc

@@ -388,7 +388,7 @@ func (m *merger) add(ctx context.Context, p *partState, msgs []message) error {
 func checkOrdered(units []Decoded) error {
 	for i := range units {
 		if (units[i].Kind == KindRow || units[i].Kind == KindDDL) && units[i].CommitTs == 0 {
-			return errors.New("the message has no commitTs, so it cannot be ordered by watermark: enable the TiDB extension on the changefeed (enable-tidb-extension=true) or set ordering: offset (degraded mode, see README)")
+			return errors.New("the message has no commitTs, so it cannot be ordered by watermark: enable the TiDB extension on the changefeed (enable-tidb-extension=true) or set ordering: offset (degraded mode, see docs/kafka.md)")
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -47,8 +48,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
-	if err := os.RemoveAll(abs); err != nil {
-		return fail(stderr, exitFailure, err)
+	if err := prepareDemoDir(abs); err != nil {
+		return fail(stderr, exitUsage, err)
 	}
 	fmt.Fprintf(stdout, "odsync demo in %s\n", abs)
 	fmt.Fprintln(stdout, "1. starting a private MariaDB (ROW binlog, FULL image, GTID) ...")
@@ -109,7 +110,7 @@ sinks:
 	// Give the capture a moment to connect before the workload starts.
 	time.Sleep(500 * time.Millisecond)
 	stats, werr := demoWorkload(ctx, db, *duration)
-	fmt.Fprintf(stdout, "   workload: %d inserts, %d updates, %d deletes in %d transactions\n", stats.inserts, stats.updates, stats.deletes, stats.txns)
+	fmt.Fprintf(stdout, "   workload: %d rows inserted, %d updated, %d deleted in %d transactions\n", stats.inserts, stats.updates, stats.deletes, stats.txns)
 	if werr != nil && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "workload: %v\n", werr)
 	}
@@ -123,11 +124,26 @@ sinks:
 	if err := summarize(stdout, filepath.Join(abs, "ods")); err != nil {
 		return fail(stderr, exitFailure, err)
 	}
-	fmt.Fprintf(stdout, "\nConfig: %s   Log: %s\nRun it yourself: odsync run -c %s   (the demo's MariaDB is stopped now)\n", cfgPath, logFile.Name(), cfgPath)
+	fmt.Fprintf(stdout, "\nConfig: %s   Log: %s\n", cfgPath, logFile.Name())
+	fmt.Fprintf(stdout, "The demo's MariaDB is stopped now. To sync your own server, copy the config, point source.mysql.addr/user/password at it\n"+
+		"and mapping.include at your tables, then: odsync check -c FILE && odsync run -c FILE\n")
 	return exitOK
 }
 
+// workloadStats counts rows changed (not statements: an UPDATE or DELETE
+// may match no row), so the summary can be compared with what landed.
 type workloadStats struct{ inserts, updates, deletes, txns int }
+
+// execRows runs one statement and adds the rows it changed to *n.
+func execRows(tx *sql.Tx, n *int, query string, args ...any) error {
+	res, err := tx.Exec(query, args...)
+	if err != nil {
+		return err
+	}
+	k, err := res.RowsAffected()
+	*n += int(k)
+	return err
+}
 
 func demoWorkload(ctx context.Context, db *sql.DB, d time.Duration) (workloadStats, error) {
 	var st workloadStats
@@ -142,20 +158,16 @@ func demoWorkload(ctx context.Context, db *sql.DB, d time.Duration) (workloadSta
 		for i := 0; i < 20; i++ {
 			switch r := rng.IntN(10); {
 			case r < 5:
-				_, err = tx.Exec("INSERT INTO shop.customers (name, email, balance, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+				err = execRows(tx, &st.inserts, "INSERT INTO shop.customers (name, email, balance, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
 					fmt.Sprintf("customer %d", rng.IntN(1e6)), fmt.Sprintf("c%d@example.com", rng.IntN(1e6)), fmt.Sprintf("%d.%02d", rng.IntN(10000), rng.IntN(100)))
-				st.inserts++
 				if err == nil {
-					_, err = tx.Exec("INSERT INTO shop.orders (customer_id, amount, status, note) SELECT MAX(id), ?, ?, ? FROM shop.customers",
+					err = execRows(tx, &st.inserts, "INSERT INTO shop.orders (customer_id, amount, status, note) SELECT MAX(id), ?, ?, ? FROM shop.customers",
 						fmt.Sprintf("%d.%04d", rng.IntN(1000), rng.IntN(10000)), statuses[rng.IntN(2)], "demo order ✓")
-					st.inserts++
 				}
 			case r < 8:
-				_, err = tx.Exec("UPDATE shop.orders SET status = ? ORDER BY RAND() LIMIT 1", statuses[rng.IntN(len(statuses))])
-				st.updates++
+				err = execRows(tx, &st.updates, "UPDATE shop.orders SET status = ? ORDER BY RAND() LIMIT 1", statuses[rng.IntN(len(statuses))])
 			default:
-				_, err = tx.Exec("DELETE FROM shop.orders WHERE status = 'cancelled' ORDER BY id LIMIT 1")
-				st.deletes++
+				err = execRows(tx, &st.deletes, "DELETE FROM shop.orders WHERE status = 'cancelled' ORDER BY id LIMIT 1")
 			}
 			if err != nil {
 				tx.Rollback()
@@ -225,4 +237,32 @@ func summarize(w io.Writer, root string) error {
 		fmt.Fprintf(w, "   %s: %d files, rows I=%d U=%d D=%d\n     sample: %s\n", filepath.Join(root, n), ts.files, ts.ops["I"], ts.ops["U"], ts.ops["D"], ts.sample)
 	}
 	return nil
+}
+
+// demoMarker marks a directory odsync demo created, so a later demo may
+// clear it. A directory without it is never deleted.
+const demoMarker = ".odsync-demo"
+
+// prepareDemoDir makes dir an empty directory that belongs to the demo:
+// it creates it, clears it when an earlier demo made it, and refuses any
+// other non-empty directory.
+func prepareDemoDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return err
+	case len(entries) == 0:
+	default:
+		if _, err := os.Stat(filepath.Join(dir, demoMarker)); err != nil {
+			return fmt.Errorf("%s is not empty and was not created by odsync demo: refusing to delete it; pass --dir with a new or empty directory", dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, demoMarker), []byte("created by odsync demo; odsync demo may delete this directory\n"), 0o600)
 }

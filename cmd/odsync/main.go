@@ -1,6 +1,7 @@
 // Command odsync is a streaming change-data-capture service: it captures row
-// changes from MySQL/MariaDB, keeps them in a durable local log, and lands
-// them as ODS tables in local files (and, with later sinks, S3 and MaxCompute).
+// changes from MySQL/MariaDB (or Kafka topics written by TiCDC, Debezium,
+// Canal or Maxwell), keeps them in a durable local log, and lands them as ODS
+// tables in a local directory, S3 or MaxCompute. See README.md and docs/.
 //
 // Exit codes: 0 success (also after SIGTERM/SIGINT with a clean drain);
 // 1 runtime failure; 2 usage or configuration error; 3 a check failed.
@@ -27,6 +28,9 @@ const (
 	exitFailure = 1
 	exitUsage   = 2
 	exitCheck   = 3
+	// exitUndrained: run stopped cleanly, but some sinks had not written
+	// everything in the log (it is kept; the next start writes it).
+	exitUndrained = 4
 )
 
 type command struct {
@@ -78,11 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "odsync — streaming CDC from MySQL/MariaDB into ODS tables")
+	fmt.Fprintln(w, "odsync — streaming CDC from MySQL/MariaDB or Kafka into ODS tables")
 	fmt.Fprintln(w, "\nUsage: odsync <command> [flags]   (odsync <command> --help for its flags)")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 }
 

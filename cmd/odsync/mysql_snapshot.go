@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/config"
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/schema"
 )
 
 // mysqlRequestDir is where on-demand snapshot requests wait for the
@@ -61,6 +64,9 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if cfg.Source.Type != "mysql" {
 		return fail(stderr, exitUsage, fmt.Errorf("snapshot: source type %q has no snapshots", cfg.Source.Type))
 	}
+	if err := checkSnapshotTables(ctx, cfg, tables); err != nil {
+		return fail(stderr, exitUsage, err)
+	}
 	name, err := mysql.WriteSnapshotRequest(mysqlRequestDir(cfg), tables)
 	if err != nil {
 		return fail(stderr, exitFailure, err)
@@ -68,6 +74,45 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fmt.Fprintf(stdout, "snapshot of %s requested (%s): a running odsync takes it up within seconds and copies while streaming continues; otherwise odsync run does at its start\n",
 		strings.Join(tables, ", "), filepath.Join(mysqlRequestDir(cfg), name))
 	return exitOK
+}
+
+// checkSnapshotTables refuses tables that the mapping does not capture or
+// that the source does not have: a request for them would be accepted and
+// then do nothing.
+func checkSnapshotTables(ctx context.Context, cfg *config.Config, tables []string) error {
+	mapper, err := schema.New(cfg.Mapping)
+	if err != nil {
+		return fmt.Errorf("mapping: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ls, err := mysql.OpenLiveSchemas(cctx, *cfg.Source.MySQL)
+	if err != nil {
+		return fmt.Errorf("snapshot: cannot check the tables on the source: %w", err)
+	}
+	defer ls.Close()
+	have, err := ls.Tables(cctx, nil)
+	if err != nil {
+		return fmt.Errorf("snapshot: cannot list the source's tables: %w", err)
+	}
+	exists := map[string]bool{}
+	for _, id := range have {
+		exists[strings.ToLower(id.String())] = true
+	}
+	var bad []string
+	for _, t := range tables {
+		db, tbl, _ := strings.Cut(t, ".")
+		switch id := (event.TableID{DB: db, Table: tbl}); {
+		case !exists[strings.ToLower(t)]:
+			bad = append(bad, t+": no such table on the source")
+		case !mapper.Captures(id):
+			bad = append(bad, t+": not captured by mapping.include/exclude")
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("snapshot: %s", strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 // replayMySQLSource moves the capture's checkpoint to a source position

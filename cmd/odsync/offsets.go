@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/odsync/odsync/admin"
 	"io"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strconv"
 	"time"
@@ -33,6 +36,11 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return fail(stderr, exitUsage, err)
 	}
 	log, err := openLog(cfg, slog.New(slog.DiscardHandler))
+	var inUse *stateInUseError
+	if errors.As(err, &inUse) {
+		// A running odsync holds the state: show its live view instead.
+		return offsetsFromAdmin(ctx, *path, *asJSON, inUse, stdout, stderr)
+	}
 	if err != nil {
 		return fail(stderr, exitFailure, err)
 	}
@@ -173,5 +181,61 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return fail(stderr, exitFailure, err)
 	}
 	fmt.Fprintf(stdout, "sink %s will deliver again from seq %d (log head %d) on the next odsync run\n", *name, seq, st.Head)
+	return exitOK
+}
+
+// offsetsFromAdmin prints the offsets of the odsync that holds the state
+// directory, read from its admin server's /status.
+func offsetsFromAdmin(ctx context.Context, cfgPath string, asJSON bool, inUse *stateInUseError, stdout, stderr io.Writer) int {
+	addr, err := configAdminAddr(cfgPath)
+	if err == nil && addr == "off" {
+		err = errors.New("admin.addr is off")
+	}
+	if err != nil {
+		return fail(stderr, exitFailure, fmt.Errorf("%w; its admin server cannot be asked: %v", inUse, err))
+	}
+	if addr == "" {
+		addr = admin.DefaultAddr
+	}
+	addr = admin.ClientAddr(addr)
+	resp, body, err := adminGet(ctx, addr, "/status", 5*time.Second)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = errors.New(resp.Status)
+	}
+	if err != nil {
+		return fail(stderr, exitFailure, fmt.Errorf("%w; its admin server on %s did not answer: %v", inUse, addr, err))
+	}
+	var doc admin.Document
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return fail(stderr, exitFailure, fmt.Errorf("%s/status: %w", addr, err))
+	}
+	type sinkInfo struct {
+		Name   string `json:"name"`
+		Cursor uint64 `json:"cursor"`
+		Behind uint64 `json:"behind"`
+	}
+	out := struct {
+		Live     bool       `json:"live"`
+		Admin    string     `json:"admin"`
+		Position string     `json:"source_position"`
+		Head     uint64     `json:"log_head"`
+		Tail     uint64     `json:"log_tail"`
+		Bytes    int64      `json:"log_bytes"`
+		Sinks    []sinkInfo `json:"sinks"`
+	}{Live: true, Admin: addr, Position: doc.Source.Position, Head: doc.Log.Head, Tail: doc.Log.Tail, Bytes: doc.Log.Bytes}
+	for _, s := range doc.Sinks {
+		out.Sinks = append(out.Sinks, sinkInfo{Name: s.Name, Cursor: s.Cursor, Behind: s.LagEvents})
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "state:      %s (in use: live view from the running odsync at %s)\n", inUse.dir, addr)
+	fmt.Fprintf(stdout, "checkpoint: %s\n", out.Position)
+	fmt.Fprintf(stdout, "log:        head %d, tail %d, %s\n", out.Head, out.Tail, humanBytes(out.Bytes))
+	for _, s := range out.Sinks {
+		fmt.Fprintf(stdout, "sink %-10s cursor %d (%d behind)\n", s.Name, s.Cursor, s.Behind)
+	}
 	return exitOK
 }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/sink"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
@@ -30,7 +34,13 @@ import (
 // secret of the configuration (and any DSN or URL password) from messages
 // and attributes.
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	return telemetry.NewLogger(w, cfg.Log.Format, cfg.Log.Level, redactor(cfg))
+	r := redactor(cfg)
+	lg := telemetry.NewLogger(w, cfg.Log.Format, cfg.Log.Level, r)
+	if n := r.ShortSecrets(); n > 0 {
+		lg.Warn("some configured secrets are too short to be searched for in log text; they are still hidden where a log attribute names a secret or a DSN/URL carries them",
+			"count", n, "min_length", telemetry.MinSecretLen)
+	}
+	return lg
 }
 
 // redactor knows the configuration's secrets.
@@ -66,10 +76,22 @@ func loadConfig(fs interface{ Arg(int) string }, path string) (*config.Config, e
 
 func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
 	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), Logger: lg})
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, &stateInUseError{dir: cfg.State.Dir}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", cfg.State.Dir, err)
 	}
 	return l, nil
+}
+
+// stateInUseError is openLog's error when another odsync process holds the
+// state directory's lock.
+type stateInUseError struct{ dir string }
+
+func (e *stateInUseError) Error() string {
+	return fmt.Sprintf("state %s is in use by a running odsync (its lock is held): one odsync per state directory; "+
+		"watch it with odsync status -c FILE, stop it (SIGTERM) before offsets replay, or give this instance its own state.dir", e.dir)
 }
 
 // buildSinks constructs every configured sink. Each sink gets a mapper of
@@ -192,6 +214,14 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		defer probe.Close()
 		topts.Source, topts.SourceName = kafkaLag{probe}, "kafka"
 	}
+	for _, s := range sinks {
+		if r, ok := s.Sink.(sink.HealthReporter); ok {
+			if topts.SinkHealth == nil {
+				topts.SinkHealth = map[string]sink.HealthReporter{}
+			}
+			topts.SinkHealth[s.Name] = r
+		}
+	}
 	tel, err := telemetry.New(ctx, cfg.Telemetry, topts)
 	if err != nil {
 		return err
@@ -234,19 +264,67 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 			lg.Warn("capture close", "err", err)
 		}
 	}
-	var closeErrs []error
-	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	closeErr := closeSinks(sinks, sinkCloseTimeout, lg)
+	if runErr != nil {
+		return errors.Join(runErr, closeErr)
+	}
+	head, cursors := log.Head(), log.Cursors()
+	lg.Info("odsync stopped", "uptime", time.Since(start).Round(time.Millisecond), "head", head, "cursors", cursors)
+	if closeErr != nil {
+		return closeErr
+	}
+	var left []string
 	for _, s := range sinks {
-		if err := s.Sink.Close(cctx); err != nil {
-			closeErrs = append(closeErrs, fmt.Errorf("sink %s: close: %w", s.Name, err))
+		if c := cursors[s.Name]; c < head {
+			left = append(left, fmt.Sprintf("%s (%d events)", s.Name, head-c))
 		}
 	}
-	if runErr != nil {
-		return runErr
+	if len(left) > 0 {
+		return &undrainedError{sinks: left}
 	}
-	lg.Info("odsync stopped", "uptime", time.Since(start).Round(time.Millisecond), "head", log.Head(), "cursors", log.Cursors())
-	return errors.Join(closeErrs...)
+	return nil
+}
+
+// sinkCloseTimeout is each sink's own budget for Close at shutdown.
+const sinkCloseTimeout = 10 * time.Second
+
+// closeSinks closes every sink at once, each on its own deadline, so a
+// stuck sink neither uses another's time nor gets the blame for it.
+func closeSinks(sinks []pipeline.SinkSpec, limit time.Duration, lg *slog.Logger) error {
+	errs := make([]error, len(sinks))
+	var wg sync.WaitGroup
+	for i, s := range sinks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), limit)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- s.Sink.Close(ctx) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					errs[i] = fmt.Errorf("sink %s did not close cleanly: %w", s.Name, err)
+				}
+			case <-time.After(limit + time.Second):
+				errs[i] = fmt.Errorf("sink %s did not close within %s", s.Name, limit)
+			}
+			if errs[i] != nil {
+				lg.Error("sink close", "sink", s.Name, "err", errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// undrainedError: odsync stopped cleanly but these sinks had not written
+// all of the log; what they missed stays in the log for the next start.
+type undrainedError struct{ sinks []string }
+
+func (e *undrainedError) Error() string {
+	return "stopped with changes not yet written by sink " + strings.Join(e.sinks, ", ") +
+		": they are kept in the log and written at the next start (raise shutdown_timeout to drain fully)"
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -279,6 +357,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	if err := runPipeline(ctx, cfg, lg, stderr); err != nil {
+		var ue *undrainedError
+		if errors.As(err, &ue) {
+			lg.Warn("odsync stopped undrained", "err", err)
+			return exitUndrained
+		}
 		lg.Error("odsync failed", "err", err)
 		return exitFailure
 	}

@@ -55,10 +55,7 @@ func newCatalog(cfg *Config, acct account.Account) *catalog {
 	}
 	o.SetHttpTimeout(min(cfg.Timeout, time.Minute))
 	o.SetUserAgent("odsync")
-	hints := map[string]string{"odps.sql.type.system.odps2": "true", "odps.sql.decimal.odps2": "true"}
-	if cfg.Schema != "" {
-		hints["odps.namespace.schema"] = "true"
-	}
+	hints := SQLSettings(cfg.Schema)
 	for k, v := range cfg.SQLHints {
 		hints[k] = v
 	}
@@ -250,4 +247,19 @@ func classifySDK(err error) error {
 		return &permanentError{err}
 	}
 	return err
+}
+
+// SQLSettings are the settings sent with every SQL task (and written as SET
+// lines at the top of merge-sql): MaxCompute 2.0 types, and how a dotted
+// name reads — `a`.`b` is project.table unless the schema model is used
+// (odps.namespace.schema=true, then schema.table). Like the official SDKs,
+// odsync always sends the flag: on a tenant with the schema model on, a
+// task without it reads `project`.`table` as schema.table and fails.
+func SQLSettings(schema string) map[string]string {
+	h := map[string]string{"odps.sql.type.system.odps2": "true", "odps.sql.decimal.odps2": "true",
+		"odps.namespace.schema": "false"}
+	if schema != "" {
+		h["odps.namespace.schema"] = "true"
+	}
+	return h
 }

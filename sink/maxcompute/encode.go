@@ -13,7 +13,7 @@ import (
 )
 
 // This file encodes ODS rows into the Tunnel record stream format
-// (maxcompute-protocol.md §7): for every non-NULL column a key
+// (as the SDK's RecordProtocWriter writes it): for every non-NULL column a key
 // (field number, wire type) and the value, then END_RECORD and the record's
 // CRC32C; after the last record the record count and the CRC of the record
 // CRCs. The output is byte-identical to what the Go SDK's RecordProtocWriter

@@ -63,7 +63,9 @@ func startEmu(t testing.TB, dir string) *emu {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	srv, err := odpsemu.New(odpsemu.Config{DataDir: dir, NoSync: true})
+	// SchemaModel: every sink test also proves the sink sends
+	// odps.namespace.schema=false with its `project`.`table` DDL.
+	srv, err := odpsemu.New(odpsemu.Config{DataDir: dir, NoSync: true, SchemaModel: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,6 +124,15 @@ func MergeSQL(t MergeTable, o MergeOptions) (string, error) {
 	}
 	fmt.Fprintf(&b, "-- odsync: base table %s partition %s=%s: the current row of every key (%s) %s.\n",
 		t.Name+suffix, t.PartitionColumn, o.Partition, strings.Join(t.Key, ", "), mode)
+	settings := SQLSettings(o.Schema)
+	names := make([]string, 0, len(settings))
+	for k := range settings {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(&b, "SET %s=%s;\n", k, settings[k])
+	}
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n", base)
 	for i, c := range cols {
 		fmt.Fprintf(&b, "  %s %s", c, t.Types[i])
@@ -424,14 +433,14 @@ func (m *merger) mergeOne(ctx context.Context, table, part string) error {
 	return s.store.Put(s.ns, "m/"+table, []byte(part))
 }
 
-// splitStatements splits MergeSQL output into statements (without the
-// comment lines), one SQL instance each.
+// splitStatements splits MergeSQL output into statements (without the SET
+// lines and comment lines), one SQL instance each.
 func splitStatements(sql string) []string {
 	var out []string
 	var cur strings.Builder
 	for _, line := range strings.Split(sql, "\n") {
-		if strings.HasPrefix(line, "--") {
-			continue
+		if strings.HasPrefix(line, "--") || strings.HasPrefix(line, "SET ") {
+			continue // SET lines: the catalog sends the same settings with every task
 		}
 		cur.WriteString(line)
 		cur.WriteByte('\n')

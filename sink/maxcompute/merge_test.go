@@ -82,8 +82,16 @@ func TestMergeSQLGolden(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		golden(t, filepath.Join("merge", c.name), sql)
-		if n := len(splitStatements(sql)); n != 3 {
-			t.Errorf("%s: %d statements, want 3", c.name, n)
+		sets, stmts := strings.Count(sql, "\nSET "), len(splitStatements(sql))
+		if stmts != 3 || sets != 3 {
+			t.Errorf("%s: %d statements and %d SET lines, want 3 and 3", c.name, stmts, sets)
+		}
+		ns := "SET odps.namespace.schema=false;"
+		if c.o.Schema != "" {
+			ns = "SET odps.namespace.schema=true;"
+		}
+		if !strings.Contains(sql, ns) {
+			t.Errorf("%s: no %q", c.name, ns)
 		}
 	}
 }

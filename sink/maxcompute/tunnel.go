@@ -25,7 +25,7 @@ import (
 )
 
 // This file speaks the Tunnel protocol for the data plane (stream record
-// packs, batch upload sessions and blocks), maxcompute-protocol.md §6-§9,
+// packs, batch upload sessions and blocks)
 // exactly as the Go SDK v0.4.24 does, with the SDK's account for request
 // signing. Owning the requests (instead of the SDK's writers) lets the sink
 // send its own encoding, re-send an identical body after any failure
@@ -186,7 +186,7 @@ func (s tunnelSchema) names() []string {
 	return out
 }
 
-// Stream sessions (§8).
+// Stream sessions.
 
 type slot struct {
 	id     string
@@ -341,7 +341,7 @@ func (c *tunnelClient) putPack(ctx context.Context, s *streamSession, body []byt
 	return nil
 }
 
-// Batch upload sessions (§9).
+// Batch upload sessions.
 
 type uploadSessionJSON struct {
 	UploadID          string       `json:"UploadID"`

@@ -21,8 +21,8 @@ var benchTable = (&event.Table{ID: event.TableID{DB: "bench", Table: "t"}, Key: 
 	{Name: "txt", Type: event.TypeText, Length: 65535, Nullable: true, RawType: "text"},
 }}).Seal()
 
-// BenchmarkSink measures the sink alone (no capture): rows of the spine's
-// workload (~200 bytes) written in 20000-row batches, spooled, encoded and
+// BenchmarkSink measures the sink alone (no capture): rows of the reference
+// workload (~200 bytes, docs/benchmarks.md) written in 20000-row batches, spooled, encoded and
 // uploaded to the loopback S3 server, Close included.
 func BenchmarkSink(b *testing.B) {
 	for _, format := range []string{"parquet", "csv", "jsonl"} {

@@ -81,15 +81,19 @@ type Sink struct {
 	progress  chan struct{} // closed and replaced whenever state or uploads change
 
 	// uploads
-	queue       []uint64 // sealed spools not uploaded, not in progress
-	inProgress  map[uint64]bool
-	retryAt     map[uint64]time.Time
-	attempts    map[uint64]int
-	lastErr     error
-	uploaded    int64
-	uploadBytes int64
-	wake        chan struct{}
-	schemaDone  map[string]bool
+	queue        []uint64 // sealed spools not uploaded, not in progress
+	inProgress   map[uint64]bool
+	retryAt      map[uint64]time.Time
+	attempts     map[uint64]int
+	lastErr      error
+	failStreak   int       // failed uploads since the last success
+	failingSince time.Time // the first of them
+	retries      int64
+	lastUpload   time.Time
+	uploaded     int64
+	uploadBytes  int64
+	wake         chan struct{}
+	schemaDone   map[string]bool
 
 	ckptBody   []byte
 	ckptAt     time.Time
@@ -131,7 +135,7 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 		inProgress: map[uint64]bool{}, retryAt: map[uint64]time.Time{}, attempts: map[uint64]int{}, cancel: cancel,
 		lastWrite: time.Now()}
 	for _, d := range []string{"spool", "layouts", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o700); err != nil {
 			cancel()
 			return nil, fmt.Errorf("s3 sink: spool_dir: %w", err)
 		}
@@ -455,7 +459,7 @@ func (s *Sink) take(b *sink.Batch) error {
 
 // appendSync writes buf at offset off of path and fsyncs.
 func appendSync(path string, off int64, buf []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -718,4 +722,23 @@ func (s *Sink) Stats() Stats {
 		st.LastError = s.lastErr.Error()
 	}
 	return st
+}
+
+// Health implements sink.HealthReporter: Durable is what the bucket holds
+// (the checkpoint's CompleteSeq), not what is spooled.
+func (s *Sink) Health() sink.Health {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := sink.Health{Durable: s.checkpoint().CompleteSeq, Buffered: s.spoolSize, ConsecutiveFailures: s.failStreak,
+		LastSuccess: s.lastUpload, Retries: s.retries, Holding: s.cfg.MaxAge}
+	if s.failStreak > 0 {
+		h.FailingSince = s.failingSince
+	}
+	if s.lastErr != nil {
+		h.LastError = s.lastErr.Error()
+	}
+	if s.failed != nil {
+		h.LastError = s.failed.Error()
+	}
+	return h
 }

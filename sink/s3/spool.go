@@ -151,7 +151,7 @@ func (rr *recordReader) next() (event.Event, error) {
 // writeFileSync writes path atomically: temp file, fsync, rename, fsync dir.
 func writeFileSync(path string, data []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}

@@ -118,6 +118,11 @@ func (s *Sink) release(j *job, err error) {
 		return
 	}
 	s.lastErr = err
+	if s.failStreak == 0 {
+		s.failingSince = time.Now()
+	}
+	s.failStreak++
+	s.retries++
 	n := s.attempts[first] + 1
 	s.attempts[first] = n
 	backoff := min(time.Duration(float64(200*time.Millisecond)*pow2(n-1)), s.cfg.MaxBackoff)
@@ -143,6 +148,8 @@ func (s *Sink) done(j *job, size int64, took time.Duration) {
 	delete(s.retryAt, first)
 	delete(s.attempts, first)
 	s.lastErr = nil
+	s.failStreak = 0
+	s.lastUpload = time.Now()
 	s.uploaded++
 	s.uploadBytes += size
 	if s.dirty {
@@ -172,6 +179,10 @@ func (s *Sink) fail(err error) {
 	defer s.mu.Unlock()
 	if s.failed == nil {
 		s.failed = err
+		if s.failStreak == 0 {
+			s.failingSince = time.Now()
+		}
+		s.failStreak++
 		s.lg.Error("s3 sink: stopped", "err", err)
 	}
 	s.signal()
@@ -195,7 +206,7 @@ func (s *Sink) upload(ctx context.Context, j *job) (int64, error) {
 	}
 	tmp := filepath.Join(s.dir, "tmp", fmt.Sprintf("%020d.%s", j.sp.FirstSeq, s.ext))
 	defer os.Remove(tmp)
-	out, err := os.Create(tmp)
+	out, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return 0, err
 	}

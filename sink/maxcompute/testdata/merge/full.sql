@@ -1,4 +1,7 @@
 -- odsync: base table ods_shop_orders_cur partition ds=20240302: the current row of every key (id) in full from every log partition up to 20240302.
+SET odps.namespace.schema=true;
+SET odps.sql.decimal.odps2=true;
+SET odps.sql.type.system.odps2=true;
 CREATE TABLE IF NOT EXISTS `dw`.`ods`.`ods_shop_orders_cur` (
   `_op` STRING,
   `_seq` BIGINT,

@@ -1,4 +1,7 @@
 -- odsync: base table ods_shop_order_base partition ds=2024030200: the current row of every key (_src_db, _src_table, id) from base partition 2024030123 and log partition 2024030200.
+SET odps.namespace.schema=false;
+SET odps.sql.decimal.odps2=true;
+SET odps.sql.type.system.odps2=true;
 CREATE TABLE IF NOT EXISTS `ods_shop_order_base` (
   `_op` STRING,
   `_seq` BIGINT,

@@ -1,4 +1,7 @@
 -- odsync: base table ods_shop_orders_base partition ds=20240302: the current row of every key (id) from base partition 20240301 and log partition 20240302.
+SET odps.namespace.schema=false;
+SET odps.sql.decimal.odps2=true;
+SET odps.sql.type.system.odps2=true;
 CREATE TABLE IF NOT EXISTS `dw`.`ods_shop_orders_base` (
   `_op` STRING,
   `_seq` BIGINT,
