@@ -309,8 +309,18 @@ mapping:
 func (r *kitRun) start() {
 	r.t.Helper()
 	env := append([]string{"TZ=" + kitTZ}, r.sink.env...)
+	connected := func() int {
+		b, _ := os.ReadFile(r.log)
+		return strings.Count(string(b), "starting at the current position") + strings.Count(string(b), "resuming from checkpoint")
+	}
+	before := connected()
 	r.p = harness.StartEnv(r.t, r.log, env, "run", "-c", r.cfg)
-	waitRunning(r.t, r.p)
+	harness.Eventually(r.t, 60*time.Second, "odsync to connect", func() (bool, string) {
+		if r.p.Exited() {
+			r.t.Fatalf("odsync exited early:\n%s", kitLogTail(r.log))
+		}
+		return connected() > before, "not yet"
+	})
 }
 
 // waitSnapshot waits until odsync's initial snapshot is complete, so
