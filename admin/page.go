@@ -123,11 +123,11 @@ h3{font-size:14px;margin:18px 0 6px}
 {{else}}<tr><td colspan="10" class="muted">no sink has written yet</td></tr>{{end}}
 </table>
 <h3>Tables</h3>
-<table id="tables"><tr><th>table</th><th class="num">throughput</th><th>throughput history</th><th class="num">lag</th><th>lag history</th><th class="num">pending</th><th>captured</th><th>snapshot</th></tr>
+<table id="tables"><tr><th>table</th><th class="num">throughput</th><th>throughput history</th><th class="num">lag</th><th>lag history</th><th class="num">pending</th><th>captured</th><th class="num" title="values kept in _raw: NULL in their typed column">raw values</th><th>snapshot</th></tr>
 {{range .Tables}}<tr class="table-row"><td class="tname">{{.Table}}</td><td class="num">{{rate .EventsPerSecond}}</td><td>{{spark .RateHistory "#2a6fdb"}}</td>
 <td class="num {{lagclass .LagSeconds}}">{{lag .LagSeconds}}</td><td>{{spark .LagHistory "#d33"}}</td><td class="num">{{num .LagEvents}}</td>
-<td class="wrap">{{ops .Captured}}</td><td class="wrap">{{with .Snapshot}}{{bar .}}{{else}}<span class="muted">—</span>{{end}}</td></tr>
-{{else}}<tr><td colspan="8" class="muted">no table has changed since odsync started</td></tr>{{end}}
+<td class="wrap">{{ops .Captured}}</td><td class="num">{{num .RawValues}}</td><td class="wrap">{{with .Snapshot}}{{bar .}}{{else}}<span class="muted">—</span>{{end}}</td></tr>
+{{else}}<tr><td colspan="9" class="muted">no table has changed since odsync started</td></tr>{{end}}
 </table>
 {{if .TableLagPartial}}<p class="muted">Per-table lag covers only part of the backlog found at start.</p>{{end}}
 {{if .Errors}}<h3>Errors</h3><table id="errors"><tr><th>component</th><th>cause</th><th class="num">count</th></tr>

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,7 +217,16 @@ func (c *Config) Validate() error {
 	if n := btoi(c.Source.MySQL != nil) + btoi(c.Source.TiCDC != nil) + btoi(c.Source.Kafka != nil); n > 1 {
 		add(errors.New("source: set only one of mysql, ticdc and kafka (one capture per deployment)"))
 	}
-	add(prefixed("mapping", c.Mapping.Validate()))
+	mappingErr := c.Mapping.Validate()
+	add(prefixed("mapping", mappingErr))
+	if mappingErr == nil && slices.ContainsFunc(c.Sinks, func(s Sink) bool { return s.Type == "maxcompute" }) {
+		// MaxCompute sinks map with MaxCompute's type limits (e.g. DECIMAL scale <= 18).
+		mc := c.Mapping
+		mc.System = schema.SystemMaxCompute
+		if err := mc.Validate(); err != nil {
+			add(prefixed("mapping", err))
+		}
+	}
 	if len(c.Sinks) == 0 {
 		add(errors.New("sinks: at least one sink is required"))
 	}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,32 @@ func TestParseByteSize(t *testing.T) {
 	}
 	if _, err := ParseByteSize("lots"); err == nil {
 		t.Error("ParseByteSize(lots) succeeded")
+	}
+}
+
+// TestMaxComputeMappingLimits: an override MaxCompute cannot hold is a
+// configuration error when a MaxCompute sink is configured, not otherwise.
+func TestMaxComputeMappingLimits(t *testing.T) {
+	base := `state: {dir: /tmp/x}
+source: {type: mysql, mysql: {addr: "127.0.0.1:1", user: root}}
+mapping:
+  types: {decimal: 'decimal(38,20)'}
+sinks:
+`
+	for _, tc := range []struct {
+		sink    string
+		wantErr bool
+	}{
+		{`  - {name: files, type: local, local: {dir: /tmp/y}}`, false},
+		{`  - {name: mc, type: maxcompute, maxcompute: {endpoint: "http://127.0.0.1:1/api", project: p, access_id: id, access_key: key}}`, true},
+	} {
+		path := filepath.Join(t.TempDir(), "odsync.yaml")
+		if err := os.WriteFile(path, []byte(base+tc.sink+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if tc.wantErr != (err != nil) || err != nil && !strings.Contains(err.Error(), "mapping: types[decimal]: MaxCompute DECIMAL scale is at most 18") {
+			t.Errorf("%s: err = %v", tc.sink, err)
+		}
 	}
 }

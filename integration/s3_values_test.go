@@ -57,8 +57,10 @@ func TestS3ValuesInAllFormats(t *testing.T) {
 		`INSERT INTO s3v.t (id, dtm, ts, d2) VALUES (2, '1969-12-31 23:59:59.999999', '1970-01-01 00:00:01', 0.5)`,
 		`UPDATE s3v.t SET s = 'updated', i32 = 42 WHERE id = 1`,
 		`DELETE FROM s3v.t WHERE id = 1`,
+		// zero dates: NULL in their typed columns, the text in _raw
+		`INSERT INTO s3v.t (id, dt, dtm) VALUES (3, '0000-00-00', '2024-00-15 10:00:00')`,
 	)
-	const changes = 5
+	const changes = 6
 	for _, prefix := range []string{"pq", "csv", "jl"} {
 		harness.Eventually(t, 60*time.Second, prefix+" complete", func() (bool, string) {
 			var cp s3sink.Checkpoint
@@ -97,8 +99,17 @@ func TestS3ValuesInAllFormats(t *testing.T) {
 	for _, r := range pq.Rows {
 		ops += *r[col["_op"]]
 	}
-	if ops != "IIIUD" {
-		t.Errorf("ops = %s, want IIIUD", ops)
+	if ops != "IIIUDI" {
+		t.Errorf("ops = %s, want IIIUDI", ops)
+	}
+	zr := pq.Rows[5]
+	if zr[col["dt"]] != nil || zr[col["dtm"]] != nil || show(zr[col["_raw"]]) != strconv.Quote(`{"dt":"0000-00-00","dtm":"2024-00-15 10:00:00"}`) {
+		t.Errorf("zero-date row: dt %s dtm %s _raw %s", show(zr[col["dt"]]), show(zr[col["dtm"]]), show(zr[col["_raw"]]))
+	}
+	for _, r := range pq.Rows[:5] {
+		if r[col["_raw"]] != nil {
+			t.Errorf("row %s: _raw = %s, want NULL", show(r[col["id"]]), show(r[col["_raw"]]))
+		}
 	}
 
 	// Every value of the inserted rows against MariaDB's own rendering.

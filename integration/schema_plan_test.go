@@ -19,7 +19,7 @@ func TestSchemaPlanPrintsEverySinksDDL(t *testing.T) {
 	}
 	defer db.Close()
 	mustExec(t, db, "DROP DATABASE IF EXISTS plan", "CREATE DATABASE plan",
-		`CREATE TABLE plan.orders (id BIGINT UNSIGNED PRIMARY KEY, amount DECIMAL(65,30), note TEXT, at DATETIME(6), st SET('a','b'))`,
+		`CREATE TABLE plan.orders (id BIGINT UNSIGNED PRIMARY KEY, amount DECIMAL(65,30), note TEXT, at DATETIME(6), st SET('a','b'), fine DECIMAL(30,20))`,
 		`CREATE TABLE plan.skipped (id INT PRIMARY KEY)`)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "odsync.yaml")
@@ -43,10 +43,18 @@ sinks:
 		"-- plan.orders", "ods_plan_orders",
 		"CREATE TABLE IF NOT EXISTS `ods_prj`.`ods_plan_orders`", "DECIMAL(20,0)", "PARTITIONED BY",
 		"CREATE EXTERNAL TABLE", "projection", "s3://ods-bucket/raw/ods_plan_orders",
+		// metadata NOT NULL in MaxCompute, _raw nullable everywhere
+		"`_seq` BIGINT NOT NULL", "`_raw` STRING COMMENT", "`_raw` string COMMENT",
+		// per-system limits: DECIMAL(30,20) is STRING on MaxCompute (scale <= 18), decimal in Parquet
+		"`fine` STRING COMMENT 'source fine decimal(30,20)'", "`fine` decimal(30,20)",
+		"mapping for maxcompute sinks", "mapping for files sinks",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
+	}
+	if strings.Contains(s, ";;") {
+		t.Errorf("output has ';;':\n%s", s)
 	}
 	if strings.Contains(s, "plan.skipped") {
 		t.Errorf("an excluded table is planned:\n%s", s)

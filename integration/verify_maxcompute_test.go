@@ -223,7 +223,7 @@ func TestVerifyMaxCompute(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(tables ...string) *verify.Report {
-		v, err := verify.New(src, cfg.Mapping, []verify.Sink{{Name: "mc", Reader: reader}},
+		v, err := verify.New(src, cfg.Mapping, []verify.Sink{{Name: "mc", Reader: reader, System: schema.SystemMaxCompute}},
 			verify.Options{ChunkSize: 100, Settle: time.Second, Wait: 20 * time.Second})
 		if err != nil {
 			t.Fatal(err)

@@ -44,6 +44,10 @@ type Config struct {
 	// settings or a SET line say odps.namespace.schema=false, as the
 	// official SDKs always send.
 	SchemaModel bool
+	// SchemaDelay emulates delayed schema propagation: for this long after
+	// a table's last DDL, new stream sessions still get its previous schema
+	// version (the real service can take minutes after ALTER TABLE).
+	SchemaDelay time.Duration
 }
 
 // Op names one kind of request, for fault targeting and request counters.

@@ -35,7 +35,8 @@ type Server struct {
 	closeOnce sync.Once
 	done      chan struct{}
 
-	slots atomic.Int32
+	slots       atomic.Int32
+	schemaDelay atomic.Int64 // nanoseconds; see Config.SchemaDelay
 
 	faultMu        sync.Mutex
 	faults         Faults
@@ -83,8 +84,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.slots.Store(int32(cfg.StreamSlots))
 	s.setFaultsLocked(cfg.Faults)
+	s.schemaDelay.Store(int64(cfg.SchemaDelay))
 	return s, nil
 }
+
+// SetSchemaDelay changes Config.SchemaDelay at run time.
+func (s *Server) SetSchemaDelay(d time.Duration) { s.schemaDelay.Store(int64(d)) }
 
 // Start listens on Config.Addr and serves in the background until ctx is
 // done or Close is called. It returns once the listener is open, so URL

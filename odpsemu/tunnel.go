@@ -151,6 +151,9 @@ func (s *Server) handleStreamCreate(w http.ResponseWriter, r *http.Request, p *p
 		return e
 	}
 	version := t.latestVersion()
+	if d := time.Duration(s.schemaDelay.Load()); d > 0 && version > 0 && time.Since(t.lastDDL) < d {
+		version-- // the new schema is not visible to new sessions yet
+	}
 	if v := q.Get("schema_version"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < -1 || n > t.latestVersion() {

@@ -82,6 +82,7 @@ func align(layout, fresh *Target, t *event.Table, c *compiled) (*Target, error) 
 	out.Source, out.SourceVersion = fresh.Source, fresh.SourceVersion
 	out.Mode, out.PartitionColumn, out.Granularity, out.TimeZone, out.loc =
 		fresh.Mode, fresh.PartitionColumn, fresh.Granularity, fresh.TimeZone, fresh.loc
+	out.stop, out.stats = fresh.stop, fresh.stats
 
 	var problems []string
 	pos := make([]int, len(fresh.Columns)) // fresh index -> layout index

@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"regexp"
 	"slices"
@@ -42,15 +43,53 @@ type Config struct {
 	// (see docs/mapping.md: "string", "decimal(38,0)", "timestamp_ntz", "json"...).
 	Types map[string]string `yaml:"types"`
 	// ZeroDates says what happens to MySQL zero dates (0000-00-00, or a
-	// zero month or day) in DATE, DATETIME and TIMESTAMP columns: null
-	// (default; the value becomes NULL), error (the row is refused), or
+	// zero month or day) in DATE, DATETIME and TIMESTAMP columns: raw
+	// (default; the typed column is NULL and the text is kept in _raw),
+	// null (lossy: the value becomes NULL), error (the sink stops), or
 	// string (such columns are mapped to STRING and keep the text).
 	ZeroDates string `yaml:"zero_dates"`
+	// OnValueError says what happens to a source value that cannot be
+	// converted to its column's target type (out of the target's range, a
+	// fraction in an integer column...): raw (default; the typed column is
+	// NULL and the value's text is kept in the row's _raw column, counted
+	// and logged) or stop (the sink stops with an error naming table,
+	// column, position and cause).
+	OnValueError string `yaml:"on_value_error"`
 	// SourceTimeZone is the IANA zone of the source's DATETIME values. It is
 	// used only when a DATETIME column is mapped to an instant type
 	// (MaxCompute DATETIME or TIMESTAMP). Default "UTC".
 	SourceTimeZone string `yaml:"source_time_zone"`
+
+	// System is the target system whose limits the mapping respects
+	// (SystemFiles, the default, or SystemMaxCompute). odsync sets it for
+	// each sink's mapper; it is not part of the YAML.
+	System System `yaml:"-"`
+	// Logger receives one WARN per target table and column the first time
+	// one of its values is kept in _raw (nil: not logged). Not YAML.
+	Logger *slog.Logger `yaml:"-"`
 }
+
+// System is a target system with its own type limits.
+type System string
+
+// Target systems.
+const (
+	// SystemFiles is the file formats (Parquet, CSV, JSONL) of the local
+	// and S3 sinks, read by Athena/Glue/Hive/Spark.
+	SystemFiles System = "files"
+	// SystemMaxCompute is MaxCompute 2.0: BIGINT excludes -2^63, DECIMAL
+	// scale is at most 18.
+	SystemMaxCompute System = "maxcompute"
+)
+
+// MaxComputeMaxScale is the largest DECIMAL scale MaxCompute accepts.
+const MaxComputeMaxScale = 18
+
+// On-value-error policies (Config.OnValueError).
+const (
+	OnValueErrorRaw  = "raw"
+	OnValueErrorStop = "stop"
+)
 
 // Route maps the tables its Source matches to one target-name template.
 type Route struct {
@@ -126,6 +165,7 @@ const (
 
 // Zero-date policies.
 const (
+	ZeroDatesRaw    = "raw"
 	ZeroDatesNull   = "null"
 	ZeroDatesError  = "error"
 	ZeroDatesString = "string"
@@ -164,7 +204,13 @@ func (c *Config) EnsureDefaults() {
 		c.Evolution = ModeLenient
 	}
 	if c.ZeroDates == "" {
-		c.ZeroDates = ZeroDatesNull
+		c.ZeroDates = ZeroDatesRaw
+	}
+	if c.OnValueError == "" {
+		c.OnValueError = OnValueErrorRaw
+	}
+	if c.System == "" {
+		c.System = SystemFiles
 	}
 	if c.SourceTimeZone == "" {
 		c.SourceTimeZone = "UTC"
@@ -310,9 +356,19 @@ func compile(in *Config) (*compiled, error) {
 	}
 	out.evolution = c.Evolution
 	switch c.ZeroDates {
-	case ZeroDatesNull, ZeroDatesError, ZeroDatesString:
+	case ZeroDatesRaw, ZeroDatesNull, ZeroDatesError, ZeroDatesString:
 	default:
-		add("zero_dates: unknown policy %q (want null, error or string)", c.ZeroDates)
+		add("zero_dates: unknown policy %q (want raw, null, error or string)", c.ZeroDates)
+	}
+	switch c.OnValueError {
+	case OnValueErrorRaw, OnValueErrorStop:
+	default:
+		add("on_value_error: unknown policy %q (want raw or stop)", c.OnValueError)
+	}
+	switch c.System {
+	case SystemFiles, SystemMaxCompute:
+	default:
+		errs = append(errs, fmt.Errorf("schema: unknown target system %q (want %s or %s)", c.System, SystemFiles, SystemMaxCompute))
 	}
 	out.zeroDates = c.ZeroDates
 	if loc, err := time.LoadLocation(c.SourceTimeZone); err != nil {
@@ -328,6 +384,10 @@ func compile(in *Config) (*compiled, error) {
 		}
 		spec, err := parseTypeSpec(v)
 		if err != nil {
+			add("types[%s]: %v", k, err)
+			continue
+		}
+		if err := c.System.check(spec); err != nil {
 			add("types[%s]: %v", k, err)
 			continue
 		}
@@ -385,6 +445,9 @@ func compile(in *Config) (*compiled, error) {
 			}
 			if rule.Type != "" {
 				spec, err := parseTypeSpec(rule.Type)
+				if err == nil {
+					err = out.cfg.System.check(spec)
+				}
 				if err != nil {
 					add("%s.columns[%s].type: %v", what, col, err)
 				} else {
@@ -434,6 +497,15 @@ func compilePartition(p PartitionConfig, override bool) (partitionSpec, []error)
 		errs = append(errs, errors.New("time_zone is empty"))
 	}
 	return s, errs
+}
+
+// check reports whether the target system can hold type spec s.
+func (s System) check(spec typeSpec) error {
+	if s == SystemMaxCompute && spec.kind == KindDecimal && spec.scale > MaxComputeMaxScale {
+		return fmt.Errorf("MaxCompute DECIMAL scale is at most %d, %s asks for %d; map the column to string (keeps every digit) or a decimal with a smaller scale (rounds)",
+			MaxComputeMaxScale, spec, spec.scale)
+	}
+	return nil
 }
 
 func (m Mode) valid() bool {

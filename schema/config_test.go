@@ -16,7 +16,7 @@ func TestEnsureDefaults(t *testing.T) {
 	var c Config
 	c.EnsureDefaults()
 	if c.Target != "ods_{db}_{table}" || c.Partition.Column != "ds" || c.Partition.Granularity != "day" ||
-		c.Partition.TimeZone != "UTC" || c.Evolution != ModeLenient || c.ZeroDates != "null" || c.SourceTimeZone != "UTC" {
+		c.Partition.TimeZone != "UTC" || c.Evolution != ModeLenient || c.ZeroDates != "raw" || c.OnValueError != "raw" || c.System != SystemFiles || c.SourceTimeZone != "UTC" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -85,7 +85,7 @@ func TestConfigYAMLExample(t *testing.T) {
 	for _, c := range tg.Columns {
 		names = append(names, c.Name+":"+c.MaxCompute)
 	}
-	want := "_op:STRING,_seq:BIGINT,_commit_ts:TIMESTAMP,_pos:STRING,log_id:BIGINT,line:INT,amount:DECIMAL(38,4),description:STRING"
+	want := "_op:STRING,_seq:BIGINT,_commit_ts:TIMESTAMP,_pos:STRING,_raw:STRING,log_id:BIGINT,line:INT,amount:DECIMAL(38,4),description:STRING"
 	if strings.Join(names, ",") != want {
 		t.Errorf("order_log columns = %s\nwant %s", strings.Join(names, ","), want)
 	}
@@ -103,7 +103,7 @@ func TestConfigYAMLExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := all.Columns[4].MaxCompute + "," + all.Columns[5].MaxCompute + "," + all.Columns[6].MaxCompute; got != "BOOLEAN,JSON,ARRAY<STRING>" {
+	if got := all.Columns[5].MaxCompute + "," + all.Columns[6].MaxCompute + "," + all.Columns[7].MaxCompute; got != "BOOLEAN,JSON,ARRAY<STRING>" {
 		t.Errorf("family overrides = %s", got)
 	}
 }

@@ -18,6 +18,9 @@ type converter struct {
 	bitWidth  int
 	zeroDates string
 	srcZone   *time.Location
+	// minBigInt is the smallest BIGINT of the target system (MaxCompute
+	// excludes -2^63); 0 means math.MinInt64.
+	minBigInt int64
 }
 
 // ConvertError is a value that cannot be converted to its target column.
@@ -40,10 +43,15 @@ func (e *ConvertError) Unwrap() error { return e.Err }
 // ErrZeroDate is the cause of a ConvertError for a zero date under zero_dates: error.
 var ErrZeroDate = errors.New("zero date (zero_dates: error)")
 
+// ErrZeroDateRaw is what Convert returns for a zero date under zero_dates:
+// raw: Target.Row writes NULL and keeps the text in _raw.
+var ErrZeroDateRaw = errors.New("zero date (zero_dates: raw)")
+
 // Convert converts a source value of the column to the column's target
 // representation (the event.Value kind listed at each Kind constant). NULL
 // stays NULL; a zero date in a temporal column becomes NULL under
-// zero_dates: null. The error names the value and the cause.
+// zero_dates: null and is an error (ErrZeroDateRaw, ErrZeroDate) under
+// raw and error. The error names the value and the cause.
 func (c *TargetColumn) Convert(v event.Value) (event.Value, error) {
 	if v.IsNull() {
 		return event.Null, nil
@@ -62,7 +70,7 @@ func (c *TargetColumn) conv() *converter {
 	return &defaultConverter
 }
 
-var defaultConverter = converter{bitWidth: 64, zeroDates: ZeroDatesNull, srcZone: time.UTC}
+var defaultConverter = converter{bitWidth: 64, zeroDates: ZeroDatesRaw, srcZone: time.UTC}
 
 func (c *TargetColumn) convert(v event.Value) (event.Value, error) {
 	cv := c.conv()
@@ -97,6 +105,9 @@ func (c *TargetColumn) convert(v event.Value) (event.Value, error) {
 			return event.Null, err
 		}
 		lo, hi, _ := kindRange(c.Kind)
+		if c.Kind == KindBigInt && cv.minBigInt != 0 {
+			lo = cv.minBigInt
+		}
 		if neg {
 			if i < lo {
 				return event.Null, fmt.Errorf("out of range %d..%d", lo, hi)
@@ -251,10 +262,13 @@ func (cv *converter) isZero(v event.Value) bool {
 
 func (cv *converter) temporal(k Kind, v event.Value) (event.Value, error) {
 	if cv.isZero(v) {
-		if cv.zeroDates == ZeroDatesError {
+		switch cv.zeroDates {
+		case ZeroDatesError:
 			return event.Null, ErrZeroDate
+		case ZeroDatesNull:
+			return event.Null, nil
 		}
-		return event.Null, nil
+		return event.Null, ErrZeroDateRaw
 	}
 	switch v.Kind() {
 	case event.KindDate, event.KindDateTime:

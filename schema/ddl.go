@@ -56,10 +56,14 @@ var metaComments = [...]string{
 	MetaPos:         "source position",
 	MetaSourceDB:    "source database",
 	MetaSourceTable: "source table",
+	MetaRaw:         "values that did not fit their column, as JSON {column: source text}; NULL when all fit",
 }
 
 func (c *TargetColumn) maxComputeDef() string {
 	s := Quote(c.Name) + " " + c.MaxCompute
+	if !c.Nullable {
+		s += " NOT NULL"
+	}
 	if cm := c.comment(); cm != "" {
 		s += " COMMENT " + sqlString(cm)
 	}

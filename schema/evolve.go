@@ -218,6 +218,12 @@ func evolve(layout, fresh *Target, t *event.Table, c *compiled) (*Plan, *Target,
 				widen = append(widen, Step{Kind: StepWidenColumn, Table: layout, Column: nc, From: *oc, Reason: what})
 				continue
 			}
+		} else if fc.Meta == MetaRaw {
+			// A table created before odsync had _raw: every mode adds it
+			// (it changes no source column; rows need it).
+			added = append(added, *fc)
+			addReasons = append(addReasons, "metadata column _raw is new (values that do not fit their column)")
+			continue
 		} else if fc.Meta != MetaNone {
 			what = fmt.Sprintf("metadata column %s is new", fc.Name)
 		} else {

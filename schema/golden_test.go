@@ -78,6 +78,7 @@ var catalogue = []event.Column{
 	{Type: event.TypeJSON, RawType: "json"},
 	{Type: event.TypeGeometry, RawType: "geometry"},
 	{Type: event.TypeVector, Length: 3, RawType: "vector(3)"},
+	{Type: event.TypeDecimal, Precision: 30, Scale: 20, RawType: "decimal(30,20)"},
 }
 
 // catalogueTable is a table with every catalogue column, named c00...

@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -22,6 +23,8 @@ import (
 // versions (and of every shard of a merged route) land in the right columns.
 type Mapper struct {
 	c *compiled
+
+	stats *rawStats
 
 	mu      sync.Mutex
 	routes  map[event.TableID]*resolution
@@ -61,9 +64,12 @@ func New(cfg Config) (*Mapper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mapper{c: c, routes: map[event.TableID]*resolution{}, heads: map[string]*head{},
+	return &Mapper{c: c, stats: newRawStats(c.cfg.Logger), routes: map[event.TableID]*resolution{}, heads: map[string]*head{},
 		targets: map[uint64]cachedTarget{}}, nil
 }
+
+// System returns the target system the mapper maps for (Config.System).
+func (m *Mapper) System() System { return m.c.cfg.System }
 
 // Captures reports whether the source table is captured: it matches an
 // include pattern (or, when there is none, is not in a system schema) and no
@@ -253,10 +259,12 @@ func (m *Mapper) build(t *event.Table) (*Target, error) {
 	}
 	tg := &Target{Name: r.base, BaseName: r.base, Version: 1, Source: t.ID, SourceVersion: t.Version,
 		Merged: r.merged, PartitionColumn: r.partition.column, Granularity: r.partition.granularity,
-		TimeZone: r.partition.zoneName, Mode: r.mode, loc: zone}
+		TimeZone: r.partition.zoneName, Mode: r.mode, loc: zone,
+		stop: m.c.cfg.OnValueError == OnValueErrorStop, stats: m.stats}
 	for k := MetaOp; k <= MetaPos; k++ {
 		tg.Columns = append(tg.Columns, metaColumn(k))
 	}
+	tg.Columns = append(tg.Columns, metaColumn(MetaRaw))
 	if r.merged {
 		tg.Columns = append(tg.Columns, metaColumn(MetaSourceDB), metaColumn(MetaSourceTable))
 	}
@@ -357,10 +365,13 @@ func (m *Mapper) mapColumn(sc *event.Column, rule columnRule) (TargetColumn, err
 			}
 		}
 		if !found {
-			if spec, err = defaultSpec(sc, m.c.zeroDates); err != nil {
+			if spec, err = defaultSpec(sc, m.c.zeroDates, m.c.cfg.System); err != nil {
 				return TargetColumn{}, err
 			}
 		}
+	}
+	if err := m.c.cfg.System.check(spec); err != nil {
+		return TargetColumn{}, err // defaults never fail it; overrides are checked by compile
 	}
 	lossy, err := checkConversion(sc, spec, m.c.zeroDates, m.c.cfg.SourceTimeZone)
 	if err != nil {
@@ -372,6 +383,9 @@ func (m *Mapper) mapColumn(sc *event.Column, rule columnRule) (TargetColumn, err
 	srcCopy := *sc
 	col.src = &srcCopy
 	col.cv = &converter{srcType: sc.Type, bitWidth: bitWidth(sc), zeroDates: m.c.zeroDates, srcZone: m.c.sourceZone}
+	if m.c.cfg.System == SystemMaxCompute {
+		col.cv.minBigInt = math.MinInt64 + 1 // MaxCompute's BIGINT excludes -2^63
+	}
 	return col, nil
 }
 

@@ -120,20 +120,20 @@ func TestTargetLayout(t *testing.T) {
 		names = append(names, c.Name)
 		types = append(types, c.MaxCompute)
 	}
-	if got, want := strings.Join(names, ","), "_op,_seq,_commit_ts,_pos,id,amount,created,note"; got != want {
+	if got, want := strings.Join(names, ","), "_op,_seq,_commit_ts,_pos,_raw,id,amount,created,note"; got != want {
 		t.Fatalf("columns = %s, want %s", got, want)
 	}
-	if got, want := strings.Join(types, ","), "STRING,BIGINT,TIMESTAMP,STRING,DECIMAL(20,0),DECIMAL(12,2),TIMESTAMP_NTZ,STRING"; got != want {
+	if got, want := strings.Join(types, ","), "STRING,BIGINT,TIMESTAMP,STRING,STRING,DECIMAL(20,0),DECIMAL(12,2),TIMESTAMP_NTZ,STRING"; got != want {
 		t.Fatalf("types = %s, want %s", got, want)
 	}
 	if len(tg.Key) != 1 || tg.Columns[tg.Key[0]].Name != "id" {
 		t.Fatalf("key = %v", tg.Key)
 	}
-	if tg.Name != "ods_shop_orders" || tg.PartitionColumn != "ds" || tg.Columns[4].Source != 0 || tg.Columns[0].Source != -1 {
+	if tg.Name != "ods_shop_orders" || tg.PartitionColumn != "ds" || tg.Columns[5].Source != 0 || tg.Columns[0].Source != -1 {
 		t.Fatalf("target = %+v", tg)
 	}
-	if tg.Columns[0].Nullable || !tg.Columns[4].Nullable {
-		t.Fatalf("nullability: meta %v source %v", tg.Columns[0].Nullable, tg.Columns[4].Nullable)
+	if tg.Columns[0].Nullable || !tg.Columns[5].Nullable || !tg.Columns[4].Nullable || tg.Columns[4].Meta != MetaRaw {
+		t.Fatalf("nullability: meta %v _raw %v source %v", tg.Columns[0].Nullable, tg.Columns[4].Nullable, tg.Columns[5].Nullable)
 	}
 	// cached per version
 	tg2, err := m.Target(ordersTable("shop", "orders"))
@@ -154,7 +154,7 @@ func TestRow(t *testing.T) {
 	e := &event.Event{Seq: 42, Op: event.OpUpdate, Source: tb.ID, Table: tb, Before: row, After: row,
 		CommitTime: 1_795_000_000_000_000, Pos: event.Position{File: "bin.000003", Offset: 1234}}
 	got := tg.Row(e, nil)
-	want := []string{"string:U", "uint:42", "timestamp:2026-11-18T11:06:40Z", "string:bin.000003:1234",
+	want := []string{"string:U", "uint:42", "timestamp:2026-11-18T11:06:40Z", "string:bin.000003:1234", "NULL",
 		"decimal:18446744073709551615", "decimal:12.50", "datetime:2026-11-21 13:04:05.123000", "string:hi"}
 	if len(got) != len(want) {
 		t.Fatalf("row has %d values, want %d", len(got), len(want))
@@ -169,14 +169,14 @@ func TestRow(t *testing.T) {
 	del.Op = event.OpDelete
 	del.After = nil
 	got2 := tg.Row(&del, got[:0])
-	if &got2[0] != &got[0] || got2[0].Str() != "D" || got2[7].Str() != "hi" {
+	if &got2[0] != &got[0] || got2[0].Str() != "D" || got2[8].Str() != "hi" {
 		t.Fatalf("delete row = %v", got2)
 	}
 	// short image: missing values are NULL
 	short := *e
 	short.After = row[:2]
 	got3 := tg.Row(&short, nil)
-	if !got3[6].IsNull() || !got3[7].IsNull() {
+	if !got3[7].IsNull() || !got3[8].IsNull() {
 		t.Fatalf("short image row = %v", got3)
 	}
 }
@@ -201,10 +201,14 @@ func TestCheckedRowError(t *testing.T) {
 			t.Errorf("error %q does not name %q", err, s)
 		}
 	}
-	// Row keeps the source text instead of failing.
+	// Row keeps the source text in _raw instead of failing; SinkRow
+	// refuses it (zero_dates: error stops every sink).
 	row := tg.Row(e, nil)
-	if row[6].Kind() != event.KindString || row[6].Str() != "0000-00-00 00:00:00" {
-		t.Fatalf("Row fallback = %v", row[6])
+	if !row[7].IsNull() || row[4].Str() != `{"created":"0000-00-00 00:00:00"}` {
+		t.Fatalf("Row fallback = %v, _raw %v", row[7], row[4])
+	}
+	if _, err := tg.SinkRow(e, nil); !errors.Is(err, ErrZeroDate) {
+		t.Fatalf("SinkRow error = %v, want ErrZeroDate", err)
 	}
 }
 
@@ -255,7 +259,7 @@ func TestMergedRoute(t *testing.T) {
 	if a.Name != "ods_shop_order" || b.Name != a.Name || !a.Merged {
 		t.Fatalf("names %s %s merged %v", a.Name, b.Name, a.Merged)
 	}
-	if a.Columns[4].Name != ColSourceDB || a.Columns[5].Name != ColSourceTable {
+	if a.Columns[4].Name != ColRaw || a.Columns[5].Name != ColSourceDB || a.Columns[6].Name != ColSourceTable {
 		t.Fatalf("columns %v", a.Columns)
 	}
 	var keys []string
@@ -267,7 +271,7 @@ func TestMergedRoute(t *testing.T) {
 	}
 	tb := ordersTable("shop", "order_63")
 	row := b.Row(&event.Event{Op: event.OpInsert, Source: tb.ID, After: make([]event.Value, 4)}, nil)
-	if row[4].Str() != "shop" || row[5].Str() != "order_63" {
+	if row[5].Str() != "shop" || row[6].Str() != "order_63" {
 		t.Fatalf("row = %v", row)
 	}
 	// An incompatible shard is refused with both table names.

@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/odsync/odsync/event"
 )
@@ -18,6 +20,7 @@ const (
 	MetaPos                         // _pos: the source position text
 	MetaSourceDB                    // _src_db: the source database (merged routes)
 	MetaSourceTable                 // _src_table: the source table (merged routes)
+	MetaRaw                         // _raw: JSON of the row's values that did not fit their column (NULL when all fit)
 )
 
 // Metadata column names.
@@ -28,14 +31,15 @@ const (
 	ColPos         = "_pos"
 	ColSourceDB    = "_src_db"
 	ColSourceTable = "_src_table"
+	ColRaw         = "_raw"
 )
 
 var metaNames = [...]string{MetaOp: ColOp, MetaSeq: ColSeq, MetaCommitTs: ColCommitTs, MetaPos: ColPos,
-	MetaSourceDB: ColSourceDB, MetaSourceTable: ColSourceTable}
+	MetaSourceDB: ColSourceDB, MetaSourceTable: ColSourceTable, MetaRaw: ColRaw}
 
 var metaSpecs = [...]typeSpec{MetaOp: {kind: KindString}, MetaSeq: {kind: KindBigInt},
 	MetaCommitTs: {kind: KindTimestamp}, MetaPos: {kind: KindString}, MetaSourceDB: {kind: KindString},
-	MetaSourceTable: {kind: KindString}}
+	MetaSourceTable: {kind: KindString}, MetaRaw: {kind: KindString}}
 
 // String returns the column name of the metadata kind ("" for MetaNone).
 func (k MetaKind) String() string {
@@ -57,11 +61,13 @@ func isMetaName(n string) bool {
 // Target is the ODS table a source table version maps to, with the column
 // layout sinks write. Targets are immutable; share them freely.
 //
-// Column order: the metadata columns _op, _seq, _commit_ts, _pos, then
-// (merged routes only) _src_db, _src_table, then the source columns in
-// source order. Schema evolution only ever appends columns, so a target
-// that has evolved has its added columns at the end, and columns whose
-// source column is gone stay in place with Source -1 (written as NULL).
+// Column order: the metadata columns _op, _seq, _commit_ts, _pos, _raw,
+// then (merged routes only) _src_db, _src_table, then the source columns
+// in source order. Schema evolution only ever appends columns, so a target
+// that has evolved has its added columns at the end (also _raw, on a table
+// created before odsync had it: Reconcile and Plan add it in every mode),
+// and columns whose source column is gone stay in place with Source -1
+// (written as NULL).
 // The partition column is not in Columns.
 type Target struct {
 	// Name is the ODS table name (lower case, MaxCompute-legal). From layout
@@ -94,7 +100,9 @@ type Target struct {
 	// Mode is the schema-evolution mode of this table.
 	Mode Mode
 
-	loc *time.Location
+	loc   *time.Location
+	stop  bool      // mapping.on_value_error: stop (SinkRow is CheckedRow)
+	stats *rawStats // the mapper's _raw counts (nil: not counted)
 }
 
 // TargetColumn is one column of a Target.
@@ -122,7 +130,8 @@ type TargetColumn struct {
 	Lossy string
 	// Nullable is true for every source column (an ODS table never refuses
 	// a change: evolution adds nullable columns, removed columns read NULL,
-	// zero dates may become NULL) and false for the metadata columns.
+	// values that do not fit are NULL with their text in _raw) and for
+	// _raw, false for the other metadata columns.
 	Nullable bool
 
 	src *event.Column // the source column, for conversions (nil for metadata)
@@ -146,7 +155,7 @@ func newColumn(name string, s typeSpec) TargetColumn {
 func metaColumn(k MetaKind) TargetColumn {
 	c := newColumn(metaNames[k], metaSpecs[k])
 	c.Meta = k
-	c.Nullable = false
+	c.Nullable = k == MetaRaw
 	return c
 }
 
@@ -201,27 +210,46 @@ func (t *Target) ColumnIndex(name string) int {
 // row image lacks are NULL.
 //
 // Row never fails: a value that cannot be converted (a zero date under
-// zero_dates: error, an out-of-range value under a narrowing override, a
-// value of the wrong kind) is written as its source text, event.String,
-// so nothing is lost but a typed writer will refuse it. Sinks that must
-// refuse such rows with a precise error use CheckedRow.
+// zero_dates: raw, a value outside the target's range, a fraction in an
+// integer column, a value of the wrong kind) is NULL in its column and
+// its lossless text (what a STRING column would hold) is in _raw, a JSON
+// object keyed by target column name in column order, e.g.
+// {"d":"0000-00-00","big":"-9223372036854775808"}; _raw is NULL when
+// every value fit. Each such value is counted (Mapper.RawCounts) and the
+// first of each target column logged. A value that cannot be converted
+// under zero_dates: error is kept in _raw too: sinks that must refuse such
+// rows use CheckedRow (or SinkRow).
 func (t *Target) Row(e *event.Event, dst []event.Value) []event.Value {
-	dst, _ = t.row(e, dst, false)
+	dst, _ = t.row(e, dst, false, false)
 	return dst
 }
 
 // CheckedRow is Row that stops at the first value that cannot be converted
-// and returns an error naming the table, column, position and cause.
+// and returns a *ConvertError naming the table, column, position and
+// cause. Zero dates under zero_dates: raw still go to _raw (that policy
+// is what the user chose for them).
 func (t *Target) CheckedRow(e *event.Event, dst []event.Value) ([]event.Value, error) {
-	return t.row(e, dst, true)
+	return t.row(e, dst, true, true)
 }
 
-func (t *Target) row(e *event.Event, dst []event.Value, checked bool) ([]event.Value, error) {
+// SinkRow is the row a sink writes under mapping.on_value_error: Row
+// (raw, the default) or CheckedRow (stop). A zero date under zero_dates:
+// error is an error under both.
+func (t *Target) SinkRow(e *event.Event, dst []event.Value) ([]event.Value, error) {
+	return t.row(e, dst, t.stop, true)
+}
+
+// row builds the row; checked: a value that cannot be converted is an
+// error (except a zero date under zero_dates: raw); zeroErr: a zero date
+// under zero_dates: error is an error.
+func (t *Target) row(e *event.Event, dst []event.Value, checked, zeroErr bool) ([]event.Value, error) {
 	if cap(dst) < len(t.Columns) {
 		dst = make([]event.Value, len(t.Columns))
 	}
 	dst = dst[:len(t.Columns)]
 	img := e.Row()
+	rawIdx := -1
+	var raw []byte // the _raw JSON, built at the first value that does not fit
 	for i := range t.Columns {
 		c := &t.Columns[i]
 		switch c.Meta {
@@ -244,6 +272,8 @@ func (t *Target) row(e *event.Event, dst []event.Value, checked bool) ([]event.V
 			dst[i] = event.String(e.Source.DB)
 		case MetaSourceTable:
 			dst[i] = event.String(e.Source.Table)
+		case MetaRaw:
+			rawIdx = i
 		default:
 			if c.Source < 0 || c.Source >= len(img) {
 				dst[i] = event.Null
@@ -251,13 +281,68 @@ func (t *Target) row(e *event.Event, dst []event.Value, checked bool) ([]event.V
 			}
 			v, err := c.Convert(img[c.Source])
 			if err != nil {
-				if checked {
+				if checked && !errors.Is(err, ErrZeroDateRaw) || zeroErr && errors.Is(err, ErrZeroDate) {
 					return dst, &ConvertError{Table: e.Source, Target: t.Name, Column: c.Name, Pos: e.Pos, Seq: e.Seq, Err: err}
 				}
-				v = event.String(img[c.Source].Text())
+				if raw == nil {
+					raw = append(make([]byte, 0, 64), '{')
+				} else {
+					raw = append(raw, ',')
+				}
+				raw = appendJSONString(raw, c.Name)
+				raw = append(raw, ':')
+				raw = appendJSONString(raw, c.conv().text(img[c.Source]))
+				t.stats.note(e, t.Name, c.Name, err)
+				v = event.Null
 			}
 			dst[i] = v
 		}
 	}
+	if rawIdx >= 0 {
+		if raw != nil {
+			dst[rawIdx] = event.String(string(append(raw, '}')))
+		} else {
+			dst[rawIdx] = event.Null
+		}
+	}
 	return dst, nil
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 bytes become
+// U+FFFD (source text is UTF-8; binary values are rendered as base64).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20 || c == 0x7f:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = append(b, "\\ufffd"...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return append(b, '"')
 }

@@ -174,7 +174,9 @@ func isTemporalFamily(t event.Type) bool {
 }
 
 // decimalPS returns a DECIMAL column's precision and scale, from the fields
-// or, when Precision is 0, from RawType; ok is false when unknown.
+// or, when Precision is 0, from RawType; ok is false when unknown (a bare
+// "decimal" from a Kafka codec: the MySQL capture sets Precision 10 for a
+// DDL DECIMAL without (p,s) itself).
 func decimalPS(c *event.Column) (p, s int, ok bool) {
 	if c.Precision > 0 {
 		return int(c.Precision), int(c.Scale), true
@@ -183,9 +185,6 @@ func decimalPS(c *event.Column) (p, s int, ok bool) {
 	i := strings.IndexByte(raw, '(')
 	j := strings.IndexByte(raw, ')')
 	if i < 0 || j < i {
-		if strings.HasPrefix(raw, "decimal") || strings.HasPrefix(raw, "numeric") {
-			return 10, 0, true // MySQL's default DECIMAL is DECIMAL(10,0)
-		}
 		return 0, 0, false
 	}
 	parts := strings.Split(raw[i+1:j], ",")
@@ -215,7 +214,7 @@ func isBool(c *event.Column) bool {
 }
 
 // defaultSpec is the lossless default mapping of a source column.
-func defaultSpec(c *event.Column, zeroDates string) (typeSpec, error) {
+func defaultSpec(c *event.Column, zeroDates string, sys System) (typeSpec, error) {
 	k := func(k Kind) (typeSpec, error) { return typeSpec{kind: k}, nil }
 	switch c.Type {
 	case event.TypeTinyInt:
@@ -242,7 +241,9 @@ func defaultSpec(c *event.Column, zeroDates string) (typeSpec, error) {
 		return k(KindBigInt)
 	case event.TypeDecimal:
 		p, s, ok := decimalPS(c)
-		if !ok || p > MaxDecimalPrecision {
+		if !ok || p > MaxDecimalPrecision || sys == SystemMaxCompute && s > MaxComputeMaxScale {
+			// unknown precision, or too wide for the target: STRING holds
+			// every MySQL/TiDB decimal (up to DECIMAL(65,30)) exactly.
 			return k(KindString)
 		}
 		return typeSpec{kind: KindDecimal, precision: p, scale: s}, nil

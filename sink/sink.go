@@ -40,14 +40,18 @@ type Batch struct {
 // permission denied). The pipeline stops instead of retrying.
 var ErrPermanent = errors.New("permanent sink error")
 
-// Health is what a sink whose writes reach the target after Write returned
-// (the S3 sink spools locally and uploads later) reports about that second
-// step, so lag, readiness and metrics describe the target, not the spool.
+// Health is what a sink reports about its target beyond Write's result: for
+// a sink whose writes reach the target after Write returned (the S3 sink
+// spools locally and uploads later), that second step, so lag, readiness and
+// metrics describe the target, not the spool; for any sink, failures it is
+// still retrying inside a blocked Write (throttling).
 type Health struct {
-	// Durable: every event with a sequence number <= Durable is in the
-	// target (uploaded, committed).
-	Durable uint64
-	// Buffered is the bytes accepted by Write but not yet in the target.
+	// Delivers is true for sinks whose writes reach the target after Write
+	// returned; Durable and Buffered are set only then. Durable: every
+	// event with a sequence number <= Durable is in the target (uploaded,
+	// committed); Buffered is the bytes accepted but not yet there.
+	Delivers bool
+	Durable  uint64
 	Buffered int64
 	// ConsecutiveFailures counts the failed attempts since the last
 	// success; FailingSince is the first of them (zero when none).
@@ -57,8 +61,9 @@ type Health struct {
 	LastError string
 	// LastSuccess is when the target last accepted data.
 	LastSuccess time.Time
-	// Retries counts every failed attempt that will be retried.
-	Retries int64
+	// Retries counts every failed attempt; Throttled those the target
+	// refused to slow us down (429, 503).
+	Retries, Throttled int64
 	// Holding is how long data may wait before delivery by design (the S3
 	// sink's max_age file rolling): readiness allows this much lag on top
 	// of its bound.

@@ -119,10 +119,23 @@ func (t *Telemetry) instruments() error {
 	snapDone, e := m.Int64ObservableGauge("odsync.snapshot.done",
 		metric.WithDescription("1 when the table's snapshot completed."))
 	must(e)
+	rawValues, e := m.Int64ObservableCounter("odsync.values.raw", metric.WithUnit("{value}"),
+		metric.WithDescription("Values a sink wrote as NULL with their text in the _raw column because they did not fit their typed column, by sink, ODS table and column."))
+	must(e)
 	if err != nil {
 		return err
 	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		// _raw counts: summed over the source tables of merged targets.
+		type rawKey struct{ sink, table, column string }
+		raw := map[rawKey]int64{}
+		for _, c := range t.rawCounts() {
+			raw[rawKey{c.Sink, c.Table, c.Column}] += c.Count
+		}
+		for k, n := range raw {
+			o.ObserveInt64(rawValues, n, metric.WithAttributes(attribute.String("sink", k.sink),
+				attribute.String("table", k.table), attribute.String("column", k.column)))
+		}
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		st := &t.st
@@ -202,7 +215,7 @@ func (t *Telemetry) instruments() error {
 		}
 		return nil
 	}, captured, capturedBytes, written, writtenBytes, connected, srcLag, srcBytes, srcMsgs, wmAge,
-		sinkLagEv, sinkLag, tblLagEv, tblLag, cursor, head, logSize, diskSize, snapRead, snapTotal, snapDone,
+		sinkLagEv, sinkLag, tblLagEv, tblLag, cursor, head, logSize, diskSize, snapRead, snapTotal, snapDone, rawValues,
 		sinkFailing, sinkDeliveryRetries, sinkBuffered)
 	return err
 }

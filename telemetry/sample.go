@@ -75,7 +75,7 @@ func (t *Telemetry) Sample(ctx context.Context) {
 	// after Write, their durable sequence, not the log cursor.
 	reach := make(map[string]uint64, len(cursors))
 	for name, c := range cursors {
-		if h, ok := health[name]; ok {
+		if h, ok := health[name]; ok && h.Delivers {
 			c = min(c, h.Durable)
 		}
 		reach[name] = c
@@ -156,7 +156,7 @@ func (t *Telemetry) Sample(ctx context.Context) {
 	}
 	for name, h := range health {
 		s := t.sink(name)
-		s.reports, s.durable, s.buffered, s.asyncRetry = true, h.Durable, h.Buffered, h.Retries
+		s.reports, s.delivers, s.durable, s.buffered, s.asyncRetry = true, h.Delivers, h.Durable, h.Buffered, h.Retries
 		s.asyncFails, s.asyncOK, s.holding = h.ConsecutiveFailures, h.LastSuccess, h.Holding
 		if h.ConsecutiveFailures > 0 {
 			s.asyncSince = h.FailingSince

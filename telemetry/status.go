@@ -106,8 +106,11 @@ type TableStatus struct {
 	Bytes           int64            `json:"bytes"`
 	EventsPerSecond float64          `json:"events_per_second"`
 	// LagSeconds is the worst per-sink lag of the table.
-	LagSeconds  float64           `json:"lag_seconds"`
-	LagEvents   int64             `json:"lag_events"`
+	LagSeconds float64 `json:"lag_seconds"`
+	LagEvents  int64   `json:"lag_events"`
+	// RawValues counts the table's values kept in _raw, summed over the
+	// sinks (per sink in Sinks).
+	RawValues   int64             `json:"raw_values"`
 	Sinks       []TableSinkStatus `json:"sinks"`
 	RateHistory []float64         `json:"rate_history"`
 	LagHistory  []float64         `json:"lag_history"`
@@ -120,6 +123,9 @@ type TableSinkStatus struct {
 	Written    int64   `json:"written"`
 	LagEvents  int64   `json:"lag_events"`
 	LagSeconds float64 `json:"lag_seconds"`
+	// RawValues counts the table's values the sink kept in the _raw
+	// column (NULL in their typed column) since odsync started.
+	RawValues int64 `json:"raw_values"`
 }
 
 // SnapshotStatus is a table's snapshot progress.
@@ -151,6 +157,14 @@ func timePtr(t time.Time) *time.Time {
 // Status returns the current status (as of the last sample for lag; live
 // counters).
 func (t *Telemetry) Status() Status {
+	type rawKey struct {
+		sink  string
+		table event.TableID
+	}
+	raw := map[rawKey]int64{}
+	for _, c := range t.rawCounts() {
+		raw[rawKey{c.Sink, c.Source}] += c.Count
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := &t.st
@@ -196,8 +210,11 @@ func (t *Telemetry) Status() Status {
 			RateHistory: k.rateH.values(), LagHistory: k.lagH.values(),
 		}
 		if k.reports {
-			d := k.durable
-			ss.Durable, ss.BufferedBytes, ss.Retries = &d, k.buffered, k.asyncRetry
+			if k.delivers {
+				d := k.durable
+				ss.Durable, ss.BufferedBytes = &d, k.buffered
+			}
+			ss.Retries = k.asyncRetry
 			ss.LastDelivered = timePtr(k.asyncOK)
 			ss.HoldingSeconds = k.holding.Seconds()
 			if k.asyncFails > 0 {
@@ -233,9 +250,11 @@ func (t *Telemetry) Status() Status {
 					w += n
 				}
 			}
-			tb.Sinks = append(tb.Sinks, TableSinkStatus{Sink: name, Written: w, LagEvents: l.events, LagSeconds: l.seconds})
+			tb.Sinks = append(tb.Sinks, TableSinkStatus{Sink: name, Written: w, LagEvents: l.events, LagSeconds: l.seconds,
+				RawValues: raw[rawKey{name, ts.id}]})
 			tb.LagSeconds = max(tb.LagSeconds, l.seconds)
 			tb.LagEvents = max(tb.LagEvents, l.events)
+			tb.RawValues += raw[rawKey{name, ts.id}]
 		}
 		if p, ok := snaps[ts.id]; ok {
 			tb.Snapshot = snapshotStatus(p)

@@ -72,6 +72,29 @@ type Options struct {
 	// uploads): their lag is measured to what the target holds, and their
 	// failures count against readiness like failed writes.
 	SinkHealth map[string]sink.HealthReporter
+	// RawCounts reports, per sink, source table, ODS table and column, the
+	// values the sinks kept in the _raw column because they did not fit
+	// their typed column (optional; odsync adapts schema.Mapper.RawCounts).
+	// It must not call back into Telemetry.
+	RawCounts func() []RawCount
+}
+
+// RawCount is how many values of one source table one sink kept in _raw
+// for one ODS table column.
+type RawCount struct {
+	Sink   string
+	Source event.TableID
+	Table  string // the ODS table
+	Column string
+	Count  int64
+}
+
+// rawCounts calls Options.RawCounts (nil without it).
+func (t *Telemetry) rawCounts() []RawCount {
+	if t.opts.RawCounts == nil {
+		return nil
+	}
+	return t.opts.RawCounts()
 }
 
 // Telemetry records odsync's progress. Create it with New, call Run in a
@@ -187,6 +210,7 @@ type sinkStats struct {
 	failSince time.Time // first failure since the last success
 	// From a sink.HealthReporter (async delivery to the target).
 	reports    bool
+	delivers   bool
 	durable    uint64
 	buffered   int64
 	asyncFails int

@@ -694,3 +694,83 @@ func TestSnapshotProgress(t *testing.T) {
 		t.Errorf("chunk duration count = %d, want 1", n)
 	}
 }
+
+// TestRawValuesMetric: values a sink keeps in _raw (here zero dates, the
+// default zero_dates: raw) are exposed as odsync_values_raw_total{sink,
+// table,column} and per table and sink on /status.
+func TestRawValuesMetric(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := openLog(t)
+	mapper, err := schema.New(schema.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := local.New(local.Config{Dir: t.TempDir(), NoSync: true, Format: "jsonl"}, mapper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := sdkmetric.NewManualReader()
+	tel, err := telemetry.New(ctx, telemetry.Config{SampleInterval: 10 * time.Minute}, telemetry.Options{
+		Log: log, Reader: reader, RawCounts: func() []telemetry.RawCount {
+			var out []telemetry.RawCount
+			for _, c := range mapper.RawCounts() {
+				out = append(out, telemetry.RawCount{Sink: "files", Source: c.Source, Table: c.Table, Column: c.Column, Count: c.Count})
+			}
+			return out
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	src := &feedSource{txns: make(chan []event.Event)}
+	p := pipeline.New(log, src, []pipeline.SinkSpec{{Name: "files", Sink: sk,
+		Policy: pipeline.BatchPolicy{MaxAge: 20 * time.Millisecond, MaxRows: 40}}},
+		pipeline.Options{Observer: tel, GCInterval: 20 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+
+	id := event.TableID{DB: "shop", Table: "events"}
+	tb := (&event.Table{ID: id, Key: []int{0}, Columns: []event.Column{
+		{Name: "id", Type: event.TypeBigInt, RawType: "bigint"},
+		{Name: "d", Type: event.TypeDate, Nullable: true, RawType: "date"},
+	}}).Seal()
+	ct := time.Now().UnixMicro()
+	var txn []event.Event
+	for i := range 5 {
+		d := event.Date(2024, 1, 2)
+		if i%2 == 0 {
+			d = event.Date(0, 0, 0) // rows 0, 2, 4
+		}
+		txn = append(txn, event.Event{Op: event.OpInsert, Source: id, Table: tb, After: []event.Value{event.Int(int64(i)), d}, CommitTime: ct})
+	}
+	txn[len(txn)-1].TxnEnd = true
+	src.txns <- txn
+	waitFor(t, "5 events written", func() bool {
+		c, _ := log.Cursor("files")
+		return log.Head() == 5 && c == 5
+	})
+	tel.Sample(ctx)
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	kv := attribute.String
+	if n, ok := sumInt(t, &rm, "odsync.values.raw", kv("sink", "files"), kv("table", "ods_shop_events"), kv("column", "d")); !ok || n != 3 {
+		t.Errorf("odsync.values.raw = %d, %v; want 3", n, ok)
+	}
+	rec := httptest.NewRecorder()
+	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `odsync_values_raw_total{column="d",sink="files",table="ods_shop_events"} 3`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+	st := tel.Status()
+	if len(st.Tables) != 1 || st.Tables[0].RawValues != 3 || len(st.Tables[0].Sinks) != 1 || st.Tables[0].Sinks[0].RawValues != 3 {
+		t.Errorf("status tables = %+v", st.Tables)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

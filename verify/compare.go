@@ -159,7 +159,7 @@ func (j *tableJob) columnCheck(layout Layout, plan *schema.Plan) {
 
 func isMeta(name string) bool {
 	switch name {
-	case schema.ColOp, schema.ColSeq, schema.ColCommitTs, schema.ColPos, schema.ColSourceDB, schema.ColSourceTable:
+	case schema.ColOp, schema.ColSeq, schema.ColCommitTs, schema.ColPos, schema.ColRaw, schema.ColSourceDB, schema.ColSourceTable:
 		return true
 	}
 	return false

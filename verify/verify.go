@@ -125,6 +125,9 @@ func (o *Options) Validate() error {
 type Sink struct {
 	Name   string
 	Reader TargetReader
+	// System is the sink's target system (schema.Config.System: its type
+	// limits decide the expected rows); "" is schema.SystemFiles.
+	System schema.System
 }
 
 // Verifier compares source tables with the ODS tables of sinks.
@@ -199,7 +202,11 @@ func (v *Verifier) Tables(ctx context.Context, only []string) ([]event.TableID, 
 func (v *Verifier) Run(ctx context.Context, tables []event.TableID) (*Report, error) {
 	rep := &Report{Started: time.Now().UTC()}
 	for _, sk := range v.sinks {
-		mapper, err := schema.New(v.mapping)
+		mc := v.mapping
+		if sk.System != "" {
+			mc.System = sk.System
+		}
+		mapper, err := schema.New(mc)
 		if err != nil {
 			return nil, err
 		}

@@ -199,6 +199,15 @@ func TestEventTable(t *testing.T) {
 			t.Errorf("column %d:\n got %+v\nwant %+v", i, g, w)
 		}
 	}
+	// DECIMAL / NUMERIC without (p,s) is DECIMAL(10,0) (MySQL's default), a
+	// known precision: the ODS keeps DECIMAL(10,0), not a STRING for an
+	// unknown precision.
+	for i, c := range mustCreate(t, "CREATE TABLE t (a DECIMAL, b NUMERIC, c DEC(5), d FIXED(12,3))").eventTable().Columns {
+		want := [][2]uint8{{10, 0}, {10, 0}, {5, 0}, {12, 3}}[i]
+		if c.Type != event.TypeDecimal || c.Precision != want[0] || c.Scale != want[1] {
+			t.Errorf("column %s: %s(%d,%d), want decimal(%d,%d)", c.Name, c.Type, c.Precision, c.Scale, want[0], want[1])
+		}
+	}
 	// A NULLable unique key is no key.
 	if k := mustCreate(t, "CREATE TABLE t (a INT, UNIQUE KEY (a))").eventTable().Key; len(k) != 0 {
 		t.Errorf("nullable unique key chosen: %v", k)

@@ -94,41 +94,59 @@ func (e *stateInUseError) Error() string {
 		"watch it with odsync status -c FILE, stop it (SIGTERM) before offsets replay, or give this instance its own state.dir", e.dir)
 }
 
+// sinkMapping is the mapping of one sink: the configured mapping for the
+// sink's target system (its type limits), logging values kept in _raw with
+// the sink's name.
+func sinkMapping(cfg *config.Config, s config.Sink, lg *slog.Logger) schema.Config {
+	m := cfg.Mapping
+	m.System = schema.SystemFiles
+	if s.Type == "maxcompute" {
+		m.System = schema.SystemMaxCompute
+	}
+	if lg != nil {
+		m.Logger = lg.With("sink", s.Name)
+	}
+	return m
+}
+
 // buildSinks constructs every configured sink. Each sink gets a mapper of
 // its own: mappers remember each target's layout, and sinks with different
 // histories (one reconciled with an existing MaxCompute table, one starting
-// fresh) must not change each other's layout.
-func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeline.SinkSpec, error) {
+// fresh) must not change each other's layout; each knows its target
+// system's limits. mappers receives them by sink name (for the _raw counts).
+func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeline.SinkSpec, map[string]*schema.Mapper, error) {
 	var specs []pipeline.SinkSpec
+	mappers := map[string]*schema.Mapper{}
 	for _, s := range cfg.Sinks {
-		mapper, err := schema.New(cfg.Mapping)
+		mapper, err := schema.New(sinkMapping(cfg, s, lg))
 		if err != nil {
-			return nil, fmt.Errorf("mapping: %w", err)
+			return nil, nil, fmt.Errorf("mapping: %w", err)
 		}
+		mappers[s.Name] = mapper
 		switch s.Type {
 		case "local":
 			sk, err := local.New(*s.Local, mapper)
 			if err != nil {
-				return nil, fmt.Errorf("sink %s: %w", s.Name, err)
+				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
 			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 		case "maxcompute":
 			sk, err := mcsink.New(*s.MaxCompute, mapper, log, lg.With("sink", s.Name))
 			if err != nil {
-				return nil, fmt.Errorf("sink %s: %w", s.Name, err)
+				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
 			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 		case "s3":
 			sk, err := s3sink.New(*s.S3, mapper, lg.With("sink", s.Name))
 			if err != nil {
-				return nil, fmt.Errorf("sink %s: %w", s.Name, err)
+				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
 			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 		default:
-			return nil, fmt.Errorf("sink %s: unknown type %q", s.Name, s.Type)
+			return nil, nil, fmt.Errorf("sink %s: unknown type %q", s.Name, s.Type)
 		}
 	}
-	return specs, nil
+	return specs, mappers, nil
 }
 
 func buildSource(cfg *config.Config, mapper *schema.Mapper, log *offsets.Log, progress io.Writer, lg *slog.Logger) (pipeline.Source, error) {
@@ -151,6 +169,19 @@ func buildSource(cfg *config.Config, mapper *schema.Mapper, log *offsets.Log, pr
 		return ticdc.NewSource(sc, mapper.Captures, lg.With("component", "capture"))
 	}
 	return nil, fmt.Errorf("source type %q is not supported", cfg.Source.Type)
+}
+
+// rawCounts adapts the sinks' mappers' _raw counts to telemetry.
+func rawCounts(mappers map[string]*schema.Mapper) func() []telemetry.RawCount {
+	return func() []telemetry.RawCount {
+		var out []telemetry.RawCount
+		for name, m := range mappers {
+			for _, c := range m.RawCounts() {
+				out = append(out, telemetry.RawCount{Sink: name, Source: c.Source, Table: c.Table, Column: c.Column, Count: c.Count})
+			}
+		}
+		return out
+	}
 }
 
 // kafkaLag adapts the Kafka lag probe to telemetry.SourceProbe.
@@ -190,13 +221,14 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 	if err != nil {
 		return err
 	}
-	sinks, err := buildSinks(cfg, log, lg)
+	sinks, mappers, err := buildSinks(cfg, log, lg)
 	if err != nil {
 		return err
 	}
 	// Telemetry and the admin server run from before the capture starts
 	// until the pipeline has stopped, so /healthz answers during the drain.
-	topts := telemetry.Options{Log: log, Redactor: redactor(cfg), Logger: lg.With("component", "telemetry"), Version: version}
+	topts := telemetry.Options{Log: log, Redactor: redactor(cfg), Logger: lg.With("component", "telemetry"), Version: version,
+		RawCounts: rawCounts(mappers)}
 	if cfg.Source.Type == "mysql" {
 		m := cfg.Source.MySQL
 		probe, err := binloglag.New(binloglag.Config{Addr: m.Addr, User: m.User, Password: m.Password, Timeout: m.ConnectTimeout}, log.Checkpoint)
@@ -381,6 +413,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintln(stdout, "config: ok")
 	if _, err := schema.New(cfg.Mapping); err != nil {
 		return fail(stderr, exitUsage, fmt.Errorf("mapping: %w", err))
+	}
+	for _, s := range cfg.Sinks { // each sink's target system's limits
+		if _, err := schema.New(sinkMapping(cfg, s, nil)); err != nil {
+			return fail(stderr, exitUsage, fmt.Errorf("sink %s: mapping: %w", s.Name, err))
+		}
 	}
 	failed := false
 	if k := cfg.Source.KafkaConfig(); k != nil {

@@ -57,20 +57,37 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, "no captured tables: check mapping.include/exclude (and --table)")
 		return exitOK
 	}
+	// Each sink maps with its own target system's limits (as odsync run
+	// does): one mapper per system.
+	mappers := map[string]*schema.Mapper{}
+	for _, s := range cfg.Sinks {
+		mc := sinkMapping(cfg, s, nil)
+		if mappers[string(mc.System)] == nil {
+			if mappers[string(mc.System)], err = schema.New(mc); err != nil {
+				return fail(stderr, exitUsage, fmt.Errorf("mapping: %w", err))
+			}
+		}
+	}
 	failed := false
 	for _, t := range tables {
 		fmt.Fprintf(stdout, "-- %s\n", t.ID)
-		tg, err := mapper.Target(t)
-		if err != nil {
-			fmt.Fprintf(stdout, "-- ERROR: %v\n\n", err)
-			failed = true
-			continue
-		}
-		fmt.Fprintln(stdout, prefixLines("-- ", tg.Describe()))
+		described := map[string]bool{}
 		for _, s := range cfg.Sinks {
+			sys := string(sinkMapping(cfg, s, nil).System)
+			tg, err := mappers[sys].Target(t)
+			if err != nil {
+				fmt.Fprintf(stdout, "-- sink %s: ERROR: %v\n\n", s.Name, err)
+				failed = true
+				continue
+			}
+			if !described[sys] {
+				described[sys] = true
+				fmt.Fprintf(stdout, "-- mapping for %s sinks:\n", sys)
+				fmt.Fprintln(stdout, prefixLines("-- ", tg.Describe()))
+			}
 			switch s.Type {
 			case "maxcompute":
-				fmt.Fprintf(stdout, "-- sink %s (MaxCompute project %s):\n%s;\n\n", s.Name, s.MaxCompute.Project,
+				fmt.Fprintf(stdout, "-- sink %s (MaxCompute project %s):\n%s\n\n", s.Name, s.MaxCompute.Project,
 					tg.MaxComputeCreate(schema.MaxComputeOptions{Project: s.MaxCompute.Project, Schema: s.MaxCompute.Schema, Lifecycle: s.MaxCompute.Lifecycle}))
 			case "s3":
 				ddl, err := s.S3.AthenaDDL(tg, *database)

@@ -234,16 +234,17 @@ func printStatus(w io.Writer, d *admin.Document) {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TABLE\tRATE\tHISTORY\tLAG\tPENDING\tI\tU\tD\tR\tSNAPSHOT")
+	fmt.Fprintln(tw, "TABLE\tRATE\tHISTORY\tLAG\tPENDING\tI\tU\tD\tR\tRAW\tSNAPSHOT")
 	for _, t := range d.Tables {
 		snap := "-"
 		if s := t.Snapshot; s != nil {
 			snap = termBar(s)
 		}
 		c := t.Captured
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Table, admin.HumanRate(t.EventsPerSecond),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Table, admin.HumanRate(t.EventsPerSecond),
 			termSpark(t.RateHistory, 20), admin.HumanSeconds(t.LagSeconds), admin.HumanCount(t.LagEvents),
-			admin.HumanCount(c["insert"]), admin.HumanCount(c["update"]), admin.HumanCount(c["delete"]), admin.HumanCount(c["read"]), snap)
+			admin.HumanCount(c["insert"]), admin.HumanCount(c["update"]), admin.HumanCount(c["delete"]), admin.HumanCount(c["read"]),
+			admin.HumanCount(t.RawValues), snap)
 	}
 	if len(d.Tables) == 0 {
 		fmt.Fprintln(tw, "(no table has changed since odsync started)")

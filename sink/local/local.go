@@ -118,7 +118,8 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 			}
 			return w.Close()
 		}); err != nil {
-			if errors.Is(err, odsfile.ErrValue) {
+			var ce *schema.ConvertError
+			if errors.Is(err, odsfile.ErrValue) || errors.As(err, &ce) {
 				err = fmt.Errorf("%w: %w", sink.ErrPermanent, err)
 			}
 			return fmt.Errorf("local sink: table %s seq %d..%d: %w", g.Target.Source, g.First, g.Last, err)
@@ -135,9 +136,12 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 	return nil
 }
 
-// writeSchema writes the target's schema file once per version.
+// writeSchema writes the target's schema file once per layout (named by
+// odsfile.LayoutVersion, as the S3 sink does: a layout that changes for
+// the same source version, e.g. _raw added by an upgrade or a changed
+// mapping, gets a file of its own).
 func (s *Sink) writeSchema(t *schema.Target) error {
-	path := filepath.Join(s.cfg.Dir, filepath.FromSlash(odsfile.SchemaName(t.Name, t.SourceVersion)))
+	path := filepath.Join(s.cfg.Dir, filepath.FromSlash(odsfile.SchemaName(t.Name, odsfile.LayoutVersion(t))))
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}

@@ -3,6 +3,7 @@ package local
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func TestFormats(t *testing.T) {
 		}},
 		{"csv", func(t *testing.T, data []byte) {
 			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-			if len(lines) != 4 || lines[0] != `"_op","_seq","_commit_ts","_pos","id","note"` || !strings.HasSuffix(lines[1], `"1","n, \"q\""`) {
+			if len(lines) != 4 || lines[0] != `"_op","_seq","_commit_ts","_pos","_raw","id","note"` || !strings.HasSuffix(lines[1], `"1","n, \"q\""`) {
 				t.Errorf("csv:\n%s", data)
 			}
 		}},
@@ -76,5 +77,51 @@ func TestFormats(t *testing.T) {
 	}
 	if err := (&Config{Dir: "x", Format: "orc", Compression: "snappy"}).Validate("local"); err == nil {
 		t.Error("format orc accepted")
+	}
+}
+
+// TestZeroDateInRaw: a zero date is NULL in its DATE column and its text
+// is in _raw (default zero_dates: raw); under on_value_error: stop a value
+// out of range stops the sink with a permanent error.
+func TestZeroDateInRaw(t *testing.T) {
+	tbl := (&event.Table{ID: event.TableID{DB: "shop", Table: "d"}, Key: []int{0}, Columns: []event.Column{
+		{Name: "id", Type: event.TypeBigInt, RawType: "bigint"},
+		{Name: "d", Type: event.TypeDate, Nullable: true, RawType: "date"},
+	}}).Seal()
+	evs := []event.Event{{Seq: 1, Op: event.OpInsert, Source: tbl.ID, Table: tbl, CommitTime: 1714557600000000,
+		After: []event.Value{event.Int(1), event.Date(2024, 0, 15)}}}
+	m, err := schema.New(schema.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s, err := New(Config{Dir: dir, Format: "jsonl"}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), &sink.Batch{First: 1, Last: 1, Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "ods_shop_d", "ds=20240501", "00000000000000000001-00000000000000000001.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"_raw":"{\"d\":\"2024-00-15\"}","id":1,"d":null}`; !strings.Contains(string(data), want) {
+		t.Errorf("row %s lacks %s", data, want)
+	}
+
+	stop, err := schema.New(schema.Config{OnValueError: schema.OnValueErrorStop,
+		Tables: []schema.TableRule{{Source: `shop\.d`, Columns: map[string]schema.ColumnRule{"id": {Type: "tinyint"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := New(Config{Dir: t.TempDir(), Format: "jsonl"}, stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs[0].After[0] = event.Int(1000)
+	err = s2.Write(context.Background(), &sink.Batch{First: 1, Last: 1, Events: evs})
+	if !errors.Is(err, sink.ErrPermanent) || !strings.Contains(err.Error(), "column id") {
+		t.Fatalf("out of range under on_value_error: stop: %v", err)
 	}
 }

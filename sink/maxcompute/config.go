@@ -58,8 +58,10 @@ type Config struct {
 	// MaxCompute 2.0 types) and, with a schema, odps.namespace.schema=true.
 	SQLHints map[string]string `yaml:"sql_hints"`
 
-	// Compression of Tunnel request bodies: snappy (default, x-snappy-framed),
-	// zstd, deflate or none.
+	// Compression of Tunnel request bodies: deflate (default: what the
+	// official Java and Go SDKs send), or opt-in snappy (x-snappy-framed,
+	// deprecated in the Java SDK), zstd (sent by no official SDK on stream
+	// uploads: unproven against the real service) or none.
 	Compression string `yaml:"compression"`
 
 	// Streaming upload (change data). Rows are encoded into record packs,
@@ -78,6 +80,14 @@ type Config struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// MaxBackoff caps the wait between attempts (default 10s).
 	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// ThrottleMaxBackoff caps the wait between attempts the service
+	// throttled (429, 503, Retry-After); those are retried for as long as
+	// it takes and do not count against MaxAttempts (default 1m).
+	ThrottleMaxBackoff time.Duration `yaml:"throttle_max_backoff"`
+	// SchemaWait is how long a new session may keep showing a table's old
+	// columns after ALTER TABLE before the batch fails (default 5m, as the
+	// Java SDK waits).
+	SchemaWait time.Duration `yaml:"schema_wait"`
 	// Timeout bounds one Tunnel request (default 5m).
 	Timeout time.Duration `yaml:"timeout"`
 
@@ -141,7 +151,7 @@ const maxBlockSize = 1 << 30
 // EnsureDefaults fills unset fields.
 func (c *Config) EnsureDefaults() {
 	if c.Compression == "" {
-		c.Compression = CompressionSnappy
+		c.Compression = CompressionDeflate
 	}
 	if c.FlushSize == 0 {
 		c.FlushSize = 4 << 20
@@ -157,6 +167,12 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = 10 * time.Second
+	}
+	if c.ThrottleMaxBackoff == 0 {
+		c.ThrottleMaxBackoff = time.Minute
+	}
+	if c.SchemaWait == 0 {
+		c.SchemaWait = 5 * time.Minute
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Minute
@@ -239,6 +255,12 @@ func (c *Config) Validate(prefix string) error {
 	}
 	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
 		add("max_attempts: %d: want 1..100", c.MaxAttempts)
+	}
+	if c.ThrottleMaxBackoff < 10*time.Millisecond {
+		add("throttle_max_backoff: %s: at least 10ms", c.ThrottleMaxBackoff)
+	}
+	if c.SchemaWait < 0 {
+		add("schema_wait: %s: must not be negative", c.SchemaWait)
 	}
 	if c.MaxBackoff < 10*time.Millisecond {
 		add("max_backoff: %s: at least 10ms", c.MaxBackoff)

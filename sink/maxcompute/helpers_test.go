@@ -120,8 +120,10 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// newMapper returns a MaxCompute mapper for cfg.
 func newMapper(t testing.TB, cfg schema.Config) *schema.Mapper {
 	t.Helper()
+	cfg.System = schema.SystemMaxCompute
 	m, err := schema.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -74,6 +74,8 @@ type Sink struct {
 	layouts map[*schema.Target]*layout
 	bySig   map[string]*layout
 
+	retries retryState // failures for Health
+
 	mu       sync.Mutex
 	streams  map[streamKey]*stream
 	encoding int // Writes encoding rows right now
@@ -105,6 +107,9 @@ func New(cfg Config, mapper *schema.Mapper, store Store, logger *slog.Logger) (*
 	}
 	if mapper == nil || store == nil {
 		return nil, errors.New("maxcompute: New needs a mapper and a store")
+	}
+	if sys := mapper.System(); sys != schema.SystemMaxCompute {
+		return nil, fmt.Errorf("maxcompute: the mapper maps for %s targets; build it with schema.Config.System %q (MaxCompute's type limits)", sys, schema.SystemMaxCompute)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -616,7 +621,7 @@ func (s *Sink) encode(ctx context.Context, w *writeState) error {
 			w.resolved[e.Table] = t
 		}
 		part := t.Partition(e.CommitTime)
-		row, err := t.CheckedRow(e, w.row)
+		row, err := t.SinkRow(e, w.row) // values that do not fit go to _raw, or stop (mapping.on_value_error)
 		if err != nil {
 			return permanent(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -347,11 +348,84 @@ func TestPermanentErrors(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
 	}
-	// BIGINT -2^63 is outside MaxCompute's range: refused with the column named.
-	e.Seq, e.After = 8, []event.Value{event.Int(-1 << 63), event.Null}
-	err = h.sink.Write(ctxT(t), batch([]event.Event{e}))
-	if !errors.Is(err, sink.ErrPermanent) || !strings.Contains(err.Error(), "id") {
-		t.Fatalf("BIGINT -2^63: %v", err)
+}
+
+// rawTable has a BIGINT, a DATE and a DECIMAL(30,20) (STRING on MaxCompute).
+func rawTable() *event.Table {
+	return (&event.Table{ID: event.TableID{DB: "app", Table: "r"}, Key: []int{0}, Columns: []event.Column{
+		{Name: "id", Type: event.TypeInt, RawType: "int"},
+		{Name: "big", Type: event.TypeBigInt, Nullable: true, RawType: "bigint"},
+		{Name: "d", Type: event.TypeDate, Nullable: true, RawType: "date"},
+		{Name: "amt", Type: event.TypeDecimal, Precision: 30, Scale: 20, Nullable: true, RawType: "decimal(30,20)"},
+	}}).Seal()
+}
+
+// TestValuesThatDoNotFitGoToRaw: by default BIGINT -2^63 (outside
+// MaxCompute's BIGINT) and a zero date are NULL in their columns and kept
+// in _raw; the batch succeeds and the other rows are untouched. A
+// DECIMAL(30,20) is a STRING column holding every digit.
+func TestValuesThatDoNotFitGoToRaw(t *testing.T) {
+	h := newHarness(t, schema.Config{}, nil)
+	tbl := rawTable()
+	evs := []event.Event{
+		{Seq: 1, Op: event.OpInsert, Source: tbl.ID, Table: tbl, CommitTime: day, Pos: event.Position{File: "bin.000001", Offset: 4},
+			After: []event.Value{event.Int(1), event.Int(-1 << 63), event.Date(0, 0, 0), event.Decimal("1234567890.12345678901234567890")}},
+		{Seq: 2, Op: event.OpInsert, Source: tbl.ID, Table: tbl, CommitTime: day, Pos: event.Position{File: "bin.000001", Offset: 5},
+			After: []event.Value{event.Int(2), event.Int(-1<<63 + 1), event.Date(2024, 2, 29), event.Decimal("-0.00000000000000000001")}},
+	}
+	if err := h.sink.Write(ctxT(t), batch(evs)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	rows := readTable(t, h.emu, "ods_app_r", "ds=20240501")
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(rows))
+	}
+	for _, c := range []struct {
+		row       int
+		col, want string
+	}{
+		{0, "big", "NULL"}, {0, "d", "NULL"}, {0, "amt", "1234567890.12345678901234567890"},
+		{0, "_raw", `{"big":"-9223372036854775808","d":"0000-00-00"}`},
+		{1, "big", "-9223372036854775807"}, {1, "d", "2024-02-29"}, {1, "amt", "-0.00000000000000000001"}, {1, "_raw", "NULL"},
+	} {
+		if got := rows[c.row][c.col]; got != c.want {
+			t.Errorf("row %d %s = %q, want %q", c.row, c.col, got, c.want)
+		}
+	}
+	// The table's DDL: metadata NOT NULL, _raw nullable, DECIMAL(30,20) as STRING.
+	o, _ := h.emu.sdk()
+	tb := o.Table("ods_app_r")
+	if err := tb.Load(); err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]string{}
+	for _, c := range tb.Schema().Columns {
+		types[c.Name] = c.Type.Name()
+	}
+	if types["amt"] != "STRING" || types["_raw"] != "STRING" || types["big"] != "BIGINT" {
+		t.Errorf("column types = %v", types)
+	}
+	counts := h.sink.mapper.RawCounts()
+	if len(counts) != 2 || counts[0].Column != "big" || counts[1].Column != "d" || counts[0].Count != 1 {
+		t.Errorf("raw counts = %+v", counts)
+	}
+}
+
+// TestStopOnValueError: under on_value_error: stop the -2^63 row is a
+// permanent error naming table, column and position.
+func TestStopOnValueError(t *testing.T) {
+	h := newHarness(t, schema.Config{OnValueError: schema.OnValueErrorStop}, nil)
+	tbl := rawTable()
+	e := event.Event{Seq: 8, Op: event.OpInsert, Source: tbl.ID, Table: tbl, CommitTime: day, Pos: event.Position{File: "bin.000009", Offset: 778},
+		After: []event.Value{event.Int(1), event.Int(-1 << 63), event.Null, event.Null}}
+	err := h.sink.Write(ctxT(t), batch([]event.Event{e}))
+	if !errors.Is(err, sink.ErrPermanent) {
+		t.Fatalf("BIGINT -2^63 under on_value_error: stop: %v, want a permanent error", err)
+	}
+	for _, want := range []string{"app.r", "column big", "bin.000009:778", "out of range"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
 	}
 }
 
@@ -512,5 +586,99 @@ func TestStateGC(t *testing.T) {
 	}
 	if n, err := gcState(h.log, h.sink.ns); err != nil || n != 1 || count() != 1 {
 		t.Fatalf("gc with tail %d removed %d (%v), %d left; want 1 removed, 1 left", h.log.Tail(), n, err, count())
+	}
+}
+
+// TestExistingTableGetsRaw: a table created by an odsync without _raw is
+// reconciled when the sink starts: _raw is added (ALTER TABLE ADD
+// COLUMNS, nullable) and rows that need it use it.
+func TestExistingTableGetsRaw(t *testing.T) {
+	h := newHarness(t, schema.Config{}, nil)
+	o, _ := h.emu.sdk()
+	execSQL(t, o, "CREATE TABLE `ods_app_r` (`_op` STRING NOT NULL, `_seq` BIGINT NOT NULL, `_commit_ts` TIMESTAMP NOT NULL, "+
+		"`_pos` STRING NOT NULL, `id` INT, `big` BIGINT, `d` DATE, `amt` STRING) PARTITIONED BY (`ds` STRING);")
+	h.restart()
+	tbl := rawTable()
+	e := event.Event{Seq: 1, Op: event.OpInsert, Source: tbl.ID, Table: tbl, CommitTime: day, Pos: event.Position{File: "bin.000001", Offset: 4},
+		After: []event.Value{event.Int(1), event.Int(-1 << 63), event.Date(2024, 5, 1), event.Decimal("1.5")}}
+	if err := h.sink.Write(ctxT(t), batch([]event.Event{e})); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	rows := readTable(t, h.emu, "ods_app_r", "ds=20240501")
+	if len(rows) != 1 || rows[0]["big"] != "NULL" || rows[0]["_raw"] != `{"big":"-9223372036854775808"}` || rows[0]["d"] != "2024-05-01" {
+		t.Fatalf("rows = %v", rows)
+	}
+}
+
+// TestSchemaPropagationDelay: right after ALTER TABLE new sessions still
+// see the old schema for a while; the sink waits for the new one (bounded
+// by schema_wait) instead of failing the batch after max_attempts.
+func TestSchemaPropagationDelay(t *testing.T) {
+	h := newHarness(t, schema.Config{}, func(c *Config) { c.MaxAttempts = 2; c.MaxBackoff = 100 * time.Millisecond })
+	h.emu.srv.SetSchemaDelay(1500 * time.Millisecond)
+	v1 := simpleTable()
+	v2 := simpleTable(event.Column{Name: "note", Type: event.TypeVarchar, Length: 20, Nullable: true, RawType: "varchar(20)"})
+	h.write(batch(simpleEvents(v1, 1, 5, event.OpInsert)))
+	ddl := event.Event{Seq: 6, Op: event.OpDDL, Source: v2.ID, Table: v2, DDL: "ALTER TABLE t ADD COLUMN note varchar(20)",
+		CommitTime: day + 6, Pos: event.Position{File: "bin.000001", Offset: 600}}
+	start := time.Now()
+	h.write(batch(append([]event.Event{ddl}, simpleEvents(v2, 7, 5, event.OpInsert)...)))
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("the batch after ALTER took %s: the emulator's delay was not in effect", took)
+	}
+	got := readTable(t, h.emu, "ods_app_t", "ds=20240501")
+	if len(got) != 10 || got[9]["note"] != "extra-11" {
+		t.Fatalf("%d rows, last %v", len(got), got[len(got)-1])
+	}
+	if hl := h.sink.Health(); hl.ConsecutiveFailures != 0 || hl.Retries == 0 {
+		t.Errorf("health after the wait: %+v (want retries counted, no failure left)", hl)
+	}
+
+	// Past schema_wait the batch fails (and the pipeline retries it).
+	h2 := newHarness(t, schema.Config{}, func(c *Config) { c.SchemaWait = 300 * time.Millisecond; c.MaxBackoff = 50 * time.Millisecond })
+	h2.emu.srv.SetSchemaDelay(time.Hour)
+	h2.write(batch(simpleEvents(v1, 1, 5, event.OpInsert)))
+	err := h2.sink.Write(ctxT(t), batch(append([]event.Event{ddl}, simpleEvents(v2, 7, 5, event.OpInsert)...)))
+	if err == nil || !strings.Contains(err.Error(), "not visible after") || errors.Is(err, sink.ErrPermanent) {
+		t.Fatalf("past schema_wait: %v, want a retryable 'not visible after' error", err)
+	}
+}
+
+// TestThrottlingIsRetriedWithoutLimit: 429s do not use up max_attempts;
+// they are retried (honouring Retry-After) and counted in Health.
+func TestThrottlingIsRetriedWithoutLimit(t *testing.T) {
+	h := newHarness(t, schema.Config{}, func(c *Config) {
+		c.MaxAttempts = 1
+		c.ThrottleMaxBackoff = 20 * time.Millisecond
+	})
+	tbl := simpleTable()
+	h.write(batch(simpleEvents(tbl, 1, 5, event.OpInsert)))
+	if err := h.emu.srv.SetFaults(odpsemu.Faults{FailNth: 1, Status: 429, Ops: []odpsemu.Op{odpsemu.OpStreamWrite}}); err != nil {
+		t.Fatal(err)
+	}
+	h.write(batch(simpleEvents(tbl, 6, 5, event.OpInsert)))
+	if err := h.emu.srv.SetFaults(odpsemu.Faults{ErrorRate: 0.7, Status: 429, Seed: 3, Ops: []odpsemu.Op{odpsemu.OpStreamWrite}}); err != nil {
+		t.Fatal(err)
+	}
+	h.write(batch(simpleEvents(tbl, 11, 5, event.OpInsert)))
+	h.emu.srv.SetFaults(odpsemu.Faults{})
+	if got := readTable(t, h.emu, "ods_app_t", "ds=20240501"); len(got) != 15 {
+		t.Fatalf("%d rows, want 15", len(got))
+	}
+	if hl := h.sink.Health(); hl.Throttled == 0 || hl.ConsecutiveFailures != 0 {
+		t.Errorf("health: %+v, want throttles counted and none left", hl)
+	}
+}
+
+func TestRetryAfterHeader(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		v    string
+		want time.Duration
+	}{{"", 0}, {"3", 3 * time.Second}, {"-1", 0}, {"junk", 0},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second}, {now.Add(-time.Minute).Format(http.TimeFormat), 0}} {
+		if got := retryAfter(c.v, now); got != c.want {
+			t.Errorf("retryAfter(%q) = %s, want %s", c.v, got, c.want)
+		}
 	}
 }

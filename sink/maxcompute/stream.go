@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -237,36 +236,16 @@ func (s *Sink) flush(p *pack) {
 		return
 	}
 	records := p.enc.Records()
-	ctx := s.ctx
-	backoff := newBackoff(s.cfg.MaxBackoff)
-	for attempt := 1; ; attempt++ {
-		err := s.putPack(ctx, p, body, records)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			p.err = fmt.Errorf("record pack of %s not stored: sink closing: %w", st.key.group(), err)
-			return
-		}
+	err = s.retry(s.ctx, retryOpts{what: fmt.Sprintf("record pack of %s (%d rows)", st.key.group(), records),
+		log: []any{"table", st.key.table, "partition", st.key.part, "rows", records}, quick: quickRetry},
+		func() error { return s.putPack(s.ctx, p, body, records) })
+	if err != nil {
 		if e := asSinkError(err); errors.Is(e, sink.ErrPermanent) {
-			p.err = fmt.Errorf("record pack of %s (%d rows): %w", st.key.group(), records, e)
 			s.lg.Error("maxcompute: record pack refused", "table", st.key.table, "partition", st.key.part, "rows", records, "err", err)
-			return
+			err = e
 		}
-		if attempt >= s.cfg.MaxAttempts {
-			p.err = fmt.Errorf("record pack of %s (%d rows) not stored after %d attempts: %w", st.key.group(), records, attempt, err)
-			return
-		}
-		wait := backoff.next()
-		if quickRetry(err) && attempt == 1 {
-			wait = 0
-		}
-		s.lg.Warn("maxcompute: record pack upload failed; retrying", "table", st.key.table, "partition", st.key.part,
-			"rows", records, "attempt", attempt, "backoff", wait, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
+		p.err = err
+		return
 	}
 	for k, r := range p.ranges {
 		if err := s.prog.add(k[0], k[1], st.key.group(), r[0], r[1]); err != nil {
@@ -366,7 +345,9 @@ func (s *Sink) session(ctx context.Context, tun *tunnelClient, p *pack) (*stream
 // fits reports why a session schema cannot take rows of a layout.
 func fits(cols []string, lay *layout) error {
 	if len(cols) < len(lay.cols) {
-		return fmt.Errorf("session schema has %d columns, rows have %d", len(cols), len(lay.cols))
+		// Columns are only ever added at the end: right after ALTER TABLE a
+		// new session may still see the old schema.
+		return fmt.Errorf("session schema has %d columns, rows have %d: %w", len(cols), len(lay.cols), errSchemaStale)
 	}
 	for i := range lay.cols {
 		if cols[i] != lay.cols[i].name {
@@ -374,19 +355,4 @@ func fits(cols []string, lay *layout) error {
 		}
 	}
 	return nil
-}
-
-// backoff is exponential with jitter, from 100ms (or the cap, if lower).
-type backoff struct {
-	cur, cap time.Duration
-}
-
-func newBackoff(cap time.Duration) *backoff {
-	return &backoff{cur: min(100*time.Millisecond, cap), cap: cap}
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.cur
-	b.cur = min(b.cur*2, b.cap)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }

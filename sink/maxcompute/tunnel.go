@@ -49,6 +49,8 @@ type apiError struct {
 	RequestID string
 	// LatestSchemaVersion is set on 412 SchemaModified (-1 otherwise).
 	LatestSchemaVersion int
+	// RetryAfter is the answer's Retry-After (0 when absent).
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string {
@@ -137,7 +139,8 @@ func (c *tunnelClient) do(ctx context.Context, op, method, resource string, q ur
 }
 
 func newAPIError(op string, res *http.Response, body []byte) *apiError {
-	e := &apiError{Op: op, Status: res.StatusCode, RequestID: res.Header.Get(hdrRequestID), LatestSchemaVersion: -1}
+	e := &apiError{Op: op, Status: res.StatusCode, RequestID: res.Header.Get(hdrRequestID), LatestSchemaVersion: -1,
+		RetryAfter: retryAfter(res.Header.Get("Retry-After"), time.Now())}
 	var m struct {
 		Code      string `json:"Code" xml:"Code"`
 		Message   string `json:"Message" xml:"Message"`

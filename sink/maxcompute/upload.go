@@ -249,62 +249,31 @@ func (s *Sink) writeBlock(ctx context.Context, tun *tunnelClient, g *uploadGroup
 	if err != nil {
 		return err
 	}
-	bo := newBackoff(s.cfg.MaxBackoff)
-	for attempt := 1; ; attempt++ {
-		err := tun.writeBlock(ctx, g.key.table, spec, id, block, body)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var ae *apiError
-		if errors.As(err, &ae) && (isPermanentStatus(ae) || ae.Status == 409 || ae.Status == 404) {
+	return s.retry(ctx, retryOpts{what: fmt.Sprintf("block %d of %s", block, g.key.group()),
+		log: []any{"table", g.key.table, "partition", g.key.part, "block", block}},
+		func() error {
+			err := tun.writeBlock(ctx, g.key.table, spec, id, block, body)
+			var ae *apiError
+			if errors.As(err, &ae) && (ae.Status == 409 || ae.Status == 404) {
+				return &stopRetry{err} // the session is gone: the caller starts a new one
+			}
 			return err
-		}
-		if attempt >= s.cfg.MaxAttempts {
-			return fmt.Errorf("block %d not written after %d attempts: %w", block, attempt, err)
-		}
-		wait := bo.next()
-		s.lg.Warn("maxcompute: block write failed; retrying", "table", g.key.table, "partition", g.key.part,
-			"block", block, "attempt", attempt, "backoff", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+		})
 }
 
 // commit commits a session; after a failed attempt the status tells
 // whether the commit happened anyway.
 func (s *Sink) commit(ctx context.Context, tun *tunnelClient, g *uploadGroup, spec, id string) error {
-	bo := newBackoff(s.cfg.MaxBackoff)
-	for attempt := 1; ; attempt++ {
-		err := tun.commitUpload(ctx, g.key.table, spec, id)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if st, serr := tun.uploadStatus(ctx, g.key.table, spec, id); serr == nil && st.status == "closed" {
-			return nil
-		}
-		var ae *apiError
-		if errors.As(err, &ae) && isPermanentStatus(ae) {
+	return s.retry(ctx, retryOpts{what: fmt.Sprintf("commit of upload session %s on %s", id, g.key.group()),
+		log: []any{"table", g.key.table, "partition", g.key.part, "session", id}},
+		func() error {
+			err := tun.commitUpload(ctx, g.key.table, spec, id)
+			if err != nil {
+				// A commit that failed on the way back may have happened.
+				if st, serr := tun.uploadStatus(ctx, g.key.table, spec, id); serr == nil && st.status == "closed" {
+					return nil
+				}
+			}
 			return err
-		}
-		if attempt >= s.cfg.MaxAttempts {
-			return fmt.Errorf("commit not done after %d attempts: %w", attempt, err)
-		}
-		wait := bo.next()
-		s.lg.Warn("maxcompute: commit failed; retrying", "table", g.key.table, "partition", g.key.part,
-			"session", id, "attempt", attempt, "backoff", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+		})
 }

@@ -5,7 +5,7 @@
 // Layout:
 //
 //	{target}/{partcol}={value}/{firstSeq}-{lastSeq}.{ext}
-//	{target}/_schema/v{version}.json
+//	{target}/_schema/v{layout}.json   (layout: LayoutVersion, a hash of the column layout)
 //
 // Sequence numbers are zero-padded to 20 digits so names sort in log order.
 // A file holds the rows of one target and partition from one sink batch;
@@ -28,7 +28,8 @@ func Name(target, partCol, part string, first, last uint64, ext string) string {
 	return fmt.Sprintf("%s/%s=%s/%020d-%020d.%s", target, partCol, part, first, last, ext)
 }
 
-// SchemaName returns the object path of a target's schema file.
+// SchemaName returns the object path of a target's schema file for a
+// layout version (LayoutVersion).
 func SchemaName(target string, version uint64) string {
 	return fmt.Sprintf("%s/_schema/v%016x.json", target, version)
 }
@@ -43,13 +44,18 @@ type Group struct {
 }
 
 // EachRow calls fn with the target row of each event in order (see
-// schema.Target.Row), stopping at its first error. Rows are converted one
-// at a time into one reused slice, valid only during the call, so a group
-// costs no memory per row beyond its events.
+// schema.Target.SinkRow: values that do not fit are NULL with their text
+// in _raw, or, under mapping.on_value_error: stop, a *schema.ConvertError),
+// stopping at its first error. Rows are converted one at a time into one
+// reused slice, valid only during the call, so a group costs no memory per
+// row beyond its events.
 func (g *Group) EachRow(fn func(row []event.Value) error) error {
 	var row []event.Value
 	for _, e := range g.Events {
-		row = g.Target.Row(e, row)
+		var err error
+		if row, err = g.Target.SinkRow(e, row); err != nil {
+			return err
+		}
 		if err := fn(row); err != nil {
 			return err
 		}

@@ -382,7 +382,7 @@ func (s *Sink) take(b *sink.Batch) error {
 		if err != nil {
 			return fmt.Errorf("%w: s3 sink: table %s at %s (seq %d): %w", sink.ErrPermanent, e.Source, e.Pos, e.Seq, err)
 		}
-		row, err := t.CheckedRow(e, s.rowBuf)
+		row, err := t.SinkRow(e, s.rowBuf) // values that do not fit go to _raw, or stop (mapping.on_value_error)
 		s.rowBuf = row
 		if err != nil {
 			return fmt.Errorf("%w: s3 sink: %w", sink.ErrPermanent, err)
@@ -729,7 +729,7 @@ func (s *Sink) Stats() Stats {
 func (s *Sink) Health() sink.Health {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := sink.Health{Durable: s.checkpoint().CompleteSeq, Buffered: s.spoolSize, ConsecutiveFailures: s.failStreak,
+	h := sink.Health{Delivers: true, Durable: s.checkpoint().CompleteSeq, Buffered: s.spoolSize, ConsecutiveFailures: s.failStreak,
 		LastSuccess: s.lastUpload, Retries: s.retries, Holding: s.cfg.MaxAge}
 	if s.failStreak > 0 {
 		h.FailingSince = s.failingSince

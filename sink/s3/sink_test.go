@@ -490,18 +490,66 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestPermanentErrorOnUnmappableRow(t *testing.T) {
+// TestUnmappableValueKeptInRaw: by default a value that does not fit its
+// column is NULL there and kept in _raw; the batch succeeds.
+func TestUnmappableValueKeptInRaw(t *testing.T) {
 	srv, bucket := server(t)
-	s, err := New(testConfig(srv, bucket, "bad", t.TempDir()), testMapper(t), nil)
+	cfg := testConfig(srv, bucket, "raw", t.TempDir())
+	cfg.Format = "jsonl"
+	m := testMapper(t)
+	s, err := New(cfg, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := event.Event{Seq: 1, Op: event.OpInsert, Source: ordersTable.ID, Table: ordersTable, CommitTime: t0,
+		After: []event.Value{event.Int(7), event.String("not a number"), event.Null, event.DateTime(0, 0, 0, 0, 0, 0, 0)}}
+	if err := s.Write(context.Background(), &sink.Batch{First: 1, Last: 1, Events: []event.Event{e}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	objs := objects(t, srv, bucket, "raw")
+	keys := dataKeys(objs)
+	if len(keys) != 1 {
+		t.Fatalf("objects %v", keys)
+	}
+	line := string(objs[keys[0]])
+	want := `"_raw":"{\"amount\":\"not a number\",\"created\":\"0000-00-00 00:00:00\"}","id":7,"amount":null,"note":null,"created":null}`
+	if !strings.Contains(line, want) {
+		t.Fatalf("row %s\nlacks %s", line, want)
+	}
+	counts := m.RawCounts()
+	if len(counts) != 2 || counts[0].Column != "amount" || counts[1].Column != "created" || counts[0].Count != 1 ||
+		counts[0].Table != "ods_shop_orders" || counts[0].Source != ordersTable.ID {
+		t.Fatalf("raw counts = %+v", counts)
+	}
+}
+
+// TestStopOnUnmappableValue: under mapping.on_value_error: stop the same
+// row is a permanent error naming table, column and position.
+func TestStopOnUnmappableValue(t *testing.T) {
+	srv, bucket := server(t)
+	m, err := schema.New(schema.Config{OnValueError: schema.OnValueErrorStop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(testConfig(srv, bucket, "bad", t.TempDir()), m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(context.Background())
 	e := event.Event{Seq: 1, Op: event.OpInsert, Source: ordersTable.ID, Table: ordersTable, CommitTime: t0,
+		Pos:   event.Position{File: "binlog.000009", Offset: 77},
 		After: []event.Value{event.String("not a number"), event.Null, event.Null, event.Null}}
 	err = s.Write(context.Background(), &sink.Batch{First: 1, Last: 1, Events: []event.Event{e}})
-	if err == nil || !strings.Contains(err.Error(), "shop.orders") {
-		t.Fatalf("err = %v", err)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"shop.orders", "column id", "binlog.000009:77"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
 	}
 	if !errorsIsPermanent(err) {
 		t.Fatalf("not permanent: %v", err)

@@ -7,6 +7,7 @@ CREATE TABLE IF NOT EXISTS `ods_shop_order_base` (
   `_seq` BIGINT,
   `_commit_ts` TIMESTAMP,
   `_pos` STRING,
+  `_raw` STRING,
   `_src_db` STRING,
   `_src_table` STRING,
   `id` BIGINT,
@@ -20,16 +21,16 @@ CREATE TABLE IF NOT EXISTS `ods_shop_order_base` (
 )
 COMMENT 'odsync base table of ods_shop_order; key _src_db,_src_table,id'
 PARTITIONED BY (`ds` STRING);
-ALTER TABLE `ods_shop_order_base` ADD COLUMNS IF NOT EXISTS (`_op` STRING, `_seq` BIGINT, `_commit_ts` TIMESTAMP, `_pos` STRING, `_src_db` STRING, `_src_table` STRING, `id` BIGINT, `customer_id` INT, `name` STRING, `amount` DECIMAL(18,4), `status` STRING, `created` TIMESTAMP_NTZ, `updated` TIMESTAMP, `note` STRING);
+ALTER TABLE `ods_shop_order_base` ADD COLUMNS IF NOT EXISTS (`_op` STRING, `_seq` BIGINT, `_commit_ts` TIMESTAMP, `_pos` STRING, `_raw` STRING, `_src_db` STRING, `_src_table` STRING, `id` BIGINT, `customer_id` INT, `name` STRING, `amount` DECIMAL(18,4), `status` STRING, `created` TIMESTAMP_NTZ, `updated` TIMESTAMP, `note` STRING);
 INSERT OVERWRITE TABLE `ods_shop_order_base` PARTITION (`ds` = '2024030200')
-SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`
+SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`
 FROM (
-  SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`,
+  SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`,
     ROW_NUMBER() OVER (PARTITION BY `_src_db`, `_src_table`, `id` ORDER BY `_seq` DESC) AS `__odsync_rn`
   FROM (
-    SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `ods_shop_order_base` WHERE `ds` = '2024030123'
+    SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `ods_shop_order_base` WHERE `ds` = '2024030123'
     UNION ALL
-    SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `ods_shop_order` WHERE `ds` = '2024030200'
+    SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `ods_shop_order` WHERE `ds` = '2024030200'
   ) `__odsync_changes`
 ) `__odsync_latest`
 WHERE `__odsync_rn` = 1 AND `_op` <> 'D';

@@ -7,6 +7,7 @@ CREATE TABLE IF NOT EXISTS `dw`.`ods_shop_orders_base` (
   `_seq` BIGINT,
   `_commit_ts` TIMESTAMP,
   `_pos` STRING,
+  `_raw` STRING,
   `id` BIGINT,
   `customer_id` INT,
   `name` STRING,
@@ -18,16 +19,16 @@ CREATE TABLE IF NOT EXISTS `dw`.`ods_shop_orders_base` (
 )
 COMMENT 'odsync base table of ods_shop_orders; key id'
 PARTITIONED BY (`ds` STRING);
-ALTER TABLE `dw`.`ods_shop_orders_base` ADD COLUMNS IF NOT EXISTS (`_op` STRING, `_seq` BIGINT, `_commit_ts` TIMESTAMP, `_pos` STRING, `id` BIGINT, `customer_id` INT, `name` STRING, `amount` DECIMAL(18,4), `status` STRING, `created` TIMESTAMP_NTZ, `updated` TIMESTAMP, `note` STRING);
+ALTER TABLE `dw`.`ods_shop_orders_base` ADD COLUMNS IF NOT EXISTS (`_op` STRING, `_seq` BIGINT, `_commit_ts` TIMESTAMP, `_pos` STRING, `_raw` STRING, `id` BIGINT, `customer_id` INT, `name` STRING, `amount` DECIMAL(18,4), `status` STRING, `created` TIMESTAMP_NTZ, `updated` TIMESTAMP, `note` STRING);
 INSERT OVERWRITE TABLE `dw`.`ods_shop_orders_base` PARTITION (`ds` = '20240302')
-SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`
+SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`
 FROM (
-  SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`,
+  SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`,
     ROW_NUMBER() OVER (PARTITION BY `id` ORDER BY `_seq` DESC) AS `__odsync_rn`
   FROM (
-    SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `dw`.`ods_shop_orders_base` WHERE `ds` = '20240301'
+    SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `dw`.`ods_shop_orders_base` WHERE `ds` = '20240301'
     UNION ALL
-    SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `dw`.`ods_shop_orders` WHERE `ds` = '20240302'
+    SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `dw`.`ods_shop_orders` WHERE `ds` = '20240302'
   ) `__odsync_changes`
 ) `__odsync_latest`
 WHERE `__odsync_rn` = 1 AND `_op` <> 'D';
