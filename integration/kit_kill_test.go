@@ -36,21 +36,7 @@ func kitLoad(t *testing.T, r *kitRun, seed uint64) (stop func() []op) {
 // identical copies of a change, same _seq), in order, none missing.
 func kitCheckChanges(t *testing.T, s *kitSink, rows []kitRow, want []op) {
 	t.Helper()
-	var uniq []kitRow
-	copies := 0
-	for _, r := range rows {
-		if n := len(uniq); n > 0 && uniq[n-1].seq() == r.seq() {
-			prev := uniq[n-1]
-			for c := range r {
-				if c != "ds" && prev.str(c) != r.str(c) {
-					t.Fatalf("two different rows with _seq %d: column %s %q vs %q", r.seq(), c, prev.str(c), r.str(c))
-				}
-			}
-			copies++
-			continue
-		}
-		uniq = append(uniq, r)
-	}
+	uniq, copies := kitDedupe(t, rows)
 	if copies > 0 && !s.replays {
 		t.Errorf("%d changes landed more than once (this sink must land each change exactly once)", copies)
 	}
@@ -71,6 +57,26 @@ func kitCheckChanges(t *testing.T, s *kitSink, rows []kitRow, want []op) {
 	if len(uniq) != len(want) {
 		t.Fatalf("the sink holds %d distinct changes, the source made %d", len(uniq), len(want))
 	}
+}
+
+// kitDedupe drops copies of a change (same _seq; they must be identical)
+// and returns how many it dropped.
+func kitDedupe(t *testing.T, rows []kitRow) ([]kitRow, int) {
+	t.Helper()
+	var out []kitRow
+	for _, r := range rows {
+		if n := len(out); n > 0 && out[n-1].seq() == r.seq() {
+			prev := out[n-1]
+			for c := range r {
+				if c != "ds" && prev.str(c) != r.str(c) {
+					t.Fatalf("two different rows with _seq %d: column %s %q vs %q", r.seq(), c, prev.str(c), r.str(c))
+				}
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, len(rows) - len(out)
 }
 
 // TestKitKill9 kills odsync with SIGKILL again and again while a write

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,6 +52,39 @@ func kitReadFiles(t testing.TB, format string, files map[string][]byte) []kitRow
 	}
 	sortKitRows(rows)
 	return rows
+}
+
+// kitFileLayout returns the columns of the newest data file (file names
+// start with the zero-padded first _seq, so the newest sorts last).
+func kitFileLayout(t testing.TB, format string, files map[string][]byte) []string {
+	t.Helper()
+	newest := ""
+	for name := range files {
+		if strings.HasSuffix(name, "."+format) && path.Base(name) > path.Base(newest) {
+			newest = name
+		}
+	}
+	if newest == "" {
+		return nil
+	}
+	cols, _ := kitDecode(t, newest, format, files[newest])
+	return cols
+}
+
+// mcLayout returns the columns of a MaxCompute table through the SDK
+// (without partition columns).
+func mcLayout(t testing.TB, emu *odpsemu.Server, table string) []string {
+	t.Helper()
+	o, _ := mcClients(emu)
+	tbl := odps.NewTable(o, mcProject, "", table)
+	if err := tbl.Load(); err != nil {
+		t.Fatalf("table %s: %v", table, err)
+	}
+	var cols []string
+	for _, c := range tbl.Schema().Columns {
+		cols = append(cols, c.Name)
+	}
+	return cols
 }
 
 // kitDecode decodes one data file into its column names and rows.

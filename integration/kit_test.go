@@ -53,6 +53,9 @@ type kitSink struct {
 	// column -> canonical text (nil for NULL). A sink with two readers
 	// (Parquet) fails the test when they disagree.
 	read func(t testing.TB, table string) []kitRow
+	// layout returns the columns of an ODS table as the sink holds it now,
+	// in order (the DDL part compares it with the script's).
+	layout func(t testing.TB, table string) []string
 	// down stops the sink's server (or makes it fail every request) and up
 	// brings it back; nil when the sink has no server.
 	down, up func(t *testing.T)
@@ -110,6 +113,9 @@ func kitLocal(format string) func(t *testing.T) *kitSink {
 `, dir, format),
 			read: func(t testing.TB, table string) []kitRow {
 				return kitReadFiles(t, format, kitLocalFiles(t, dir, table))
+			},
+			layout: func(t testing.TB, table string) []string {
+				return kitFileLayout(t, format, kitLocalFiles(t, dir, table))
 			},
 			// An outage of a directory: replaced by a file, as when its
 			// volume is gone; every write fails until it is back.
@@ -191,6 +197,9 @@ func kitS3(format string) func(t *testing.T) *kitSink {
 			read: func(t testing.TB, table string) []kitRow {
 				return kitReadFiles(t, format, kitS3Files(t, srv, table))
 			},
+			layout: func(t testing.TB, table string) []string {
+				return kitFileLayout(t, format, kitS3Files(t, srv, table))
+			},
 			down: func(t *testing.T) { srv.Stop() },
 			up: func(t *testing.T) {
 				if err := srv.Restart(context.Background()); err != nil {
@@ -236,6 +245,9 @@ func kitMaxComputeSink(t *testing.T) *kitSink {
 				rows = append(rows, kitRow(r))
 			}
 			return rows
+		},
+		layout: func(t testing.TB, table string) []string {
+			return mcLayout(t, emu, table)
 		},
 		down: func(t *testing.T) {
 			if err := emu.SetFaults(odpsemu.Faults{ErrorRate: 1, Status: 503}); err != nil {
