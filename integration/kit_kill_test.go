@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"path"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -104,6 +106,45 @@ func TestKitKill9(t *testing.T) {
 		rows := r.wait(r.table("t"), 90*time.Second, seqsAtLeast(len(want)))
 		r.stop()
 		kitCheckChanges(t, r.sink, r.sink.read(t, r.table("t")), want)
+		kitCheckFiles(t, r.sink, r.table("t"))
 		_ = rows
 	})
+}
+
+// kitCheckFiles checks, for a sink that writes files, that no two data
+// files of a table partition hold overlapping _seq ranges (file names are
+// {firstSeq}-{lastSeq}.ext): a replay rewrote a file under its name
+// instead of adding a second copy.
+func kitCheckFiles(t *testing.T, s *kitSink, table string) {
+	t.Helper()
+	if s.files == nil {
+		return
+	}
+	type span struct {
+		name        string
+		first, last uint64
+	}
+	var spans []span
+	for name := range s.files(t, table) {
+		var sp span
+		if _, err := fmt.Sscanf(path.Base(name), "%d-%d.", &sp.first, &sp.last); err != nil {
+			t.Errorf("data file %s: name is not {firstSeq}-{lastSeq}.ext", name)
+			continue
+		}
+		sp.name = name
+		spans = append(spans, sp)
+	}
+	// Within a partition (one batch's rows of two partitions interleave).
+	sort.Slice(spans, func(i, j int) bool {
+		a, b := path.Dir(spans[i].name), path.Dir(spans[j].name)
+		return a < b || a == b && spans[i].first < spans[j].first
+	})
+	for i := 1; i < len(spans); i++ {
+		if path.Dir(spans[i].name) == path.Dir(spans[i-1].name) && spans[i].first <= spans[i-1].last {
+			t.Errorf("data files %s and %s overlap: a change landed twice", spans[i-1].name, spans[i].name)
+		}
+	}
+	if len(spans) == 0 {
+		t.Error("no data files")
+	}
 }

@@ -53,6 +53,9 @@ type kitSink struct {
 	// column -> canonical text (nil for NULL). A sink with two readers
 	// (Parquet) fails the test when they disagree.
 	read func(t testing.TB, table string) []kitRow
+	// files returns the data files of an ODS table (name -> content) for
+	// sinks that write files; nil otherwise.
+	files func(t testing.TB, table string) map[string][]byte
 	// layout returns the columns of an ODS table as the sink holds it now,
 	// in order (the DDL part compares it with the script's).
 	layout func(t testing.TB, table string) []string
@@ -114,6 +117,7 @@ func kitLocal(format string) func(t *testing.T) *kitSink {
 			read: func(t testing.TB, table string) []kitRow {
 				return kitReadFiles(t, format, kitLocalFiles(t, dir, table))
 			},
+			files: func(t testing.TB, table string) map[string][]byte { return kitLocalFiles(t, dir, table) },
 			layout: func(t testing.TB, table string) []string {
 				return kitFileLayout(t, format, kitLocalFiles(t, dir, table))
 			},
@@ -197,6 +201,7 @@ func kitS3(format string) func(t *testing.T) *kitSink {
 			read: func(t testing.TB, table string) []kitRow {
 				return kitReadFiles(t, format, kitS3Files(t, srv, table))
 			},
+			files: func(t testing.TB, table string) map[string][]byte { return kitS3Files(t, srv, table) },
 			layout: func(t testing.TB, table string) []string {
 				return kitFileLayout(t, format, kitS3Files(t, srv, table))
 			},
