@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -356,19 +357,127 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF(err)) {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, e := range te.Errors {
-				errs = append(errs, errors.New(e))
-			}
-			return nil, errors.Join(errs...)
+		if !errors.As(err, &te) {
+			return nil, err
 		}
-		return nil, err
+		// Report the typos and type errors with their key paths, and the
+		// value errors of everything that did decode, in one pass.
+		paths := keyPaths(&root)
+		for _, e := range te.Errors {
+			errs = append(errs, errors.New(explainYAMLError(e, paths)))
+		}
+		var lenient Config
+		_ = yaml.Unmarshal(expanded, &lenient)
+		lenient.EnsureDefaults()
+		if verr := lenient.Validate(); verr != nil {
+			errs = append(errs, unjoin(verr)...)
+		}
+		return nil, errors.Join(errs...)
 	}
 	c.EnsureDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// yamlKey is one mapping key of the YAML text: where it is, its path
+// ("sinks[0].local.format") and its value's text when a scalar.
+type yamlKey struct {
+	line       int
+	key, value string
+	path       string
+}
+
+// keyPaths lists every mapping key of the YAML text.
+func keyPaths(root *yaml.Node) []yamlKey {
+	var out []yamlKey
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				e := yamlKey{line: k.Line, key: k.Value, path: p}
+				if v.Kind == yaml.ScalarNode {
+					e.value = v.Value
+				}
+				out = append(out, e)
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(root, "")
+	return out
+}
+
+// findKey returns the path of the key on line whose name (or, with
+// byValue, whose scalar value) is text; "" when none.
+func findKey(keys []yamlKey, line int, text string, byValue bool) string {
+	for _, k := range keys {
+		if k.line == line && (!byValue && k.key == text || byValue && k.value == text) {
+			return k.path
+		}
+	}
+	return ""
+}
+
+var (
+	yamlLineRe    = regexp.MustCompile(`^line (\d+): (.*)$`)
+	yamlUnknownRe = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	yamlTypeRe    = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+)
+
+// explainYAMLError rewrites a yaml.v3 decoding error ("line 3: field
+// retenton not found in type config.State") with the key path and words a
+// user knows ("line 3: state.retenton: unknown key").
+func explainYAMLError(msg string, keys []yamlKey) string {
+	m := yamlLineRe.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	line, rest := m[1], m[2]
+	n, _ := strconv.Atoi(line)
+	if u := yamlUnknownRe.FindStringSubmatch(rest); u != nil {
+		path := findKey(keys, n, u[1], false)
+		if path == "" {
+			path = u[1]
+		}
+		return fmt.Sprintf("line %s: %s: unknown key (check its spelling and indentation; docs/configuration.md lists every key)", line, path)
+	}
+	if t := yamlTypeRe.FindStringSubmatch(rest); t != nil {
+		path := findKey(keys, n, t[2], true)
+		want := t[3]
+		switch {
+		case strings.HasPrefix(want, "int"), strings.HasPrefix(want, "uint"):
+			want = "a whole number"
+		case want == "bool":
+			want = "true or false"
+		case want == "time.Duration":
+			want = "a duration such as 30s or 5m"
+		case strings.HasPrefix(want, "[]"):
+			want = "a list"
+		case strings.HasPrefix(want, "map["), strings.Contains(want, "."):
+			want = "a mapping of keys"
+		}
+		if path == "" {
+			return fmt.Sprintf("line %s: %q is not %s", line, t[2], want)
+		}
+		return fmt.Sprintf("line %s: %s: %q is not %s", line, path, t[2], want)
+	}
+	return msg
 }
 
 func errEOF(err error) error {

@@ -94,3 +94,45 @@ sinks:
 		}
 	}
 }
+
+// TestParseExplainsTyposAndValuesAtOnce: typos and type errors name their
+// key path in plain words, and value errors of the rest come in the same
+// pass (not only after the typos are fixed).
+func TestParseExplainsTyposAndValuesAtOnce(t *testing.T) {
+	text := `state:
+  dir: /tmp/x
+  retenton: 5h
+source:
+  type: mysql
+  mysql:
+    addr: 127.0.0.1:3306
+    server_id: notanumber
+    snapshot: sometimes
+sinks:
+  - name: files
+    type: local
+    local:
+      dir: /tmp/ods
+      formt: jsonl
+    batch:
+      max_age: -5s
+`
+	_, err := Parse([]byte(text), env(nil))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"line 3: state.retenton: unknown key",
+		`line 8: source.mysql.server_id: "notanumber" is not a whole number`,
+		"line 15: sinks[0].local.formt: unknown key",
+		"source.mysql.snapshot",
+		"sinks[0].batch.max_age",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "config.State") || strings.Contains(err.Error(), "uint32") {
+		t.Errorf("Go type names in:\n%v", err)
+	}
+}

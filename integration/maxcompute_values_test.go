@@ -30,7 +30,8 @@ var mcSourceExpr = map[string]string{
 
 var typesColumns = []string{"id", "i8", "u8", "i16", "u16", "i24", "u24", "i32", "u32", "i64", "u64",
 	"d1", "d2", "d3", "d4", "f", "dbl", "b1", "b12", "b64", "bo", "c", "vc", "tx", "mt", "lt", "gb", "l1", "cgb",
-	"bn", "vb", "bl", "mb", "e", "s", "dt", "dt0", "dt3", "dt6", "ts0", "ts3", "ts6", "tm", "tm2", "tm6", "y", "j"}
+	"bn", "vb", "bl", "mb", "e", "s", "dt", "dt0", "dt3", "dt6", "ts0", "ts3", "ts6", "tm", "tm2", "tm6", "y", "j",
+	"uu", "i4", "i6", "ee", "es", "el", "eg"}
 
 // zeroDate matches MySQL zero dates (a zero year, month or day), which the
 // default mapping (zero_dates: raw) stores as NULL with the text in _raw.

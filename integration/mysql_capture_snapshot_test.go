@@ -36,7 +36,12 @@ func TestMySQLCaptureSnapshotKeys(t *testing.T) {
 		"INSERT INTO csnap.uk SELECT seq, CONCAT('x', seq % 10), seq FROM csnap.seq_1_to_700",
 		"CREATE TABLE csnap.nokey (a INT, b VARCHAR(10), UNIQUE KEY (a))",
 		"INSERT INTO csnap.nokey SELECT seq, 'v' FROM csnap.seq_1_to_900",
-		"INSERT INTO csnap.nokey VALUES (NULL, 'null key'), (NULL, 'null key')")
+		"INSERT INTO csnap.nokey VALUES (NULL, 'null key'), (NULL, 'null key')",
+		// MariaDB UUID keys: v1 (stored with swapped segments, so index
+		// order is not text order) and v4-like, chunked by the server.
+		"CREATE TABLE csnap.uid (id UUID PRIMARY KEY, n INT)",
+		"INSERT INTO csnap.uid SELECT UUID(), seq FROM csnap.seq_1_to_250",
+		"INSERT INTO csnap.uid SELECT CONCAT(LPAD(HEX(seq * 7919), 8, '0'), '-0000-4000-8000-', LPAD(HEX(seq), 12, '0')), seq FROM csnap.seq_1_to_250")
 	cfg := testSourceConfig(srv)
 	cfg.Snapshot = mysql.SnapshotSnapshotOnly
 	cfg.SnapshotChunkRows = 37
@@ -115,6 +120,9 @@ func TestMySQLCaptureSnapshotKeys(t *testing.T) {
 	}
 	if got := perTable["uk"]; got != 700 {
 		t.Errorf("uk: %d rows read, want 700", got)
+	}
+	if got := perTable["uid"]; got != 500 {
+		t.Errorf("uid: %d rows read, want 500", got)
 	}
 	if got := perTable["nokey"]; got != 902 {
 		t.Errorf("nokey: %d rows read, want 902", got)

@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"context"
 	"crypto/sha256"
+	"database/sql"
 	"flag"
 	"fmt"
 	"os"
@@ -34,7 +36,10 @@ const typesTable = `(
   dt DATE, dt0 DATETIME, dt3 DATETIME(3), dt6 DATETIME(6),
   ts0 TIMESTAMP NULL DEFAULT NULL, ts3 TIMESTAMP(3) NULL DEFAULT NULL, ts6 TIMESTAMP(6) NULL DEFAULT NULL,
   tm TIME, tm2 TIME(2), tm6 TIME(6),
-  y YEAR, j JSON
+  y YEAR, j JSON,
+  uu UUID, i4 INET4, i6 INET6,
+  ee ENUM('a','😀','中 文'), es SET('x','🎉y','é'),
+  el ENUM('é','ü','a') CHARACTER SET latin1, eg SET('中','文','x') CHARACTER SET gbk
 ) DEFAULT CHARSET=utf8mb4`
 
 // typesRows are inserted into both tables: one copied by the snapshot, one
@@ -52,7 +57,9 @@ var typesRows = []string{
 	  '9999-12-31', '9999-12-31 23:59:59', '9999-12-31 23:59:59.999', '9999-12-31 23:59:59.999999',
 	  '2038-01-19 03:14:07', '2038-01-19 03:14:07.999', '2038-01-19 03:14:07.999999',
 	  '838:59:59', '838:59:59.99', '838:59:59.000000',
-	  2155, '{"a": [1, 2.5, "x", null, true], "b": {"c": "😀"}}')`,
+	  2155, '{"a": [1, 2.5, "x", null, true], "b": {"c": "😀"}}',
+	  'ffffffff-ffff-ffff-ffff-ffffffffffff', '255.255.255.255', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+	  '😀', 'x,🎉y,é', 'ü', '中,文,x')`,
 	// minima
 	`(2, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0,
 	  '-99999999999999999999999999999999999.999999999999999999999999999999', 0.00, -99999, -0.000000001,
@@ -65,11 +72,14 @@ var typesRows = []string{
 	  '1000-01-01', '1000-01-01 00:00:00', '1000-01-01 00:00:00.001', '1000-01-01 00:00:00.000001',
 	  '1970-01-01 00:00:01', '1970-01-01 00:00:01.001', '1970-01-01 00:00:01.000001',
 	  '-838:59:59', '-838:59:59.99', '-00:00:00.000001',
-	  1901, '[]')`,
+	  1901, '[]',
+	  '00000000-0000-0000-0000-000000000000', '0.0.0.0', '::',
+	  'a', '', 'é', '')`,
 	// NULLs
 	`(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 	  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-	  NULL, NULL, NULL, NULL, NULL)`,
+	  NULL, NULL, NULL, NULL, NULL,
+	  NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
 	// zero dates and other edges
 	`(4, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1,
 	  '-0.000000000000000000000000000001', 0.01, 0, 0.5,
@@ -82,7 +92,9 @@ var typesRows = []string{
 	  '0000-00-00', '0000-00-00 00:00:00', '2020-00-15 10:00:00.500', '2020-02-00 00:00:00.000001',
 	  '0000-00-00 00:00:00', '2000-02-29 12:34:56.789', '1999-12-31 23:59:59.999999',
 	  '00:00:00', '-12:34:56.78', '-00:00:01.5',
-	  0, '"just a string"')`,
+	  0, '"just a string"',
+	  '123e4567-e89b-12d3-a456-426655440000', '192.0.2.1', '::ffff:192.0.2.1',
+	  '中 文', '🎉y', 'a', '文')`,
 	`(5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	  '12345678901234567890123456789012345.123456789012345678901234567890', 12.30, 1, -123456789.000000001,
 	  -0.0, 123456.789e-300,
@@ -94,7 +106,16 @@ var typesRows = []string{
 	  '2024-02-29', '2024-02-29 23:59:59', '2024-02-29 23:59:59.5', '2024-02-29 23:59:59.25',
 	  '2024-02-29 23:59:59', '2024-02-29 23:59:59.5', '2024-02-29 23:59:59.25',
 	  '24:00:00', '100:00:00.01', '-838:59:58.999999',
-	  2000, '{"k": 1.0E+2, "n": -0, "big": 12345678901234567890}')`,
+	  2000, '{"k": 1.0E+2, "n": -0, "big": 12345678901234567890}',
+	  'f47ac10b-58cc-4372-a567-0e02b2c3d479', '10.0.0.0', '2001:db8::ff00:42:8329',
+	  '😀', '🎉y,é', 'é', '中')`,
+	// UUID versions and INET6 forms
+	`(6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	  '6ccd780c-baba-1026-e564-5b8c656024db', '1.2.3.4', '::192.0.2.1', NULL, NULL, NULL, NULL)`,
+	`(7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	  '01890a5d-ac96-774b-bcce-b302099a8057', '127.0.0.1', '1::2:3:4:5:6:7', NULL, NULL, NULL, NULL)`,
+	`(8, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	  '6ccd780c-baba-1026-9564-5b8c656024db', '8.8.4.4', '1:0:0:2::3', NULL, NULL, NULL, NULL)`,
 }
 
 func goldenPath() string {
@@ -172,6 +193,8 @@ func TestMySQLCaptureTypes(t *testing.T) {
 			fmt.Fprintf(&golden, "  %-4s %-28s %s\n", i.Table.Columns[k].Name, i.Table.Columns[k].RawType, goldenValue(v))
 		}
 	}
+	// UUID/INET4/INET6 and ENUM/SET members are the server's own text.
+	serverText(t, conn, sm, "uu", "i4", "i6", "ee", "es", "el", "eg")
 	// Snapshot and binlog rows carry the same schema (but for the table name).
 	st, it := *sm[1].Table, *im[1].Table
 	st.ID = it.ID
@@ -238,4 +261,54 @@ func diffLines(a, b string) string {
 		}
 	}
 	return out.String()
+}
+
+// serverText checks that the captured value of each named column is the
+// text the server itself gives for it (CAST(col AS CHAR) in utf8mb4).
+func serverText(t *testing.T, conn *sql.Conn, rows map[int64]event.Event, cols ...string) {
+	t.Helper()
+	sel := "id"
+	for _, c := range cols {
+		sel += ", CONVERT(CAST(" + c + " AS CHAR) USING utf8mb4)"
+	}
+	r, err := conn.QueryContext(context.Background(), "SELECT "+sel+" FROM ctypes.snap ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	checked := 0
+	for r.Next() {
+		var id int64
+		vals := make([]sql.NullString, len(cols))
+		ptrs := []any{&id}
+		for i := range vals {
+			ptrs = append(ptrs, &vals[i])
+		}
+		if err := r.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		ev, ok := rows[id]
+		if !ok {
+			t.Fatalf("row %d not captured", id)
+		}
+		for i, c := range cols {
+			got := ev.After[ev.Table.ColumnIndex(c)]
+			if !vals[i].Valid {
+				if !got.IsNull() {
+					t.Errorf("row %d column %s: captured %v, server NULL", id, c, got)
+				}
+				continue
+			}
+			if got.Str() != vals[i].String {
+				t.Errorf("row %d column %s: captured %q (%v), server %q", id, c, got.Str(), got, vals[i].String)
+			}
+			checked++
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no values checked")
+	}
 }

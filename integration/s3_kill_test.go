@@ -137,7 +137,8 @@ func TestS3Kill9LoopMatchesCleanRun(t *testing.T) {
 		t.Fatalf("object sets differ:\nclean:\n%s\nkilled:\n%s", strings.Join(ka, "\n"), strings.Join(kb, "\n"))
 	}
 	for _, k := range ka {
-		if !bytes.Equal(a[k], b[k]) {
+		// The Athena DDL (_schema/*.sql) names its prefix in LOCATION.
+		if !bytes.Equal(a[k], bytes.ReplaceAll(b[k], []byte("/killed/"), []byte("/clean/"))) {
 			t.Errorf("%s: contents differ (%d vs %d bytes)", k, len(a[k]), len(b[k]))
 		}
 	}

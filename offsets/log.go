@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -64,6 +65,10 @@ type Log struct {
 	opts   Options
 	logger *slog.Logger
 	db     *pebble.DB
+
+	bgMu         sync.Mutex // background error log limiting
+	bgSeen       map[string]time.Time
+	bgSuppressed int
 
 	// closeMu is held shared by every call that uses db and exclusively by
 	// Close, so db is never used after it was closed.
@@ -161,7 +166,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		// two exist (64 MB).
 		MemTableSize: 32 << 20,
 		EventListener: &pebble.EventListener{
-			BackgroundError: func(err error) { l.logger.Error("pebble background error", "err", err) },
+			BackgroundError: l.backgroundError,
 		},
 	}
 	db, err := openPebble(dir, popts)

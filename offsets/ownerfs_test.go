@@ -1,8 +1,12 @@
 package offsets
 
 import (
+	"bytes"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +49,17 @@ func TestStateIsOwnerOnly(t *testing.T) {
 	}
 	if n < 4 {
 		t.Fatalf("only %d entries checked", n)
+	}
+}
+
+func TestBackgroundErrorsAreRateLimited(t *testing.T) {
+	var buf bytes.Buffer
+	l := &Log{logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	for i := 0; i < 123; i++ {
+		l.backgroundError(errors.New("write /state/000123.sst: no space left on device"))
+	}
+	l.backgroundError(errors.New("another failure"))
+	if n := strings.Count(buf.String(), "pebble background error"); n != 2 {
+		t.Fatalf("%d lines logged for 123 repeats of one error and one other, want 2:\n%s", n, buf.String())
 	}
 }

@@ -196,7 +196,10 @@ type txn struct {
 
 // Run runs until ctx is done (then stops the capture, lets sinks drain what
 // the log holds within DrainTimeout, persists cursors and returns nil) or
-// until a component fails (returns its error).
+// until a component fails (returns its error). A permanent capture error
+// (the source says retrying cannot help, e.g. a bad message) ends the run
+// like ctx: what was emitted before it is appended and drained, then Run
+// returns the error.
 func (p *Pipeline) Run(ctx context.Context) error {
 	failCtx, fail := context.WithCancelCause(context.Background())
 	defer fail(nil)
@@ -212,11 +215,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	captureDone := make(chan struct{})
 	ch := make(chan txn, 64)
 	queue := newBudget(p.opts.QueueBytes)
+	// srcErr is a permanent capture error (a bad message under on_error:
+	// stop): what the source emitted before it is appended and the sinks
+	// drain the log, then the run ends with it. Read after wg.Wait.
+	var srcErr error
 	wg.Add(1)
 	go func() { // source → channel
 		defer wg.Done()
 		defer close(ch)
 		if err := p.runSource(captureCtx, ch, queue); err != nil && captureCtx.Err() == nil {
+			var perm interface{ Permanent() bool }
+			if errors.As(err, &perm) && perm.Permanent() {
+				p.lg.Error("capture stopped; delivering the changes before the failure, then stopping", "err", err)
+				srcErr = fmt.Errorf("capture: %w", err)
+				return
+			}
 			fail(fmt.Errorf("capture: %w", err))
 		}
 	}()
@@ -288,7 +301,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err := context.Cause(failCtx); err != nil {
 		return err
 	}
-	return nil
+	return srcErr
 }
 
 // appendLoop coalesces emitted transactions into log appends: it takes one,

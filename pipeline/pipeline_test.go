@@ -270,3 +270,31 @@ func TestPermanentSourceErrorAfterProgressEndsTheRun(t *testing.T) {
 		t.Fatalf("Run = %v after %d source runs; want the permanent error after one run", err, src.runs)
 	}
 }
+
+// TestPermanentSourceErrorDeliversFirst: what the source emitted before a
+// permanent error is appended to the log and written by the sinks before
+// Run returns the error.
+func TestPermanentSourceErrorDeliversFirst(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	src := &scriptSource{steps: []func(context.Context, func(context.Context, []event.Event, []byte) error) error{
+		func(ctx context.Context, emit func(context.Context, []event.Event, []byte) error) error {
+			for i := 0; i < 5; i++ {
+				if err := emit(ctx, rows(10*i, 10), []byte(fmt.Sprintf("cp%d", i))); err != nil {
+					return err
+				}
+			}
+			return fmt.Errorf("capture: %w", permanentErr{})
+		}}}
+	rec := &recordSink{}
+	err := New(l, src, []SinkSpec{{Name: "s", Sink: rec, Policy: BatchPolicy{MaxAge: time.Hour, MaxRows: 1000}}}, Options{}).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "offset 7") {
+		t.Fatalf("Run = %v, want the permanent error", err)
+	}
+	if cp := l.Checkpoint(); string(cp) != "cp4" {
+		t.Fatalf("log checkpoint %q, want cp4", cp)
+	}
+	if _, vals := rec.snapshot(); len(vals) != 50 {
+		t.Fatalf("the sink wrote %d rows before the run ended, want 50", len(vals))
+	}
+}

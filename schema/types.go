@@ -213,9 +213,21 @@ func isBool(c *event.Column) bool {
 	return c.Type == event.TypeTinyInt && strings.HasPrefix(strings.ToLower(c.RawType), "tinyint(1)")
 }
 
+// nullOnly reports a column no value has typed yet: every value so far was
+// NULL (schema-less Kafka formats such as Maxwell; TiCDC open-protocol's
+// NULL type). capture/ticdc marks it TypeUnknown with RawType "null". It
+// maps to STRING, which holds whatever kind its later values have, and a
+// column type override may give it any type (there is no value to lose).
+func nullOnly(c *event.Column) bool {
+	return c.Type == event.TypeUnknown && c.RawType == "null"
+}
+
 // defaultSpec is the lossless default mapping of a source column.
 func defaultSpec(c *event.Column, zeroDates string, sys System) (typeSpec, error) {
 	k := func(k Kind) (typeSpec, error) { return typeSpec{kind: k}, nil }
+	if nullOnly(c) {
+		return k(KindString)
+	}
 	switch c.Type {
 	case event.TypeTinyInt:
 		if c.Unsigned {
@@ -305,6 +317,9 @@ func familyKeys(c *event.Column) []string {
 func checkConversion(c *event.Column, s typeSpec, zeroDates string, srcZone string) (lossy string, err error) {
 	reject := func() (string, error) {
 		return "", fmt.Errorf("cannot map %s (%s) to %s", c.Type, rawOr(c), s)
+	}
+	if nullOnly(c) {
+		return "", nil
 	}
 	if s.kind == KindString {
 		// Every value has a lossless text form (binary as base64, VECTOR as

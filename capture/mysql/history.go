@@ -81,8 +81,10 @@ func (p hpos) less(o hpos) bool { return p.seq < o.seq || p.seq == o.seq && p.of
 
 func (p hpos) key() string { return fmt.Sprintf("%012d.%010d", p.seq, p.off) }
 
+// String renders the position as a binlog file suffix and offset,
+// "*.000010:40825895" (the file's base name is not part of an hpos).
 func (p hpos) String() string {
-	return strconv.FormatUint(p.seq, 10) + ":" + strconv.FormatUint(uint64(p.off), 10)
+	return fmt.Sprintf("*.%06d:%d", p.seq, p.off)
 }
 
 // fileSeq returns the numeric suffix of a binlog file name ("binlog.000012" → 12).

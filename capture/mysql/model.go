@@ -454,6 +454,8 @@ var eventTypes = map[string]event.Type{
 	"json": event.TypeJSON, "geometry": event.TypeGeometry, "point": event.TypeGeometry, "linestring": event.TypeGeometry,
 	"polygon": event.TypeGeometry, "multipoint": event.TypeGeometry, "multilinestring": event.TypeGeometry,
 	"multipolygon": event.TypeGeometry, "geometrycollection": event.TypeGeometry, "vector": event.TypeVector,
+	// MariaDB's UUID, INET4 and INET6 are delivered in their text form (fbt.go).
+	"uuid": event.TypeChar, "inet4": event.TypeChar, "inet6": event.TypeChar,
 }
 
 var textLengths = map[string]uint32{"tinytext": 255, "text": 65535, "mediumtext": 16777215, "longtext": 4294967295,
@@ -495,7 +497,9 @@ func (c *colSchema) eventColumn() event.Column {
 	case event.TypeDateTime, event.TypeTimestamp, event.TypeTime:
 		ec.Scale = uint8(argInt(c.Args, 0, 0))
 	}
-	if textType(c.Type) || tp == event.TypeJSON {
+	if k := fbtOf(c.Type); k != fbtNone {
+		ec.Length, ec.Charset = k.textLength(), "ascii"
+	} else if textType(c.Type) || tp == event.TypeJSON {
 		ec.Charset = c.Charset
 	} else if tp == event.TypeBinary || tp == event.TypeVarbinary || tp == event.TypeBlob {
 		ec.Charset = "binary"

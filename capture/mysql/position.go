@@ -62,6 +62,10 @@ type TableProgress struct {
 	// in the typed text form of keyText.
 	After []string `json:"after,omitempty"`
 	Rows  uint64   `json:"rows"`
+	// Since is the position (hpos.number) where the table's copy
+	// started; with the key inventory, keys last delivered before it that
+	// the copy does not deliver again are deleted when the copy ends.
+	Since uint64 `json:"since,omitempty"`
 }
 
 // Encode returns the stored form.

@@ -37,6 +37,8 @@ type colDec struct {
 	json   bool // text holding JSON (MariaDB JSON is LONGTEXT)
 	// jsonBinary: MySQL's binary JSON; its value comes from go-mysql.
 	jsonBinary bool
+	// fbt: MariaDB UUID/INET4/INET6, delivered as the server's text form.
+	fbt fbtKind
 }
 
 // rowDecoder decodes the row images of one table's rows events.
@@ -406,6 +408,13 @@ func (d *rowDecoder) value(c *colDec, b []byte) (event.Value, int, error) {
 		}
 		if err := need(b, h+l); err != nil {
 			return event.Null, 0, err
+		}
+		if c.fbt != fbtNone {
+			s, ok := c.fbt.text(b[h : h+l])
+			if !ok {
+				return event.Null, 0, fmt.Errorf("%d bytes for a %d-byte %s", l, c.fbt.size(), c.col.RawType)
+			}
+			return event.String(s), h + l, nil
 		}
 		return c.bytesValue(b[h:h+l], true), h + l, nil
 	case gomysql.MYSQL_TYPE_BLOB, gomysql.MYSQL_TYPE_GEOMETRY, gomysql.MYSQL_TYPE_VECTOR, gomysql.MYSQL_TYPE_JSON:

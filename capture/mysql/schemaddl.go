@@ -11,7 +11,7 @@ import (
 
 // applyDDL records what a statement does to the schema history and returns
 // the DDL events for the captured tables it changes.
-func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, schema, query string) ([]event.Event, error) {
+func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, schema, query string) (out []event.Event, rerr error) {
 	p := hpos{st.seq, h.LogPos}
 	stmt := parseDDL(schema, query)
 	if stmt.Kind == ddlNone || stmt.Temporary {
@@ -30,7 +30,17 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 		}
 		return ev
 	}
-	var out []event.Event
+	// renamedIn lists the captured names a rename gave an existing table:
+	// their rows are copied like a newly included table's (the binlog has
+	// none of them under that name).
+	var renamedIn []event.TableID
+	defer func() {
+		if len(renamedIn) > 0 && st.snap != nil && st.src.cfg.Snapshot != SnapshotNever {
+			if err := st.snap.copyRenamed(st, renamedIn); err != nil && rerr == nil {
+				out, rerr = nil, err
+			}
+		}
+	}()
 	// changed records a table's new state and emits its DDL event when captured.
 	changed := func(id event.TableID, s *tableSchema, unknown bool) error {
 		if unknown && st.captures(id) {
@@ -138,8 +148,11 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 			}
 			rest = append(rest, sp)
 		}
+		if target != t && st.captures(idOf(target)) {
+			renamedIn = append(renamedIn, idOf(target))
+		}
 		if base == nil {
-			if st.captures(idOf(t)) || st.captures(idOf(target)) {
+			if st.captures(idOf(t)) || (target == t && st.captures(idOf(target))) {
 				warn("ALTER TABLE of a table without schema history", nil)
 			}
 			if target != t {
@@ -171,6 +184,7 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 		// only the final state of each name is recorded.
 		state := map[event.TableID]*tableSchema{}
 		known := map[event.TableID]bool{}
+		unknown := map[event.TableID]bool{} // renamed into, from a table without history
 		var order []event.TableID
 		get := func(t tableName) (*tableSchema, error) {
 			id := idOf(t)
@@ -195,11 +209,19 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 			}
 			state[idOf(r[0])] = nil
 			state[idOf(r[1])] = s
+			// A table being renamed exists: without a schema it is one
+			// the history does not know (never captured, e.g. from another
+			// schema); the server's current schema stands in for it.
+			unknown[idOf(r[0])] = false
+			unknown[idOf(r[1])] = s == nil
 		}
 		for _, id := range order {
 			s := state[id]
-			if err := changed(id, s, false); err != nil {
+			if err := changed(id, s, unknown[id]); err != nil {
 				return nil, err
+			}
+			if (s != nil || unknown[id]) && st.captures(id) {
+				renamedIn = append(renamedIn, id)
 			}
 		}
 		// Names that were absent and stay absent need no event.

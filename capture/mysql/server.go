@@ -3,8 +3,10 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -205,7 +207,127 @@ func (s *server) loadSchema(ctx context.Context, id event.TableID) (*tableSchema
 		return nil, fmt.Errorf("mysql: table %s: SHOW CREATE TABLE: %w", id, err)
 	}
 	ts.Source = "show-create"
+	if err := s.exactLabels(ctx, id, ts); err != nil {
+		return nil, err
+	}
 	return ts, nil
+}
+
+// exactLabels replaces ENUM and SET members that SHOW CREATE TABLE could
+// not render. The server renders them in utf8mb3 (character_set_system),
+// whatever the client's character set: a member with a character outside
+// the BMP (an emoji in a utf8mb4 column) comes back with '?' in its place.
+// Only members containing '?' can have lost something; for those columns,
+// MariaDB is asked for the members' stored bytes through variables of the
+// column's own type (an anonymous block: no table is written, no privilege
+// beyond reading the table is needed), decoded with the column's character
+// set like the binlog's text. MySQL has no such block: its members stay as
+// SHOW CREATE TABLE gave them (the binlog's table map, which carries them
+// exactly, replaces them at the first row event).
+func (s *server) exactLabels(ctx context.Context, id event.TableID, ts *tableSchema) error {
+	if s.flavor != "mariadb" {
+		return nil
+	}
+	var cols []int
+	for i := range ts.Columns {
+		c := &ts.Columns[i]
+		if (c.Type == "enum" || c.Type == "set") && slices.ContainsFunc(c.Elems, func(e string) bool { return strings.Contains(e, "?") }) {
+			cols = append(cols, i)
+		}
+	}
+	if len(cols) == 0 {
+		return nil
+	}
+	q := labelsBlock(id, ts, cols)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("mysql: table %s: read ENUM/SET members: %w", id, err)
+	}
+	defer conn.Close()
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	rows, err := conn.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("mysql: table %s: read ENUM/SET members: %w", id, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		err := rows.Err()
+		if err == nil {
+			err = errors.New("no result")
+		}
+		return fmt.Errorf("mysql: table %s: read ENUM/SET members: %w", id, err)
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return fmt.Errorf("mysql: table %s: read ENUM/SET members: %w", id, err)
+	}
+	for rows.NextResultSet() { // the block's final OK
+	}
+	for k, i := range cols {
+		c := &ts.Columns[i]
+		elems, err := decodeLabels(vals[k].String, c.Charset, len(c.Elems))
+		if err != nil {
+			return fmt.Errorf("mysql: table %s column %s: read ENUM/SET members: %w", id, c.Name, err)
+		}
+		c.Elems = elems
+	}
+	return nil
+}
+
+// labelsBlock is the anonymous block that returns, for each column, the
+// hex of every member's stored bytes, each followed by ','.
+func labelsBlock(id event.TableID, ts *tableSchema, cols []int) string {
+	var b strings.Builder
+	b.WriteString("BEGIN NOT ATOMIC\n  DECLARE i INT;\n")
+	for k, i := range cols {
+		fmt.Fprintf(&b, "  DECLARE v%d TYPE OF %s.%s;\n  DECLARE r%d LONGTEXT DEFAULT '';\n", k, quoteID(id), quoteName(ts.Columns[i].Name), k)
+	}
+	for k, i := range cols {
+		c := &ts.Columns[i]
+		val := "i" // an ENUM takes a number as the member's index
+		if c.Type == "set" {
+			val = "1 << (i - 1)" // a SET takes it as the member bitmap
+		}
+		fmt.Fprintf(&b, "  SET i = 1;\n  WHILE i <= %d DO\n    SET v%d = %s;\n    SET r%d = CONCAT(r%d, HEX(v%d), ',');\n    SET i = i + 1;\n  END WHILE;\n",
+			len(c.Elems), k, val, k, k, k)
+	}
+	b.WriteString("  SELECT ")
+	for k := range cols {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "r%d", k)
+	}
+	b.WriteString(";\nEND")
+	return b.String()
+}
+
+// decodeLabels decodes labelsBlock's text for one column.
+func decodeLabels(s, charset string, n int) ([]string, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != n+1 || parts[n] != "" {
+		return nil, fmt.Errorf("%d members in %q, want %d", len(parts)-1, s, n)
+	}
+	dec, ok := charsetDecoder(charset)
+	if !ok {
+		return nil, fmt.Errorf("character set %s is not supported", charset)
+	}
+	out := make([]string, n)
+	for i := range out {
+		raw, err := hex.DecodeString(parts[i])
+		if err != nil {
+			return nil, err
+		}
+		if dec != nil {
+			out[i] = dec(raw)
+		} else {
+			out[i] = string(raw)
+		}
+	}
+	return out, nil
 }
 
 // listTables lists the base tables outside the system schemas.

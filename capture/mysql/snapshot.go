@@ -97,6 +97,8 @@ type snapTable struct {
 	chunks   []*chunk
 	finished bool
 	started  bool // in the checkpoint's active tables
+	// since is where the copy started (TableProgress.Since).
+	since uint64
 	// dirty holds the keys of every row change the stream saw for the
 	// table since it was listed for the snapshot: their rows are delivered
 	// by those changes and dropped from chunks. Capped (then nil, overflow
@@ -293,7 +295,7 @@ func (sn *snapshotter) resume(st *stream) {
 			continue
 		}
 		t := newSnapTable(id)
-		t.rows, t.started = tp.Rows, true
+		t.rows, t.started, t.since = tp.Rows, true, tp.Since
 		for _, k := range tp.After {
 			v, err := parseKeyText(k)
 			if err != nil {
@@ -1086,6 +1088,36 @@ func (sn *snapshotter) observe(id event.TableID, p hpos, t *event.Table, before,
 	}
 }
 
+// copyRenamed snapshots tables that a rename made captured (RENAME TABLE
+// other.t TO captured.t2, ALTER TABLE ... RENAME, the swap of an online
+// schema change tool): their rows exist but the binlog never showed them
+// under the new name. Called from the DDL, before its events are emitted,
+// so the checkpoint that records the DDL also records the snapshot's list.
+func (sn *snapshotter) copyRenamed(st *stream, ids []event.TableID) error {
+	var add []event.TableID
+	sn.mu.Lock()
+	for _, id := range ids {
+		t := sn.tables[id]
+		switch {
+		case t == nil:
+			add = append(add, id)
+		case t.finished:
+			delete(sn.tables, id) // copied before: copy the new content again
+			add = append(add, id)
+		default:
+			// Being copied: schemaChanged dropped its registered chunks;
+			// start over from the first key, the content is another table's.
+			t.after, t.lo = nil, nil
+		}
+	}
+	sn.mu.Unlock()
+	if len(add) == 0 {
+		return nil
+	}
+	sn.s.log.Info("tables renamed into the captured set are snapshotted while streaming continues", "tables", len(add), "first", add[0].String())
+	return sn.add(st, add)
+}
+
 // schemaChanged is called by the stream for every table a DDL changes.
 func (sn *snapshotter) schemaChanged(id event.TableID, v *version) {
 	if sn.s.captures(id) {
@@ -1215,8 +1247,9 @@ func (sn *snapshotter) admit(st *stream) {
 			continue
 		}
 		t.started = true
+		t.since = st.cp.pos().number()
 		sn.order = append(sn.order, t)
-		ss.Active = append(ss.Active, TableProgress{Table: id.String()})
+		ss.Active = append(ss.Active, TableProgress{Table: id.String(), Since: t.since})
 		activeReading++
 	}
 	ss.Next = sn.claimed
@@ -1348,6 +1381,28 @@ func (sn *snapshotter) emitChunk(ctx context.Context, st *stream, t *snapTable, 
 	}
 	if c.final {
 		sn.s.log.Debug("snapshot of a table done", "table", name, "rows", t.rows)
+		if st.inv != nil && len(tbl.Key) > 0 {
+			// The copy is complete: keys delivered before it started that
+			// it did not deliver again are gone from the source.
+			st.inv.observe(events, st.cp.pos())
+			if err := st.inv.flush(ctx); err != nil {
+				return err
+			}
+			gone, dropped, err := st.inv.ghosts(tbl, hposOf(t.since), pos, time.Now().UnixMicro())
+			if err != nil {
+				return err
+			}
+			if len(gone) > 0 || dropped > 0 {
+				sn.s.log.Info("snapshot deletes rows the ODS has but the source no longer has", "table", name, "rows", len(gone), "unreadable_keys_dropped", dropped)
+			}
+			if len(gone) > 0 {
+				if len(events) > 0 {
+					events[len(events)-1].TxnEnd = false
+				}
+				gone[len(gone)-1].TxnEnd = true
+				events = append(events, gone...)
+			}
+		}
 	}
 	return st.emitCP(ctx, events)
 }

@@ -139,6 +139,9 @@ func (s *Source) Run(ctx context.Context, from []byte, emit Emit) error {
 		return nil
 	}
 	st.cp = plan.cp
+	if s.cfg.Snapshot == SnapshotWhenNeeded {
+		st.inv = newKeyInventory(s.store)
+	}
 	if err := s.prepare(ctx, srv, st, plan); err != nil {
 		return err
 	}

@@ -72,7 +72,9 @@ type stream struct {
 	lastEmit  time.Time
 	pendingCP bool // cp advanced without being emitted
 	snap      *snapshotter
-	warned    map[string]bool
+	// inv is the key inventory (snapshot: when_needed), nil when off.
+	inv    *keyInventory
+	warned map[string]bool
 	// onSkipped, when set, runs once the stream has reached cp.skipTo (or,
 	// starting at a file's beginning, learned its GTID state).
 	onSkipped func(ctx context.Context) error
@@ -485,7 +487,7 @@ func (st *stream) decoder(ctx context.Context, tm *replication.TableMapEvent, id
 	if c := st.maps[tm.TableID]; c != nil && c.matches(tm, v) {
 		return c.dec, nil
 	}
-	mi := readMap(tm)
+	mi := readMap(tm, st.charsets)
 	var use *version
 	var why string
 	if v != nil && v.schema != nil && !v.unknown {
@@ -704,6 +706,9 @@ func (st *stream) add(ctx context.Context, ev event.Event) error {
 		st.txnBytes = eventSize(&last)
 		st.spilled += len(chunk)
 		st.src.stats.spills.Add(1)
+		if st.inv != nil {
+			st.inv.observe(chunk, st.cp.pos())
+		}
 		return st.emit(ctx, chunk, nil)
 	}
 	return nil
@@ -784,6 +789,12 @@ func (st *stream) commit(ctx context.Context, h *replication.EventHeader) error 
 func (st *stream) emitCP(ctx context.Context, events []event.Event) error {
 	if st.snap != nil {
 		if err := st.snap.beforeEmit(st); err != nil {
+			return err
+		}
+	}
+	if st.inv != nil {
+		st.inv.observe(events, st.cp.pos())
+		if err := st.inv.flush(ctx); err != nil {
 			return err
 		}
 	}

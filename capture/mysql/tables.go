@@ -101,7 +101,8 @@ func binlogFamily(tp byte, meta uint16, binary bool) (families []string, real by
 			return []string{"set"}, real
 		}
 		if binary {
-			return []string{"binary", "char"}, gomysql.MYSQL_TYPE_STRING
+			// MariaDB's UUID, INET4 and INET6 are binary strings in the binlog.
+			return []string{"binary", "char", "uuid", "inet4", "inet6"}, gomysql.MYSQL_TYPE_STRING
 		}
 		return []string{"char", "binary"}, gomysql.MYSQL_TYPE_STRING
 	}
@@ -114,12 +115,17 @@ type mapInfo struct {
 	unsigned   map[int]bool
 	hasSign    bool
 	collations map[int]uint64
-	enums      map[int][]string
-	sets       map[int][]string
-	primary    []string
+	// enumSetColl holds the collations of the ENUM and SET columns.
+	enumSetColl map[int]uint64
+	enums       map[int][]string
+	sets        map[int][]string
+	primary     []string
 }
 
-func readMap(tm *replication.TableMapEvent) mapInfo {
+// readMap decodes a table map's optional metadata. ENUM and SET members
+// arrive in the column's character set: they are decoded like the column's
+// text (charsets maps collation ids to character sets).
+func readMap(tm *replication.TableMapEvent, charsets map[uint64]string) mapInfo {
 	mi := mapInfo{}
 	if names := tm.ColumnNameString(); len(names) == int(tm.ColumnCount) {
 		mi.names = names
@@ -127,8 +133,26 @@ func readMap(tm *replication.TableMapEvent) mapInfo {
 	mi.hasSign = len(tm.SignednessBitmap) > 0
 	mi.unsigned = tm.UnsignedMap()
 	mi.collations = tm.CollationMap()
+	mi.enumSetColl = tm.EnumSetCollationMap()
 	mi.enums = tm.EnumStrValueMap()
 	mi.sets = tm.SetStrValueMap()
+	for _, m := range []map[int][]string{mi.enums, mi.sets} {
+		for i, elems := range m {
+			coll, ok := mi.enumSetColl[i]
+			if !ok {
+				continue
+			}
+			dec, ok := charsetDecoder(charsets[coll])
+			if !ok || dec == nil {
+				continue
+			}
+			out := make([]string, len(elems))
+			for j, e := range elems {
+				out[j] = dec([]byte(e))
+			}
+			m[i] = out
+		}
+	}
 	if mi.names != nil {
 		for _, k := range tm.PrimaryKey {
 			if int(k) < len(mi.names) {
@@ -176,6 +200,12 @@ func fits(tm *replication.TableMapEvent, mi *mapInfo, s *tableSchema, charsets m
 			}
 		case gomysql.MYSQL_TYPE_STRING:
 			_, l := stringRealType(meta)
+			if k := fbtOf(c.Type); k != fbtNone {
+				if l != k.size() {
+					return false, fmt.Sprintf("column %s is %s (%d bytes) in the schema history but %d bytes in the binlog", c.Name, c.rawType(), k.size(), l)
+				}
+				break
+			}
 			if want := argInt(c.Args, 0, 1) * maxBytesPerChar(c.Charset); want != l {
 				return false, fmt.Sprintf("column %s is %s (%d bytes) in the schema history but %d bytes in the binlog", c.Name, c.rawType(), want, l)
 			}
@@ -191,6 +221,9 @@ func fits(tm *replication.TableMapEvent, mi *mapInfo, s *tableSchema, charsets m
 			if elems != nil && !slices.Equal(elems, c.Elems) {
 				return false, fmt.Sprintf("column %s has members %q in the schema history but %q in the binlog", c.Name, c.Elems, elems)
 			}
+		}
+		if esColl, ok := mi.enumSetColl[i]; ok && (c.Type == "enum" || c.Type == "set") {
+			coll, hasColl = esColl, true
 		}
 		if hasColl && textType(c.Type) {
 			if cs := charsets[coll]; cs != "" && cs != c.Charset && !(cs == "utf8mb3" && c.Charset == "utf8") && !(cs == "utf8" && c.Charset == "utf8mb3") {
@@ -239,10 +272,21 @@ func schemaFromMap(tm *replication.TableMapEvent, mi *mapInfo, base *tableSchema
 		if bc != nil && slices.Contains(fam, bc.Type) && (bc.Type == "json" || real == gomysql.MYSQL_TYPE_GEOMETRY) {
 			c.Type = bc.Type // MariaDB JSON is LONGTEXT in the binlog; geometry subtypes
 		}
+		fbt := fbtNone
+		if bc != nil && slices.Contains(fam, bc.Type) && real == gomysql.MYSQL_TYPE_STRING {
+			if k := fbtOf(bc.Type); k != fbtNone {
+				if _, l := stringRealType(tm.ColumnMeta[i]); l == k.size() {
+					c.Type, fbt = bc.Type, k // MariaDB UUID/INET4/INET6 are BINARY(n) in the binlog
+				}
+			}
+		}
 		if mi.hasSign {
 			c.Unsigned = mi.unsigned[i]
 		} else if bc != nil {
 			c.Unsigned = bc.Unsigned
+		}
+		if esColl, ok := mi.enumSetColl[i]; ok && (c.Type == "enum" || c.Type == "set") {
+			coll, hasColl = esColl, true
 		}
 		if textType(c.Type) {
 			switch {
@@ -262,6 +306,10 @@ func schemaFromMap(tm *replication.TableMapEvent, mi *mapInfo, base *tableSchema
 			c.Charset = "binary"
 		}
 		meta := tm.ColumnMeta[i]
+		if fbt != fbtNone {
+			s.Columns = append(s.Columns, c)
+			continue
+		}
 		switch real {
 		case gomysql.MYSQL_TYPE_NEWDECIMAL:
 			c.Args = []string{strconv.Itoa(int(meta >> 8)), strconv.Itoa(int(meta & 0xff))}
@@ -325,6 +373,11 @@ func newRowDecoder(tm *replication.TableMapEvent, t *event.Table, zero string) (
 		if tp == gomysql.MYSQL_TYPE_STRING {
 			real, l := stringRealType(meta)
 			c.tp, c.length = real, l
+		}
+		if k := fbtOf(col.RawType); k != fbtNone && c.tp == gomysql.MYSQL_TYPE_STRING {
+			c.fbt = k
+			d.cols[i] = c
+			continue
 		}
 		switch col.Type {
 		case event.TypeBinary, event.TypeVarbinary, event.TypeBlob, event.TypeGeometry, event.TypeVector, event.TypeUnknown:

@@ -755,6 +755,9 @@ func (d *CanalJSON) buildTable(f canalFields) (*tableEntry, error) {
 			if err != nil {
 				return nil, d.fail(db, tblName, "mysqlType", name, err)
 			}
+			if !d.flat {
+				indexOnly(&col, &spec)
+			}
 			if c.hasSQL && isBinarySQLType(c.sqlType) && !spec.binary {
 				switch col.Type {
 				case event.TypeChar:

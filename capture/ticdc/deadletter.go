@@ -2,6 +2,7 @@ package ticdc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,8 +18,15 @@ import (
 // and/or as a row of a quarantine table in the log (exactly once, with the
 // checkpoint that moves past the message).
 type deadLetters struct {
-	w     *kafka.Writer
+	w     messageWriter
+	topic string
 	table *event.Table
+}
+
+// messageWriter is the part of *kafka.Writer the dead-letter topic uses.
+type messageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+	Close() error
 }
 
 // Headers of a dead-lettered message.
@@ -36,6 +44,7 @@ func newDeadLetters(cfg *SourceConfig, transport *kafka.Transport) *deadLetters 
 		if len(brokers) == 0 {
 			brokers = cfg.Brokers
 		}
+		d.topic = cfg.DeadLetter.Topic
 		d.w = &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: cfg.DeadLetter.Topic, Transport: transport,
 			Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, MaxAttempts: 10}
 	}
@@ -70,8 +79,20 @@ func (d *deadLetters) handle(ctx context.Context, p *partState, m *message) ([]e
 			{Key: HeaderPartition, Value: []byte(strconv.Itoa(p.tp.partition))},
 			{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.offset, 10))},
 		}}
-		if err := d.w.WriteMessages(ctx, msg); err != nil {
-			return nil, fmt.Errorf("writing to dead-letter topic %s: %w", d.w.Topic, err)
+		err := d.w.WriteMessages(ctx, msg)
+		switch {
+		case err == nil:
+			if d.table == nil {
+				return nil, nil
+			}
+		case tooLarge(err) && d.table != nil:
+			// Retrying cannot help: the quarantine row holds it instead.
+			reason += fmt.Sprintf(" (too large for dead-letter topic %s: %v; kept in the quarantine table only)", d.topic, err)
+		case tooLarge(err):
+			return nil, fatal(fmt.Errorf("the message (%d bytes) is too large for dead-letter topic %s (%w); set dead_letter.table to keep such messages in a quarantine table, raise the topic's max.message.bytes, or skip the message by starting after its offset (odsync replay --source-start)",
+				len(m.key)+len(m.value), d.topic, err))
+		default:
+			return nil, fmt.Errorf("writing to dead-letter topic %s: %w", d.topic, err)
 		}
 	}
 	if d.table == nil {
@@ -99,4 +120,21 @@ func (d *deadLetters) close() error {
 		return d.w.Close()
 	}
 	return nil
+}
+
+// tooLarge reports a write refused for the message's size (locally by the
+// writer or by the broker): retrying cannot help.
+func tooLarge(err error) bool {
+	if errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge) {
+		return true
+	}
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if e != nil && tooLarge(e) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -60,8 +60,9 @@ type inferred struct {
 }
 
 // inferValue types one schema-less value from its JSON kind: integers are
-// BIGINT, other numbers DECIMAL (exact text) or DOUBLE (exponent form),
-// strings VARCHAR, booleans BIT(1), objects and arrays JSON.
+// BIGINT, other numbers DECIMAL (their exact text; exponent forms are
+// expanded to plain decimal text) or DOUBLE (exponent forms beyond 65
+// digits), strings VARCHAR, booleans BIT(1), objects and arrays JSON.
 func inferValue(t *jtape, v int32) inferred {
 	if t.isNull(v) {
 		return inferred{}
@@ -73,6 +74,9 @@ func inferValue(t *jtape, v int32) inferred {
 		switch {
 		case bytes.ContainsAny(raw, "eE"):
 			in.typ = event.TypeDouble
+			if txt, err := expandExponent(nil, raw); err == nil && checkDecimal(txt) == nil {
+				in.typ = event.TypeDecimal
+			}
 		case bytes.IndexByte(raw, '.') >= 0:
 			in.typ = event.TypeDecimal
 		default:
@@ -94,8 +98,8 @@ func inferValue(t *jtape, v int32) inferred {
 }
 
 // merge combines the types seen in two images: numbers widen (BIGINT,
-// DECIMAL, DOUBLE), other mismatches make the column untyped (each value
-// keeps its own kind).
+// DECIMAL, DOUBLE), other mismatches make the column text (each value is
+// kept as its JSON text: numbers as written, true/false, documents).
 func (a inferred) merge(b inferred) inferred {
 	if !b.set {
 		return a
@@ -116,7 +120,7 @@ func (a inferred) merge(b inferred) inferred {
 			out.typ = event.TypeDouble
 		}
 	default:
-		out.typ = event.TypeUnknown
+		out.typ = event.TypeText
 	}
 	if out.typ == event.TypeBigInt && out.unsigned && out.neg {
 		out.typ = event.TypeDecimal
@@ -177,11 +181,19 @@ func appendInferredKey(key []byte, t *jtape, main int32, inf []inferred) []byte 
 	return key
 }
 
+// NullOnlyRawType is the RawType of a column whose type no value tells:
+// every value of it so far was NULL (a schema-less format, or TiCDC's
+// open-protocol NULL type). Its Type is event.TypeUnknown; package schema
+// maps it to STRING and lets a column type override give it any type.
+const NullOnlyRawType = "null"
+
 // column returns the column and decoder of an inferred type.
 func (a inferred) column() (event.Column, colSpec) {
 	c := event.Column{Type: a.typ, Unsigned: a.unsigned, Nullable: true}
 	if !a.set {
 		c.Type = event.TypeUnknown
+		c.RawType = NullOnlyRawType
+		return c, colSpec{typ: c.Type, enc: encInfer}
 	}
 	if c.Type == event.TypeBit {
 		c.Length = 1
@@ -193,38 +205,18 @@ func (a inferred) column() (event.Column, colSpec) {
 	return c, colSpec{typ: c.Type, unsigned: c.Unsigned, bits: intBits(c.Type), enc: encInfer}
 }
 
-// inferText decodes a schema-less value by its own JSON kind (untyped
-// columns). raw is the unescaped text or token.
+// inferText decodes a schema-less value of a text column (one whose
+// values were of different JSON kinds) as its JSON text: a string's
+// content, a number as written, true/false, a document as written. raw is
+// the unescaped text or token.
 func inferText(kind jkind, raw []byte, ar *arena) (event.Value, error) {
 	switch kind {
-	case jNumber:
-		switch {
-		case bytes.ContainsAny(raw, "eE"):
-			f, err := strconv.ParseFloat(string(raw), 64)
-			if err != nil {
-				return event.Null, fmt.Errorf("number %s: %w", quoteShort(raw), errSyntax)
-			}
-			return event.Float64(f), nil
-		case bytes.IndexByte(raw, '.') >= 0:
-			if err := checkDecimal(raw); err != nil {
-				return event.Null, err
-			}
-			return event.Decimal(ar.str(raw)), nil
-		}
-		if v, err := parseInt(raw); err == nil {
-			return event.Int(v), nil
-		}
-		return parseIntValue(raw, 64, true)
-	case jString:
-		return event.String(ar.str(raw)), nil
 	case jTrue:
-		return event.Bits(1), nil
+		return event.String("true"), nil
 	case jFalse:
-		return event.Bits(0), nil
-	case jObject, jArray:
-		return event.JSON(ar.str(raw)), nil
+		return event.String("false"), nil
 	}
-	return event.Null, nil
+	return event.String(ar.str(raw)), nil
 }
 
 // genericValue converts one generic-JSON value node according to spec.
@@ -241,7 +233,7 @@ func genericValue(t *jtape, v int32, spec *colSpec, ar *arena, vc *valueCtx, scr
 	kindErr := func(want string) error { return fmt.Errorf("value is a JSON %s, not %s", nd.kind, want) }
 	switch spec.enc {
 	case encInfer:
-		if spec.typ == event.TypeUnknown {
+		if spec.typ == event.TypeText {
 			return inferText(nd.kind, raw, ar)
 		}
 		switch {
@@ -310,12 +302,13 @@ func genericValue(t *jtape, v int32, spec *colSpec, ar *arena, vc *valueCtx, scr
 			return event.Null, kindErr("a decimal")
 		}
 		if bytes.ContainsAny(raw, "eE") {
-			// A double written in exponent form (TiCDC's decimal-as-double).
-			f, err := strconv.ParseFloat(string(raw), 64)
-			if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-				return event.Null, fmt.Errorf("decimal %s: %w", quoteShort(raw), errSyntax)
+			// Exponent form (TiCDC's decimal-as-double, BigDecimal's
+			// toString): the same number as plain decimal text, exactly.
+			txt, err := expandExponent(nil, raw)
+			if err != nil {
+				return event.Null, fmt.Errorf("decimal %s: %w", quoteShort(raw), err)
 			}
-			raw = strconv.AppendFloat(nil, f, 'f', -1, 64)
+			raw = txt
 		}
 		return decimalForColumn(raw, spec, ar)
 	case encDecimalBytes:

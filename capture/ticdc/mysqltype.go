@@ -175,8 +175,10 @@ func parseMySQLType(s string) (event.Column, colSpec, error) {
 	case "double", "real", "float8":
 		col.Type = event.TypeDouble
 	case "bit":
+		// A bare "bit" is what formats without type parameters (TiCDC's
+		// canal-json mysqlType) write for every BIT(n): the width is
+		// unknown (Length 0), so values up to 64 bits are accepted.
 		col.Type = event.TypeBit
-		col.Length = 1
 		if n, ok := arg(0); ok {
 			if n < 1 || n > 64 {
 				return col, spec, fmt.Errorf("type %q: BIT width %d out of 1..64", s, n)
@@ -441,4 +443,25 @@ func javaSQLType(code int64) (event.Column, colSpec, bool) {
 	s.typ = c.Type
 	s.bits = intBits(c.Type)
 	return c, s, true
+}
+
+// indexOnly retypes an ENUM or SET column whose members the format does not
+// carry while its values are member indexes / bitmasks (TiCDC's canal-json
+// and open-protocol): ENUM as its 1-based index (0 for the invalid ”) in
+// SMALLINT UNSIGNED, SET as its member bitmask in BIGINT UNSIGNED. As an
+// ENUM without members the value would have no text, so nothing would keep
+// it. RawType still names the source type.
+func indexOnly(col *event.Column, spec *colSpec) {
+	if len(col.Elems) > 0 {
+		return
+	}
+	switch col.Type {
+	case event.TypeEnum:
+		col.Type, col.Unsigned = event.TypeSmallInt, true
+	case event.TypeSet:
+		col.Type, col.Unsigned = event.TypeBigInt, true
+	default:
+		return
+	}
+	spec.typ, spec.unsigned, spec.bits, spec.elems = col.Type, true, intBits(col.Type), nil
 }

@@ -511,7 +511,7 @@ func openColumn(code, flags uint64) (event.Column, colSpec, error) {
 	case myDouble:
 		c.Type, name = event.TypeDouble, "double"
 	case myNull:
-		c.Type, name = event.TypeUnknown, "null"
+		c.Type, name = event.TypeUnknown, NullOnlyRawType
 	case myTimestamp:
 		c.Type, name = event.TypeTimestamp, "timestamp"
 	case myDate, myNewDate:
@@ -576,6 +576,7 @@ func openColumn(code, flags uint64) (event.Column, colSpec, error) {
 	}
 	spec := colSpec{typ: c.Type, unsigned: c.Unsigned, bits: intBits(c.Type),
 		binary: c.Charset == "binary"}
+	indexOnly(&c, &spec)
 	return c, spec, nil
 }
 

@@ -1,6 +1,7 @@
 package ticdc
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -96,6 +97,14 @@ func decodeText(spec *colSpec, raw []byte, ar *arena, vc *valueCtx) (event.Value
 	case event.TypeTinyInt, event.TypeSmallInt, event.TypeMediumInt, event.TypeInt, event.TypeBigInt:
 		return parseIntValue(raw, spec.bits, spec.unsigned)
 	case event.TypeDecimal:
+		if bytes.ContainsAny(raw, "eE") {
+			// Exponent form: the same number as plain decimal text, exactly.
+			txt, err := expandExponent(nil, raw)
+			if err != nil {
+				return event.Null, fmt.Errorf("DECIMAL %s: %w", quoteShort(raw), err)
+			}
+			raw = txt
+		}
 		if err := checkDecimal(raw); err != nil {
 			return event.Null, err
 		}
@@ -202,6 +211,96 @@ func bitsValue(v uint64, width int) (event.Value, error) {
 	return event.Bits(v), nil
 }
 
+// maxExponent bounds the exponent expandExponent accepts: DECIMAL values
+// have at most 65 digits, so larger exponents are no decimal anyway.
+const maxExponent = 200
+
+// expandExponent appends to dst the plain decimal text of a number written
+// in exponent form ("1e-30", "-1.5E+3", "1.0E10"), exactly: the digits as
+// written with the point moved, no float rounding ("0.000…01", "-1500",
+// "10000000000"). Numbers without exponent are appended unchanged.
+func expandExponent(dst, raw []byte) ([]byte, error) {
+	i := 0
+	neg := false
+	if i < len(raw) && (raw[i] == '-' || raw[i] == '+') {
+		neg = raw[i] == '-'
+		i++
+	}
+	start := i
+	var digits []byte
+	for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+		i++
+	}
+	intDigits := i - start
+	digits = append(digits, raw[start:i]...)
+	if i < len(raw) && raw[i] == '.' {
+		i++
+		fs := i
+		for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+			i++
+		}
+		digits = append(digits, raw[fs:i]...)
+	}
+	if len(digits) == 0 {
+		return dst, errSyntax
+	}
+	exp := 0
+	if i < len(raw) {
+		if raw[i] != 'e' && raw[i] != 'E' {
+			return dst, errSyntax
+		}
+		i++
+		eneg := false
+		if i < len(raw) && (raw[i] == '-' || raw[i] == '+') {
+			eneg = raw[i] == '-'
+			i++
+		}
+		if i == len(raw) {
+			return dst, errSyntax
+		}
+		for ; i < len(raw); i++ {
+			c := raw[i]
+			if c < '0' || c > '9' {
+				return dst, errSyntax
+			}
+			exp = exp*10 + int(c-'0')
+			if exp > maxExponent {
+				return dst, errRange
+			}
+		}
+		if eneg {
+			exp = -exp
+		}
+	}
+	point := intDigits + exp
+	var plain []byte
+	switch {
+	case point <= 0:
+		plain = append(plain, '0', '.')
+		for range -point {
+			plain = append(plain, '0')
+		}
+		plain = append(plain, digits...)
+	case point >= len(digits):
+		plain = append(plain, digits...)
+		for range point - len(digits) {
+			plain = append(plain, '0')
+		}
+	default:
+		plain = append(plain, digits[:point]...)
+		plain = append(plain, '.')
+		plain = append(plain, digits[point:]...)
+	}
+	// One leading integer zero at most.
+	for len(plain) > 1 && plain[0] == '0' && plain[1] != '.' {
+		plain = plain[1:]
+	}
+	if neg && strings.Trim(string(plain), "0.") != "" {
+		dst = append(dst, '-')
+	}
+	return append(dst, plain...), nil
+}
+
 // checkDecimal validates exact decimal text: [-]digits[.digits], at most
 // 65 digits (MySQL's maximum precision).
 func checkDecimal(b []byte) error {
@@ -256,7 +355,9 @@ func significantDigits(b []byte) int {
 }
 
 func enumText(raw []byte, elems []string, asIndex bool) (event.Value, error) {
-	if !asIndex && len(elems) > 0 {
+	if len(elems) > 0 && (!asIndex || !isDigits(raw)) {
+		// Member text (also from an index-writing producer that names the
+		// members, e.g. TiCDC's content-compatible canal-json).
 		for i, e := range elems {
 			if e == string(raw) {
 				return event.Enum(i+1, e), nil
@@ -299,7 +400,7 @@ func setText(raw []byte, elems []string, asIndex bool) (event.Value, error) {
 	if mask, err := parseUint(raw); err == nil && (asIndex || !isMemberList(raw, elems)) {
 		return setMask(mask, elems)
 	}
-	if asIndex {
+	if asIndex && len(elems) == 0 {
 		return event.Null, fmt.Errorf("SET %s: not a bitmask", quoteShort(raw))
 	}
 	if len(elems) == 0 {
@@ -582,4 +683,14 @@ func parseVector(b []byte, ar *arena) (event.Value, error) {
 		}
 	}
 	return event.BytesString(ar.since(start)), nil
+}
+
+// isDigits reports whether b is a non-empty run of ASCII digits.
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
 }

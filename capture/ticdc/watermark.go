@@ -369,8 +369,15 @@ func (m *merger) add(ctx context.Context, p *partState, msgs []message) error {
 			msg.err = checkOrdered(msg.units)
 		}
 		if msg.err != nil {
-			if err := m.bad(ctx, p, msg); err != nil {
-				return err
+			var err error
+			if m.cfg.deadLetter == nil {
+				m.stats.BadMsgs++
+				err = &BadMessageError{Topic: p.tp.topic, Partition: p.tp.partition, Offset: msg.offset, Err: msg.err}
+			} else {
+				err = m.bad(ctx, p, msg)
+			}
+			if err != nil {
+				return m.stopAt(ctx, p, msg, err)
 			}
 			continue
 		}
@@ -394,12 +401,25 @@ func checkOrdered(units []Decoded) error {
 	return nil
 }
 
-// bad applies the bad-message policy.
+// stopAt ends the source at a bad message it cannot get past (on_error:
+// stop, or a dead letter that cannot be written). The changes ordered
+// before the message are delivered first: with offset ordering every
+// change of the messages before it, with watermark ordering every buffered
+// change the watermarks read so far release (a row above them cannot be
+// ordered yet). The checkpoint emitted with them points at or before the
+// bad message, so a restart re-reads it and stops again, promptly.
+func (m *merger) stopAt(ctx context.Context, p *partState, msg *message, cause error) error {
+	// The bad message is not consumed: the checkpoint stays at it.
+	p.next = msg.offset
+	if err := m.release(ctx, true); err != nil {
+		return fmt.Errorf("%w (and delivering the changes before it failed: %v)", cause, err)
+	}
+	return cause
+}
+
+// bad applies on_error: dead_letter.
 func (m *merger) bad(ctx context.Context, p *partState, msg *message) error {
 	m.stats.BadMsgs++
-	if m.cfg.deadLetter == nil {
-		return &BadMessageError{Topic: p.tp.topic, Partition: p.tp.partition, Offset: msg.offset, Err: msg.err}
-	}
 	evs, err := m.cfg.deadLetter(ctx, p, msg)
 	if err != nil {
 		return fmt.Errorf("ticdc: topic %s partition %d offset %d: dead letter: %w (the message was bad: %v)", p.tp.topic, p.tp.partition, msg.offset, err, msg.err)

@@ -36,6 +36,9 @@ import (
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	r := redactor(cfg)
 	lg := telemetry.NewLogger(w, cfg.Log.Format, cfg.Log.Level, r)
+	// The MySQL driver logs through its own package-level logger (plain
+	// text on stderr by default): route it into odsync's log.
+	_ = mysqldriver.SetLogger(driverLogger{lg.With("component", "mysql-driver")})
 	if n := r.ShortSecrets(); n > 0 {
 		lg.Warn("some configured secrets are too short to be searched for in log text; they are still hidden where a log attribute names a secret or a DSN/URL carries them",
 			"count", n, "min_length", telemetry.MinSecretLen)
@@ -84,6 +87,11 @@ func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
 	}
 	return l, nil
 }
+
+// driverLogger adapts slog to the MySQL driver's Logger.
+type driverLogger struct{ lg *slog.Logger }
+
+func (d driverLogger) Print(v ...any) { d.lg.Warn(strings.TrimSpace(fmt.Sprint(v...))) }
 
 // stateInUseError is openLog's error when another odsync process holds the
 // state directory's lock.

@@ -110,7 +110,13 @@ func (c *Cluster) Kfake() *kfake.Cluster { return c.c }
 
 // CreateTopic creates a topic with n partitions.
 func (c *Cluster) CreateTopic(name string, n int) error {
-	if err := c.c.CreateTopic(name, int32(n), nil); err != nil {
+	return c.CreateTopicConfig(name, n, nil)
+}
+
+// CreateTopicConfig creates a topic with n partitions and topic configs
+// (e.g. "max.message.bytes").
+func (c *Cluster) CreateTopicConfig(name string, n int, configs map[string]string) error {
+	if err := c.c.CreateTopic(name, int32(n), configs); err != nil {
 		return fmt.Errorf("kfake: create topic %s: %w", name, err)
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -210,4 +212,112 @@ func objectKey(prefix, name string) string {
 		return name
 	}
 	return prefix + "/" + name
+}
+
+// exists reports whether an object exists.
+func (st *store) exists(ctx context.Context, key string) (bool, error) {
+	_, err := st.cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(st.bucket), Key: aws.String(key)})
+	if err == nil {
+		return true, nil
+	}
+	if isNotFound(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("head s3://%s/%s: %w", st.bucket, key, err)
+}
+
+// getBytes reads a small object; nil without error when it does not exist.
+func (st *store) getBytes(ctx context.Context, key string) ([]byte, error) {
+	out, err := st.cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(st.bucket), Key: aws.String(key)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get s3://%s/%s: %w", st.bucket, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("get s3://%s/%s: %w", st.bucket, key, err)
+	}
+	return b, nil
+}
+
+func isNotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var re *awshttp.ResponseError
+	return errors.As(err, &nsk) || errors.As(err, &nf) || (errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound)
+}
+
+// list calls fn for every object under prefix (and, with a delimiter, for
+// every common prefix, as a key ending in the delimiter).
+func (st *store) list(ctx context.Context, prefix, delimiter string, fn func(key string, modified time.Time)) error {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(st.bucket), Prefix: aws.String(prefix)}
+	if delimiter != "" {
+		in.Delimiter = aws.String(delimiter)
+	}
+	p := s3.NewListObjectsV2Paginator(st.cl, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", st.bucket, prefix, err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			fn(aws.ToString(cp.Prefix), time.Time{})
+		}
+		for _, o := range page.Contents {
+			fn(aws.ToString(o.Key), aws.ToTime(o.LastModified))
+		}
+	}
+	return nil
+}
+
+// currentLayout finds the schema file of the current layout of target base
+// under prefix: the highest table version ({base}, {base}_v2, ...), its
+// _schema/current.json, else its newest _schema/v*.json (by modification
+// time, then name). body is nil when the target has none.
+func (st *store) currentLayout(ctx context.Context, prefix, base string) (key string, body []byte, err error) {
+	root := objectKey(prefix, "") // "" or "prefix/"
+	name, ver := "", 0
+	err = st.list(ctx, root+base, "/", func(k string, _ time.Time) {
+		n := strings.TrimSuffix(strings.TrimPrefix(k, root), "/")
+		if !strings.HasSuffix(k, "/") {
+			return
+		}
+		v := 0
+		switch {
+		case n == base:
+			v = 1
+		case strings.HasPrefix(n, base+"_v"):
+			if x, err := strconv.Atoi(n[len(base)+2:]); err == nil && x >= 2 {
+				v = x
+			}
+		}
+		if v > ver {
+			name, ver = n, v
+		}
+	})
+	if err != nil || name == "" {
+		return "", nil, err
+	}
+	key = root + name + "/_schema/current.json"
+	if body, err = st.getBytes(ctx, key); err != nil || body != nil {
+		return key, body, err
+	}
+	var newest string
+	var newestT time.Time
+	err = st.list(ctx, root+name+"/_schema/v", "", func(k string, mod time.Time) {
+		if !strings.HasSuffix(k, ".json") {
+			return
+		}
+		if newest == "" || mod.After(newestT) || mod.Equal(newestT) && k > newest {
+			newest, newestT = k, mod
+		}
+	})
+	if err != nil || newest == "" {
+		return "", nil, err
+	}
+	body, err = st.getBytes(ctx, newest)
+	return newest, body, err
 }

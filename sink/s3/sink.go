@@ -95,6 +95,13 @@ type Sink struct {
 	wake         chan struct{}
 	schemaDone   map[string]bool
 
+	// schema evolution (evolve.go)
+	reconciled  map[string]bool // target base names reconciled in this process
+	unverified  map[string]bool // ... without reading the bucket (see state.Unverified)
+	resolved    map[*event.Table]*schema.Target
+	pubRetryAt  time.Time
+	pubAttempts int
+
 	ckptBody   []byte
 	ckptAt     time.Time
 	ckptStored []byte
@@ -131,7 +138,8 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, mapper: mapper, lg: logger, store: st, dir: cfg.SpoolDir, ext: odsfile.Ext(cfg.Format),
-		progress: make(chan struct{}), schemaDone: map[string]bool{},
+		progress: make(chan struct{}), schemaDone: map[string]bool{}, reconciled: map[string]bool{}, unverified: map[string]bool{},
+		resolved:   map[*event.Table]*schema.Target{},
 		inProgress: map[uint64]bool{}, retryAt: map[uint64]time.Time{}, attempts: map[uint64]int{}, cancel: cancel,
 		lastWrite: time.Now()}
 	for _, d := range []string{"spool", "layouts", "tmp"} {
@@ -151,8 +159,9 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.uploader(ctx) }()
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.ticker(ctx) }()
+	go func() { defer s.wg.Done(); s.publisher(ctx) }()
 	return s, nil
 }
 
@@ -204,6 +213,12 @@ func (s *Sink) reload() error {
 		} else {
 			s.open[spoolKey{sp.Table, sp.Part}] = sp
 		}
+	}
+	for _, h := range st.Heads {
+		keepLayout[filepath.Base(layoutFile(s.dir, h.Table, h.Layout))] = true
+	}
+	for _, h := range st.Unverified {
+		keepLayout[filepath.Base(layoutFile(s.dir, h.Table, h.Layout))] = true
 	}
 	removeExcept(filepath.Join(s.dir, "spool"), keepSpool)
 	removeExcept(filepath.Join(s.dir, "layouts"), keepLayout)
@@ -344,7 +359,7 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 	if !s.fresh() && b.Last <= s.st.Applied {
 		return nil // taken in before a crash: already durable
 	}
-	if err := s.take(b); err != nil {
+	if err := s.take(ctx, b); err != nil {
 		s.dirty = true
 		return err
 	}
@@ -352,7 +367,7 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 }
 
 // take spools the events of b above Applied and commits. Called with s.mu held.
-func (s *Sink) take(b *sink.Batch) error {
+func (s *Sink) take(ctx context.Context, b *sink.Batch) error {
 	if s.pending == nil {
 		s.pending = map[*spool][]byte{}
 		s.base = map[*spool]int64{}
@@ -364,6 +379,7 @@ func (s *Sink) take(b *sink.Batch) error {
 		delete(s.pending, sp)
 	}
 	clear(s.base)
+	clear(s.resolved)
 	var sealed []*spool
 	created := false
 	for i := range b.Events {
@@ -375,12 +391,23 @@ func (s *Sink) take(b *sink.Batch) error {
 			s.st.Clock = e.CommitTime
 		}
 		if e.Op == event.OpDDL {
+			// A schema change: evolve the target now (its schema file and
+			// DDL are published even if no row follows); a dropped source
+			// table (no schema) keeps its target.
+			if e.Table != nil {
+				if _, err := s.resolve(ctx, e); err != nil {
+					return err
+				}
+			}
 			s.st.Applied = e.Seq
 			continue
 		}
-		t, err := s.mapper.Target(e.Table)
+		if e.Table == nil {
+			return fmt.Errorf("%w: s3 sink: table %s at %s (seq %d): row event without a schema", sink.ErrPermanent, e.Source, e.Pos, e.Seq)
+		}
+		t, err := s.resolve(ctx, e)
 		if err != nil {
-			return fmt.Errorf("%w: s3 sink: table %s at %s (seq %d): %w", sink.ErrPermanent, e.Source, e.Pos, e.Seq, err)
+			return err
 		}
 		row, err := t.SinkRow(e, s.rowBuf) // values that do not fit go to _raw, or stop (mapping.on_value_error)
 		s.rowBuf = row
@@ -607,10 +634,10 @@ func (s *Sink) Close(ctx context.Context) error {
 		}
 	}
 	var err error
-	for s.failed == nil && (len(s.queue) > 0 || len(s.inProgress) > 0) {
+	for s.failed == nil && (len(s.queue) > 0 || len(s.inProgress) > 0 || len(s.st.Publish) > 0) {
 		if werr := s.wait(ctx, time.Second); werr != nil {
-			err = fmt.Errorf("s3 sink: %d files not uploaded at close (kept in %s, uploaded at the next start): %w",
-				len(s.queue)+len(s.inProgress), s.dir, werr)
+			err = fmt.Errorf("s3 sink: %d files and %d schema changes not uploaded at close (kept in %s, uploaded at the next start): %w",
+				len(s.queue)+len(s.inProgress), len(s.st.Publish), s.dir, werr)
 			break
 		}
 	}

@@ -271,17 +271,29 @@ func TestRoundTripParquet(t *testing.T) {
 		}
 	}
 	// Schema files and the checkpoint.
-	var schemas int
+	// Per table: one schema file, its Athena DDL, and the current.* copies.
+	var schemas, ddl int
 	for k, v := range objs {
-		if strings.Contains(k, "/_schema/") {
+		switch {
+		case strings.HasSuffix(k, "/_schema/current.json"):
+		case strings.Contains(k, "/_schema/v") && strings.HasSuffix(k, ".json"):
 			schemas++
 			if _, err := schema.ParseSchemaJSON(v); err != nil {
 				t.Errorf("%s: %v", k, err)
 			}
+			cur := objs[k[:strings.LastIndex(k, "/")]+"/current.json"]
+			if !bytes.Equal(cur, v) {
+				t.Errorf("%s: current.json differs:\n%s", k, cur)
+			}
+		case strings.Contains(k, "/_schema/v") && strings.HasSuffix(k, ".sql"):
+			ddl++
+			if !strings.Contains(string(v), "CREATE EXTERNAL TABLE IF NOT EXISTS") {
+				t.Errorf("%s: %s", k, v)
+			}
 		}
 	}
-	if schemas != 2 {
-		t.Errorf("%d schema files, want 2", schemas)
+	if schemas != 2 || ddl != 2 {
+		t.Errorf("%d schema files and %d DDL files, want 2 and 2", schemas, ddl)
 	}
 	var cp Checkpoint
 	if err := json.Unmarshal(objs["_checkpoint.json"], &cp); err != nil {
@@ -364,6 +376,12 @@ func TestReplayRewritesIdenticalObjects(t *testing.T) {
 			for _, k := range ka {
 				if !bytes.Equal(a[k], b[k]) {
 					t.Errorf("%s: contents differ", k)
+				}
+			}
+			// Schema files, Athena DDL (its LOCATION names the prefix) and current.* too.
+			for k := range a {
+				if !strings.HasPrefix(k, "_") && !bytes.Equal(a[k], bytes.ReplaceAll(b[k], []byte("/crashy/"), []byte("/clean/"))) {
+					t.Errorf("%s: contents differ:\n%s\n%s", k, a[k], b[k])
 				}
 			}
 		})

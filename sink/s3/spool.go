@@ -19,7 +19,7 @@ import (
 // The spool directory:
 //
 //	state.json                 the committed state (atomically replaced)
-//	layouts/<table>-<lv>.json  target layouts referenced by spools
+//	layouts/<table>-<lv>.json  target layouts referenced by spools and heads
 //	spool/<firstSeq>.spool     rows of one table partition, appended
 //	tmp/                       encoded files being uploaded (scratch)
 //
@@ -43,6 +43,41 @@ type state struct {
 	// ages spools.
 	Clock  int64    `json:"clock"`
 	Spools []*spool `json:"spools"`
+	// Heads is, per target base name, the layout the last row or schema
+	// change of the target was mapped to: the mapper is reconciled with it
+	// at the next start (committed with Applied, so it is exactly the
+	// layout in force at Applied).
+	Heads map[string]headRef `json:"heads,omitempty"`
+	// Publish lists the layout changes whose schema files and Athena DDL
+	// are not yet in the bucket, in order.
+	Publish []publication `json:"publish,omitempty"`
+	// Unverified lists, per target base name, the first layout spooled
+	// while the bucket could not be read to find the target's layout (a
+	// new spool directory, S3 unreachable): it is checked against the
+	// bucket before the target's first upload.
+	Unverified map[string]headRef `json:"unverified,omitempty"`
+}
+
+// headRef names a target's current layout.
+type headRef struct {
+	Table  string `json:"table"`
+	Layout uint64 `json:"layout"`
+}
+
+// publication is a layout change to publish in the bucket: the schema
+// file of the new layout, its Athena DDL, and the current.* pointers.
+type publication struct {
+	Base   string `json:"base"`
+	Table  string `json:"table"`
+	Layout uint64 `json:"layout"`
+	// Prev is the layout before (zero for a new target).
+	PrevTable string `json:"prev_table,omitempty"`
+	Prev      uint64 `json:"prev,omitempty"`
+	// Schema and DDL are the schema file and the Athena DDL ("" for
+	// jsonl), rendered from the live target when the head changed, so a
+	// replay after a crash publishes the same bytes.
+	Schema string `json:"schema"`
+	DDL    string `json:"ddl,omitempty"`
 }
 
 // spool is the rows of one target partition awaiting upload.

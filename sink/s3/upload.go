@@ -53,7 +53,7 @@ func (s *Sink) uploader(ctx context.Context) {
 				s.release(j, nil)
 				return
 			}
-			if errors.Is(err, errCorruptSpool) || errors.Is(err, odsfile.ErrValue) {
+			if errors.Is(err, errCorruptSpool) || errors.Is(err, odsfile.ErrValue) || errors.Is(err, errLayoutConflict) {
 				s.fail(fmt.Errorf("table %s partition %s seq %d..%d: %w", j.sp.Table, j.sp.Part, j.sp.FirstSeq, j.sp.LastSeq, err))
 				return
 			}
@@ -192,17 +192,11 @@ func (s *Sink) fail(err error) {
 // object size.
 func (s *Sink) upload(ctx context.Context, j *job) (int64, error) {
 	t := j.lay.Target
-	skey := objectKey(s.cfg.Prefix, odsfile.SchemaName(t.Name, j.sp.Layout))
-	s.mu.Lock()
-	have := s.schemaDone[skey]
-	s.mu.Unlock()
-	if !have {
-		if err := s.store.putBytes(ctx, skey, []byte(j.lay.Schema), "application/json"); err != nil {
-			return 0, err
-		}
-		s.mu.Lock()
-		s.schemaDone[skey] = true
-		s.mu.Unlock()
+	if err := s.verifyBucket(ctx, t.BaseName); err != nil {
+		return 0, err
+	}
+	if err := s.putSchema(ctx, t.Name, j.sp.Layout, j.lay.Schema); err != nil {
+		return 0, err
 	}
 	tmp := filepath.Join(s.dir, "tmp", fmt.Sprintf("%020d.%s", j.sp.FirstSeq, s.ext))
 	defer os.Remove(tmp)
