@@ -1,9 +1,3 @@
-//go:build kitddl
-
-// This part reuses the one DDL script of integration/s3_ddl_test.go (branch
-// h-s3). Until that file is on main it builds only with -tags kitddl;
-// remove this constraint when it lands (docs/conformance.md).
-
 package integration
 
 import (

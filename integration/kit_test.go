@@ -70,8 +70,8 @@ type kitSink struct {
 	replays bool
 }
 
-// kitRow is one landed row: column -> canonical text, nil for NULL.
-type kitRow map[string]*string
+// kitRow (declared with the Kafka codec kit) is one landed row: column ->
+// canonical text, nil for NULL.
 
 func (r kitRow) str(c string) string {
 	if v := r[c]; v != nil {

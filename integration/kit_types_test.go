@@ -31,13 +31,13 @@ type kitType struct {
 	cells    []kitCell // row i (id i+1) holds cells[i]; rows beyond hold NULL
 }
 
-func kv(sql, want string) kitCell { return kitCell{sql: sql, want: want} }
+func cell(sql, want string) kitCell { return kitCell{sql: sql, want: want} }
 
-func kvSame(sql string) kitCell { return kitCell{sql: sql, want: strings.Trim(sql, "'")} }
+func cellSame(sql string) kitCell { return kitCell{sql: sql, want: strings.Trim(sql, "'")} }
 
 // kvRaw is a value that does not fit its typed column anywhere: NULL there,
 // its source text in _raw (D1).
-func kvRaw(sql, text, why string) kitCell {
+func cellRaw(sql, text, why string) kitCell {
 	return kitCell{sql: sql, want: text, raw: true, why: why}
 }
 
@@ -67,73 +67,73 @@ type kitTopic struct {
 // kitTypes holds every MySQL/MariaDB type at its edges. Expectations are
 // the designed behaviour (DESIGN.md D1, D2; docs/types.md).
 var kitTypes = []kitTopic{{"int", []kitType{
-	{"ti", "TINYINT", canonExact, []kitCell{kvSame("-128"), kvSame("127"), kvSame("0")}},
-	{"tiu", "TINYINT UNSIGNED", canonExact, []kitCell{kvSame("0"), kvSame("255")}},
-	{"si", "SMALLINT", canonExact, []kitCell{kvSame("-32768"), kvSame("32767")}},
-	{"siu", "SMALLINT UNSIGNED", canonExact, []kitCell{kvSame("0"), kvSame("65535")}},
-	{"mi", "MEDIUMINT", canonExact, []kitCell{kvSame("-8388608"), kvSame("8388607")}},
-	{"miu", "MEDIUMINT UNSIGNED", canonExact, []kitCell{kvSame("0"), kvSame("16777215")}},
-	{"i", "INT", canonExact, []kitCell{kvSame("-2147483648"), kvSame("2147483647")}},
-	{"iu", "INT UNSIGNED", canonExact, []kitCell{kvSame("0"), kvSame("4294967295")}},
+	{"ti", "TINYINT", canonExact, []kitCell{cellSame("-128"), cellSame("127"), cellSame("0")}},
+	{"tiu", "TINYINT UNSIGNED", canonExact, []kitCell{cellSame("0"), cellSame("255")}},
+	{"si", "SMALLINT", canonExact, []kitCell{cellSame("-32768"), cellSame("32767")}},
+	{"siu", "SMALLINT UNSIGNED", canonExact, []kitCell{cellSame("0"), cellSame("65535")}},
+	{"mi", "MEDIUMINT", canonExact, []kitCell{cellSame("-8388608"), cellSame("8388607")}},
+	{"miu", "MEDIUMINT UNSIGNED", canonExact, []kitCell{cellSame("0"), cellSame("16777215")}},
+	{"i", "INT", canonExact, []kitCell{cellSame("-2147483648"), cellSame("2147483647")}},
+	{"iu", "INT UNSIGNED", canonExact, []kitCell{cellSame("0"), cellSame("4294967295")}},
 	{"bi", "BIGINT", canonExact, []kitCell{
-		kvSame("-9223372036854775808").mcRaw("D1: MaxCompute BIGINT excludes -2^63"),
-		kvSame("9223372036854775807")}},
-	{"biu", "BIGINT UNSIGNED", canonExact, []kitCell{kvSame("0"), kvSame("18446744073709551615")}},
+		cellSame("-9223372036854775808").mcRaw("D1: MaxCompute BIGINT excludes -2^63"),
+		cellSame("9223372036854775807")}},
+	{"biu", "BIGINT UNSIGNED", canonExact, []kitCell{cellSame("0"), cellSame("18446744073709551615")}},
 }}, {"decimal", []kitType{
 	// DECIMAL(65,30): precision > 38 maps to STRING everywhere.
 	{"d65", "DECIMAL(65,30)", canonExact, []kitCell{
-		kvSame("-99999999999999999999999999999999999.999999999999999999999999999999"),
-		kvSame("99999999999999999999999999999999999.999999999999999999999999999999"),
-		kvSame("0.000000000000000000000000000001")}},
+		cellSame("-99999999999999999999999999999999999.999999999999999999999999999999"),
+		cellSame("99999999999999999999999999999999999.999999999999999999999999999999"),
+		cellSame("0.000000000000000000000000000001")}},
 	// Scale > 18: DECIMAL in files, STRING in MaxCompute (D1); same text.
 	{"d30", "DECIMAL(30,20)", canonExact, []kitCell{
-		kvSame("-9999999999.99999999999999999999"), kvSame("9999999999.99999999999999999999"),
-		kvSame("0.00000000000000000001")}},
+		cellSame("-9999999999.99999999999999999999"), cellSame("9999999999.99999999999999999999"),
+		cellSame("0.00000000000000000001")}},
 	{"d38", "DECIMAL(38,19)", canonExact, []kitCell{
-		kvSame("-9999999999999999999.9999999999999999999"), kvSame("9999999999999999999.9999999999999999999"),
-		kvSame("0.0000000000000000001")}},
+		cellSame("-9999999999999999999.9999999999999999999"), cellSame("9999999999999999999.9999999999999999999"),
+		cellSame("0.0000000000000000001")}},
 }}, {"float_bit", []kitType{
 	{"f", "FLOAT", canonF32, []kitCell{
-		kv("-3.4028234663852886e38", "-3.4028235e+38"), kv("3.4028234663852886e38", "3.4028235e+38"),
-		kv("1.401298464324817e-45", "1e-45"), kv("-0e0", "0")}}, // MariaDB 10.11 stores -0 as 0
+		cell("-3.4028234663852886e38", "-3.4028235e+38"), cell("3.4028234663852886e38", "3.4028235e+38"),
+		cell("1.401298464324817e-45", "1e-45"), cell("-0e0", "0")}}, // MariaDB 10.11 stores -0 as 0
 	{"dbl", "DOUBLE", canonF64, []kitCell{
-		kv("-1.7976931348623157e308", "-1.7976931348623157e+308"), kv("1.7976931348623157e308", "1.7976931348623157e+308"),
-		kv("4.9406564584124654e-324", "5e-324"), kv("-0e0", "0")}},
-	{"b1", "BIT(1)", canonExact, []kitCell{kv("b'0'", "0"), kv("b'1'", "1")}},
-	{"b8", "BIT(8)", canonExact, []kitCell{kv("b'0'", "0"), kv("b'11111111'", "255")}},
-	{"b64", "BIT(64)", canonExact, []kitCell{kv("b'0'", "0"), kv("0xFFFFFFFFFFFFFFFF", "18446744073709551615")}},
+		cell("-1.7976931348623157e308", "-1.7976931348623157e+308"), cell("1.7976931348623157e308", "1.7976931348623157e+308"),
+		cell("4.9406564584124654e-324", "5e-324"), cell("-0e0", "0")}},
+	{"b1", "BIT(1)", canonExact, []kitCell{cell("b'0'", "0"), cell("b'1'", "1")}},
+	{"b8", "BIT(8)", canonExact, []kitCell{cell("b'0'", "0"), cell("b'11111111'", "255")}},
+	{"b64", "BIT(64)", canonExact, []kitCell{cell("b'0'", "0"), cell("0xFFFFFFFFFFFFFFFF", "18446744073709551615")}},
 }}, {"text_binary", []kitType{
 	// CHAR drops trailing spaces (MySQL's PAD semantics), keeps leading ones.
-	{"c", "CHAR(10)", canonExact, []kitCell{kv("'ab  '", "ab"), kv("'  x'", "  x")}},
+	{"c", "CHAR(10)", canonExact, []kitCell{cell("'ab  '", "ab"), cell("'  x'", "  x")}},
 	// BINARY(4) pads with NUL bytes; the binlog carries it unpadded.
-	{"bn", "BINARY(4)", canonBin, []kitCell{kv("X'01'", "01000000"), kv("X'00610000'", "00610000")}},
-	{"vb", "VARBINARY(16)", canonBin, []kitCell{kv("X'00FF0000'", "00FF0000"), kv("X''", "")}},
-	{"l1", "VARCHAR(20) CHARACTER SET latin1", canonExact, []kitCell{kvSame("'café ÿ'")}},
-	{"gbk", "VARCHAR(20) CHARACTER SET gbk", canonExact, []kitCell{kvSame("'中文测试'")}},
-	{"u4", "VARCHAR(20) CHARACTER SET utf8mb4", canonExact, []kitCell{kvSame("'😀 𝄞 x'")}},
-	{"txt", "TEXT", canonExact, []kitCell{kv(`'line1\nline2 "q" \\ ,'`, "line1\nline2 \"q\" \\ ,")}},
-	{"e", "ENUM('a','😀','b c')", canonExact, []kitCell{kvSame("'😀'"), kvSame("'b c'")}},
-	{"st", "SET('x','🎉','y')", canonExact, []kitCell{kvSame("'x,🎉'"), kvSame("''")}},
+	{"bn", "BINARY(4)", canonBin, []kitCell{cell("X'01'", "01000000"), cell("X'00610000'", "00610000")}},
+	{"vb", "VARBINARY(16)", canonBin, []kitCell{cell("X'00FF0000'", "00FF0000"), cell("X''", "")}},
+	{"l1", "VARCHAR(20) CHARACTER SET latin1", canonExact, []kitCell{cellSame("'café ÿ'")}},
+	{"gbk", "VARCHAR(20) CHARACTER SET gbk", canonExact, []kitCell{cellSame("'中文测试'")}},
+	{"u4", "VARCHAR(20) CHARACTER SET utf8mb4", canonExact, []kitCell{cellSame("'😀 𝄞 x'")}},
+	{"txt", "TEXT", canonExact, []kitCell{cell(`'line1\nline2 "q" \\ ,'`, "line1\nline2 \"q\" \\ ,")}},
+	{"e", "ENUM('a','😀','b c')", canonExact, []kitCell{cellSame("'😀'"), cellSame("'b c'")}},
+	{"st", "SET('x','🎉','y')", canonExact, []kitCell{cellSame("'x,🎉'"), cellSame("''")}},
 	// MariaDB stores JSON as text: verbatim, whitespace included.
-	{"j", "JSON", canonExact, []kitCell{kvSame(`'{"a": [1, 2.50, "x"],  "b" : null}'`), kvSame(`'[]'`)}},
+	{"j", "JSON", canonExact, []kitCell{cellSame(`'{"a": [1, 2.50, "x"],  "b" : null}'`), cellSame(`'[]'`)}},
 	// GEOMETRY: MySQL's internal bytes (SRID, then WKB) as BINARY.
-	{"g", "GEOMETRY", canonBin, []kitCell{kv("ST_GeomFromText('POINT(1 2)')", "00000000"+"0101000000"+"000000000000F03F"+"0000000000000040")}},
+	{"g", "GEOMETRY", canonBin, []kitCell{cell("ST_GeomFromText('POINT(1 2)')", "00000000"+"0101000000"+"000000000000F03F"+"0000000000000040")}},
 }}, {"mariadb", []kitType{
 	// D2: UUID, INET4, INET6 as the server's text.
-	{"uu", "UUID", canonExact, []kitCell{kvSame("'123e4567-e89b-12d3-a456-426655440000'"), kvSame("'00000000-0000-0000-0000-000000000000'")}},
-	{"ip4", "INET4", canonExact, []kitCell{kvSame("'192.0.2.1'"), kvSame("'0.0.0.0'")}},
-	{"ip6", "INET6", canonExact, []kitCell{kvSame("'2001:db8::ff00:42:8329'"), kvSame("'::ffff:192.0.2.1'")}},
+	{"uu", "UUID", canonExact, []kitCell{cellSame("'123e4567-e89b-12d3-a456-426655440000'"), cellSame("'00000000-0000-0000-0000-000000000000'")}},
+	{"ip4", "INET4", canonExact, []kitCell{cellSame("'192.0.2.1'"), cellSame("'0.0.0.0'")}},
+	{"ip6", "INET6", canonExact, []kitCell{cellSame("'2001:db8::ff00:42:8329'"), cellSame("'::ffff:192.0.2.1'")}},
 }}, {"temporal", []kitType{
 	// Zero dates: typed column NULL, text in _raw (D1 zero_dates: raw).
-	{"dt", "DATE", canonExact, []kitCell{kvSame("'1000-01-01'"), kvSame("'9999-12-31'"),
-		kvRaw("'0000-00-00'", "0000-00-00", "D1: zero date"), kvRaw("'2024-00-15'", "2024-00-15", "D1: zero in date")}},
-	{"dtm", "DATETIME(6)", canonCivil, []kitCell{kvSame("'1000-01-01 00:00:00.000000'"), kvSame("'9999-12-31 23:59:59.999999'"),
-		kvRaw("'0000-00-00 00:00:00'", "0000-00-00 00:00:00", "D1: zero date")}},
-	{"ts", "TIMESTAMP(6) NULL", canonInstant, []kitCell{kvSame("'1970-01-01 00:00:01.000000'"), kvSame("'2038-01-19 03:14:07.999999'"),
-		kvRaw("'0000-00-00 00:00:00'", "0000-00-00 00:00:00", "D1: zero date")}},
-	{"tm", "TIME(6)", canonTime, []kitCell{kvSame("'-838:59:59.000000'"), kvSame("'838:59:59.000000'"),
-		kvSame("'-00:00:01.500000'"), kvSame("'25:00:00.000001'")}},
-	{"y", "YEAR", canonExact, []kitCell{kvSame("1901"), kvSame("2155"), kv("0", "0")}},
+	{"dt", "DATE", canonExact, []kitCell{cellSame("'1000-01-01'"), cellSame("'9999-12-31'"),
+		cellRaw("'0000-00-00'", "0000-00-00", "D1: zero date"), cellRaw("'2024-00-15'", "2024-00-15", "D1: zero in date")}},
+	{"dtm", "DATETIME(6)", canonCivil, []kitCell{cellSame("'1000-01-01 00:00:00.000000'"), cellSame("'9999-12-31 23:59:59.999999'"),
+		cellRaw("'0000-00-00 00:00:00'", "0000-00-00 00:00:00", "D1: zero date")}},
+	{"ts", "TIMESTAMP(6) NULL", canonInstant, []kitCell{cellSame("'1970-01-01 00:00:01.000000'"), cellSame("'2038-01-19 03:14:07.999999'"),
+		cellRaw("'0000-00-00 00:00:00'", "0000-00-00 00:00:00", "D1: zero date")}},
+	{"tm", "TIME(6)", canonTime, []kitCell{cellSame("'-838:59:59.000000'"), cellSame("'838:59:59.000000'"),
+		cellSame("'-00:00:01.500000'"), cellSame("'25:00:00.000001'")}},
+	{"y", "YEAR", canonExact, []kitCell{cellSame("1901"), cellSame("2155"), cell("0", "0")}},
 }}}
 
 // kitTypeRows is the number of value rows; one more row is NULL in every
