@@ -64,6 +64,9 @@ func TestKitDDL(t *testing.T) {
 			got[ods] = tb
 		}
 		checkDDLScript(t, steps, got, ddlSourceState(t, r.db, r.name), r.table)
+		if t.Failed() {
+			t.Logf("odsync log:\n%s", kitLogTail(r.log))
+		}
 	})
 }
 
