@@ -337,3 +337,25 @@ func TestStateInUse(t *testing.T) {
 		t.Errorf("second run: exit %d\n%s", code, out)
 	}
 }
+
+// TestMissingBinlogMonitorIsNamed: a user that may read the binlog but not
+// its position (MariaDB's BINLOG MONITOR) is told so, not shown MySQL 8.4's
+// syntax error.
+func TestMissingBinlogMonitorIsNamed(t *testing.T) {
+	srv := harness.MariaDB(t)
+	db, err := srv.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "DROP USER IF EXISTS 'nomon'@'%'", "CREATE USER 'nomon'@'%' IDENTIFIED BY 'pw'",
+		"GRANT SELECT, REPLICATION SLAVE ON *.* TO 'nomon'@'%'")
+	dir := t.TempDir()
+	cfg := localConfig(t, dir, srv.Addr(), "x", "")
+	body := readFile(t, cfg)
+	harness.WriteFile(t, cfg, strings.Replace(strings.Replace(body, "user: root", "user: nomon", 1), "${ODSYNC_TEST_PASSWORD:-}", "pw", 1))
+	code, out := runOdsync(t, "run", "-c", cfg)
+	if code == 0 || !strings.Contains(out, "BINLOG MONITOR") || strings.Contains(out, "syntax") {
+		t.Fatalf("run without BINLOG MONITOR: exit %d, want the privilege named and no syntax error:\n%s", code, out)
+	}
+}

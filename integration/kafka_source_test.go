@@ -26,13 +26,13 @@ func produceAll(t *testing.T, cl *kh.Cluster, msgs ...kh.Message) {
 
 // odsTable reads the ODS change rows of one source table ("shop.t" ->
 // ods_shop_t) as "op col=value ..." lines, metadata columns left out.
-func odsTable(t *testing.T, dir, table string) []kafkaODSRow {
-	var out []kafkaODSRow
+func odsTable(t *testing.T, dir, table string) []codecRow {
+	var out []codecRow
 	for _, r := range harness.ReadODS(t, filepath.Join(dir, "ods")) {
 		if !strings.HasSuffix(r.Table, "_"+table) {
 			continue
 		}
-		o := kafkaODSRow{op: r.Op(), vals: map[string]string{}}
+		o := codecRow{op: r.Op(), vals: map[string]string{}}
 		for k, v := range r.Data {
 			if strings.HasPrefix(k, "_") {
 				continue
@@ -48,7 +48,7 @@ func odsTable(t *testing.T, dir, table string) []kafkaODSRow {
 	return out
 }
 
-func rowsText(rows []kafkaODSRow) string {
+func rowsText(rows []codecRow) string {
 	var b []string
 	for _, r := range rows {
 		b = append(b, r.String())
@@ -104,7 +104,7 @@ func TestKafkaSchemalessNullFirst(t *testing.T) {
 				cfg := kafkaSourceConfig(t, dir, cl.Addrs, "kafka", tc.protocol, "", mapping)
 				logPath := filepath.Join(dir, "odsync.log")
 				proc := harness.Start(t, logPath, "run", "-c", cfg)
-				var got []kafkaODSRow
+				var got []codecRow
 				harness.Eventually(t, 60*time.Second, "the five rows", func() (bool, string) {
 					if proc.Exited() {
 						t.Fatalf("override %v: odsync stopped:\n%s", override, ticdcTail(readFile(t, logPath), 4000))

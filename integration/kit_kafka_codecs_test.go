@@ -130,14 +130,14 @@ func (r kitRow) cols() []string {
 
 // ---- expected ODS ----
 
-// kafkaODSRow is one ODS change row: the operation and every source column's
+// codecRow is one ODS change row: the operation and every source column's
 // value as text ("NULL" for NULL).
-type kafkaODSRow struct {
+type codecRow struct {
 	op   string
 	vals map[string]string
 }
 
-func (r kafkaODSRow) String() string {
+func (r codecRow) String() string {
 	keys := make([]string, 0, len(r.vals))
 	for k := range r.vals {
 		keys = append(keys, k)
@@ -164,8 +164,8 @@ func (r kafkaODSRow) String() string {
 //   - dt, dd: zero dates are NULL in the typed column (the zero text goes
 //     to _raw with h-schema; metadata columns are not compared here).
 //   - en: the member text.
-func kitExpected() []kafkaODSRow {
-	var out []kafkaODSRow
+func kitExpected() []codecRow {
+	var out []codecRow
 	for _, c := range kitStream() {
 		var img kitRow
 		switch c.op {
@@ -176,7 +176,7 @@ func kitExpected() []kafkaODSRow {
 		default:
 			img = c.after
 		}
-		r := kafkaODSRow{op: c.op, vals: map[string]string{}}
+		r := codecRow{op: c.op, vals: map[string]string{}}
 		for _, col := range img.cols() {
 			v := img[col]
 			switch {
@@ -205,11 +205,11 @@ type kitFormat struct {
 	encode func(t *testing.T, s []kitChange) []kh.Message
 	// adjust changes the expected rows where the format documentedly
 	// differs.
-	adjust func(rows []kafkaODSRow)
+	adjust func(rows []codecRow)
 }
 
 func kitFormats() []kitFormat {
-	enumIndex := func(rows []kafkaODSRow) {
+	enumIndex := func(rows []codecRow) {
 		// TiCDC writes ENUM without its members and the value as the
 		// member index: the ODS column holds the index.
 		for _, r := range rows {
@@ -232,7 +232,7 @@ func kitFormats() []kitFormat {
 			encode: func(t *testing.T, s []kitChange) []kh.Message { return encodeDebezium(t, s, true) }},
 		{name: "debezium", kind: "kafka", protocol: "debezium",
 			encode: func(t *testing.T, s []kitChange) []kh.Message { return encodeDebezium(t, s, false) },
-			adjust: func(rows []kafkaODSRow) {
+			adjust: func(rows []codecRow) {
 				// Without a schema the type of a value is its JSON kind:
 				// Debezium writes DATETIME as epoch microseconds and DATE
 				// as epoch days, so they land as those numbers (pin them
@@ -246,7 +246,7 @@ func kitFormats() []kitFormat {
 				}
 			}},
 		{name: "maxwell", kind: "kafka", protocol: "maxwell", encode: encodeMaxwell,
-			adjust: func(rows []kafkaODSRow) {
+			adjust: func(rows []codecRow) {
 				// Maxwell has no column types: DATETIME and DATE are JSON
 				// strings, so they land as text, zero dates included.
 				exp := kitStream()
@@ -727,13 +727,13 @@ sinks:
 
 // odsKit reads the ODS change rows of shop.kit: the operation and every
 // non-metadata column as text.
-func odsKit(t *testing.T, dir string) []kafkaODSRow {
-	var out []kafkaODSRow
+func odsKit(t *testing.T, dir string) []codecRow {
+	var out []codecRow
 	for _, r := range harness.ReadODS(t, filepath.Join(dir, "ods")) {
 		if !strings.Contains(r.Table, "kit") {
 			continue
 		}
-		o := kafkaODSRow{op: r.Op(), vals: map[string]string{}}
+		o := codecRow{op: r.Op(), vals: map[string]string{}}
 		for k, v := range r.Data {
 			if strings.HasPrefix(k, "_") {
 				continue
@@ -750,7 +750,7 @@ func odsKit(t *testing.T, dir string) []kafkaODSRow {
 }
 
 // diffRows lists the differences between got and want.
-func diffRows(got, want []kafkaODSRow) []string {
+func diffRows(got, want []codecRow) []string {
 	var d []string
 	for i := 0; i < max(len(got), len(want)); i++ {
 		switch {
@@ -799,7 +799,7 @@ func diffRows(got, want []kafkaODSRow) []string {
 func TestKitKafkaCodecs(t *testing.T) {
 	stream := kitStream()
 	formats := kitFormats()
-	results := map[string][]kafkaODSRow{}
+	results := map[string][]codecRow{}
 	for _, f := range formats {
 		t.Run(f.name, func(t *testing.T) {
 			cl, err := kh.Start(kh.Options{Topics: map[string]int{"cdc": 1}})
@@ -822,7 +822,7 @@ func TestKitKafkaCodecs(t *testing.T) {
 			if f.adjust != nil {
 				f.adjust(want)
 			}
-			var got []kafkaODSRow
+			var got []codecRow
 			harness.Eventually(t, 60*time.Second, "every change of shop.kit in the ODS", func() (bool, string) {
 				if proc.Exited() {
 					t.Fatalf("odsync exited:\n%s", ticdcTail(readFile(t, logPath), 4000))

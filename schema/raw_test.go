@@ -228,3 +228,38 @@ func TestPerSystemDecimals(t *testing.T) {
 		t.Error("system orc accepted")
 	}
 }
+
+// TestReconcileAddsRaw: a table created before _raw existed gets it added
+// in every evolution mode (also ignore and exception), and rows then use it.
+func TestReconcileAddsRaw(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []Mode{ModeLenient, ModeEvolve, ModeIgnore, ModeException} {
+		m := mustMapper(t, Config{Evolution: mode, System: SystemMaxCompute})
+		tb := rawScenarioTable()
+		old := Existing{Version: 1, Columns: []ExistingColumn{{"_op", "STRING"}, {"_seq", "BIGINT"}, {"_commit_ts", "TIMESTAMP"},
+			{"_pos", "STRING"}, {"id", "INT"}, {"big", "BIGINT"}, {"d", "DATE"}, {"dt", "TIMESTAMP_NTZ"}, {"ts", "TIMESTAMP"},
+			{"amt", "DECIMAL(9,2)"}}}
+		p, err := m.Reconcile(tb, old)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if len(p.Steps) != 1 || p.Steps[0].Kind != StepAddColumns || len(p.Steps[0].Columns) != 1 ||
+			p.Steps[0].Columns[0].Name != ColRaw || !p.Steps[0].Columns[0].Nullable {
+			t.Fatalf("%s: plan %s", mode, p)
+		}
+		if ddl := p.MaxCompute(MaxComputeOptions{}); len(ddl) != 1 || !strings.Contains(ddl[0], "ADD COLUMNS (`_raw` STRING COMMENT") {
+			t.Errorf("%s: DDL %v", mode, ddl)
+		}
+		tg, err := m.Target(tb)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if i := tg.ColumnIndex(ColRaw); i != len(tg.Columns)-1 {
+			t.Fatalf("%s: _raw at %d of %d", mode, i, len(tg.Columns))
+		}
+		row := tg.Row(rawEvent(tb, event.Int(1), event.Int(math.MinInt64), event.Null, event.Null, event.Null, event.Null), nil)
+		if row[len(row)-1].Str() != `{"big":"-9223372036854775808"}` {
+			t.Errorf("%s: row %v", mode, row)
+		}
+	}
+}

@@ -100,11 +100,16 @@ func (s *server) current(ctx context.Context) (Checkpoint, error) {
 // MASTER STATUS, or SHOW BINARY LOG STATUS on MySQL 8.4+).
 func BinlogStatus(ctx context.Context, db *sql.DB) (file string, pos uint64, err error) {
 	rows, err := db.QueryContext(ctx, "SHOW MASTER STATUS")
-	if err != nil {
-		rows, err = db.QueryContext(ctx, "SHOW BINARY LOG STATUS") // MySQL 8.4+
+	if err != nil && !isAccessDenied(err) {
+		// MySQL 8.4 removed SHOW MASTER STATUS. Try its successor only when
+		// the first failed for another reason than privileges, so a missing
+		// privilege is reported as such (not as 8.4's syntax error).
+		if rows2, err2 := db.QueryContext(ctx, "SHOW BINARY LOG STATUS"); err2 == nil {
+			rows, err = rows2, nil
+		}
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("mysql: read the current binlog position: %w (grant REPLICATION CLIENT, or BINLOG MONITOR on MariaDB)", err)
+		return "", 0, fmt.Errorf("mysql: read the current binlog position: %w (grant REPLICATION CLIENT, or BINLOG MONITOR on MariaDB 10.5+)", err)
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
@@ -513,4 +518,17 @@ func (s *server) check(ctx context.Context) []Problem {
 			Fix: "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO the odsync user"})
 	}
 	return ps
+}
+
+// isAccessDenied reports a MySQL privilege error (1045 access denied,
+// 1142/1143 table/column access, 1227 "you need the X privilege").
+func isAccessDenied(err error) bool {
+	var me *driver.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1045, 1142, 1143, 1227:
+			return true
+		}
+	}
+	return false
 }

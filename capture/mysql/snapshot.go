@@ -264,7 +264,9 @@ func (sn *snapshotter) begin(st *stream, tables []event.TableID, only bool) erro
 	}
 	var total uint64
 	for _, id := range tables {
-		total += sn.srv.estimateRows(context.Background(), id)
+		n := sn.srv.estimateRows(context.Background(), id)
+		total += n
+		sn.s.snapProg.plan(id, n)
 	}
 	sn.mu.Lock()
 	sn.list = slices.Clone(tables)
@@ -348,7 +350,9 @@ func (sn *snapshotter) add(st *stream, ids []event.TableID) error {
 	sn.mu.Unlock()
 	st.cp.Snapshot.List = gen
 	for _, id := range ids {
-		st.cp.Snapshot.Total += sn.srv.estimateRows(context.Background(), id)
+		n := sn.srv.estimateRows(context.Background(), id)
+		st.cp.Snapshot.Total += n
+		sn.s.snapProg.plan(id, n)
 	}
 	st.pendingCP = true
 	sn.notifyWork()
@@ -1247,6 +1251,7 @@ func (sn *snapshotter) admit(st *stream) {
 			continue
 		}
 		t.started = true
+		sn.s.snapProg.start(id)
 		t.since = st.cp.pos().number()
 		sn.order = append(sn.order, t)
 		ss.Active = append(ss.Active, TableProgress{Table: id.String(), Since: t.since})
@@ -1293,6 +1298,7 @@ func (sn *snapshotter) notifyWorkLocked() {
 }
 
 func (sn *snapshotter) dropActive(ss *SnapshotState, t *snapTable) {
+	sn.s.snapProg.finish(t.id)
 	name := t.id.String()
 	ss.Active = slices.DeleteFunc(ss.Active, func(p TableProgress) bool { return p.Table == name })
 }
@@ -1362,6 +1368,7 @@ func (sn *snapshotter) emitChunk(ctx context.Context, st *stream, t *snapTable, 
 	ss := st.cp.Snapshot
 	ss.Rows += n
 	t.rows += n
+	sn.s.snapProg.read(t.id, n, c.final)
 	st.src.stats.snapRows.Add(n)
 	name := t.id.String()
 	for i := range ss.Active {
@@ -1441,6 +1448,7 @@ func (sn *snapshotter) emitWhole(ctx context.Context, st *stream, t *snapTable, 
 	ss := st.cp.Snapshot
 	ss.Rows += n
 	st.src.stats.snapRows.Add(n)
+	sn.s.snapProg.read(t.id, n, true)
 	sn.dropActive(ss, t)
 	sn.s.log.Info("snapshot of a table without primary or unique key done (one consistent pass)", "table", t.id.String(), "rows", n)
 	return st.emitCP(ctx, pending)

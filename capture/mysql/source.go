@@ -30,6 +30,8 @@ type Source struct {
 	store   Store
 	stats   *stats
 
+	snapProg snapProgress // SnapshotProgress
+
 	shadowLogged sync.Map
 
 	mu     sync.Mutex

@@ -167,9 +167,7 @@ func buildSource(cfg *config.Config, mapper *schema.Mapper, log *offsets.Log, pr
 		if err != nil {
 			return nil, err
 		}
-		return sourceFunc(func(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
-			return src.Run(ctx, from, mysql.Emit(emit))
-		}), nil
+		return mysqlSource{src}, nil
 	}
 	if k := cfg.Source.KafkaConfig(); k != nil {
 		sc := *k
@@ -205,11 +203,22 @@ func (k kafkaLag) Lag(ctx context.Context) (telemetry.SourceLag, error) {
 		Position: l.Position, SourcePosition: l.SourcePosition}, nil
 }
 
-// sourceFunc adapts a capture's Run method to pipeline.Source.
-type sourceFunc func(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error
+// mysqlSource adapts the MySQL capture to pipeline.Source and its snapshot
+// progress to telemetry.SnapshotProbe.
+type mysqlSource struct{ src *mysql.Source }
 
-func (f sourceFunc) Run(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
-	return f(ctx, from, emit)
+func (m mysqlSource) Run(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
+	return m.src.Run(ctx, from, mysql.Emit(emit))
+}
+
+func (m mysqlSource) SnapshotProgress(ctx context.Context) ([]telemetry.TableProgress, error) {
+	ts, err := m.src.SnapshotProgress(ctx)
+	out := make([]telemetry.TableProgress, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, telemetry.TableProgress{Table: t.Table, RowsRead: t.RowsRead, RowsTotal: t.RowsEstimated,
+			ChunksDone: t.Chunks, Done: t.Done})
+	}
+	return out, err
 }
 
 // runPipeline runs a loaded config until ctx is done.
@@ -245,6 +254,9 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		}
 		defer probe.Close()
 		topts.Source, topts.SourceName = probe, "mysql"
+		if sp, ok := src.(telemetry.SnapshotProbe); ok {
+			topts.Snapshot = sp
+		}
 	}
 	if k := cfg.Source.KafkaConfig(); k != nil {
 		probe, err := ticdc.NewLagProbe(*k, log.Checkpoint) // no I/O until Lag
