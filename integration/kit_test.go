@@ -245,11 +245,7 @@ func kitMaxComputeSink(t *testing.T) *kitSink {
 		entry: mcSinkYAML(emu, "kit", "flush_age: 200ms", "max_rows: 50\n      max_age: 100ms"),
 		env:   mcEnv,
 		read: func(t testing.TB, table string) []kitRow {
-			var rows []kitRow
-			for _, r := range mcReadTable(t, emu, table) {
-				rows = append(rows, kitRow(r))
-			}
-			return rows
+			return mcReadTable(t, emu, table)
 		},
 		layout: func(t testing.TB, table string) []string {
 			return mcLayout(t, emu, table)

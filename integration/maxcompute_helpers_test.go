@@ -98,20 +98,9 @@ source:
 	return path
 }
 
-// mcRow is one row read back: column -> canonical text (nil for NULL).
-type mcRow map[string]*string
-
-func (r mcRow) str(c string) string {
-	if v := r[c]; v != nil {
-		return *v
-	}
-	return "NULL"
-}
-
-func (r mcRow) seq() uint64 {
-	n, _ := strconv.ParseUint(r.str("_seq"), 10, 64)
-	return n
-}
+// mcRow is one row read back: column -> canonical text (nil for NULL);
+// the conformance kit's row type.
+type mcRow = kitRow
 
 func mcClients(srv *odpsemu.Server) (*odps.Odps, *tunnel.Tunnel) {
 	o := odps.NewOdps(account.NewAliyunAccount("it-id", "it-secret"), srv.Endpoint())
