@@ -130,6 +130,9 @@ h3{font-size:14px;margin:18px 0 6px}
 {{else}}<tr><td colspan="9" class="muted">no table has changed since odsync started</td></tr>{{end}}
 </table>
 {{if .TableLagPartial}}<p class="muted">Per-table lag covers only part of the backlog found at start.</p>{{end}}
+{{if .Verify}}<h3>Verify</h3><table id="verify"><tr><th>sink</th><th>table</th><th>status</th><th class="num">source rows</th><th class="num">target rows</th><th class="num">changed</th><th class="num">missing</th><th class="num">extra</th><th class="num">unsettled</th><th>at</th></tr>
+{{range .Verify}}<tr><td>{{.Sink}}</td><td class="tname">{{.Table}}</td><td>{{if eq .Status "match"}}<span class="badge ok">match</span>{{else}}<span class="badge bad">{{.Status}}</span> <span class="err">{{.Error}}</span>{{end}}</td>
+<td class="num">{{.SourceRows}}</td><td class="num">{{.TargetRows}}</td><td class="num">{{.Changed}}</td><td class="num">{{.Missing}}</td><td class="num">{{.Extra}}</td><td class="num">{{.Unsettled}}</td><td>{{.Time.Format "2006-01-02 15:04:05Z07:00"}}</td></tr>{{end}}</table>{{end}}
 {{if .Errors}}<h3>Errors</h3><table id="errors"><tr><th>component</th><th>cause</th><th class="num">count</th></tr>
 {{range .Errors}}<tr><td>{{.Component}}</td><td>{{.Cause}}</td><td class="num">{{.Count}}</td></tr>{{end}}</table>{{end}}
 <p class="muted">JSON: <code>/status</code> · readiness: <code>/readyz</code> · metrics: <code>/metrics</code> · refreshes every {{.Refresh}}s</p>

@@ -27,6 +27,7 @@ import (
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	s3sink "github.com/odsync/odsync/sink/s3"
 	"github.com/odsync/odsync/telemetry"
+	"github.com/odsync/odsync/verify"
 )
 
 // Config is the whole file.
@@ -48,6 +49,9 @@ type Config struct {
 	Admin admin.Config `yaml:"admin"`
 	// Telemetry configures lag sampling, history and OTLP export.
 	Telemetry telemetry.Config `yaml:"telemetry"`
+	// Verify runs `odsync verify` on a schedule inside `odsync run`
+	// (docs/verify.md); off unless verify.interval is set.
+	Verify verify.ScheduleConfig `yaml:"verify"`
 }
 
 // State configures the Pebble state directory.
@@ -280,6 +284,10 @@ func (c *Config) Validate() error {
 	}
 	add(c.Admin.Validate("admin"))
 	add(c.Telemetry.Validate("telemetry"))
+	add(c.Verify.Validate("verify"))
+	if c.Verify.Enabled() && c.Source.Type != "mysql" {
+		add(fmt.Errorf("verify.interval: scheduled verification reads a MySQL-protocol source (source.type mysql); use odsync verify --source-addr for others"))
+	}
 	if c.State.Retention != nil && *c.State.Retention < 0 {
 		add(fmt.Errorf("state.retention: %s: must not be negative", *c.State.Retention))
 	}

@@ -15,7 +15,7 @@ import (
 var sections = []string{
 	"state", "source", "source.mysql", "source.ticdc", "source.kafka", "mapping",
 	"sinks[]", "sinks[].local", "sinks[].s3", "sinks[].maxcompute", "sinks[].batch",
-	"admin", "telemetry", "log",
+	"admin", "telemetry", "verify", "log",
 }
 
 // TestReferenceDocumentsEveryKey keeps docs/configuration.md complete: every

@@ -59,7 +59,7 @@ func TestKitDDL(t *testing.T) {
 			tb := &ddlTable{Layout: r.sink.layout(t, ods)}
 			uniq, _ := kitDedupe(t, rows)
 			for _, row := range uniq {
-				tb.Rows = append(tb.Rows, odsRow(row))
+				tb.Rows = append(tb.Rows, ddlODSRow(row))
 			}
 			got[ods] = tb
 		}

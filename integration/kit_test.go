@@ -327,7 +327,7 @@ func (r *kitRun) start() {
 		return strings.Count(string(b), "starting at the current position") + strings.Count(string(b), "resuming from checkpoint")
 	}
 	before := connected()
-	r.p = harness.StartEnv(r.t, r.log, env, "run", "-c", r.cfg)
+	r.p = harness.StartBinary(r.t, harness.Binary(r.t), env, r.log, "run", "-c", r.cfg)
 	harness.Eventually(r.t, 60*time.Second, "odsync to connect", func() (bool, string) {
 		if r.p.Exited() {
 			r.t.Fatalf("odsync exited early:\n%s", kitLogTail(r.log))

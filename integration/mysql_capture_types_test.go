@@ -312,3 +312,39 @@ func serverText(t *testing.T, conn *sql.Conn, rows map[int64]event.Event, cols .
 		t.Fatal("no values checked")
 	}
 }
+
+// TestMySQLCaptureFixedBinaryMinimalMetadata: without the binlog's column
+// metadata (binlog_row_metadata=MINIMAL) the schema history alone says a
+// BINARY(16) in the binlog is a UUID or INET6: the binlog still delivers
+// the text form, as the snapshot does.
+func TestMySQLCaptureFixedBinaryMinimalMetadata(t *testing.T) {
+	srv := privateMariaDB(t, "--binlog-row-metadata=MINIMAL")
+	db, err := srv.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "CREATE DATABASE cfbt",
+		"CREATE TABLE cfbt.t (id INT PRIMARY KEY, u UUID, i4 INET4, i6 INET6, e ENUM('a','😀'))",
+		"INSERT INTO cfbt.t VALUES (1, '123e4567-e89b-12d3-a456-426655440000', '192.0.2.1', '::ffff:192.0.2.1', '😀')")
+	c := startCapture(t, testSourceConfig(srv), mysql.NewMemStore(), nil, dbFilter("cfbt"))
+	c.wait("the snapshot", 30*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("t", event.OpRead)) == 1 })
+	mustExec(t, db, "INSERT INTO cfbt.t VALUES (2, '123e4567-e89b-12d3-a456-426655440000', '192.0.2.1', '::ffff:192.0.2.1', '😀')")
+	evs := c.wait("the insert", 30*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("t", event.OpInsert)) == 1 })
+	if err := c.stop(); err != nil {
+		t.Fatal(err)
+	}
+	r, i := filter(evs, ofTable("t", event.OpRead))[0], filter(evs, ofTable("t", event.OpInsert))[0]
+	want := []string{"string:123e4567-e89b-12d3-a456-426655440000", "string:192.0.2.1", "string:::ffff:192.0.2.1", "enum:😀"}
+	for k, w := range want {
+		if got := r.After[k+1].String(); got != w {
+			t.Errorf("snapshot column %s = %s, want %s", r.Table.Columns[k+1].Name, got, w)
+		}
+		if got := i.After[k+1].String(); got != w {
+			t.Errorf("binlog column %s = %s, want %s", i.Table.Columns[k+1].Name, got, w)
+		}
+	}
+	if r.Table.Version != i.Table.Version {
+		t.Errorf("schemas differ:\nsnapshot %+v\nbinlog   %+v", r.Table.Columns, i.Table.Columns)
+	}
+}

@@ -192,10 +192,10 @@ func (r ddlRow) values() map[string]string {
 	return m
 }
 
-// odsRow is a row read back from a sink: column -> text, nil for NULL.
-type odsRow map[string]*string
+// ddlODSRow is a row read back from a sink: column -> text, nil for NULL.
+type ddlODSRow map[string]*string
 
-func (r odsRow) text(c string) string {
+func (r ddlODSRow) text(c string) string {
 	if v := r[c]; v != nil {
 		return *v
 	}
@@ -319,7 +319,7 @@ func TestS3DDLScript(t *testing.T) {
 // order) and its rows in _seq order.
 type ddlTable struct {
 	Layout []string
-	Rows   []odsRow
+	Rows   []ddlODSRow
 }
 
 // readDDLTables reads every ODS table of a sink's objects: the columns of
@@ -360,7 +360,7 @@ func readDDLTables(t *testing.T, objs map[string][]byte, format string) map[stri
 		case "parquet":
 			pt := readParquetText(t, objs[k])
 			for _, r := range pt.Rows {
-				m := odsRow{}
+				m := ddlODSRow{}
 				for i, c := range pt.Cols {
 					m[c] = r[i]
 				}
@@ -374,7 +374,7 @@ func readDDLTables(t *testing.T, objs map[string][]byte, format string) map[stri
 				if err := dec.Decode(&r); err != nil {
 					t.Fatalf("%s: %v", k, err)
 				}
-				m := odsRow{}
+				m := ddlODSRow{}
 				for c, v := range r {
 					if v != nil {
 						s := fmt.Sprint(v)
@@ -397,7 +397,7 @@ func readDDLTables(t *testing.T, objs map[string][]byte, format string) map[stri
 				if len(f) > len(tb.Layout) {
 					t.Fatalf("%s: %d fields, the layout has %d columns", k, len(f), len(tb.Layout))
 				}
-				m := odsRow{}
+				m := ddlODSRow{}
 				for i, c := range tb.Layout {
 					if i < len(f) {
 						m[c] = f[i]
@@ -415,7 +415,7 @@ func readDDLTables(t *testing.T, objs map[string][]byte, format string) map[stri
 	return out
 }
 
-func seqOf(r odsRow) uint64 {
+func seqOf(r ddlODSRow) uint64 {
 	var n uint64
 	fmt.Sscan(r.text("_seq"), &n)
 	return n
@@ -451,7 +451,7 @@ func splitODSCSV(line string) []*string {
 // rows in _seq order are the script's rows (every listed column equal,
 // every other non-metadata column NULL), the final layouts are the
 // script's, and the latest row per key equals the source.
-func checkDDLScript(t *testing.T, steps []ddlStep, got map[string]*ddlTable, source map[string][]odsRow, target func(string) string) {
+func checkDDLScript(t *testing.T, steps []ddlStep, got map[string]*ddlTable, source map[string][]ddlODSRow, target func(string) string) {
 	t.Helper()
 	wantRows := map[string][]ddlRow{}
 	layouts := map[string][]string{}
@@ -506,7 +506,7 @@ func checkDDLScript(t *testing.T, steps []ddlStep, got map[string]*ddlTable, sou
 	// was renamed to, equals the source; extra keys are exactly the
 	// truncated ones, deleted keys are gone.
 	for tb, srcRows := range source {
-		latest := map[string]odsRow{}
+		latest := map[string]ddlODSRow{}
 		names := []string{tb}
 		for old, renamed := range ddlRenamed {
 			if renamed == tb {
@@ -556,9 +556,9 @@ func checkDDLScript(t *testing.T, steps []ddlStep, got map[string]*ddlTable, sou
 }
 
 // ddlSourceState reads the final source tables of the script as text.
-func ddlSourceState(t *testing.T, db *sql.DB, name string) map[string][]odsRow {
+func ddlSourceState(t *testing.T, db *sql.DB, name string) map[string][]ddlODSRow {
 	t.Helper()
-	out := map[string][]odsRow{}
+	out := map[string][]ddlODSRow{}
 	for _, tb := range []string{"t2", "u"} {
 		rows, err := db.Query("SELECT * FROM " + name + "." + tb + " ORDER BY id")
 		if err != nil {
@@ -574,7 +574,7 @@ func ddlSourceState(t *testing.T, db *sql.DB, name string) map[string][]odsRow {
 			if err := rows.Scan(ptrs...); err != nil {
 				t.Fatal(err)
 			}
-			r := odsRow{}
+			r := ddlODSRow{}
 			for i, c := range cols {
 				if vals[i].Valid {
 					s := vals[i].String

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -204,7 +205,9 @@ func TestTiCDCBinaryBadMessage(t *testing.T) {
 	}
 	dir2 := t.TempDir()
 	cfg2 := ticdcConfig(t, dir2, cl.Addrs, "canal-json", "", "    on_error: dead_letter\n    dead_letter:\n      table: shop.dead_letters\n")
+	withAdmin(t, cfg2, "")
 	proc = harness.Start(t, filepath.Join(dir2, "odsync.log"), "run", "-c", cfg2)
+	base := waitAdmin(t, proc)
 	harness.Eventually(t, 60*time.Second, "both rows and the quarantine row", func() (bool, string) {
 		rows := harness.ReadODS(t, filepath.Join(dir2, "ods"))
 		var tables []string
@@ -213,6 +216,15 @@ func TestTiCDCBinaryBadMessage(t *testing.T) {
 		}
 		return len(rows) == 3, strings.Join(tables, ",")
 	})
+	// The bad message is counted where the docs say: metrics and /status.
+	harness.Eventually(t, 30*time.Second, "odsync_source_messages_total{kind=bad_messages} 1", func() (bool, string) {
+		_, metrics := adminGet(t, base+"/metrics")
+		return metricValue(metrics, `odsync_source_messages_total{kind="bad_messages"}`) == 1 &&
+			metricValue(metrics, `odsync_source_messages_total{kind="rows"}`) >= 2, metrics
+	})
+	if _, st := adminGet(t, base+"/status"); !regexp.MustCompile(`"bad_messages":\s*1`).MatchString(st) {
+		t.Errorf("/status source counters lack bad_messages:\n%s", st)
+	}
 	if code, err := proc.Stop(60 * time.Second); err != nil || code != 0 {
 		t.Fatalf("stop: exit %d, %v", code, err)
 	}

@@ -49,6 +49,7 @@ func (t *Telemetry) instruments() error {
 	t.errorsTotal, e = m.Int64Counter("odsync.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("Errors by component and cause."))
 	must(e)
+	must(t.verifyInstruments(m))
 
 	captured, e := m.Int64ObservableCounter("odsync.events.captured", metric.WithUnit("{event}"),
 		metric.WithDescription("Events appended to the log, by source table and operation."))
@@ -116,6 +117,9 @@ func (t *Telemetry) instruments() error {
 	sinkBuffered, e := m.Int64ObservableGauge("odsync.sink.buffered.size", metric.WithUnit("By"),
 		metric.WithDescription("Bytes accepted by a sink but not yet in its target (the S3 spool), by sink."))
 	must(e)
+	srcCounters, e := m.Int64ObservableCounter("odsync.source.messages", metric.WithUnit("{message}"),
+		metric.WithDescription("The capture's own counters by kind (Kafka: messages, rows, ddl, watermarks, skipped, duplicates, ddl_copies, filtered, bad_messages)."))
+	must(e)
 	snapDone, e := m.Int64ObservableGauge("odsync.snapshot.done",
 		metric.WithDescription("1 when the table's snapshot completed."))
 	must(e)
@@ -126,6 +130,11 @@ func (t *Telemetry) instruments() error {
 		return err
 	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if f := t.opts.SourceCounters; f != nil {
+			for kind, n := range f() {
+				o.ObserveInt64(srcCounters, n, metric.WithAttributes(attribute.String("kind", kind)))
+			}
+		}
 		// _raw counts: summed over the source tables of merged targets.
 		type rawKey struct{ sink, table, column string }
 		raw := map[rawKey]int64{}
@@ -216,6 +225,6 @@ func (t *Telemetry) instruments() error {
 		return nil
 	}, captured, capturedBytes, written, writtenBytes, connected, srcLag, srcBytes, srcMsgs, wmAge,
 		sinkLagEv, sinkLag, tblLagEv, tblLag, cursor, head, logSize, diskSize, snapRead, snapTotal, snapDone, rawValues,
-		sinkFailing, sinkDeliveryRetries, sinkBuffered)
+		sinkFailing, sinkDeliveryRetries, sinkBuffered, srcCounters)
 	return err
 }

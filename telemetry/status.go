@@ -23,6 +23,9 @@ type Status struct {
 	Sinks    []SinkStatus  `json:"sinks"`
 	Tables   []TableStatus `json:"tables"`
 	Errors   []ErrorCount  `json:"errors"`
+	// Verify lists the latest scheduled verification per sink and table
+	// (empty when `verify.interval` is off).
+	Verify []VerifyResult `json:"verify,omitempty"`
 	// TableLagPartial is true when the backlog found at start was too large
 	// to date per table completely (per-sink lag is always exact).
 	TableLagPartial bool `json:"table_lag_partial,omitempty"`
@@ -41,7 +44,10 @@ type SourceStatus struct {
 	WatermarkAge   float64 `json:"watermark_age_seconds"`
 	Position       string  `json:"position,omitempty"`
 	SourcePosition string  `json:"source_position,omitempty"`
-	Error          string  `json:"error,omitempty"`
+	// Counters are the capture's own counters by kind (Kafka: messages,
+	// duplicates, bad_messages, ...).
+	Counters map[string]int64 `json:"counters,omitempty"`
+	Error    string           `json:"error,omitempty"`
 	// EventsPerSecond is the capture rate over the last sample interval.
 	EventsPerSecond float64    `json:"events_per_second"`
 	Appends         int64      `json:"appends"`
@@ -165,10 +171,12 @@ func (t *Telemetry) Status() Status {
 	for _, c := range t.rawCounts() {
 		raw[rawKey{c.Sink, c.Source}] += c.Count
 	}
+	verified := t.verifyList()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := &t.st
 	s := Status{
+		Verify:          verified,
 		Version:         t.opts.Version,
 		Started:         t.started.UTC(),
 		Time:            t.now().UTC(),
@@ -192,6 +200,9 @@ func (t *Telemetry) Status() Status {
 	}
 	if t.opts.Source == nil {
 		s.Source.Probe = ""
+	}
+	if f := t.opts.SourceCounters; f != nil {
+		s.Source.Counters = f()
 	}
 	if st.lastCommit > 0 {
 		s.Source.LastCommit = timePtr(time.UnixMicro(st.lastCommit))

@@ -72,6 +72,11 @@ type Options struct {
 	// uploads): their lag is measured to what the target holds, and their
 	// failures count against readiness like failed writes.
 	SinkHealth map[string]sink.HealthReporter
+	// SourceCounters reports the capture's own counters by kind (Kafka:
+	// messages, duplicates — TiCDC replays and re-reads dropped —,
+	// bad_messages sent to the dead-letter destination, ...); optional.
+	// Exposed as odsync_source_messages_total{kind} and on /status.
+	SourceCounters func() map[string]int64
 	// RawCounts reports, per sink, source table, ODS table and column, the
 	// values the sinks kept in the _raw column because they did not fit
 	// their typed column (optional; odsync adapts schema.Mapper.RawCounts).
@@ -108,6 +113,7 @@ type Telemetry struct {
 	lg       *slog.Logger
 	redact   *Redactor
 	stopping atomic.Bool
+	verify   verifyResults // scheduled verification (verify.go)
 
 	mp       *sdkmetric.MeterProvider
 	tp       *sdktrace.TracerProvider // nil when tracing is off

@@ -28,7 +28,9 @@ import (
 // the decoders of each format. Two rows are equal when their canonical
 // encodings are; the row hash is xxhash64 of the encoding.
 //
-// Encoding: per column, 0x00 for NULL, or 0x01, uvarint length, text.
+// Encoding: per column, 0x00 for NULL, or 0x01, uvarint length, text, or
+// for a value kept in _raw (D1) 0x02, uvarint length, its normalised raw
+// text.
 
 // canonCol is one compared column.
 type canonCol struct {
@@ -47,6 +49,59 @@ func appendCanon(buf []byte, c *canonCol, v event.Value, scratch *[]byte) []byte
 	buf = append(buf, 1)
 	buf = binary.AppendUvarint(buf, uint64(len(t)))
 	return append(buf, t...)
+}
+
+// appendCanonRaw appends the encoding of a value kept as raw text.
+func appendCanonRaw(buf []byte, text string) []byte {
+	text = normalizeRaw(text)
+	buf = append(buf, 2)
+	buf = binary.AppendUvarint(buf, uint64(len(text)))
+	return append(buf, text...)
+}
+
+// normalizeRaw drops an all-zero fraction of a temporal text
+// ("0000-00-00 00:00:00.000000" → "0000-00-00 00:00:00") and trailing
+// zeros of a fraction, so that renderings with different fraction digits
+// compare equal.
+func normalizeRaw(s string) string {
+	if len(s) < 10 || s[4] != '-' || s[7] != '-' {
+		return s
+	}
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 || i < len(s)-7 || !digitsOnly(s[i+1:]) {
+		return s
+	}
+	f := strings.TrimRight(s[i+1:], "0")
+	if f == "" {
+		return s[:i]
+	}
+	return s[:i+1] + f
+}
+
+// parseRawObject parses a _raw value: a JSON object of strings.
+func parseRawObject(s string) (map[string]string, error) {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case nil:
+		default:
+			b, _ := json.Marshal(x)
+			out[k] = string(b)
+		}
+	}
+	return out, nil
+}
+
+// rawText renders a source value the way a string target column holds it.
+func rawText(v event.Value) string {
+	c := schema.TargetColumn{Kind: schema.KindString}
+	return string(c.AppendText(nil, v))
 }
 
 // canonText renders a non-NULL target value of column c as canonical text.
@@ -80,6 +135,9 @@ func decodeCanon(enc []byte, n int) (texts []string, null []bool, ok bool) {
 			null[i] = true
 			enc = enc[1:]
 			continue
+		}
+		if enc[0] != 1 && enc[0] != 2 {
+			return nil, nil, false
 		}
 		l, k := binary.Uvarint(enc[1:])
 		if k <= 0 || uint64(len(enc)-1-k) < l {

@@ -23,12 +23,13 @@ type tableJob struct {
 	keys    []keyCol // the target's key columns
 	srcKey  []int    // source column indexes of the non-metadata key columns
 	keyMap  []int    // for each srcKey column, its index in keys
-	meta    struct{ seq, op, pos, commit, srcDB, srcTable int }
+	meta    struct{ seq, op, pos, commit, srcDB, srcTable, raw int }
 	store   *store
 	mark    Mark
 	res     *TableResult
 	chunks  []chunkStat
 	scratch []byte
+	keyless bool // the table has no key: compared by count and checksum only
 }
 
 // chunkStat is the first-pass comparison of one chunk.
@@ -61,6 +62,7 @@ func (j *tableJob) prepare(layout Layout) (bool, error) {
 	j.meta.seq, j.meta.op, j.meta.pos, j.meta.commit = t.ColumnIndex(schema.ColSeq), t.ColumnIndex(schema.ColOp),
 		t.ColumnIndex(schema.ColPos), t.ColumnIndex(schema.ColCommitTs)
 	j.meta.srcDB, j.meta.srcTable = t.ColumnIndex(schema.ColSourceDB), t.ColumnIndex(schema.ColSourceTable)
+	j.meta.raw = t.ColumnIndex(schema.ColRaw)
 	if j.meta.seq < 0 || j.meta.op < 0 {
 		return false, fmt.Errorf("target %s has no %s/%s columns", t.Name, schema.ColSeq, schema.ColOp)
 	}
@@ -75,14 +77,28 @@ func (j *tableJob) prepare(layout Layout) (bool, error) {
 			continue
 		}
 		cc := canonCol{col: c, idx: i}
-		if c.Source < len(j.src.Table.Columns) && j.src.Table.Columns[c.Source].Type == event.TypeJSON {
+		if c.Source < len(j.src.Table.Columns) && j.src.Table.Columns[c.Source].Type == event.TypeJSON && j.v.src.flavor == "mysql" {
+			// MySQL stores JSON in binary form and renders it on read:
+			// compare the JSON value. MariaDB stores the text: compare it
+			// exactly.
 			cc.json = true
 		}
 		j.canon = append(j.canon, cc)
 	}
+	types := map[string]string{}
+	for _, c := range layout.Existing.Columns {
+		types[strings.ToLower(c.Name)] = c.Type
+	}
+	for _, cc := range j.canon {
+		if cc.col.Source < len(j.src.Table.Columns) {
+			res.Columns.Types = append(res.Columns.Types, ColumnType{Column: cc.col.Name,
+				Source: j.src.Table.Columns[cc.col.Source].RawType, Target: types[cc.col.Name]})
+		}
+	}
 	if len(t.Key) == 0 {
-		res.Notes = append(res.Notes, "the table has no primary key or unique NOT NULL key: rows cannot be matched; configure mapping.tables[].key")
-		return false, nil
+		// Compared as a whole: row count and checksum (keyless.go).
+		j.keyless = true
+		return true, nil
 	}
 	for _, k := range t.Key {
 		c := &t.Columns[k]
@@ -165,10 +181,57 @@ func isMeta(name string) bool {
 	return false
 }
 
-// canonRow encodes the compared columns of a target row.
+// canonRow encodes the compared columns of a target row. A typed column
+// that is NULL while the row's _raw object holds a text for it is encoded
+// as that text (D1: the value did not fit its typed column), so it
+// compares equal to the source's text of the value.
 func (j *tableJob) canonRow(buf []byte, row []event.Value) []byte {
+	raw := j.rawTexts(row)
 	for i := range j.canon {
-		buf = appendCanon(buf, &j.canon[i], row[j.canon[i].idx], &j.scratch)
+		v := row[j.canon[i].idx]
+		if text, ok := raw[j.canon[i].col.Name]; ok && v.IsNull() {
+			buf = appendCanonRaw(buf, text)
+			continue
+		}
+		buf = appendCanon(buf, &j.canon[i], v, &j.scratch)
+	}
+	return buf
+}
+
+// rawTexts reads a row's _raw object (nil when the target has no _raw
+// column or the row's is NULL).
+func (j *tableJob) rawTexts(row []event.Value) map[string]string {
+	if j.meta.raw < 0 || j.meta.raw >= len(row) || row[j.meta.raw].IsNull() {
+		return nil
+	}
+	m, err := parseRawObject(row[j.meta.raw].Str())
+	if err != nil {
+		return map[string]string{} // unreadable: no column is taken from it
+	}
+	return m
+}
+
+// sourceCanonRow encodes a source row converted to target row trow: a
+// non-NULL source value whose typed target column is NULL (it does not
+// fit) is encoded as its raw text, like the sink's _raw holds it. Only for
+// targets with a _raw column.
+func (j *tableJob) sourceCanonRow(buf []byte, trow, img []event.Value) []byte {
+	if j.meta.raw < 0 {
+		return j.canonRow(buf, trow)
+	}
+	raw := j.rawTexts(trow) // the mapping's own _raw, when it writes one
+	for i := range j.canon {
+		c := &j.canon[i]
+		v := trow[c.idx]
+		if v.IsNull() && c.col.Source >= 0 && c.col.Source < len(img) && !img[c.col.Source].IsNull() {
+			text, ok := raw[c.col.Name]
+			if !ok {
+				text = rawText(img[c.col.Source])
+			}
+			buf = appendCanonRaw(buf, text)
+			continue
+		}
+		buf = appendCanon(buf, c, v, &j.scratch)
 	}
 	return buf
 }
@@ -221,7 +284,7 @@ func (j *tableJob) reduce(rows [][]event.Value) ([]srcRow, error) {
 		e := event.Event{Op: event.OpRead, Source: t.ID, Table: t, After: img}
 		trow = j.target.Row(&e, trow)
 		r := srcRow{key: appendKey(nil, j.keys, trow)}
-		r.canon = j.canonRow(nil, trow)
+		r.canon = j.sourceCanonRow(nil, trow, img)
 		r.hash = rowHash(r.canon)
 		r.img = img
 		out = append(out, r)
@@ -605,6 +668,7 @@ func (j *tableJob) evaluate(keys [][]byte, caughtUp bool) error {
 // finish turns the suspects into chunk results and counts.
 func (j *tableJob) finish() error {
 	ex := j.v.opts.Examples
+	fx := fixFacts{nullInTarget: map[string]int64{}}
 	err := j.store.scanSuspects(func(key, v []byte) error {
 		s, err := decodeSuspect(v)
 		if err != nil {
@@ -638,10 +702,22 @@ func (j *tableJob) finish() error {
 			kind = "unsettled"
 			st.counts.Unsettled++
 		}
+		if kind == DiffChanged {
+			for _, d := range j.valueDiffs(s.srcCanon, tr.Canon) {
+				if d.Target == "NULL" && d.Source != "NULL" {
+					fx.nullInTarget[d.Column]++
+				} else {
+					fx.otherValues++
+				}
+			}
+		}
+		if tr != nil && (kind == DiffChanged || kind == DiffExtra) && (fx.minSeq == 0 || tr.Seq < fx.minSeq) {
+			fx.minSeq = tr.Seq
+		}
 		if len(st.examples) < ex {
 			e := Example{Key: s.keyText, Kind: kind}
 			if tr != nil {
-				e.TargetPos = tr.Pos
+				e.TargetPos, e.TargetSeq = tr.Pos, tr.Seq
 			}
 			if kind == DiffChanged || (kind == "unsettled" && s.srcPresent && tr.live()) {
 				e.Columns = j.valueDiffs(s.srcCanon, tr.Canon)
@@ -658,6 +734,13 @@ func (j *tableJob) finish() error {
 	}
 	res := j.res
 	res.Chunks = len(j.chunks)
+	var srcSum, tgtSum uint64
+	for i := range j.chunks {
+		srcSum += j.chunks[i].srcSum
+		tgtSum += j.chunks[i].tgtSum
+	}
+	res.SourceChecksum, res.TargetChecksum = fmt.Sprintf("%016x", srcSum), fmt.Sprintf("%016x", tgtSum)
+	defer func() { res.Fixes = j.fixes(fx) }()
 	for i := range j.chunks {
 		st := &j.chunks[i]
 		res.SourceRows += st.srcRows
@@ -748,4 +831,46 @@ func showCanon(c *schema.TargetColumn, text string, null bool) string {
 // elapsed returns a duration rounded for reports.
 func elapsed(since time.Time) float64 {
 	return float64(time.Since(since).Milliseconds()) / 1000
+}
+
+// fixFacts are what finish learns about the differences, for the fixes.
+type fixFacts struct {
+	nullInTarget map[string]int64 // changed rows whose column is NULL in the target only
+	otherValues  int64            // other differing values
+	minSeq       uint64           // the lowest _seq of a differing target row
+}
+
+// fixes suggests the likely fixes of a table's differences.
+func (j *tableJob) fixes(fx fixFacts) []string {
+	res := j.res
+	cfg := j.v.opts.ConfigPath
+	if cfg == "" {
+		cfg = "FILE"
+	}
+	snapshot := fmt.Sprintf("odsync snapshot -c %s --table %s", cfg, res.Table)
+	var out []string
+	c := res.Columns
+	if len(c.MissingInTarget) > 0 || len(c.TypeDiffs) > 0 {
+		out = append(out, fmt.Sprintf("the target has not applied the source's schema change (check odsync's log; it applies DDL when it reads the change), then copy the table again: %s", snapshot))
+	}
+	var cols []string
+	for col := range fx.nullInTarget {
+		cols = append(cols, col)
+	}
+	slices.Sort(cols)
+	for _, col := range cols {
+		out = append(out, fmt.Sprintf("column %s is NULL in the target in %d rows where the source has a value: rows written before ALTER TABLE … ADD COLUMN %s … DEFAULT keep NULL in the change log; copy the table again: %s",
+			col, fx.nullInTarget[col], col, snapshot))
+	}
+	if res.Diffs.Missing > 0 || fx.otherValues > 0 {
+		fix := "rows differ: copy the table again: " + snapshot
+		if fx.minSeq > 0 {
+			fix += fmt.Sprintf("; or, when the change log still holds the right rows, deliver it again from the first differing row: odsync replay -c %s --sink %s --from %d", cfg, j.sink.Name, fx.minSeq)
+		}
+		out = append(out, fix)
+	}
+	if res.Diffs.Extra > 0 {
+		out = append(out, fmt.Sprintf("%d keys are in the target but not in the source (deleted without a binlog event, or written by something else): a snapshot does not remove them; rebuild the ODS table (drop it, then %s) or delete them there", res.Diffs.Extra, snapshot))
+	}
+	return out
 }

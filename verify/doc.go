@@ -14,12 +14,16 @@
 //
 // Design:
 //
-//  1. Canonical rows (canon.go). Source rows are converted with
+//  1. Canonical rows (canon.go). Source rows are read as the server's
+//     canonical text per column type (srcvalue.go, never the capture's
+//     converters), parsed, and converted with
 //     schema.Target.Row, the conversion the sinks use; target rows are
 //     decoded from the ODS formats (decode.go, maxcompute.go) into the same
 //     target values. Both are rendered per column with
 //     schema.TargetColumn.AppendText (decimals normalised to the column's
-//     scale, JSON with sorted keys) and hashed.
+//     scale; MySQL's binary JSON with sorted keys, MariaDB's JSON text
+//     exactly) and hashed. A typed NULL whose text is in the row's _raw
+//     column (DESIGN D1) compares as that text.
 //  2. The target state (store.go) is a temporary Pebble database keyed by an
 //     order-preserving encoding of the key, merged "highest _seq wins", so
 //     readers can deliver files in any order and more than once. Memory is

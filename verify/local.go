@@ -243,8 +243,9 @@ func (r *LocalReader) Progress(ctx context.Context, table string) (SinkProgress,
 	// Decode with a minimal layout: the metadata columns only.
 	p, err := lastRowMeta(best)
 	if err != nil {
-		return SinkProgress{Seq: best.last}, nil
+		return SinkProgress{Seq: best.last, Durable: true}, nil
 	}
+	p.Durable = true
 	return p, nil
 }
 

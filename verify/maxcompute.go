@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aliyun/aliyun-odps-go-sdk/odps"
@@ -29,6 +30,9 @@ type MaxComputeConfig struct {
 	Schema string
 	// AccessID and AccessKey authenticate; never logged.
 	AccessID, AccessKey string
+	// Account, when set, authenticates instead of AccessID and AccessKey
+	// (the sink's own resolution: key file, STS token, region).
+	Account account.Account
 }
 
 // MaxComputeReader reads the ODS tables of a MaxCompute sink through Tunnel
@@ -37,6 +41,9 @@ type MaxComputeReader struct {
 	cfg MaxComputeConfig
 	o   *odps.Odps
 	tun *tunnel.Tunnel
+
+	mu       sync.Mutex
+	progress map[string]SinkProgress // by table/partition, while its count stays
 }
 
 // NewMaxComputeReader returns a reader; it makes no request.
@@ -51,7 +58,11 @@ func NewMaxComputeReader(cfg MaxComputeConfig) (*MaxComputeReader, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	o := odps.NewOdps(account.NewAliyunAccount(cfg.AccessID, cfg.AccessKey), cfg.Endpoint)
+	acct := cfg.Account
+	if acct == nil {
+		acct = account.NewAliyunAccount(cfg.AccessID, cfg.AccessKey)
+	}
+	o := odps.NewOdps(acct, cfg.Endpoint)
 	o.SetDefaultProjectName(cfg.Project)
 	var tun *tunnel.Tunnel
 	if cfg.TunnelEndpoint != "" {
@@ -123,6 +134,13 @@ func (r *MaxComputeReader) Scan(ctx context.Context, t *schema.Target, since Mar
 		return since, fmt.Errorf("verify: maxcompute: table %s: partitions: %w", t.Name, err)
 	}
 	if len(parts) == 0 {
+		tb := r.table(t.Name)
+		if err := tb.Load(); err != nil {
+			return since, fmt.Errorf("verify: maxcompute: table %s: %w", t.Name, err)
+		}
+		if len(tb.Schema().PartitionColumns) > 0 {
+			return next, nil // partitioned, without partitions: no rows
+		}
 		parts = []string{""} // an unpartitioned table
 	}
 	d := newRowDecoder(t)
@@ -266,10 +284,12 @@ func mcValue(c *schema.TargetColumn, v data.Data) event.Value {
 	return fromText(c, v.String())
 }
 
-// Progress reports the record count of the table's newest partition as
-// the sequence: it changes while the sink writes, which is what the
-// settle rule needs. MaxCompute has no watermark to compare with a source
-// position; give verify odsync's status URL for exact catching up.
+// Progress reports how far the table's committed data goes: the newest
+// partition's record count as the sequence (it changes while the sink
+// commits, which the settle rule needs) and the highest _pos in it, read
+// through a download session of the metadata columns when the count
+// changed. Data is visible through Tunnel only once the sink committed its
+// upload session, so this is durable progress.
 func (r *MaxComputeReader) Progress(ctx context.Context, table string) (SinkProgress, error) {
 	parts, err := r.partitions(table)
 	if err != nil || len(parts) == 0 {
@@ -283,5 +303,68 @@ func (r *MaxComputeReader) Progress(ctx context.Context, table string) (SinkProg
 	if err := p.Load(); err != nil {
 		return SinkProgress{}, nil
 	}
-	return SinkProgress{Seq: uint64(p.RecordNum()), Pos: newest}, nil
+	n := uint64(p.RecordNum())
+	key := table + "/" + newest
+	r.mu.Lock()
+	c, ok := r.progress[key]
+	r.mu.Unlock()
+	if ok && c.Seq == n {
+		return c, nil
+	}
+	out := SinkProgress{Seq: n, Durable: true}
+	if pos, err := r.maxPos(table, newest); err == nil {
+		out.Pos = pos
+	}
+	r.mu.Lock()
+	if r.progress == nil {
+		r.progress = map[string]SinkProgress{}
+	}
+	r.progress[key] = out
+	r.mu.Unlock()
+	return out, nil
+}
+
+// maxPos reads the _seq and _pos columns of a partition and returns the
+// _pos of the highest _seq.
+func (r *MaxComputeReader) maxPos(table, part string) (string, error) {
+	var opts []tunnel.Option
+	if part != "" {
+		opts = append(opts, tunnel.SessionCfg.WithPartitionKey(part))
+	}
+	if r.cfg.Schema != "" {
+		opts = append(opts, tunnel.SessionCfg.WithSchemaName(r.cfg.Schema))
+	}
+	ds, err := r.tun.CreateDownloadSession(r.cfg.Project, table, opts...)
+	if err != nil {
+		return "", err
+	}
+	total := ds.RecordCount()
+	if total == 0 {
+		return "", nil
+	}
+	rd, err := ds.OpenRecordReader(0, total, []string{schema.ColSeq, schema.ColPos})
+	if err != nil {
+		return "", err
+	}
+	defer rd.Close()
+	var best uint64
+	pos := ""
+	for {
+		rec, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return pos, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if len(rec) < 2 {
+			continue
+		}
+		seq, ok := seqValue(mcValue(&schema.TargetColumn{Kind: schema.KindBigInt}, rec[0]))
+		if ok && seq >= best && rec[1] != nil {
+			if s, ok := rec[1].(data.String); ok {
+				best, pos = seq, string(s)
+			}
+		}
+	}
 }

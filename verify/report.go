@@ -74,11 +74,17 @@ type TableResult struct {
 	// BadChunks counts chunks with confirmed differences; Rechecked the
 	// keys that needed a re-check (after the sink caught up) and Rounds
 	// the re-check rounds run.
-	BadChunks int            `json:"bad_chunks"`
-	Rechecked int64          `json:"rechecked_keys"`
-	Rounds    int            `json:"recheck_rounds"`
-	Columns   ColumnCheck    `json:"columns"`
-	Diffs     DiffCounts     `json:"differences"`
+	BadChunks int         `json:"bad_chunks"`
+	Rechecked int64       `json:"rechecked_keys"`
+	Rounds    int         `json:"recheck_rounds"`
+	Columns   ColumnCheck `json:"columns"`
+	Diffs     DiffCounts  `json:"differences"`
+	// SourceChecksum and TargetChecksum are the table's order-independent
+	// checksums (sum of the row hashes, hex) of the first pass.
+	SourceChecksum string `json:"source_checksum,omitempty"`
+	TargetChecksum string `json:"target_checksum,omitempty"`
+	// Fixes are the likely fixes of the differences found, as commands.
+	Fixes     []string       `json:"likely_fixes,omitempty"`
 	ChunkList []ChunkResult  `json:"chunks_with_differences,omitempty"`
 	Notes     []string       `json:"notes,omitempty"`
 	Timing    map[string]any `json:"timing,omitempty"`
@@ -110,6 +116,15 @@ type ColumnCheck struct {
 	// Retired are target columns kept after their source column was
 	// dropped (lenient evolution): expected, not a difference.
 	Retired []string `json:"retired,omitempty"`
+	// Types lists the compared columns with their source and target types.
+	Types []ColumnType `json:"types,omitempty"`
+}
+
+// ColumnType is one compared column's type on both sides.
+type ColumnType struct {
+	Column string `json:"column"`
+	Source string `json:"source"`
+	Target string `json:"target"`
 }
 
 // ChunkResult is one chunk that had differences (confirmed or unsettled).
@@ -132,8 +147,10 @@ type Example struct {
 	Kind string `json:"kind"` // changed, missing, extra, unsettled
 	// Columns lists the differing values of a changed row.
 	Columns []ValueDiff `json:"columns,omitempty"`
-	// TargetPos is the _pos of the key's latest target row.
+	// TargetPos and TargetSeq are the _pos and _seq of the key's latest
+	// target row.
 	TargetPos string `json:"target_pos,omitempty"`
+	TargetSeq uint64 `json:"target_seq,omitempty"`
 }
 
 // ValueDiff is one differing column value.
@@ -278,11 +295,20 @@ func tableDetails(t *TableResult) []string {
 			if len(cols) > 0 {
 				ex += ": " + strings.Join(cols, "; ")
 			}
+			if e.TargetPos != "" {
+				ex += fmt.Sprintf(" [target _seq %d, _pos %s]", e.TargetSeq, e.TargetPos)
+			}
 			out = append(out, ex)
 		}
 	}
 	if extra := t.Chunks; extra > 0 && t.BadChunks > len(t.ChunkList) {
 		out = append(out, fmt.Sprintf("... %d more chunks with differences (see --format json or raise --max-chunks)", t.BadChunks-len(t.ChunkList)))
+	}
+	if t.SourceChecksum != "" && (t.Status == StatusMismatch || t.Status == StatusUnsettled) {
+		out = append(out, fmt.Sprintf("checksum: source %d rows %s, target %d rows %s", t.SourceRows, t.SourceChecksum, t.TargetRows, t.TargetChecksum))
+	}
+	for _, f := range t.Fixes {
+		out = append(out, "fix: "+f)
 	}
 	notes := append([]string(nil), t.Notes...)
 	for _, r := range c.Retired {

@@ -251,5 +251,5 @@ func (r *S3Reader) Progress(ctx context.Context, table string) (SinkProgress, er
 	if err := json.NewDecoder(io.LimitReader(body, 16<<20)).Decode(&c); err != nil {
 		return SinkProgress{}, fmt.Errorf("verify: s3: checkpoint: %w", err)
 	}
-	return SinkProgress{Seq: c.CompleteSeq, CompleteBeforeMicros: c.CompleteBeforeUS}, nil
+	return SinkProgress{Seq: c.CompleteSeq, CompleteBeforeMicros: c.CompleteBeforeUS, Durable: true}, nil
 }

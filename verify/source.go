@@ -17,11 +17,11 @@ import (
 // Source reads the source tables of a MySQL-protocol server (MySQL,
 // MariaDB, TiDB) for verification: schemas as the capture models them
 // (mysql.LiveSchemas), rows in primary-key chunks by keyset pagination
-// (never OFFSET), rows by key, and the server's binlog position. Rows are
-// read and converted like the capture's snapshot reads them
-// (mysql.SnapshotRows): every query runs as a prepared statement (binary
-// protocol), so FLOAT and DOUBLE values arrive exactly; the session time
-// zone is UTC, so TIMESTAMP values are instants.
+// (never OFFSET), rows by key, and the server's binlog position. Values are
+// read as the server's canonical text of each column type and parsed by
+// verify itself (srcvalue.go), never with the capture's converters; every
+// query runs as a prepared statement (binary protocol), so FLOAT and
+// DOUBLE values arrive exactly.
 // Identifiers are always quoted. It only reads.
 type Source struct {
 	db     *sql.DB
@@ -43,9 +43,7 @@ func OpenSource(ctx context.Context, cfg mysql.Config, rowsPerSecond float64) (*
 	dc.Passwd = cfg.Password
 	dc.Timeout = cfg.ConnectTimeout
 	dc.ParseTime = false
-	// The capture's snapshot session (UTC, text in the columns' own
-	// character sets), so that mysql.SnapshotRows converts the values.
-	dc.Params = mysql.SnapshotSessionParams()
+	dc.Params = sourceSessionParams()
 	dc.Collation = "utf8mb4_general_ci"
 	conn, err := driver.NewConnector(dc)
 	if err != nil {
@@ -113,7 +111,7 @@ type SourceTable struct {
 	// EstimatedRows is information_schema's estimate.
 	EstimatedRows int64
 
-	rows *mysql.SnapshotRows // converts the table's rows (nil: made on use)
+	rows *sourceRows // selects and parses the table's rows
 }
 
 // Table reads a table's schema. It returns (nil, nil) when the table does
@@ -155,9 +153,7 @@ func (s *Source) Table(ctx context.Context, id event.TableID) (*SourceTable, err
 	var est sql.NullInt64
 	_ = s.db.QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", id.DB, id.Table).Scan(&est)
 	st.EstimatedRows = est.Int64
-	if st.rows, err = s.snapshotRows(st); err != nil {
-		return nil, err
-	}
+	st.rows = newSourceRows(t, s.flavor)
 	return st, nil
 }
 
@@ -181,6 +177,16 @@ type Watermark struct {
 	GTID string
 	// Micros is the source's clock (UTC microseconds).
 	Micros int64
+}
+
+// samePosition reports whether two watermarks are at the same source
+// position (binlog position and GTID state; never for watermarks without
+// either, whose clocks always differ).
+func (w Watermark) samePosition(o Watermark) bool {
+	if !w.HasPos() && w.GTID == "" {
+		return false
+	}
+	return w.File == o.File && w.Offset == o.Offset && w.GTID == o.GTID
 }
 
 // HasPos reports whether the watermark has a binlog position.
@@ -225,7 +231,7 @@ func (s *Source) Watermark(ctx context.Context) (Watermark, error) {
 type chunkReader struct {
 	src    *Source
 	st     *SourceTable
-	conv   *mysql.SnapshotRows
+	conv   *sourceRows
 	key    []int // source column indexes of the key
 	limit  int
 	first  *sql.Stmt
@@ -246,28 +252,11 @@ type sourceChunk struct {
 	ReadMicros int64
 }
 
-// snapshotRows returns the conversion of the table's rows: the capture's
-// snapshot conversion, zero dates kept (the mapping's zero_dates policy
-// decides).
-func (s *Source) snapshotRows(st *SourceTable) (*mysql.SnapshotRows, error) {
-	if st.rows != nil {
-		return st.rows, nil
-	}
-	r, err := mysql.NewSnapshotRows(st.Table, s.flavor, mysql.ZeroDatesKeep)
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
-	return r, nil
-}
-
 // newChunkReader prepares the keyset statements of a table: rows ordered
 // by key, n at a time, after the previous chunk's last key.
 func (s *Source) newChunkReader(ctx context.Context, st *SourceTable, key []int, n int) (*chunkReader, error) {
 	t := st.Table
-	conv, err := s.snapshotRows(st)
-	if err != nil {
-		return nil, err
-	}
+	conv := st.rows
 	from := quoteID(t.ID.DB) + "." + quoteID(t.ID.Table)
 	var order []string
 	for _, k := range key {
@@ -357,7 +346,7 @@ func (r *chunkReader) read(ctx context.Context) (*sourceChunk, error) {
 }
 
 // scanRows reads every row into typed values.
-func scanRows(rows *sql.Rows, conv *mysql.SnapshotRows) ([][]event.Value, error) {
+func scanRows(rows *sql.Rows, conv *sourceRows) ([][]event.Value, error) {
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
@@ -386,10 +375,7 @@ func scanRows(rows *sql.Rows, conv *mysql.SnapshotRows) ([][]event.Value, error)
 // and the watermarks around the read.
 func (s *Source) readKeys(ctx context.Context, st *SourceTable, key []int, keys [][]any) (rows [][]event.Value, before, after Watermark, err error) {
 	t := st.Table
-	var conv *mysql.SnapshotRows
-	if conv, err = s.snapshotRows(st); err != nil {
-		return
-	}
+	conv := st.rows
 	if before, err = s.Watermark(ctx); err != nil {
 		return
 	}

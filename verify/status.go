@@ -12,8 +12,10 @@ import (
 
 // statusWaiter decides "caught up" from a running odsync's /status: first
 // the capture's checkpoint must reach the watermark (the log then holds
-// every change up to it), then the sink's cursor must reach the log head
-// seen at that moment (the sink has written all of them).
+// every change up to it), then the sink's durable position must reach the
+// log head seen at that moment (the target holds all of them): its cursor,
+// or for sinks that deliver after writing (S3 uploads) its durable
+// sequence, never what is only spooled.
 type statusWaiter struct {
 	url    string
 	client *http.Client
@@ -33,6 +35,10 @@ type statusDoc struct {
 	Sinks []struct {
 		Name   string `json:"name"`
 		Cursor uint64 `json:"cursor"`
+		// Durable is set for sinks that deliver after writing (S3: the
+		// spool is uploaded later): the sequence up to which the target
+		// holds every change. It, not the cursor, says "in the target".
+		Durable *uint64 `json:"durable"`
 	} `json:"sinks"`
 }
 
@@ -70,6 +76,9 @@ func (s *statusWaiter) caughtUp(ctx context.Context, w Watermark) (bool, error) 
 	for _, sk := range d.Sinks {
 		if sk.Name == s.sink {
 			cursor, found = sk.Cursor, true
+			if sk.Durable != nil {
+				cursor = *sk.Durable
+			}
 		}
 	}
 	if !found {

@@ -68,6 +68,11 @@ type SinkProgress struct {
 	// this instant is in the target (0: unknown). The S3 sink's checkpoint
 	// says so.
 	CompleteBeforeMicros int64
+	// Durable reports that the sink has durably written something (local:
+	// a data file; S3: the bucket's _checkpoint.json, written after
+	// uploads; MaxCompute: a committed partition). A sink without durable
+	// progress never counts as settled: verify waits (--wait) for it.
+	Durable bool
 }
 
 // schemaFileJSON is the part of the sinks' JSON schema file that

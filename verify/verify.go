@@ -47,6 +47,9 @@ type Options struct {
 	// when set, catching up is decided from the running odsync's source
 	// checkpoint and sink cursors.
 	StatusURL string
+	// ConfigPath is the configuration file, for the commands the report
+	// suggests ("" renders as FILE).
+	ConfigPath string
 	// Progress, when set, receives progress updates.
 	Progress func(Progress)
 	// HTTPClient is used for StatusURL (default: a client with a 10s timeout).
@@ -136,6 +139,10 @@ type Verifier struct {
 	src     *Source
 	mapping schema.Config
 	sinks   []Sink
+	// caught is, per sink, the source watermark the sink was last found
+	// caught up with: while the source does not move, the next table need
+	// not wait again.
+	caught map[string]Watermark
 }
 
 // New returns a verifier. mapping is the configuration's mapping section
@@ -254,8 +261,41 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 	if err != nil {
 		return err
 	}
+	// First wait until the sink has durably received the source's current
+	// position (bounded by Wait): a sink that has not uploaded or committed
+	// yet is not a mismatch.
+	w0, err := v.src.Watermark(ctx)
+	if err != nil {
+		return err
+	}
+	v.progress(Progress{Table: res.Table, Sink: sk.Name, Phase: "waiting for the sink to receive the source position"})
+	t0 := time.Now()
+	name := base
+	if layout.Found {
+		name = layout.Name
+	}
+	prev, seen := v.caught[sk.Name]
+	caught := seen && prev.samePosition(w0)
+	if !caught {
+		if caught, err = v.waitCaughtUp(ctx, sk, name, w0); err != nil {
+			return err
+		}
+		if caught {
+			if v.caught == nil {
+				v.caught = map[string]Watermark{}
+			}
+			v.caught[sk.Name] = w0
+		}
+	}
+	res.Timing["wait_s"] = elapsed(t0)
+	if !caught {
+		res.Notes = append(res.Notes, fmt.Sprintf("the sink did not durably receive the source position %s within --wait %s", w0, v.opts.Wait))
+	}
+	if layout, err = sk.Reader.Layout(ctx, base); err != nil {
+		return err
+	}
 	if !layout.Found {
-		return v.targetMissing(ctx, st, res)
+		return v.targetMissing(ctx, st, res, caught)
 	}
 	if len(layout.Existing.Columns) == 0 {
 		// No schema recorded: assume the mapping's own layout.
@@ -290,11 +330,14 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 		}
 		return nil
 	}
+	if j.keyless {
+		return j.runKeyless(ctx)
+	}
 	if j.store, err = openStore(v.opts.TempDir, v.opts.MemoryBudget); err != nil {
 		return err
 	}
 	defer j.store.close()
-	t0 := time.Now()
+	t0 = time.Now()
 	v.progress(Progress{Table: res.Table, Sink: sk.Name, Phase: "reading the target"})
 	if err := j.ingest(ctx); err != nil {
 		return err
@@ -326,7 +369,7 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 
 // targetMissing reports a source table whose ODS table does not exist:
 // a match only when the source table is empty.
-func (v *Verifier) targetMissing(ctx context.Context, st *SourceTable, res *TableResult) error {
+func (v *Verifier) targetMissing(ctx context.Context, st *SourceTable, res *TableResult, caught bool) error {
 	var n int64
 	q := "SELECT COUNT(*) FROM " + quoteID(st.Table.ID.DB) + "." + quoteID(st.Table.ID.Table)
 	if err := v.src.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
@@ -338,6 +381,12 @@ func (v *Verifier) targetMissing(ctx context.Context, st *SourceTable, res *Tabl
 		res.Status = StatusMatch
 		res.Columns.Match = true
 		res.Notes = append(res.Notes, "the target table does not exist and the source table is empty")
+		return nil
+	}
+	if !caught {
+		res.Status = StatusUnsettled
+		res.Diffs.Unsettled = n
+		res.Notes = append(res.Notes, "the target table does not exist yet and the sink has not caught up: raise --wait, or check that odsync runs")
 		return nil
 	}
 	res.Status = StatusMismatch
@@ -391,7 +440,7 @@ func (v *Verifier) waitCaughtUp(ctx context.Context, sk Sink, table string, w Wa
 		if first || p.Seq != lastSeq || p.Pos != lastPos {
 			lastSeq, lastPos, first = p.Seq, p.Pos, false
 			quietSince = time.Now()
-		} else if time.Since(quietSince) >= v.opts.Settle && (st == nil || st.failed != nil) {
+		} else if p.Durable && time.Since(quietSince) >= v.opts.Settle && (st == nil || st.failed != nil) {
 			// Nothing new for a while and no better signal: settled.
 			return true, nil
 		}

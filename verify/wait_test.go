@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,12 +89,62 @@ func TestWaitCaughtUpWithStatus(t *testing.T) {
 		t.Fatal("still waiting long after the sink reached the head")
 	}
 
-	// An unusable status endpoint falls back to settling.
+	// An unusable status endpoint falls back to settling, but only for a
+	// sink that has durably written something.
 	opts.StatusURL = srv.URL + "/nope"
 	opts.Settle = 200 * time.Millisecond
+	opts.Wait = time.Second
 	v.opts = opts
+	start := time.Now()
 	ok, err := v.waitCaughtUp(context.Background(), sk, "t", w)
+	if err != nil || ok || time.Since(start) < time.Second {
+		t.Errorf("a sink that never wrote settled: %v %v after %v", ok, err, time.Since(start))
+	}
+	dir := sk.Reader.(*LocalReader).Dir
+	if err := os.MkdirAll(filepath.Join(dir, "t", "ds=20240101"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "t", "ds=20240101", "1-5.jsonl"), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ok, err = v.waitCaughtUp(context.Background(), sk, "t", w)
 	if err != nil || !ok {
 		t.Errorf("fallback to settling: %v %v", ok, err)
+	}
+}
+
+func TestWatermarkSamePosition(t *testing.T) {
+	a := Watermark{File: "binlog.000003", Offset: 10, GTID: "0-1-5", Micros: 1}
+	b := a
+	b.Micros = 99 // the clock moves; the position does not
+	if !a.samePosition(b) {
+		t.Error("same position differs")
+	}
+	b.Offset = 11
+	if a.samePosition(b) {
+		t.Error("different offsets are the same position")
+	}
+	if (Watermark{Micros: 1}).samePosition(Watermark{Micros: 1}) {
+		t.Error("watermarks without positions are the same position")
+	}
+}
+
+// TestWaitCaughtUpDurable: for a sink that delivers after writing (S3), the
+// durable sequence decides, not the cursor (what is only spooled).
+func TestWaitCaughtUpDurable(t *testing.T) {
+	var durable atomic.Uint64
+	durable.Store(5)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(rw, `{"source":{"position":"binlog.000003:900"},"log":{"head":12},"sinks":[{"name":"lake","cursor":12,"durable":%d}]}`, durable.Load())
+	}))
+	defer srv.Close()
+	sw := &statusWaiter{url: srv.URL, client: srv.Client(), sink: "lake"}
+	w := Watermark{File: "binlog.000003", Offset: 800}
+	if ok, err := sw.caughtUp(context.Background(), w); err != nil || ok {
+		t.Fatalf("spooled but not uploaded counts as caught up: %v %v", ok, err)
+	}
+	durable.Store(12)
+	if ok, err := sw.caughtUp(context.Background(), w); err != nil || !ok {
+		t.Fatalf("uploaded does not count as caught up: %v %v", ok, err)
 	}
 }

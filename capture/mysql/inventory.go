@@ -107,13 +107,33 @@ func (inv *keyInventory) observe(events []event.Event, pos hpos) {
 // flush writes the pending entries and the removals whose deletes an
 // earlier checkpoint covers; call it before emitting a checkpoint.
 func (inv *keyInventory) flush(ctx context.Context) error {
-	if len(inv.puts) == 0 && len(inv.dels) == 0 {
-		inv.dels, inv.nextDels = inv.nextDels, inv.dels
+	if err := inv.write(ctx, true); err != nil {
+		return err
+	}
+	clear(inv.dels)
+	inv.dels, inv.nextDels = inv.nextDels, inv.dels
+	return nil
+}
+
+// flushEntries writes the pending entries only (a spilled part of a large
+// transaction: entries may precede their checkpoint, removals may not), so
+// the memory they take stays bounded.
+func (inv *keyInventory) flushEntries(ctx context.Context) error {
+	if len(inv.puts) < inventoryBatch {
+		return nil
+	}
+	return inv.write(ctx, false)
+}
+
+func (inv *keyInventory) write(ctx context.Context, withDels bool) error {
+	if len(inv.puts) == 0 && (!withDels || len(inv.dels) == 0) {
 		return nil
 	}
 	kvs := make([]offsets.KV, 0, len(inv.puts)+len(inv.dels))
-	for k := range inv.dels {
-		kvs = append(kvs, offsets.KV{NS: nsKeys, Key: k})
+	if withDels {
+		for k := range inv.dels {
+			kvs = append(kvs, offsets.KV{NS: nsKeys, Key: k})
+		}
 	}
 	for k, v := range inv.puts {
 		kvs = append(kvs, offsets.KV{NS: nsKeys, Key: k, Value: v})
@@ -134,8 +154,6 @@ func (inv *keyInventory) flush(ctx context.Context) error {
 		}
 	}
 	clear(inv.puts)
-	clear(inv.dels)
-	inv.dels, inv.nextDels = inv.nextDels, inv.dels
 	return nil
 }
 

@@ -67,3 +67,40 @@ func TestKeyInventoryGhosts(t *testing.T) {
 		t.Fatalf("ghosts after their deletes: %d", len(gone))
 	}
 }
+
+// A large transaction's spilled parts write their entries early (bounded
+// memory) but never a removal before its checkpoint.
+func TestKeyInventorySpill(t *testing.T) {
+	ctx := context.Background()
+	tbl := (&event.Table{ID: event.TableID{DB: "d", Table: "big"},
+		Columns: []event.Column{{Name: "id", Type: event.TypeInt}}, Key: []int{0}}).Seal()
+	store := NewMemStore()
+	inv := newKeyInventory(store)
+	inv.observe([]event.Event{{Op: event.OpInsert, Table: tbl, After: []event.Value{event.Int(-1)}}}, hpos{1, 10})
+	if err := inv.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var evs []event.Event
+	for i := 0; i < inventoryBatch; i++ {
+		evs = append(evs, event.Event{Op: event.OpInsert, Table: tbl, After: []event.Value{event.Int(int64(i))}})
+	}
+	evs = append(evs, event.Event{Op: event.OpDelete, Table: tbl, Before: []event.Value{event.Int(-1)}})
+	inv.observe(evs, hpos{1, 20})
+	if err := inv.flushEntries(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.puts) != 0 {
+		t.Fatalf("%d entries kept in memory after a spill", len(inv.puts))
+	}
+	n, removed := 0, true
+	_ = store.Scan(nsKeys, inventoryPrefix(tbl.ID), func(k string, _ []byte) error {
+		n++
+		if k == inventoryKey(tbl, []event.Value{event.Int(-1)}) {
+			removed = false
+		}
+		return nil
+	})
+	if n != inventoryBatch+1 || removed {
+		t.Fatalf("%d entries (removal written early: %v), want %d", n, removed, inventoryBatch+1)
+	}
+}

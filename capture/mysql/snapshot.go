@@ -790,7 +790,7 @@ func (sn *snapshotter) readChunkOnce(c *chunk) error {
 				if err != nil {
 					return fmt.Errorf("table %s: %w", tbl.ID, err)
 				}
-				row[i] = v
+				row[i] = testBreak(cols[i].col, v)
 			}
 			rows = append(rows, row)
 		}
@@ -906,7 +906,7 @@ func (sn *snapshotter) readWhole(t *snapTable, c *chunk) error {
 				if err != nil {
 					return fmt.Errorf("table %s: %w", tbl.ID, err)
 				}
-				row[i] = v
+				row[i] = testBreak(cols[i].col, v)
 			}
 			part = append(part, row)
 			if len(part) == sn.s.cfg.SnapshotChunkRows {

@@ -120,6 +120,7 @@ func (s *Source) Run(ctx context.Context, from []byte, emit Emit) error {
 		return err
 	}
 	defer srv.close()
+	srv.log = s.log
 	for _, p := range srv.check(ctx) {
 		if p.Warning {
 			s.log.Warn("source check", "check", p.Check, "cause", p.Cause, "fix", p.Fix)

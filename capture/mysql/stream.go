@@ -708,6 +708,9 @@ func (st *stream) add(ctx context.Context, ev event.Event) error {
 		st.src.stats.spills.Add(1)
 		if st.inv != nil {
 			st.inv.observe(chunk, st.cp.pos())
+			if err := st.inv.flushEntries(ctx); err != nil {
+				return err
+			}
 		}
 		return st.emit(ctx, chunk, nil)
 	}

@@ -176,7 +176,7 @@ func fits(tm *replication.TableMapEvent, mi *mapInfo, s *tableSchema, charsets m
 			return false, fmt.Sprintf("column %d is %s in the binlog, %s in the schema history", i+1, mi.names[i], c.Name)
 		}
 		coll, hasColl := mi.collations[i]
-		binary := c.Charset == "binary"
+		binary := c.Charset == "binary" || fbtOf(c.Type) != fbtNone
 		if hasColl {
 			binary = coll == collationBinary
 		}
@@ -262,7 +262,7 @@ func schemaFromMap(tm *replication.TableMapEvent, mi *mapInfo, base *tableSchema
 		coll, hasColl := mi.collations[i]
 		binary := hasColl && coll == collationBinary
 		if !hasColl && bc != nil {
-			binary = bc.Charset == "binary"
+			binary = bc.Charset == "binary" || fbtOf(bc.Type) != fbtNone
 		}
 		fam, real := binlogFamily(tm.ColumnType[i], tm.ColumnMeta[i], binary)
 		if fam == nil {

@@ -28,6 +28,7 @@ import (
 	s3sink "github.com/odsync/odsync/sink/s3"
 	"github.com/odsync/odsync/telemetry"
 	"github.com/odsync/odsync/telemetry/binloglag"
+	"github.com/odsync/odsync/verify"
 )
 
 // newLogger returns the JSON or text logger of the config, redacting every
@@ -265,6 +266,14 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		}
 		defer probe.Close()
 		topts.Source, topts.SourceName = kafkaLag{probe}, "kafka"
+		if ks, ok := src.(*ticdc.Source); ok {
+			topts.SourceCounters = func() map[string]int64 {
+				st := ks.Stats()
+				return map[string]int64{"messages": int64(st.Messages), "rows": int64(st.Rows), "ddl": int64(st.DDL),
+					"watermarks": int64(st.Watermarks), "skipped": int64(st.Skipped), "duplicates": int64(st.Duplicates),
+					"ddl_copies": int64(st.DDLCopies), "filtered": int64(st.Filtered), "bad_messages": int64(st.BadMessages)}
+			}
+		}
 	}
 	for _, s := range sinks {
 		if r, ok := s.Sink.(sink.HealthReporter); ok {
@@ -288,6 +297,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 	telCtx, stopTel := context.WithCancel(context.Background())
 	defer stopTel()
 	go tel.Run(telCtx)
+	statusURL := ""
 	if cfg.Admin.Enabled() {
 		adm := admin.New(cfg.Admin, tel, lg.With("component", "admin"))
 		if err := adm.Start(); err != nil {
@@ -298,6 +308,14 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 			defer cancel()
 			_ = adm.Shutdown(sctx)
 		}()
+		statusURL = "http://" + admin.ClientAddr(adm.Addr()) + "/status"
+	}
+	if cfg.Verify.Enabled() {
+		stopVerify, err := startScheduledVerify(ctx, cfg, tel, statusURL, lg.With("component", "verify"))
+		if err != nil {
+			return err
+		}
+		defer stopVerify()
 	}
 	go func() {
 		select {
@@ -485,6 +503,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				continue
 			}
 			fmt.Fprintf(stdout, "sink %s: ok (project %s, tunnel %s)\n", s.Name, s.MaxCompute.Project, ep)
+			if note := mcsink.EndpointNote(*s.MaxCompute, ep); note != "" {
+				fmt.Fprintf(stdout, "  note: %s\n", note)
+			}
 		}
 		if s.Type == "s3" {
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -492,6 +513,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			cancel()
 			if err != nil {
 				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				if hint := s3sink.Explain(err, *s.S3); hint != "" {
+					fmt.Fprintf(stdout, "  fix: %s\n", hint)
+				}
 				failed = true
 				continue
 			}
@@ -518,4 +542,31 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitCheck
 	}
 	return exitOK
+}
+
+// startScheduledVerify runs verification on the configured schedule until
+// ctx is done (or the returned stop is called); results go to the status
+// page and metrics.
+func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetry.Telemetry, statusURL string, lg *slog.Logger) (func(), error) {
+	sinks, err := verifySinks(ctx, cfg, nil, cfg.Verify.TempDir)
+	if err != nil {
+		return nil, err
+	}
+	report := func(r verify.Result) {
+		tel.SetVerify(telemetry.VerifyResult{Sink: r.Sink, Table: r.Table, Status: r.Status, Time: r.Time, Seconds: r.Seconds,
+			SourceRows: r.SourceRows, TargetRows: r.TargetRows, Changed: r.Changed, Missing: r.Missing, Extra: r.Extra,
+			Unsettled: r.Unsettled, Error: r.Error})
+	}
+	sched, err := verify.NewScheduler(cfg.Verify, *cfg.Source.MySQL, cfg.Mapping, sinks, statusURL, lg, report)
+	if err != nil {
+		return nil, err
+	}
+	vctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = sched.Run(vctx)
+	}()
+	lg.Info("scheduled verify on", "interval", cfg.Verify.Interval, "rate", cfg.Verify.Rate)
+	return func() { cancel(); <-done }, nil
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/config"
+	"github.com/odsync/odsync/schema"
+	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	"github.com/odsync/odsync/verify"
 )
 
@@ -30,23 +32,30 @@ func (l *stringList) Set(v string) error {
 	return nil
 }
 
+// Exit codes of `odsync verify` (docs/verify.md).
+const (
+	exitVerifyMatch      = 0 // every table of every sink matches
+	exitVerifyMismatch   = 1 // a confirmed difference
+	exitVerifyUsage      = 2 // usage or configuration error
+	exitVerifyIncomplete = 3 // no confirmed difference, but something could not be verified
+)
+
 // cmdVerify compares every captured source table with each sink's ODS
-// table (the latest state rebuilt from the change log). Exit codes: 0 when
-// everything matches, 1 on any difference, unsettled key or error, 2 on
-// usage or configuration errors.
+// table (the latest state rebuilt from the change log).
 func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("verify", "verify -c FILE [--table db.t ...] [--sink NAME ...] [--format text|json] [flags]", stderr)
 	path := fs.String("c", "", "config file (YAML)")
 	var tables, sinks stringList
 	fs.Var(&tables, "table", "verify only this source table (db.table); repeatable")
-	fs.Var(&sinks, "sink", "verify only this sink (by name); repeatable")
+	fs.Var(&sinks, "sink", "verify exactly these sinks (by name; repeatable or comma-separated)")
 	format := fs.String("format", "text", "output: text or json")
+	asJSON := fs.Bool("json", false, "print the report as JSON (same as --format json)")
 	chunk := fs.Int("chunk-size", 10000, "source rows per chunk")
 	rate := fs.Float64("rate", 0, "maximum source rows read per second (0: unlimited)")
 	memory := fs.String("memory", "64MiB", "memory budget of the on-disk target state store")
 	tmp := fs.String("tmp", "", "directory for the temporary target state store (default: the system's)")
-	wait := fs.Duration("wait", 2*time.Minute, "how long each re-check waits for the sink to catch up")
-	settle := fs.Duration("settle", 5*time.Second, "a sink writing nothing for this long counts as caught up")
+	wait := fs.Duration("wait", 2*time.Minute, "how long verify waits for a sink to durably receive the source position (before each table and in each re-check round)")
+	settle := fs.Duration("settle", 5*time.Second, "a sink that has durably written something and then nothing for this long counts as caught up")
 	rounds := fs.Int("rounds", 4, "re-check rounds for keys that differ (two confirm a difference)")
 	examples := fs.Int("examples", 5, "example keys listed per chunk")
 	maxChunks := fs.Int("max-chunks", 20, "chunks with differences listed per table")
@@ -58,18 +67,21 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 	if fs.NArg() > 0 {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: unexpected arguments %q", fs.Args()))
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: unexpected arguments %q", fs.Args()))
+	}
+	if *asJSON {
+		*format = "json"
 	}
 	if *format != "text" && *format != "json" {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: --format %q: want text or json", *format))
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: --format %q: want text or json", *format))
 	}
 	cfg, err := loadConfig(fs, *path)
 	if err != nil {
-		return fail(stderr, exitUsage, err)
+		return fail(stderr, exitVerifyUsage, err)
 	}
 	mem, err := config.ParseByteSize(*memory)
 	if err != nil {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: --memory: %w", err))
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: --memory: %w", err))
 	}
 	var srcCfg mysql.Config
 	if cfg.Source.MySQL != nil {
@@ -85,11 +97,11 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		srcCfg.Password = pw
 	}
 	if srcCfg.Addr == "" {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: source type %q has no MySQL address: give the source (MySQL, MariaDB, or TiDB's MySQL port) with --source-addr", cfg.Source.Type))
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: source type %q has no MySQL address: give the source (MySQL, MariaDB, or TiDB's MySQL port) with --source-addr", cfg.Source.Type))
 	}
 	readers, err := verifySinks(ctx, cfg, sinks, *tmp)
 	if err != nil {
-		return fail(stderr, exitUsage, err)
+		return fail(stderr, exitVerifyUsage, err)
 	}
 	if *status == "" && cfg.Admin.Enabled() {
 		// The running odsync's admin server, when it listens on a known port.
@@ -98,10 +110,11 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	opts := verify.Options{ChunkSize: *chunk, RowsPerSecond: *rate, MemoryBudget: int64(mem), TempDir: *tmp,
-		Wait: *wait, Settle: *settle, Rounds: *rounds, Examples: *examples, MaxChunks: *maxChunks, StatusURL: *status}
+		Wait: *wait, Settle: *settle, Rounds: *rounds, Examples: *examples, MaxChunks: *maxChunks, StatusURL: *status,
+		ConfigPath: *path}
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
-		return fail(stderr, exitUsage, fmt.Errorf("verify: %w", err))
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
 	}
 	var bar *progressBar
 	if *format == "text" && *progress && isTerminal(stdout) {
@@ -110,7 +123,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	src, err := verify.OpenSource(ctx, srcCfg, opts.RowsPerSecond)
 	if err != nil {
-		return fail(stderr, exitFailure, err)
+		return fail(stderr, exitVerifyIncomplete, err)
 	}
 	defer src.Close()
 	if why := src.PositionsUnavailable(); why != nil {
@@ -118,19 +131,19 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	v, err := verify.New(src, cfg.Mapping, readers, opts)
 	if err != nil {
-		return fail(stderr, exitUsage, err)
+		return fail(stderr, exitVerifyUsage, err)
 	}
 	ids, err := v.Tables(ctx, tables)
 	if err != nil {
-		return fail(stderr, exitUsage, err)
+		return fail(stderr, exitVerifyUsage, err)
 	}
 	if len(ids) == 0 {
-		return fail(stderr, exitUsage, errors.New("verify: no captured tables to verify"))
+		return fail(stderr, exitVerifyUsage, errors.New("verify: no captured tables to verify"))
 	}
 	rep, err := v.Run(ctx, ids)
 	bar.clear()
 	if err != nil {
-		return fail(stderr, exitFailure, err)
+		return fail(stderr, exitVerifyIncomplete, err)
 	}
 	if *format == "json" {
 		err = rep.WriteJSON(stdout)
@@ -138,44 +151,48 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		err = rep.WriteText(stdout)
 	}
 	if err != nil {
-		return fail(stderr, exitFailure, err)
+		return fail(stderr, exitVerifyIncomplete, err)
 	}
-	if !rep.OK() {
-		return exitFailure
+	switch {
+	case rep.Summary.Mismatched > 0:
+		return exitVerifyMismatch
+	case !rep.OK():
+		return exitVerifyIncomplete
 	}
-	return exitOK
+	return exitVerifyMatch
 }
 
-// verifySinks builds a target reader for every configured sink (or the
-// named ones).
+// verifySinks builds a target reader for every configured sink, or for
+// exactly the named ones (in configuration order).
 func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp string) ([]verify.Sink, error) {
 	want := map[string]bool{}
 	for _, n := range only {
 		want[n] = true
 	}
+	found := map[string]bool{}
 	var out []verify.Sink
 	var errs []error
 	for _, s := range cfg.Sinks {
 		if len(want) > 0 && !want[s.Name] {
 			continue
 		}
-		delete(want, s.Name)
-		switch s.Type {
-		case "local":
-			out = append(out, verify.Sink{Name: s.Name, Reader: verify.NewLocalReader(s.Local.Dir)})
-		case "s3":
-			r, err := verify.NewS3Reader(ctx, *s.S3, tmp)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("verify: sink %s: %w", s.Name, err))
-				continue
-			}
-			out = append(out, verify.Sink{Name: s.Name, Reader: r})
-		default:
-			errs = append(errs, fmt.Errorf("verify: sink %s: type %q cannot be verified yet", s.Name, s.Type))
+		found[s.Name] = true
+		r, err := verifyReader(ctx, s, tmp)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("verify: sink %s: %w", s.Name, err))
+			continue
 		}
+		sys := schema.SystemFiles
+		if s.Type == "maxcompute" {
+			sys = schema.SystemMaxCompute
+		}
+		out = append(out, verify.Sink{Name: s.Name, Reader: r, System: sys})
 	}
-	for n := range want {
-		errs = append(errs, fmt.Errorf("verify: --sink %s: no such sink in the configuration", n))
+	for _, n := range only {
+		if !found[n] {
+			errs = append(errs, fmt.Errorf("verify: --sink %s: no such sink in the configuration", n))
+			found[n] = true // once
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -184,6 +201,26 @@ func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp str
 		return nil, errors.New("verify: no sink to verify")
 	}
 	return out, nil
+}
+
+// verifyReader returns the reader of one configured sink's ODS tables.
+func verifyReader(ctx context.Context, s config.Sink, tmp string) (verify.TargetReader, error) {
+	switch s.Type {
+	case "local":
+		return verify.NewLocalReader(s.Local.Dir), nil
+	case "s3":
+		return verify.NewS3Reader(ctx, *s.S3, tmp)
+	case "maxcompute":
+		mc := *s.MaxCompute
+		mc.EnsureDefaults()
+		acct, err := mcsink.NewAccount(mc)
+		if err != nil {
+			return nil, err
+		}
+		return verify.NewMaxComputeReader(verify.MaxComputeConfig{Endpoint: mc.Endpoint, TunnelEndpoint: mc.TunnelEndpoint,
+			Project: mc.Project, Schema: mc.Schema, Account: acct})
+	}
+	return nil, fmt.Errorf("type %q cannot be verified", s.Type)
 }
 
 // isTerminal reports whether w is a character device (a terminal).

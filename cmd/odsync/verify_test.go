@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/odsync/odsync/config"
 )
 
 func TestVerifyUsage(t *testing.T) {
@@ -37,7 +39,8 @@ sinks:
 		{[]string{"-c", cfg, "--rounds", "1"}, exitUsage, "rounds"},
 		{[]string{"-c", cfg, "extra"}, exitUsage, "unexpected arguments"},
 		// A valid configuration whose source cannot be reached: a runtime failure.
-		{[]string{"-c", cfg}, exitFailure, "verify: connect to 127.0.0.1:1"},
+		{[]string{"-c", cfg}, exitVerifyIncomplete, "verify: connect to 127.0.0.1:1"},
+		{[]string{"-c", cfg, "--json"}, exitVerifyIncomplete, "verify: connect to 127.0.0.1:1"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := cmdVerify(context.Background(), tc.args, &stdout, &stderr)
@@ -47,5 +50,66 @@ sinks:
 		if !strings.Contains(stdout.String()+stderr.String(), tc.want) {
 			t.Errorf("verify %v: output lacks %q:\n%s%s", tc.args, tc.want, stdout.String(), stderr.String())
 		}
+	}
+}
+
+// TestVerifySinksSelect: --sink selects exactly the named sinks, in
+// configuration order, whatever their position; a MaxCompute sink gets a
+// reader too.
+func TestVerifySinksSelect(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "odsync.yaml")
+	if err := os.WriteFile(path, []byte(`source:
+  type: mysql
+  mysql:
+    addr: 127.0.0.1:1
+sinks:
+  - name: a
+    type: local
+    local:
+      dir: `+filepath.Join(dir, "a")+`
+  - name: b
+    type: local
+    local:
+      dir: `+filepath.Join(dir, "b")+`
+  - name: mc
+    type: maxcompute
+    maxcompute:
+      endpoint: http://127.0.0.1:1/api
+      tunnel_endpoint: http://127.0.0.1:1
+      project: p
+      access_id: ak
+      access_key: sk
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		only []string
+		want string
+	}{
+		{nil, "a,b,mc"},
+		{[]string{"a"}, "a"},
+		{[]string{"b"}, "b"},
+		{[]string{"mc"}, "mc"},
+		{[]string{"mc", "a"}, "a,mc"},
+	} {
+		got, err := verifySinks(context.Background(), cfg, tc.only, "")
+		if err != nil {
+			t.Fatalf("%v: %v", tc.only, err)
+		}
+		var names []string
+		for _, s := range got {
+			names = append(names, s.Name)
+		}
+		if strings.Join(names, ",") != tc.want {
+			t.Errorf("--sink %v: verified %v, want %s", tc.only, names, tc.want)
+		}
+	}
+	if _, err := verifySinks(context.Background(), cfg, []string{"a", "zz", "zz"}, ""); err == nil || strings.Count(err.Error(), "zz") != 1 {
+		t.Errorf("unknown sink: %v", err)
 	}
 }

@@ -116,18 +116,46 @@ type Process struct {
 // Start runs the odsync binary with args; output goes to logPath (appended).
 func Start(t testing.TB, logPath string, args ...string) *Process {
 	t.Helper()
-	return StartEnv(t, logPath, nil, args...)
+	return StartBinary(t, Binary(t), nil, logPath, args...)
 }
 
-// StartEnv is Start with env ("K=V") added to the process's environment,
-// for tests that run in parallel (t.Setenv cannot be used there).
-func StartEnv(t testing.TB, logPath string, env []string, args ...string) *Process {
+var (
+	hookOnce sync.Once
+	hookPath string
+	hookErr  error
+)
+
+// TestHooksBinary builds odsync with the odsync_testhooks build tag once
+// (deliberate faults switched on by environment variables, e.g.
+// ODSYNC_TEST_BREAK_COLUMN) and returns its path. Cleanup removes it.
+func TestHooksBinary(t testing.TB) string {
+	t.Helper()
+	Binary(t) // creates binDir
+	hookOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		hookPath = filepath.Join(binDir, "odsync-testhooks")
+		cmd := exec.Command("go", "build", "-tags", "odsync_testhooks", "-o", hookPath, "./cmd/odsync")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			hookErr = fmt.Errorf("go build -tags odsync_testhooks ./cmd/odsync: %v\n%s", err, out)
+		}
+	})
+	if hookErr != nil {
+		t.Fatal(hookErr)
+	}
+	return hookPath
+}
+
+// StartBinary runs the odsync binary bin with args and extra environment
+// variables env ("K=V"); output goes to logPath (appended).
+func StartBinary(t testing.TB, bin string, env []string, logPath string, args ...string) *Process {
 	t.Helper()
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(Binary(t), args...)
+	cmd := exec.Command(bin, args...)
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // Check verifies a config against the service (for `odsync check`): the
@@ -46,4 +48,24 @@ func Check(ctx context.Context, cfg Config) (string, error) {
 		return ep, nil
 	}
 	return ep, fmt.Errorf("tunnel endpoint %s: %w", ep, err)
+}
+
+// EndpointNote says what `odsync check` should point out about the Tunnel
+// endpoint in use: a discovered or public one is slow and metered where a
+// private one exists (seed lesson: long public routes time out).
+func EndpointNote(cfg Config, used string) string {
+	u, err := url.Parse(used)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	private := strings.Contains(host, "-vpc") || strings.Contains(host, "-inc") || strings.Contains(host, "intranet") ||
+		host == "localhost" || net.ParseIP(host) != nil
+	switch {
+	case cfg.TunnelEndpoint == "" && !private:
+		return "the Tunnel endpoint was discovered and is public (" + host + "): inside Alibaba Cloud set tunnel_endpoint to the region's VPC endpoint (dt.<region>-vpc.maxcompute.aliyun-inc.com); public routes are slower and time out more often"
+	case !private:
+		return "the Tunnel endpoint " + host + " is public: a private (VPC) Tunnel endpoint is faster and more reliable where the network allows it"
+	}
+	return ""
 }

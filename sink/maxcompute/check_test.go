@@ -41,3 +41,19 @@ func TestCheck(t *testing.T) {
 		t.Error("the error shows the key")
 	}
 }
+
+func TestEndpointNote(t *testing.T) {
+	for _, c := range []struct {
+		configured, used, want string
+	}{
+		{"", "http://dt.cn-hangzhou.maxcompute.aliyun.com", "discovered and is public"},
+		{"http://dt.cn-hangzhou.maxcompute.aliyun.com", "http://dt.cn-hangzhou.maxcompute.aliyun.com", "is public"},
+		{"http://dt.cn-hangzhou-vpc.maxcompute.aliyun-inc.com", "http://dt.cn-hangzhou-vpc.maxcompute.aliyun-inc.com", ""},
+		{"", "http://127.0.0.1:9090", ""},
+	} {
+		got := EndpointNote(Config{TunnelEndpoint: c.configured}, c.used)
+		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("EndpointNote(%q, %q) = %q, want %q", c.configured, c.used, got, c.want)
+		}
+	}
+}
