@@ -28,6 +28,19 @@ const mcProject = "odsync_it"
 // odsync gets the keys through the environment.
 func startMCEmu(t *testing.T) *odpsemu.Server {
 	t.Helper()
+	srv := newMCEmu(t)
+	t.Setenv("ODSYNC_TEST_MC_ID", "it-id")
+	t.Setenv("ODSYNC_TEST_MC_KEY", "it-secret")
+	return srv
+}
+
+// mcEnv is the environment odsync needs for an emulator from newMCEmu.
+var mcEnv = []string{"ODSYNC_TEST_MC_ID=it-id", "ODSYNC_TEST_MC_KEY=it-secret"}
+
+// newMCEmu is startMCEmu without setting the environment (for parallel
+// tests, which pass mcEnv to the odsync process instead).
+func newMCEmu(t *testing.T) *odpsemu.Server {
+	t.Helper()
 	srv, err := odpsemu.New(odpsemu.Config{DataDir: t.TempDir(), AccessID: "it-id", AccessKey: "it-secret", NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +49,6 @@ func startMCEmu(t *testing.T) *odpsemu.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	t.Setenv("ODSYNC_TEST_MC_ID", "it-id")
-	t.Setenv("ODSYNC_TEST_MC_KEY", "it-secret")
 	return srv
 }
 
@@ -87,20 +98,9 @@ source:
 	return path
 }
 
-// mcRow is one row read back: column -> canonical text (nil for NULL).
-type mcRow map[string]*string
-
-func (r mcRow) str(c string) string {
-	if v := r[c]; v != nil {
-		return *v
-	}
-	return "NULL"
-}
-
-func (r mcRow) seq() uint64 {
-	n, _ := strconv.ParseUint(r.str("_seq"), 10, 64)
-	return n
-}
+// mcRow is one row read back: column -> canonical text (nil for NULL);
+// the conformance kit's row type.
+type mcRow = kitRow
 
 func mcClients(srv *odpsemu.Server) (*odps.Odps, *tunnel.Tunnel) {
 	o := odps.NewOdps(account.NewAliyunAccount("it-id", "it-secret"), srv.Endpoint())

@@ -15,26 +15,6 @@ import (
 	"github.com/odsync/odsync/odpsemu"
 )
 
-// mcDedupe drops copies of a change (same _seq; they must be identical)
-// and returns the number dropped.
-func mcDedupe(t *testing.T, rows []mcRow) ([]mcRow, int) {
-	t.Helper()
-	var out []mcRow
-	for _, r := range rows {
-		if n := len(out); n > 0 && out[n-1].seq() == r.seq() {
-			prev := out[n-1]
-			for c := range r {
-				if c != "ds" && prev.str(c) != r.str(c) {
-					t.Fatalf("two different rows with _seq %d: column %s %q vs %q", r.seq(), c, prev.str(c), r.str(c))
-				}
-			}
-			continue
-		}
-		out = append(out, r)
-	}
-	return out, len(rows) - len(out)
-}
-
 // mcCheckChanges compares the deduplicated change log with the source's
 // changes: same changes, same order, none missing.
 func mcCheckChanges(t *testing.T, rows []mcRow, want []op) {
@@ -158,8 +138,8 @@ func TestMaxComputeKill9AndFaultsLoseNothing(t *testing.T) {
 	for {
 		changes = mcReadTable(t, emu, "ods_mck9_t")
 		snap = mcReadTable(t, emu, "ods_mck9_snap")
-		dc, _ := mcDedupe(t, changes)
-		ds, _ := mcDedupe(t, snap)
+		dc, _ := kitDedupe(t, changes)
+		ds, _ := kitDedupe(t, snap)
 		if len(dc) >= len(want) && len(ds) >= snapRows || time.Now().After(deadline) {
 			break
 		}
@@ -194,7 +174,7 @@ func TestMaxComputeKill9AndFaultsLoseNothing(t *testing.T) {
 	}
 
 	// Changes: nothing lost, copies only of whole changes (same _seq).
-	dedup, dups := mcDedupe(t, changes)
+	dedup, dups := kitDedupe(t, changes)
 	mcCheckChanges(t, dedup, want)
 	t.Logf("change log: %d rows, %d of them copies of a change (removable by _seq)", len(changes), dups)
 	lg := readFile(t, logPath)
