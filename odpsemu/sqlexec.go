@@ -39,6 +39,8 @@ func (s *Server) execSQL(p *project, query string, settings map[string]string) e
 		return s.execCreateTable(p, st)
 	case *addColumnsStmt:
 		return s.withTable(p, st.name, func(tp *project, t *table) error { return s.execAddColumns(tp, t, st) })
+	case *changeColumnStmt:
+		return s.withTable(p, st.name, func(tp *project, t *table) error { return s.execChangeColumn(tp, t, st) })
 	case *addPartitionStmt:
 		return s.withTable(p, st.name, func(tp *project, t *table) error { return s.execAddPartitions(tp, t, st) })
 	case *dropPartitionStmt:
@@ -356,6 +358,49 @@ func (s *Server) removeSegment(p *project, rel string) {
 	}
 }
 
+// execChangeColumn widens a column's type in place (a new schema version).
+func (s *Server) execChangeColumn(p *project, t *table, st *changeColumnStmt) error {
+	i := t.colIndex(st.old)
+	if i < 0 {
+		return semErr(st.col.tok, "column %q does not exist in table %s.%s", st.old, p.name, t.name)
+	}
+	if !strings.EqualFold(st.old, st.col.name) {
+		return &sqlError{code: codeSemantic, msg: "Semantic analysis exception - the emulator does not rename columns with CHANGE COLUMN"}
+	}
+	from, to := t.cols[i].typ, st.col.typ
+	if !widens(from, to) {
+		return semErr(st.col.tok, "cannot change column %q from %s to %s", st.old, from, to)
+	}
+	if from.String() == to.String() {
+		return nil
+	}
+	oldCols, oldVersions, oldDDL := t.cols, t.versions, t.lastDDL
+	cols := append([]column(nil), t.cols...)
+	cols[i].typ = to
+	t.cols = cols
+	t.versions = append(append([]int(nil), t.versions...), len(t.cols))
+	t.lastDDL = time.Now()
+	if err := p.save(); err != nil {
+		t.cols, t.versions, t.lastDDL = oldCols, oldVersions, oldDDL
+		return fmt.Errorf("ODPS-0010000:System internal error - saving the catalog: %w", err)
+	}
+	return nil
+}
+
+// widens reports whether values stored as from read the same as to.
+func widens(from, to *dataType) bool {
+	rank := map[kind]int{kTinyint: 1, kSmallint: 2, kInt: 3, kBigint: 4}
+	switch {
+	case rank[from.kind] > 0 && rank[to.kind] >= rank[from.kind]:
+		return true
+	case from.kind == kDecimal && to.kind == kDecimal:
+		return to.scale == from.scale && to.precision >= from.precision
+	case (from.kind == kVarchar || from.kind == kChar) && to.kind == kString:
+		return true
+	}
+	return from.String() == to.String()
+}
+
 // namespaceSetting says how a two-part name a.b reads: project.table
 // ("false") or, with the schema model, schema.table.
 const namespaceSetting = "odps.namespace.schema"
@@ -372,6 +417,8 @@ func stmtName(st any) *qname {
 	case *dropPartitionStmt:
 		return &st.name
 	case *dropTableStmt:
+		return &st.name
+	case *changeColumnStmt:
 		return &st.name
 	}
 	return nil

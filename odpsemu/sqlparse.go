@@ -408,6 +408,16 @@ type dropPartitionStmt struct {
 	specs    [][]partSpecKV
 }
 
+// changeColumnStmt is ALTER TABLE t CHANGE [COLUMN] old new TYPE: the
+// emulator supports the in-place type widenings whose stored values read
+// the same (a larger integer type, a DECIMAL with more precision and the
+// same scale, VARCHAR/CHAR to STRING), not renames.
+type changeColumnStmt struct {
+	name qname
+	old  string
+	col  colDef
+}
+
 type dropTableStmt struct {
 	name     qname
 	ifExists bool
@@ -765,6 +775,16 @@ func (p *parser) alterTable(start token) (any, error) {
 		}
 		st.cols = []colDef{c}
 		return st, nil
+	case p.acceptKeywords("CHANGE", "COLUMN") || p.acceptKeywords("CHANGE"):
+		old, err := p.ident()
+		if err != nil {
+			return nil, err
+		}
+		c, err := p.columnDef(false)
+		if err != nil {
+			return nil, err
+		}
+		return &changeColumnStmt{name: n, old: old.text, col: c}, nil
 	case p.atKeyword("ADD"):
 		p.next()
 		st := &addPartitionStmt{name: n}

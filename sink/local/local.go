@@ -10,8 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/event"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink"
@@ -66,9 +69,18 @@ func (c *Config) Validate(prefix string) error {
 }
 
 // Sink writes ODS files into a directory.
+//
+// Layouts survive restarts: every layout change writes the table's
+// _schema/current.json, and the first event of a target after a start
+// reconciles the mapper with it (schema.Mapper.Reconcile), so columns a
+// dropped or renamed source column left behind stay where they are and
+// CSV files keep one column order per layout.
 type Sink struct {
 	cfg    Config
 	mapper *schema.Mapper
+
+	reconciled map[string]bool   // ODS base names reconciled this run
+	current    map[string]uint64 // the layout current.json holds, by ODS table
 }
 
 // New returns a sink for a validated config.
@@ -80,11 +92,16 @@ func New(cfg Config, mapper *schema.Mapper) (*Sink, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("local sink: %w", err)
 	}
-	return &Sink{cfg: cfg, mapper: mapper}, nil
+	return &Sink{cfg: cfg, mapper: mapper, reconciled: map[string]bool{}, current: map[string]uint64{}}, nil
 }
 
 // Write writes one file per target partition of the batch.
 func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
+	for i := range b.Events {
+		if err := s.reconcile(&b.Events[i]); err != nil {
+			return err
+		}
+	}
 	groups, ddl, err := odsfile.Split(b, s.mapper)
 	if err != nil {
 		return fmt.Errorf("%w: %v", sink.ErrPermanent, err)
@@ -141,15 +158,98 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 // the same source version, e.g. _raw added by an upgrade or a changed
 // mapping, gets a file of its own).
 func (s *Sink) writeSchema(t *schema.Target) error {
-	path := filepath.Join(s.cfg.Dir, filepath.FromSlash(odsfile.SchemaName(t.Name, odsfile.LayoutVersion(t))))
-	if _, err := os.Stat(path); err == nil {
+	lv := odsfile.LayoutVersion(t)
+	if s.current[t.Name] == lv {
 		return nil
 	}
+	path := filepath.Join(s.cfg.Dir, filepath.FromSlash(odsfile.SchemaName(t.Name, lv)))
 	data := t.SchemaJSON()
-	return s.writeFile(path, func(f *os.File) error {
-		_, err := f.Write(data)
+	write := func(path string) error {
+		return s.writeFile(path, func(f *os.File) error {
+			_, err := f.Write(data)
+			return err
+		})
+	}
+	if _, err := os.Stat(path); err != nil {
+		if err := write(path); err != nil {
+			return err
+		}
+	}
+	if err := write(filepath.Join(filepath.Dir(path), currentSchema)); err != nil {
 		return err
-	})
+	}
+	s.current[t.Name] = lv
+	return nil
+}
+
+// currentSchema is the copy of the current layout's schema file.
+const currentSchema = "current.json"
+
+// reconcile makes the layout a target's files already have the mapper's
+// current one, once per target and run.
+func (s *Sink) reconcile(e *event.Event) error {
+	if e.Table == nil {
+		return nil
+	}
+	base, err := s.mapper.TargetName(e.Table.ID)
+	if err != nil || s.reconciled[base] {
+		return nil // an unrouted table fails in Split with its own error
+	}
+	s.reconciled[base] = true
+	path, body, err := s.existingLayout(base)
+	if err != nil || body == nil {
+		return err
+	}
+	ex, err := schema.ParseSchemaJSON(body)
+	if err != nil {
+		return fmt.Errorf("%w: local sink: %s: %v", sink.ErrPermanent, path, err)
+	}
+	if _, err := s.mapper.Reconcile(e.Table, ex); err != nil {
+		return fmt.Errorf("%w: local sink: table %s at %s (seq %d): reconciling with the layout in %s: %w",
+			sink.ErrPermanent, e.Source, e.Pos, e.Seq, path, err)
+	}
+	return nil
+}
+
+// existingLayout reads the schema file of the newest table version of
+// base (base, base_v2, ...): its current.json, else (files written before
+// current.json) its newest v*.json. body is nil when there is none.
+func (s *Sink) existingLayout(base string) (path string, body []byte, err error) {
+	dirs, _ := filepath.Glob(filepath.Join(s.cfg.Dir, base+"_v*", "_schema"))
+	best, bestV := filepath.Join(s.cfg.Dir, base, "_schema"), 1
+	for _, d := range dirs {
+		name := filepath.Base(filepath.Dir(d))
+		if v, err := strconv.Atoi(strings.TrimPrefix(name, base+"_v")); err == nil && v > bestV {
+			best, bestV = d, v
+		}
+	}
+	path = filepath.Join(best, currentSchema)
+	body, err = os.ReadFile(path)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return path, body, err
+	}
+	ents, err := os.ReadDir(best)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	var newest os.FileInfo
+	for _, de := range ents {
+		if !strings.HasPrefix(de.Name(), "v") || !strings.HasSuffix(de.Name(), ".json") {
+			continue
+		}
+		if fi, err := de.Info(); err == nil && (newest == nil || fi.ModTime().After(newest.ModTime())) {
+			newest = fi
+		}
+	}
+	if newest == nil {
+		return "", nil, nil
+	}
+	path = filepath.Join(best, newest.Name())
+	body, err = os.ReadFile(path)
+	return path, body, err
 }
 
 func (s *Sink) writeFile(path string, fill func(*os.File) error) error {

@@ -69,9 +69,12 @@ func TestFormats(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.check(t, data)
-			schemas, _ := filepath.Glob(filepath.Join(dir, "ods_shop_orders", "_schema", "*.json"))
-			if len(schemas) != 1 {
-				t.Errorf("schema files: %v", schemas)
+			schemas, _ := filepath.Glob(filepath.Join(dir, "ods_shop_orders", "_schema", "v*.json"))
+			cur, err := os.ReadFile(filepath.Join(dir, "ods_shop_orders", "_schema", "current.json"))
+			if len(schemas) != 1 || err != nil {
+				t.Errorf("schema files: %v, current.json: %v", schemas, err)
+			} else if v, _ := os.ReadFile(schemas[0]); string(v) != string(cur) {
+				t.Errorf("current.json is not the layout's schema file")
 			}
 		})
 	}
