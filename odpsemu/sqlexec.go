@@ -215,9 +215,15 @@ func (s *Server) execAddColumns(p *project, t *table, st *addColumnsStmt) error 
 	if len(added) == 0 {
 		return nil
 	}
-	oldCols, oldVersions, oldDDL := t.cols, t.versions, t.lastDDL
 	// Copy so slices handed out for older schema versions stay untouched.
-	t.cols = append(append([]column(nil), t.cols...), added...)
+	return newSchemaVersion(p, t, append(append([]column(nil), t.cols...), added...))
+}
+
+// newSchemaVersion makes cols (a fresh slice) the table's columns as a new
+// schema version and saves the catalog, undoing the change if that fails.
+func newSchemaVersion(p *project, t *table, cols []column) error {
+	oldCols, oldVersions, oldDDL := t.cols, t.versions, t.lastDDL
+	t.cols = cols
 	t.versions = append(append([]int(nil), t.versions...), len(t.cols))
 	t.lastDDL = time.Now()
 	if err := p.save(); err != nil {
@@ -374,17 +380,9 @@ func (s *Server) execChangeColumn(p *project, t *table, st *changeColumnStmt) er
 	if from.String() == to.String() {
 		return nil
 	}
-	oldCols, oldVersions, oldDDL := t.cols, t.versions, t.lastDDL
 	cols := append([]column(nil), t.cols...)
 	cols[i].typ = to
-	t.cols = cols
-	t.versions = append(append([]int(nil), t.versions...), len(t.cols))
-	t.lastDDL = time.Now()
-	if err := p.save(); err != nil {
-		t.cols, t.versions, t.lastDDL = oldCols, oldVersions, oldDDL
-		return fmt.Errorf("ODPS-0010000:System internal error - saving the catalog: %w", err)
-	}
-	return nil
+	return newSchemaVersion(p, t, cols)
 }
 
 // widens reports whether values stored as from read the same as to.
