@@ -295,13 +295,7 @@ func (s *Sink) publisher(ctx context.Context) {
 			return
 		}
 		if !ready {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-			case <-changed:
-			case <-t.C:
-			}
-			t.Stop()
+			sleepUntil(ctx, wait, changed)
 			continue
 		}
 		err = s.verifyBucket(ctx, p.Base)

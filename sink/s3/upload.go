@@ -37,13 +37,7 @@ func (s *Sink) uploader(ctx context.Context) {
 			return
 		}
 		if j == nil {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-			case <-changed:
-			case <-t.C:
-			}
-			t.Stop()
+			sleepUntil(ctx, wait, changed)
 			continue
 		}
 		start := time.Now()
@@ -266,4 +260,15 @@ func (s *Sink) encode(w io.Writer, j *job) (err error) {
 		return fmt.Errorf("%w: %s holds %d rows, state says %d", errCorruptSpool, path, rows, j.sp.Rows)
 	}
 	return enc.Close()
+}
+
+// sleepUntil waits for d, a change (changed closed) or the end of ctx.
+func sleepUntil(ctx context.Context, d time.Duration, changed <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-changed:
+	case <-t.C:
+	}
 }
