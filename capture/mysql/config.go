@@ -82,7 +82,8 @@ type Config struct {
 	// RequestDir is the directory polled for on-demand snapshot requests
 	// (odsync snapshot --table). Set by the command, not in YAML.
 	RequestDir string `yaml:"-"`
-	// Progress, when set and a terminal, shows a snapshot progress bar.
+	// Progress, when set and a terminal (an *os.File on one, or a writer with
+	// IsTerminal() true), shows a snapshot progress bar.
 	// Set by the command, not in YAML.
 	Progress io.Writer `yaml:"-"`
 }

@@ -133,7 +133,9 @@ type chunk struct {
 func newSnapshotter(ctx context.Context, s *Source, srv *server, st *stream, plan startPlan, captured []event.TableID) (*snapshotter, error) {
 	sn := &snapshotter{s: s, srv: srv, hist: st.hist, wake: make(chan struct{}, 1),
 		workCh: make(chan struct{}), tables: map[event.TableID]*snapTable{}, reqSeen: map[string]bool{}, set: map[event.TableID]bool{}}
-	if f, ok := s.cfg.Progress.(*os.File); ok {
+	if t, ok := s.cfg.Progress.(interface{ IsTerminal() bool }); ok {
+		sn.terminal = t.IsTerminal()
+	} else if f, ok := s.cfg.Progress.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			sn.terminal = true
 		}

@@ -407,7 +407,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
-	lg := newLogger(cfg, stderr)
+	// On a terminal the snapshot's progress line and the log share stderr
+	// without running into each other.
+	logOut, progress := stderr, io.Writer(stderr)
+	if isTerminal(stderr) {
+		term := newTermLines(stderr)
+		logOut, progress = term.Logs(), term.Progress()
+	}
+	lg := newLogger(cfg, logOut)
 	// Graceful stop has a deadline: the drain (shutdown_timeout), closing
 	// the sinks (10s) and a margin; past it odsync exits 1 (the log is
 	// crash-safe, a restart resumes from the cursors).
@@ -426,7 +433,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			os.Exit(exitFailure)
 		}
 	}()
-	if err := runPipeline(ctx, cfg, lg, stderr); err != nil {
+	if err := runPipeline(ctx, cfg, lg, progress); err != nil {
 		var ue *undrainedError
 		if errors.As(err, &ue) {
 			lg.Warn("odsync stopped undrained", "err", err)
