@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -164,6 +165,9 @@ func planMerge(t MergeTable) (*mergePlan, error) {
 				bc.typ = typ
 				src[c] = c
 			default:
+				if c == schema.ColOp || c == schema.ColSeq || slices.Contains(t.Key, c) {
+					return nil, fmt.Errorf("ODS table %s: key column %s is %s, the base table's is %s (no lossless cast)", lt.Name, c, typ, bc.typ)
+				}
 				alt := altColumn(c, typ)
 				if a, ok := idx[alt]; ok && !castsLosslessly(typ, p.cols[a].typ) {
 					return nil, fmt.Errorf("ODS table %s column %s %s: base column %s is %s", lt.Name, c, typ, alt, p.cols[a].typ)

@@ -226,6 +226,12 @@ func TestMergeTypeRules(t *testing.T) {
 	if _, err := MergeSQL(mt, MergeOptions{Partition: "20240101"}); err == nil {
 		t.Error("a STRING column merged into an INT base column")
 	}
+	// A key column of a type the base's cannot hold cannot be merged.
+	mt.BaseColumns, mt.BaseTypes = []string{"id"}, []string{"INT"}
+	mt.Types = []string{"STRING", "BIGINT", "STRING", "STRING"}
+	if _, err := MergeSQL(mt, MergeOptions{Partition: "20240101"}); err == nil || !strings.Contains(err.Error(), "key column id") {
+		t.Errorf("a STRING key merged into an INT base key: %v", err)
+	}
 }
 
 func TestPreviousBaseAndFill(t *testing.T) {
