@@ -55,7 +55,7 @@ func TestMaxComputeMergeSQLContinuesBase(t *testing.T) {
 			"FROM " + p + "`ods_app_t_base` WHERE `ds` = '20240428'",
 			"CAST(NULL AS STRING) AS `legacy`, `gone`, CAST(NULL AS STRING) AS `n__string`, CAST(NULL AS BIGINT) AS `extra` FROM " + p + "`ods_app_t` WHERE `ds` > '20240428' AND `ds` <= '20240430'",
 			"CAST(NULL AS INT) AS `n`, CAST(NULL AS STRING) AS `legacy`, `gone`, `n` AS `n__string`, `extra` FROM " + p + "`ods_app_t_v2` WHERE `ds` > '20240428' AND `ds` <= '20240430'",
-			"WHERE `ds` <= '20240428' AND `_seq` > (SELECT COALESCE(MAX(`_seq`), -1) FROM " + p + "`ods_app_t_base` WHERE `ds` = '20240428')",
+			"WHERE `ds` <= '20240428' AND `_seq` > (SELECT COALESCE(MAX(`_seq`), 0) - 1000000 FROM " + p + "`ods_app_t_base` WHERE `ds` = '20240428')",
 		} {
 			if !strings.Contains(sql, want) {
 				t.Errorf("%v: merge-sql output lacks %q:\n%s", args, want, sql)

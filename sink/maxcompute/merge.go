@@ -38,6 +38,11 @@ import (
 // and reaches the next base. Rows at or below that mark are already in P
 // (or superseded there), so re-reading them changes nothing.
 //
+// The mark is lowered by lateMargin: the changes of a batch are uploaded
+// in several packs at once, so when a base is built while a batch is being
+// written, rows a little below its highest _seq may become visible after
+// it. Reading rows again is harmless (idempotent), missing them is not.
+//
 // Columns are matched by name, never by position: the base table keeps
 // its own column order; a log column it lacks is added (ADD COLUMNS), a
 // base column a log lacks is NULL for that log's rows, a log column of a
@@ -55,6 +60,11 @@ type LogTable struct {
 	Columns []string
 	Types   []string
 }
+
+// lateMargin is how far below base partition P's highest _seq an
+// incremental build re-reads the log partitions up to P: fifty pipeline
+// batches of the default 20,000 rows.
+const lateMargin = 1_000_000
 
 // MergeTable describes an ODS table for MergeSQL.
 type MergeTable struct {
@@ -375,8 +385,8 @@ func MergeSQL(t MergeTable, o MergeOptions) (string, error) {
 	var b strings.Builder
 	mode := "in full from every log partition up to " + o.Partition
 	if o.Previous != "" {
-		mode = fmt.Sprintf("from base partition %s, the log partitions after it up to %s, and the late rows of earlier log partitions (_seq above base partition %s's highest)",
-			o.Previous, o.Partition, o.Previous)
+		mode = fmt.Sprintf("from base partition %s, the log partitions after it up to %s, and the late rows of earlier log partitions (_seq above base partition %s's highest minus %d)",
+			o.Previous, o.Partition, o.Previous, lateMargin)
 	}
 	fmt.Fprintf(&b, "-- odsync: base table %s partition %s=%s: the current row of every key (%s) of %s %s.\n",
 		baseName+suffix, t.PartitionColumn, o.Partition, strings.Join(t.Key, ", "), strings.Join(logNames, " + "), mode)
@@ -428,7 +438,7 @@ func MergeSQL(t MergeTable, o MergeOptions) (string, error) {
 			branches = append(branches, fmt.Sprintf("    SELECT %s FROM %s WHERE %s > %s AND %s <= %s\n",
 				p.selectList(i), qual(lt.Name), pc, sqlQuote(o.Previous), pc, sqlQuote(o.Partition)))
 		}
-		hwm := fmt.Sprintf("(SELECT COALESCE(MAX(%s), -1) FROM %s WHERE %s = %s)", seq, base, pc, sqlQuote(o.Previous))
+		hwm := fmt.Sprintf("(SELECT COALESCE(MAX(%s), 0) - %d FROM %s WHERE %s = %s)", seq, lateMargin, base, pc, sqlQuote(o.Previous))
 		for i, lt := range logs {
 			branches = append(branches, fmt.Sprintf("    SELECT %s FROM %s WHERE %s <= %s AND %s > %s\n",
 				p.selectList(i), qual(lt.Name), pc, sqlQuote(o.Previous), seq, hwm))

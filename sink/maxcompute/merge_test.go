@@ -171,14 +171,14 @@ func TestMergeSQLCases(t *testing.T) {
 			"`customer_id` AS `customer_id__string`, `amount` AS `amount__decimal_20_6` FROM `dw`.`ods_shop_orders_v2`",
 			"FROM `dw`.`ods_shop_orders` WHERE `ds` > '20240229' AND `ds` <= '20240301'",
 			"FROM `dw`.`ods_shop_orders_v2` WHERE `ds` > '20240229' AND `ds` <= '20240301'",
-			"FROM `dw`.`ods_shop_orders_v2` WHERE `ds` <= '20240229' AND `_seq` > (SELECT COALESCE(MAX(`_seq`), -1) FROM `dw`.`ods_shop_orders_base` WHERE `ds` = '20240229')",
+			"FROM `dw`.`ods_shop_orders_v2` WHERE `ds` <= '20240229' AND `_seq` > (SELECT COALESCE(MAX(`_seq`), 0) - 1000000 FROM `dw`.`ods_shop_orders_base` WHERE `ds` = '20240229')",
 		},
 		"carry_forward_gap.sql": {
 			"FROM `dw`.`ods_shop_orders_base` WHERE `ds` = '20240229'",
 			"WHERE `ds` > '20240229' AND `ds` <= '20240302'",
 		},
 		"incremental.sql": {
-			"FROM `dw`.`ods_shop_orders` WHERE `ds` <= '20240301' AND `_seq` > (SELECT COALESCE(MAX(`_seq`), -1) FROM `dw`.`ods_shop_orders_base` WHERE `ds` = '20240301')",
+			"FROM `dw`.`ods_shop_orders` WHERE `ds` <= '20240301' AND `_seq` > (SELECT COALESCE(MAX(`_seq`), 0) - 1000000 FROM `dw`.`ods_shop_orders_base` WHERE `ds` = '20240301')",
 		},
 	} {
 		b, err := os.ReadFile(filepath.Join("testdata", "merge", name))

@@ -1,4 +1,4 @@
--- odsync: base table ods_shop_order_base partition ds=2024030200: the current row of every key (_src_db, _src_table, id) of ods_shop_order from base partition 2024030123, the log partitions after it up to 2024030200, and the late rows of earlier log partitions (_seq above base partition 2024030123's highest).
+-- odsync: base table ods_shop_order_base partition ds=2024030200: the current row of every key (_src_db, _src_table, id) of ods_shop_order from base partition 2024030123, the log partitions after it up to 2024030200, and the late rows of earlier log partitions (_seq above base partition 2024030123's highest minus 1000000).
 SET odps.namespace.schema=false;
 SET odps.sql.decimal.odps2=true;
 SET odps.sql.type.system.odps2=true;
@@ -32,7 +32,7 @@ FROM (
     UNION ALL
     SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `ods_shop_order` WHERE `ds` > '2024030123' AND `ds` <= '2024030200'
     UNION ALL
-    SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `ods_shop_order` WHERE `ds` <= '2024030123' AND `_seq` > (SELECT COALESCE(MAX(`_seq`), -1) FROM `ods_shop_order_base` WHERE `ds` = '2024030123')
+    SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `_src_db`, `_src_table`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note` FROM `ods_shop_order` WHERE `ds` <= '2024030123' AND `_seq` > (SELECT COALESCE(MAX(`_seq`), 0) - 1000000 FROM `ods_shop_order_base` WHERE `ds` = '2024030123')
   ) `__odsync_changes`
 ) `__odsync_latest`
 WHERE `__odsync_rn` = 1 AND `_op` <> 'D';
