@@ -844,6 +844,17 @@ func (m *merger) mergeOne(ctx context.Context, table, part string) error {
 			return err
 		}
 		prev = p
+		// The base now has the merged columns: the next partition's DDL
+		// has nothing left to add or widen.
+		plan, err := planMerge(mt)
+		if err != nil {
+			return err
+		}
+		mt.BaseColumns, mt.BaseTypes = nil, nil
+		for _, c := range plan.cols {
+			mt.BaseColumns = append(mt.BaseColumns, c.name)
+			mt.BaseTypes = append(mt.BaseTypes, c.typ)
+		}
 	}
 	return nil
 }

@@ -123,6 +123,22 @@ func TestMergeSQLGolden(t *testing.T) {
 		{"version_v2.sql", v2, MergeOptions{Project: "dw", Partition: "20240301", Previous: PreviousBase(v2.BasePartitions, "20240301")}, 3},
 		{"carry_forward_gap.sql", gap, MergeOptions{Project: "dw", Partition: "20240302", Previous: PreviousBase(gap.BasePartitions, "20240302")}, 2},
 	}
+	// Once a merge ran, its base columns leave nothing to add or widen (the
+	// scheduler fills gaps with them).
+	for _, mt := range []MergeTable{dropped, widened, lenient, v2} {
+		plan, err := planMerge(mt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mt.BaseColumns, mt.BaseTypes = nil, nil
+		for _, c := range plan.cols {
+			mt.BaseColumns, mt.BaseTypes = append(mt.BaseColumns, c.name), append(mt.BaseTypes, c.typ)
+		}
+		sql, err := MergeSQL(mt, MergeOptions{Partition: "20240303", Previous: "20240302"})
+		if err != nil || len(splitStatements(sql)) != 2 {
+			t.Errorf("%s after its merge: %v\n%s", mt.Name, err, sql)
+		}
+	}
 	for _, c := range cases {
 		sql, err := MergeSQL(c.tbl, c.o)
 		if err != nil {
