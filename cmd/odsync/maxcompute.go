@@ -33,7 +33,7 @@ func cmdMaxCompute(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var tables multiFlag
 	fs.Var(&tables, "table", "ODS table to merge (repeatable; default: every ODS table odsync created in the project)")
 	ds := fs.String("ds", "", "partition to build, YYYYMMDD or YYYYMMDDHH (default: the last closed one)")
-	full := fs.Bool("full", false, "build from every log partition up to --ds instead of the previous base partition")
+	full := fs.Bool("full", false, "build from every log partition up to --ds instead of the newest base partition before it")
 	key := fs.String("key", "", "key columns, comma-separated (default: the key odsync wrote into the table comment)")
 	if code, done := parseFlags(fs, args[1:], stdout); done {
 		return code
@@ -52,11 +52,8 @@ func cmdMaxCompute(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return fail(stderr, exitUsage, err)
 		}
 	}
-	prev := ""
-	if !*full {
-		if prev, err = mcsink.PreviousPartition(part); err != nil {
-			return fail(stderr, exitUsage, err)
-		}
+	if _, err := mcsink.PreviousPartition(part); err != nil {
+		return fail(stderr, exitUsage, err)
 	}
 	var keyCols []string
 	if *key != "" {
@@ -79,6 +76,10 @@ func cmdMaxCompute(ctx context.Context, args []string, stdout, stderr io.Writer)
 	mc.EnsureDefaults()
 	failed := false
 	for i, t := range list {
+		prev := "" // --full, or no base partition before part yet
+		if !*full {
+			prev = mcsink.PreviousBase(t.BasePartitions, part)
+		}
 		sql, err := mcsink.MergeSQL(t, mcsink.MergeOptions{Project: mc.Project, Schema: mc.Schema, BaseSuffix: mc.Merge.BaseSuffix,
 			Partition: part, Previous: prev, Lifecycle: mc.Merge.Lifecycle})
 		if err != nil {

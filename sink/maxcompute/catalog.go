@@ -153,6 +153,34 @@ func (c *catalog) tables(ctx context.Context, prefix string) ([]string, error) {
 	return names, nil
 }
 
+// partitions lists the values of a table's first partition column
+// (nil when the table does not exist).
+func (c *catalog) partitions(ctx context.Context, name string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := odps.NewTable(c.odps, c.cfg.Project, c.cfg.Schema, name)
+	specs, err := t.GetPartitionValues()
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, classifySDK(fmt.Errorf("listing the partitions of %s: %w", name, err))
+	}
+	out := make([]string, 0, len(specs))
+	for _, spec := range specs { // "ds=20240301[/k=v...]"
+		first, _, _ := strings.Cut(spec, "/")
+		_, v, ok := strings.Cut(first, "=")
+		if !ok {
+			return nil, fmt.Errorf("table %s: partition %q: want key=value", name, spec)
+		}
+		out = append(out, strings.Trim(v, "'\""))
+	}
+	return out, nil
+}
+
 // exec runs one DDL statement and waits for it.
 func (c *catalog) exec(ctx context.Context, sql string) error {
 	if err := ctx.Err(); err != nil {

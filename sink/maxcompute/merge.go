@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,19 +16,59 @@ import (
 
 // The ODS tables are change logs (the DTS/DataWorks "log" table). A base
 // table holds the current rows: partition D of <table><base_suffix> is the
-// state of every key as of the end of log partition D. It is built
+// state of every key as of the end of log partition D, plus the late rows
+// described below. It is built
 //
-//   - incrementally from base partition D-1 and log partition D, or
-//   - in full from every log partition up to D (the first time, or when
-//     D-1 is missing),
+//   - incrementally from the newest existing base partition P before D
+//     (usually D-1) and the log partitions after P up to D — so a
+//     partition without changes still gets a base partition (a copy of
+//     P), and a missing D-1 does not force a rebuild from the whole log;
+//   - in full from every log partition up to D (the first time, or with
+//     --full),
 //
 // by keeping, per key, the row with the highest _seq (duplicates of one
 // change carry the same _seq and collapse) and dropping keys whose last
 // change is a delete.
+//
+// Late rows: an incremental build also reads the rows of log partitions
+// up to P whose _seq is above the highest _seq in base partition P. _seq
+// is the odsync log's dense, increasing sequence, so a row a lagging
+// source delivered after base P was built (it landed in its commit time's
+// partition, at or before P) has a higher _seq than every row base P saw,
+// and reaches the next base. Rows at or below that mark are already in P
+// (or superseded there), so re-reading them changes nothing.
+//
+// The mark is lowered by lateMargin: the changes of a batch are uploaded
+// in several packs at once, so when a base is built while a batch is being
+// written, rows a little below its highest _seq may become visible after
+// it. Reading rows again is harmless (idempotent), missing them is not.
+//
+// Columns are matched by name, never by position: the base table keeps
+// its own column order; a log column it lacks is added (ADD COLUMNS), a
+// base column a log lacks is NULL for that log's rows, a log column of a
+// narrower type is cast up, a base column of a narrower type is widened
+// in place (CHANGE COLUMN) when MaxCompute allows it, and otherwise the
+// log's values go to a new base column <col>__<type> (the name lenient
+// evolution uses), so no value is cast down. Earlier versions of a log
+// (t for t_v2, evolution mode evolve) feed the same base table.
+
+// LogTable is one version of an ODS (log) table.
+type LogTable struct {
+	Name string
+	// Columns and Types are its data columns in table order (metadata
+	// columns included) and their MaxCompute types.
+	Columns []string
+	Types   []string
+}
+
+// lateMargin is how far below base partition P's highest _seq an
+// incremental build re-reads the log partitions up to P: fifty pipeline
+// batches of the default 20,000 rows.
+const lateMargin = 1_000_000
 
 // MergeTable describes an ODS table for MergeSQL.
 type MergeTable struct {
-	// Name is the ODS (log) table.
+	// Name is the ODS (log) table: the newest version.
 	Name string
 	// Columns and Types are its data columns in table order (metadata
 	// columns included) and their MaxCompute types.
@@ -37,6 +79,19 @@ type MergeTable struct {
 	Key []string
 	// PartitionColumn is the partition column ("ds").
 	PartitionColumn string
+	// Earlier lists the earlier versions of the log, oldest first (t and
+	// t_v2 for t_v3): their rows feed the same base table.
+	Earlier []LogTable
+	// BaseName is the name the base table is named after (plus the base
+	// suffix): the first version's name, so the base continues across
+	// _vN versions. Default: Name.
+	BaseName string
+	// BaseColumns and BaseTypes are the existing base table's columns in
+	// table order; nil when it does not exist (or is not known).
+	BaseColumns []string
+	BaseTypes   []string
+	// BasePartitions lists the base table's existing partition values.
+	BasePartitions []string
 }
 
 // MergeOptions say what MergeSQL builds.
@@ -47,8 +102,9 @@ type MergeOptions struct {
 	BaseSuffix string
 	// Partition is the partition value to build, e.g. "20240302".
 	Partition string
-	// Previous is the base partition to start from; empty builds the
-	// partition in full from every log partition up to Partition.
+	// Previous is the existing base partition to start from (see
+	// PreviousBase); empty builds the partition in full from every log
+	// partition up to Partition.
 	Previous string
 	// Lifecycle of a created base table in days (0: none).
 	Lifecycle int
@@ -58,16 +114,212 @@ type MergeOptions struct {
 // merged to current state (configure mapping tables[].key).
 var ErrNoKey = errors.New("the table has no key; set mapping tables[].key to build a base table")
 
+// PreviousBase returns the newest of parts (base partition values) before
+// part with part's granularity, or "" when there is none.
+func PreviousBase(parts []string, part string) string {
+	best := ""
+	for _, p := range parts {
+		if len(p) == len(part) && partitionValueRe(p) && p < part && p > best {
+			best = p
+		}
+	}
+	return best
+}
+
+// baseColumn is a column of the base table as the merge leaves it.
+type baseColumn struct {
+	name, typ string
+	existed   bool // in the existing base table
+	widenFrom string
+}
+
+// mergePlan matches the logs' columns to the base table's by name.
+type mergePlan struct {
+	cols []baseColumn
+	// src[i] maps a base column to the column of log i that feeds it.
+	src []map[string]string
+	// types[i] maps a column of log i to its type.
+	types []map[string]string
+}
+
+func planMerge(t MergeTable) (*mergePlan, error) {
+	p := &mergePlan{}
+	idx := map[string]int{}
+	add := func(c baseColumn) {
+		idx[c.name] = len(p.cols)
+		p.cols = append(p.cols, c)
+	}
+	for i, c := range t.BaseColumns {
+		add(baseColumn{name: c, typ: normType(t.BaseTypes[i]), existed: true})
+	}
+	logs := append(append([]LogTable(nil), t.Earlier...), LogTable{Name: t.Name, Columns: t.Columns, Types: t.Types})
+	for _, lt := range logs {
+		src, types := map[string]string{}, map[string]string{}
+		for j, c := range lt.Columns {
+			typ := normType(lt.Types[j])
+			types[c] = typ
+			k, ok := idx[c]
+			if !ok {
+				add(baseColumn{name: c, typ: typ})
+				src[c] = c
+				continue
+			}
+			bc := &p.cols[k]
+			switch {
+			case typ == bc.typ || castsLosslessly(typ, bc.typ):
+				src[c] = c
+			case widensInPlace(bc.typ, typ):
+				if bc.existed && bc.widenFrom == "" {
+					bc.widenFrom = bc.typ
+				}
+				bc.typ = typ
+				src[c] = c
+			default:
+				if c == schema.ColOp || c == schema.ColSeq || slices.Contains(t.Key, c) {
+					return nil, fmt.Errorf("ODS table %s: key column %s is %s, the base table's is %s (no lossless cast)", lt.Name, c, typ, bc.typ)
+				}
+				alt := altColumn(c, typ)
+				if a, ok := idx[alt]; ok && !castsLosslessly(typ, p.cols[a].typ) {
+					return nil, fmt.Errorf("ODS table %s column %s %s: base column %s is %s", lt.Name, c, typ, alt, p.cols[a].typ)
+				} else if !ok {
+					add(baseColumn{name: alt, typ: typ})
+				}
+				src[alt] = c
+			}
+		}
+		p.src = append(p.src, src)
+		p.types = append(p.types, types)
+	}
+	return p, nil
+}
+
+// selectList renders the columns of log i (-1: the base table) as the base
+// columns, by name.
+func (p *mergePlan) selectList(i int) string {
+	var out []string
+	for _, bc := range p.cols {
+		q := schema.Quote(bc.name)
+		if i < 0 {
+			out = append(out, q)
+			continue
+		}
+		c, ok := p.src[i][bc.name]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("CAST(NULL AS %s) AS %s", bc.typ, q))
+		case p.types[i][c] != bc.typ:
+			out = append(out, fmt.Sprintf("CAST(%s AS %s) AS %s", schema.Quote(c), bc.typ, q))
+		case c != bc.name:
+			out = append(out, fmt.Sprintf("%s AS %s", schema.Quote(c), q))
+		default:
+			out = append(out, q)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func normType(t string) string {
+	return strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(t), " ", ""))
+}
+
+// intDigits are the decimal digits the integer types need.
+var intDigits = map[string]int{"TINYINT": 3, "SMALLINT": 5, "INT": 10, "BIGINT": 19}
+
+func decimalOf(t string) (p, s int, ok bool) {
+	if t == "DECIMAL" {
+		return 10, 0, true
+	}
+	if _, err := fmt.Sscanf(t, "DECIMAL(%d,%d)", &p, &s); err != nil {
+		return 0, 0, false
+	}
+	return p, s, true
+}
+
+// castsLosslessly reports whether every value of type from reads the same
+// cast to type to.
+func castsLosslessly(from, to string) bool {
+	if from == to {
+		return true
+	}
+	if df, dt := intDigits[from], intDigits[to]; df > 0 && dt > 0 {
+		return dt >= df
+	}
+	if from == "FLOAT" && to == "DOUBLE" {
+		return true
+	}
+	pt, st, okt := decimalOf(to)
+	if df := intDigits[from]; df > 0 && okt {
+		return pt-st >= df
+	}
+	if pf, sf, okf := decimalOf(from); okf && okt {
+		return st >= sf && pt-st >= pf-sf
+	}
+	if to == "STRING" {
+		return strings.HasPrefix(from, "VARCHAR(") || strings.HasPrefix(from, "CHAR(")
+	}
+	var nf, nt int
+	if _, err := fmt.Sscanf(from, "VARCHAR(%d)", &nf); err == nil {
+		if _, err := fmt.Sscanf(to, "VARCHAR(%d)", &nt); err == nil {
+			return nt >= nf
+		}
+	}
+	return false
+}
+
+// widensInPlace reports whether MaxCompute alters a column of type from
+// to type to in place (ALTER TABLE ... CHANGE COLUMN), keeping its data:
+// larger integers, DECIMAL of the same scale and a larger precision,
+// VARCHAR/CHAR to STRING.
+func widensInPlace(from, to string) bool {
+	if df, dt := intDigits[from], intDigits[to]; df > 0 && dt > 0 {
+		return dt > df
+	}
+	pf, sf, okf := decimalOf(from)
+	pt, st, okt := decimalOf(to)
+	if okf && okt {
+		return sf == st && pt > pf
+	}
+	return to == "STRING" && (strings.HasPrefix(from, "VARCHAR(") || strings.HasPrefix(from, "CHAR("))
+}
+
+// altColumn names the base column that holds a log column's values of a
+// type the base column cannot hold: "<name>__<type>", as lenient
+// evolution names them ("amount__decimal_20_4", "price__string").
+func altColumn(name, typ string) string {
+	suffix := strings.ToLower(typ)
+	if p, s, ok := decimalOf(typ); ok {
+		suffix = fmt.Sprintf("decimal_%d_%d", p, s)
+	}
+	suffix = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, suffix)
+	n := name + "__" + strings.Trim(suffix, "_")
+	if len(n) > schema.MaxNameLen {
+		n = n[:schema.MaxNameLen]
+	}
+	return n
+}
+
 // MergeSQL renders the statements that build one base table partition:
 // CREATE TABLE IF NOT EXISTS for the base table, ADD COLUMNS IF NOT EXISTS
-// for columns the log gained since, and the INSERT OVERWRITE of the
-// partition. Identifiers are quoted; partition values are checked.
+// for columns the logs have and the base lacks, CHANGE COLUMN for base
+// columns to widen, and the INSERT OVERWRITE of the partition, which
+// names every column. Identifiers are quoted; partition values are
+// checked.
 func MergeSQL(t MergeTable, o MergeOptions) (string, error) {
 	if len(t.Key) == 0 {
 		return "", fmt.Errorf("ODS table %s: %w", t.Name, ErrNoKey)
 	}
-	if len(t.Columns) == 0 || len(t.Columns) != len(t.Types) {
+	if len(t.Columns) == 0 || len(t.Columns) != len(t.Types) || len(t.BaseColumns) != len(t.BaseTypes) {
 		return "", fmt.Errorf("ODS table %s: no columns", t.Name)
+	}
+	for _, e := range t.Earlier {
+		if len(e.Columns) == 0 || len(e.Columns) != len(e.Types) {
+			return "", fmt.Errorf("ODS table %s: no columns", e.Name)
+		}
 	}
 	if t.PartitionColumn == "" {
 		return "", fmt.Errorf("ODS table %s: no partition column", t.Name)
@@ -80,7 +332,7 @@ func MergeSQL(t MergeTable, o MergeOptions) (string, error) {
 	if o.Partition == "" {
 		return "", errors.New("no partition to build")
 	}
-	if o.Previous != "" && o.Previous >= o.Partition {
+	if o.Previous != "" && (o.Previous >= o.Partition || len(o.Previous) != len(o.Partition)) {
 		return "", fmt.Errorf("previous partition %s is not before %s", o.Previous, o.Partition)
 	}
 	suffix := o.BaseSuffix
@@ -106,24 +358,38 @@ func MergeSQL(t MergeTable, o MergeOptions) (string, error) {
 		}
 		return strings.Join(append(parts, schema.Quote(name)), ".")
 	}
-	log, base := qual(t.Name), qual(t.Name+suffix)
+	baseName := t.BaseName
+	if baseName == "" {
+		baseName = t.Name
+	}
+	base := qual(baseName + suffix)
 	pc := schema.Quote(t.PartitionColumn)
-	var cols, keys []string
-	for _, c := range t.Columns {
-		cols = append(cols, schema.Quote(c))
+	seq := schema.Quote(schema.ColSeq)
+	p, err := planMerge(t)
+	if err != nil {
+		return "", err
+	}
+	var cols, keys, logNames []string
+	for _, c := range p.cols {
+		cols = append(cols, schema.Quote(c.name))
 	}
 	for _, k := range t.Key {
 		keys = append(keys, schema.Quote(k))
 	}
+	for _, e := range t.Earlier {
+		logNames = append(logNames, e.Name)
+	}
+	logNames = append(logNames, t.Name)
 	colList := strings.Join(cols, ", ")
 
 	var b strings.Builder
 	mode := "in full from every log partition up to " + o.Partition
 	if o.Previous != "" {
-		mode = "from base partition " + o.Previous + " and log partition " + o.Partition
+		mode = fmt.Sprintf("from base partition %s, the log partitions after it up to %s, and the late rows of earlier log partitions (_seq above base partition %s's highest minus %d)",
+			o.Previous, o.Partition, o.Previous, lateMargin)
 	}
-	fmt.Fprintf(&b, "-- odsync: base table %s partition %s=%s: the current row of every key (%s) %s.\n",
-		t.Name+suffix, t.PartitionColumn, o.Partition, strings.Join(t.Key, ", "), mode)
+	fmt.Fprintf(&b, "-- odsync: base table %s partition %s=%s: the current row of every key (%s) of %s %s.\n",
+		baseName+suffix, t.PartitionColumn, o.Partition, strings.Join(t.Key, ", "), strings.Join(logNames, " + "), mode)
 	settings := SQLSettings(o.Schema)
 	names := make([]string, 0, len(settings))
 	for k := range settings {
@@ -134,33 +400,55 @@ func MergeSQL(t MergeTable, o MergeOptions) (string, error) {
 		fmt.Fprintf(&b, "SET %s=%s;\n", k, settings[k])
 	}
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n", base)
-	for i, c := range cols {
-		fmt.Fprintf(&b, "  %s %s", c, t.Types[i])
+	for i, c := range p.cols {
+		fmt.Fprintf(&b, "  %s %s", cols[i], c.typ)
 		if i < len(cols)-1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(&b, ")\nCOMMENT %s\nPARTITIONED BY (%s STRING)", sqlQuote("odsync base table of "+t.Name+"; key "+strings.Join(t.Key, ",")), pc)
+	fmt.Fprintf(&b, ")\nCOMMENT %s\nPARTITIONED BY (%s STRING)", sqlQuote("odsync base table of "+baseName+"; key "+strings.Join(t.Key, ",")), pc)
 	if o.Lifecycle > 0 {
 		fmt.Fprintf(&b, "\nLIFECYCLE %d", o.Lifecycle)
 	}
 	b.WriteString(";\n")
 	var defs []string
-	for i, c := range cols {
-		defs = append(defs, c+" "+t.Types[i])
+	for i, c := range p.cols {
+		if !c.existed {
+			defs = append(defs, cols[i]+" "+c.typ)
+		}
 	}
-	fmt.Fprintf(&b, "ALTER TABLE %s ADD COLUMNS IF NOT EXISTS (%s);\n", base, strings.Join(defs, ", "))
-	fmt.Fprintf(&b, "INSERT OVERWRITE TABLE %s PARTITION (%s = %s)\n", base, pc, sqlQuote(o.Partition))
+	if len(defs) > 0 {
+		fmt.Fprintf(&b, "ALTER TABLE %s ADD COLUMNS IF NOT EXISTS (%s);\n", base, strings.Join(defs, ", "))
+	}
+	for i, c := range p.cols {
+		if c.widenFrom != "" {
+			fmt.Fprintf(&b, "ALTER TABLE %s CHANGE COLUMN %s %s %s;\n", base, cols[i], cols[i], c.typ)
+		}
+	}
+	fmt.Fprintf(&b, "INSERT OVERWRITE TABLE %s PARTITION (%s = %s) (%s)\n", base, pc, sqlQuote(o.Partition), colList)
 	fmt.Fprintf(&b, "SELECT %s\nFROM (\n", colList)
 	fmt.Fprintf(&b, "  SELECT %s,\n    ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s DESC) AS `__odsync_rn`\n  FROM (\n",
-		colList, strings.Join(keys, ", "), schema.Quote(schema.ColSeq))
+		colList, strings.Join(keys, ", "), seq)
+	var branches []string
+	logs := append(append([]LogTable(nil), t.Earlier...), LogTable{Name: t.Name})
 	if o.Previous != "" {
-		fmt.Fprintf(&b, "    SELECT %s FROM %s WHERE %s = %s\n    UNION ALL\n", colList, base, pc, sqlQuote(o.Previous))
-		fmt.Fprintf(&b, "    SELECT %s FROM %s WHERE %s = %s\n", colList, log, pc, sqlQuote(o.Partition))
+		branches = append(branches, fmt.Sprintf("    SELECT %s FROM %s WHERE %s = %s\n", p.selectList(-1), base, pc, sqlQuote(o.Previous)))
+		for i, lt := range logs {
+			branches = append(branches, fmt.Sprintf("    SELECT %s FROM %s WHERE %s > %s AND %s <= %s\n",
+				p.selectList(i), qual(lt.Name), pc, sqlQuote(o.Previous), pc, sqlQuote(o.Partition)))
+		}
+		hwm := fmt.Sprintf("(SELECT COALESCE(MAX(%s), 0) - %d FROM %s WHERE %s = %s)", seq, lateMargin, base, pc, sqlQuote(o.Previous))
+		for i, lt := range logs {
+			branches = append(branches, fmt.Sprintf("    SELECT %s FROM %s WHERE %s <= %s AND %s > %s\n",
+				p.selectList(i), qual(lt.Name), pc, sqlQuote(o.Previous), seq, hwm))
+		}
 	} else {
-		fmt.Fprintf(&b, "    SELECT %s FROM %s WHERE %s <= %s\n", colList, log, pc, sqlQuote(o.Partition))
+		for i, lt := range logs {
+			branches = append(branches, fmt.Sprintf("    SELECT %s FROM %s WHERE %s <= %s\n", p.selectList(i), qual(lt.Name), pc, sqlQuote(o.Partition)))
+		}
 	}
+	b.WriteString(strings.Join(branches, "    UNION ALL\n"))
 	fmt.Fprintf(&b, "  ) `__odsync_changes`\n) `__odsync_latest`\nWHERE `__odsync_rn` = 1 AND %s <> 'D';\n", schema.Quote(schema.ColOp))
 	return b.String(), nil
 }
@@ -198,6 +486,26 @@ func PreviousPartition(v string) (string, error) {
 			return "", fmt.Errorf("partition value %q: %w", v, err)
 		}
 		return t.Add(-time.Hour).Format("2006010215"), nil
+	}
+	return "", fmt.Errorf("partition value %q: want yyyymmdd or yyyymmddhh", v)
+}
+
+// NextPartition returns the partition value after v (a day or an hour
+// later, by the value's length).
+func NextPartition(v string) (string, error) {
+	switch len(v) {
+	case 8:
+		t, err := time.Parse("20060102", v)
+		if err != nil {
+			return "", fmt.Errorf("partition value %q: %w", v, err)
+		}
+		return t.AddDate(0, 0, 1).Format("20060102"), nil
+	case 10:
+		t, err := time.Parse("2006010215", v)
+		if err != nil {
+			return "", fmt.Errorf("partition value %q: %w", v, err)
+		}
+		return t.Add(time.Hour).Format("2006010215"), nil
 	}
 	return "", fmt.Errorf("partition value %q: want yyyymmdd or yyyymmddhh", v)
 }
@@ -243,8 +551,10 @@ func keyFromComment(c string) []string {
 
 // ODSTables describes the ODS tables odsync created in the configured
 // project (their comments start with "odsync ODS"), or only the named
-// ones, for MergeSQL. key, when set, overrides the key read from the
-// table comment.
+// ones, for MergeSQL, with their base tables (columns and partitions).
+// The versions of one table (t, t_v2, ...) are one MergeTable: the newest
+// version with the others in Earlier. key, when set, overrides the key
+// read from the table comment.
 func ODSTables(ctx context.Context, cfg Config, names []string, key []string) ([]MergeTable, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate("maxcompute"); err != nil {
@@ -263,6 +573,7 @@ func ODSTables(ctx context.Context, cfg Config, names []string, key []string) ([
 	}
 	sort.Strings(names)
 	var out []MergeTable
+	seen := map[string]bool{}
 	for _, n := range names {
 		if !explicit && strings.HasSuffix(n, cfg.Merge.BaseSuffix) {
 			continue
@@ -277,9 +588,75 @@ func ODSTables(ctx context.Context, cfg Config, names []string, key []string) ([
 		if !explicit && !strings.HasPrefix(info.comment, "odsync ODS") {
 			continue
 		}
-		out = append(out, mergeTableOf(info, key))
+		mt, _, err := loadMergeTable(ctx, cat, n, cfg.Merge.BaseSuffix, key)
+		if err != nil {
+			return nil, err
+		}
+		if seen[mt.BaseName] {
+			continue
+		}
+		seen[mt.BaseName] = true
+		out = append(out, mt)
 	}
 	return out, nil
+}
+
+var versionRe = regexp.MustCompile(`^(.+)_v([0-9]+)$`)
+
+// loadMergeTable loads ODS table name, its other versions (t, t_v2, ...:
+// the newest becomes the MergeTable, the others Earlier) and its base
+// table; ok is false when name does not exist.
+func loadMergeTable(ctx context.Context, cat *catalog, name, suffix string, key []string) (MergeTable, bool, error) {
+	info, ok, err := cat.table(ctx, name)
+	if err != nil || !ok {
+		return MergeTable{}, ok, err
+	}
+	root, rootInfo := name, info
+	if m := versionRe.FindStringSubmatch(name); m != nil {
+		ri, ok, err := cat.table(ctx, m[1])
+		if err != nil {
+			return MergeTable{}, false, err
+		}
+		if ok && strings.HasPrefix(ri.comment, "odsync ODS") {
+			root, rootInfo = m[1], ri
+		}
+	}
+	versions := []*tableInfo{rootInfo}
+	for v := 2; ; v++ {
+		next, ok, err := cat.table(ctx, fmt.Sprintf("%s_v%d", root, v))
+		if err != nil {
+			return MergeTable{}, false, err
+		}
+		if !ok {
+			break
+		}
+		versions = append(versions, next)
+	}
+	mt := mergeTableOf(versions[len(versions)-1], key)
+	mt.BaseName = root
+	for _, e := range versions[:len(versions)-1] {
+		lt := LogTable{Name: e.name}
+		for _, c := range e.cols {
+			lt.Columns = append(lt.Columns, c.name)
+			lt.Types = append(lt.Types, c.typ)
+		}
+		mt.Earlier = append(mt.Earlier, lt)
+	}
+	bi, ok, err := cat.table(ctx, root+suffix)
+	if err != nil {
+		return MergeTable{}, false, err
+	}
+	if ok {
+		mt.BaseColumns, mt.BaseTypes = []string{}, []string{}
+		for _, c := range bi.cols {
+			mt.BaseColumns = append(mt.BaseColumns, c.name)
+			mt.BaseTypes = append(mt.BaseTypes, c.typ)
+		}
+		if mt.BasePartitions, err = cat.partitions(ctx, root+suffix); err != nil {
+			return MergeTable{}, false, err
+		}
+	}
+	return mt, true, nil
 }
 
 func mergeTableOf(info *tableInfo, key []string) MergeTable {
@@ -401,36 +778,85 @@ func (m *merger) tick(ctx context.Context, now time.Time) {
 	}
 }
 
+// maxGapFill bounds the base partitions a scheduled merge fills in
+// between the newest existing one and the partition due (a month of hours).
+const maxGapFill = 744
+
+// fillPartitions lists the base partitions to build, in order, to reach
+// part from base partition prev: every one after prev up to part (at most
+// maxGapFill before part), or part alone when there is no prev.
+func fillPartitions(prev, part string) ([]string, error) {
+	if prev == "" {
+		return []string{part}, nil
+	}
+	var todo []string
+	for p := prev; ; {
+		var err error
+		if p, err = NextPartition(p); err != nil {
+			return nil, err
+		}
+		if p >= part || len(todo) == maxGapFill {
+			break
+		}
+		todo = append(todo, p)
+	}
+	return append(todo, part), nil
+}
+
+// mergeOne builds base partition part of table, and first every missing
+// base partition between the newest existing one and part (each a copy of
+// the previous plus its log partition), so partitions without changes get
+// a base partition too.
 func (m *merger) mergeOne(ctx context.Context, table, part string) error {
 	s := m.s
-	info, ok, err := s.cat.table(ctx, table)
+	mt, ok, err := loadMergeTable(ctx, s.cat, table, s.cfg.Merge.BaseSuffix, nil)
 	if err != nil || !ok {
 		return fmt.Errorf("loading %s: %v", table, err)
 	}
-	mt := mergeTableOf(info, nil)
-	o := MergeOptions{Project: s.cfg.Project, Schema: s.cfg.Schema, BaseSuffix: s.cfg.Merge.BaseSuffix,
-		Partition: part, Lifecycle: s.cfg.Merge.Lifecycle}
-	last, _, err := s.store.Get(s.ns, "m/"+table)
+	stateKey := "m/" + mt.BaseName
+	last, _, err := s.store.Get(s.ns, stateKey)
 	if err != nil {
 		return err
 	}
-	if prev, err := PreviousPartition(part); err == nil && string(last) == prev {
-		o.Previous = prev
-	} else if string(last) >= part {
+	if string(last) >= part && len(last) == len(part) {
 		return nil // merged already
 	}
-	sql, err := MergeSQL(mt, o)
+	prev := PreviousBase(mt.BasePartitions, part)
+	todo, err := fillPartitions(prev, part)
 	if err != nil {
 		return err
 	}
-	for _, stmt := range splitStatements(sql) {
-		if err := s.cat.exec(ctx, stmt); err != nil {
+	for _, p := range todo {
+		o := MergeOptions{Project: s.cfg.Project, Schema: s.cfg.Schema, BaseSuffix: s.cfg.Merge.BaseSuffix,
+			Partition: p, Previous: prev, Lifecycle: s.cfg.Merge.Lifecycle}
+		sql, err := MergeSQL(mt, o)
+		if err != nil {
 			return err
 		}
+		for _, stmt := range splitStatements(sql) {
+			if err := s.cat.exec(ctx, stmt); err != nil {
+				return fmt.Errorf("base table %s partition %s: %w", mt.BaseName+s.cfg.Merge.BaseSuffix, p, err)
+			}
+		}
+		s.lg.Info("maxcompute: merged base table partition", "table", mt.BaseName+s.cfg.Merge.BaseSuffix, "partition", p,
+			"from", prev)
+		if err := s.store.Put(s.ns, stateKey, []byte(p)); err != nil {
+			return err
+		}
+		prev = p
+		// The base now has the merged columns: the next partition's DDL
+		// has nothing left to add or widen.
+		plan, err := planMerge(mt)
+		if err != nil {
+			return err
+		}
+		mt.BaseColumns, mt.BaseTypes = nil, nil
+		for _, c := range plan.cols {
+			mt.BaseColumns = append(mt.BaseColumns, c.name)
+			mt.BaseTypes = append(mt.BaseTypes, c.typ)
+		}
 	}
-	s.lg.Info("maxcompute: merged base table partition", "table", table+s.cfg.Merge.BaseSuffix, "partition", part,
-		"incremental", o.Previous != "")
-	return s.store.Put(s.ns, "m/"+table, []byte(part))
+	return nil
 }
 
 // splitStatements splits MergeSQL output into statements (without the SET

@@ -1,4 +1,4 @@
--- odsync: base table ods_shop_orders_cur partition ds=20240302: the current row of every key (id) in full from every log partition up to 20240302.
+-- odsync: base table ods_shop_orders_cur partition ds=20240302: the current row of every key (id) of ods_shop_orders in full from every log partition up to 20240302.
 SET odps.namespace.schema=true;
 SET odps.sql.decimal.odps2=true;
 SET odps.sql.type.system.odps2=true;
@@ -21,7 +21,7 @@ COMMENT 'odsync base table of ods_shop_orders; key id'
 PARTITIONED BY (`ds` STRING)
 LIFECYCLE 30;
 ALTER TABLE `dw`.`ods`.`ods_shop_orders_cur` ADD COLUMNS IF NOT EXISTS (`_op` STRING, `_seq` BIGINT, `_commit_ts` TIMESTAMP, `_pos` STRING, `_raw` STRING, `id` BIGINT, `customer_id` INT, `name` STRING, `amount` DECIMAL(18,4), `status` STRING, `created` TIMESTAMP_NTZ, `updated` TIMESTAMP, `note` STRING);
-INSERT OVERWRITE TABLE `dw`.`ods`.`ods_shop_orders_cur` PARTITION (`ds` = '20240302')
+INSERT OVERWRITE TABLE `dw`.`ods`.`ods_shop_orders_cur` PARTITION (`ds` = '20240302') (`_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`)
 SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`
 FROM (
   SELECT `_op`, `_seq`, `_commit_ts`, `_pos`, `_raw`, `id`, `customer_id`, `name`, `amount`, `status`, `created`, `updated`, `note`,
