@@ -37,13 +37,24 @@ type emu struct {
 
 	mu     sync.Mutex
 	record bool
-	puts   [][]byte // bodies of PUT requests while recording
+	puts   [][]byte              // bodies of PUT requests while recording
+	hook   func(r *http.Request) // called before each request is served
+}
+
+// setHook installs fn to run before each request (nil removes it).
+func (e *emu) setHook(fn func(r *http.Request)) {
+	e.mu.Lock()
+	e.hook = fn
+	e.mu.Unlock()
 }
 
 func (e *emu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
-	rec := e.record
+	rec, hook := e.record, e.hook
 	e.mu.Unlock()
+	if hook != nil {
+		hook(r)
+	}
 	if rec && r.Method == http.MethodPut {
 		b, _ := io.ReadAll(r.Body)
 		e.mu.Lock()
@@ -60,12 +71,22 @@ func (e *emu) tunnel() string   { return e.ts.URL }
 // startEmu starts an emulator over dir (a fresh temp dir when empty).
 func startEmu(t testing.TB, dir string) *emu {
 	t.Helper()
+	return startEmuCfg(t, dir, nil)
+}
+
+// startEmuCfg is startEmu with the emulator's config changed by mod.
+func startEmuCfg(t testing.TB, dir string, mod func(*odpsemu.Config)) *emu {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	// SchemaModel: every sink test also proves the sink sends
 	// odps.namespace.schema=false with its `project`.`table` DDL.
-	srv, err := odpsemu.New(odpsemu.Config{DataDir: dir, NoSync: true, SchemaModel: true})
+	cfg := odpsemu.Config{DataDir: dir, NoSync: true, SchemaModel: true}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := odpsemu.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
