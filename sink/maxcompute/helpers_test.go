@@ -39,6 +39,33 @@ type emu struct {
 	record bool
 	puts   [][]byte              // bodies of PUT requests while recording
 	hook   func(r *http.Request) // called before each request is served
+	errs   []string              // "status body" of every error answer
+}
+
+// errorAnswers returns the error answers (status and body) served so far.
+func (e *emu) errorAnswers() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.errs...)
+}
+
+// errRecorder keeps the status and body of an error answer.
+type errRecorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *errRecorder) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *errRecorder) Write(b []byte) (int, error) {
+	if w.status >= 400 && w.body.Len() < 4096 {
+		w.body.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // setHook installs fn to run before each request (nil removes it).
@@ -62,7 +89,13 @@ func (e *emu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.mu.Unlock()
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
-	e.srv.ServeHTTP(w, r)
+	rw := &errRecorder{ResponseWriter: w}
+	e.srv.ServeHTTP(rw, r)
+	if rw.status >= 400 {
+		e.mu.Lock()
+		e.errs = append(e.errs, fmt.Sprintf("%d %s", rw.status, rw.body.String()))
+		e.mu.Unlock()
+	}
 }
 
 func (e *emu) endpoint() string { return e.ts.URL + "/api" }

@@ -123,7 +123,7 @@ func TestCommitAfterAlterTable(t *testing.T) {
 }
 
 // TestQuotasLoseNothing: with the per-table quotas scaled down (2 open
-// upload sessions, 1 commit per second, 10 session creations per 2 s), a
+// upload sessions, 1 commit per second, 4 session creations per 4 s), a
 // sink that meets another writer's open sessions and commits back to back
 // is throttled (429 + Retry-After), waits, and loads every row once.
 func TestQuotasLoseNothing(t *testing.T) {
@@ -135,8 +135,12 @@ func TestQuotasLoseNothing(t *testing.T) {
 	h := newHarnessEmu(t, schema.Config{}, func(c *odpsemu.Config) {
 		c.MaxUploadSessions = 2
 		c.CommitLimit, c.CommitWindow = 1, time.Second
-		c.SessionCreateLimit, c.SessionCreateWindow = 10, 2*time.Second
-	}, func(c *Config) { c.MaxAttempts = 1; c.ThrottleMaxBackoff = 50 * time.Millisecond; c.BlockSize = 4 << 10 })
+		c.SessionCreateLimit, c.SessionCreateWindow = 4, 4*time.Second
+	}, func(c *Config) {
+		c.MaxAttempts = 1
+		c.ThrottleMaxBackoff = 50 * time.Millisecond
+		c.BlockSize = 4 << 10
+	})
 	var all []event.Event
 	add := func(evs []event.Event) {
 		h.write(batch(evs))
@@ -168,8 +172,18 @@ func TestQuotasLoseNothing(t *testing.T) {
 	}
 	checkRows(t, readTable(t, h.emu, tg.Name, "ds=20240501"), tg, all, false)
 	hl := h.sink.Health()
-	if hl.Throttled < 2 || hl.ConsecutiveFailures != 0 {
+	if hl.Throttled < 3 || hl.ConsecutiveFailures != 0 {
 		t.Errorf("health %+v: want several throttled requests and none failing", hl)
+	}
+	// Each quota was hit, with the real error shape.
+	for _, quota := range []string{"open upload sessions", "sessions created", "commits on table"} {
+		hit := false
+		for _, a := range h.emu.errorAnswers() {
+			hit = hit || strings.HasPrefix(a, `429 {"Code":"FlowExceeded"`) && strings.Contains(a, quota)
+		}
+		if !hit {
+			t.Errorf("the %q quota was never hit: %q", quota, h.emu.errorAnswers())
+		}
 	}
 }
 
