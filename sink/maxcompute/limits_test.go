@@ -123,7 +123,7 @@ func TestCommitAfterAlterTable(t *testing.T) {
 }
 
 // TestQuotasLoseNothing: with the per-table quotas scaled down (2 open
-// upload sessions, 1 commit per second, 4 session creations per 4 s), a
+// upload sessions, 1 commit per second, 4 session creations per 6 s), a
 // sink that meets another writer's open sessions and commits back to back
 // is throttled (429 + Retry-After), waits, and loads every row once.
 func TestQuotasLoseNothing(t *testing.T) {
@@ -135,7 +135,7 @@ func TestQuotasLoseNothing(t *testing.T) {
 	h := newHarnessEmu(t, schema.Config{}, func(c *odpsemu.Config) {
 		c.MaxUploadSessions = 2
 		c.CommitLimit, c.CommitWindow = 1, time.Second
-		c.SessionCreateLimit, c.SessionCreateWindow = 4, 4*time.Second
+		c.SessionCreateLimit, c.SessionCreateWindow = 4, 6*time.Second
 	}, func(c *Config) {
 		c.MaxAttempts = 1
 		c.ThrottleMaxBackoff = 50 * time.Millisecond
