@@ -68,7 +68,7 @@ func (s *Server) authenticate(r *http.Request, rt route) *apiError {
 	for _, p := range []string{path, strings.TrimPrefix(path, "/")} {
 		want := signV2(key, canonicalString(r, p))
 		if hmac.Equal([]byte(want), []byte(sig)) {
-			return nil
+			return s.checkDate(r)
 		}
 	}
 	return unauthorized("SignatureNotMatch", "ODPS-0410042:Invalid signature value - User signature does not match")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 )
 
 // Main runs the emulator as a command until ctx is done:
@@ -30,6 +31,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	accessKeyFile := fs.String("access-key-file", "", "file holding the AccessKey secret")
 	slots := fs.Int("stream-slots", 2, "slots reported by stream upload sessions")
 	schemaModel := fs.Bool("schema-model", false, "emulate a tenant with the schema model on: `a`.`b` in SQL is schema.table unless odps.namespace.schema=false is sent")
+	sessionTTL := fs.Duration("session-ttl", 24*time.Hour, "lifetime of upload and stream sessions (negative: never expire)")
+	maxUploads := fs.Int("max-upload-sessions", 32, "open upload sessions per table before 429 (negative: no limit)")
+	createLimit := fs.Int("session-create-limit", 500, "session creations per table per --session-create-window before 429 (negative: no limit)")
+	createWindow := fs.Duration("session-create-window", 5*time.Minute, "window of --session-create-limit")
+	commitLimit := fs.Int("commit-limit", 75, "upload commits per table per --commit-window before 429 (negative: no limit)")
+	commitWindow := fs.Duration("commit-window", 15*time.Second, "window of --commit-limit")
+	maxSkew := fs.Duration("max-clock-skew", 15*time.Minute, "with signature checks, refuse requests whose Date is further off (negative: no check)")
+	acceptSlots := fs.Bool("accept-unknown-slots", false, "accept stream writes naming a slot id the session does not have")
+	allowAlter := fs.Bool("allow-commit-after-alter", false, "accept the commit of an upload session opened before the table's last ALTER")
 	noSync := fs.Bool("no-sync", false, "skip fsync (faster; data survives a process crash but not a machine crash)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
@@ -70,6 +80,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := Config{
 		Addr: *addr, DataDir: *dataDir, AccessID: *accessID, AccessKey: key, SchemaModel: *schemaModel,
 		StreamSlots: *slots, NoSync: *noSync,
+		SessionTTL: *sessionTTL, MaxUploadSessions: *maxUploads,
+		SessionCreateLimit: *createLimit, SessionCreateWindow: *createWindow,
+		CommitLimit: *commitLimit, CommitWindow: *commitWindow, MaxClockSkew: *maxSkew,
+		AcceptUnknownSlots: *acceptSlots, AllowCommitAfterAlter: *allowAlter,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
 	srv, err := New(cfg)

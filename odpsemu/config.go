@@ -48,6 +48,43 @@ type Config struct {
 	// a table's last DDL, new stream sessions still get its previous schema
 	// version (the real service can take minutes after ALTER TABLE).
 	SchemaDelay time.Duration
+
+	// Limits of the real service (see docs/odps-emulator.md, "Service
+	// limits"). A zero value means the real service's limit; a negative
+	// value turns the check off.
+
+	// SessionTTL is how long upload and stream sessions live (real: 24h for
+	// batch upload sessions). A request on an older session gets 409
+	// StatusConflict "The upload session is expired"; a committed upload
+	// session still reports its CLOSED status.
+	SessionTTL time.Duration
+	// MaxUploadSessions caps the upload sessions open at once on one table
+	// (created, neither committed nor expired; real: 32). Creating one more
+	// answers 429 FlowExceeded with Retry-After.
+	MaxUploadSessions int
+	// SessionCreateLimit caps the upload and stream sessions created on one
+	// table per SessionCreateWindow (real: about 500 per 5 minutes); past it,
+	// 429 FlowExceeded with Retry-After.
+	SessionCreateLimit  int
+	SessionCreateWindow time.Duration
+	// CommitLimit caps the upload commits on one table per CommitWindow
+	// (real: about 75 per 15 s); past it, 429 FlowExceeded with Retry-After.
+	CommitLimit  int
+	CommitWindow time.Duration
+	// MaxClockSkew refuses, when signatures are verified (AccessID set),
+	// requests whose Date header is further than this from the server clock
+	// with 403 RequestTimeTooSkewed (real: 15 minutes).
+	MaxClockSkew time.Duration
+	// AcceptUnknownSlots turns off the check that a stream write names a
+	// slot id (slotid=) the session was given.
+	AcceptUnknownSlots bool
+	// AllowCommitAfterAlter turns off the check that refuses the commit of an
+	// upload session opened before the table's last schema change
+	// (409 TableModified).
+	AllowCommitAfterAlter bool
+	// Now is the server clock (default time.Now). Tests move it to expire
+	// sessions, empty quota windows or skew the clock without sleeping.
+	Now func() time.Time
 }
 
 // Op names one kind of request, for fault targeting and request counters.
@@ -114,6 +151,30 @@ func (c *Config) EnsureDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 24 * time.Hour
+	}
+	if c.MaxUploadSessions == 0 {
+		c.MaxUploadSessions = 32
+	}
+	if c.SessionCreateLimit == 0 {
+		c.SessionCreateLimit = 500
+	}
+	if c.SessionCreateWindow == 0 {
+		c.SessionCreateWindow = 5 * time.Minute
+	}
+	if c.CommitLimit == 0 {
+		c.CommitLimit = 75
+	}
+	if c.CommitWindow == 0 {
+		c.CommitWindow = 15 * time.Second
+	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = 15 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	c.Faults.ensureDefaults()
 }
 
@@ -137,6 +198,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("odpsemu: MaxBodyBytes must be at least 1024, got %d", c.MaxBodyBytes))
+	}
+	if c.SessionCreateLimit > 0 && c.SessionCreateWindow <= 0 {
+		errs = append(errs, fmt.Errorf("odpsemu: SessionCreateWindow must be positive, got %v", c.SessionCreateWindow))
+	}
+	if c.CommitLimit > 0 && c.CommitWindow <= 0 {
+		errs = append(errs, fmt.Errorf("odpsemu: CommitWindow must be positive, got %v", c.CommitWindow))
 	}
 	if err := c.Faults.validate(); err != nil {
 		errs = append(errs, err)

@@ -32,6 +32,13 @@
 //     and bumps the table's schema version. Stream sessions keep the version
 //     they were opened with; a PUT with check_latest_schema=true on an older
 //     version gets 412 SchemaModified, like MaxCompute.
+//   - The real service's limits are enforced (limits.go): session expiry
+//     (SessionTTL, 409 StatusConflict), per-table quotas on open upload
+//     sessions, session creations and commits (429 FlowExceeded with
+//     Retry-After), Date skew on signed requests (403 RequestTimeTooSkewed),
+//     unknown stream slot ids (400 InvalidArgument) and the commit of an
+//     upload session opened before an ALTER TABLE (409 TableModified). Each
+//     is a Config field; Config.Now lets tests move the clock.
 //   - Faults (error rate, latency, failure of the Nth request, failures after
 //     processing, SchemaModified on the next stream write) are injected per
 //     operation for tests; see Faults and Server.SetFaults.

@@ -179,6 +179,10 @@ func TestMainCommand(t *testing.T) {
 	if code := Main(context.Background(), []string{"--bogus"}, io.Discard, io.Discard); code != 2 {
 		t.Fatalf("bad flag: code %d", code)
 	}
+	errBuf.Reset()
+	if code := Main(context.Background(), []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--commit-window", "-1s"}, io.Discard, &errBuf); code != 2 || !strings.Contains(errBuf.String(), "CommitWindow") {
+		t.Fatalf("negative --commit-window: code %d, %s", code, errBuf.String())
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -44,6 +44,8 @@ type Server struct {
 	rng            *rand.Rand
 	schemaModified atomic.Int32 // pending injected SchemaModified replies
 
+	quota quotas // Config.MaxUploadSessions, SessionCreateLimit, CommitLimit
+
 	counts map[Op]*atomic.Int64
 	reqSeq atomic.Uint64
 

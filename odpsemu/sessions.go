@@ -14,12 +14,24 @@ import (
 // across an emulator restart (real sessions live on the server for hours).
 
 type streamSession struct {
+	mu sync.Mutex // guards Slots
+
 	ID            string   `json:"id"`
 	TableID       string   `json:"table_id"`
 	Table         string   `json:"table"`
 	Partition     []string `json:"partition,omitempty"`
 	SchemaVersion int      `json:"schema_version"`
 	Created       int64    `json:"created"`
+	CreatedNS     int64    `json:"created_ns,omitempty"`
+	// Slots is the slot count the session was last given (create or
+	// reload): the slot ids it has are 1..Slots. 0 (older files): any.
+	Slots int `json:"slots,omitempty"`
+}
+
+func (s *streamSession) slotCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Slots
 }
 
 type blockMeta struct {
@@ -31,16 +43,20 @@ type blockMeta struct {
 type uploadSession struct {
 	mu sync.Mutex // serializes block writes and commit of this session
 
-	ID        string            `json:"id"`
-	TableID   string            `json:"table_id"`
-	Table     string            `json:"table"`
-	Partition []string          `json:"partition,omitempty"`
-	Overwrite bool              `json:"overwrite,omitempty"`
-	Columns   []columnJSON      `json:"columns"`
-	Created   int64             `json:"created"`
-	Status    string            `json:"status"` // normal | closed (committed)
-	Blocks    map[int]blockMeta `json:"blocks"`
-	cols      []column          // parsed Columns
+	ID        string       `json:"id"`
+	TableID   string       `json:"table_id"`
+	Table     string       `json:"table"`
+	Partition []string     `json:"partition,omitempty"`
+	Overwrite bool         `json:"overwrite,omitempty"`
+	Columns   []columnJSON `json:"columns"`
+	Created   int64        `json:"created"`
+	CreatedNS int64        `json:"created_ns,omitempty"`
+	// DDLVersion is the table's schema version when the session was
+	// created, plus one (0 in files of older emulators: unknown).
+	DDLVersion int               `json:"ddl_version,omitempty"`
+	Status     string            `json:"status"` // normal | closed (committed)
+	Blocks     map[int]blockMeta `json:"blocks"`
+	cols       []column          // parsed Columns
 }
 
 type snapSeg struct {

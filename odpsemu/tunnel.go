@@ -114,6 +114,9 @@ func (s *Server) streamReply(r *http.Request, sess *streamSession, t *table) str
 	for i := range slots {
 		slots[i] = [2]any{i + 1, host}
 	}
+	sess.mu.Lock()
+	sess.Slots = n
+	sess.mu.Unlock()
 	return streamSessionJSON{
 		SessionName: sess.ID, Status: "normal",
 		Schema: tunnelSchema(t.columnsAt(sess.SchemaVersion), t.partKeys),
@@ -172,7 +175,13 @@ func (s *Server) handleStreamCreate(w http.ResponseWriter, r *http.Request, p *p
 			}
 		}
 	}
-	sess := &streamSession{ID: newID(), TableID: t.id, Table: t.name, Partition: values, SchemaVersion: version, Created: time.Now().Unix()}
+	if e := s.admitSession(p, t, ""); e != nil {
+		p.mu.Unlock()
+		return e
+	}
+	now := s.now()
+	sess := &streamSession{ID: newID(), TableID: t.id, Table: t.name, Partition: values, SchemaVersion: version,
+		Created: now.Unix(), CreatedNS: now.UnixNano()}
 	reply := s.streamReply(r, sess, t)
 	p.mu.Unlock()
 	if err := p.registerStream(sess); err != nil {
@@ -189,6 +198,9 @@ func (s *Server) lookupStream(p *project, id string) (*streamSession, *apiError)
 	if err != nil {
 		return nil, internalError(err)
 	}
+	if s.expired(createdNS(sess.Created, sess.CreatedNS)) {
+		return nil, sessionExpired("stream", id)
+	}
 	return sess, nil
 }
 
@@ -204,7 +216,17 @@ func (s *Server) handleStreamReload(w http.ResponseWriter, r *http.Request, p *p
 	if t == nil {
 		return noSuchTable(p, name)
 	}
-	return writeJSON(w, s.streamReply(r, sess, t))
+	before := sess.slotCount()
+	reply := s.streamReply(r, sess, t)
+	if sess.slotCount() != before {
+		sess.mu.Lock()
+		err := p.saveSession("streams", sess.ID, sess)
+		sess.mu.Unlock()
+		if err != nil {
+			return internalError(err)
+		}
+	}
+	return writeJSON(w, reply)
 }
 
 func (s *Server) handleStreamWrite(w http.ResponseWriter, r *http.Request, p *project, name string) *apiError {
@@ -216,6 +238,12 @@ func (s *Server) handleStreamWrite(w http.ResponseWriter, r *http.Request, p *pr
 	body, e := s.readBody(r) // read it all before answering
 	if e != nil {
 		return e
+	}
+	if !s.cfg.AcceptUnknownSlots {
+		slot, err := strconv.Atoi(q.Get("slotid"))
+		if n := sess.slotCount(); err != nil || slot < 1 || (n > 0 && slot > n) {
+			return badRequest("InvalidArgument", "slot id %q is not a slot of stream session %s (it has slots 1..%d)", q.Get("slotid"), sess.ID, n)
+		}
 	}
 	version := sess.SchemaVersion
 	if v := q.Get("schema_version"); v != "" {
@@ -401,13 +429,21 @@ func (s *Server) handleUploadCreate(w http.ResponseWriter, r *http.Request, p *p
 	if e != nil {
 		return e
 	}
+	id := newID()
+	if e := s.admitSession(p, t, id); e != nil {
+		p.mu.Unlock()
+		return e
+	}
+	now := s.now()
 	sess := &uploadSession{
-		ID: newID(), TableID: t.id, Table: t.name, Partition: values, Overwrite: q.Get("overwrite") == "true",
-		Columns: columnsToJSON(t.cols), cols: t.cols, Created: time.Now().Unix(), Status: "normal", Blocks: map[int]blockMeta{},
+		ID: id, TableID: t.id, Table: t.name, Partition: values, Overwrite: q.Get("overwrite") == "true",
+		Columns: columnsToJSON(t.cols), cols: t.cols, Created: now.Unix(), CreatedNS: now.UnixNano(),
+		DDLVersion: t.latestVersion() + 1, Status: "normal", Blocks: map[int]blockMeta{},
 	}
 	partKeys := t.partKeys
 	p.mu.Unlock()
 	if err := p.registerUpload(sess); err != nil {
+		s.closeUpload(sess.TableID, sess.ID)
 		return internalError(err)
 	}
 	sess.mu.Lock()
@@ -449,6 +485,9 @@ func (s *Server) handleUploadStatus(w http.ResponseWriter, r *http.Request, p *p
 	s.syncCommitted(p, sess, name)
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
+	if sess.Status != "closed" && s.uploadExpired(sess) {
+		return sessionExpired("upload", sess.ID)
+	}
 	return writeJSON(w, s.uploadReply(sess, partKeys))
 }
 
@@ -499,6 +538,9 @@ func (s *Server) handleBlockWrite(w http.ResponseWriter, r *http.Request, p *pro
 	if status != "normal" {
 		return closed()
 	}
+	if s.uploadExpired(sess) {
+		return sessionExpired("upload", sess.ID)
+	}
 	// Decode outside the session lock: blocks of one session upload in parallel.
 	var bb batchBuilder
 	n, err := newDecoder(cols).decode(body, func(raw []byte, _ []fieldSpan) error {
@@ -526,6 +568,10 @@ func (s *Server) handleBlockWrite(w http.ResponseWriter, r *http.Request, p *pro
 	return nil
 }
 
+func (s *Server) uploadExpired(sess *uploadSession) bool {
+	return s.expired(createdNS(sess.Created, sess.CreatedNS))
+}
+
 func blockRel(uploadID string, block int) string {
 	return filepath.Join("uploads", uploadID, fmt.Sprintf("block-%d.seg", block))
 }
@@ -547,7 +593,22 @@ func (s *Server) handleUploadCommit(w http.ResponseWriter, r *http.Request, p *p
 	if sess.Status == "closed" || t.isCommitted(sess.ID) {
 		// The SDK retries commits: a repeated commit succeeds without effect.
 		p.mu.Unlock()
+		s.closeUpload(sess.TableID, sess.ID)
 		return s.finishCommit(w, p, sess)
+	}
+	if s.uploadExpired(sess) {
+		p.mu.Unlock()
+		return sessionExpired("upload", sess.ID)
+	}
+	if !s.cfg.AllowCommitAfterAlter && sess.DDLVersion > 0 && sess.DDLVersion != t.latestVersion()+1 {
+		p.mu.Unlock()
+		return &apiError{status: http.StatusConflict, code: "TableModified",
+			msg: fmt.Sprintf("The specified table has been modified since the upload initiated: table %s.%s changed from schema version %d to %d; create a new session",
+				p.name, t.name, sess.DDLVersion-1, t.latestVersion())}
+	}
+	if e := s.admitCommit(p, t); e != nil {
+		p.mu.Unlock()
+		return e
 	}
 	pt := t.findPartition(sess.Partition)
 	if pt == nil {
@@ -579,6 +640,7 @@ func (s *Server) handleUploadCommit(w http.ResponseWriter, r *http.Request, p *p
 	}
 	pt.lastModified.Store(time.Now().UnixNano())
 	p.mu.Unlock()
+	s.closeUpload(sess.TableID, sess.ID)
 	if sess.Overwrite {
 		for _, sg := range oldSegs {
 			s.removeSegment(p, sg.rel)

@@ -37,13 +37,51 @@ type emu struct {
 
 	mu     sync.Mutex
 	record bool
-	puts   [][]byte // bodies of PUT requests while recording
+	puts   [][]byte              // bodies of PUT requests while recording
+	hook   func(r *http.Request) // called before each request is served
+	errs   []string              // "status body" of every error answer
+}
+
+// errorAnswers returns the error answers (status and body) served so far.
+func (e *emu) errorAnswers() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.errs...)
+}
+
+// errRecorder keeps the status and body of an error answer.
+type errRecorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *errRecorder) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *errRecorder) Write(b []byte) (int, error) {
+	if w.status >= 400 && w.body.Len() < 4096 {
+		w.body.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// setHook installs fn to run before each request (nil removes it).
+func (e *emu) setHook(fn func(r *http.Request)) {
+	e.mu.Lock()
+	e.hook = fn
+	e.mu.Unlock()
 }
 
 func (e *emu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
-	rec := e.record
+	rec, hook := e.record, e.hook
 	e.mu.Unlock()
+	if hook != nil {
+		hook(r)
+	}
 	if rec && r.Method == http.MethodPut {
 		b, _ := io.ReadAll(r.Body)
 		e.mu.Lock()
@@ -51,7 +89,13 @@ func (e *emu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.mu.Unlock()
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
-	e.srv.ServeHTTP(w, r)
+	rw := &errRecorder{ResponseWriter: w}
+	e.srv.ServeHTTP(rw, r)
+	if rw.status >= 400 {
+		e.mu.Lock()
+		e.errs = append(e.errs, fmt.Sprintf("%d %s", rw.status, rw.body.String()))
+		e.mu.Unlock()
+	}
 }
 
 func (e *emu) endpoint() string { return e.ts.URL + "/api" }
@@ -60,12 +104,22 @@ func (e *emu) tunnel() string   { return e.ts.URL }
 // startEmu starts an emulator over dir (a fresh temp dir when empty).
 func startEmu(t testing.TB, dir string) *emu {
 	t.Helper()
+	return startEmuCfg(t, dir, nil)
+}
+
+// startEmuCfg is startEmu with the emulator's config changed by mod.
+func startEmuCfg(t testing.TB, dir string, mod func(*odpsemu.Config)) *emu {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	// SchemaModel: every sink test also proves the sink sends
 	// odps.namespace.schema=false with its `project`.`table` DDL.
-	srv, err := odpsemu.New(odpsemu.Config{DataDir: dir, NoSync: true, SchemaModel: true})
+	cfg := odpsemu.Config{DataDir: dir, NoSync: true, SchemaModel: true}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := odpsemu.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,13 @@ type harness struct {
 
 func newHarness(t *testing.T, mapCfg schema.Config, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, emu: startEmu(t, ""), mapCfg: mapCfg}
+	return newHarnessEmu(t, mapCfg, nil, mod)
+}
+
+// newHarnessEmu is newHarness with the emulator's config changed by emuMod.
+func newHarnessEmu(t *testing.T, mapCfg schema.Config, emuMod func(*odpsemu.Config), mod func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, emu: startEmuCfg(t, "", emuMod), mapCfg: mapCfg}
 	h.log = openLog(t, filepath.Join(t.TempDir(), "state"))
 	t.Cleanup(func() { h.log.Close() })
 	h.cfg = testConfig(h.emu)

@@ -255,10 +255,11 @@ func (s *Sink) flush(p *pack) {
 	}
 }
 
-// quickRetry reports errors a fresh session fixes at once.
+// quickRetry reports errors a fresh session fixes at once (412
+// SchemaModified, 404 gone, 409 StatusConflict: the session expired).
 func quickRetry(err error) bool {
 	var ae *apiError
-	return errors.As(err, &ae) && (ae.Status == 412 || ae.Status == 404)
+	return errors.As(err, &ae) && (ae.Status == 412 || ae.Status == 404 || ae.Status == 409)
 }
 
 // putPack sends a pack through a session that can hold its columns.

@@ -26,9 +26,28 @@ import (
 //     which replaces them); anything else, or a session older than
 //     session_ttl, is abandoned (uncommitted rows are never visible) and a
 //     new session is created.
+//
+// A session the service refuses mid-way (409 StatusConflict: expired;
+// 409 TableModified: the table was altered after the session was opened;
+// 404: gone) is replaced by a new one and every block is written again
+// (uncommitted blocks are never visible, so nothing is duplicated).
+// Session creation, status and commit run through the retry loop, so the
+// per-table quotas (429 with Retry-After) only slow a load down.
 
 // maxBlocks is the Tunnel's block id limit per session (ids 0..19999).
 const maxBlocks = 20000
+
+// maxSessionRenewals bounds how often one group's upload session is
+// replaced after the service refused it (expired, table modified).
+const maxSessionRenewals = 3
+
+// sessionGone reports an upload session the service will no longer take:
+// expired or committed (409 StatusConflict), opened before an ALTER TABLE
+// (409 TableModified), or unknown (404 NoSuchUpload).
+func sessionGone(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && (ae.Status == 409 || ae.Status == 404 && ae.Code != "NoSuchTable" && ae.Code != "NoSuchPartition")
+}
 
 type uploadKey struct {
 	key streamKey
@@ -130,11 +149,11 @@ func (s *Sink) uploadGroup(ctx context.Context, tun *tunnelClient, w *writeState
 	spec := g.col + "=" + g.key.part
 	var id string
 	if rec != nil && rec.Session != "" && time.Since(time.Unix(rec.Created, 0)) < s.cfg.SessionTTL {
-		st, err := tun.uploadStatus(ctx, g.key.table, spec, rec.Session)
-		var ae *apiError
+		st, err := s.uploadStatus(ctx, tun, g, spec, rec.Session)
 		switch {
-		case errors.As(err, &ae) && ae.Status == 404 && ae.Code != "NoSuchTable":
-			// gone: start over
+		case sessionGone(err):
+			// expired or gone: start over (its blocks were never visible)
+			s.lg.Info("maxcompute: recorded snapshot upload session is gone; starting a new one", "table", g.key.table, "partition", g.key.part, "session", rec.Session, "err", err)
 		case err != nil:
 			return err
 		case st.status == "closed":
@@ -148,12 +167,28 @@ func (s *Sink) uploadGroup(ctx context.Context, tun *tunnelClient, w *writeState
 			return fmt.Errorf("upload session %s is %s; retrying later", rec.Session, st.status)
 		}
 	}
+	renewals := 0
+	renew := func(err error) bool {
+		if !sessionGone(err) || renewals >= maxSessionRenewals {
+			return false
+		}
+		renewals++
+		s.lg.Warn("maxcompute: upload session refused; writing the rows again through a new one", "table", g.key.table, "partition", g.key.part, "session", id, "err", err)
+		id = ""
+		return true
+	}
 	for round := 0; ; round++ {
 		if id == "" {
 			if err := s.ensureTable(ctx, g.target); err != nil {
 				return err
 			}
-			sess, err := tun.createUpload(ctx, g.key.table, spec)
+			var sess *uploadSession
+			err := s.retry(ctx, retryOpts{what: "creating an upload session on " + g.key.group(),
+				log: []any{"table", g.key.table, "partition", g.key.part}},
+				func() (err error) {
+					sess, err = tun.createUpload(ctx, g.key.table, spec)
+					return err
+				})
 			if err != nil {
 				return err
 			}
@@ -168,10 +203,16 @@ func (s *Sink) uploadGroup(ctx context.Context, tun *tunnelClient, w *writeState
 			}
 		}
 		if err := s.writeBlocks(ctx, tun, g, spec, id); err != nil {
+			if renew(err) {
+				continue
+			}
 			return err
 		}
-		st, err := tun.uploadStatus(ctx, g.key.table, spec, id)
+		st, err := s.uploadStatus(ctx, tun, g, spec, id)
 		if err != nil {
+			if renew(err) {
+				continue
+			}
 			return err
 		}
 		if st.status == "closed" {
@@ -194,6 +235,9 @@ func (s *Sink) uploadGroup(ctx context.Context, tun *tunnelClient, w *writeState
 			continue
 		}
 		if err := s.commit(ctx, tun, g, spec, id); err != nil {
+			if renew(err) {
+				continue
+			}
 			return err
 		}
 		break
@@ -253,8 +297,7 @@ func (s *Sink) writeBlock(ctx context.Context, tun *tunnelClient, g *uploadGroup
 		log: []any{"table", g.key.table, "partition", g.key.part, "block", block}},
 		func() error {
 			err := tun.writeBlock(ctx, g.key.table, spec, id, block, body)
-			var ae *apiError
-			if errors.As(err, &ae) && (ae.Status == 409 || ae.Status == 404) {
+			if sessionGone(err) {
 				return &stopRetry{err} // the session is gone: the caller starts a new one
 			}
 			return err
@@ -273,7 +316,26 @@ func (s *Sink) commit(ctx context.Context, tun *tunnelClient, g *uploadGroup, sp
 				if st, serr := tun.uploadStatus(ctx, g.key.table, spec, id); serr == nil && st.status == "closed" {
 					return nil
 				}
+				if sessionGone(err) {
+					return &stopRetry{err} // expired or table modified: the caller starts a new session
+				}
 			}
 			return err
 		})
+}
+
+// uploadStatus asks for a session's status through the retry loop; a
+// session that is gone is handed back at once.
+func (s *Sink) uploadStatus(ctx context.Context, tun *tunnelClient, g *uploadGroup, spec, id string) (*uploadSession, error) {
+	var st *uploadSession
+	err := s.retry(ctx, retryOpts{what: fmt.Sprintf("status of upload session %s on %s", id, g.key.group()),
+		log: []any{"table", g.key.table, "partition", g.key.part, "session", id}},
+		func() (err error) {
+			st, err = tun.uploadStatus(ctx, g.key.table, spec, id)
+			if sessionGone(err) {
+				return &stopRetry{err}
+			}
+			return err
+		})
+	return st, err
 }
