@@ -100,6 +100,17 @@ type Config struct {
 	// to be reattached after a restart (MaxCompute expires them after 24h).
 	// Default 20h.
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// Snapshot rows of many batches share one upload session per table
+	// partition, committed when it holds CommitBytes of encoded rows
+	// (default 256MiB) or CommitBlocks blocks (default 2000, at most
+	// 19000 of the 20000 ids), when it is CommitAge old (default 30m, less
+	// than session_ttl), when no snapshot row reached it for CommitIdle
+	// (default 10s), before change rows or a schema change of its table, and
+	// at Close.
+	CommitBytes  Size          `yaml:"commit_bytes"`
+	CommitBlocks int           `yaml:"commit_blocks"`
+	CommitAge    time.Duration `yaml:"commit_age"`
+	CommitIdle   time.Duration `yaml:"commit_idle"`
 
 	// Merge configures the base tables of current rows built from the ODS
 	// change logs (odsync maxcompute merge-sql).
@@ -185,6 +196,18 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 20 * time.Hour
+	}
+	if c.CommitBytes == 0 {
+		c.CommitBytes = 256 << 20
+	}
+	if c.CommitBlocks == 0 {
+		c.CommitBlocks = 2000
+	}
+	if c.CommitAge == 0 {
+		c.CommitAge = 30 * time.Minute
+	}
+	if c.CommitIdle == 0 {
+		c.CommitIdle = 10 * time.Second
 	}
 	if c.Merge.BaseSuffix == "" {
 		c.Merge.BaseSuffix = "_base"
@@ -276,6 +299,18 @@ func (c *Config) Validate(prefix string) error {
 	}
 	if c.SessionTTL < time.Minute || c.SessionTTL > 24*time.Hour {
 		add("session_ttl: %s: want 1m..24h (sessions expire after 24h)", c.SessionTTL)
+	}
+	if c.CommitBytes < 1 {
+		add("commit_bytes: %d: want > 0", c.CommitBytes)
+	}
+	if c.CommitBlocks < 1 || c.CommitBlocks > maxBlocks-1000 {
+		add("commit_blocks: %d: want 1..%d", c.CommitBlocks, maxBlocks-1000)
+	}
+	if c.CommitAge <= 0 || c.CommitAge >= c.SessionTTL {
+		add("commit_age: %s: want more than 0 and less than session_ttl %s", c.CommitAge, c.SessionTTL)
+	}
+	if c.CommitIdle <= 0 {
+		add("commit_idle: %s: want > 0", c.CommitIdle)
 	}
 	if c.Lifecycle < 0 {
 		add("lifecycle: %d: must not be negative", c.Lifecycle)

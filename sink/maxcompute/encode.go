@@ -68,6 +68,7 @@ type colEnc struct {
 // layout is the encoding plan of one target's columns.
 type layout struct {
 	cols []colEnc
+	sig  string // a hash of the table and column names and types
 }
 
 func newLayout(t *schema.Target) *layout {

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/aliyun/aliyun-odps-go-sdk/odps/account"
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
@@ -82,6 +83,8 @@ type Sink struct {
 	closed   bool
 
 	merge *merger
+
+	bulk bulkState // snapshot upload sessions open across Writes
 }
 
 // tableState is what the sink knows about one ODS table.
@@ -137,9 +140,14 @@ func New(cfg Config, mapper *schema.Mapper, store Store, logger *slog.Logger) (*
 	} else if n > 0 {
 		logger.Debug("maxcompute: removed state of acknowledged batches", "records", n)
 	}
+	if err := s.loadBulk(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("maxcompute: %w", err)
+	}
 	s.merge = newMerger(s)
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.ticker() }()
+	go func() { defer s.wg.Done(); s.bulkLoop() }()
 	if cfg.Merge.Schedule {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.merge.run(ctx) }()
@@ -214,6 +222,7 @@ func (s *Sink) layoutOf(t *schema.Target) *layout {
 	l := s.bySig[sig]
 	if l == nil {
 		l = newLayout(t)
+		l.sig = fmt.Sprintf("%016x", xxhash.Sum64String(sig))
 		s.bySig[sig] = l
 	}
 	s.layouts[t] = l
@@ -366,6 +375,9 @@ func (s *Sink) applyPlan(ctx context.Context, p *schema.Plan) error {
 func (s *Sink) alter(ctx context.Context, st schema.Step) error {
 	name := st.Table.Name
 	s.drainTable(ctx, name)
+	if err := s.commitBulk(ctx, name, nil); err != nil {
+		return fmt.Errorf("table %s: before %s: %w", name, st.Kind, err)
+	}
 	ts := s.tableState(name)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -471,6 +483,10 @@ func (s *Sink) ensureTable(ctx context.Context, t *schema.Target) error {
 		missing = append(missing, *c)
 	}
 	if len(missing) > 0 {
+		// An upload session opened before ALTER cannot commit (TableModified).
+		if err := s.commitBulk(ctx, t.Name, nil); err != nil {
+			return fmt.Errorf("table %s: before adding columns: %w", t.Source, err)
+		}
 		stmt := (&schema.Plan{Steps: []schema.Step{{Kind: schema.StepAddColumns, Table: t, Columns: missing}}}).MaxCompute(s.cat.opts)
 		for _, sql := range stmt {
 			if err := s.cat.exec(ctx, sql); err != nil {
@@ -551,6 +567,9 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 		return errors.New("maxcompute: sink is closed")
 	}
 	s.mu.Unlock()
+	if err := s.bulkLost(); err != nil {
+		return err
+	}
 	if err := s.applyPending(ctx); err != nil {
 		return asSinkError(err)
 	}
@@ -637,6 +656,12 @@ func (s *Sink) encode(ctx context.Context, w *writeState) error {
 			}
 			continue
 		}
+		if s.hasBulk(t.Name) {
+			// Change rows follow the table's snapshot: commit it first.
+			if err := s.commitBulk(ctx, t.Name, nil); err != nil {
+				return fmt.Errorf("table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
+			}
+		}
 		if w.done.has(key.group(), e.Seq) {
 			continue // stored by an earlier attempt
 		}
@@ -665,6 +690,7 @@ func (s *Sink) ticker() {
 					s.lg.Warn("maxcompute: cleaning old state", "err", err)
 				}
 				s.prog.forget(s.store.Tail())
+				s.forgetCommitted(s.store.Tail())
 				s.dropIdleStreams(now.Add(-10 * time.Minute))
 			}
 		}
@@ -683,7 +709,7 @@ func (s *Sink) Close(ctx context.Context) error {
 	s.closed = true
 	s.mu.Unlock()
 	s.sealAll()
-	err := s.waitAllStreams(ctx)
+	err := errors.Join(s.waitAllStreams(ctx), s.commitBulk(ctx, "", nil))
 	s.cancel()
 	s.wg.Wait()
 	s.tunMu.Lock()

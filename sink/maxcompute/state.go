@@ -43,7 +43,9 @@ func keyLast(key string) (uint64, bool) {
 	rest, ok := strings.CutPrefix(key, "s/")
 	if !ok {
 		if rest, ok = strings.CutPrefix(key, "u/"); !ok {
-			return 0, false
+			if rest, ok = strings.CutPrefix(key, "c/"); !ok {
+				return 0, false
+			}
 		}
 	}
 	if len(rest) < 41 || rest[20] != '-' {

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
-	"time"
 
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
@@ -36,10 +34,6 @@ import (
 
 // maxBlocks is the Tunnel's block id limit per session (ids 0..19999).
 const maxBlocks = 20000
-
-// maxSessionRenewals bounds how often one group's upload session is
-// replaced after the service refused it (expired, table modified).
-const maxSessionRenewals = 3
 
 // sessionGone reports an upload session the service will no longer take:
 // expired or committed (409 StatusConflict), opened before an ALTER TABLE
@@ -110,7 +104,7 @@ func (s *Sink) upload(ctx context.Context, w *writeState) error {
 		return err
 	}
 	for _, g := range w.uploads {
-		if err := s.uploadGroup(ctx, tun, w, g); err != nil {
+		if err := s.bulkGroup(ctx, tun, g, w.b.First, w.b.Last); err != nil {
 			return fmt.Errorf("snapshot rows of batch %d..%d into %s partition %s: %w", w.b.First, w.b.Last, g.key.table, g.key.part, err)
 		}
 	}
@@ -137,123 +131,9 @@ func (s *Sink) saveUploadRecord(key string, r *uploadRecord) error {
 	return s.store.Put(s.ns, key, v)
 }
 
-func (s *Sink) uploadGroup(ctx context.Context, tun *tunnelClient, w *writeState, g *uploadGroup) error {
-	key := g.stateKey(w.b.First, w.b.Last)
-	rec, err := s.loadUploadRecord(key)
-	if err != nil {
-		return err
-	}
-	if rec != nil && rec.Committed {
-		return nil
-	}
-	spec := g.col + "=" + g.key.part
-	var id string
-	if rec != nil && rec.Session != "" && time.Since(time.Unix(rec.Created, 0)) < s.cfg.SessionTTL {
-		st, err := s.uploadStatus(ctx, tun, g, spec, rec.Session)
-		switch {
-		case sessionGone(err):
-			// expired or gone: start over (its blocks were never visible)
-			s.lg.Info("maxcompute: recorded snapshot upload session is gone; starting a new one", "table", g.key.table, "partition", g.key.part, "session", rec.Session, "err", err)
-		case err != nil:
-			return err
-		case st.status == "closed":
-			s.lg.Info("maxcompute: snapshot upload was committed before a restart", "table", g.key.table, "partition", g.key.part, "session", rec.Session)
-			rec.Committed = true
-			return s.saveUploadRecord(key, rec)
-		case st.status == "normal" && fits(st.cols, g.lay) == nil:
-			id = rec.Session
-			s.lg.Info("maxcompute: reattached snapshot upload session", "table", g.key.table, "partition", g.key.part, "session", id)
-		case st.status == "committing" || st.status == "closing":
-			return fmt.Errorf("upload session %s is %s; retrying later", rec.Session, st.status)
-		}
-	}
-	renewals := 0
-	renew := func(err error) bool {
-		if !sessionGone(err) || renewals >= maxSessionRenewals {
-			return false
-		}
-		renewals++
-		s.lg.Warn("maxcompute: upload session refused; writing the rows again through a new one", "table", g.key.table, "partition", g.key.part, "session", id, "err", err)
-		id = ""
-		return true
-	}
-	for round := 0; ; round++ {
-		if id == "" {
-			if err := s.ensureTable(ctx, g.target); err != nil {
-				return err
-			}
-			var sess *uploadSession
-			err := s.retry(ctx, retryOpts{what: "creating an upload session on " + g.key.group(),
-				log: []any{"table", g.key.table, "partition", g.key.part}},
-				func() (err error) {
-					sess, err = tun.createUpload(ctx, g.key.table, spec)
-					return err
-				})
-			if err != nil {
-				return err
-			}
-			if err := fits(sess.cols, g.lay); err != nil {
-				s.forgetTable(g.key.table)
-				return fmt.Errorf("upload session on %s: %w", g.key.group(), err)
-			}
-			id = sess.id
-			rec = &uploadRecord{Session: id, Created: nowUnix()}
-			if err := s.saveUploadRecord(key, rec); err != nil {
-				return err
-			}
-		}
-		if err := s.writeBlocks(ctx, tun, g, spec, id); err != nil {
-			if renew(err) {
-				continue
-			}
-			return err
-		}
-		st, err := s.uploadStatus(ctx, tun, g, spec, id)
-		if err != nil {
-			if renew(err) {
-				continue
-			}
-			return err
-		}
-		if st.status == "closed" {
-			break // committed meanwhile (a commit whose answer was lost)
-		}
-		want := make([]int, len(g.blocks))
-		for i := range want {
-			want[i] = i
-		}
-		got := slices.Clone(st.blocks)
-		slices.Sort(got)
-		if !slices.Equal(got, want) {
-			// Blocks left by an earlier attempt that cut the rows
-			// differently: this session cannot be committed as is.
-			if round > 0 {
-				return fmt.Errorf("upload session %s holds blocks %v after writing %v", id, got, want)
-			}
-			s.lg.Warn("maxcompute: abandoning an upload session with foreign blocks", "table", g.key.table, "session", id, "blocks", got)
-			id = ""
-			continue
-		}
-		if err := s.commit(ctx, tun, g, spec, id); err != nil {
-			if renew(err) {
-				continue
-			}
-			return err
-		}
-		break
-	}
-	rec.Committed = true
-	if err := s.saveUploadRecord(key, rec); err != nil {
-		// Committed but not recorded: a replay finds the session CLOSED.
-		s.lg.Warn("maxcompute: recording a committed upload", "table", g.key.table, "err", err)
-	}
-	s.lg.Debug("maxcompute: snapshot rows committed", "table", g.key.table, "partition", g.key.part, "rows", g.rows, "blocks", len(g.blocks), "session", id)
-	return nil
-}
-
 // writeBlocks writes the blocks in parallel, each retried with backoff
 // (a block is rewritten whole under the same id).
-func (s *Sink) writeBlocks(ctx context.Context, tun *tunnelClient, g *uploadGroup, spec, id string) error {
+func (s *Sink) writeBlocks(ctx context.Context, tun *tunnelClient, g *uploadGroup, spec, id string, base int) error {
 	sem := make(chan struct{}, s.cfg.BlockWriters)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -272,7 +152,7 @@ func (s *Sink) writeBlocks(ctx context.Context, tun *tunnelClient, g *uploadGrou
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := s.writeBlock(ctx, tun, g, spec, id, i, enc)
+			err := s.writeBlock(ctx, tun, g.key, spec, id, base+i, enc)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
@@ -288,15 +168,15 @@ func (s *Sink) writeBlocks(ctx context.Context, tun *tunnelClient, g *uploadGrou
 	return errors.Join(errs...)
 }
 
-func (s *Sink) writeBlock(ctx context.Context, tun *tunnelClient, g *uploadGroup, spec, id string, block int, enc *encoder) error {
+func (s *Sink) writeBlock(ctx context.Context, tun *tunnelClient, key streamKey, spec, id string, block int, enc *encoder) error {
 	body, err := s.codec.compress(enc.Finish())
 	if err != nil {
 		return err
 	}
-	return s.retry(ctx, retryOpts{what: fmt.Sprintf("block %d of %s", block, g.key.group()),
-		log: []any{"table", g.key.table, "partition", g.key.part, "block", block}},
+	return s.retry(ctx, retryOpts{what: fmt.Sprintf("block %d of %s", block, key.group()),
+		log: []any{"table", key.table, "partition", key.part, "block", block}},
 		func() error {
-			err := tun.writeBlock(ctx, g.key.table, spec, id, block, body)
+			err := tun.writeBlock(ctx, key.table, spec, id, block, body)
 			if sessionGone(err) {
 				return &stopRetry{err} // the session is gone: the caller starts a new one
 			}
@@ -306,14 +186,14 @@ func (s *Sink) writeBlock(ctx context.Context, tun *tunnelClient, g *uploadGroup
 
 // commit commits a session; after a failed attempt the status tells
 // whether the commit happened anyway.
-func (s *Sink) commit(ctx context.Context, tun *tunnelClient, g *uploadGroup, spec, id string) error {
-	return s.retry(ctx, retryOpts{what: fmt.Sprintf("commit of upload session %s on %s", id, g.key.group()),
-		log: []any{"table", g.key.table, "partition", g.key.part, "session", id}},
+func (s *Sink) commit(ctx context.Context, tun *tunnelClient, g streamKey, spec, id string) error {
+	return s.retry(ctx, retryOpts{what: fmt.Sprintf("commit of upload session %s on %s", id, g.group()),
+		log: []any{"table", g.table, "partition", g.part, "session", id}},
 		func() error {
-			err := tun.commitUpload(ctx, g.key.table, spec, id)
+			err := tun.commitUpload(ctx, g.table, spec, id)
 			if err != nil {
 				// A commit that failed on the way back may have happened.
-				if st, serr := tun.uploadStatus(ctx, g.key.table, spec, id); serr == nil && st.status == "closed" {
+				if st, serr := tun.uploadStatus(ctx, g.table, spec, id); serr == nil && st.status == "closed" {
 					return nil
 				}
 				if sessionGone(err) {
@@ -326,12 +206,12 @@ func (s *Sink) commit(ctx context.Context, tun *tunnelClient, g *uploadGroup, sp
 
 // uploadStatus asks for a session's status through the retry loop; a
 // session that is gone is handed back at once.
-func (s *Sink) uploadStatus(ctx context.Context, tun *tunnelClient, g *uploadGroup, spec, id string) (*uploadSession, error) {
+func (s *Sink) uploadStatus(ctx context.Context, tun *tunnelClient, g streamKey, spec, id string) (*uploadSession, error) {
 	var st *uploadSession
-	err := s.retry(ctx, retryOpts{what: fmt.Sprintf("status of upload session %s on %s", id, g.key.group()),
-		log: []any{"table", g.key.table, "partition", g.key.part, "session", id}},
+	err := s.retry(ctx, retryOpts{what: fmt.Sprintf("status of upload session %s on %s", id, g.group()),
+		log: []any{"table", g.table, "partition", g.part, "session", id}},
 		func() (err error) {
-			st, err = tun.uploadStatus(ctx, g.key.table, spec, id)
+			st, err = tun.uploadStatus(ctx, g.table, spec, id)
 			if sessionGone(err) {
 				return &stopRetry{err}
 			}

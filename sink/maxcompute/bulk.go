@@ -1,0 +1,470 @@
+package maxcompute
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bulk loading of snapshot rows (see docs/maxcompute.md, "Snapshot bulk
+// loads"): one batch upload session per table partition stays open across
+// many Writes. Each batch's snapshot rows of a partition become blocks
+// appended to that session; the block ids, with the batch's seq range, are
+// recorded in the state store (one synced Put) before Write returns, so an
+// acknowledged batch is durable in the session (blocks are durable on the
+// server once written). The session is committed when it is big
+// (CommitBytes, CommitBlocks), old (CommitAge), idle (CommitIdle: the
+// table's snapshot ended), when a non-snapshot event or a schema change
+// reaches the table, and at Close.
+//
+// Block ids: the next id of a session is the number of blocks recorded, so
+// a batch replayed after a crash (cut at the same seqs by the pipeline)
+// writes the same ids again and replaces whatever the interrupted attempt
+// left; a block id above the recorded ones that the crash left behind is
+// overwritten with an empty block before the commit. So the commit holds
+// exactly the recorded blocks: no loss, no duplicates.
+//
+// State keys:
+//
+//	b/<table>/<part>                      the open session: id, created, blocks
+//	c/<first>-<last>/<table>/<part>/<id>  a committed session's batches, kept
+//	                                      until the log's Tail passes them, so
+//	                                      a replayed batch is not loaded twice
+
+// bulkBlock is one recorded block: rows of batch First..Last (group Ord).
+type bulkBlock struct {
+	ID    int    `json:"id"`
+	First uint64 `json:"first"`
+	Last  uint64 `json:"last"`
+	Ord   int    `json:"ord"`
+	Rows  int64  `json:"rows"`
+	Bytes int64  `json:"bytes"`
+}
+
+// bulkRecord is the value of a b/ key.
+type bulkRecord struct {
+	Session string      `json:"session"`
+	Created int64       `json:"created"` // unix seconds
+	Table   string      `json:"table"`
+	Part    string      `json:"part"`
+	Col     string      `json:"col"` // partition column
+	Sig     string      `json:"sig"` // column layout of the rows
+	Blocks  []bulkBlock `json:"blocks"`
+}
+
+func (r *bulkRecord) has(first, last uint64, ord int) bool {
+	for _, b := range r.Blocks {
+		if b.First == first && b.Last == last && b.Ord == ord {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *bulkRecord) size() (rows, bytes int64) {
+	for _, b := range r.Blocks {
+		rows += b.Rows
+		bytes += b.Bytes
+	}
+	return rows, bytes
+}
+
+// batchRef names one batch's rows of a group.
+type batchRef struct {
+	First uint64 `json:"first"`
+	Last  uint64 `json:"last"`
+	Ord   int    `json:"ord"`
+}
+
+// committedBulk is a committed session's batches (value of a c/ key).
+type committedBulk struct {
+	key     streamKey
+	last    uint64
+	batches []batchRef
+}
+
+// bulkSession is the open upload session of one table partition.
+type bulkSession struct {
+	mu       sync.Mutex
+	key      streamKey
+	rec      *bulkRecord // nil: none open
+	verified bool        // the server confirmed it in this process
+	lastPut  time.Time
+}
+
+type bulkState struct {
+	mu        sync.Mutex
+	sessions  map[streamKey]*bulkSession
+	committed []committedBulk
+	lost      error // a session refused after its batches were acknowledged
+}
+
+func bulkKey(k streamKey) string { return "b/" + k.table + "/" + k.part }
+
+// loadBulk reads the open sessions and committed batches of earlier runs.
+func (s *Sink) loadBulk() error {
+	s.bulk.sessions = map[streamKey]*bulkSession{}
+	err := s.store.Scan(s.ns, "b/", func(key string, v []byte) error {
+		var r bulkRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("bulk upload record %s: %w", key, err)
+		}
+		k := streamKey{table: r.Table, part: r.Part}
+		s.bulk.sessions[k] = &bulkSession{key: k, rec: &r, lastPut: time.Now()}
+		s.lg.Info("maxcompute: found an open snapshot upload session", "table", r.Table, "partition", r.Part, "session", r.Session, "blocks", len(r.Blocks))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.store.Scan(s.ns, "c/", func(key string, v []byte) error {
+		last, ok := keyLast(key)
+		if !ok {
+			return nil
+		}
+		parts := strings.SplitN(key[len("c/")+41:], "/", 4) // "", table, part, id
+		if len(parts) < 3 {
+			return nil
+		}
+		var refs []batchRef
+		if err := json.Unmarshal(v, &refs); err != nil {
+			return fmt.Errorf("committed bulk record %s: %w", key, err)
+		}
+		s.bulk.committed = append(s.bulk.committed, committedBulk{key: streamKey{parts[1], parts[2]}, last: last, batches: refs})
+		return nil
+	})
+}
+
+func (s *Sink) bulkSession(k streamKey) *bulkSession {
+	s.bulk.mu.Lock()
+	defer s.bulk.mu.Unlock()
+	bs := s.bulk.sessions[k]
+	if bs == nil {
+		bs = &bulkSession{key: k}
+		s.bulk.sessions[k] = bs
+	}
+	return bs
+}
+
+func (s *Sink) bulkCommitted(k streamKey, first, last uint64, ord int) bool {
+	s.bulk.mu.Lock()
+	defer s.bulk.mu.Unlock()
+	for _, c := range s.bulk.committed {
+		if c.key != k {
+			continue
+		}
+		for _, b := range c.batches {
+			if b.First == first && b.Last == last && b.Ord == ord {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// forgetCommitted drops committed records below the log's tail.
+func (s *Sink) forgetCommitted(tail uint64) {
+	s.bulk.mu.Lock()
+	defer s.bulk.mu.Unlock()
+	s.bulk.committed = slices.DeleteFunc(s.bulk.committed, func(c committedBulk) bool { return c.last < tail })
+}
+
+func (s *Sink) bulkLost() error {
+	s.bulk.mu.Lock()
+	defer s.bulk.mu.Unlock()
+	return s.bulk.lost
+}
+
+func (s *Sink) saveBulk(bs *bulkSession) error {
+	v, err := json.Marshal(bs.rec)
+	if err != nil {
+		return err
+	}
+	return s.store.Put(s.ns, bulkKey(bs.key), v)
+}
+
+// bulkGroup appends a batch's snapshot rows of one table partition to the
+// partition's open session (opening one when none is), records the blocks
+// and commits the session when it is big enough.
+func (s *Sink) bulkGroup(ctx context.Context, tun *tunnelClient, w *uploadGroup, first, last uint64) error {
+	g := w
+	if rec, err := s.loadUploadRecord(g.stateKey(first, last)); err != nil {
+		return err
+	} else if rec != nil && rec.Committed {
+		return nil // committed by a version that used one session per batch
+	}
+	if s.bulkCommitted(g.key, first, last, g.ord) {
+		return nil
+	}
+	if err := s.ensureTable(ctx, g.target); err != nil {
+		return err
+	}
+	bs := s.bulkSession(g.key)
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if bs.rec != nil && bs.rec.has(first, last, g.ord) {
+		return nil // recorded before a crash: durable in the session
+	}
+	if bs.rec != nil && (bs.rec.Sig != g.lay.sig || len(bs.rec.Blocks)+len(g.blocks) > s.cfg.CommitBlocks) {
+		if err := s.commitBulkLocked(ctx, tun, bs); err != nil {
+			return err
+		}
+	}
+	spec := g.col + "=" + g.key.part
+	if bs.rec != nil && !bs.verified {
+		st, err := s.uploadStatus(ctx, tun, g.key, spec, bs.rec.Session)
+		switch {
+		case sessionGone(err):
+			if err := s.bulkGone(bs, err); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case st.status == "closed":
+			if err := s.bulkCommitted2(bs); err != nil {
+				return err
+			}
+		case st.status == "normal" && fits(st.cols, g.lay) == nil:
+			bs.verified = true
+			s.lg.Info("maxcompute: reattached snapshot upload session", "table", g.key.table, "partition", g.key.part, "session", bs.rec.Session, "blocks", len(bs.rec.Blocks))
+		case st.status == "normal":
+			if err := s.commitBulkLocked(ctx, tun, bs); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("upload session %s is %s; retrying later", bs.rec.Session, st.status)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		if bs.rec == nil {
+			var sess *uploadSession
+			err := s.retry(ctx, retryOpts{what: "creating an upload session on " + g.key.group(),
+				log: []any{"table", g.key.table, "partition", g.key.part}},
+				func() (err error) {
+					sess, err = tun.createUpload(ctx, g.key.table, spec)
+					return err
+				})
+			if err != nil {
+				return err
+			}
+			if err := fits(sess.cols, g.lay); err != nil {
+				go s.forgetTable(g.key.table) // not under bs.mu: ensureTable may wait for it
+				return fmt.Errorf("upload session on %s: %w", g.key.group(), err)
+			}
+			bs.rec = &bulkRecord{Session: sess.id, Created: nowUnix(), Table: g.key.table, Part: g.key.part, Col: g.col, Sig: g.lay.sig}
+			bs.verified = true
+			if err := s.saveBulk(bs); err != nil {
+				bs.rec = nil
+				return err
+			}
+		}
+		base := len(bs.rec.Blocks)
+		err := s.writeBlocks(ctx, tun, g, spec, bs.rec.Session, base)
+		if err != nil {
+			if sessionGone(err) && attempt == 0 {
+				if gerr := s.bulkGone(bs, err); gerr != nil {
+					return gerr
+				}
+				continue // nothing acknowledged was in it: write the rows into a new one
+			}
+			return err
+		}
+		for i, enc := range g.blocks {
+			bs.rec.Blocks = append(bs.rec.Blocks, bulkBlock{ID: base + i, First: first, Last: last, Ord: g.ord, Rows: enc.Records(), Bytes: int64(enc.Len())})
+		}
+		if err := s.saveBulk(bs); err != nil {
+			bs.rec.Blocks = bs.rec.Blocks[:base]
+			return err
+		}
+		bs.lastPut = time.Now()
+		break
+	}
+	_, bytes := bs.rec.size()
+	if bytes >= int64(s.cfg.CommitBytes) || len(bs.rec.Blocks) >= s.cfg.CommitBlocks {
+		return s.commitBulkLocked(ctx, tun, bs)
+	}
+	return nil
+}
+
+// bulkGone handles a recorded session the service no longer takes: with no
+// blocks recorded nothing acknowledged is lost and it is dropped; with
+// blocks, the acknowledged rows in it can no longer be committed: the
+// error is permanent and names them.
+func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
+	rec := bs.rec
+	bs.rec, bs.verified = nil, false
+	if err := s.store.Put(s.ns, bulkKey(bs.key), nil); err != nil {
+		return err
+	}
+	if len(rec.Blocks) == 0 {
+		return nil
+	}
+	rows, _ := rec.size()
+	lo, hi := rec.Blocks[0].First, rec.Blocks[len(rec.Blocks)-1].Last
+	err := permanent(fmt.Errorf("table %s partition %s: snapshot upload session %s was refused before its commit (%w); its %d rows from log seqs %d..%d were acknowledged and are NOT in MaxCompute: snapshot the table again",
+		rec.Table, rec.Part, rec.Session, cause, rows, lo, hi))
+	s.lg.Error("maxcompute: snapshot rows lost with a refused upload session", "table", rec.Table, "partition", rec.Part, "session", rec.Session, "rows", rows, "first_seq", lo, "last_seq", hi, "err", cause)
+	s.bulk.mu.Lock()
+	s.bulk.lost = errors.Join(s.bulk.lost, err)
+	s.bulk.mu.Unlock()
+	return err
+}
+
+// bulkCommitted2 records that the open session of bs is committed: its
+// batches go to a c/ record (kept until the log's tail passes them), the b/
+// record is deleted.
+func (s *Sink) bulkCommitted2(bs *bulkSession) error {
+	rec := bs.rec
+	var refs []batchRef
+	var lo, hi uint64
+	for i, b := range rec.Blocks {
+		r := batchRef{b.First, b.Last, b.Ord}
+		if !slices.Contains(refs, r) {
+			refs = append(refs, r)
+		}
+		if i == 0 || b.First < lo {
+			lo = b.First
+		}
+		hi = max(hi, b.Last)
+	}
+	if len(refs) > 0 {
+		v, err := json.Marshal(refs)
+		if err != nil {
+			return err
+		}
+		if err := s.store.Put(s.ns, fmt.Sprintf("%s/%s/%s/%s", batchKey("c", lo, hi), rec.Table, rec.Part, rec.Session), v); err != nil {
+			return err
+		}
+		s.bulk.mu.Lock()
+		s.bulk.committed = append(s.bulk.committed, committedBulk{key: bs.key, last: hi, batches: refs})
+		s.bulk.mu.Unlock()
+	}
+	if err := s.store.Put(s.ns, bulkKey(bs.key), nil); err != nil {
+		return err
+	}
+	rows, bytes := rec.size()
+	s.lg.Debug("maxcompute: snapshot upload session committed", "table", rec.Table, "partition", rec.Part, "session", rec.Session, "blocks", len(rec.Blocks), "rows", rows, "bytes", bytes)
+	bs.rec, bs.verified = nil, false
+	return nil
+}
+
+// commitBulkLocked commits the open session of bs (bs.mu held): exactly
+// the recorded blocks (block ids above them, left by a crash, are
+// overwritten with empty blocks first).
+func (s *Sink) commitBulkLocked(ctx context.Context, tun *tunnelClient, bs *bulkSession) error {
+	rec := bs.rec
+	if rec == nil {
+		return nil
+	}
+	spec := rec.Col + "=" + rec.Part
+	if len(rec.Blocks) == 0 {
+		// Nothing acknowledged: drop the record, let the session expire.
+		bs.rec, bs.verified = nil, false
+		return s.store.Put(s.ns, bulkKey(bs.key), nil)
+	}
+	st, err := s.uploadStatus(ctx, tun, bs.key, spec, rec.Session)
+	if sessionGone(err) {
+		return s.bulkGone(bs, err)
+	}
+	if err != nil {
+		return err
+	}
+	if st.status == "closed" {
+		return s.bulkCommitted2(bs)
+	}
+	n := len(rec.Blocks)
+	have := map[int]bool{}
+	for _, id := range st.blocks {
+		have[id] = true
+		if id >= n {
+			s.lg.Info("maxcompute: emptying a block left by an interrupted write", "table", rec.Table, "partition", rec.Part, "session", rec.Session, "block", id)
+			if err := s.writeBlock(ctx, tun, bs.key, spec, rec.Session, id, newEncoder(nil, 16)); err != nil {
+				if sessionGone(err) {
+					return s.bulkGone(bs, err)
+				}
+				return err
+			}
+		}
+	}
+	for _, b := range rec.Blocks {
+		if !have[b.ID] {
+			return s.bulkGone(bs, fmt.Errorf("the session lacks recorded block %d", b.ID))
+		}
+	}
+	if err := s.commit(ctx, tun, bs.key, spec, rec.Session); err != nil {
+		if sessionGone(err) {
+			return s.bulkGone(bs, err)
+		}
+		return err
+	}
+	return s.bulkCommitted2(bs)
+}
+
+// commitBulk commits the open sessions matching (every one when table is
+// ""), each one's failure joined.
+func (s *Sink) commitBulk(ctx context.Context, table string, due func(*bulkSession) bool) error {
+	s.bulk.mu.Lock()
+	var list []*bulkSession
+	for k, bs := range s.bulk.sessions {
+		if table == "" || k.table == table {
+			list = append(list, bs)
+		}
+	}
+	s.bulk.mu.Unlock()
+	var errs []error
+	var tun *tunnelClient
+	for _, bs := range list {
+		bs.mu.Lock()
+		if bs.rec != nil && (due == nil || due(bs)) {
+			if tun == nil {
+				var err error
+				if tun, err = s.tunnel(ctx); err != nil {
+					bs.mu.Unlock()
+					return err
+				}
+			}
+			if err := s.commitBulkLocked(ctx, tun, bs); err != nil {
+				errs = append(errs, fmt.Errorf("committing snapshot rows of %s: %w", bs.key.group(), err))
+			}
+		}
+		bs.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// hasBulk reports whether table has an open session.
+func (s *Sink) hasBulk(table string) bool {
+	s.bulk.mu.Lock()
+	defer s.bulk.mu.Unlock()
+	for k, bs := range s.bulk.sessions {
+		if k.table == table && bs.rec != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// bulkLoop commits sessions that are old or idle.
+func (s *Sink) bulkLoop() {
+	every := min(max(s.cfg.CommitIdle/4, 10*time.Millisecond), time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			err := s.commitBulk(s.ctx, "", func(bs *bulkSession) bool {
+				return now.Sub(time.Unix(bs.rec.Created, 0)) >= s.cfg.CommitAge || now.Sub(bs.lastPut) >= s.cfg.CommitIdle
+			})
+			if err != nil && s.ctx.Err() == nil {
+				s.lg.Warn("maxcompute: committing snapshot upload sessions", "err", err)
+			}
+		}
+	}
+}
