@@ -94,6 +94,7 @@ type bulkSession struct {
 	key      streamKey
 	rec      *bulkRecord // nil: none open
 	verified bool        // the server confirmed it in this process
+	current  *batchRef   // the batch a Write is adding (not acknowledged yet)
 	lastPut  time.Time
 }
 
@@ -103,6 +104,10 @@ type bulkState struct {
 	committed []committedBulk
 	lost      error // a session refused after its batches were acknowledged
 }
+
+// errRenew: the refused session held only the current batch's rows, which
+// are written again through a new session.
+var errRenew = errors.New("upload session refused; renewing")
 
 func bulkKey(k streamKey) string { return "b/" + k.table + "/" + k.part }
 
@@ -207,14 +212,18 @@ func (s *Sink) bulkGroup(ctx context.Context, tun *tunnelClient, w *uploadGroup,
 	bs := s.bulkSession(g.key)
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	if bs.rec != nil && bs.rec.has(first, last, g.ord) {
-		return nil // recorded before a crash: durable in the session
-	}
-	if bs.rec != nil && (bs.rec.Sig != g.lay.sig || len(bs.rec.Blocks)+len(g.blocks) > s.cfg.CommitBlocks) {
-		if err := s.commitBulkLocked(ctx, tun, bs); err != nil {
-			return err
+	bs.current = &batchRef{first, last, g.ord}
+	defer func() { bs.current = nil }()
+	for renewals := 0; ; renewals++ {
+		err := s.bulkAppend(ctx, tun, g, bs, first, last)
+		if errors.Is(err, errRenew) && renewals < 3 {
+			continue
 		}
+		return err
 	}
+}
+
+func (s *Sink) bulkAppend(ctx context.Context, tun *tunnelClient, g *uploadGroup, bs *bulkSession, first, last uint64) error {
 	spec := g.col + "=" + g.key.part
 	if bs.rec != nil && !bs.verified {
 		st, err := s.uploadStatus(ctx, tun, g.key, spec, bs.rec.Session)
@@ -238,6 +247,17 @@ func (s *Sink) bulkGroup(ctx context.Context, tun *tunnelClient, w *uploadGroup,
 			}
 		default:
 			return fmt.Errorf("upload session %s is %s; retrying later", bs.rec.Session, st.status)
+		}
+	}
+	if bs.rec != nil && bs.rec.has(first, last, g.ord) {
+		return nil // recorded before a crash: durable in the session
+	}
+	if s.bulkCommitted(g.key, first, last, g.ord) {
+		return nil // committed meanwhile (by age, idle, or found closed above)
+	}
+	if bs.rec != nil && (bs.rec.Sig != g.lay.sig || len(bs.rec.Blocks)+len(g.blocks) > s.cfg.CommitBlocks) {
+		if err := s.commitBulkLocked(ctx, tun, bs); err != nil {
+			return err
 		}
 	}
 	for attempt := 0; ; attempt++ {
@@ -267,7 +287,7 @@ func (s *Sink) bulkGroup(ctx context.Context, tun *tunnelClient, w *uploadGroup,
 		err := s.writeBlocks(ctx, tun, g, spec, bs.rec.Session, base)
 		if err != nil {
 			if sessionGone(err) && attempt == 0 {
-				if gerr := s.bulkGone(bs, err); gerr != nil {
+				if gerr := s.bulkGone(bs, err); gerr != nil && !errors.Is(gerr, errRenew) {
 					return gerr
 				}
 				continue // nothing acknowledged was in it: write the rows into a new one
@@ -303,6 +323,13 @@ func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
 	}
 	if len(rec.Blocks) == 0 {
 		return nil
+	}
+	if cur := bs.current; cur != nil && !slices.ContainsFunc(rec.Blocks, func(b bulkBlock) bool {
+		return b.First != cur.First || b.Last != cur.Last
+	}) {
+		// Only the batch being written (not acknowledged) was in it.
+		s.lg.Warn("maxcompute: upload session refused; writing the batch again through a new one", "table", rec.Table, "partition", rec.Part, "session", rec.Session, "err", cause)
+		return errRenew
 	}
 	rows, _ := rec.size()
 	lo, hi := rec.Blocks[0].First, rec.Blocks[len(rec.Blocks)-1].Last
@@ -460,7 +487,7 @@ func (s *Sink) bulkLoop() {
 			return
 		case now := <-t.C:
 			err := s.commitBulk(s.ctx, "", func(bs *bulkSession) bool {
-				return now.Sub(time.Unix(bs.rec.Created, 0)) >= s.cfg.CommitAge || now.Sub(bs.lastPut) >= s.cfg.CommitIdle
+				return now.Sub(time.Unix(bs.rec.Created, 0)) >= min(s.cfg.CommitAge, s.cfg.SessionTTL/2) || now.Sub(bs.lastPut) >= s.cfg.CommitIdle
 			})
 			if err != nil && s.ctx.Err() == nil {
 				s.lg.Warn("maxcompute: committing snapshot upload sessions", "err", err)

@@ -103,8 +103,8 @@ type Config struct {
 	// Snapshot rows of many batches share one upload session per table
 	// partition, committed when it holds CommitBytes of encoded rows
 	// (default 256MiB) or CommitBlocks blocks (default 2000, at most
-	// 19000 of the 20000 ids), when it is CommitAge old (default 30m, less
-	// than session_ttl), when no snapshot row reached it for CommitIdle
+	// 19000 of the 20000 ids), when it is CommitAge old (default 30m or half of
+	// session_ttl, less than session_ttl), when no snapshot row reached it for CommitIdle
 	// (default 10s), before change rows or a schema change of its table, and
 	// at Close.
 	CommitBytes  Size          `yaml:"commit_bytes"`
@@ -204,7 +204,7 @@ func (c *Config) EnsureDefaults() {
 		c.CommitBlocks = 2000
 	}
 	if c.CommitAge == 0 {
-		c.CommitAge = 30 * time.Minute
+		c.CommitAge = min(30*time.Minute, c.SessionTTL/2)
 	}
 	if c.CommitIdle == 0 {
 		c.CommitIdle = 10 * time.Second
@@ -306,8 +306,8 @@ func (c *Config) Validate(prefix string) error {
 	if c.CommitBlocks < 1 || c.CommitBlocks > maxBlocks-1000 {
 		add("commit_blocks: %d: want 1..%d", c.CommitBlocks, maxBlocks-1000)
 	}
-	if c.CommitAge <= 0 || c.CommitAge >= c.SessionTTL {
-		add("commit_age: %s: want more than 0 and less than session_ttl %s", c.CommitAge, c.SessionTTL)
+	if c.CommitAge <= 0 || c.CommitAge >= 24*time.Hour {
+		add("commit_age: %s: want more than 0 and less than 24h (sessions expire; half of session_ttl at most is used)", c.CommitAge)
 	}
 	if c.CommitIdle <= 0 {
 		add("commit_idle: %s: want > 0", c.CommitIdle)

@@ -503,15 +503,24 @@ func TestSnapshotRestartSafety(t *testing.T) {
 	t.Run("crash between commit and record", func(t *testing.T) {
 		h := newHarness(t, schema.Config{}, nil)
 		evs := snapshotEvents(tbl, 1, 100)
+		// The open-session record as it was when the commit was sent.
+		var open []byte
+		h.emu.setHook(onFirst(isCommit, func() {
+			open, _, _ = h.log.Get(h.sink.ns, "b/"+tg.Name+"/20240501")
+		}))
 		h.write(batch(evs))
+		h.emu.setHook(nil)
 		// Forget that the commit was recorded, as if the process died right after it.
 		var keys []string
-		h.log.Scan(h.sink.ns, "u/", func(k string, v []byte) error {
+		h.log.Scan(h.sink.ns, "c/", func(k string, v []byte) error {
 			keys = append(keys, k)
-			return h.log.Put(h.sink.ns, k, []byte(strings.Replace(string(v), `"committed":true`, `"committed":false`, 1)))
+			return h.log.Put(h.sink.ns, k, nil)
 		})
-		if len(keys) != 1 {
-			t.Fatalf("%d upload records, want 1", len(keys))
+		if len(keys) != 1 || open == nil {
+			t.Fatalf("%d committed records, open record %q; want 1 and the record", len(keys), open)
+		}
+		if err := h.log.Put(h.sink.ns, "b/"+tg.Name+"/20240501", open); err != nil {
+			t.Fatal(err)
 		}
 		h.restart()
 		h.write(batch(evs))
@@ -521,16 +530,19 @@ func TestSnapshotRestartSafety(t *testing.T) {
 		}
 	})
 	t.Run("expired record starts over", func(t *testing.T) {
-		h := newHarness(t, schema.Config{}, func(c *Config) { c.MaxAttempts = 1; c.SessionTTL = time.Minute })
+		// The batch's blocks are recorded but its commit failed (not
+		// acknowledged); the session expires while the sink is down; the
+		// replay writes the batch through a new session.
+		var clk emuClock
+		h := newHarnessEmu(t, schema.Config{}, func(c *odpsemu.Config) { c.SessionTTL = time.Hour; c.Now = clk.now },
+			func(c *Config) { c.MaxAttempts = 1; c.SessionTTL = time.Minute })
 		evs := snapshotEvents(tbl, 1, 50)
 		h.emu.srv.SetFaults(odpsemu.Faults{FailNth: 1, Ops: []odpsemu.Op{odpsemu.OpUploadCommit}})
 		if err := h.sink.Write(ctxT(t), batch(evs)); err == nil {
 			t.Fatal("Write succeeded although the commit failed")
 		}
 		h.emu.srv.SetFaults(odpsemu.Faults{})
-		h.log.Scan(h.sink.ns, "u/", func(k string, v []byte) error {
-			return h.log.Put(h.sink.ns, k, []byte(`{"session":"`+strings.Split(strings.Split(string(v), `"session":"`)[1], `"`)[0]+`","created":1}`))
-		})
+		clk.advance(2 * time.Hour)
 		h.restart()
 		h.write(batch(evs))
 		checkRows(t, readTable(t, h.emu, tg.Name, "ds=20240501"), tg, evs, false)
