@@ -2,6 +2,8 @@ package maxcompute
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +156,60 @@ func TestBulkCrashMidUpload(t *testing.T) {
 	}
 	if n := h.emu.srv.Count(odpsemu.OpUploadCommit); n != 1 {
 		t.Errorf("%d commits, want 1", n)
+	}
+}
+
+// BenchmarkSnapshotLoad loads a snapshot of 300,000 rows in pipeline
+// batches into the emulator with its default (real-service) quotas, one
+// session per batch (commit_bytes 1: what the sink did before bulk
+// sessions) and with bulk sessions (defaults), and reports rows/s and the
+// sessions, commits and blocks (files) per table.
+//
+//	go test -run '^$' -bench SnapshotLoad -benchtime 1x ./sink/maxcompute/
+func BenchmarkSnapshotLoad(b *testing.B) {
+	tbl := simpleTable()
+	const rows = 300000
+	evs := snapshotEvents(tbl, 1, rows)
+	for _, batchRows := range []int{20000, 2000} {
+		for _, mode := range []string{"per-batch", "bulk"} {
+			b.Run(fmt.Sprintf("%s/batch=%d", mode, batchRows), func(b *testing.B) {
+				for range b.N {
+					e := startEmu(b, "")
+					lg := openLog(b, filepath.Join(b.TempDir(), "state"))
+					cfg := testConfig(e)
+					cfg.CommitBytes = 0
+					if mode == "per-batch" {
+						cfg.CommitBytes = 1
+					}
+					cfg.EnsureDefaults()
+					s, err := New(cfg, newMapper(b, schema.Config{}), lg, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					start := time.Now()
+					for i := 0; i < rows; i += batchRows {
+						if err := s.Write(context.Background(), batch(evs[i:i+batchRows])); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := s.Close(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					secs := time.Since(start).Seconds()
+					b.ReportMetric(rows/secs, "rows/s")
+					b.ReportMetric(float64(e.srv.Count(odpsemu.OpUploadCreate)), "sessions")
+					b.ReportMetric(float64(e.srv.Count(odpsemu.OpUploadCommit)), "commits")
+					b.ReportMetric(float64(e.srv.Count(odpsemu.OpBlockWrite)), "blocks")
+					n429 := 0
+					for _, a := range e.errorAnswers() {
+						if strings.Contains(a, "429") {
+							n429++
+						}
+					}
+					b.ReportMetric(float64(n429), "429s")
+					lg.Close()
+				}
+			})
+		}
 	}
 }
