@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,6 +56,7 @@ type bulkRecord struct {
 	Col     string      `json:"col"` // partition column
 	Sig     string      `json:"sig"` // column layout of the rows
 	Blocks  []bulkBlock `json:"blocks"`
+	Lost    string      `json:"lost,omitempty"` // l/ records: why the session was refused
 }
 
 func (r *bulkRecord) has(first, last uint64, ord int) bool {
@@ -95,14 +97,26 @@ type bulkSession struct {
 	rec      *bulkRecord // nil: none open
 	verified bool        // the server confirmed it in this process
 	current  *batchRef   // the batch a Write is adding (not acknowledged yet)
+	low      atomic.Uint64 // lowest seq of a recorded block (0: none); read by holdLog
 	lastPut  time.Time
 }
 
 type bulkState struct {
+	holdMu sync.Mutex
+	held   uint64 // the hold cursor's value + 1 (0: no hold)
+
 	mu        sync.Mutex
 	sessions  map[streamKey]*bulkSession
 	committed []committedBulk
-	lost      error // a session refused after its batches were acknowledged
+	lost      map[string]lostBulk // by l/ key: sessions refused after their batches were acknowledged
+}
+
+// lostBulk is a refused session whose rows were acknowledged: its rows
+// stay held in the log and every Write fails until a replay (a batch that
+// starts at or below first) delivers them again.
+type lostBulk struct {
+	first uint64
+	err   error
 }
 
 // errRenew: the refused session held only the current batch's rows, which
@@ -114,18 +128,39 @@ func bulkKey(k streamKey) string { return "b/" + k.table + "/" + k.part }
 // loadBulk reads the open sessions and committed batches of earlier runs.
 func (s *Sink) loadBulk() error {
 	s.bulk.sessions = map[streamKey]*bulkSession{}
-	err := s.store.Scan(s.ns, "b/", func(key string, v []byte) error {
+	s.bulk.lost = map[string]lostBulk{}
+	err := s.store.Scan(s.ns, "l/", func(key string, v []byte) error {
+		var r bulkRecord
+		if err := json.Unmarshal(v, &r); err != nil || len(r.Blocks) == 0 {
+			return fmt.Errorf("lost bulk upload record %s: %v", key, err)
+		}
+		s.bulk.lost[key] = lostBulk{first: r.Blocks[0].First, err: permanent(errors.New(r.Lost))}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = s.store.Scan(s.ns, "b/", func(key string, v []byte) error {
 		var r bulkRecord
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("bulk upload record %s: %w", key, err)
 		}
 		k := streamKey{table: r.Table, part: r.Part}
-		s.bulk.sessions[k] = &bulkSession{key: k, rec: &r, lastPut: time.Now()}
+		bs := &bulkSession{key: k, rec: &r, lastPut: time.Now()}
+		s.setLow(bs)
+		s.bulk.sessions[k] = bs
 		s.lg.Info("maxcompute: found an open snapshot upload session", "table", r.Table, "partition", r.Part, "session", r.Session, "blocks", len(r.Blocks))
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if _, ok := s.store.(logHolder); ok {
+		// Start from "unknown" so holdLog writes the cursor these records need.
+		s.bulk.held = 1<<64 - 1
+		if err := s.holdLog(); err != nil {
+			s.lg.Warn("maxcompute: the log no longer holds every row of the open snapshot upload sessions", "err", err)
+		}
 	}
 	return s.store.Scan(s.ns, "c/", func(key string, v []byte) error {
 		last, ok := keyLast(key)
@@ -179,10 +214,38 @@ func (s *Sink) forgetCommitted(tail uint64) {
 	s.bulk.committed = slices.DeleteFunc(s.bulk.committed, func(c committedBulk) bool { return c.last < tail })
 }
 
-func (s *Sink) bulkLost() error {
+// bulkLost returns the error of sessions lost with acknowledged rows,
+// first forgetting those that a batch starting at first replays.
+func (s *Sink) bulkLost(first uint64) error {
+	s.bulk.mu.Lock()
+	var replayed []string
+	for k, l := range s.bulk.lost {
+		if first <= l.first {
+			replayed = append(replayed, k)
+		}
+	}
+	s.bulk.mu.Unlock()
+	for _, k := range replayed {
+		if err := s.store.Put(s.ns, k, nil); err != nil {
+			return err
+		}
+		s.lg.Info("maxcompute: rows of a refused snapshot upload session are being replayed", "record", k, "from", first)
+		s.bulk.mu.Lock()
+		delete(s.bulk.lost, k)
+		s.bulk.mu.Unlock()
+	}
+	if len(replayed) > 0 {
+		if err := s.holdLog(); err != nil {
+			return err
+		}
+	}
 	s.bulk.mu.Lock()
 	defer s.bulk.mu.Unlock()
-	return s.bulk.lost
+	var errs []error
+	for _, l := range s.bulk.lost {
+		errs = append(errs, l.err)
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Sink) saveBulk(bs *bulkSession) error {
@@ -190,7 +253,82 @@ func (s *Sink) saveBulk(bs *bulkSession) error {
 	if err != nil {
 		return err
 	}
-	return s.store.Put(s.ns, bulkKey(bs.key), v)
+	if err := s.store.Put(s.ns, bulkKey(bs.key), v); err != nil {
+		return err
+	}
+	s.setLow(bs)
+	return s.holdLog()
+}
+
+// setLow publishes the lowest seq of bs's recorded blocks.
+func (s *Sink) setLow(bs *bulkSession) {
+	var low uint64
+	if bs.rec != nil {
+		for _, b := range bs.rec.Blocks {
+			if low == 0 || b.First < low {
+				low = b.First
+			}
+		}
+	}
+	bs.low.Store(low)
+}
+
+// logHolder is implemented by a Store that is the log itself
+// (*offsets.Log): a cursor of its own keeps the log from deleting rows
+// that are acknowledged but only in an uncommitted upload session.
+type logHolder interface {
+	SetCursor(name string, acked uint64) error
+	DropCursor(name string) error
+	Head() uint64
+}
+
+func (s *Sink) holdName() string { return s.ns + "/snapshot-hold" }
+
+// holdLog moves the hold cursor to just below the lowest seq of any
+// recorded, uncommitted block (drops it when there is none), synced, so
+// the log's GC keeps every row an open session holds: if the service
+// refuses the session, those rows can still be replayed.
+func (s *Sink) holdLog() error {
+	lh, ok := s.store.(logHolder)
+	if !ok {
+		return nil
+	}
+	s.bulk.holdMu.Lock()
+	defer s.bulk.holdMu.Unlock()
+	var low uint64
+	s.bulk.mu.Lock()
+	for _, bs := range s.bulk.sessions {
+		if l := bs.low.Load(); l != 0 && (low == 0 || l < low) {
+			low = l
+		}
+	}
+	for _, l := range s.bulk.lost {
+		if low == 0 || l.first < low {
+			low = l.first
+		}
+	}
+	s.bulk.mu.Unlock()
+	if low == s.bulk.held {
+		return nil
+	}
+	var err error
+	if low == 0 {
+		err = lh.DropCursor(s.holdName())
+	} else {
+		// In [Tail-1, Head] as the log wants: rows above the head are not
+		// from this log (tests write batches of their own); below the tail
+		// they are gone already (warned by the caller at startup).
+		at := min(max(low-1, s.store.Tail()-1), lh.Head())
+		err = lh.SetCursor(s.holdName(), at)
+	}
+	if err != nil {
+		return fmt.Errorf("holding the log for uncommitted snapshot rows: %w", err)
+	}
+	s.bulk.held = low
+	if low != 0 && low < s.store.Tail() {
+		return fmt.Errorf("the log no longer holds seqs %d..%d of uncommitted snapshot rows (tail %d)", low, s.store.Tail()-1, s.store.Tail())
+	}
+	return nil
 }
 
 // bulkGroup appends a batch's snapshot rows of one table partition to the
@@ -322,7 +460,8 @@ func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
 		return err
 	}
 	if len(rec.Blocks) == 0 {
-		return nil
+		bs.low.Store(0)
+		return s.holdLog()
 	}
 	if cur := bs.current; cur != nil && !slices.ContainsFunc(rec.Blocks, func(b bulkBlock) bool {
 		return b.First != cur.First || b.Last != cur.Last
@@ -333,12 +472,27 @@ func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
 	}
 	rows, _ := rec.size()
 	lo, hi := rec.Blocks[0].First, rec.Blocks[len(rec.Blocks)-1].Last
-	err := permanent(fmt.Errorf("table %s partition %s: snapshot upload session %s was refused before its commit (%w); its %d rows from log seqs %d..%d were acknowledged and are NOT in MaxCompute: snapshot the table again",
-		rec.Table, rec.Part, rec.Session, cause, rows, lo, hi))
+	err := permanent(fmt.Errorf("table %s partition %s: snapshot upload session %s was refused before its commit (%w); its %d rows from log seqs %d..%d were acknowledged and are NOT in MaxCompute; the log still holds them (cursor %s): replay them with `odsync replay --sink NAME --from %d` (rows written twice carry the same _seq)",
+		rec.Table, rec.Part, rec.Session, cause, rows, lo, hi, s.holdName(), lo))
 	s.lg.Error("maxcompute: snapshot rows lost with a refused upload session", "table", rec.Table, "partition", rec.Part, "session", rec.Session, "rows", rows, "first_seq", lo, "last_seq", hi, "err", cause)
+	// The l/ record keeps the rows held in the log (and this error) until a
+	// replay delivers them again.
+	rec.Lost = err.Error()
+	v, jerr := json.Marshal(rec)
+	if jerr != nil {
+		return jerr
+	}
+	lk := "l/" + rec.Table + "/" + rec.Part + "/" + rec.Session
+	if perr := s.store.Put(s.ns, lk, v); perr != nil {
+		return perr
+	}
 	s.bulk.mu.Lock()
-	s.bulk.lost = errors.Join(s.bulk.lost, err)
+	s.bulk.lost[lk] = lostBulk{first: lo, err: err}
 	s.bulk.mu.Unlock()
+	bs.low.Store(0)
+	if herr := s.holdLog(); herr != nil {
+		return herr
+	}
 	return err
 }
 
@@ -373,6 +527,10 @@ func (s *Sink) bulkCommitted2(bs *bulkSession) error {
 	}
 	if err := s.store.Put(s.ns, bulkKey(bs.key), nil); err != nil {
 		return err
+	}
+	bs.low.Store(0)
+	if err := s.holdLog(); err != nil {
+		s.lg.Warn("maxcompute: releasing the log hold", "err", err)
 	}
 	rows, bytes := rec.size()
 	s.lg.Debug("maxcompute: snapshot upload session committed", "table", rec.Table, "partition", rec.Part, "session", rec.Session, "blocks", len(rec.Blocks), "rows", rows, "bytes", bytes)

@@ -2,6 +2,7 @@ package maxcompute
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/odpsemu"
 	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink"
 )
 
 // bulkConfig keeps snapshot sessions open across Writes (only size, the
@@ -211,5 +213,67 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// A session refused after its batches were acknowledged (it expired while
+// the sink was down longer than the service keeps sessions): the log still
+// holds its rows (GC stops at the hold cursor), every Write fails with a
+// permanent error naming the replay, and a replay delivers the rows once.
+func TestBulkRefusedSessionHoldsLog(t *testing.T) {
+	tbl := simpleTable()
+	tg, err := newMapper(t, schema.Config{}).Target(tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clk emuClock
+	h := newHarnessEmu(t, schema.Config{}, func(c *odpsemu.Config) { c.SessionTTL = time.Hour; c.Now = clk.now }, bulkConfig)
+	evs := snapshotEvents(tbl, 1, 4*100)
+	if _, err := h.log.Append(ctxT(t), evs, []byte("cp")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.log.Register("mc"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		b := batch(evs[i*100 : (i+1)*100])
+		h.write(b)
+		if err := h.log.Ack("mc", b.First, b.Last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.log.GC(); err != nil {
+		t.Fatal(err)
+	}
+	if tail := h.log.Tail(); tail != 1 {
+		t.Fatalf("log tail %d after GC, want 1 (held for the open session)", tail)
+	}
+	crash(h.sink)
+	clk.advance(2 * time.Hour)
+	h.restart()
+	err = h.sink.Write(ctxT(t), batch(evs[300:]))
+	if !errors.Is(err, sink.ErrPermanent) || !strings.Contains(err.Error(), "odsync replay") || !strings.Contains(err.Error(), "--from 1") {
+		t.Fatalf("Write after the session expired: %v; want a permanent error naming the replay from seq 1", err)
+	}
+	h.restart() // still refused after a restart, still held
+	if err := h.sink.Write(ctxT(t), batch(evs[300:])); !errors.Is(err, sink.ErrPermanent) {
+		t.Fatalf("Write after restart: %v, want the permanent error again", err)
+	}
+	if _, err := h.log.GC(); err != nil {
+		t.Fatal(err)
+	}
+	if tail := h.log.Tail(); tail != 1 {
+		t.Fatalf("log tail %d, want 1 (held for the refused rows)", tail)
+	}
+	// odsync replay --from 1: the batches come again (cut anew).
+	for i := 0; i < 4; i++ {
+		h.write(batch(evs[i*100 : (i+1)*100]))
+	}
+	if err := h.sink.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	checkRows(t, readTable(t, h.emu, tg.Name, "ds=20240501"), tg, evs, false)
+	if _, ok := h.log.Cursor(h.sink.holdName()); ok {
+		t.Error("the hold cursor is still there after every session committed")
 	}
 }

@@ -567,7 +567,7 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 		return errors.New("maxcompute: sink is closed")
 	}
 	s.mu.Unlock()
-	if err := s.bulkLost(); err != nil {
+	if err := s.bulkLost(b.First); err != nil {
 		return err
 	}
 	if err := s.applyPending(ctx); err != nil {
