@@ -94,9 +94,9 @@ type committedBulk struct {
 type bulkSession struct {
 	mu       sync.Mutex
 	key      streamKey
-	rec      *bulkRecord // nil: none open
-	verified bool        // the server confirmed it in this process
-	current  *batchRef   // the batch a Write is adding (not acknowledged yet)
+	rec      *bulkRecord   // nil: none open
+	verified bool          // the server confirmed it in this process
+	current  *batchRef     // the batch a Write is adding (not acknowledged yet)
 	low      atomic.Uint64 // lowest seq of a recorded block (0: none); read by holdLog
 	lastPut  time.Time
 }
