@@ -8,12 +8,13 @@
 //     encoded, several packs in flight per partition. A failed upload is
 //     re-sent byte for byte (with backoff) until it succeeds or the batch
 //     fails; Write returns nil only when every row of the batch is stored.
-//   - Snapshot rows (event.OpRead) go through batch upload sessions: each
-//     pipeline batch becomes one session per table partition, its rows
-//     written as blocks in parallel and committed once. The session id is
-//     recorded in the state store before the first block and marked
-//     committed after the commit, so a replay after a crash reattaches the
-//     session (or finds it committed) instead of loading the rows twice.
+//   - Snapshot rows (event.OpRead) go through batch upload sessions, one per
+//     table partition kept open across Writes (bulk.go): each batch's rows
+//     are written as blocks in parallel, recorded with the batch in the
+//     state store before Write returns, and the session is committed when
+//     big, old or idle, before change rows or DDL of the table, and at
+//     Close. A replay after a crash reattaches the session and commits
+//     exactly the recorded blocks; a hold cursor keeps their rows in the log.
 //   - Duplicates: stream uploads cannot be deduplicated by the server. The
 //     sink records, per batch, the _seq ranges every successful pack stored
 //     and skips them when the batch is written again (a pipeline retry, or a

@@ -11,26 +11,11 @@ import (
 	"github.com/odsync/odsync/schema"
 )
 
-// Snapshot rows (event.OpRead) of a batch are loaded with batch upload
-// sessions: one session per table partition (and column layout) and batch,
-// blocks of at most block_size written by block_writers in parallel, one
-// commit. Restart safety: the session id is recorded (u/ key) before the
-// first block is written and marked committed after the commit. A replay
-// of the batch
-//   - skips the group when the record says committed;
-//   - else asks the recorded session's status: CLOSED means the commit
-//     happened (the crash came before the record) and the group is skipped;
-//     NORMAL means it can be reused (blocks are rewritten under the same ids,
-//     which replaces them); anything else, or a session older than
-//     session_ttl, is abandoned (uncommitted rows are never visible) and a
-//     new session is created.
-//
-// A session the service refuses mid-way (409 StatusConflict: expired;
-// 409 TableModified: the table was altered after the session was opened;
-// 404: gone) is replaced by a new one and every block is written again
-// (uncommitted blocks are never visible, so nothing is duplicated).
-// Session creation, status and commit run through the retry loop, so the
-// per-table quotas (429 with Retry-After) only slow a load down.
+// Snapshot rows (event.OpRead) of a batch are grouped per table partition
+// (and column layout) and encoded into blocks of at most block_size; bulk.go
+// appends them to the partition's open upload session. Block writes,
+// session status and commit run through the retry loop, so the per-table
+// quotas (429 with Retry-After) only slow a load down.
 
 // maxBlocks is the Tunnel's block id limit per session (ids 0..19999).
 const maxBlocks = 20000
