@@ -102,6 +102,8 @@ type bulkSession struct {
 }
 
 type bulkState struct {
+	open atomic.Int64 // sessions with recorded blocks
+
 	holdMu sync.Mutex
 	held   uint64 // the hold cursor's value + 1 (0: no hold)
 
@@ -270,7 +272,18 @@ func (s *Sink) setLow(bs *bulkSession) {
 			}
 		}
 	}
-	bs.low.Store(low)
+	s.storeLow(bs, low)
+}
+
+// storeLow sets bs.low and counts the sessions with recorded blocks.
+func (s *Sink) storeLow(bs *bulkSession, low uint64) {
+	old := bs.low.Swap(low)
+	switch {
+	case old == 0 && low != 0:
+		s.bulk.open.Add(1)
+	case old != 0 && low == 0:
+		s.bulk.open.Add(-1)
+	}
 }
 
 // logHolder is implemented by a Store that is the log itself
@@ -460,7 +473,7 @@ func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
 		return err
 	}
 	if len(rec.Blocks) == 0 {
-		bs.low.Store(0)
+		s.storeLow(bs, 0)
 		return s.holdLog()
 	}
 	if cur := bs.current; cur != nil && !slices.ContainsFunc(rec.Blocks, func(b bulkBlock) bool {
@@ -489,7 +502,7 @@ func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
 	s.bulk.mu.Lock()
 	s.bulk.lost[lk] = lostBulk{first: lo, err: err}
 	s.bulk.mu.Unlock()
-	bs.low.Store(0)
+	s.storeLow(bs, 0)
 	if herr := s.holdLog(); herr != nil {
 		return herr
 	}
@@ -528,7 +541,7 @@ func (s *Sink) bulkCommitted2(bs *bulkSession) error {
 	if err := s.store.Put(s.ns, bulkKey(bs.key), nil); err != nil {
 		return err
 	}
-	bs.low.Store(0)
+	s.storeLow(bs, 0)
 	if err := s.holdLog(); err != nil {
 		s.lg.Warn("maxcompute: releasing the log hold", "err", err)
 	}
@@ -622,12 +635,15 @@ func (s *Sink) commitBulk(ctx context.Context, table string, due func(*bulkSessi
 	return errors.Join(errs...)
 }
 
-// hasBulk reports whether table has an open session.
+// hasBulk reports whether table has an open session with recorded blocks.
 func (s *Sink) hasBulk(table string) bool {
+	if s.bulk.open.Load() == 0 {
+		return false // the common case: called for every change row
+	}
 	s.bulk.mu.Lock()
 	defer s.bulk.mu.Unlock()
 	for k, bs := range s.bulk.sessions {
-		if k.table == table && bs.rec != nil {
+		if k.table == table && bs.low.Load() != 0 {
 			return true
 		}
 	}
