@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,10 +170,19 @@ func TestBulkCrashMidUpload(t *testing.T) {
 // sessions, commits and blocks (files) per table.
 //
 //	go test -run '^$' -bench SnapshotLoad -benchtime 1x ./sink/maxcompute/
+//
+// ODSYNC_BENCH_ROWS sets the row count (default 300000; rows are made per
+// batch, so millions fit in memory).
 func BenchmarkSnapshotLoad(b *testing.B) {
 	tbl := simpleTable()
-	const rows = 300000
-	evs := snapshotEvents(tbl, 1, rows)
+	rows := 300000
+	if v := os.Getenv("ODSYNC_BENCH_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 20000 || n%20000 != 0 {
+			b.Fatalf("ODSYNC_BENCH_ROWS=%q: want a multiple of 20000", v)
+		}
+		rows = n
+	}
 	for _, batchRows := range []int{20000, 2000} {
 		for _, mode := range []string{"per-batch", "bulk"} {
 			b.Run(fmt.Sprintf("%s/batch=%d", mode, batchRows), func(b *testing.B) {
@@ -190,7 +201,7 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 					}
 					start := time.Now()
 					for i := 0; i < rows; i += batchRows {
-						if err := s.Write(context.Background(), batch(evs[i:i+batchRows])); err != nil {
+						if err := s.Write(context.Background(), batch(snapshotEvents(tbl, uint64(i+1), batchRows))); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -198,7 +209,7 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 						b.Fatal(err)
 					}
 					secs := time.Since(start).Seconds()
-					b.ReportMetric(rows/secs, "rows/s")
+					b.ReportMetric(float64(rows)/secs, "rows/s")
 					b.ReportMetric(float64(e.srv.Count(odpsemu.OpUploadCreate)), "sessions")
 					b.ReportMetric(float64(e.srv.Count(odpsemu.OpUploadCommit)), "commits")
 					b.ReportMetric(float64(e.srv.Count(odpsemu.OpBlockWrite)), "blocks")
