@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -53,14 +54,15 @@ func TestConfigValidateReportsAll(t *testing.T) {
 	t.Setenv(EnvAccessKey, "")
 	c := Config{Endpoint: "ftp://x", TunnelEndpoint: "dt", Project: "9bad", Schema: "a-b", Compression: "lz4",
 		Slots: 100, FlushSize: 1, MaxAttempts: -1, BlockSize: 1 << 40, SessionTTL: 48 * 60 * 60 * 1e9,
-		SQLHints: map[string]string{"a b": "1"}, Merge: MergeConfig{BaseSuffix: "BAD"}}
+		SQLHints: map[string]string{"a b": "1"}, Merge: MergeConfig{BaseSuffix: "BAD"},
+		CommitBlocks: 19001, CommitAge: 48 * time.Hour, CommitIdle: -time.Second}
 	c.EnsureDefaults()
 	err := c.Validate("sinks[2].maxcompute")
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{"endpoint", "tunnel_endpoint", "project", "schema", "access_id", "compression", "slots",
-		"flush_size", "max_attempts", "block_size", "session_ttl", "sql_hints", "merge.base_suffix"} {
+		"flush_size", "max_attempts", "block_size", "session_ttl", "sql_hints", "merge.base_suffix", "commit_blocks", "commit_age", "commit_idle"} {
 		if !strings.Contains(err.Error(), "sinks[2].maxcompute."+want+":") {
 			t.Errorf("no problem reported for %s in:\n%v", want, err)
 		}
