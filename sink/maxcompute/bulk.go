@@ -386,7 +386,7 @@ func (s *Sink) bulkAppend(ctx context.Context, tun *tunnelClient, g *uploadGroup
 		case err != nil:
 			return err
 		case st.status == "closed":
-			if err := s.bulkCommitted2(bs); err != nil {
+			if err := s.recordBulkCommit(bs); err != nil {
 				return err
 			}
 		case st.status == "normal" && fits(st.cols, g.lay) == nil:
@@ -509,10 +509,10 @@ func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
 	return err
 }
 
-// bulkCommitted2 records that the open session of bs is committed: its
+// recordBulkCommit records that the open session of bs is committed: its
 // batches go to a c/ record (kept until the log's tail passes them), the b/
 // record is deleted.
-func (s *Sink) bulkCommitted2(bs *bulkSession) error {
+func (s *Sink) recordBulkCommit(bs *bulkSession) error {
 	rec := bs.rec
 	var refs []batchRef
 	var lo, hi uint64
@@ -573,7 +573,7 @@ func (s *Sink) commitBulkLocked(ctx context.Context, tun *tunnelClient, bs *bulk
 		return err
 	}
 	if st.status == "closed" {
-		return s.bulkCommitted2(bs)
+		return s.recordBulkCommit(bs)
 	}
 	n := len(rec.Blocks)
 	have := map[int]bool{}
@@ -600,7 +600,7 @@ func (s *Sink) commitBulkLocked(ctx context.Context, tun *tunnelClient, bs *bulk
 		}
 		return err
 	}
-	return s.bulkCommitted2(bs)
+	return s.recordBulkCommit(bs)
 }
 
 // commitBulk commits the open sessions matching (every one when table is
