@@ -60,7 +60,7 @@ func (t *Telemetry) Sample(ctx context.Context) {
 	defer t.sampleMu.Unlock()
 	log := t.opts.Log
 	stats := log.Stats()
-	cursors := log.Cursors()
+	cursors := t.sinkCursors()
 	now := t.now()
 
 	type sinkLag struct {
@@ -223,7 +223,7 @@ func rate(delta int64, seconds float64) float64 {
 // it too. It reads at most baselineLimit events.
 func (t *Telemetry) scanBaseline(ctx context.Context) {
 	log := t.opts.Log
-	cursors := log.Cursors()
+	cursors := t.sinkCursors()
 	if len(cursors) == 0 {
 		return
 	}

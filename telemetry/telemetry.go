@@ -77,6 +77,10 @@ type Options struct {
 	// bad_messages sent to the dead-letter destination, ...); optional.
 	// Exposed as odsync_source_messages_total{kind} and on /status.
 	SourceCounters func() map[string]int64
+	// Sinks names the configured sinks. When set, log cursors of other
+	// names (a sink's private holds, such as the MaxCompute sink's
+	// snapshot hold) are not reported as sinks.
+	Sinks []string
 	// RawCounts reports, per sink, source table, ODS table and column, the
 	// values the sinks kept in the _raw column because they did not fit
 	// their typed column (optional; odsync adapts schema.Mapper.RawCounts).
@@ -691,4 +695,20 @@ func (t *Telemetry) Error(component string, err error) {
 	t.st.errs[errKey{component, cause}]++
 	t.mu.Unlock()
 	t.errorsTotal.Add(context.Background(), 1, metric.WithAttributes(attribute.String("component", component), attribute.String("cause", cause)))
+}
+
+// sinkCursors returns the log's cursors of configured sinks (all of them
+// when Options.Sinks is empty).
+func (t *Telemetry) sinkCursors() map[string]uint64 {
+	cursors := t.opts.Log.Cursors()
+	if len(t.opts.Sinks) == 0 {
+		return cursors
+	}
+	out := make(map[string]uint64, len(t.opts.Sinks))
+	for _, n := range t.opts.Sinks {
+		if c, ok := cursors[n]; ok {
+			out[n] = c
+		}
+	}
+	return out
 }

@@ -774,3 +774,26 @@ func TestRawValuesMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPrivateCursorsAreNotSinks: a sink's private log cursor (the
+// MaxCompute snapshot hold) is not shown or judged as a sink.
+func TestPrivateCursorsAreNotSinks(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t)
+	if err := log.SetCursor("files", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.SetCursor("maxcompute/p/snapshot-hold", 0); err != nil {
+		t.Fatal(err)
+	}
+	tel, err := telemetry.New(ctx, telemetry.Config{}, telemetry.Options{Log: log, Sinks: []string{"files"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(ctx)
+	tel.Sample(ctx)
+	st := tel.Status()
+	if len(st.Sinks) != 1 || st.Sinks[0].Name != "files" {
+		t.Fatalf("sinks on /status: %+v, want only files", st.Sinks)
+	}
+}

@@ -276,6 +276,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		}
 	}
 	for _, s := range sinks {
+		topts.Sinks = append(topts.Sinks, s.Name)
 		if r, ok := s.Sink.(sink.HealthReporter); ok {
 			if topts.SinkHealth == nil {
 				topts.SinkHealth = map[string]sink.HealthReporter{}
