@@ -190,9 +190,9 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 					e := startEmu(b, "")
 					lg := openLog(b, filepath.Join(b.TempDir(), "state"))
 					cfg := testConfig(e)
-					cfg.CommitBytes = 0
+					cfg.CommitBytes = 256 << 20 // bulk: one session per partition
 					if mode == "per-batch" {
-						cfg.CommitBytes = 1
+						cfg.CommitBytes = 1 // the default
 					}
 					cfg.EnsureDefaults()
 					s, err := New(cfg, newMapper(b, schema.Config{}), lg, nil)

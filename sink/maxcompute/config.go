@@ -100,9 +100,12 @@ type Config struct {
 	// to be reattached after a restart (MaxCompute expires them after 24h).
 	// Default 20h.
 	SessionTTL time.Duration `yaml:"session_ttl"`
-	// Snapshot rows of many batches share one upload session per table
+	// Snapshot rows of many batches can share one upload session per table
 	// partition, committed when it holds CommitBytes of encoded rows
-	// (default 256MiB) or CommitBlocks blocks (default 2000, at most
+	// (default 1 byte: every batch is committed before Write returns, so
+	// snapshot rows are visible at once; set e.g. 256MiB for bulk loads
+	// within the service's quotas — the rows then become visible at the
+	// commit, and `odsync verify` must be given time for it) or CommitBlocks blocks (default 2000, at most
 	// 19000 of the 20000 ids), when it is CommitAge old (default 30m or half of
 	// session_ttl, less than session_ttl), when no snapshot row reached it for CommitIdle
 	// (default 10s), before change rows or a schema change of its table, and
@@ -198,7 +201,7 @@ func (c *Config) EnsureDefaults() {
 		c.SessionTTL = 20 * time.Hour
 	}
 	if c.CommitBytes == 0 {
-		c.CommitBytes = 256 << 20
+		c.CommitBytes = 1
 	}
 	if c.CommitBlocks == 0 {
 		c.CommitBlocks = 2000

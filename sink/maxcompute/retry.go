@@ -208,8 +208,9 @@ func (b *backoff) next() time.Duration {
 
 // Health implements sink.HealthReporter: failures of requests still being
 // retried inside Write (throttling, a schema change not yet visible, a
-// failing service), so they show while Write blocks. Writes are durable
-// when Write returns: Delivers is false.
+// failing service), so they show while Write blocks. Change rows are
+// visible when Write returns; snapshot rows in an open bulk session only
+// after its commit (Delivers and Durable say so while one is open).
 func (s *Sink) Health() sink.Health {
 	r := &s.retries
 	r.mu.Lock()
@@ -217,6 +218,15 @@ func (s *Sink) Health() sink.Health {
 	h := sink.Health{ConsecutiveFailures: r.streak, LastError: r.lastErr, LastSuccess: r.lastOK, Retries: r.retries, Throttled: r.throttled}
 	if r.streak > 0 {
 		h.FailingSince = r.failingSince
+	}
+	// Snapshot rows in an open bulk upload session are durable but not
+	// visible until its commit: while one is open, the target holds
+	// everything up to the hold cursor only.
+	s.bulk.holdMu.Lock()
+	held := s.bulk.held
+	s.bulk.holdMu.Unlock()
+	if held > 0 {
+		h.Delivers, h.Durable, h.Holding = true, held-1, s.cfg.CommitAge
 	}
 	return h
 }
