@@ -298,3 +298,42 @@ func TestPermanentSourceErrorDeliversFirst(t *testing.T) {
 		t.Fatalf("the sink wrote %d rows before the run ended, want 50", len(vals))
 	}
 }
+
+// TestDrainCutsAWaitingBatch: a batch that waits for more events (MaxAge
+// far away) when the capture stops is written at once by the drain, not
+// after MaxAge or the drain timeout.
+func TestDrainCutsAWaitingBatch(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := &scriptSource{steps: []func(context.Context, func(context.Context, []event.Event, []byte) error) error{
+		func(ctx context.Context, emit func(context.Context, []event.Event, []byte) error) error {
+			if err := emit(ctx, rows(0, 10), []byte("cp0")); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			return ctx.Err()
+		}}}
+	rec := &recordSink{}
+	done := make(chan error, 1)
+	go func() {
+		done <- New(l, src, []SinkSpec{{Name: "s", Sink: rec, Policy: BatchPolicy{MaxAge: time.Hour, MaxRows: 1000}}},
+			Options{DrainTimeout: 5 * time.Second}).Run(ctx)
+	}()
+	for l.Head() < 10 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // the worker now waits for more events
+	start := time.Now()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the drain took %s: the waiting batch was not cut", took)
+	}
+	if _, vals := rec.snapshot(); len(vals) != 10 {
+		t.Fatalf("the sink wrote %d rows, want 10", len(vals))
+	}
+}

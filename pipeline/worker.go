@@ -165,7 +165,9 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 		if err := w.failure(); err != nil {
 			return nil, err
 		}
-		wctx, cancel := context.WithTimeout(ctx, wait)
+		// Wake at least every 200ms: a drain that starts while this batch
+		// waits for more events must cut it now, not after MaxAge.
+		wctx, cancel := context.WithTimeout(ctx, min(wait, 200*time.Millisecond))
 		_, err = log.Wait(wctx, from-1)
 		cancel()
 		if ctx.Err() != nil {
