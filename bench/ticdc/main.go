@@ -40,6 +40,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/event"
 	kh "github.com/odsync/odsync/harness/kafka"
@@ -63,6 +64,8 @@ var (
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the last round of -profile-phase")
 	memProfile  = flag.String("memprofile", "", "write a heap profile at the end of the last round of -profile-phase")
 	profPhase   = flag.String("profile-phase", "e2e", "the phase -cpuprofile and -memprofile profile")
+	batchRows   = flag.Int("batch-rows", 0, "sink batch max_rows (0: the default)")
+	batchBytes  = flag.Int64("batch-bytes", 0, "sink batch max_bytes (0: the default)")
 	memoryLimit = flag.Int64("memory-limit", 0, "debug.SetMemoryLimit in bytes (0: Go's default)")
 )
 
@@ -538,7 +541,7 @@ func toPipeline(addrs []string, state, out string, prof, idle bool) (result, err
 		if sk, err = local.New(local.Config{Dir: out, NoSync: true}, mapper); err != nil {
 			return result{}, err
 		}
-		sinks = append(sinks, pipeline.SinkSpec{Name: "local", Sink: sk, Policy: pipeline.BatchPolicy{MaxRows: 50000, MaxBytes: 64 << 20, MaxAge: time.Second}})
+		sinks = append(sinks, pipeline.SinkSpec{Name: "local", Sink: sk, Policy: pipeline.BatchPolicy{MaxRows: *batchRows, MaxBytes: bytesize.Size(*batchBytes)}})
 	}
 	stopProf, err := profile(prof)
 	if err != nil {
