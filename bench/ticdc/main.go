@@ -63,9 +63,13 @@ var (
 	idleFlag    = flag.Duration("idle", 0, "after the last end-to-end round caught up, stay idle this long and report the RSS")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the last round of -profile-phase")
 	memProfile  = flag.String("memprofile", "", "write a heap profile at the end of the last round of -profile-phase")
+	peakProfile = flag.String("peakprofile", "", "write a heap profile whenever the Go heap reaches a new peak (16MiB steps)")
 	profPhase   = flag.String("profile-phase", "e2e", "the phase -cpuprofile and -memprofile profile")
 	batchRows   = flag.Int("batch-rows", 0, "sink batch max_rows (0: the default)")
 	batchBytes  = flag.Int64("batch-bytes", 0, "sink batch max_bytes (0: the default)")
+	maxBuffer   = flag.Int64("max-buffer", 0, "source max_buffer_bytes (0: the default)")
+	fetchMax    = flag.Int64("fetch-max-bytes", 0, "source fetch_max_bytes (0: the default)")
+	memtable    = flag.Int64("memtable", 0, "the log's memtable size (0: the default; the pipeline paces at half of it)")
 	memoryLimit = flag.Int64("memory-limit", 0, "debug.SetMemoryLimit in bytes (0: Go's default)")
 )
 
@@ -94,6 +98,8 @@ type result struct {
 	seconds float64
 	cpu     float64
 	hwm     int64 // peak RSS during the phase (VmHWM after resetting it), bytes
+	heap    int64 // peak Go heap (HeapAlloc, sampled every 50ms)
+	goSys   int64 // peak memory the Go runtime holds from the OS (Sys - HeapReleased)
 }
 
 func (r result) print() {
@@ -130,9 +136,36 @@ func timed(f func() (result, error)) (result, error) {
 	debug.FreeOSMemory()
 	resetHWM()
 	c0 := cpuSeconds()
+	stop := make(chan struct{})
+	peak := make(chan [2]uint64)
+	go func() { // peak Go heap and Go-managed memory, sampled
+		var ms runtime.MemStats
+		var p [2]uint64
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if *peakProfile != "" && ms.HeapAlloc > p[0]+16<<20 {
+				if f, err := os.Create(*peakProfile); err == nil {
+					_ = pprof.WriteHeapProfile(f)
+					f.Close()
+				}
+			}
+			p[0], p[1] = max(p[0], ms.HeapAlloc), max(p[1], ms.Sys-ms.HeapReleased)
+			select {
+			case <-stop:
+				peak <- p
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	r, err := f()
 	r.cpu = cpuSeconds() - c0
 	r.hwm = procStatus("VmHWM")
+	close(stop)
+	p := <-peak
+	r.heap, r.goSys = int64(p[0]), int64(p[1])
 	return r, err
 }
 
@@ -352,8 +385,8 @@ func run() error {
 				return err
 			}
 			r.bytes = size
-			fmt.Printf("round %d: %-34s %9.0f rows/s %9.0f rows/cpu-s  peak RSS %4.0f MiB\n", round, r.name,
-				float64(r.rows)/r.seconds, float64(r.rows)/r.cpu, float64(r.hwm)/(1<<20))
+			fmt.Printf("round %d: %-34s %9.0f rows/s %9.0f rows/cpu-s  peak RSS %4.0f MiB (Go heap %3.0f, Go runtime %3.0f)\n", round, r.name,
+				float64(r.rows)/r.seconds, float64(r.rows)/r.cpu, float64(r.hwm)/(1<<20), float64(r.heap)/(1<<20), float64(r.goSys)/(1<<20))
 			byPhase[ph] = append(byPhase[ph], r)
 		}
 	}
@@ -445,7 +478,8 @@ func rawFetch(addrs []string, parts int) (result, error) {
 }
 
 func sourceConfig(addrs []string) ticdc.SourceConfig {
-	return ticdc.SourceConfig{Brokers: addrs, Topics: []string{"cdc"}, FetchMaxWait: 100 * time.Millisecond, Config: ticdc.Config{Protocol: *protoFlag}}
+	return ticdc.SourceConfig{Brokers: addrs, Topics: []string{"cdc"}, FetchMaxWait: 100 * time.Millisecond, Config: ticdc.Config{Protocol: *protoFlag},
+		MaxBufferBytes: bytesize.Size(*maxBuffer), FetchMaxBytes: bytesize.Size(*fetchMax)}
 }
 
 // profile starts the CPU profile when on; the returned function stops it
@@ -519,7 +553,7 @@ func sourceOnly(addrs []string, prof bool) (result, error) {
 // toPipeline runs source → log (→ local sink when out is set); with idle
 // it then stays idle for -idle and reports the RSS.
 func toPipeline(addrs []string, state, out string, prof, idle bool) (result, error) {
-	log, err := offsets.Open(state, offsets.Options{})
+	log, err := offsets.Open(state, offsets.Options{MemTableSize: *memtable})
 	if err != nil {
 		return result{}, err
 	}
@@ -547,7 +581,7 @@ func toPipeline(addrs []string, state, out string, prof, idle bool) (result, err
 	if err != nil {
 		return result{}, err
 	}
-	pl := pipeline.New(log, src, sinks, pipeline.Options{})
+	pl := pipeline.New(log, src, sinks, pipeline.Options{PaceBytes: *memtable / 2})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
