@@ -45,6 +45,12 @@ type Config struct {
 	// Shutdown bounds the graceful stop: capture stops, sinks drain what the
 	// log holds for at most this long. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MemoryLimit is the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit, like GOMEMLIMIT, which it overrides):
+	// past it the garbage collector runs more often instead of letting the
+	// heap grow to twice what is live. 0 (default) leaves Go's default
+	// (GOMEMLIMIT, else no limit).
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 	// Admin is the HTTP server of /healthz, /readyz, /status, /metrics and the status page.
 	Admin admin.Config `yaml:"admin"`
 	// Telemetry configures lag sampling, history and OTLP export.
@@ -194,6 +200,9 @@ func (c *Config) Validate() error {
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
+		add(fmt.Errorf("memory_limit: %d: at least 32MiB (or 0: no limit)", c.MemoryLimit))
 	}
 	switch c.Source.Type {
 	case "mysql":

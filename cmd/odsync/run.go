@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -416,6 +417,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logOut, progress = term.Logs(), term.Progress()
 	}
 	lg := newLogger(cfg, logOut)
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimit))
+	}
 	// Graceful stop has a deadline: the drain (shutdown_timeout), closing
 	// the sinks (10s) and a margin; past it odsync exits 1 (the log is
 	// crash-safe, a restart resumes from the cursors).
