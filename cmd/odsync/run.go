@@ -80,7 +80,7 @@ func loadConfig(fs interface{ Arg(int) string }, path string) (*config.Config, e
 }
 
 func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
-	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), Logger: lg})
+	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), MemTableSize: int64(cfg.State.MemTableSize), Logger: lg})
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, &stateInUseError{dir: cfg.State.Dir}
 	}
@@ -326,8 +326,9 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		case <-telCtx.Done():
 		}
 	}()
+	// Sinks are paced to stay within half a memtable (see pipeline.Options.PaceBytes).
 	p := pipeline.New(log, src, sinks, pipeline.Options{DrainTimeout: cfg.ShutdownTimeout, Logger: lg, Observer: tel,
-		Retention: *cfg.State.Retention, RetentionMaxBytes: int64(cfg.State.MaxLogBytes) * 3 / 4})
+		Retention: *cfg.State.Retention, RetentionMaxBytes: int64(cfg.State.MaxLogBytes) * 3 / 4, PaceBytes: int64(cfg.State.MemTableSize) / 2})
 	lg.Info("odsync running", "state", cfg.State.Dir, "sinks", len(sinks), "head", log.Head())
 	start := time.Now()
 	runErr := p.Run(ctx)
