@@ -331,7 +331,10 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		Retention: *cfg.State.Retention, RetentionMaxBytes: int64(cfg.State.MaxLogBytes) * 3 / 4, PaceBytes: int64(cfg.State.MemTableSize) / 2})
 	lg.Info("odsync running", "state", cfg.State.Dir, "sinks", len(sinks), "head", log.Head())
 	start := time.Now()
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	go trimWhenIdle(trimCtx, log.Head, idleTrimAfter, debug.FreeOSMemory)
 	runErr := p.Run(ctx)
+	stopTrim()
 	if c, ok := src.(io.Closer); ok {
 		if err := c.Close(); err != nil {
 			lg.Warn("capture close", "err", err)
@@ -582,4 +585,35 @@ func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetr
 	}()
 	lg.Info("scheduled verify on", "interval", cfg.Verify.Interval, "rate", cfg.Verify.Rate)
 	return func() { cancel(); <-done }, nil
+}
+
+// idleTrimAfter is how long the log must see no append before odsync
+// returns its freed memory to the operating system.
+const idleTrimAfter = 10 * time.Second
+
+// trimWhenIdle calls trim (debug.FreeOSMemory: returns freed memory to the
+// operating system) once when the log's head has not moved for idle after
+// it moved. Go collects garbage as
+// the heap grows (and at the latest every two minutes) and returns memory
+// gradually, so after a burst an idle odsync would keep about the burst's
+// peak for minutes.
+func trimWhenIdle(ctx context.Context, head func() uint64, idle time.Duration, trim func()) {
+	t := time.NewTicker(idle / 4)
+	defer t.Stop()
+	last, since, trimmed := head(), time.Now(), true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if h := head(); h != last {
+			last, since, trimmed = h, time.Now(), false
+			continue
+		}
+		if !trimmed && time.Since(since) >= idle {
+			trim()
+			trimmed = true
+		}
+	}
 }
