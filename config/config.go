@@ -45,6 +45,12 @@ type Config struct {
 	// Shutdown bounds the graceful stop: capture stops, sinks drain what the
 	// log holds for at most this long. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MemoryLimit is the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit, like GOMEMLIMIT, which it overrides):
+	// past it the garbage collector runs more often instead of letting the
+	// heap grow to twice what is live. 0 (default) leaves Go's default
+	// (GOMEMLIMIT, else no limit).
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 	// Admin is the HTTP server of /healthz, /readyz, /status, /metrics and the status page.
 	Admin admin.Config `yaml:"admin"`
 	// Telemetry configures lag sampling, history and OTLP export.
@@ -65,6 +71,11 @@ type State struct {
 	// max_log_bytes: past 3/4 of it, only what sinks still need is kept.
 	// Default 24h; 0s keeps nothing.
 	Retention *time.Duration `yaml:"retention"`
+	// MemTableSize is the log's Pebble memtable size; up to two are held
+	// in memory. Default 32MiB. Smaller saves memory; with retention 0,
+	// entries that sinks pass while still in the memtable never reach disk
+	// files, so a smaller memtable writes (and compacts) more of them.
+	MemTableSize ByteSize `yaml:"memtable_size"`
 }
 
 // Source selects and configures the capture.
@@ -114,6 +125,9 @@ func ParseByteSize(s string) (ByteSize, error) { return bytesize.Parse(s) }
 func (c *Config) EnsureDefaults() {
 	if c.State.Dir == "" {
 		c.State.Dir = "./odsync-state"
+	}
+	if c.State.MemTableSize == 0 {
+		c.State.MemTableSize = 32 << 20
 	}
 	if c.State.MaxLogBytes == 0 {
 		c.State.MaxLogBytes = 4 << 30
@@ -194,6 +208,9 @@ func (c *Config) Validate() error {
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
+		add(fmt.Errorf("memory_limit: %d: at least 32MiB (or 0: no limit)", c.MemoryLimit))
 	}
 	switch c.Source.Type {
 	case "mysql":
@@ -290,6 +307,9 @@ func (c *Config) Validate() error {
 	}
 	if c.State.Retention != nil && *c.State.Retention < 0 {
 		add(fmt.Errorf("state.retention: %s: must not be negative", *c.State.Retention))
+	}
+	if c.State.MemTableSize < 4<<20 || c.State.MemTableSize > 1<<30 {
+		add(fmt.Errorf("state.memtable_size: %d: want 4MiB..1GiB", c.State.MemTableSize))
 	}
 	if c.State.MaxLogBytes < 1<<20 {
 		add(fmt.Errorf("state.max_log_bytes: %d: at least 1MiB", c.State.MaxLogBytes))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,7 +80,7 @@ func loadConfig(fs interface{ Arg(int) string }, path string) (*config.Config, e
 }
 
 func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
-	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), Logger: lg})
+	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), MemTableSize: int64(cfg.State.MemTableSize), Logger: lg})
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, &stateInUseError{dir: cfg.State.Dir}
 	}
@@ -325,11 +326,15 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		case <-telCtx.Done():
 		}
 	}()
+	// Sinks are paced to stay within half a memtable (see pipeline.Options.PaceBytes).
 	p := pipeline.New(log, src, sinks, pipeline.Options{DrainTimeout: cfg.ShutdownTimeout, Logger: lg, Observer: tel,
-		Retention: *cfg.State.Retention, RetentionMaxBytes: int64(cfg.State.MaxLogBytes) * 3 / 4})
+		Retention: *cfg.State.Retention, RetentionMaxBytes: int64(cfg.State.MaxLogBytes) * 3 / 4, PaceBytes: int64(cfg.State.MemTableSize) / 2})
 	lg.Info("odsync running", "state", cfg.State.Dir, "sinks", len(sinks), "head", log.Head())
 	start := time.Now()
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	go trimWhenIdle(trimCtx, log.Head, idleTrimAfter, debug.FreeOSMemory)
 	runErr := p.Run(ctx)
+	stopTrim()
 	if c, ok := src.(io.Closer); ok {
 		if err := c.Close(); err != nil {
 			lg.Warn("capture close", "err", err)
@@ -416,6 +421,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logOut, progress = term.Logs(), term.Progress()
 	}
 	lg := newLogger(cfg, logOut)
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimit))
+	}
 	// Graceful stop has a deadline: the drain (shutdown_timeout), closing
 	// the sinks (10s) and a margin; past it odsync exits 1 (the log is
 	// crash-safe, a restart resumes from the cursors).
@@ -577,4 +585,35 @@ func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetr
 	}()
 	lg.Info("scheduled verify on", "interval", cfg.Verify.Interval, "rate", cfg.Verify.Rate)
 	return func() { cancel(); <-done }, nil
+}
+
+// idleTrimAfter is how long the log must see no append before odsync
+// returns its freed memory to the operating system.
+const idleTrimAfter = 10 * time.Second
+
+// trimWhenIdle calls trim (debug.FreeOSMemory: returns freed memory to the
+// operating system) once when the log's head has not moved for idle after
+// it moved. Go collects garbage as
+// the heap grows (and at the latest every two minutes) and returns memory
+// gradually, so after a burst an idle odsync would keep about the burst's
+// peak for minutes.
+func trimWhenIdle(ctx context.Context, head func() uint64, idle time.Duration, trim func()) {
+	t := time.NewTicker(idle / 4)
+	defer t.Stop()
+	last, since, trimmed := head(), time.Now(), true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if h := head(); h != last {
+			last, since, trimmed = h, time.Now(), false
+			continue
+		}
+		if !trimmed && time.Since(since) >= idle {
+			trim()
+			trimmed = true
+		}
+	}
 }
