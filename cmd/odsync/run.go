@@ -23,6 +23,7 @@ import (
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
+	kafkasink "github.com/odsync/odsync/sink/kafka"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	s3sink "github.com/odsync/odsync/sink/s3"
@@ -66,6 +67,9 @@ func redactor(cfg *config.Config) *telemetry.Redactor {
 		if s.S3 != nil {
 			r.Add(s.S3.SecretAccessKey)
 			r.Add(s.S3.SessionToken)
+		}
+		if s.Kafka != nil {
+			r.Add(s.Kafka.SASL.Password)
 		}
 	}
 	return r
@@ -147,6 +151,12 @@ func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeli
 			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 		case "s3":
 			sk, err := s3sink.New(*s.S3, mapper, lg.With("sink", s.Name))
+			if err != nil {
+				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
+		case "kafka":
+			sk, err := kafkasink.New(*s.Kafka, lg.With("sink", s.Name))
 			if err != nil {
 				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
