@@ -19,9 +19,13 @@ func sinkKitFormats() []kitFormat {
 		{name: "odsync-sink odsync", kind: "kafka", protocol: "odsync",
 			encode: func(t *testing.T, s []kitChange) []kh.Message { return encodeSinkFormat(t, s, kafkasink.FormatOdsync) }},
 		{name: "odsync-sink canal-json", kind: "kafka", protocol: "canal-json",
-			encode: func(t *testing.T, s []kitChange) []kh.Message { return encodeSinkFormat(t, s, kafkasink.FormatCanalJSON) }},
+			encode: func(t *testing.T, s []kitChange) []kh.Message {
+				return encodeSinkFormat(t, s, kafkasink.FormatCanalJSON)
+			}},
 		{name: "odsync-sink debezium", kind: "kafka", protocol: "debezium",
-			encode: func(t *testing.T, s []kitChange) []kh.Message { return encodeSinkFormat(t, s, kafkasink.FormatDebezium) }},
+			encode: func(t *testing.T, s []kitChange) []kh.Message {
+				return encodeSinkFormat(t, s, kafkasink.FormatDebezium)
+			}},
 	}
 }
 
