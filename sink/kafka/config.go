@@ -42,9 +42,10 @@ type Config struct {
 	ReplicationFactor int   `yaml:"replication_factor"`
 	// Compression of record batches: none (default), gzip, snappy, lz4, zstd.
 	Compression string `yaml:"compression"`
-	// MaxMessageBytes is the largest message the sink sends; a larger one
-	// stops the sink with an error naming the table and seq. Default 1MiB
-	// (Kafka's default max.message.bytes).
+	// MaxMessageBytes is the largest record batch the sink sends (keep it
+	// at or below the topic's max.message.bytes); a message that does not
+	// fit alone stops the sink with an error naming the table and seq.
+	// Default 1MiB (Kafka's default max.message.bytes).
 	MaxMessageBytes bytesize.Size `yaml:"max_message_bytes"`
 	// WatermarkInterval is how often the odsync format's watermark (the
 	// highest _seq durable in Kafka) is written to every partition of

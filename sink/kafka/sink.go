@@ -51,6 +51,10 @@ import (
 	"github.com/odsync/odsync/sink"
 )
 
+// recordOverhead bounds what a record batch adds to one record's key and
+// value (batch header, record framing, the odsync-seq header).
+const recordOverhead = 256
+
 // SeqHeader is the header every message carries: the event's _seq (for a
 // watermark, the watermark) in decimal.
 const SeqHeader = "odsync-seq"
@@ -105,7 +109,8 @@ func New(cfg Config, lg *slog.Logger) (*Sink, error) {
 		kgo.ClientID(cfg.ClientID),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent writes (the default) need acks=all
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchMaxBytes(int32(min(int64(cfg.MaxMessageBytes)+1024, 1<<30))),
+		// A record batch is one "message" to the broker's max.message.bytes.
+		kgo.ProducerBatchMaxBytes(int32(min(int64(cfg.MaxMessageBytes), 1<<30))),
 		kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
 		kgo.ProducerLinger(0),
 		kgo.MaxBufferedRecords(1 << 20),
@@ -196,7 +201,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch) error {
 		default:
 			s.arena = appendNative(s.arena, e)
 		}
-		if n := len(s.arena) - v0; n > int(s.cfg.MaxMessageBytes) {
+		if n := len(s.arena) - k0; n+recordOverhead > int(s.cfg.MaxMessageBytes) {
 			return fmt.Errorf("%w: kafka sink: table %s at %s (seq %d): the message is %d bytes, more than max_message_bytes %d (raise it with the topic's max.message.bytes)",
 				sink.ErrPermanent, e.Source, e.Pos, e.Seq, n, int64(s.cfg.MaxMessageBytes))
 		}
