@@ -539,6 +539,17 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			fmt.Fprintf(stdout, "sink %s: ok (s3://%s/%s writable)\n", s.Name, s.S3.Bucket, s.S3.Prefix)
 		}
+		if s.Type == "kafka" {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			what, err := kafkasink.Check(cctx, *s.Kafka)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				failed = true
+				continue
+			}
+			fmt.Fprintf(stdout, "sink %s: ok (%s)\n", s.Name, what)
+		}
 		if s.Type == "local" {
 			if err := os.MkdirAll(s.Local.Dir, 0o755); err != nil {
 				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)

@@ -546,3 +546,33 @@ func Encode(format string, e *event.Event) (key, value []byte) {
 
 // EncodeWatermark returns an odsync-format watermark message's value.
 func EncodeWatermark(seq uint64) []byte { return appendNativeWatermark(nil, seq) }
+
+// Check connects to the brokers and reports what `odsync check` prints:
+// the broker count and, for a single topic, whether it exists.
+func Check(ctx context.Context, cfg Config) (string, error) {
+	cfg.EnsureDefaults()
+	s, err := New(cfg, nil)
+	if err != nil {
+		return "", err
+	}
+	defer s.Close(ctx)
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, s.cl)
+	if err != nil {
+		return "", err
+	}
+	out := fmt.Sprintf("%d broker(s)", len(resp.Brokers))
+	if !cfg.PerTable() {
+		n, err := s.partitions(ctx, cfg.Topic)
+		if err != nil {
+			return "", err
+		}
+		if n == 0 {
+			if !*cfg.CreateTopics {
+				return "", fmt.Errorf("topic %s does not exist (create_topics is false)", cfg.Topic)
+			}
+			return out + fmt.Sprintf(", topic %s will be created with %d partitions", cfg.Topic, cfg.Partitions), nil
+		}
+		out += fmt.Sprintf(", topic %s with %d partitions", cfg.Topic, n)
+	}
+	return out, nil
+}
