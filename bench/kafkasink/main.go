@@ -91,9 +91,38 @@ func run() error {
 		fmt.Printf("%-36s %9d %10.0f %9.2f %9.2f %14.1f\n", name, rows, float64(rows)/secs, secs, cpu, cpu/float64(rows)*1e6)
 	}
 
+	cl, err := kh.Start(kh.Options{})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for r := 0; r < *roundsFlag; r++ {
+		if err := captureRound(ctx, dir, wdb, start, cl, r, want, line); err != nil {
+			return err
+		}
+	}
+	ends, err := endOffsets(ctx, cl.Addrs, "bench0", *partsFlag)
+	if err != nil {
+		return err
+	}
+	var msgs int64
+	for _, e := range ends {
+		msgs += e
+	}
+	fmt.Printf("%-36s %9d messages in %d partitions (rows, and watermarks)\n", "topic bench0", msgs, *partsFlag)
+	return workerRounds(ctx, dir, cl, want, ends, line)
+}
+
+// captureRound times capture → log and capture → Kafka (topic bench<r>).
+func captureRound(ctx context.Context, dir string, wdb *workload.DB, start mysql.Checkpoint, cl *kh.Cluster, r int, want uint64,
+	line func(string, uint64, float64, float64)) error {
+	topic := fmt.Sprintf("bench%d", r)
+	if err := cl.CreateTopic(topic, *partsFlag); err != nil {
+		return err
+	}
 	// capture → log
 	{
-		log, err := offsets.Open(filepath.Join(dir, "state-log"), offsets.Options{})
+		log, err := offsets.Open(filepath.Join(dir, fmt.Sprintf("state-log%d", r)), offsets.Options{})
 		if err != nil {
 			return err
 		}
@@ -115,13 +144,8 @@ func run() error {
 	}
 
 	// capture → Kafka
-	cl, err := kh.Start(kh.Options{Topics: map[string]int{"bench": *partsFlag}})
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	{
-		log, err := offsets.Open(filepath.Join(dir, "state-kafka"), offsets.Options{})
+		log, err := offsets.Open(filepath.Join(dir, fmt.Sprintf("state-kafka%d", r)), offsets.Options{})
 		if err != nil {
 			return err
 		}
@@ -132,7 +156,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		sk, err := kafkasink.New(kafkasink.Config{Brokers: cl.Addrs, Topic: "bench"}, nil)
+		sk, err := kafkasink.New(kafkasink.Config{Brokers: cl.Addrs, Topic: topic}, nil)
 		if err != nil {
 			return err
 		}
@@ -151,17 +175,16 @@ func run() error {
 		line("capture → Kafka (odsync format)", log.Cursors()["kafka"], d.Seconds(), cpu)
 		log.Close()
 	}
-	ends, err := endOffsets(ctx, cl.Addrs, "bench", *partsFlag)
-	if err != nil {
-		return err
-	}
-	var msgs int64
-	for _, e := range ends {
-		msgs += e
-	}
-	fmt.Printf("%-36s %9d messages in %d partitions (rows, and watermarks)\n", "topic bench", msgs, *partsFlag)
+	return nil
+}
 
-	// Kafka → S3 with N workers.
+// workerRounds times Kafka → S3 (topic bench0) with each worker count,
+// alternating, -rounds times.
+func workerRounds(ctx context.Context, dir string, cl *kh.Cluster, want uint64, ends map[int32]int64,
+	line func(string, uint64, float64, float64)) error {
+	if *workersFlag == "" {
+		return nil
+	}
 	bin, err := workload.BuildOdsync(dir)
 	if err != nil {
 		return err
@@ -174,8 +197,9 @@ func run() error {
 	var counts []int
 	for _, f := range strings.Split(*workersFlag, ",") {
 		var n int
-		fmt.Sscan(f, &n)
-		counts = append(counts, n)
+		if fmt.Sscan(f, &n); n > 0 {
+			counts = append(counts, n)
+		}
 	}
 	round := 0
 	for r := 0; r < *roundsFlag; r++ {
@@ -209,7 +233,7 @@ source:
   type: kafka
   kafka:
     brokers: [%s]
-    topics: [bench]
+    topics: [bench0]
     group_id: %s
     protocol: odsync
     commit_interval: 200ms
@@ -241,7 +265,7 @@ log:
 	}
 	// Done reading when the group has committed every partition's end.
 	for {
-		committed, err := groupOffsets(ctx, brokers, group, "bench")
+		committed, err := groupOffsets(ctx, brokers, group, "bench0")
 		if err != nil {
 			return 0, 0, err
 		}
