@@ -23,6 +23,7 @@ import (
 	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
+	kafkasink "github.com/odsync/odsync/sink/kafka"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	s3sink "github.com/odsync/odsync/sink/s3"
@@ -102,10 +103,11 @@ func (s *Source) KafkaConfig() *ticdc.SourceConfig {
 // Sink is one named destination.
 type Sink struct {
 	Name       string               `yaml:"name"`
-	Type       string               `yaml:"type"` // "local", "s3" or "maxcompute"
+	Type       string               `yaml:"type"` // "local", "s3", "maxcompute" or "kafka"
 	Local      *local.Config        `yaml:"local"`
 	S3         *s3sink.Config       `yaml:"s3"`
 	MaxCompute *mcsink.Config       `yaml:"maxcompute"`
+	Kafka      *kafkasink.Config    `yaml:"kafka"`
 	Batch      pipeline.BatchPolicy `yaml:"batch"`
 }
 
@@ -170,6 +172,12 @@ func (c *Config) EnsureDefaults() {
 		}
 		if s.Type == "" && s.MaxCompute != nil {
 			s.Type = "maxcompute"
+		}
+		if s.Type == "" && s.Kafka != nil {
+			s.Type = "kafka"
+		}
+		if s.Kafka != nil {
+			s.Kafka.EnsureDefaults()
 		}
 		if s.MaxCompute != nil {
 			s.MaxCompute.EnsureDefaults()
@@ -282,10 +290,19 @@ func (c *Config) Validate() error {
 			} else {
 				add(s.MaxCompute.Validate(p + ".maxcompute"))
 			}
+		case "kafka":
+			if s.Kafka == nil {
+				add(fmt.Errorf("%s.kafka: required when type is kafka", p))
+			} else {
+				add(s.Kafka.Validate(p + ".kafka"))
+			}
+			if s.Batch.InFlight > 1 {
+				add(fmt.Errorf("%s.batch.in_flight: %d: a kafka sink writes one batch at a time (per-partition order)", p, s.Batch.InFlight))
+			}
 		case "":
-			add(fmt.Errorf("%s.type: required (local, s3 or maxcompute)", p))
+			add(fmt.Errorf("%s.type: required (local, s3, maxcompute or kafka)", p))
 		default:
-			add(fmt.Errorf("%s.type: %q: want local, s3 or maxcompute", p, s.Type))
+			add(fmt.Errorf("%s.type: %q: want local, s3, maxcompute or kafka", p, s.Type))
 		}
 		add(s.Batch.Validate(p + ".batch"))
 	}

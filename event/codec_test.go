@@ -51,6 +51,15 @@ func TestEventRoundTrip(t *testing.T) {
 			t.Errorf("value %d: got %v, want %v", i, out.Before[i], v)
 		}
 	}
+	if out.Origin != 0 {
+		t.Fatalf("Origin = %d, want 0", out.Origin)
+	}
+	// Origin (odsync-native Kafka events) round-trips too.
+	in.Origin = 1<<40 + 7
+	bo := AppendEvent(nil, &in)
+	if out, err := DecodeEvent(bo, func(uint64) (*Table, error) { return tbl, nil }); err != nil || out.Origin != in.Origin || out.ODSSeq() != in.Origin {
+		t.Fatalf("with Origin: %+v, %v", out.Origin, err)
+	}
 	// Every truncation is an error, never a panic.
 	for n := 0; n < len(b); n++ {
 		if _, err := DecodeEvent(b[:n], func(uint64) (*Table, error) { return tbl, nil }); err == nil {

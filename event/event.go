@@ -101,6 +101,20 @@ type Event struct {
 	Pos Position
 	// TxnEnd marks the last event of its source transaction.
 	TxnEnd bool
+	// Origin is the event's Seq in the log of the odsync that published it
+	// to Kafka in the odsync-native format (package sink/kafka), 0 for
+	// every other source. Sinks write it as _seq when set, so the ODS of a
+	// group of workers consuming one capture's topics carries the
+	// capture's _seq: one dedupe and ordering key across workers.
+	Origin uint64
+}
+
+// ODSSeq is the _seq an ODS row of e carries: Origin when set, else Seq.
+func (e *Event) ODSSeq() uint64 {
+	if e.Origin != 0 {
+		return e.Origin
+	}
+	return e.Seq
 }
 
 // MemSize approximates the memory an event holds: the Event, its row

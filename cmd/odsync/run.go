@@ -24,6 +24,7 @@ import (
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
+	kafkasink "github.com/odsync/odsync/sink/kafka"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	s3sink "github.com/odsync/odsync/sink/s3"
@@ -67,6 +68,9 @@ func redactor(cfg *config.Config) *telemetry.Redactor {
 		if s.S3 != nil {
 			r.Add(s.S3.SecretAccessKey)
 			r.Add(s.S3.SessionToken)
+		}
+		if s.Kafka != nil {
+			r.Add(s.Kafka.SASL.Password)
 		}
 	}
 	return r
@@ -148,6 +152,12 @@ func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeli
 			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 		case "s3":
 			sk, err := s3sink.New(*s.S3, mapper, lg.With("sink", s.Name))
+			if err != nil {
+				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
+		case "kafka":
+			sk, err := kafkasink.New(*s.Kafka, lg.With("sink", s.Name))
 			if err != nil {
 				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
@@ -536,6 +546,17 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				continue
 			}
 			fmt.Fprintf(stdout, "sink %s: ok (s3://%s/%s writable)\n", s.Name, s.S3.Bucket, s.S3.Prefix)
+		}
+		if s.Type == "kafka" {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			what, err := kafkasink.Check(cctx, *s.Kafka)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				failed = true
+				continue
+			}
+			fmt.Fprintf(stdout, "sink %s: ok (%s)\n", s.Name, what)
 		}
 		if s.Type == "local" {
 			if err := os.MkdirAll(s.Local.Dir, 0o755); err != nil {
