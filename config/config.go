@@ -25,6 +25,7 @@ import (
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
+	mysqlsink "github.com/odsync/odsync/sink/mysql"
 	s3sink "github.com/odsync/odsync/sink/s3"
 	"github.com/odsync/odsync/telemetry"
 	"github.com/odsync/odsync/verify"
@@ -91,10 +92,11 @@ func (s *Source) KafkaConfig() *ticdc.SourceConfig {
 // Sink is one named destination.
 type Sink struct {
 	Name       string               `yaml:"name"`
-	Type       string               `yaml:"type"` // "local", "s3" or "maxcompute"
+	Type       string               `yaml:"type"` // "local", "s3", "maxcompute" or "mysql"
 	Local      *local.Config        `yaml:"local"`
 	S3         *s3sink.Config       `yaml:"s3"`
 	MaxCompute *mcsink.Config       `yaml:"maxcompute"`
+	MySQL      *mysqlsink.Config    `yaml:"mysql"`
 	Batch      pipeline.BatchPolicy `yaml:"batch"`
 }
 
@@ -157,8 +159,14 @@ func (c *Config) EnsureDefaults() {
 		if s.Type == "" && s.MaxCompute != nil {
 			s.Type = "maxcompute"
 		}
+		if s.Type == "" && s.MySQL != nil {
+			s.Type = "mysql"
+		}
 		if s.MaxCompute != nil {
 			s.MaxCompute.EnsureDefaults()
+		}
+		if s.MySQL != nil {
+			s.MySQL.EnsureDefaults()
 		}
 		if s.Name == "" {
 			s.Name = s.Type
@@ -265,10 +273,20 @@ func (c *Config) Validate() error {
 			} else {
 				add(s.MaxCompute.Validate(p + ".maxcompute"))
 			}
+		case "mysql":
+			if s.MySQL == nil {
+				add(fmt.Errorf("%s.mysql: required when type is mysql", p))
+			} else {
+				add(s.MySQL.Validate(p + ".mysql"))
+			}
+			if s.Batch.InFlight > 1 {
+				// The checkpoint row orders batches: one at a time.
+				add(fmt.Errorf("%s.batch.in_flight: %d: a mysql sink applies batches in order; want 1", p, s.Batch.InFlight))
+			}
 		case "":
-			add(fmt.Errorf("%s.type: required (local, s3 or maxcompute)", p))
+			add(fmt.Errorf("%s.type: required (local, s3, maxcompute or mysql)", p))
 		default:
-			add(fmt.Errorf("%s.type: %q: want local, s3 or maxcompute", p, s.Type))
+			add(fmt.Errorf("%s.type: %q: want local, s3, maxcompute or mysql", p, s.Type))
 		}
 		add(s.Batch.Validate(p + ".batch"))
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
+	mysqlsink "github.com/odsync/odsync/sink/mysql"
 	s3sink "github.com/odsync/odsync/sink/s3"
 	"github.com/odsync/odsync/telemetry"
 	"github.com/odsync/odsync/telemetry/binloglag"
@@ -62,6 +63,9 @@ func redactor(cfg *config.Config) *telemetry.Redactor {
 	for _, s := range cfg.Sinks {
 		if s.MaxCompute != nil {
 			r.Add(s.MaxCompute.AccessKey, s.MaxCompute.STSToken)
+		}
+		if s.MySQL != nil {
+			r.Add(s.MySQL.Password)
 		}
 		if s.S3 != nil {
 			r.Add(s.S3.SecretAccessKey)
@@ -147,6 +151,12 @@ func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeli
 			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 		case "s3":
 			sk, err := s3sink.New(*s.S3, mapper, lg.With("sink", s.Name))
+			if err != nil {
+				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
+		case "mysql":
+			sk, err := mysqlsink.New(*s.MySQL, s.Name, mapper, lg.With("sink", s.Name))
 			if err != nil {
 				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
