@@ -21,7 +21,7 @@ type Config struct {
 	User string `yaml:"user"`
 	// Password is best given as ${ENV_VAR}; PasswordFile names a file whose
 	// first line is the password (it wins over Password).
-	Password     string `yaml:"password"`
+	Password     string `yaml:"password"` //nolint:gosec // a config field, redacted in logs
 	PasswordFile string `yaml:"password_file"`
 	// Database, when set, receives every table (same table names); empty:
 	// each table goes to the database of its source name.
@@ -123,8 +123,8 @@ func (c *Config) Validate(prefix string) error {
 	return errors.Join(errs...)
 }
 
-// password returns the configured password (PasswordFile's first line wins).
-func (c *Config) password() (string, error) {
+// Secret returns the configured password (PasswordFile's first line wins).
+func (c *Config) Secret() (string, error) {
 	if c.PasswordFile == "" {
 		return c.Password, nil
 	}
@@ -172,7 +172,7 @@ func (t *TLS) config(host string) (*tls.Config, error) {
 // commit order per batch, not per parent/child, and REPLACE must not
 // cascade).
 func (c *Config) driverConfig() (*mysqldriver.Config, error) {
-	pw, err := c.password()
+	pw, err := c.Secret()
 	if err != nil {
 		return nil, err
 	}

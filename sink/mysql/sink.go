@@ -163,6 +163,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch) error {
 	}
 	tx := &txn{s: s, applied: applied, tables: map[*target]*pending{}}
 	var last uint64 // the last event the open transaction covers
+	var lastPos event.Position
 	for i := range b.Events {
 		e := &b.Events[i]
 		if e.Seq <= applied {
@@ -171,7 +172,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch) error {
 		if e.Op == event.OpDDL || (e.Table != nil && s.needsSchema(e)) {
 			// Schema work commits implicitly: finish the rows before it.
 			if last != 0 {
-				if err := tx.commit(ctx, last); err != nil {
+				if err := tx.commit(ctx, last, lastPos); err != nil {
 					return err
 				}
 				applied = last
@@ -180,7 +181,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch) error {
 			if err := s.applySchema(ctx, e); err != nil {
 				return fmt.Errorf("mysql sink: table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
 			}
-			last = e.Seq
+			last, lastPos = e.Seq, e.Pos
 			if e.Op == event.OpDDL {
 				continue
 			}
@@ -188,12 +189,12 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch) error {
 		if err := tx.add(e); err != nil {
 			return fmt.Errorf("mysql sink: table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
 		}
-		last = e.Seq
+		last, lastPos = e.Seq, e.Pos
 	}
 	if last == 0 {
 		return nil
 	}
-	return tx.commit(ctx, b.Last)
+	return tx.commit(ctx, b.Last, b.Events[len(b.Events)-1].Pos)
 }
 
 // createCheckpointTable makes the checkpoint table if it is missing.
@@ -202,7 +203,7 @@ func (s *Sink) createCheckpointTable(ctx context.Context) error {
 		"CREATE DATABASE IF NOT EXISTS " + quoteID(s.ckDB),
 		"CREATE TABLE IF NOT EXISTS " + quoteID(s.ckDB) + "." + quoteID(s.ckName) +
 			" (`sink` VARCHAR(190) NOT NULL PRIMARY KEY, `seq` BIGINT UNSIGNED NOT NULL," +
-			" `updated_at` DATETIME(6) NOT NULL) DEFAULT CHARSET=utf8mb4",
+			" `pos` VARCHAR(1024) NOT NULL, `updated_at` DATETIME(6) NOT NULL) DEFAULT CHARSET=utf8mb4",
 	}
 	for _, q := range stmts {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {

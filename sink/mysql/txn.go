@@ -144,8 +144,8 @@ func (p *pending) key(row []event.Value) (string, error) {
 }
 
 // commit applies the collected changes and advances the checkpoint to
-// last, in one transaction.
-func (tx *txn) commit(ctx context.Context, last uint64) (err error) {
+// last (source position pos), in one transaction.
+func (tx *txn) commit(ctx context.Context, last uint64, pos event.Position) (err error) {
 	s := tx.s
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -173,8 +173,8 @@ func (tx *txn) commit(ctx context.Context, last uint64) (err error) {
 		}
 	}
 	s.scratch = w.buf[:0]
-	if _, err = sqlTx.ExecContext(ctx, "INSERT INTO "+ck+" (`sink`, `seq`, `updated_at`) VALUES (?, ?, UTC_TIMESTAMP(6)) "+
-		"ON DUPLICATE KEY UPDATE `seq` = VALUES(`seq`), `updated_at` = VALUES(`updated_at`)", s.name, last); err != nil {
+	if _, err = sqlTx.ExecContext(ctx, "INSERT INTO "+ck+" (`sink`, `seq`, `pos`, `updated_at`) VALUES (?, ?, ?, UTC_TIMESTAMP(6)) "+
+		"ON DUPLICATE KEY UPDATE `seq` = VALUES(`seq`), `pos` = VALUES(`pos`), `updated_at` = VALUES(`updated_at`)", s.name, last, pos.String()); err != nil {
 		return fmt.Errorf("mysql sink: writing checkpoint %s: %w", s.cfg.CheckpointTable, err)
 	}
 	if err = sqlTx.Commit(); err != nil {
