@@ -91,6 +91,20 @@ func (s *Sink) applySchema(ctx context.Context, e *event.Event) error {
 	if e.Op == event.OpDDL {
 		if e.Table == nil { // the source table was dropped (or renamed away)
 			delete(s.tables, e.Source)
+			if to, ok := renamedTo(e.DDL, e.Source); ok {
+				if mode != schema.ModeLenient && mode != schema.ModeEvolve || cur == nil {
+					return nil
+				}
+				// Move the rows with the table.
+				ndb, nname := s.targetName(to)
+				if next, err := s.describe(ctx, ndb, nname); err != nil || next != nil {
+					return err // the new name exists already: a replay
+				}
+				if err := exec("CREATE DATABASE IF NOT EXISTS " + quoteID(ndb)); err != nil {
+					return err
+				}
+				return exec("RENAME TABLE " + full + " TO " + quoteID(ndb) + "." + quoteID(nname))
+			}
 			if mode == schema.ModeEvolve && cur != nil {
 				return exec("DROP TABLE IF EXISTS " + full)
 			}
@@ -149,6 +163,44 @@ func unquote(s string) string {
 		return strings.ReplaceAll(s[1:len(s)-1], "``", "`")
 	}
 	return s
+}
+
+var (
+	renameTableRE = regexp.MustCompile("(?is)^\\s*RENAME\\s+TABLES?\\s+(.*)$")
+	alterRenameRE = regexp.MustCompile("(?is)^\\s*ALTER\\s+(?:ONLINE\\s+|IGNORE\\s+)*TABLE\\s+(" + identRE + ")\\s.*?\\bRENAME\\s+(?:TO\\s+|AS\\s+)?(" + identRE + ")")
+	pairRE        = regexp.MustCompile("(?is)(" + identRE + ")\\s+TO\\s+(" + identRE + ")")
+)
+
+// identRE is a possibly qualified, possibly quoted table name.
+const identRE = "(?:`(?:[^`]|``)+`|[^\\s`.,;]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[^\\s`.,;]+))?"
+
+// renamedTo returns the new name of table id in a RENAME TABLE or ALTER
+// TABLE ... RENAME statement.
+func renamedTo(ddl string, id event.TableID) (event.TableID, bool) {
+	var pairs [][2]string
+	if m := renameTableRE.FindStringSubmatch(ddl); m != nil {
+		for _, p := range pairRE.FindAllStringSubmatch(m[1], -1) {
+			pairs = append(pairs, [2]string{p[1], p[2]})
+		}
+	} else if m := alterRenameRE.FindStringSubmatch(ddl); m != nil {
+		pairs = append(pairs, [2]string{m[1], m[2]})
+	}
+	split := func(s string) event.TableID {
+		var parts []string
+		for _, p := range regexp.MustCompile("`(?:[^`]|``)+`|[^\\s`.]+").FindAllString(s, -1) {
+			parts = append(parts, unquote(p))
+		}
+		if len(parts) == 2 {
+			return event.TableID{DB: parts[0], Table: parts[1]}
+		}
+		return event.TableID{DB: id.DB, Table: parts[0]}
+	}
+	for _, p := range pairs {
+		if from := split(p[0]); strings.EqualFold(from.DB, id.DB) && strings.EqualFold(from.Table, id.Table) {
+			return split(p[1]), true
+		}
+	}
+	return event.TableID{}, false
 }
 
 // renames returns the column renames a DDL statement names (old -> new,

@@ -333,3 +333,35 @@ func TestPasswordFileAndTLSConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestRenamedTo(t *testing.T) {
+	id := event.TableID{DB: "d", Table: "t"}
+	for ddl, want := range map[string]string{
+		"RENAME TABLE t TO t2":                        "d.t2",
+		"rename table `x` to y, `d`.`t` to `e`.`t 3`": "e.t 3",
+		"ALTER TABLE t RENAME TO t4":                  "d.t4",
+		"ALTER TABLE `d`.`t` ADD c INT, RENAME AS u":  "d.u",
+		"DROP TABLE t":                                "",
+	} {
+		got, ok := renamedTo(ddl, id)
+		if s := got.String(); ok && s != want || !ok && want != "" {
+			t.Errorf("%q: got %v %v, want %q", ddl, got, ok, want)
+		}
+	}
+}
+
+func TestRenameTableMovesRows(t *testing.T) {
+	sk, db, name := newSink(t, schema.ModeLenient)
+	tb := table(name, true, idCol, valCol)
+	var bt batcher
+	t2 := *tb
+	t2.ID.Table = "t2"
+	t2.Seal()
+	mustWrite(t, sk, bt.batch(ins(tb, event.Int(1), event.String("a")),
+		event.Event{Op: event.OpDDL, Source: tb.ID, DDL: "RENAME TABLE t TO t2"},
+		ddl(&t2, "RENAME TABLE t TO t2"),
+		ins(&t2, event.Int(2), event.String("b"))))
+	if got := dump(t, db, quoteID(name)+".`t2`"); got != "id=1 v=a\nid=2 v=b" {
+		t.Fatalf("t2: %s", got)
+	}
+}
