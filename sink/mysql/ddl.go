@@ -155,7 +155,9 @@ var (
 	changeRE   = regexp.MustCompile("(?i)\\bCHANGE\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(`(?:[^`]|``)+`|\\S+)\\s+(`(?:[^`]|``)+`|\\S+)")
 	addRE      = regexp.MustCompile("(?i)\\bADD\\s+(?:COLUMN\\s+)?(?:IF\\s+NOT\\s+EXISTS\\s+)?(`(?:[^`]|``)+`|\\S+)\\s+")
 	positionRE = regexp.MustCompile(`(?i)\s+(FIRST|AFTER\s+\S+)\s*$`)
-	displayRE  = regexp.MustCompile(`^(tinyint|smallint|mediumint|int|integer|bigint)\(\d+\)`)
+	// charsetTypeRE: the types that take CHARACTER SET (not UUID, INET...).
+	charsetTypeRE = regexp.MustCompile(`^(char|varchar|tinytext|text|mediumtext|longtext|enum|set)\b`)
+	displayRE     = regexp.MustCompile(`^(tinyint|smallint|mediumint|int|integer|bigint)\(\d+\)`)
 )
 
 func unquote(s string) string {
@@ -269,7 +271,8 @@ func columnDef(c *event.Column, forceNull bool) string {
 	}
 	switch c.Type {
 	case event.TypeChar, event.TypeVarchar, event.TypeText, event.TypeEnum, event.TypeSet:
-		if c.Charset != "" && c.Charset != "binary" && !strings.Contains(strings.ToLower(typ), "character set") {
+		lt := strings.ToLower(typ)
+		if c.Charset != "" && c.Charset != "binary" && !strings.Contains(lt, "character set") && charsetTypeRE.MatchString(lt) {
 			typ += " CHARACTER SET " + c.Charset
 		}
 	}
