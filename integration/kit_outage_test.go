@@ -39,6 +39,9 @@ func TestKitOutage(t *testing.T) {
 		if d.system == kitState {
 			r.waitState("t", 90*time.Second)
 			r.stop()
+			if !strings.Contains(readFile(t, r.log), "sink write failed; retrying") {
+				t.Errorf("no failed write during the outage:\n%s", kitLogTail(r.log))
+			}
 			return
 		}
 		r.wait(r.table("t"), 90*time.Second, seqsAtLeast(len(want)))
