@@ -13,6 +13,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	harness.StopMariaDB()
 	stopMySQLTarget()
+	harness.StopTiDB()
 	harness.Cleanup()
 	os.Exit(code)
 }
