@@ -95,10 +95,16 @@ func appendLiteral(b []byte, c *event.Column, v event.Value) ([]byte, error) {
 		return appendHex(b, v.Str()), nil
 	case event.KindDate:
 		y, m, d, _, _, _, _ := v.Civil()
-		return fmt.Appendf(b, "'%04d-%02d-%02d'", y, m, d), nil
+		b = append(b, '\'')
+		b = appendDate(b, y, m, d)
+		return append(b, '\''), nil
 	case event.KindDateTime:
 		y, m, d, h, mi, s, us := v.Civil()
-		return fmt.Appendf(b, "'%04d-%02d-%02d %02d:%02d:%02d.%06d'", y, m, d, h, mi, s, us), nil
+		b = append(b, '\'')
+		b = appendDate(b, y, m, d)
+		b = append(b, ' ')
+		b = appendClock(b, h, mi, s, us)
+		return append(b, '\''), nil
 	case event.KindTimestamp:
 		if v.Micros() == 0 {
 			return append(b, "'0000-00-00 00:00:00'"...), nil
@@ -113,7 +119,8 @@ func appendLiteral(b []byte, c *event.Column, v event.Value) ([]byte, error) {
 			us = -us
 		}
 		secs := us / 1e6
-		return fmt.Appendf(b, "%02d:%02d:%02d.%06d'", secs/3600, secs/60%60, secs%60, us%1e6), nil
+		b = appendClock(b, int(secs/3600), int(secs/60%60), int(secs%60), int(us%1e6))
+		return append(b, '\''), nil
 	}
 	return b, fmt.Errorf("column %s: value kind %s has no SQL literal", c.Name, v.Kind())
 }
@@ -148,4 +155,38 @@ func decimalText(s string) bool {
 		}
 	}
 	return digits > 0
+}
+
+// appendDigits appends v in at least width digits.
+func appendDigits(b []byte, v, width int) []byte {
+	var tmp [20]byte
+	i := len(tmp)
+	for v >= 10 || width > 1 {
+		i--
+		tmp[i] = byte('0' + v%10)
+		v /= 10
+		width--
+	}
+	i--
+	tmp[i] = byte('0' + v)
+	return append(b, tmp[i:]...)
+}
+
+func appendDate(b []byte, y, m, d int) []byte {
+	b = appendDigits(b, y, 4)
+	b = append(b, '-')
+	b = appendDigits(b, m, 2)
+	b = append(b, '-')
+	return appendDigits(b, d, 2)
+}
+
+// appendClock appends HH:MM:SS.ffffff (hours may have more digits).
+func appendClock(b []byte, h, mi, s, us int) []byte {
+	b = appendDigits(b, h, 2)
+	b = append(b, ':')
+	b = appendDigits(b, mi, 2)
+	b = append(b, ':')
+	b = appendDigits(b, s, 2)
+	b = append(b, '.')
+	return appendDigits(b, us, 6)
 }

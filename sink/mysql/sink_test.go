@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -363,5 +364,40 @@ func TestRenameTableMovesRows(t *testing.T) {
 		ins(&t2, event.Int(2), event.String("b"))))
 	if got := dump(t, db, quoteID(name)+".`t2`"); got != "id=1 v=a\nid=2 v=b" {
 		t.Fatalf("t2: %s", got)
+	}
+}
+
+func TestLiterals(t *testing.T) {
+	c := &event.Column{Name: "c"}
+	for _, tc := range []struct {
+		v    event.Value
+		want string
+	}{
+		{event.Date(0, 0, 0), "'0000-00-00'"},
+		{event.Date(2024, 0, 15), "'2024-00-15'"},
+		{event.DateTime(9999, 12, 31, 23, 59, 59, 999999), "'9999-12-31 23:59:59.999999'"},
+		{event.DateTime(1000, 1, 1, 0, 0, 0, 5), "'1000-01-01 00:00:00.000005'"},
+		{event.TimeMicros(-(838*3600 + 59*60 + 59) * 1e6), "'-838:59:59.000000'"},
+		{event.TimeMicros(-1_500_000), "'-00:00:01.500000'"},
+		{event.TimestampMicros(0), "'0000-00-00 00:00:00'"},
+		{event.TimestampMicros(1_000_000), "'1970-01-01 00:00:01.000000'"},
+		{event.Float32(3.4028235e38), "3.4028234663852886e+38"},
+		{event.Float64(5e-324), "5e-324"},
+		{event.Bytes([]byte{0, 0xff}), "X'00ff'"},
+		{event.Bytes(nil), "''"},
+		{event.String("a'b\\c\x00\x1a"), `'a\'b\\c\0\Z'`},
+		{event.Decimal("-0.0001"), "-0.0001"},
+		{event.Bits(18446744073709551615), "18446744073709551615"},
+		{event.Year(0), "0"},
+	} {
+		got, err := appendLiteral(nil, c, tc.v)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%v: got %s, %v; want %s", tc.v, got, err, tc.want)
+		}
+	}
+	for _, bad := range []event.Value{event.Decimal("1e5"), event.Decimal("1; DROP TABLE x"), event.Float64(math.Inf(1))} {
+		if got, err := appendLiteral(nil, c, bad); err == nil {
+			t.Errorf("%v: got %s, want an error", bad, got)
+		}
 	}
 }
