@@ -539,6 +539,17 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			fmt.Fprintf(stdout, "sink %s: ok (s3://%s/%s writable)\n", s.Name, s.S3.Bucket, s.S3.Prefix)
 		}
+		if s.Type == "mysql" {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			version, err := mysqlsink.Check(cctx, *s.MySQL)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				failed = true
+				continue
+			}
+			fmt.Fprintf(stdout, "sink %s: ok (%s, server %s, checkpoint table %s)\n", s.Name, s.MySQL.Addr, version, s.MySQL.CheckpointTable)
+		}
 		if s.Type == "local" {
 			if err := os.MkdirAll(s.Local.Dir, 0o755); err != nil {
 				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)

@@ -255,3 +255,33 @@ type valueError struct{ err error }
 
 func (e *valueError) Error() string { return e.err.Error() }
 func (e *valueError) Unwrap() error { return e.err }
+
+// Check connects to the target and creates the checkpoint table if it is
+// missing (the first thing the sink does): it proves the address, the
+// credentials, TLS and the privileges to create tables. It returns the
+// server's version.
+func Check(ctx context.Context, cfg Config) (string, error) {
+	s, err := New(cfg, "check", nil, nil)
+	if err != nil {
+		return "", err
+	}
+	defer s.Close(ctx)
+	var version string
+	if err := s.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return "", fmt.Errorf("connect to %s as %s: %w", cfg.Addr, cfg.User, err)
+	}
+	if err := s.createCheckpointTable(ctx); err != nil {
+		return version, err
+	}
+	return version, nil
+}
+
+// CreateTable is the statement the sink creates a missing target of
+// source table t with (odsync schema plan).
+func (c *Config) CreateTable(t *event.Table) string {
+	db, name := t.ID.DB, t.ID.Table
+	if c.Database != "" {
+		db = c.Database
+	}
+	return createTable(quoteID(db)+"."+quoteID(name), t)
+}

@@ -401,3 +401,18 @@ func TestLiterals(t *testing.T) {
 		}
 	}
 }
+
+func TestCheck(t *testing.T) {
+	s, _ := server(t)
+	v, err := Check(context.Background(), Config{Addr: s.Addr(), User: "root", CheckpointTable: "chk.ck"})
+	if err != nil || !strings.Contains(strings.ToLower(v), "mariadb") {
+		t.Fatalf("check: %q, %v", v, err)
+	}
+	if _, err := Check(context.Background(), Config{Addr: s.Addr(), User: "nobody"}); err == nil || !strings.Contains(err.Error(), "nobody") {
+		t.Fatalf("check as an unknown user: %v", err)
+	}
+	c := Config{Database: "dst"}
+	if got := c.CreateTable(table("src", true, idCol, valCol)); got != "CREATE TABLE IF NOT EXISTS `dst`.`t` (`id` int(11) NOT NULL, `v` varchar(20) CHARACTER SET utf8mb4 NULL, PRIMARY KEY (`id`)) DEFAULT CHARSET=utf8mb4" {
+		t.Fatalf("create: %s", got)
+	}
+}
