@@ -57,11 +57,7 @@ func stopMySQLTarget() {
 // source database's name is also the target's.
 func kitMySQLSink(t *testing.T) *kitSink {
 	srv := kitMySQLTarget(t, strings.Contains(t.Name(), "Outage"))
-	db, err := srv.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := plainDB(t, srv.DSN(""))
 	sinkName := "kit"
 	return &kitSink{
 		entry: fmt.Sprintf(`  - name: %s
@@ -83,6 +79,27 @@ func kitMySQLSink(t *testing.T) *kitSink {
 			}
 		},
 	}
+}
+
+// plainDB opens dsn without parseTime (zero dates and zero-in-date values
+// come as the server's text, not normalized by time.Time) and with the
+// session in UTC (TIMESTAMP text compares as the instant).
+func plainDB(t testing.TB, dsn string) *sql.DB {
+	t.Helper()
+	base, params, _ := strings.Cut(dsn, "?")
+	var keep []string
+	for _, p := range strings.Split(params, "&") {
+		if p != "" && !strings.HasPrefix(p, "parseTime=") && !strings.HasPrefix(p, "time_zone=") {
+			keep = append(keep, p)
+		}
+	}
+	keep = append(keep, "time_zone=%27%2B00%3A00%27")
+	db, err := sql.Open("mysql", base+"?"+strings.Join(keep, "&"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // kitStateDump reads a table's rows (columns cols, ordered by key) in the
@@ -160,7 +177,10 @@ func (r *kitRun) stateDiff(table string) string {
 	if len(cols) == 0 {
 		return "no source table " + table
 	}
-	src, err := kitStateDump(r.t, r.db, full, cols, cols[0])
+	if r.plain == nil {
+		r.plain = plainDB(r.t, harness.MariaDB(r.t).DSN(""))
+	}
+	src, err := kitStateDump(r.t, r.plain, full, cols, cols[0])
 	if err != nil {
 		r.t.Fatalf("source %s: %v", full, err)
 	}
@@ -210,11 +230,7 @@ func (r *kitRun) waitState(table string, limit time.Duration) {
 // (unistore, harness/tidb).
 func kitTiDBSink(t *testing.T) *kitSink {
 	srv := harness.TiDB(t)
-	db, err := srv.Open("", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := plainDB(t, srv.DSN(""))
 	return &kitSink{
 		entry: fmt.Sprintf(`  - name: kit
     type: mysql

@@ -284,6 +284,8 @@ type kitRun struct {
 	cfg  string
 	log  string
 	p    *harness.Process
+	// plain reads the source for state comparisons (kit_mysql_test.go).
+	plain *sql.DB
 }
 
 // kitTZ is odsync's process time zone in the kit: not UTC, so time-zone
