@@ -28,6 +28,7 @@ var jobs = map[string]struct {
 	"ticdc-s3.yaml":         {"ticdc", []string{"s3"}},
 	"ticdc-maxcompute.yaml": {"ticdc", []string{"maxcompute"}},
 	"debezium-s3.yaml":      {"kafka", []string{"s3"}},
+	"tidb-s3.yaml":          {"tidb", []string{"s3"}},
 }
 
 // env holds a value for every ${VAR} the examples reference.
@@ -38,6 +39,7 @@ var env = map[string]string{
 	"ALIBABA_CLOUD_ACCESS_KEY_ID":     "LTAIEXAMPLE",
 	"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "odps-secret",
 	"KAFKA_PASSWORD":                  "kafka-secret",
+	"TIDB_DSN":                        "odsync:tidb-secret@tcp(tidb-1:4000)/",
 }
 
 func TestExamplesLoad(t *testing.T) {
