@@ -91,6 +91,10 @@ func (r *tableReader) selectKey(i int) string {
 	switch r.keyCols[i].Type {
 	case event.TypeBinary, event.TypeVarbinary, event.TypeBlob:
 		return "HEX(" + q + ")"
+	case event.TypeEnum, event.TypeSet, event.TypeBit:
+		// ORDER BY sorts ENUM and SET by their numbers; compared with an
+		// integer, so are they.
+		return "CAST(" + q + "+0 AS CHAR)"
 	}
 	return "CAST(" + q + " AS CHAR)"
 }
@@ -102,6 +106,8 @@ func (r *tableReader) keyArg(i int, text string) (any, error) {
 	}
 	c := r.keyCols[i]
 	switch c.Type {
+	case event.TypeEnum, event.TypeSet, event.TypeBit:
+		return strconv.ParseUint(text, 10, 64)
 	case event.TypeTinyInt, event.TypeSmallInt, event.TypeMediumInt, event.TypeInt, event.TypeBigInt:
 		if c.Unsigned {
 			return strconv.ParseUint(text, 10, 64)
@@ -115,7 +121,7 @@ func (r *tableReader) keyArg(i int, text string) (any, error) {
 func (r *tableReader) query(after []string, limit int) (string, []any, error) {
 	var q strings.Builder
 	q.WriteString("SELECT ")
-	q.WriteString(r.rows.SelectList())
+	q.WriteString(selectList(r.tbl))
 	for i := range r.keyNames {
 		q.WriteString(", " + r.selectKey(i))
 	}
@@ -152,6 +158,28 @@ func (r *tableReader) query(after []string, limit int) (string, []any, error) {
 	q.WriteString(" LIMIT ?")
 	args = append(args, limit)
 	return q.String(), args, nil
+}
+
+// selectList selects the columns the way SnapshotRows converts them
+// (mysql.SnapshotRows.SelectList), except that TiDB types ENUM+0 and SET+0
+// as DOUBLE: they are cast to integers.
+func selectList(t *event.Table) string {
+	var b strings.Builder
+	for i := range t.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		q := schema.Quote(t.Columns[i].Name)
+		switch t.Columns[i].Type {
+		case event.TypeEnum, event.TypeSet:
+			b.WriteString("CAST(" + q + "+0 AS UNSIGNED)")
+		case event.TypeBit:
+			b.WriteString(q + "+0")
+		default:
+			b.WriteString(q)
+		}
+	}
+	return b.String()
 }
 
 // copyTable reads a table from j.after on in chunks and hands each over.

@@ -41,7 +41,7 @@ func TestChunkQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "SELECT `a`, `b`, `c`, `v`+0, HEX(`a`), CAST(`b` AS CHAR), CAST(`c` AS CHAR) FROM `d`.`t` ORDER BY `a`, `b`, `c` LIMIT ?"; q != want || !reflect.DeepEqual(args, []any{7}) {
+	if want := "SELECT `a`, `b`, `c`, CAST(`v`+0 AS UNSIGNED), HEX(`a`), CAST(`b` AS CHAR), CAST(`c` AS CHAR) FROM `d`.`t` ORDER BY `a`, `b`, `c` LIMIT ?"; q != want || !reflect.DeepEqual(args, []any{7}) {
 		t.Errorf("first chunk:\n%s %v\nwant\n%s", q, args, want)
 	}
 	q, args, err = r.query([]string{"00FF", "-1.50000", "18446744073709551615"}, 7)

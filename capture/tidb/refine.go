@@ -89,6 +89,9 @@ func (r *refiner) table(ctx context.Context, e *event.Event) (*refined, error) {
 	if rt != nil && sameColumns(rt.tbl, e.Table) {
 		return rt, nil
 	}
+	if rt != nil && keyOnlyDelete(e, rt.tbl) {
+		return nil, nil
+	}
 	// The TSO at the end of the commit's millisecond: at or after the
 	// commit, before any later DDL of another millisecond.
 	ts := ticdc.TSOFromMillis(e.CommitTime/1000) | (1<<18 - 1)
@@ -96,7 +99,7 @@ func (r *refiner) table(ctx context.Context, e *event.Event) (*refined, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tidb: reading the schema of %s at %d: %w", e.Source, ts, err)
 	}
-	defer c.Close()
+	defer releaseSnapConn(c)
 	tr, err := loadTable(ctx, c, e.Source)
 	if err != nil {
 		return nil, fmt.Errorf("tidb: reading the schema of %s at %d: %w", e.Source, ts, err)
@@ -104,6 +107,12 @@ func (r *refiner) table(ctx context.Context, e *event.Event) (*refined, error) {
 	if !sameColumns(tr.tbl, e.Table) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if keyOnlyDelete(e, tr.tbl) {
+			// open-protocol deletes may carry the handle key only: they
+			// stay as they are (the ODS row of a delete is its key).
+			r.tables[e.Source] = &refined{tbl: tr.tbl, rows: tr.rows, conv: convColumns(tr.tbl)}
+			return nil, nil
+		}
 		if !r.warned[e.Source] {
 			r.warned[e.Source] = true
 			r.log.Warn("the changefeed's columns of a table differ from TiDB's at the commit; its rows keep the changefeed's types",
@@ -111,10 +120,7 @@ func (r *refiner) table(ctx context.Context, e *event.Event) (*refined, error) {
 		}
 		return nil, nil
 	}
-	rt = &refined{tbl: tr.tbl, rows: tr.rows, conv: make([]bool, len(tr.tbl.Columns))}
-	for i, col := range tr.tbl.Columns {
-		rt.conv[i] = col.Type == event.TypeEnum || col.Type == event.TypeSet
-	}
+	rt = &refined{tbl: tr.tbl, rows: tr.rows, conv: convColumns(tr.tbl)}
 	r.mu.Lock()
 	r.tables[e.Source] = rt
 	r.mu.Unlock()
@@ -164,6 +170,19 @@ func (rt *refined) convert(img []event.Value) ([]event.Value, error) {
 		img[i] = row[i]
 	}
 	return img, nil
+}
+
+func convColumns(t *event.Table) []bool {
+	conv := make([]bool, len(t.Columns))
+	for i, col := range t.Columns {
+		conv[i] = col.Type == event.TypeEnum || col.Type == event.TypeSet
+	}
+	return conv
+}
+
+// keyOnlyDelete: a delete whose image has fewer columns than the table.
+func keyOnlyDelete(e *event.Event, full *event.Table) bool {
+	return e.Op == event.OpDelete && len(e.Table.Columns) < len(full.Columns)
 }
 
 func isInt(t event.Type) bool {

@@ -3,6 +3,7 @@ package tidb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -278,6 +279,17 @@ func snapConn(ctx context.Context, db *sql.DB, tso uint64) (*sql.Conn, error) {
 	return c, nil
 }
 
+// releaseSnapConn resets the session's snapshot before the connection
+// goes back to the pool (a failed reset drops the connection).
+func releaseSnapConn(c *sql.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.ExecContext(ctx, "SET @@tidb_snapshot = ''"); err != nil {
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	c.Close()
+}
+
 func systemSchema(db string) bool {
 	switch strings.ToLower(db) {
 	case "mysql", "sys", "information_schema", "performance_schema", "metrics_schema":
@@ -341,7 +353,7 @@ func (s *Source) snapshot(ctx context.Context, from []byte, emit func(ctx contex
 			return cp, fmt.Errorf("tidb: %w", err)
 		}
 		list, err = s.listTables(tctx, c)
-		c.Close()
+		releaseSnapConn(c)
 		if err != nil {
 			return cp, err
 		}
@@ -525,7 +537,7 @@ func (s *Source) worker(ctx context.Context, db *sql.DB, tso uint64, list []even
 	var conn *sql.Conn
 	defer func() {
 		if conn != nil {
-			conn.Close()
+			releaseSnapConn(conn)
 		}
 	}()
 	send := func(c chunkOut) bool {

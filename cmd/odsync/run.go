@@ -289,7 +289,16 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		}
 	}
 	if k := cfg.Source.KafkaConfig(); k != nil {
-		probe, err := ticdc.NewLagProbe(*k, log.Checkpoint) // no I/O until Lag
+		cp := log.Checkpoint
+		if cfg.Source.Type == "tidb" {
+			cp = func() []byte { // during the snapshot nothing of the changefeed is read yet
+				if b := log.Checkpoint(); b != nil && !tidb.IsCheckpoint(b) {
+					return b
+				}
+				return nil
+			}
+		}
+		probe, err := ticdc.NewLagProbe(*k, cp) // no I/O until Lag
 		if err != nil {
 			return err
 		}
