@@ -97,7 +97,18 @@ func (r *refiner) table(ctx context.Context, e *event.Event) (*refined, error) {
 	ts := ticdc.TSOFromMillis(e.CommitTime/1000) | (1<<18 - 1)
 	c, err := snapConn(ctx, r.db, ts)
 	if err != nil {
-		return nil, fmt.Errorf("tidb: reading the schema of %s at %d: %w", e.Source, ts, err)
+		// Past the GC life time (a changefeed read long after its
+		// commits), or a TSO TiDB does not accept: the current schema,
+		// which is used only when its columns are the row's.
+		if c, err = r.db.Conn(ctx); err != nil {
+			return nil, fmt.Errorf("tidb: reading the schema of %s: %w", e.Source, err)
+		}
+		r.mu.Lock()
+		if !r.warned[event.TableID{}] {
+			r.warned[event.TableID{}] = true
+			r.log.Warn("changefeed rows are given TiDB's current table schema: reading it at their commit TSO failed (past tidb_gc_life_time?)", "table", e.Source.String(), "tso", ts)
+		}
+		r.mu.Unlock()
 	}
 	defer releaseSnapConn(c)
 	tr, err := loadTable(ctx, c, e.Source)
