@@ -336,6 +336,9 @@ func testTiDBSwitchover(t *testing.T, protocol string) {
 		t.Errorf("ev changes in the ODS: %s, want %s (before-TSO and replayed messages dropped)", got, wantOps)
 	}
 
+	if out, code := odsyncCmd(t, "offsets", "show", "-c", cfg); code != 0 || !strings.Contains(out, "snapshot TSO") || !strings.Contains(out, "checkpoint: kafka") {
+		t.Errorf("odsync offsets show: exit %d:\n%s", code, out)
+	}
 	out, code := odsyncCmd(t, "check", "-c", cfg)
 	if code != 0 || !strings.Contains(out, "snapshot at TSO") {
 		t.Errorf("odsync check: exit %d:\n%s", code, out)
