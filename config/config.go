@@ -21,6 +21,7 @@ import (
 	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
 	kafkasink "github.com/odsync/odsync/sink/kafka"
@@ -88,12 +89,15 @@ type Source struct {
 	MySQL *mysql.Config       `yaml:"mysql"`
 	TiCDC *ticdc.SourceConfig `yaml:"ticdc"`
 	Kafka *ticdc.SourceConfig `yaml:"kafka"`
+	// TiDB is the snapshot side of source.type tidb (its changefeed is
+	// read with the source.ticdc settings).
+	TiDB *tidb.Config `yaml:"tidb"`
 }
 
 // Kafka returns the configuration of a ticdc or kafka source (nil for mysql).
 func (s *Source) KafkaConfig() *ticdc.SourceConfig {
 	switch s.Type {
-	case "ticdc":
+	case "ticdc", "tidb":
 		return s.TiCDC
 	case "kafka":
 		return s.Kafka
@@ -149,8 +153,18 @@ func (c *Config) EnsureDefaults() {
 		}
 		c.Source.MySQL.EnsureDefaults()
 	}
+	if c.Source.Type == "" && c.Source.TiDB != nil {
+		c.Source.Type = "tidb"
+	}
 	if c.Source.Type == "" && c.Source.TiCDC != nil {
 		c.Source.Type = "ticdc"
+	}
+	if c.Source.TiDB != nil {
+		c.Source.TiDB.EnsureDefaults()
+		if c.Source.TiCDC != nil && c.Source.TiCDC.TiDB.DSN == "" {
+			// Handle-key-only messages are re-read from the same server.
+			c.Source.TiCDC.TiDB.DSN = c.Source.TiDB.DSN
+		}
 	}
 	if c.Source.Type == "" && c.Source.Kafka != nil {
 		c.Source.Type = "kafka"
@@ -247,13 +261,25 @@ func (c *Config) Validate() error {
 		} else {
 			add(c.Source.Kafka.Validate())
 		}
+	case "tidb":
+		if c.Source.TiDB == nil {
+			add(errors.New("source.tidb: required when source.type is tidb (the snapshot's dsn)"))
+		} else {
+			add(c.Source.TiDB.Validate())
+		}
+		if c.Source.TiCDC == nil {
+			add(errors.New("source.ticdc: required when source.type is tidb (the changefeed's topics)"))
+		} else {
+			add(c.Source.TiCDC.Validate())
+			add(tidb.CheckChangefeed(c.Source.TiCDC))
+		}
 	case "":
-		add(errors.New("source.type: required (mysql, ticdc or kafka)"))
+		add(errors.New("source.type: required (mysql, ticdc, kafka or tidb)"))
 	default:
-		add(fmt.Errorf("source.type: %q: want mysql, ticdc or kafka", c.Source.Type))
+		add(fmt.Errorf("source.type: %q: want mysql, ticdc, kafka or tidb", c.Source.Type))
 	}
-	if n := btoi(c.Source.MySQL != nil) + btoi(c.Source.TiCDC != nil) + btoi(c.Source.Kafka != nil); n > 1 {
-		add(errors.New("source: set only one of mysql, ticdc and kafka (one capture per deployment)"))
+	if n := btoi(c.Source.MySQL != nil) + btoi(c.Source.TiCDC != nil && c.Source.Type != "tidb") + btoi(c.Source.Kafka != nil) + btoi(c.Source.TiDB != nil); n > 1 {
+		add(errors.New("source: set only one of mysql, ticdc, kafka and tidb (one capture per deployment; tidb reads its changefeed with source.ticdc)"))
 	}
 	mappingErr := c.Mapping.Validate()
 	add(prefixed("mapping", mappingErr))

@@ -125,6 +125,11 @@ type SourceConfig struct {
 
 	// Kind is KindTiCDC or KindKafka: set by the command from source.type.
 	Kind string `yaml:"-"`
+	// StartAfter drops every row and DDL with CommitTs <= StartAfter, on
+	// every partition, whatever its stored position: they are already in
+	// the log (the TiDB snapshot source sets it to its snapshot TSO).
+	// Needs watermark ordering. 0: off.
+	StartAfter uint64 `yaml:"-"`
 	// Durable returns the checkpoint stored in the log (pass
 	// (*offsets.Log).Checkpoint): consumer-group commits follow it. Nil:
 	// commits follow the last emitted checkpoint.

@@ -18,7 +18,9 @@ import (
 
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/capture/snapprogress"
 	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/offsets"
@@ -59,6 +61,11 @@ func redactor(cfg *config.Config) *telemetry.Redactor {
 	if k := cfg.Source.KafkaConfig(); k != nil {
 		r.Add(k.SASL.Password, k.ClaimCheck.SecretAccessKey, k.ClaimCheck.SessionToken)
 		if mc, err := mysqldriver.ParseDSN(k.TiDB.DSN); err == nil {
+			r.Add(mc.Passwd)
+		}
+	}
+	if t := cfg.Source.TiDB; t != nil {
+		if mc, err := mysqldriver.ParseDSN(t.DSN); err == nil {
 			r.Add(mc.Passwd)
 		}
 	}
@@ -191,6 +198,15 @@ func buildSource(cfg *config.Config, mapper *schema.Mapper, log *offsets.Log, pr
 		}
 		return mysqlSource{src}, nil
 	}
+	if cfg.Source.Type == "tidb" {
+		sc := *cfg.Source.TiCDC
+		sc.Durable = log.Checkpoint // consumer-group commits follow what the log stored
+		src, err := tidb.New(*cfg.Source.TiDB, sc, mapper.Captures, lg.With("component", "capture"), log)
+		if err != nil {
+			return nil, err
+		}
+		return tidbSource{src}, nil
+	}
 	if k := cfg.Source.KafkaConfig(); k != nil {
 		sc := *k
 		sc.Durable = log.Checkpoint // consumer-group commits follow what the log stored
@@ -235,12 +251,25 @@ func (m mysqlSource) Run(ctx context.Context, from []byte, emit func(context.Con
 
 func (m mysqlSource) SnapshotProgress(ctx context.Context) ([]telemetry.TableProgress, error) {
 	ts, err := m.src.SnapshotProgress(ctx)
+	return tableProgress(ts), err
+}
+
+// tidbSource adapts the TiDB source to pipeline.Source and its snapshot
+// progress to telemetry.SnapshotProbe.
+type tidbSource struct{ *tidb.Source }
+
+func (t tidbSource) SnapshotProgress(ctx context.Context) ([]telemetry.TableProgress, error) {
+	ts, err := t.Source.SnapshotProgress(ctx)
+	return tableProgress(ts), err
+}
+
+func tableProgress(ts []snapprogress.Table) []telemetry.TableProgress {
 	out := make([]telemetry.TableProgress, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, telemetry.TableProgress{Table: t.Table, RowsRead: t.RowsRead, RowsTotal: t.RowsEstimated,
 			ChunksDone: t.Chunks, Done: t.Done})
 	}
-	return out, err
+	return out
 }
 
 // runPipeline runs a loaded config until ctx is done.
@@ -281,14 +310,35 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		}
 	}
 	if k := cfg.Source.KafkaConfig(); k != nil {
-		probe, err := ticdc.NewLagProbe(*k, log.Checkpoint) // no I/O until Lag
+		cp := log.Checkpoint
+		if cfg.Source.Type == "tidb" {
+			cp = func() []byte { // during the snapshot nothing of the changefeed is read yet
+				if b := log.Checkpoint(); b != nil && !tidb.IsCheckpoint(b) {
+					return b
+				}
+				return nil
+			}
+		}
+		probe, err := ticdc.NewLagProbe(*k, cp) // no I/O until Lag
 		if err != nil {
 			return err
 		}
 		defer probe.Close()
 		topts.Source, topts.SourceName = kafkaLag{probe}, "kafka"
-		if ks, ok := src.(*ticdc.Source); ok {
+		var kafkaSrc func() *ticdc.Source
+		switch ks := src.(type) {
+		case *ticdc.Source:
+			kafkaSrc = func() *ticdc.Source { return ks }
+		case tidbSource:
+			kafkaSrc = ks.Kafka
+			topts.Snapshot = ks
+		}
+		if kafkaSrc != nil {
 			topts.SourceCounters = func() map[string]int64 {
+				ks := kafkaSrc()
+				if ks == nil {
+					return nil // still snapshotting
+				}
 				st := ks.Stats()
 				return map[string]int64{"messages": int64(st.Messages), "rows": int64(st.Rows), "ddl": int64(st.DDL),
 					"watermarks": int64(st.Watermarks), "skipped": int64(st.Skipped), "duplicates": int64(st.Duplicates),
@@ -527,6 +577,10 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if len(problems) == 0 {
 			fmt.Fprintf(stdout, "source %s: ok (binlog on, ROW format, FULL image, privileges)\n", cfg.Source.MySQL.Addr)
 		}
+	case "tidb":
+		if !checkTiDB(ctx, cfg, stdout) {
+			failed = true
+		}
 	}
 	for _, s := range cfg.Sinks {
 		if s.Type == "maxcompute" {
@@ -602,6 +656,34 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
+// checkTiDB reports the TiDB side of a tidb source's switch-over (GC safe
+// point, the changefeed's first messages against the snapshot TSO).
+func checkTiDB(ctx context.Context, cfg *config.Config, stdout io.Writer) bool {
+	st := tidb.State{Known: true} // no state directory: no snapshot yet
+	if _, err := os.Stat(cfg.State.Dir); err != nil {
+	} else if l, err := openLog(cfg, slog.New(slog.DiscardHandler)); err != nil {
+		st.Known = false
+	} else {
+		st, err = tidb.ReadState(l, l.Checkpoint())
+		l.Close()
+		if err != nil {
+			fmt.Fprintf(stdout, "source: FAILED: state: %v\n", err)
+			return false
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	lines, ok, err := tidb.Check(cctx, *cfg.Source.TiDB, *cfg.Source.TiCDC, st)
+	for _, l := range lines {
+		fmt.Fprintf(stdout, "source: %s\n", l)
+	}
+	if err != nil {
+		fmt.Fprintf(stdout, "source: FAILED: %v\n", err)
+		return false
+	}
+	return ok
+}
+
 // startScheduledVerify runs verification on the configured schedule until
 // ctx is done (or the returned stop is called); results go to the status
 // page and metrics.
@@ -615,7 +697,18 @@ func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetr
 			SourceRows: r.SourceRows, TargetRows: r.TargetRows, Changed: r.Changed, Missing: r.Missing, Extra: r.Extra,
 			Unsettled: r.Unsettled, Error: r.Error})
 	}
-	sched, err := verify.NewScheduler(cfg.Verify, *cfg.Source.MySQL, cfg.Mapping, sinks, statusURL, lg, report)
+	var srcCfg mysql.Config
+	switch {
+	case cfg.Source.MySQL != nil:
+		srcCfg = *cfg.Source.MySQL
+	case cfg.Source.TiDB != nil:
+		if srcCfg, err = cfg.Source.TiDB.SQLSource(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("verify: source type %q cannot be verified on a schedule (no SQL source)", cfg.Source.Type)
+	}
+	sched, err := verify.NewScheduler(cfg.Verify, srcCfg, cfg.Mapping, sinks, statusURL, lg, report)
 	if err != nil {
 		return nil, err
 	}
