@@ -148,7 +148,12 @@ func (s *Server) setListener(l net.Listener) error {
 	s.httpSrv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Idle keep-alive connections are closed, as a real front end
+		// does: the SDK makes a new http.Transport for every request (its
+		// RestClient caches the client on a copy), so a polling client
+		// leaves one idle connection per request behind.
+		IdleTimeout: 30 * time.Second,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return nil
 }
