@@ -192,9 +192,9 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 					e := startEmu(b, "")
 					lg := openLog(b, filepath.Join(b.TempDir(), "state"))
 					cfg := testConfig(e)
-					cfg.CommitBytes = 256 << 20 // bulk: one session per partition
+					cfg.CommitBytes = 512 << 20 // bulk, the default: one session per partition
 					if mode == "per-batch" {
-						cfg.CommitBytes = 1 // the default
+						cfg.CommitBytes = 1 // a session and a commit per batch
 					}
 					cfg.EnsureDefaults()
 					s, err := New(cfg, newMapper(b, schema.Config{}), lg, nil)

@@ -107,7 +107,7 @@ type Config struct {
 	// odsync did before bulk loads) or number CommitBlocks (default 2000,
 	// at most 19000 of the 20000 ids), when it is CommitAge old (default
 	// 30m, at most half of session_ttl), when no snapshot row reached it for
-	// CommitIdle (default 10s: the table's snapshot ended), before change
+	// CommitIdle (default 3s: the table's snapshot ended), before change
 	// rows or a schema change of its table, and at Close. Snapshot rows
 	// become visible at the commit; odsync's lag, /readyz and `odsync
 	// verify --status` count them as delivered only then.
@@ -211,7 +211,7 @@ func (c *Config) EnsureDefaults() {
 		c.CommitAge = min(30*time.Minute, c.SessionTTL/2)
 	}
 	if c.CommitIdle == 0 {
-		c.CommitIdle = 10 * time.Second
+		c.CommitIdle = 3 * time.Second
 	}
 	if c.Merge.BaseSuffix == "" {
 		c.Merge.BaseSuffix = "_base"
