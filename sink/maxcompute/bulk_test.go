@@ -174,27 +174,35 @@ func TestBulkCrashMidUpload(t *testing.T) {
 //	go test -run '^$' -bench SnapshotLoad -benchtime 1x ./sink/maxcompute/
 //
 // ODSYNC_BENCH_ROWS sets the row count (default 300000; rows are made per
-// batch, so millions fit in memory).
+// batch, so millions fit in memory). The "bulk-4x4MiB" mode at 100,000-row
+// batches (about 14MiB encoded) splits each batch into 4MiB blocks written
+// by 4 writers in parallel, against one block per batch ("bulk").
 func BenchmarkSnapshotLoad(b *testing.B) {
 	tbl := simpleTable()
 	rows := 300000
 	if v := os.Getenv("ODSYNC_BENCH_ROWS"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 20000 || n%20000 != 0 {
-			b.Fatalf("ODSYNC_BENCH_ROWS=%q: want a multiple of 20000", v)
+		if err != nil || n < 100000 || n%100000 != 0 {
+			b.Fatalf("ODSYNC_BENCH_ROWS=%q: want a multiple of 100000", v)
 		}
 		rows = n
 	}
-	for _, batchRows := range []int{20000, 2000} {
-		for _, mode := range []string{"per-batch", "bulk"} {
+	for _, batchRows := range []int{100000, 20000, 2000} {
+		for _, mode := range []string{"per-batch", "bulk", "bulk-4x4MiB"} {
+			if (batchRows == 100000) != (mode == "bulk-4x4MiB") && mode != "bulk" {
+				continue
+			}
 			b.Run(fmt.Sprintf("%s/batch=%d", mode, batchRows), func(b *testing.B) {
 				for range b.N {
 					e := startEmu(b, "")
 					lg := openLog(b, filepath.Join(b.TempDir(), "state"))
 					cfg := testConfig(e)
 					cfg.CommitBytes = 512 << 20 // bulk, the default: one session per partition
-					if mode == "per-batch" {
+					switch mode {
+					case "per-batch":
 						cfg.CommitBytes = 1 // a session and a commit per batch
+					case "bulk-4x4MiB":
+						cfg.BlockSize, cfg.BlockWriters = 4<<20, 4
 					}
 					cfg.EnsureDefaults()
 					s, err := New(cfg, newMapper(b, schema.Config{}), lg, nil)
