@@ -74,12 +74,6 @@ type Decoded struct {
 	Reason string
 }
 
-// Decoder decodes one Kafka message. Implementations are not safe for
-// concurrent use: use one decoder per partition reader.
-type Decoder interface {
-	Decode(key, value []byte) ([]Decoded, error)
-}
-
 // TSOToMicros converts a TiDB TSO to microseconds since the Unix epoch: the
 // physical part (tso >> 18) is milliseconds.
 func TSOToMicros(tso uint64) int64 { return int64(tso>>18) * 1000 }

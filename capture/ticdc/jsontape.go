@@ -854,3 +854,14 @@ func quoteShort(b []byte) string {
 	}
 	return strconv.Quote(string(b))
 }
+
+// stringOrNull returns the text of a JSON string node, "" for null.
+func stringOrNull(t *jtape, v int32) (string, error) {
+	switch t.kind(v) {
+	case jNull:
+		return "", nil
+	case jString:
+		return t.string(v), nil
+	}
+	return "", fmt.Errorf("is a JSON %s, not a string", t.kind(v))
+}

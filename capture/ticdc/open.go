@@ -235,16 +235,6 @@ func (d *OpenProtocol) parseKey(b []byte) (openKey, error) {
 	return k, nil
 }
 
-func stringOrNull(t *jtape, v int32) (string, error) {
-	switch t.kind(v) {
-	case jNull:
-		return "", nil
-	case jString:
-		return t.string(v), nil
-	}
-	return "", fmt.Errorf("is a JSON %s, not a string", t.kind(v))
-}
-
 func (d *OpenProtocol) ddl(k openKey, val []byte, i int) (Decoded, error) {
 	src, err := d.dec.decode(val)
 	if err != nil {

@@ -611,13 +611,13 @@ func TestSchemaCache(t *testing.T) {
 
 func TestCompression(t *testing.T) {
 	msg := []byte(`{"database":"db","table":"tb","pkNames":["id"],"isDdl":false,"type":"INSERT","mysqlType":{"id":"int"},"data":[{"id":"7"}],"_tidb":{"commitTs":5}}`)
-	for _, codec := range []string{CompressionSnappy, CompressionLZ4} {
-		t.Run(codec, func(t *testing.T) {
-			comp, err := compressForTest(codec, msg)
+	for _, alg := range []string{CompressionSnappy, CompressionLZ4} {
+		t.Run(alg, func(t *testing.T) {
+			comp, err := compressForTest(alg, msg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := NewCanalJSON(Config{Compression: codec})
+			d, err := NewCanalJSON(Config{Compression: alg})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -631,14 +631,14 @@ func TestCompression(t *testing.T) {
 				}
 			}
 			if _, err := d.Decode(nil, msg); err == nil {
-				t.Error("uncompressed input decoded as " + codec)
+				t.Error("uncompressed input decoded as " + alg)
 			}
 			// Open protocol compresses each value of the batch.
-			o, err := NewOpenProtocol(Config{Compression: codec})
+			o, err := NewOpenProtocol(Config{Compression: alg})
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := compressForTest(codec, []byte(`{"u":{"id":{"t":3,"f":11,"v":9}}}`))
+			v, err := compressForTest(alg, []byte(`{"u":{"id":{"t":3,"f":11,"v":9}}}`))
 			if err != nil {
 				t.Fatal(err)
 			}
