@@ -34,7 +34,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/event"
 	kh "github.com/odsync/odsync/harness/kafka"
 	"github.com/odsync/odsync/offsets"
@@ -238,13 +238,13 @@ func rawFetch(cl *kh.Cluster, parts int) (result, error) {
 	return result{name: "raw kafka-go fetch (messages)", rows: int(n.Load()), seconds: time.Since(t0).Seconds()}, nil
 }
 
-func sourceConfig(cl *kh.Cluster) ticdc.SourceConfig {
-	return ticdc.SourceConfig{Brokers: cl.Addrs, Topics: []string{"cdc"}, FetchMaxWait: 100 * time.Millisecond}
+func sourceConfig(cl *kh.Cluster) kafka.SourceConfig {
+	return kafka.SourceConfig{Brokers: cl.Addrs, Topics: []string{"cdc"}, FetchMaxWait: 100 * time.Millisecond}
 }
 
 // sourceOnly runs the source into an emit that drops everything.
 func sourceOnly(cl *kh.Cluster) (result, error) {
-	src, err := ticdc.NewSource(sourceConfig(cl), nil, slog.New(slog.DiscardHandler))
+	src, err := kafka.NewSource(sourceConfig(cl), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return result{}, err
 	}
@@ -286,7 +286,7 @@ func toPipeline(cl *kh.Cluster, state, out string, profile bool) (result, error)
 	}
 	cfg := sourceConfig(cl)
 	cfg.Durable = log.Checkpoint
-	src, err := ticdc.NewSource(cfg, mapper.Captures, slog.New(slog.DiscardHandler))
+	src, err := kafka.NewSource(cfg, mapper.Captures, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return result{}, err
 	}

@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/ticdc"
 )
 
 func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -90,7 +90,7 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			t = " at " + time.Unix(int64(c.Time), 0).UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(stdout, "checkpoint: %s %s%s\n", c.Flavor, c.String(), t)
-	} else if c, err := ticdc.DecodeCheckpoint(cp); err == nil {
+	} else if c, err := kafka.DecodeCheckpoint(cp); err == nil {
 		fmt.Fprintf(stdout, "checkpoint: kafka %s\n", c.String())
 		for _, l := range c.Lines() {
 			fmt.Fprintf(stdout, "  %s\n", l)

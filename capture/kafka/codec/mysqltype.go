@@ -1,0 +1,467 @@
+package codec
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/odsync/odsync/event"
+)
+
+// ColSpec is how a decoder turns one column's wire value into an
+// event.Value. It is derived once per table schema and cached with it.
+type ColSpec struct {
+	Typ      event.Type
+	Unsigned bool
+	// Binary: the column holds bytes (BINARY, VARBINARY, BLOB), not text.
+	Binary bool
+	// Bits is the width of integer types (8..64) and BIT(n) (0 when unknown).
+	Bits  int
+	Elems []string
+	// Enc and scale: how generic-JSON decoders (Debezium, Maxwell) read the
+	// value; unused by canal-json and open-protocol.
+	Enc   Enc
+	Scale int
+}
+
+// Materializes reports whether values of this column keep a string (so the
+// decoder reserves arena room for them).
+func (s *ColSpec) Materializes() bool {
+	switch s.Typ {
+	case event.TypeTinyInt, event.TypeSmallInt, event.TypeMediumInt, event.TypeInt, event.TypeBigInt,
+		event.TypeFloat, event.TypeDouble, event.TypeBit, event.TypeDate, event.TypeDateTime,
+		event.TypeTimestamp, event.TypeTime, event.TypeYear, event.TypeEnum, event.TypeSet:
+		return false
+	}
+	return true
+}
+
+// textLengths are the maximum byte lengths of the TEXT/BLOB families.
+const (
+	LenTiny   = 255
+	LenBlob   = 65535
+	LenMedium = 16777215
+	LenLong   = 4294967295
+)
+
+// IntBits returns the width of an integer family type.
+func IntBits(t event.Type) int {
+	switch t {
+	case event.TypeTinyInt:
+		return 8
+	case event.TypeSmallInt:
+		return 16
+	case event.TypeMediumInt:
+		return 24
+	case event.TypeInt:
+		return 32
+	case event.TypeBigInt:
+		return 64
+	}
+	return 0
+}
+
+// ParseMySQLType parses a column type as canal-json's mysqlType (and
+// Debezium's source type parameters) spell it: a type name, optional
+// parameters, optional modifiers, e.g. "int", "int unsigned",
+// "decimal(10, 4)", "enum('a','b')", "varchar(16) character set utf8mb4",
+// "bigint(20) unsigned zerofill". Matching is case-insensitive; ENUM/SET
+// members keep their case.
+func ParseMySQLType(s string) (event.Column, ColSpec, error) {
+	var col event.Column
+	var spec ColSpec
+	col.RawType = s
+	in := strings.TrimSpace(s)
+	// Name: letters, digits, underscore, spaces inside "double precision".
+	i := 0
+	for i < len(in) && (isIdentByte(in[i])) {
+		i++
+	}
+	name := strings.ToLower(in[:i])
+	rest := in[i:]
+	var args string
+	rest = strings.TrimLeft(rest, " ")
+	if strings.HasPrefix(rest, "(") {
+		end := matchParen(rest)
+		if end < 0 {
+			return col, spec, fmt.Errorf("type %q: unbalanced parentheses", s)
+		}
+		args = rest[1:end]
+		rest = rest[end+1:]
+	}
+	mods := strings.Fields(strings.ToLower(rest))
+	if name == "double" && len(mods) > 0 && mods[0] == "precision" {
+		mods = mods[1:]
+	}
+	for j := 0; j < len(mods); j++ {
+		switch mods[j] {
+		case "unsigned":
+			col.Unsigned = true
+		case "signed", "zerofill", "binary", "ascii", "unicode", "null", "not":
+		case "character", "charset", "char":
+			// character set X / charset X
+			if j+1 < len(mods) && mods[j+1] == "set" {
+				j++
+			}
+			if j+1 < len(mods) {
+				j++
+				col.Charset = mods[j]
+			}
+		case "collate":
+			j++
+		}
+	}
+
+	numArgs := func() ([]int, error) {
+		if args == "" {
+			return nil, nil
+		}
+		parts := strings.Split(args, ",")
+		out := make([]int, 0, len(parts))
+		for _, p := range parts {
+			n, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("type %q: bad parameter %q", s, strings.TrimSpace(p))
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	nums, numErr := []int(nil), error(nil)
+	if name != "enum" && name != "set" {
+		nums, numErr = numArgs()
+		if numErr != nil {
+			return col, spec, numErr
+		}
+	}
+	arg := func(k int) (int, bool) {
+		if k < len(nums) {
+			return nums[k], true
+		}
+		return 0, false
+	}
+
+	switch name {
+	case "tinyint", "bool", "boolean", "int1":
+		col.Type = event.TypeTinyInt
+	case "smallint", "int2":
+		col.Type = event.TypeSmallInt
+	case "mediumint", "int3", "middleint":
+		col.Type = event.TypeMediumInt
+	case "int", "integer", "int4":
+		col.Type = event.TypeInt
+	case "bigint", "int8":
+		col.Type = event.TypeBigInt
+	case "decimal", "numeric", "dec", "fixed":
+		col.Type = event.TypeDecimal
+		if p, ok := arg(0); ok {
+			if p > 65 {
+				return col, spec, fmt.Errorf("type %q: precision %d exceeds 65", s, p)
+			}
+			col.Precision = uint8(p)
+		}
+		if sc, ok := arg(1); ok {
+			if sc > 30 || (col.Precision != 0 && sc > int(col.Precision)) {
+				return col, spec, fmt.Errorf("type %q: bad scale %d", s, sc)
+			}
+			col.Scale = uint8(sc)
+		}
+	case "float", "float4":
+		col.Type = event.TypeFloat
+		if p, ok := arg(0); ok && len(nums) == 1 && p > 24 {
+			// FLOAT(p) with p > 24 is a DOUBLE.
+			col.Type = event.TypeDouble
+		}
+	case "double", "real", "float8":
+		col.Type = event.TypeDouble
+	case "bit":
+		// A bare "bit" is what formats without type parameters (TiCDC's
+		// canal-json mysqlType) write for every BIT(n): the width is
+		// unknown (Length 0), so values up to 64 bits are accepted.
+		col.Type = event.TypeBit
+		if n, ok := arg(0); ok {
+			if n < 1 || n > 64 {
+				return col, spec, fmt.Errorf("type %q: BIT width %d out of 1..64", s, n)
+			}
+			col.Length = uint32(n)
+			spec.Bits = n
+		}
+	case "char", "nchar", "character":
+		col.Type = event.TypeChar
+		col.Length = 1
+		if n, ok := arg(0); ok {
+			col.Length = uint32(n)
+		}
+	case "varchar", "nvarchar", "var_string", "varcharacter":
+		col.Type = event.TypeVarchar
+		if n, ok := arg(0); ok {
+			col.Length = uint32(n)
+		}
+	case "tinytext":
+		col.Type, col.Length = event.TypeText, LenTiny
+	case "text":
+		col.Type, col.Length = event.TypeText, LenBlob
+		if n, ok := arg(0); ok {
+			col.Length = uint32(n)
+		}
+	case "mediumtext":
+		col.Type, col.Length = event.TypeText, LenMedium
+	case "longtext":
+		col.Type, col.Length = event.TypeText, LenLong
+	case "binary":
+		col.Type = event.TypeBinary
+		col.Length = 1
+		if n, ok := arg(0); ok {
+			col.Length = uint32(n)
+		}
+		spec.Binary = true
+	case "varbinary":
+		col.Type = event.TypeVarbinary
+		if n, ok := arg(0); ok {
+			col.Length = uint32(n)
+		}
+		spec.Binary = true
+	case "tinyblob":
+		col.Type, col.Length, spec.Binary = event.TypeBlob, LenTiny, true
+	case "blob":
+		col.Type, col.Length, spec.Binary = event.TypeBlob, LenBlob, true
+		if n, ok := arg(0); ok {
+			col.Length = uint32(n)
+		}
+	case "mediumblob":
+		col.Type, col.Length, spec.Binary = event.TypeBlob, LenMedium, true
+	case "longblob":
+		col.Type, col.Length, spec.Binary = event.TypeBlob, LenLong, true
+	case "enum", "set":
+		col.Type = event.TypeEnum
+		if name == "set" {
+			col.Type = event.TypeSet
+		}
+		if strings.TrimSpace(args) != "" {
+			elems, err := parseElems(args)
+			if err != nil {
+				return col, spec, fmt.Errorf("type %q: %w", s, err)
+			}
+			if col.Type == event.TypeSet && len(elems) > 64 {
+				return col, spec, fmt.Errorf("type %q: SET with %d members", s, len(elems))
+			}
+			col.Elems = elems
+		}
+	case "date", "newdate":
+		col.Type = event.TypeDate
+	case "datetime", "timestamp", "time":
+		switch name {
+		case "datetime":
+			col.Type = event.TypeDateTime
+		case "timestamp":
+			col.Type = event.TypeTimestamp
+		default:
+			col.Type = event.TypeTime
+		}
+		if n, ok := arg(0); ok {
+			if n > 6 {
+				return col, spec, fmt.Errorf("type %q: fractional second precision %d exceeds 6", s, n)
+			}
+			col.Scale = uint8(n)
+		}
+	case "year":
+		col.Type = event.TypeYear
+	case "json":
+		col.Type = event.TypeJSON
+	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+		"geometrycollection", "geomcollection":
+		col.Type = event.TypeGeometry
+		spec.Binary = true
+	case "vector", "tidbvectorfloat32":
+		col.Type = event.TypeVector
+	default:
+		return col, spec, fmt.Errorf("unsupported column type %q", s)
+	}
+	if b := IntBits(col.Type); b != 0 {
+		spec.Bits = b
+	}
+	if spec.Binary && col.Charset == "" {
+		col.Charset = "binary"
+	}
+	if col.Charset == "binary" {
+		// CHAR/VARCHAR/TEXT with the binary charset are byte strings.
+		switch col.Type {
+		case event.TypeChar:
+			col.Type, spec.Binary = event.TypeBinary, true
+		case event.TypeVarchar:
+			col.Type, spec.Binary = event.TypeVarbinary, true
+		case event.TypeText:
+			col.Type, spec.Binary = event.TypeBlob, true
+		}
+	}
+	spec.Typ = col.Type
+	spec.Unsigned = col.Unsigned
+	spec.Elems = col.Elems
+	return col, spec, nil
+}
+
+func isIdentByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+// matchParen returns the index of the ')' closing s[0]=='(' (quotes aware).
+func matchParen(s string) int {
+	depth := 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if quote != 0 {
+			switch {
+			case c == '\\' && i+1 < len(s):
+				i++
+			case c == quote:
+				if i+1 < len(s) && s[i+1] == quote {
+					i++
+				} else {
+					quote = 0
+				}
+			}
+			continue
+		}
+		switch c {
+		case '\'', '"':
+			quote = c
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// parseElems parses ENUM/SET members: 'a','b”c','d\'e'.
+func parseElems(args string) ([]string, error) {
+	var out []string
+	s := args
+	for {
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			return out, nil
+		}
+		q := s[0]
+		if q != '\'' && q != '"' {
+			return nil, fmt.Errorf("member list %q: expected a quoted member", args)
+		}
+		var b strings.Builder
+		i := 1
+		closed := false
+		for i < len(s) {
+			c := s[i]
+			if c == '\\' && i+1 < len(s) {
+				switch s[i+1] {
+				case 'n':
+					b.WriteByte('\n')
+				case 't':
+					b.WriteByte('\t')
+				case 'r':
+					b.WriteByte('\r')
+				case '0':
+					b.WriteByte(0)
+				default:
+					b.WriteByte(s[i+1])
+				}
+				i += 2
+				continue
+			}
+			if c == q {
+				if i+1 < len(s) && s[i+1] == q {
+					b.WriteByte(q)
+					i += 2
+					continue
+				}
+				closed = true
+				i++
+				break
+			}
+			b.WriteByte(c)
+			i++
+		}
+		if !closed {
+			return nil, fmt.Errorf("member list %q: unterminated member", args)
+		}
+		out = append(out, b.String())
+		s = strings.TrimLeft(s[i:], " \t")
+		if s == "" {
+			return out, nil
+		}
+		if s[0] != ',' {
+			return nil, fmt.Errorf("member list %q: expected ','", args)
+		}
+		s = s[1:]
+	}
+}
+
+// JavaSQLType maps a canal sqlType code (java.sql.Types) to a column when
+// mysqlType is missing. It is a fallback: integer codes depend on values.
+func JavaSQLType(code int64) (event.Column, ColSpec, bool) {
+	var c event.Column
+	var s ColSpec
+	switch code {
+	case -6, 16: // TINYINT, BOOLEAN
+		c.Type = event.TypeTinyInt
+	case 5: // SMALLINT
+		c.Type = event.TypeSmallInt
+	case 4: // INTEGER
+		c.Type = event.TypeInt
+	case -5: // BIGINT
+		c.Type = event.TypeBigInt
+	case 7, 6: // REAL, FLOAT
+		c.Type = event.TypeFloat
+	case 8: // DOUBLE
+		c.Type = event.TypeDouble
+	case 3, 2: // DECIMAL, NUMERIC
+		c.Type = event.TypeDecimal
+	case 1, -15: // CHAR, NCHAR
+		c.Type = event.TypeChar
+	case 12, -9, -1, -16: // VARCHAR, NVARCHAR, LONGVARCHAR, LONGNVARCHAR
+		c.Type = event.TypeVarchar
+	case 2005, 2011: // CLOB, NCLOB
+		c.Type = event.TypeText
+	case 2004, -2, -3, -4: // BLOB, BINARY, VARBINARY, LONGVARBINARY
+		c.Type, s.Binary, c.Charset = event.TypeBlob, true, "binary"
+	case 91:
+		c.Type = event.TypeDate
+	case 92:
+		c.Type = event.TypeTime
+	case 93:
+		c.Type = event.TypeDateTime
+	case -7:
+		c.Type = event.TypeBit
+	default:
+		return c, s, false
+	}
+	c.RawType = "sqlType " + strconv.FormatInt(code, 10)
+	s.Typ = c.Type
+	s.Bits = IntBits(c.Type)
+	return c, s, true
+}
+
+// IndexOnly retypes an ENUM or SET column whose members the format does not
+// carry while its values are member indexes / bitmasks (TiCDC's canal-json
+// and open-protocol): ENUM as its 1-based index (0 for the invalid ”) in
+// SMALLINT UNSIGNED, SET as its member bitmask in BIGINT UNSIGNED. As an
+// ENUM without members the value would have no text, so nothing would keep
+// it. RawType still names the source type.
+func IndexOnly(col *event.Column, spec *ColSpec) {
+	if len(col.Elems) > 0 {
+		return
+	}
+	switch col.Type {
+	case event.TypeEnum:
+		col.Type, col.Unsigned = event.TypeSmallInt, true
+	case event.TypeSet:
+		col.Type, col.Unsigned = event.TypeBigInt, true
+	default:
+		return
+	}
+	spec.Typ, spec.Unsigned, spec.Bits, spec.Elems = col.Type, true, IntBits(col.Type), nil
+}
