@@ -2,8 +2,6 @@ package kafka
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -21,6 +19,7 @@ import (
 	kafka "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/odsync/odsync/capture/kafka/codec"
 	"github.com/odsync/odsync/event"
@@ -155,9 +154,9 @@ func (c *SASLConfig) mechanism() (sasl.Mechanism, error) {
 	case "plain":
 		return plain.Mechanism{Username: c.User, Password: c.Password}, nil
 	case "scram-sha-256":
-		return newScram("SCRAM-SHA-256", sha256.New, c.User, c.Password), nil
+		return scram.Mechanism(scram.SHA256, c.User, c.Password)
 	case "scram-sha-512":
-		return newScram("SCRAM-SHA-512", sha512.New, c.User, c.Password), nil
+		return scram.Mechanism(scram.SHA512, c.User, c.Password)
 	}
 	return nil, fmt.Errorf("unknown mechanism %q", c.Mechanism)
 }
