@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // snapCol says how one snapshot column is selected and converted. The
@@ -21,7 +22,7 @@ import (
 // like the binlog stores them. So both paths give identical values.
 type snapCol struct {
 	col  *event.Column
-	text textDecoder
+	text mysqldialect.TextDecoder
 	// mysqlJSON: a MySQL JSON column (binary JSON in the binlog), whose text
 	// is normalized like the binlog's.
 	mysqlJSON bool
@@ -44,7 +45,7 @@ func newSnapCols(t *event.Table, flavor string) ([]snapCol, error) {
 		out[i].mysqlJSON = c.Type == event.TypeJSON && flavor == "mysql"
 		switch c.Type {
 		case event.TypeChar, event.TypeVarchar, event.TypeText, event.TypeEnum, event.TypeSet:
-			dec, ok := charsetDecoder(c.Charset)
+			dec, ok := mysqldialect.CharsetDecoder(c.Charset)
 			if !ok {
 				return nil, fmt.Errorf("column %s: character set %s is not supported", c.Name, c.Charset)
 			}

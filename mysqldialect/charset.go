@@ -1,4 +1,4 @@
-package mysql
+package mysqldialect
 
 import (
 	"strings"
@@ -15,15 +15,15 @@ import (
 	"golang.org/x/text/encoding/unicode/utf32"
 )
 
-// textDecoder turns the bytes of a text column, in the column's character
+// TextDecoder turns the bytes of a text column, in the column's character
 // set, into UTF-8. The binlog and the snapshot (which reads with
 // character_set_results=binary) both use it, so both deliver the same text
 // for the same stored bytes.
-type textDecoder func(b []byte) string
+type TextDecoder func(b []byte) string
 
-// charsetDecoder returns the decoder for a MySQL character set name, and
+// CharsetDecoder returns the decoder for a MySQL character set name, and
 // whether the name is known. UTF-8 and ASCII text is passed through as is.
-func charsetDecoder(cs string) (textDecoder, bool) {
+func CharsetDecoder(cs string) (TextDecoder, bool) {
 	switch strings.ToLower(cs) {
 	case "", "utf8", "utf8mb3", "utf8mb4", "ascii", "binary":
 		return nil, true
@@ -112,10 +112,10 @@ var cp1252High = [128]rune{
 	0x00F0, 0x00F1, 0x00F2, 0x00F3, 0x00F4, 0x00F5, 0x00F6, 0x00F7, 0x00F8, 0x00F9, 0x00FA, 0x00FB, 0x00FC, 0x00FD, 0x00FE, 0x00FF,
 }
 
-// aliasString returns b as a string without copying. Only for bytes that
+// AliasString returns b as a string without copying. Only for bytes that
 // are never modified afterwards: binlog event buffers are allocated per
 // event by the client and never reused.
-func aliasString(b []byte) string {
+func AliasString(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}

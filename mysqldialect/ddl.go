@@ -1,4 +1,4 @@
-package mysql
+package mysqldialect
 
 import (
 	"fmt"
@@ -190,45 +190,45 @@ func lexString(s string) (string, int, error) {
 	}
 }
 
-// tableName is a possibly qualified table name.
-type tableName struct {
+// TableName is a possibly qualified table name.
+type TableName struct {
 	DB, Name string
 }
 
-func (t tableName) String() string { return t.DB + "." + t.Name }
+func (t TableName) String() string { return t.DB + "." + t.Name }
 
 // ddlKind classifies statements.
 type ddlKind uint8
 
 const (
-	ddlNone ddlKind = iota // not a schema change (DML, GRANT, SET, ...)
-	ddlCreateTable
-	ddlCreateLike
-	ddlAlterTable
-	ddlRename
-	ddlDrop
-	ddlTruncate
-	ddlCreateIndex // CREATE [UNIQUE] INDEX name ON t (cols)
-	ddlDropIndex   // DROP INDEX name ON t
-	ddlCreateDatabase
-	ddlAlterDatabase
-	ddlDropDatabase
-	ddlUnparsed // a schema change of Tables that could not be parsed
+	DDLNone ddlKind = iota // not a schema change (DML, GRANT, SET, ...)
+	DDLCreateTable
+	DDLCreateLike
+	DDLAlterTable
+	DDLRename
+	DDLDrop
+	DDLTruncate
+	DDLCreateIndex // CREATE [UNIQUE] INDEX name ON t (cols)
+	DDLDropIndex   // DROP INDEX name ON t
+	DDLCreateDatabase
+	DDLAlterDatabase
+	DDLDropDatabase
+	DDLUnparsed // a schema change of Tables that could not be parsed
 )
 
 // ddlStmt is a parsed statement.
-type ddlStmt struct {
+type DDL struct {
 	Kind ddlKind
 	// Tables are the tables the statement changes (for renames: the sources).
-	Tables []tableName
+	Tables []TableName
 	// Create is the new table's definition (ddlCreateTable).
-	Create *tableDef
+	Create *TableDef
 	// Like is the source table of CREATE TABLE ... LIKE.
-	Like tableName
+	Like TableName
 	// Specs are the ALTER TABLE operations.
-	Specs []alterSpec
+	Specs []AlterSpec
 	// Renames pairs old → new names, in order.
-	Renames [][2]tableName
+	Renames [][2]TableName
 	// Index is the key of CREATE/DROP INDEX.
 	Index    string
 	Unique   bool
@@ -244,11 +244,11 @@ type ddlStmt struct {
 	Err error
 }
 
-// tableDef is a parsed CREATE TABLE body.
-type tableDef struct {
-	Columns   []colDef
+// TableDef is a parsed CREATE TABLE body.
+type TableDef struct {
+	Columns   []ColumnDef
 	Primary   []string
-	Uniques   []uniqueKey
+	Uniques   []UniqueKey
 	Checks    []string // columns with a json_valid(col) check
 	Charset   string
 	Collation string
@@ -256,13 +256,13 @@ type tableDef struct {
 	FromSelect bool
 }
 
-type uniqueKey struct {
+type UniqueKey struct {
 	Name    string   `json:"name"`
 	Columns []string `json:"columns"`
 }
 
 // colDef is a parsed column definition.
-type colDef struct {
+type ColumnDef struct {
 	Name       string
 	Type       string   // lower-case base type name ("varchar", "decimal", "json"...)
 	Args       []string // type arguments: lengths, precision, scale
@@ -284,36 +284,36 @@ type alterOp uint8
 
 const (
 	alterOther alterOp = iota
-	alterAddColumn
-	alterDropColumn
-	alterModifyColumn
-	alterChangeColumn
-	alterRenameColumn
-	alterRenameTable
-	alterAddPrimary
-	alterDropPrimary
-	alterAddUnique
-	alterDropIndex
-	alterRenameIndex
-	alterConvertCharset
-	alterDefaultCharset
-	alterAddJSONCheck
+	AlterAddColumn
+	AlterDropColumn
+	AlterModifyColumn
+	AlterChangeColumn
+	AlterRenameColumn
+	AlterRenameTable
+	AlterAddPrimary
+	AlterDropPrimary
+	AlterAddUnique
+	AlterDropIndex
+	AlterRenameIndex
+	AlterConvertCharset
+	AlterDefaultCharset
+	AlterAddJSONCheck
 )
 
-type alterSpec struct {
+type AlterSpec struct {
 	Op        alterOp
-	Col       colDef
+	Col       ColumnDef
 	Name      string // column or index operated on
 	NewName   string
-	NewTable  tableName
+	NewTable  TableName
 	First     bool
 	After     string
 	Columns   []string // key columns
 	IfExists  bool
 	Charset   string
 	Collation string
-	// multi holds the columns of ADD (a ..., b ...).
-	multi []colDef
+	// Multi holds the columns of ADD (a ..., b ...).
+	Multi []ColumnDef
 }
 
 // parser walks tokens.
@@ -392,20 +392,20 @@ func (p *parser) ident() (string, error) {
 	return "", p.errorf("expected a name")
 }
 
-func (p *parser) tableName() (tableName, error) {
+func (p *parser) tableName() (TableName, error) {
 	a, err := p.ident()
 	if err != nil {
-		return tableName{}, err
+		return TableName{}, err
 	}
 	if p.peek().punct(".") {
 		p.i++
 		b, err := p.ident()
 		if err != nil {
-			return tableName{}, err
+			return TableName{}, err
 		}
-		return tableName{DB: a, Name: b}, nil
+		return TableName{DB: a, Name: b}, nil
 	}
-	return tableName{DB: p.db, Name: a}, nil
+	return TableName{DB: p.db, Name: a}, nil
 }
 
 // skipParens skips a balanced (...) group starting at the current "(".
@@ -445,26 +445,26 @@ func (p *parser) skipToItemEnd() {
 	}
 }
 
-// parseDDL parses one statement. db is the default database of the
+// ParseDDL parses one statement. db is the default database of the
 // session that ran it. Statements that are not schema changes return
 // Kind ddlNone; schema changes that cannot be parsed return ddlUnparsed
 // with the affected tables when they can be found.
-func parseDDL(db, sql string) ddlStmt {
+func ParseDDL(db, sql string) DDL {
 	toks, err := lexSQL(sql)
 	if err != nil {
-		return ddlStmt{Kind: ddlUnparsed, Err: err}
+		return DDL{Kind: DDLUnparsed, Err: err}
 	}
 	p := &parser{toks: toks, db: db}
 	st, err := p.statement()
 	if err != nil {
-		st.Kind = ddlUnparsed
+		st.Kind = DDLUnparsed
 		st.Err = err
 	}
 	return st
 }
 
-func (p *parser) statement() (ddlStmt, error) {
-	var st ddlStmt
+func (p *parser) statement() (DDL, error) {
+	var st DDL
 	switch {
 	case p.accept("CREATE"):
 		p.accept("OR", "REPLACE")
@@ -477,7 +477,7 @@ func (p *parser) statement() (ddlStmt, error) {
 			ct.Temporary = st.Temporary
 			return ct, err
 		case p.accept("DATABASE"), p.accept("SCHEMA"):
-			st.Kind = ddlCreateDatabase
+			st.Kind = DDLCreateDatabase
 			st.IfNotExists = p.accept("IF", "NOT", "EXISTS")
 			name, err := p.ident()
 			if err != nil {
@@ -494,7 +494,7 @@ func (p *parser) statement() (ddlStmt, error) {
 		p.accept("FULLTEXT")
 		p.accept("SPATIAL")
 		if p.accept("INDEX") {
-			st.Kind = ddlCreateIndex
+			st.Kind = DDLCreateIndex
 			st.Unique = unique
 			p.accept("IF", "NOT", "EXISTS")
 			name, err := p.ident()
@@ -512,11 +512,11 @@ func (p *parser) statement() (ddlStmt, error) {
 			if err != nil {
 				return st, err
 			}
-			st.Tables = []tableName{t}
+			st.Tables = []TableName{t}
 			st.IndexCol, err = p.keyColumns()
 			return st, err
 		}
-		return ddlStmt{}, nil // CREATE VIEW/USER/FUNCTION/...: no table schema change
+		return DDL{}, nil // CREATE VIEW/USER/FUNCTION/...: no table schema change
 	case p.accept("ALTER"):
 		p.accept("ONLINE")
 		p.accept("OFFLINE")
@@ -525,7 +525,7 @@ func (p *parser) statement() (ddlStmt, error) {
 		case p.accept("TABLE"):
 			return p.alterTable()
 		case p.accept("DATABASE"), p.accept("SCHEMA"):
-			st.Kind = ddlAlterDatabase
+			st.Kind = DDLAlterDatabase
 			if !p.peek().is("DEFAULT") && !p.peek().is("CHARACTER") && !p.peek().is("CHARSET") && !p.peek().is("COLLATE") {
 				name, err := p.ident()
 				if err != nil {
@@ -538,12 +538,12 @@ func (p *parser) statement() (ddlStmt, error) {
 			st.Charset, st.Collation = p.databaseOptions()
 			return st, nil
 		}
-		return ddlStmt{}, nil
+		return DDL{}, nil
 	case p.accept("RENAME"):
 		if !p.accept("TABLE") && !p.accept("TABLES") {
-			return ddlStmt{}, nil // RENAME USER
+			return DDL{}, nil // RENAME USER
 		}
-		st.Kind = ddlRename
+		st.Kind = DDLRename
 		for {
 			p.accept("IF", "EXISTS")
 			from, err := p.tableName()
@@ -559,7 +559,7 @@ func (p *parser) statement() (ddlStmt, error) {
 			if err != nil {
 				return st, err
 			}
-			st.Renames = append(st.Renames, [2]tableName{from, to})
+			st.Renames = append(st.Renames, [2]TableName{from, to})
 			st.Tables = append(st.Tables, from)
 			if !p.acceptPunct(",") {
 				break
@@ -572,7 +572,7 @@ func (p *parser) statement() (ddlStmt, error) {
 		}
 		switch {
 		case p.accept("TABLE"), p.accept("TABLES"):
-			st.Kind = ddlDrop
+			st.Kind = DDLDrop
 			st.IfExists = p.accept("IF", "EXISTS")
 			for {
 				t, err := p.tableName()
@@ -586,7 +586,7 @@ func (p *parser) statement() (ddlStmt, error) {
 			}
 			return st, nil
 		case p.accept("DATABASE"), p.accept("SCHEMA"):
-			st.Kind = ddlDropDatabase
+			st.Kind = DDLDropDatabase
 			st.IfExists = p.accept("IF", "EXISTS")
 			name, err := p.ident()
 			if err != nil {
@@ -595,7 +595,7 @@ func (p *parser) statement() (ddlStmt, error) {
 			st.Database = name
 			return st, nil
 		case p.accept("INDEX"):
-			st.Kind = ddlDropIndex
+			st.Kind = DDLDropIndex
 			p.accept("IF", "EXISTS")
 			name, err := p.ident()
 			if err != nil {
@@ -609,21 +609,21 @@ func (p *parser) statement() (ddlStmt, error) {
 			if err != nil {
 				return st, err
 			}
-			st.Tables = []tableName{t}
+			st.Tables = []TableName{t}
 			return st, nil
 		}
-		return ddlStmt{}, nil
+		return DDL{}, nil
 	case p.accept("TRUNCATE"):
 		p.accept("TABLE")
-		st.Kind = ddlTruncate
+		st.Kind = DDLTruncate
 		t, err := p.tableName()
 		if err != nil {
 			return st, err
 		}
-		st.Tables = []tableName{t}
+		st.Tables = []TableName{t}
 		return st, nil
 	}
-	return ddlStmt{}, nil
+	return DDL{}, nil
 }
 
 // databaseOptions reads [DEFAULT] CHARACTER SET [=] x [DEFAULT] COLLATE [=] y ...
@@ -646,26 +646,26 @@ func (p *parser) databaseOptions() (charset, collation string) {
 	return
 }
 
-func (p *parser) createTable() (ddlStmt, error) {
-	st := ddlStmt{Kind: ddlCreateTable}
+func (p *parser) createTable() (DDL, error) {
+	st := DDL{Kind: DDLCreateTable}
 	st.IfNotExists = p.accept("IF", "NOT", "EXISTS")
 	t, err := p.tableName()
 	if err != nil {
 		return st, err
 	}
-	st.Tables = []tableName{t}
+	st.Tables = []TableName{t}
 	if p.accept("LIKE") {
-		st.Kind = ddlCreateLike
+		st.Kind = DDLCreateLike
 		st.Like, err = p.tableName()
 		return st, err
 	}
 	if p.peek().punct("(") && p.peekAt(1).is("LIKE") {
 		p.i += 2
-		st.Kind = ddlCreateLike
+		st.Kind = DDLCreateLike
 		st.Like, err = p.tableName()
 		return st, err
 	}
-	def := &tableDef{}
+	def := &TableDef{}
 	st.Create = def
 	if p.peek().punct("(") && !p.peekAt(1).is("SELECT") && !p.peekAt(1).punct("(") {
 		p.next()
@@ -711,7 +711,7 @@ func (p *parser) createTable() (ddlStmt, error) {
 }
 
 // createItem parses one element of a CREATE TABLE body.
-func (p *parser) createItem(def *tableDef) error {
+func (p *parser) createItem(def *TableDef) error {
 	if p.accept("CONSTRAINT") {
 		if !p.peek().is("PRIMARY") && !p.peek().is("UNIQUE") && !p.peek().is("CHECK") && !p.peek().is("FOREIGN") {
 			if _, err := p.ident(); err != nil {
@@ -750,7 +750,7 @@ func (p *parser) createItem(def *tableDef) error {
 		if name == "" && len(cols) > 0 {
 			name = cols[0]
 		}
-		def.Uniques = append(def.Uniques, uniqueKey{Name: name, Columns: cols})
+		def.Uniques = append(def.Uniques, UniqueKey{Name: name, Columns: cols})
 		p.skipToItemEnd()
 		return nil
 	case p.peek().is("CHECK"):
@@ -848,12 +848,12 @@ func isTypeName(s string) bool {
 }
 
 // columnDef parses: name type [attributes...] up to the next "," or ")".
-func (p *parser) columnDef() (colDef, error) {
+func (p *parser) columnDef() (ColumnDef, error) {
 	name, err := p.ident()
 	if err != nil {
-		return colDef{}, err
+		return ColumnDef{}, err
 	}
-	c := colDef{Name: name, Nullable: true}
+	c := ColumnDef{Name: name, Nullable: true}
 	if err := p.columnType(&c); err != nil {
 		return c, err
 	}
@@ -939,7 +939,7 @@ func (p *parser) skipExprTerm() {
 }
 
 // columnType parses a type with its arguments and type attributes.
-func (p *parser) columnType(c *colDef) error {
+func (p *parser) columnType(c *ColumnDef) error {
 	t := p.next()
 	if t.kind != tokIdent {
 		return p.errorf("expected a column type")
@@ -1057,14 +1057,14 @@ func (p *parser) columnType(c *colDef) error {
 	}
 }
 
-func (p *parser) alterTable() (ddlStmt, error) {
-	st := ddlStmt{Kind: ddlAlterTable}
+func (p *parser) alterTable() (DDL, error) {
+	st := DDL{Kind: DDLAlterTable}
 	p.accept("IF", "EXISTS")
 	t, err := p.tableName()
 	if err != nil {
 		return st, err
 	}
-	st.Tables = []tableName{t}
+	st.Tables = []TableName{t}
 	for !p.eof() {
 		spec, err := p.alterSpec()
 		if err != nil {
@@ -1095,8 +1095,8 @@ func (p *parser) alterTable() (ddlStmt, error) {
 	return st, nil
 }
 
-func (p *parser) alterSpec() (alterSpec, error) {
-	var s alterSpec
+func (p *parser) alterSpec() (AlterSpec, error) {
+	var s AlterSpec
 	position := func() error {
 		if p.accept("FIRST") {
 			s.First = true
@@ -1122,7 +1122,7 @@ func (p *parser) alterSpec() (alterSpec, error) {
 		case p.accept("PRIMARY", "KEY"):
 			p.skipIndexType()
 			cols, err := p.keyColumns()
-			s.Op, s.Columns = alterAddPrimary, cols
+			s.Op, s.Columns = AlterAddPrimary, cols
 			return s, err
 		case p.accept("UNIQUE"):
 			if !p.accept("KEY") {
@@ -1142,11 +1142,11 @@ func (p *parser) alterSpec() (alterSpec, error) {
 			if name == "" && len(cols) > 0 {
 				name = cols[0]
 			}
-			s.Op, s.Name, s.Columns = alterAddUnique, name, cols
+			s.Op, s.Name, s.Columns = AlterAddUnique, name, cols
 			return s, err
 		case p.accept("CHECK"):
 			if col, ok := p.jsonValidCheck(); ok {
-				s.Op, s.Name = alterAddJSONCheck, col
+				s.Op, s.Name = AlterAddJSONCheck, col
 			}
 			return s, nil
 		case p.peek().is("INDEX") || p.peek().is("KEY") || p.peek().is("FULLTEXT") || p.peek().is("SPATIAL") ||
@@ -1157,10 +1157,10 @@ func (p *parser) alterSpec() (alterSpec, error) {
 		}
 		p.accept("COLUMN")
 		s.IfExists = p.accept("IF", "NOT", "EXISTS")
-		s.Op = alterAddColumn
+		s.Op = AlterAddColumn
 		if p.acceptPunct("(") {
 			// ADD (a INT, b INT): several columns, appended in order.
-			var cols []colDef
+			var cols []ColumnDef
 			for {
 				c, err := p.columnDef()
 				if err != nil {
@@ -1180,7 +1180,7 @@ func (p *parser) alterSpec() (alterSpec, error) {
 			for _, c := range cols[1:] {
 				s.Columns = append(s.Columns, c.Name)
 			}
-			s.multi = cols
+			s.Multi = cols
 			return s, nil
 		}
 		c, err := p.columnDef()
@@ -1192,12 +1192,12 @@ func (p *parser) alterSpec() (alterSpec, error) {
 	case p.accept("DROP"):
 		switch {
 		case p.accept("PRIMARY", "KEY"):
-			s.Op = alterDropPrimary
+			s.Op = AlterDropPrimary
 			return s, nil
 		case p.accept("INDEX"), p.accept("KEY"):
 			s.IfExists = p.accept("IF", "EXISTS")
 			name, err := p.ident()
-			s.Op, s.Name = alterDropIndex, name
+			s.Op, s.Name = AlterDropIndex, name
 			return s, err
 		case p.peek().is("FOREIGN") || p.peek().is("CHECK") || p.peek().is("CONSTRAINT") || p.peek().is("PARTITION") ||
 			p.peek().is("PERIOD") || p.peek().is("SYSTEM"):
@@ -1205,7 +1205,7 @@ func (p *parser) alterSpec() (alterSpec, error) {
 			if p.accept("CONSTRAINT") {
 				p.accept("IF", "EXISTS")
 				name, err := p.ident()
-				s.Op, s.Name, s.IfExists = alterDropIndex, name, true
+				s.Op, s.Name, s.IfExists = AlterDropIndex, name, true
 				return s, err
 			}
 			return s, nil
@@ -1213,7 +1213,7 @@ func (p *parser) alterSpec() (alterSpec, error) {
 		p.accept("COLUMN")
 		s.IfExists = p.accept("IF", "EXISTS")
 		name, err := p.ident()
-		s.Op, s.Name = alterDropColumn, name
+		s.Op, s.Name = AlterDropColumn, name
 		return s, err
 	case p.accept("MODIFY"):
 		p.accept("COLUMN")
@@ -1222,7 +1222,7 @@ func (p *parser) alterSpec() (alterSpec, error) {
 		if err != nil {
 			return s, err
 		}
-		s.Op, s.Col, s.Name = alterModifyColumn, c, c.Name
+		s.Op, s.Col, s.Name = AlterModifyColumn, c, c.Name
 		return s, position()
 	case p.accept("CHANGE"):
 		p.accept("COLUMN")
@@ -1235,7 +1235,7 @@ func (p *parser) alterSpec() (alterSpec, error) {
 		if err != nil {
 			return s, err
 		}
-		s.Op, s.Name, s.Col = alterChangeColumn, old, c
+		s.Op, s.Name, s.Col = AlterChangeColumn, old, c
 		return s, position()
 	case p.accept("RENAME"):
 		switch {
@@ -1249,7 +1249,7 @@ func (p *parser) alterSpec() (alterSpec, error) {
 				return s, p.errorf("expected TO")
 			}
 			n, err := p.ident()
-			s.Op, s.Name, s.NewName = alterRenameColumn, old, n
+			s.Op, s.Name, s.NewName = AlterRenameColumn, old, n
 			return s, err
 		case p.accept("INDEX"), p.accept("KEY"):
 			old, err := p.ident()
@@ -1260,20 +1260,20 @@ func (p *parser) alterSpec() (alterSpec, error) {
 				return s, p.errorf("expected TO")
 			}
 			n, err := p.ident()
-			s.Op, s.Name, s.NewName = alterRenameIndex, old, n
+			s.Op, s.Name, s.NewName = AlterRenameIndex, old, n
 			return s, err
 		}
 		if !p.accept("TO") {
 			p.accept("AS")
 		}
 		t, err := p.tableName()
-		s.Op, s.NewTable = alterRenameTable, t
+		s.Op, s.NewTable = AlterRenameTable, t
 		return s, err
 	case p.accept("CONVERT", "TO"):
 		if !p.accept("CHARACTER", "SET") {
 			p.accept("CHARSET")
 		}
-		s.Op = alterConvertCharset
+		s.Op = AlterConvertCharset
 		s.Charset = strings.ToLower(p.next().text)
 		if p.accept("COLLATE") {
 			s.Collation = strings.ToLower(p.next().text)
@@ -1284,7 +1284,7 @@ func (p *parser) alterSpec() (alterSpec, error) {
 		switch {
 		case p.accept("CHARACTER", "SET"), p.accept("CHARSET"):
 			p.acceptPunct("=")
-			s.Op = alterDefaultCharset
+			s.Op = AlterDefaultCharset
 			s.Charset = strings.ToLower(p.next().text)
 			if p.accept("COLLATE") {
 				p.acceptPunct("=")
@@ -1292,7 +1292,7 @@ func (p *parser) alterSpec() (alterSpec, error) {
 			}
 		case p.accept("COLLATE"):
 			p.acceptPunct("=")
-			s.Op = alterDefaultCharset
+			s.Op = AlterDefaultCharset
 			s.Collation = strings.ToLower(p.next().text)
 		}
 		return s, nil
