@@ -28,6 +28,11 @@ func TestParseMySQLType(t *testing.T) {
 		{in: "int", want: event.Column{Type: event.TypeInt}},
 		{in: "INT(11) UNSIGNED ZEROFILL", want: event.Column{Type: event.TypeInt, Unsigned: true}},
 		{in: "bigint unsigned", want: event.Column{Type: event.TypeBigInt, Unsigned: true}},
+		// ZEROFILL implies UNSIGNED (the grammar is the DDL parser's).
+		{in: "bigint(20) zerofill", want: event.Column{Type: event.TypeBigInt, Unsigned: true}},
+		{in: "serial", want: event.Column{Type: event.TypeBigInt, Unsigned: true}},
+		{in: "national varchar(10)", want: event.Column{Type: event.TypeVarchar, Length: 10, Charset: "utf8mb3"}},
+		{in: "long varbinary", want: event.Column{Type: event.TypeBlob, Length: 16777215, Charset: "binary"}, bin: true},
 		{in: "tinyint(1)", want: event.Column{Type: event.TypeTinyInt}},
 		{in: "bool", want: event.Column{Type: event.TypeTinyInt}},
 		{in: "decimal", want: event.Column{Type: event.TypeDecimal}},

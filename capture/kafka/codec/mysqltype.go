@@ -3,9 +3,9 @@ package codec
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // ColSpec is how a decoder turns one column's wire value into an
@@ -62,76 +62,30 @@ func IntBits(t event.Type) int {
 }
 
 // ParseMySQLType parses a column type as canal-json's mysqlType (and
-// Debezium's source type parameters) spell it: a type name, optional
-// parameters, optional modifiers, e.g. "int", "int unsigned",
+// Debezium's source type parameters) spell it, e.g. "int", "int unsigned",
 // "decimal(10, 4)", "enum('a','b')", "varchar(16) character set utf8mb4",
-// "bigint(20) unsigned zerofill". Matching is case-insensitive; ENUM/SET
-// members keep their case.
+// "bigint(20) unsigned zerofill", with the grammar of the DDL parser
+// (mysqldialect.ParseColumnType), and maps it to a column and its decode
+// spec. A bare "bit" (TiCDC's canal-json) has an unknown width.
 func ParseMySQLType(s string) (event.Column, ColSpec, error) {
 	var col event.Column
 	var spec ColSpec
 	col.RawType = s
-	in := strings.TrimSpace(s)
-	// Name: letters, digits, underscore, spaces inside "double precision".
-	i := 0
-	for i < len(in) && (isIdentByte(in[i])) {
-		i++
+	def, err := mysqldialect.ParseColumnType(s)
+	if err != nil {
+		return col, spec, err
 	}
-	name := strings.ToLower(in[:i])
-	rest := in[i:]
-	var args string
-	rest = strings.TrimLeft(rest, " ")
-	if strings.HasPrefix(rest, "(") {
-		end := matchParen(rest)
-		if end < 0 {
-			return col, spec, fmt.Errorf("type %q: unbalanced parentheses", s)
-		}
-		args = rest[1:end]
-		rest = rest[end+1:]
-	}
-	mods := strings.Fields(strings.ToLower(rest))
-	if name == "double" && len(mods) > 0 && mods[0] == "precision" {
-		mods = mods[1:]
-	}
-	for j := 0; j < len(mods); j++ {
-		switch mods[j] {
-		case "unsigned":
-			col.Unsigned = true
-		case "signed", "zerofill", "binary", "ascii", "unicode", "null", "not":
-		case "character", "charset", "char":
-			// character set X / charset X
-			if j+1 < len(mods) && mods[j+1] == "set" {
-				j++
-			}
-			if j+1 < len(mods) {
-				j++
-				col.Charset = mods[j]
-			}
-		case "collate":
-			j++
-		}
-	}
-
-	numArgs := func() ([]int, error) {
-		if args == "" {
-			return nil, nil
-		}
-		parts := strings.Split(args, ",")
-		out := make([]int, 0, len(parts))
-		for _, p := range parts {
-			n, err := strconv.Atoi(strings.TrimSpace(p))
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("type %q: bad parameter %q", s, strings.TrimSpace(p))
-			}
-			out = append(out, n)
-		}
-		return out, nil
-	}
-	nums, numErr := []int(nil), error(nil)
+	name := def.Type
+	col.Unsigned = def.Unsigned
+	col.Charset = def.Charset
+	var nums []int
 	if name != "enum" && name != "set" {
-		nums, numErr = numArgs()
-		if numErr != nil {
-			return col, spec, numErr
+		for _, a := range def.Args {
+			n, err := strconv.Atoi(a)
+			if err != nil || n < 0 {
+				return col, spec, fmt.Errorf("type %q: bad parameter %q", s, a)
+			}
+			nums = append(nums, n)
 		}
 	}
 	arg := func(k int) (int, bool) {
@@ -237,16 +191,13 @@ func ParseMySQLType(s string) (event.Column, ColSpec, error) {
 		if name == "set" {
 			col.Type = event.TypeSet
 		}
-		if strings.TrimSpace(args) != "" {
-			elems, err := parseElems(args)
-			if err != nil {
-				return col, spec, fmt.Errorf("type %q: %w", s, err)
-			}
-			if col.Type == event.TypeSet && len(elems) > 64 {
-				return col, spec, fmt.Errorf("type %q: SET with %d members", s, len(elems))
-			}
-			col.Elems = elems
+		if len(def.Args) > 0 {
+			return col, spec, fmt.Errorf("type %q: member %q is not quoted", s, def.Args[0])
 		}
+		if col.Type == event.TypeSet && len(def.Elems) > 64 {
+			return col, spec, fmt.Errorf("type %q: SET with %d members", s, len(def.Elems))
+		}
+		col.Elems = def.Elems
 	case "date", "newdate":
 		col.Type = event.TypeDate
 	case "datetime", "timestamp", "time":
@@ -298,106 +249,6 @@ func ParseMySQLType(s string) (event.Column, ColSpec, error) {
 	spec.Unsigned = col.Unsigned
 	spec.Elems = col.Elems
 	return col, spec, nil
-}
-
-func isIdentByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
-}
-
-// matchParen returns the index of the ')' closing s[0]=='(' (quotes aware).
-func matchParen(s string) int {
-	depth := 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if quote != 0 {
-			switch {
-			case c == '\\' && i+1 < len(s):
-				i++
-			case c == quote:
-				if i+1 < len(s) && s[i+1] == quote {
-					i++
-				} else {
-					quote = 0
-				}
-			}
-			continue
-		}
-		switch c {
-		case '\'', '"':
-			quote = c
-		case '(':
-			depth++
-		case ')':
-			depth--
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
-// parseElems parses ENUM/SET members: 'a','b”c','d\'e'.
-func parseElems(args string) ([]string, error) {
-	var out []string
-	s := args
-	for {
-		s = strings.TrimLeft(s, " \t")
-		if s == "" {
-			return out, nil
-		}
-		q := s[0]
-		if q != '\'' && q != '"' {
-			return nil, fmt.Errorf("member list %q: expected a quoted member", args)
-		}
-		var b strings.Builder
-		i := 1
-		closed := false
-		for i < len(s) {
-			c := s[i]
-			if c == '\\' && i+1 < len(s) {
-				switch s[i+1] {
-				case 'n':
-					b.WriteByte('\n')
-				case 't':
-					b.WriteByte('\t')
-				case 'r':
-					b.WriteByte('\r')
-				case '0':
-					b.WriteByte(0)
-				default:
-					b.WriteByte(s[i+1])
-				}
-				i += 2
-				continue
-			}
-			if c == q {
-				if i+1 < len(s) && s[i+1] == q {
-					b.WriteByte(q)
-					i += 2
-					continue
-				}
-				closed = true
-				i++
-				break
-			}
-			b.WriteByte(c)
-			i++
-		}
-		if !closed {
-			return nil, fmt.Errorf("member list %q: unterminated member", args)
-		}
-		out = append(out, b.String())
-		s = strings.TrimLeft(s[i:], " \t")
-		if s == "" {
-			return out, nil
-		}
-		if s[0] != ',' {
-			return nil, fmt.Errorf("member list %q: expected ','", args)
-		}
-		s = s[1:]
-	}
 }
 
 // JavaSQLType maps a canal sqlType code (java.sql.Types) to a column when
