@@ -2,6 +2,7 @@ package mysqldialect
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -197,11 +198,11 @@ type TableName struct {
 
 func (t TableName) String() string { return t.DB + "." + t.Name }
 
-// ddlKind classifies statements.
-type ddlKind uint8
+// DDLKind classifies statements.
+type DDLKind uint8
 
 const (
-	DDLNone ddlKind = iota // not a schema change (DML, GRANT, SET, ...)
+	DDLNone DDLKind = iota // not a schema change (DML, GRANT, SET, ...)
 	DDLCreateTable
 	DDLCreateLike
 	DDLAlterTable
@@ -218,7 +219,7 @@ const (
 
 // ddlStmt is a parsed statement.
 type DDL struct {
-	Kind ddlKind
+	Kind DDLKind
 	// Tables are the tables the statement changes (for renames: the sources).
 	Tables []TableName
 	// Create is the new table's definition (ddlCreateTable).
@@ -252,7 +253,8 @@ type TableDef struct {
 	Checks    []string // columns with a json_valid(col) check
 	Charset   string
 	Collation string
-	// FromSelect: CREATE TABLE ... AS SELECT without (complete) column list.
+	// FromSelect: CREATE TABLE ... [AS] SELECT. The select's columns are
+	// added to the listed ones, so Columns may be incomplete.
 	FromSelect bool
 }
 
@@ -279,11 +281,11 @@ type ColumnDef struct {
 	Invisible  bool
 }
 
-// alterOp is one ALTER TABLE operation.
-type alterOp uint8
+// AlterOp is one ALTER TABLE operation.
+type AlterOp uint8
 
 const (
-	alterOther alterOp = iota
+	AlterOther AlterOp = iota
 	AlterAddColumn
 	AlterDropColumn
 	AlterModifyColumn
@@ -301,7 +303,7 @@ const (
 )
 
 type AlterSpec struct {
-	Op        alterOp
+	Op        AlterOp
 	Col       ColumnDef
 	Name      string // column or index operated on
 	NewName   string
@@ -694,10 +696,12 @@ func (p *parser) createTable() (DDL, error) {
 		case p.accept("COLLATE"):
 			p.acceptPunct("=")
 			def.Collation = strings.ToLower(p.next().text)
-		case p.peek().is("SELECT") || p.peek().is("AS") || p.peek().is("WITH"):
-			if len(def.Columns) == 0 {
-				def.FromSelect = true
-			}
+		case p.accept("WITH", "SYSTEM", "VERSIONING"), p.accept("WITHOUT", "SYSTEM", "VERSIONING"):
+			// MariaDB system-versioned table: a table option.
+		case p.peek().is("SELECT") || p.peek().is("AS") || p.peek().is("WITH") ||
+			(p.peek().is("IGNORE") || p.peek().is("REPLACE")) && (p.peekAt(1).is("SELECT") || p.peekAt(1).is("AS")):
+			// The select's columns are added to the listed ones.
+			def.FromSelect = true
 			return st, nil
 		case p.peek().punct("("):
 			if err := p.skipParens(); err != nil {
@@ -947,7 +951,10 @@ func (p *parser) columnType(c *ColumnDef) error {
 	name := strings.ToLower(t.text)
 	switch name {
 	case "national":
-		name = strings.ToLower(p.next().text) // NATIONAL CHAR / VARCHAR
+		name = strings.ToLower(p.next().text) // NATIONAL CHAR / CHARACTER / VARCHAR
+		if name == "character" {
+			name = "char"
+		}
 		if name == "char" && p.accept("VARYING") {
 			name = "varchar"
 		}
@@ -1030,6 +1037,14 @@ func (p *parser) columnType(c *ColumnDef) error {
 		}
 		p.next()
 	}
+	if name == "float" && len(c.Args) == 1 {
+		// FLOAT(p): a FLOAT for p <= 24, a DOUBLE for 25..53; p sets no
+		// display width.
+		if n, err := strconv.Atoi(c.Args[0]); err == nil && n > 24 {
+			c.Type = "double"
+		}
+		c.Args = nil
+	}
 	// Type attributes.
 	for {
 		switch {
@@ -1065,12 +1080,18 @@ func (p *parser) alterTable() (DDL, error) {
 		return st, err
 	}
 	st.Tables = []TableName{t}
+	// MariaDB's lock wait: ALTER TABLE t WAIT n | NOWAIT <specs>.
+	if p.accept("WAIT") {
+		p.next()
+	} else {
+		p.accept("NOWAIT")
+	}
 	for !p.eof() {
 		spec, err := p.alterSpec()
 		if err != nil {
 			return st, err
 		}
-		if spec.Op != alterOther {
+		if spec.Op != AlterOther {
 			st.Specs = append(st.Specs, spec)
 		}
 		// Skip the rest of this specification.

@@ -8,7 +8,7 @@ import (
 func TestStatementKinds(t *testing.T) {
 	tests := []struct {
 		sql    string
-		kind   ddlKind
+		kind   DDLKind
 		tables string
 	}{
 		{"INSERT INTO t VALUES (1)", DDLNone, ""},

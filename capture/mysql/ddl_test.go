@@ -55,6 +55,9 @@ func TestCreateTable(t *testing.T) {
 	tests := []struct{ sql, want string }{
 		{"CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(10))",
 			"db.t cs=utf8mb4 (id int not null, s varchar(10) utf8mb4) pk(id)"},
+		// FLOAT(p) is a DOUBLE for p > 24 (found by the TiDB differential test).
+		{"CREATE TABLE t (f FLOAT(30), g FLOAT(10), h FLOAT(7,2))",
+			"db.t cs=utf8mb4 (f double, g float, h float(7,2))"},
 		// SHOW CREATE TABLE output of MariaDB, with a JSON column and comments.
 		{"CREATE TABLE `t` (\n  `id` bigint(20) unsigned NOT NULL AUTO_INCREMENT,\n  `j` longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL CHECK (json_valid(`j`)),\n" +
 			"  `g` varchar(20) CHARACTER SET gbk COLLATE gbk_chinese_ci DEFAULT 'x,y' COMMENT 'a ''quoted'' (comment)',\n  `e` enum('a','b,c','d''e') NOT NULL DEFAULT 'a',\n" +

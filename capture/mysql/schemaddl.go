@@ -101,7 +101,9 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 				return out, nil
 			}
 		}
-		if stmt.Create.FromSelect && len(stmt.Create.Columns) == 0 {
+		if stmt.Create.FromSelect {
+			// CREATE TABLE ... SELECT: the select adds columns the
+			// statement does not list; the schema is read from the table.
 			return out, changed(idOf(t), nil, true)
 		}
 		s, err := newTableSchema(t, stmt.Create, st.dbCharset[t.DB])
