@@ -17,6 +17,7 @@ import (
 	"github.com/odsync/odsync/capture/kafka/codec"
 	"github.com/odsync/odsync/capture/kafka/open"
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 func TestParseMySQLType(t *testing.T) {
@@ -278,8 +279,8 @@ func TestDecodeTextTemporal(t *testing.T) {
 		{typ: "timestamp", in: "0000-00-00 00:00:01", err: true},
 		{typ: "time", in: "00:00:00", want: event.TimeMicros(0)},
 		{typ: "time", in: "-00:00:00.000001", want: event.TimeMicros(-1)},
-		{typ: "time", in: "838:59:59", want: event.TimeMicros(codec.MaxTimeMicros)},
-		{typ: "time", in: "-838:59:59.000000", want: event.TimeMicros(-codec.MaxTimeMicros)},
+		{typ: "time", in: "838:59:59", want: event.TimeMicros(mysqldialect.MaxTimeMicros)},
+		{typ: "time", in: "-838:59:59.000000", want: event.TimeMicros(-mysqldialect.MaxTimeMicros)},
 		{typ: "time", in: "24:00:00", want: event.TimeMicros(86400e6)},
 		{typ: "time", in: "100:00:00.25", want: event.TimeMicros(360000e6 + 250000)},
 		{typ: "time", in: "839:00:00", err: true},
@@ -310,14 +311,14 @@ func TestCivilMicrosMatchesTime(t *testing.T) {
 	vc := codec.NewValueCtx(time.UTC, true)
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 20000 {
-		c := codec.Civil{Y: 1 + r.IntN(9999), Mo: 1 + r.IntN(12), H: r.IntN(24), Mi: r.IntN(60), S: r.IntN(60), Us: r.IntN(1e6)}
-		c.D = 1 + r.IntN(codec.DaysIn(c.Y, c.Mo))
+		c := mysqldialect.Civil{Y: 1 + r.IntN(9999), Mo: 1 + r.IntN(12), H: r.IntN(24), Mi: r.IntN(60), S: r.IntN(60), Us: r.IntN(1e6)}
+		c.D = 1 + r.IntN(mysqldialect.DaysIn(c.Y, c.Mo))
 		want := time.Date(c.Y, time.Month(c.Mo), c.D, c.H, c.Mi, c.S, c.Us*1000, time.UTC).UnixMicro()
 		if got := codec.CivilMicros(c, &vc); got != want {
 			t.Fatalf("%+v: got %d want %d", c, got, want)
 		}
 		days := codec.FloorDiv(want, 86400e6)
-		if y, m, d := codec.CivilFromDays(days); y != c.Y || m != c.Mo || d != c.D {
+		if y, m, d := mysqldialect.CivilFromDays(days); y != c.Y || m != c.Mo || d != c.D {
 			t.Fatalf("civilFromDays(%d) = %d-%d-%d, want %+v", days, y, m, d, c)
 		}
 	}

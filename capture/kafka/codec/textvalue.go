@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // Arena hands out strings that share one allocation per message. Bytes
@@ -471,92 +472,35 @@ func setMask(mask uint64, elems []string) (event.Value, error) {
 	return event.Set(mask, string(b)), nil
 }
 
-// ---- temporal text ----
+// ---- temporal text (grammar in mysqldialect) ----
 
-type Civil struct{ Y, Mo, D, H, Mi, S, Us int }
+var errDate = mysqldialect.ErrInvalidDate
 
-func digits(b []byte) (int, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	v := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int(c-'0')
-	}
-	return v, true
-}
-
-var errDate = errors.New("invalid date")
-
-// parseDate parses YYYY-MM-DD. Zero parts are allowed (MySQL zero dates).
 func parseDate(b []byte) (y, m, d int, err error) {
-	if len(b) != 10 || b[4] != '-' || b[7] != '-' {
-		return 0, 0, 0, fmt.Errorf("DATE %s: want YYYY-MM-DD: %w", QuoteShort(b), errDate)
-	}
-	y, ok1 := digits(b[0:4])
-	m, ok2 := digits(b[5:7])
-	d, ok3 := digits(b[8:10])
-	if !ok1 || !ok2 || !ok3 || m > 12 || d > 31 {
-		return 0, 0, 0, fmt.Errorf("DATE %s: %w", QuoteShort(b), errDate)
+	if y, m, d, err = mysqldialect.ParseDate(b); err != nil {
+		return 0, 0, 0, fmt.Errorf("DATE %s: %w", QuoteShort(b), err)
 	}
 	return y, m, d, nil
 }
 
-// parseClock parses HH:MM:SS[.ffffff] (hours may have more digits when
-// allowLong) and returns the parts.
-func parseClock(b []byte, allowLong bool) (h, mi, s, us int, err error) {
-	c1 := -1
-	for i, c := range b {
-		if c == ':' {
-			c1 = i
-			break
-		}
-	}
-	if c1 < 1 || (!allowLong && c1 != 2) || c1 > 4 || len(b) < c1+6 || b[c1+3] != ':' {
-		return 0, 0, 0, 0, errDate
-	}
-	var ok1, ok2, ok3 bool
-	h, ok1 = digits(b[:c1])
-	mi, ok2 = digits(b[c1+1 : c1+3])
-	s, ok3 = digits(b[c1+4 : c1+6])
-	if !ok1 || !ok2 || !ok3 || mi > 59 || s > 59 {
-		return 0, 0, 0, 0, errDate
-	}
-	rest := b[c1+6:]
-	if len(rest) > 0 {
-		if rest[0] != '.' || len(rest) < 2 || len(rest) > 7 {
-			return 0, 0, 0, 0, errDate
-		}
-		f, ok := digits(rest[1:])
-		if !ok {
-			return 0, 0, 0, 0, errDate
-		}
-		for n := len(rest) - 1; n < 6; n++ {
-			f *= 10
-		}
-		us = f
-	}
-	return h, mi, s, us, nil
-}
-
-// parseDateTime parses "YYYY-MM-DD HH:MM:SS[.ffffff]" (a 'T' separator is
-// accepted too).
-func parseDateTime(b []byte) (Civil, error) {
-	var c Civil
-	if len(b) < 19 || (b[10] != ' ' && b[10] != 'T') {
-		return c, fmt.Errorf("DATETIME %s: want YYYY-MM-DD HH:MM:SS[.ffffff]: %w", QuoteShort(b), errDate)
-	}
-	var err error
-	if c.Y, c.Mo, c.D, err = parseDate(b[:10]); err != nil {
-		return c, fmt.Errorf("DATETIME %s: %w", QuoteShort(b), errDate)
-	}
-	if c.H, c.Mi, c.S, c.Us, err = parseClock(b[11:], false); err != nil || c.H > 23 {
-		return c, fmt.Errorf("DATETIME %s: %w", QuoteShort(b), errDate)
+func parseDateTime(b []byte) (mysqldialect.Civil, error) {
+	c, err := mysqldialect.ParseDateTime(b)
+	if err != nil {
+		return c, fmt.Errorf("DATETIME %s: %w", QuoteShort(b), err)
 	}
 	return c, nil
+}
+
+// parseDuration parses TIME text: [-]HHH:MM:SS[.ffffff].
+func parseDuration(b []byte) (int64, error) {
+	v, err := mysqldialect.ParseTime(b)
+	switch {
+	case errors.Is(err, mysqldialect.ErrTimeRange):
+		return 0, fmt.Errorf("TIME %s: %w", QuoteShort(b), errRange)
+	case err != nil:
+		return 0, fmt.Errorf("TIME %s: %w", QuoteShort(b), errDate)
+	}
+	return v, nil
 }
 
 // parseTimestamp parses TIMESTAMP text, naive in vc.loc, into microseconds
@@ -572,95 +516,18 @@ func parseTimestamp(b []byte, vc *ValueCtx) (int64, error) {
 		}
 		return 0, fmt.Errorf("TIMESTAMP %s: zero date with a time: %w", QuoteShort(b), errDate)
 	}
-	if c.Mo < 1 || c.D < 1 || c.D > DaysIn(c.Y, c.Mo) {
+	if c.Mo < 1 || c.D < 1 || c.D > mysqldialect.DaysIn(c.Y, c.Mo) {
 		return 0, fmt.Errorf("TIMESTAMP %s: %w", QuoteShort(b), errDate)
 	}
 	return CivilMicros(c, vc), nil
 }
 
-func CivilMicros(c Civil, vc *ValueCtx) int64 {
+func CivilMicros(c mysqldialect.Civil, vc *ValueCtx) int64 {
 	if vc.utc {
-		days := daysFromCivil(c.Y, c.Mo, c.D)
+		days := mysqldialect.DaysFromCivil(c.Y, c.Mo, c.D)
 		return (days*86400+int64(c.H*3600+c.Mi*60+c.S))*1e6 + int64(c.Us)
 	}
 	return time.Date(c.Y, time.Month(c.Mo), c.D, c.H, c.Mi, c.S, c.Us*1000, vc.loc).UnixMicro()
-}
-
-func DaysIn(y, m int) int {
-	switch m {
-	case 2:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil returns days since 1970-01-01 of a proleptic Gregorian date.
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
-}
-
-// CivilFromDays is the inverse of daysFromCivil.
-func CivilFromDays(z int64) (y, m, d int) {
-	z += 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	yy := yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d = int(doy - (153*mp+2)/5 + 1)
-	if mp < 10 {
-		m = int(mp + 3)
-	} else {
-		m = int(mp - 9)
-	}
-	if m <= 2 {
-		yy++
-	}
-	return int(yy), m, d
-}
-
-// maxTimeMicros is TIME's range limit, 838:59:59.
-const MaxTimeMicros = (838*3600 + 59*60 + 59) * 1e6
-
-// parseDuration parses TIME text: [-]HHH:MM:SS[.ffffff].
-func parseDuration(b []byte) (int64, error) {
-	neg := false
-	s := b
-	if len(s) > 0 && s[0] == '-' {
-		neg, s = true, s[1:]
-	}
-	h, mi, sec, us, err := parseClock(s, true)
-	if err != nil {
-		return 0, fmt.Errorf("TIME %s: %w", QuoteShort(b), errDate)
-	}
-	v := (int64(h)*3600+int64(mi)*60+int64(sec))*1e6 + int64(us)
-	if v > MaxTimeMicros+999999 {
-		return 0, fmt.Errorf("TIME %s: %w", QuoteShort(b), errRange)
-	}
-	if neg {
-		v = -v
-	}
-	return v, nil
 }
 
 // parseVector parses TiDB's VECTOR text "[1,2.5,-3]" into little-endian
