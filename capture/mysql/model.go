@@ -444,24 +444,6 @@ func (t *tableSchema) key() []int {
 	return nil
 }
 
-var eventTypes = map[string]event.Type{
-	"tinyint": event.TypeTinyInt, "smallint": event.TypeSmallInt, "mediumint": event.TypeMediumInt, "int": event.TypeInt,
-	"bigint": event.TypeBigInt, "decimal": event.TypeDecimal, "float": event.TypeFloat, "double": event.TypeDouble,
-	"bit": event.TypeBit, "char": event.TypeChar, "varchar": event.TypeVarchar, "tinytext": event.TypeText,
-	"text": event.TypeText, "mediumtext": event.TypeText, "longtext": event.TypeText, "binary": event.TypeBinary,
-	"varbinary": event.TypeVarbinary, "tinyblob": event.TypeBlob, "blob": event.TypeBlob, "mediumblob": event.TypeBlob,
-	"longblob": event.TypeBlob, "enum": event.TypeEnum, "set": event.TypeSet, "date": event.TypeDate,
-	"datetime": event.TypeDateTime, "timestamp": event.TypeTimestamp, "time": event.TypeTime, "year": event.TypeYear,
-	"json": event.TypeJSON, "geometry": event.TypeGeometry, "point": event.TypeGeometry, "linestring": event.TypeGeometry,
-	"polygon": event.TypeGeometry, "multipoint": event.TypeGeometry, "multilinestring": event.TypeGeometry,
-	"multipolygon": event.TypeGeometry, "geometrycollection": event.TypeGeometry, "vector": event.TypeVector,
-	// MariaDB's UUID, INET4 and INET6 are delivered in their text form (fbt.go).
-	"uuid": event.TypeChar, "inet4": event.TypeChar, "inet6": event.TypeChar,
-}
-
-var textLengths = map[string]uint32{"tinytext": 255, "text": 65535, "mediumtext": 16777215, "longtext": 4294967295,
-	"tinyblob": 255, "blob": 65535, "mediumblob": 16777215, "longblob": 4294967295}
-
 func argInt(args []string, i, def int) int {
 	if i < len(args) {
 		if n, err := strconv.Atoi(args[i]); err == nil {
@@ -474,7 +456,7 @@ func argInt(args []string, i, def int) int {
 // eventColumn derives the event.Column of a history column.
 func (c *colSchema) eventColumn() event.Column {
 	ec := event.Column{Name: c.Name, Nullable: c.Nullable, Elems: c.Elems}
-	tp, ok := eventTypes[c.Type]
+	tp, ok := mysqldialect.EventType(c.Type)
 	if !ok {
 		tp = event.TypeUnknown
 	}
@@ -494,7 +476,7 @@ func (c *colSchema) eventColumn() event.Column {
 	case event.TypeVarchar, event.TypeVarbinary:
 		ec.Length = uint32(argInt(c.Args, 0, 0))
 	case event.TypeText, event.TypeBlob:
-		ec.Length = textLengths[c.Type]
+		ec.Length = mysqldialect.TextLength(c.Type)
 	case event.TypeDateTime, event.TypeTimestamp, event.TypeTime:
 		ec.Scale = uint8(argInt(c.Args, 0, 0))
 	}

@@ -36,12 +36,12 @@ func (s *ColSpec) Materializes() bool {
 	return true
 }
 
-// textLengths are the maximum byte lengths of the TEXT/BLOB families.
+// Maximum byte lengths of the TEXT/BLOB families (mysqldialect's).
 const (
-	LenTiny   = 255
-	LenBlob   = 65535
-	LenMedium = 16777215
-	LenLong   = 4294967295
+	LenTiny   = mysqldialect.LenTiny
+	LenBlob   = mysqldialect.LenBlob
+	LenMedium = mysqldialect.LenMedium
+	LenLong   = mysqldialect.LenLong
 )
 
 // IntBits returns the width of an integer family type.
@@ -95,19 +95,17 @@ func ParseMySQLType(s string) (event.Column, ColSpec, error) {
 		return 0, false
 	}
 
+	typ, ok := mysqldialect.EventType(name)
 	switch name {
-	case "tinyint", "bool", "boolean", "int1":
-		col.Type = event.TypeTinyInt
-	case "smallint", "int2":
-		col.Type = event.TypeSmallInt
-	case "mediumint", "int3", "middleint":
-		col.Type = event.TypeMediumInt
-	case "int", "integer", "int4":
-		col.Type = event.TypeInt
-	case "bigint", "int8":
-		col.Type = event.TypeBigInt
-	case "decimal", "numeric", "dec", "fixed":
-		col.Type = event.TypeDecimal
+	case "uuid", "inet4", "inet6":
+		ok = false // MariaDB types no Kafka producer writes
+	}
+	if !ok {
+		return col, spec, fmt.Errorf("unsupported column type %q", s)
+	}
+	col.Type = typ
+	switch typ {
+	case event.TypeDecimal:
 		if p, ok := arg(0); ok {
 			if p > 65 {
 				return col, spec, fmt.Errorf("type %q: precision %d exceeds 65", s, p)
@@ -120,19 +118,10 @@ func ParseMySQLType(s string) (event.Column, ColSpec, error) {
 			}
 			col.Scale = uint8(sc)
 		}
-	case "float", "float4":
-		col.Type = event.TypeFloat
-		if p, ok := arg(0); ok && len(nums) == 1 && p > 24 {
-			// FLOAT(p) with p > 24 is a DOUBLE.
-			col.Type = event.TypeDouble
-		}
-	case "double", "real", "float8":
-		col.Type = event.TypeDouble
-	case "bit":
+	case event.TypeBit:
 		// A bare "bit" is what formats without type parameters (TiCDC's
 		// canal-json mysqlType) write for every BIT(n): the width is
 		// unknown (Length 0), so values up to 64 bits are accepted.
-		col.Type = event.TypeBit
 		if n, ok := arg(0); ok {
 			if n < 1 || n > 64 {
 				return col, spec, fmt.Errorf("type %q: BIT width %d out of 1..64", s, n)
@@ -140,57 +129,21 @@ func ParseMySQLType(s string) (event.Column, ColSpec, error) {
 			col.Length = uint32(n)
 			spec.Bits = n
 		}
-	case "char", "nchar", "character":
-		col.Type = event.TypeChar
+	case event.TypeChar, event.TypeBinary:
 		col.Length = 1
 		if n, ok := arg(0); ok {
 			col.Length = uint32(n)
 		}
-	case "varchar", "nvarchar", "var_string", "varcharacter":
-		col.Type = event.TypeVarchar
+	case event.TypeVarchar, event.TypeVarbinary:
 		if n, ok := arg(0); ok {
 			col.Length = uint32(n)
 		}
-	case "tinytext":
-		col.Type, col.Length = event.TypeText, LenTiny
-	case "text":
-		col.Type, col.Length = event.TypeText, LenBlob
-		if n, ok := arg(0); ok {
+	case event.TypeText, event.TypeBlob:
+		col.Length = mysqldialect.TextLength(name)
+		if n, ok := arg(0); ok && (name == "text" || name == "blob") {
 			col.Length = uint32(n)
 		}
-	case "mediumtext":
-		col.Type, col.Length = event.TypeText, LenMedium
-	case "longtext":
-		col.Type, col.Length = event.TypeText, LenLong
-	case "binary":
-		col.Type = event.TypeBinary
-		col.Length = 1
-		if n, ok := arg(0); ok {
-			col.Length = uint32(n)
-		}
-		spec.Binary = true
-	case "varbinary":
-		col.Type = event.TypeVarbinary
-		if n, ok := arg(0); ok {
-			col.Length = uint32(n)
-		}
-		spec.Binary = true
-	case "tinyblob":
-		col.Type, col.Length, spec.Binary = event.TypeBlob, LenTiny, true
-	case "blob":
-		col.Type, col.Length, spec.Binary = event.TypeBlob, LenBlob, true
-		if n, ok := arg(0); ok {
-			col.Length = uint32(n)
-		}
-	case "mediumblob":
-		col.Type, col.Length, spec.Binary = event.TypeBlob, LenMedium, true
-	case "longblob":
-		col.Type, col.Length, spec.Binary = event.TypeBlob, LenLong, true
-	case "enum", "set":
-		col.Type = event.TypeEnum
-		if name == "set" {
-			col.Type = event.TypeSet
-		}
+	case event.TypeEnum, event.TypeSet:
 		if len(def.Args) > 0 {
 			return col, spec, fmt.Errorf("type %q: member %q is not quoted", s, def.Args[0])
 		}
@@ -198,35 +151,17 @@ func ParseMySQLType(s string) (event.Column, ColSpec, error) {
 			return col, spec, fmt.Errorf("type %q: SET with %d members", s, len(def.Elems))
 		}
 		col.Elems = def.Elems
-	case "date", "newdate":
-		col.Type = event.TypeDate
-	case "datetime", "timestamp", "time":
-		switch name {
-		case "datetime":
-			col.Type = event.TypeDateTime
-		case "timestamp":
-			col.Type = event.TypeTimestamp
-		default:
-			col.Type = event.TypeTime
-		}
+	case event.TypeDateTime, event.TypeTimestamp, event.TypeTime:
 		if n, ok := arg(0); ok {
 			if n > 6 {
 				return col, spec, fmt.Errorf("type %q: fractional second precision %d exceeds 6", s, n)
 			}
 			col.Scale = uint8(n)
 		}
-	case "year":
-		col.Type = event.TypeYear
-	case "json":
-		col.Type = event.TypeJSON
-	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-		"geometrycollection", "geomcollection":
-		col.Type = event.TypeGeometry
+	}
+	switch typ {
+	case event.TypeBinary, event.TypeVarbinary, event.TypeBlob, event.TypeGeometry:
 		spec.Binary = true
-	case "vector", "tidbvectorfloat32":
-		col.Type = event.TypeVector
-	default:
-		return col, spec, fmt.Errorf("unsupported column type %q", s)
 	}
 	if b := IntBits(col.Type); b != 0 {
 		spec.Bits = b
