@@ -7,6 +7,7 @@ import (
 	"github.com/odsync/odsync/capture/kafka/codec"
 	"github.com/odsync/odsync/capture/kafka/debezium"
 	"github.com/odsync/odsync/capture/kafka/maxwell"
+	"github.com/odsync/odsync/capture/kafka/odsync"
 	"github.com/odsync/odsync/capture/kafka/open"
 )
 
@@ -29,6 +30,8 @@ func New(cfg codec.Config) (Decoder, error) {
 		return debezium.NewDebezium(cfg)
 	case codec.ProtocolMaxwell:
 		return maxwell.NewMaxwell(cfg)
+	case codec.ProtocolOdsync:
+		return odsync.NewOdsync(cfg)
 	case "":
 		return nil, errors.New("ticdc: protocol is empty")
 	}

@@ -9,7 +9,7 @@
 // (claim check, handle-key-only rows completed from TiDB) and the source
 // configuration. Decoding is done by one package per format —
 // capture/kafka/canal, capture/kafka/open, capture/kafka/debezium,
-// capture/kafka/maxwell — built by New from a codec.Config and consumed
+// capture/kafka/maxwell, capture/kafka/odsync — built by New from a codec.Config and consumed
 // through the one-method Decoder interface declared here. The formats share
 // capture/kafka/codec (the Decoded unit, the decoder configuration, the JSON
 // tape and MySQL type and value parsing).
