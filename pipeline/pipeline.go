@@ -13,6 +13,14 @@
 //     (synced) as a pending boundary; after a crash the sink's first batches
 //     are cut at exactly those boundaries, so sinks that name their output
 //     after sequence ranges rewrite identical files.
+//  4. A sink with deferred acknowledgements (sink.Acker: the S3 sink) is
+//     handed batches in order, one at a time, and its cursor advances when
+//     it acknowledges them, later (2 holds: out-of-order acks move the
+//     cursor over the contiguous prefix only). No boundary is recorded (3
+//     does not apply: such a sink recognises what it delivered by sequence
+//     number). The log keeps every event until every cursor passed it, so
+//     it is the spool of everything accepted but not yet acknowledged; a
+//     refused batch is handed out again from the cursor, as after a crash.
 package pipeline
 
 import (
