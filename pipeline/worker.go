@@ -187,13 +187,7 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 
 // approxSize estimates an event's size for batch byte limits.
 func approxSize(e *event.Event) int64 {
-	n := int64(64 + len(e.DDL))
-	for _, row := range [2][]event.Value{e.Before, e.After} {
-		for _, v := range row {
-			n += 9 + int64(len(v.Str()))
-		}
-	}
-	return n
+	return 64 + int64(len(e.DDL)) + event.ApproxSize(e.Before) + event.ApproxSize(e.After)
 }
 
 // write delivers one batch, retrying with backoff until it succeeds, the
