@@ -17,6 +17,11 @@
 // alternating, -rounds times each, on the same binlog; the medians are
 // printed at the end.
 //
+// With -outage 60s every S3 run starts with the S3 server stopped for that
+// long (the backlog flows into the log and the sink meanwhile) and reports
+// odsync's peak RSS during the outage; its speed figures then include the
+// outage.
+//
 // For each run it prints row changes/s, MB/s of binlog read, and MB/s and
 // bytes of files written (object sizes), from odsync's start until every
 // change is durable in the target (S3: uploaded; the spools' last files are
@@ -53,9 +58,10 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the working directory")
 	rounds := flag.Int("rounds", 1, "times each run is repeated (alternating with the baseline)")
 	baseline := flag.String("baseline", "", "odsync binary to compare with (built from another commit)")
+	outage := flag.Duration("outage", 0, "S3 runs start with the S3 server stopped for this long and report odsync's peak RSS meanwhile (their speed then includes the outage)")
 	flag.Parse()
 	log.SetFlags(0)
-	if err := bench(*rows, strings.Split(*runs, ","), *keep, *rounds, *baseline); err != nil {
+	if err := bench(*rows, strings.Split(*runs, ","), *keep, *rounds, *baseline, *outage); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -66,7 +72,7 @@ type run struct {
 	bin, kind           string // kind: the -runs name
 }
 
-func bench(n int, names []string, keep bool, rounds int, baseline string) error {
+func bench(n int, names []string, keep bool, rounds int, baseline string, outage time.Duration) error {
 	ctx := context.Background()
 	work, err := os.MkdirTemp("", "odsync-bench-s3-")
 	if err != nil {
@@ -199,14 +205,31 @@ sinks:
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
 	fmt.Printf("%-14s %8s %11s %11s %9s %9s %8s %12s\n", "run", "seconds", "changes/s", "binlog MB/s", "out MB/s", "out MB", "CPU s", "changes/CPU-s")
 	target := uint64(1 + changes)
-	type result struct{ rate, perCPU, cpu float64 }
+	type result struct{ rate, perCPU, cpu, rss float64 }
 	results := map[string][]result{}
 	var order []string
 	for _, r := range rs {
 		start0 := time.Now()
+		if outage > 0 && r.s3 != "" {
+			srv.Stop()
+		}
 		p, err := workload.StartOdsync(r.bin, r.cfg, r.log)
 		if err != nil {
 			return err
+		}
+		var peak int64
+		if outage > 0 && r.s3 != "" {
+			// The backlog flows into the log and the sink while S3 is down.
+			for end := time.Now().Add(outage); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+				peak = max(peak, p.RSS())
+			}
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			err := srv.Restart(rctx)
+			cancel()
+			if err != nil {
+				p.Kill()
+				return err
+			}
 		}
 		if err := waitDone(r, srv, target, 30*time.Minute); err != nil {
 			p.Kill()
@@ -216,16 +239,20 @@ sinks:
 		secs := time.Since(start0).Seconds()
 		cpu := p.CPU().Seconds()
 		out := outBytes(r, srv)
-		fmt.Printf("%-14s %8.1f %11.0f %11.1f %9.1f %9.1f %8.1f %12.0f\n", r.name, secs, float64(changes)/secs,
+		fmt.Printf("%-14s %8.1f %11.0f %11.1f %9.1f %9.1f %8.1f %12.0f", r.name, secs, float64(changes)/secs,
 			float64(binlog)/1e6/secs, float64(out)/1e6/secs, float64(out)/1e6, cpu, float64(changes)/cpu)
+		if peak > 0 {
+			fmt.Printf("  outage peak RSS %d MiB", peak>>20)
+		}
+		fmt.Println()
 		key, _, _ := strings.Cut(r.name, "#")
 		if _, ok := results[key]; !ok {
 			order = append(order, key)
 		}
-		results[key] = append(results[key], result{float64(changes) / secs, float64(changes) / cpu, cpu})
+		results[key] = append(results[key], result{float64(changes) / secs, float64(changes) / cpu, cpu, float64(peak >> 20)})
 	}
 	if rounds > 1 {
-		fmt.Printf("\nmedians of %d rounds:\n%-14s %11s %8s %12s %14s\n", rounds, "run", "changes/s", "CPU s", "changes/CPU-s", "CPU-µs/change")
+		fmt.Printf("\nmedians of %d rounds:\n%-14s %11s %8s %12s %14s %16s\n", rounds, "run", "changes/s", "CPU s", "changes/CPU-s", "CPU-µs/change", "outage RSS MiB")
 		for _, k := range order {
 			rs := results[k]
 			med := func(f func(result) float64) float64 {
@@ -240,8 +267,8 @@ sinks:
 				return (v[len(v)/2-1] + v[len(v)/2]) / 2
 			}
 			perCPU := med(func(r result) float64 { return r.perCPU })
-			fmt.Printf("%-14s %11.0f %8.1f %12.0f %14.2f\n", k, med(func(r result) float64 { return r.rate }),
-				med(func(r result) float64 { return r.cpu }), perCPU, 1e6/perCPU)
+			fmt.Printf("%-14s %11.0f %8.1f %12.0f %14.2f %16.0f\n", k, med(func(r result) float64 { return r.rate }),
+				med(func(r result) float64 { return r.cpu }), perCPU, 1e6/perCPU, med(func(r result) float64 { return r.rss }))
 		}
 	}
 	return nil

@@ -182,6 +182,7 @@ type Sink struct {
 	ackedSeq uint64     // every batch up to it is acknowledged
 	durable  uint64     // every row up to it is in the bucket (the watermark)
 	firedSeq uint64     // acknowledgements up to it are delivered to the pipeline
+	firing   int        // groups of acknowledgements advance returned, not yet delivered
 	started  []upRange  // state.json: uploads started, not below ackedSeq
 	recover  []upRange  // state.json of the last run, not yet checked
 	headLog  []headAt   // state.json: layout changes (see headBefore)
@@ -332,7 +333,9 @@ func (s *Sink) fire(acks []accepted, err error) {
 	}
 	if err == nil && len(acks) > 0 {
 		s.mu.Lock()
-		s.firedSeq = max(s.firedSeq, acks[len(acks)-1].last)
+		if s.firing--; s.firing == 0 {
+			s.firedSeq = s.ackedSeq
+		}
 		s.mu.Unlock()
 	}
 }
@@ -464,8 +467,9 @@ func (s *Sink) advance() []accepted {
 	acks := append([]accepted(nil), s.acc[:i]...)
 	s.acc = append(s.acc[:0], s.acc[i:]...)
 	s.ackedSeq = acks[len(acks)-1].last
+	s.firing++
 	// Skip ranges below what is acknowledged are never replayed.
-	if s.skipMax > 0 && s.skipMax <= s.ackedSeq {
+	if s.skipMax > 0 && s.skipMax <= s.firedSeq {
 		clear(s.skip)
 		s.skipMax = 0
 	}

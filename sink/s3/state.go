@@ -29,8 +29,8 @@ import (
 // Objects of state.json that exist in the bucket are not written again:
 // the rows of their table partition and sequence range are skipped and the
 // next row starts a new object, as in the first run (see the package
-// comment). An entry is dropped once the sink has acknowledged every row
-// up to its last sequence. The layout changes let a restart reconcile each
+// comment). An entry is dropped once the pipeline has been given the
+// acknowledgement of every row up to its last sequence. The layout changes let a restart reconcile each
 // target with the layout in force at the cursor (not a later one the
 // bucket may already have), so a replay cuts files at layout changes as
 // the first run did.
@@ -129,7 +129,7 @@ func (s *Sink) openDir() (stateFile, error) {
 func (s *Sink) saveState() error {
 	st := stateFile{Version: stateVersion, Uploads: []upRange{}}
 	for _, r := range s.started {
-		if r.Last > s.ackedSeq {
+		if r.Last > s.firedSeq {
 			st.Uploads = append(st.Uploads, r)
 		}
 	}

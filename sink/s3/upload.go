@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/odsync/odsync/sink"
@@ -200,6 +201,9 @@ func (s *Sink) upload(ctx context.Context, o *object) (int64, error) {
 	}
 	if o.enc != nil {
 		// Sealed: WriteAck no longer touches the encoder.
+		if pq, ok := o.enc.(interface{ SetMetadata(k, v string) }); ok {
+			pq.SetMetadata("odsync.last_seq", strconv.FormatUint(o.LastSeq, 10))
+		}
 		err := closeEncoder(o.enc)
 		o.enc = nil
 		if o.cw.err != nil {
