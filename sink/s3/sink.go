@@ -81,11 +81,13 @@ type object struct {
 	Size   int64
 	Sealed bool
 
-	lay    *layout
-	f      *os.File
-	cw     *countWriter
-	enc    odsfile.RowWriter
-	orphan bool // dropped by a reset while its upload was in progress
+	lay       *layout
+	path      string   // the scratch file
+	f         *os.File // open while the file is written
+	cw        *countWriter
+	enc       odsfile.RowWriter
+	orphan    bool  // dropped by a reset while its upload was in progress
+	finishErr error // writing the end of the file failed
 }
 
 // countWriter counts the bytes written to the scratch file and keeps the
@@ -504,8 +506,11 @@ func (s *Sink) reset() []accepted {
 func (o *object) discard() {
 	if o.f != nil {
 		o.f.Close()
-		os.Remove(o.f.Name())
 		o.f = nil
+	}
+	if o.path != "" {
+		os.Remove(o.path)
+		o.path = ""
 	}
 }
 
@@ -591,7 +596,7 @@ func (s *Sink) take(ctx context.Context, b *sink.Batch) (err error) {
 		}
 		if err := o.enc.WriteRow(row); err != nil {
 			if o.cw.err != nil {
-				return fmt.Errorf("s3 sink: scratch file %s: %w", o.f.Name(), o.cw.err)
+				return fmt.Errorf("s3 sink: scratch file %s: %w", o.path, o.cw.err)
 			}
 			return fmt.Errorf("%w: s3 sink: table %s at %s (seq %d): %w", sink.ErrPermanent, e.Source, e.Pos, e.Seq, err)
 		}
@@ -617,11 +622,12 @@ func (s *Sink) take(ctx context.Context, b *sink.Batch) (err error) {
 // s.mu held.
 func (s *Sink) newObject(t *schema.Target, part string, lv uint64, lay *layout, e *event.Event) (*object, error) {
 	o := &object{Table: t.Name, Part: part, Layout: lv, FirstSeq: e.Seq, LastSeq: e.Seq, Opened: s.st.Clock, MinCommit: e.CommitTime, lay: lay}
-	f, err := os.OpenFile(filepath.Join(s.dir, "tmp", fmt.Sprintf("%020d.%s", e.Seq, s.ext)), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	path := filepath.Join(s.dir, "tmp", fmt.Sprintf("%020d.%s", e.Seq, s.ext))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("s3 sink: scratch file: %w", err)
 	}
-	o.f = f
+	o.f, o.path = f, path
 	o.cw = &countWriter{w: f}
 	o.enc, err = odsfile.NewEncoder(s.cfg.Format, o.cw, t, odsfile.EncoderOptions{
 		Compression: s.cfg.Compression, RowGroupBytes: int64(s.cfg.RowGroupSize), CSVHeader: *s.cfg.CSVHeader,
@@ -680,15 +686,41 @@ func (s *Sink) seal(o *object, sealed []*object) []*object {
 	return append(sealed, o)
 }
 
-// enqueue hands sealed files to the uploaders. Called with s.mu held.
+// enqueue finishes sealed files (so a file waiting for its upload holds
+// no encoder memory) and hands them to the uploaders. Called with s.mu held.
 func (s *Sink) enqueue(sealed []*object) {
 	if len(sealed) == 0 {
 		return
 	}
 	for _, o := range sealed {
+		o.finish()
 		s.queue = append(s.queue, o.FirstSeq)
 	}
 	s.signal()
+}
+
+// finish writes the end of a sealed file; a failure is reported by its
+// upload.
+func (o *object) finish() {
+	if o.enc == nil {
+		return
+	}
+	if pq, ok := o.enc.(interface{ SetMetadata(k, v string) }); ok {
+		pq.SetMetadata("odsync.last_seq", strconv.FormatUint(o.LastSeq, 10))
+	}
+	err := closeEncoder(o.enc)
+	o.enc = nil
+	// Closed until its upload: a long outage queues many files.
+	if cerr := o.f.Close(); cerr != nil && o.cw.err == nil {
+		o.cw.err = cerr
+	}
+	o.f = nil
+	switch {
+	case o.cw.err != nil:
+		o.finishErr = &scratchError{o.cw.err}
+	case err != nil:
+		o.finishErr = fmt.Errorf("%w: %w", odsfile.ErrValue, err)
+	}
 }
 
 // cutAll cuts every open file (a stop, a synchronous Write, an idle sink).

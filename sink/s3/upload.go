@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/odsync/odsync/sink"
@@ -199,19 +199,8 @@ func (s *Sink) upload(ctx context.Context, o *object) (int64, error) {
 	if err := s.putSchema(ctx, t.Name, o.Layout, o.lay.Schema); err != nil {
 		return 0, err
 	}
-	if o.enc != nil {
-		// Sealed: WriteAck no longer touches the encoder.
-		if pq, ok := o.enc.(interface{ SetMetadata(k, v string) }); ok {
-			pq.SetMetadata("odsync.last_seq", strconv.FormatUint(o.LastSeq, 10))
-		}
-		err := closeEncoder(o.enc)
-		o.enc = nil
-		if o.cw.err != nil {
-			return 0, &scratchError{o.cw.err}
-		}
-		if err != nil {
-			return 0, fmt.Errorf("%w: %w", odsfile.ErrValue, err)
-		}
+	if o.finishErr != nil {
+		return 0, o.finishErr
 	}
 	key := objectKey(s.cfg.Prefix, odsfile.Name(t.Name, t.PartitionColumn, o.Part, o.FirstSeq, o.LastSeq, s.ext))
 	s.mu.Lock()
@@ -230,7 +219,12 @@ func (s *Sink) upload(ctx context.Context, o *object) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := s.store.putFile(ctx, key, o.f, o.cw.n, contentTypes[s.cfg.Format]); err != nil {
+	f, err := os.Open(o.path)
+	if err != nil {
+		return 0, &scratchError{err}
+	}
+	defer f.Close()
+	if err := s.store.putFile(ctx, key, f, o.cw.n, contentTypes[s.cfg.Format]); err != nil {
 		return 0, err
 	}
 	return o.cw.n, nil
