@@ -100,7 +100,9 @@ func (w *worker) accept(ctx context.Context, a sink.Acker, b *sink.Batch) bool {
 		w.mu.Lock()
 		if once {
 			w.mu.Unlock()
-			panic(fmt.Sprintf("sink %s acknowledged batch %d..%d twice", w.spec.Name, first, last))
+			// A broken sink: stop rather than trust its acks.
+			w.setErr(fmt.Errorf("batch %d..%d acknowledged twice (a bug in the sink)", first, last))
+			return
 		}
 		once = true
 		w.mu.Unlock()

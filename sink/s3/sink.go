@@ -409,9 +409,12 @@ func (s *Sink) writeAck(ctx context.Context, b *sink.Batch, ack sink.AckFunc) (a
 func (s *Sink) recoverUploads(ctx context.Context) error {
 	for len(s.recover) > 0 {
 		r := s.recover[0]
+		// Not under s.mu: Health must answer meanwhile (S3 may be down).
+		s.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		ok, err := s.store.exists(cctx, r.Key)
 		cancel()
+		s.mu.Lock()
 		if err != nil {
 			return fmt.Errorf("s3 sink: checking the uploads of the last run: %w", err)
 		}

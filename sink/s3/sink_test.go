@@ -691,3 +691,79 @@ func TestHourPartitionsAndCheck(t *testing.T) {
 		t.Fatalf("objects %v, want 4 starting with %s", keys, want)
 	}
 }
+
+// TestRefusalRedelivers: a batch the sink cannot take in (its scratch
+// directory is gone) is accepted and refused together with every batch not
+// yet acknowledged; the sink forgets them, and the same events handed out
+// again from the cursor land exactly once.
+func TestRefusalRedelivers(t *testing.T) {
+	srv, bucket := server(t)
+	dir := t.TempDir()
+	cfg := testConfig(srv, bucket, "ods", dir)
+	s, err := New(cfg, testMapper(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := genEvents(300)
+	var mu sync.Mutex
+	results := map[uint64]error{} // by batch first seq
+	ack := func(first uint64) sink.AckFunc {
+		return func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, twice := results[first]; twice {
+				t.Errorf("batch %d settled twice", first)
+			}
+			results[first] = err
+		}
+	}
+	bs := batches(evs, 30)
+	if err := s.WriteAck(context.Background(), bs[0], ack(bs[0].First)); err != nil {
+		t.Fatal(err)
+	}
+	// Batch 2 crosses midnight: new partitions need new scratch files.
+	if err := os.RemoveAll(filepath.Join(dir, "tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteAck(context.Background(), bs[1], ack(bs[1].First)); err != nil {
+		t.Fatalf("WriteAck = %v; want the batch accepted and refused", err)
+	}
+	mu.Lock()
+	if len(results) != 2 || results[1] == nil || results[31] == nil {
+		t.Fatalf("settled %v; want batches 1 and 31 refused", results)
+	}
+	clear(results)
+	mu.Unlock()
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs { // redelivered from the cursor (0)
+		if err := s.WriteAck(context.Background(), b, ack(b.First)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	for _, b := range bs {
+		if err, ok := results[b.First]; !ok || err != nil {
+			t.Errorf("batch %d: settled %v, %v; want acknowledged", b.First, ok, err)
+		}
+	}
+	mu.Unlock()
+	objs := objects(t, srv, bucket, "ods")
+	seen := map[int64]bool{}
+	for _, k := range dataKeys(objs) {
+		for _, r := range parquetRows(t, objs[k]) {
+			seq := r["_seq"].(int64)
+			if seen[seq] {
+				t.Fatalf("_seq %d twice (%s)", seq, k)
+			}
+			seen[seq] = true
+		}
+	}
+	if len(seen) != len(evs) {
+		t.Fatalf("%d rows, want %d", len(seen), len(evs))
+	}
+}
