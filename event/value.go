@@ -277,3 +277,14 @@ func appendPad(buf []byte, v, width int) []byte {
 	}
 	return append(buf, b...)
 }
+
+// ApproxSize estimates the bytes a row of values holds: 9 per value plus
+// its string or byte content. Batch byte limits and file rolling use it;
+// it is cheap and depends on the values alone.
+func ApproxSize(row []Value) int64 {
+	var n int64
+	for i := range row {
+		n += 9 + int64(len(row[i].str))
+	}
+	return n
+}

@@ -13,6 +13,14 @@
 //     (synced) as a pending boundary; after a crash the sink's first batches
 //     are cut at exactly those boundaries, so sinks that name their output
 //     after sequence ranges rewrite identical files.
+//  4. A sink with deferred acknowledgements (sink.Acker: the S3 sink) is
+//     handed batches in order, one at a time, and its cursor advances when
+//     it acknowledges them, later (2 holds: out-of-order acks move the
+//     cursor over the contiguous prefix only). No boundary is recorded (3
+//     does not apply: such a sink recognises what it delivered by sequence
+//     number). The log keeps every event until every cursor passed it, so
+//     it is the spool of everything accepted but not yet acknowledged; a
+//     refused batch is handed out again from the cursor, as after a crash.
 package pipeline
 
 import (
@@ -109,6 +117,8 @@ type Options struct {
 	// (its entries reach disk anyway): a sink slower than the capture, or
 	// stalled, then lets the log absorb the difference as it would without
 	// pacing. Default 16MiB (half a memtable); negative disables pacing.
+	// A pipeline with a sink that acknowledges later (sink.Acker) is not
+	// paced.
 	PaceBytes int64
 	// PaceWait bounds one append's wait for PaceBytes. Default 50ms.
 	PaceWait time.Duration
@@ -141,6 +151,8 @@ type Pipeline struct {
 	// acked wakes the GC after a sink acknowledged a batch (nil when
 	// entries are retained anyway, see Options.Retention).
 	acked chan struct{}
+	// holds: a sink acknowledges later (sink.Acker); no pacing.
+	holds bool
 }
 
 // minGCGap spaces GCs triggered by acknowledgements. Deleting acknowledged
@@ -179,6 +191,11 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 		sinks[i].Policy.EnsureDefaults()
 	}
 	p := &Pipeline{log: log, src: src, sinks: sinks, opts: opts, lg: opts.Logger}
+	for _, s := range sinks {
+		if _, ok := s.Sink.(sink.Acker); ok {
+			p.holds = true
+		}
+	}
 	if opts.Retention == 0 {
 		p.acked = make(chan struct{}, 1)
 	}
@@ -379,9 +396,11 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn, queue *budget)
 }
 
 // pace waits (at most PaceWait) while the slowest sink is more than
-// PaceBytes behind the log; see Options.PaceBytes.
+// PaceBytes behind the log; see Options.PaceBytes. A sink with deferred
+// acknowledgements holds the log by design (until its files are cut), so
+// its pipeline is not paced.
 func (p *Pipeline) pace(ctx context.Context) {
-	if p.opts.PaceBytes < 0 || p.opts.Retention > 0 || len(p.sinks) == 0 {
+	if p.opts.PaceBytes < 0 || p.opts.Retention > 0 || len(p.sinks) == 0 || p.holds {
 		return
 	}
 	if r := p.log.Retained(); r <= p.opts.PaceBytes || r > 4*p.opts.PaceBytes {

@@ -23,6 +23,12 @@ type worker struct {
 	mu      sync.Mutex
 	pending []uint64 // boundaries of batches cut but not yet acknowledged, in order
 	err     error    // first write failure
+
+	// For an Acker (sink.Acker, see acker.go):
+	deferred    bool
+	outstanding int           // batches accepted, neither acknowledged nor refused
+	redeliver   bool          // a batch was refused: hand out again from the cursor
+	settled     chan struct{} // closed and replaced whenever an ack arrives
 }
 
 func (w *worker) draining() bool {
@@ -35,6 +41,9 @@ func (w *worker) draining() bool {
 }
 
 func (w *worker) run(ctx context.Context) error {
+	if a, ok := w.spec.Sink.(sink.Acker); ok {
+		return w.runAcker(ctx, a)
+	}
 	log, name, pol := w.p.log, w.spec.Name, w.spec.Policy
 	acked, err := log.Register(name)
 	if err != nil {
@@ -114,7 +123,7 @@ func (w *worker) failure() error {
 func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error) {
 	log, pol := w.p.log, w.spec.Policy
 	for log.Head() < next {
-		if w.draining() {
+		if w.draining() || (w.deferred && w.hasRedeliver()) {
 			return nil, nil
 		}
 		if err := w.failure(); err != nil {
@@ -178,13 +187,7 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 
 // approxSize estimates an event's size for batch byte limits.
 func approxSize(e *event.Event) int64 {
-	n := int64(64 + len(e.DDL))
-	for _, row := range [2][]event.Value{e.Before, e.After} {
-		for _, v := range row {
-			n += 9 + int64(len(v.Str()))
-		}
-	}
-	return n
+	return 64 + int64(len(e.DDL)) + event.ApproxSize(e.Before) + event.ApproxSize(e.After)
 }
 
 // write delivers one batch, retrying with backoff until it succeeds, the
@@ -216,9 +219,23 @@ func (w *worker) write(ctx context.Context, b *sink.Batch) {
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
-	log, name := w.p.log, w.spec.Name
+	w.acked(b)
+	// The sink is done with the batch (sink contract 5): reuse its slice.
+	w.recycle(b.Events)
+}
+
+// acked moves the cursor over an acknowledged batch (and, for a
+// synchronous sink, forgets its boundary).
+func (w *worker) acked(b *sink.Batch) {
+	log, name, obs := w.p.log, w.spec.Name, w.p.opts.Observer
 	if err := log.Ack(name, b.First, b.Last); err != nil {
 		w.setErr(err)
+		return
+	}
+	if w.deferred {
+		cur, _ := log.Cursor(name)
+		obs.SinkAcked(name, cur)
+		w.wakeGC()
 		return
 	}
 	w.mu.Lock()
@@ -240,14 +257,21 @@ func (w *worker) write(ctx context.Context, b *sink.Batch) {
 		w.setErr(err)
 		return
 	}
+	w.wakeGC()
+}
+
+func (w *worker) wakeGC() {
 	select {
 	case w.p.acked <- struct{}{}:
 	default:
 	}
-	// The sink is done with the batch (sink contract 5): reuse its slice.
-	clear(b.Events)
+}
+
+// recycle keeps the slice of a batch the sink is done with for a later one.
+func (w *worker) recycle(events []event.Event) {
+	clear(events)
 	select {
-	case w.free <- b.Events[:0]:
+	case w.free <- events[:0]:
 	default:
 	}
 }

@@ -2,7 +2,7 @@
 // contract it must keep. Sinks live in subpackages (sink/local, sink/s3,
 // sink/maxcompute).
 //
-// The contract:
+// The contract (every sink):
 //
 //  1. Write is called with batches in increasing sequence order, possibly
 //     several in flight at once when the pipeline allows it.
@@ -20,9 +20,44 @@
 //     strings and tables are immutable and may be kept, but strings share
 //     memory with the whole batch (see event.Decoder): clone a string kept
 //     for long, such as a map key.
+//
+// A sink that gathers many batches into one object (the S3 sink) may
+// instead implement Acker: the pipeline then calls WriteAck, not Write, and
+// the log itself is the sink's spool. For an Acker, 3 becomes 6..10 and 2
+// becomes 9:
+//
+//  6. WriteAck accepts b (nil error) or rejects it (error, retried as in 4;
+//     nothing of a rejected batch may have been taken in). Accepting is not
+//     delivering: the sink calls ack exactly once per accepted batch, later
+//     and from any goroutine, with nil once every event of the batch is
+//     durable in the target. Only then does the pipeline advance the
+//     sink's cursor over it (acks may come in any order; the cursor moves
+//     over the contiguous acknowledged prefix). The log keeps every event
+//     until every cursor has passed it, so an accepted batch needs no
+//     local durable copy.
+//  7. ack(err) refuses delivery of an accepted batch. With ErrPermanent the
+//     pipeline stops. Otherwise the pipeline redelivers: it stops handing
+//     out batches, waits until every accepted batch is acknowledged or
+//     refused (a sink that refuses one must refuse, or deliver, every
+//     later one and forget them), and hands out batches again from its
+//     cursor.
+//  8. Flush asks the sink to deliver what it accepted as soon as it can
+//     (the pipeline drains at shutdown and waits for the acks within its
+//     drain budget). A sink may decline (its flush_on_close is off); the
+//     batches then stay in the log and are delivered after the restart.
+//  9. After a crash, or a redelivery, the pipeline hands out again every
+//     event after the cursor, in batches cut anywhere: events the sink had
+//     delivered before (acknowledged above the cursor, or delivered but
+//     not yet acknowledged at the crash) must not be delivered twice. The
+//     sink recognises them by sequence number (the S3 sink derives object
+//     names from sequence ranges and cuts its objects where the data says,
+//     not where batches end).
+//  10. 5 holds for WriteAck as for Write: the events may be encoded while
+//     WriteAck runs, not kept for the ack.
 package sink
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -36,20 +71,31 @@ type Batch struct {
 	Events      []event.Event
 }
 
+// AckFunc acknowledges an accepted batch: nil when it is durable in the
+// target, an error when the sink gave up on it (contract 6 and 7).
+type AckFunc func(err error)
+
+// Acker is the optional deferred-acknowledgement contract (6..10).
+type Acker interface {
+	WriteAck(ctx context.Context, b *Batch, ack AckFunc) error
+	Flush(ctx context.Context)
+}
+
 // ErrPermanent marks sink errors that retrying cannot fix (rejected schema,
 // permission denied). The pipeline stops instead of retrying.
 var ErrPermanent = errors.New("permanent sink error")
 
 // Health is what a sink reports about its target beyond Write's result: for
-// a sink whose writes reach the target after Write returned (the S3 sink
-// spools locally and uploads later), that second step, so lag, readiness and
-// metrics describe the target, not the spool; for any sink, failures it is
-// still retrying inside a blocked Write (throttling).
+// a sink whose writes reach the target after they were accepted (an Acker:
+// the S3 sink accepts batches and uploads files later), that second step, so
+// lag, readiness and metrics describe the target; for any sink, failures it
+// is still retrying inside a blocked Write (throttling).
 type Health struct {
-	// Delivers is true for sinks whose writes reach the target after Write
-	// returned; Durable and Buffered are set only then. Durable: every
+	// Delivers is true for sinks whose writes reach the target after they
+	// were accepted; Durable and Buffered are set only then. Durable: every
 	// event with a sequence number <= Durable is in the target (uploaded,
-	// committed); Buffered is the bytes accepted but not yet there.
+	// committed) — for an Acker, what it has acknowledged; Buffered is the
+	// bytes accepted but not yet there.
 	Delivers bool
 	Durable  uint64
 	Buffered int64

@@ -9,6 +9,18 @@
 // the figures compare sinks, not workloads:
 //
 //	go run ./bench/s3 [-rows 1000000] [-runs local-jsonl,local-parquet,s3-parquet,s3-csv]
+//	                  [-rounds 3] [-baseline /tmp/odsync-main]
+//
+// With -baseline (an odsync binary built from another commit, e.g.
+// `git worktree add /tmp/main main && cd /tmp/main && go build -o
+// /tmp/odsync-main ./cmd/odsync`) every run is done by both binaries,
+// alternating, -rounds times each, on the same binlog; the medians are
+// printed at the end.
+//
+// With -outage 60s every S3 run starts with the S3 server stopped for that
+// long (the backlog flows into the log and the sink meanwhile) and reports
+// odsync's peak RSS during the outage; its speed figures then include the
+// outage.
 //
 // For each run it prints row changes/s, MB/s of binlog read, and MB/s and
 // bytes of files written (object sizes), from odsync's start until every
@@ -28,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -43,9 +56,12 @@ func main() {
 	rows := flag.Int("rows", 1000000, "rows inserted (updates: rows/2, deletes: rows/10)")
 	runs := flag.String("runs", "local-jsonl,local-parquet,s3-parquet,s3-csv", "sink runs, comma-separated")
 	keep := flag.Bool("keep", false, "keep the working directory")
+	rounds := flag.Int("rounds", 1, "times each run is repeated (alternating with the baseline)")
+	baseline := flag.String("baseline", "", "odsync binary to compare with (built from another commit)")
+	outage := flag.Duration("outage", 0, "S3 runs start with the S3 server stopped for this long and report odsync's peak RSS meanwhile (their speed then includes the outage)")
 	flag.Parse()
 	log.SetFlags(0)
-	if err := bench(*rows, strings.Split(*runs, ","), *keep); err != nil {
+	if err := bench(*rows, strings.Split(*runs, ","), *keep, *rounds, *baseline, *outage); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -53,9 +69,10 @@ func main() {
 type run struct {
 	name, dir, cfg, log string
 	s3, prefix          string
+	bin, kind           string // kind: the -runs name
 }
 
-func bench(n int, names []string, keep bool) error {
+func bench(n int, names []string, keep bool, rounds int, baseline string, outage time.Duration) error {
 	ctx := context.Background()
 	work, err := os.MkdirTemp("", "odsync-bench-s3-")
 	if err != nil {
@@ -87,8 +104,26 @@ func bench(n int, names []string, keep bool) error {
 
 	// Prime every run: its checkpoint is taken before the workload.
 	var rs []*run
-	for i, name := range names {
-		r := &run{name: name, dir: filepath.Join(work, name)}
+	type variant struct{ tag, bin string }
+	variants := []variant{{"", bin}}
+	if baseline != "" {
+		variants = []variant{{"@base", baseline}, {"@new", bin}}
+	}
+	var plan []*run
+	for round := 1; round <= rounds; round++ {
+		for _, name := range names {
+			for _, v := range variants {
+				r := &run{name: name + v.tag, kind: name, bin: v.bin}
+				if rounds > 1 {
+					r.name += fmt.Sprintf("#%d", round)
+				}
+				plan = append(plan, r)
+			}
+		}
+	}
+	for i, r := range plan {
+		name := r.kind
+		r.dir = filepath.Join(work, strings.NewReplacer("@", "-", "#", "-").Replace(r.name))
 		if err := os.MkdirAll(r.dir, 0o755); err != nil {
 			return err
 		}
@@ -99,7 +134,7 @@ func bench(n int, names []string, keep bool) error {
 			sinkYAML = fmt.Sprintf("    type: local\n    local:\n      dir: %s\n      format: %s\n      no_sync: false\n",
 				filepath.Join(r.dir, "ods"), strings.TrimPrefix(name, "local-"))
 		case "s3-parquet", "s3-csv", "s3-jsonl":
-			r.s3, r.prefix = strings.TrimPrefix(name, "s3-"), name
+			r.s3, r.prefix = strings.TrimPrefix(name, "s3-"), filepath.Base(r.dir)
 			sinkYAML = fmt.Sprintf(`    type: s3
     s3:
       bucket: ods
@@ -143,7 +178,7 @@ sinks:
 	// primer is durable, so its checkpoint is stored.
 	var procs []*workload.Process
 	for _, r := range rs {
-		p, err := workload.StartOdsync(bin, r.cfg, r.log)
+		p, err := workload.StartOdsync(r.bin, r.cfg, r.log)
 		if err != nil {
 			return err
 		}
@@ -170,11 +205,31 @@ sinks:
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
 	fmt.Printf("%-14s %8s %11s %11s %9s %9s %8s %12s\n", "run", "seconds", "changes/s", "binlog MB/s", "out MB/s", "out MB", "CPU s", "changes/CPU-s")
 	target := uint64(1 + changes)
+	type result struct{ rate, perCPU, cpu, rss float64 }
+	results := map[string][]result{}
+	var order []string
 	for _, r := range rs {
 		start0 := time.Now()
-		p, err := workload.StartOdsync(bin, r.cfg, r.log)
+		if outage > 0 && r.s3 != "" {
+			srv.Stop()
+		}
+		p, err := workload.StartOdsync(r.bin, r.cfg, r.log)
 		if err != nil {
 			return err
+		}
+		var peak int64
+		if outage > 0 && r.s3 != "" {
+			// The backlog flows into the log and the sink while S3 is down.
+			for end := time.Now().Add(outage); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+				peak = max(peak, p.RSS())
+			}
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			err := srv.Restart(rctx)
+			cancel()
+			if err != nil {
+				p.Kill()
+				return err
+			}
 		}
 		if err := waitDone(r, srv, target, 30*time.Minute); err != nil {
 			p.Kill()
@@ -184,8 +239,37 @@ sinks:
 		secs := time.Since(start0).Seconds()
 		cpu := p.CPU().Seconds()
 		out := outBytes(r, srv)
-		fmt.Printf("%-14s %8.1f %11.0f %11.1f %9.1f %9.1f %8.1f %12.0f\n", r.name, secs, float64(changes)/secs,
+		fmt.Printf("%-14s %8.1f %11.0f %11.1f %9.1f %9.1f %8.1f %12.0f", r.name, secs, float64(changes)/secs,
 			float64(binlog)/1e6/secs, float64(out)/1e6/secs, float64(out)/1e6, cpu, float64(changes)/cpu)
+		if peak > 0 {
+			fmt.Printf("  outage peak RSS %d MiB", peak>>20)
+		}
+		fmt.Println()
+		key, _, _ := strings.Cut(r.name, "#")
+		if _, ok := results[key]; !ok {
+			order = append(order, key)
+		}
+		results[key] = append(results[key], result{float64(changes) / secs, float64(changes) / cpu, cpu, float64(peak >> 20)})
+	}
+	if rounds > 1 {
+		fmt.Printf("\nmedians of %d rounds:\n%-14s %11s %8s %12s %14s %16s\n", rounds, "run", "changes/s", "CPU s", "changes/CPU-s", "CPU-µs/change", "outage RSS MiB")
+		for _, k := range order {
+			rs := results[k]
+			med := func(f func(result) float64) float64 {
+				v := make([]float64, len(rs))
+				for i, r := range rs {
+					v[i] = f(r)
+				}
+				sort.Float64s(v)
+				if len(v)%2 == 1 {
+					return v[len(v)/2]
+				}
+				return (v[len(v)/2-1] + v[len(v)/2]) / 2
+			}
+			perCPU := med(func(r result) float64 { return r.perCPU })
+			fmt.Printf("%-14s %11.0f %8.1f %12.0f %14.2f %16.0f\n", k, med(func(r result) float64 { return r.rate }),
+				med(func(r result) float64 { return r.cpu }), perCPU, 1e6/perCPU, med(func(r result) float64 { return r.rss }))
+		}
 	}
 	return nil
 }

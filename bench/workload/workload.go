@@ -313,6 +313,22 @@ func (p *Process) CPU() time.Duration {
 	return p.Cmd.ProcessState.UserTime() + p.Cmd.ProcessState.SystemTime()
 }
 
+// RSS returns the resident set size of the running process in bytes (0
+// when it cannot be read).
+func (p *Process) RSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // WaitLog waits until the log at path says what (or that odsync resumes
 // from a checkpoint).
 func WaitLog(path string, limit time.Duration, what string) error {

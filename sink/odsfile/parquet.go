@@ -317,3 +317,7 @@ func (p *Parquet) Close() error {
 
 // Ext is the file extension.
 func (p *Parquet) Ext() string { return "parquet" }
+
+// SetMetadata sets a key-value pair of the footer metadata (before Close):
+// for what is known only at the end of the file, such as its last row.
+func (p *Parquet) SetMetadata(key, value string) { p.w.SetKeyValueMetadata(key, value) }

@@ -22,8 +22,8 @@ var benchTable = (&event.Table{ID: event.TableID{DB: "bench", Table: "t"}, Key: 
 }}).Seal()
 
 // BenchmarkSink measures the sink alone (no capture): rows of the reference
-// workload (~200 bytes, docs/benchmarks.md) written in 20000-row batches, spooled, encoded and
-// uploaded to the loopback S3 server, Close included.
+// workload (~200 bytes, docs/benchmarks.md) taken in by WriteAck in 20000-row batches, encoded
+// and uploaded to the loopback S3 server, Close included.
 func BenchmarkSink(b *testing.B) {
 	for _, format := range []string{"parquet", "csv", "jsonl"} {
 		b.Run(format, func(b *testing.B) {
@@ -52,7 +52,7 @@ func BenchmarkSink(b *testing.B) {
 							event.DateTime(2024, 5, 1, 10, int(id/60%60), int(id%60), int(id%1000000)), event.String(txt)}}
 					bytes += 200
 				}
-				if err := s.Write(context.Background(), &sink.Batch{First: evs[0].Seq, Last: evs[n-1].Seq, Events: evs[:n]}); err != nil {
+				if err := s.WriteAck(context.Background(), &sink.Batch{First: evs[0].Seq, Last: evs[n-1].Seq, Events: evs[:n]}, nil); err != nil {
 					b.Fatal(err)
 				}
 				done += n

@@ -59,9 +59,10 @@ type Config struct {
 	// Athena DDL then skips it).
 	CSVHeader *bool `yaml:"csv_header"`
 
-	// File rolling, per ODS table and partition. Rows are spooled durably
-	// on local disk and uploaded as one object when:
-	//   - the spool reaches FileSize (default 64MiB of row data; Parquet
+	// File rolling, per ODS table and partition. Rows are encoded into the
+	// partition's open file as they arrive and the file is uploaded as one
+	// object when:
+	//   - it reaches FileSize (default 64MiB of row data; Parquet
 	//     files come out several times smaller), or
 	//   - it is FlushInterval old (default 1m) and holds at least
 	//     MinFileSize (default 4MiB): the floor against small files, or
@@ -73,17 +74,21 @@ type Config struct {
 	MinFileSize   Size          `yaml:"min_file_size"`
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	MaxAge        time.Duration `yaml:"max_age"`
-	// IdleAfter is how long without any change counts as idle: spools are
-	// then aged on the wall clock (default 5s).
+	// IdleAfter is how long without any change counts as idle: open files
+	// are then aged on the wall clock (default 5s).
 	IdleAfter time.Duration `yaml:"idle_after"`
-	// FlushOnClose uploads every open spool when odsync stops (default true).
+	// FlushOnClose uploads every open file when odsync stops (default
+	// true); without it their rows stay in the log for the next start.
 	FlushOnClose *bool `yaml:"flush_on_close"`
 
-	// SpoolDir holds the spools and the sink's state; it must survive
-	// restarts (default: <state.dir>/s3-<sink name>, set by the config loader).
+	// SpoolDir holds the scratch files being encoded and uploaded and the
+	// sink's state.json (no row: the pipeline's log is the spool); it must
+	// survive restarts (default: <state.dir>/s3-<sink name>, set by the
+	// config loader).
 	SpoolDir string `yaml:"spool_dir"`
-	// MaxSpoolSize bounds the local spool; Write waits (the pipeline then
-	// backs off and the log buffers) while uploads catch up. Default 4GiB.
+	// MaxSpoolSize bounds the scratch files (row data taken in, not
+	// uploaded); WriteAck waits (the log buffers) while uploads catch up.
+	// Default 4GiB.
 	MaxSpoolSize Size `yaml:"max_spool_size"`
 	// Uploads is how many files are encoded and uploaded concurrently (default 2).
 	Uploads int `yaml:"uploads"`

@@ -17,21 +17,25 @@ import (
 //
 //  1. Once per target and process, before its first row or schema change,
 //     the mapper is reconciled (Mapper.Reconcile) with the layout the
-//     target has: the head recorded in the committed state (exactly the
-//     layout in force at Applied), else the bucket's current.json (or its
-//     newest schema file) when the spool directory is new. So a restart
-//     never starts a different layout for the same table: a column dropped
-//     in the source stays in place (NULL) and CSV columns never shift.
+//     target has at the cursor: the last layout change before it recorded
+//     in state.json (see headAt), else the bucket's current.json (or its
+//     newest schema file). A schema change is acknowledged only once it
+//     is published (5), so the bucket has every layout change before the
+//     cursor; it may have later ones, which the replay plans again. So a restart never starts a different layout for the same
+//     table: a column dropped in the source stays in place (NULL) and CSV
+//     columns never shift.
 //  2. Every schema change event, and every row of a table version the
 //     layout does not fit yet, goes through Mapper.Resolve, which plans
 //     the change and moves the head.
-//  3. A row whose layout differs from its open spool's seals that spool:
-//     an object holds one layout.
-//  4. When the head of a target changes, the change is queued in the state
-//     (committed with the rows) and published in order by one goroutine:
-//     {table}/_schema/v{layout}.json and, for parquet and csv, the Athena
-//     DDL v{layout}.sql; then current.sql and current.json, copies of the
-//     current layout's files.
+//  3. A row whose layout differs from its open file's cuts that file: an
+//     object holds one layout.
+//  4. When the head of a target changes, the change is queued and
+//     published in order by one goroutine: {table}/_schema/v{layout}.json
+//     and, for parquet and csv, the Athena DDL v{layout}.sql; then
+//     current.sql and current.json, copies of the current layout's files.
+//  5. The event that moved the head is acknowledged only after its change
+//     is published (the watermark stops before it): a crash before that
+//     replays it from the log, and the change is planned and queued again.
 
 // Names of the current-layout pointers under {table}/_schema/.
 const (
@@ -57,20 +61,17 @@ func (s *Sink) resolve(ctx context.Context, e *event.Event) (*schema.Target, err
 			"target", t.Name, "plan", strings.TrimSpace(plan.String()))
 		clear(s.resolved) // other tables of the target are aligned anew
 	}
-	if err := s.noteHead(t); err != nil {
+	if err := s.noteHead(t, e.Seq); err != nil {
 		return nil, err
 	}
 	s.resolved[e.Table] = t
 	return t, nil
 }
 
-// noteHead records t's layout as its target's head; a change is queued for
-// publication. Called with s.mu held.
-func (s *Sink) noteHead(t *schema.Target) error {
-	lv, err := s.layoutOf(t)
-	if err != nil {
-		return err
-	}
+// noteHead records t's layout as its target's head (at event seq); a
+// change is queued for publication. Called with s.mu held.
+func (s *Sink) noteHead(t *schema.Target, seq uint64) error {
+	lv, _ := s.layoutOf(t)
 	if s.unverified[t.BaseName] {
 		if _, ok := s.st.Unverified[t.BaseName]; !ok {
 			if s.st.Unverified == nil {
@@ -87,18 +88,16 @@ func (s *Sink) noteHead(t *schema.Target) error {
 		s.st.Heads = map[string]headRef{}
 	}
 	s.st.Heads[t.BaseName] = headRef{Table: t.Name, Layout: lv}
-	p := publication{Base: t.BaseName, Table: t.Name, Layout: lv, PrevTable: h.Table, Prev: h.Layout, Schema: string(t.SchemaJSON())}
+	p := publication{Seq: seq, Base: t.BaseName, Table: t.Name, Layout: lv, PrevTable: h.Table, Prev: h.Layout, Schema: string(t.SchemaJSON())}
 	var prev *schema.Target
 	if ok && h.Table == t.Name {
-		l, err := s.loadLayout(h.Table, h.Layout)
-		if err != nil {
-			return err
+		if l := s.layouts[h.Layout]; l != nil {
+			prev = l.Target
 		}
-		prev = l.Target
 	}
 	p.DDL = s.athenaDDL(p, t, prev)
 	s.st.Publish = append(s.st.Publish, p)
-	return nil
+	return s.noteHeadAt(headAt{Seq: seq, Base: t.BaseName, Table: t.Name, Layout: lv, Schema: p.Schema, Target: t})
 }
 
 // reconcile makes the layout a target has (see the file comment) the
@@ -113,10 +112,10 @@ func (s *Sink) reconcile(ctx context.Context, e *event.Event) error {
 	}
 	ex, where, err := s.existing(ctx, base)
 	if errors.Is(err, errBucketLayout) {
-		// Keep spooling (S3 may be down for long); the layout is checked
-		// against the bucket before the target's first upload.
+		// Keep taking rows in (S3 may be down for long); the layout is
+		// checked against the bucket before the target's first upload.
 		s.lg.Warn("s3 sink: cannot read the bucket for the layout of ODS table "+base+
-			"; spooling with the mapping's layout, checked against the bucket before the first upload",
+			"; using the mapping's layout, checked against the bucket before the first upload",
 			"source", e.Source.String(), "err", err)
 		s.unverified[base] = true
 		err, where = nil, ""
@@ -145,36 +144,22 @@ func (s *Sink) reconcile(ctx context.Context, e *event.Event) error {
 
 // existing finds the layout the target has: where is "" when it has none.
 func (s *Sink) existing(ctx context.Context, base string) (ex schema.Existing, where string, err error) {
-	if h, ok := s.st.Heads[base]; ok {
-		l, err := s.loadLayout(h.Table, h.Layout)
+	if h := s.headBefore(base, s.from); h != nil {
+		// The layout in force at the cursor (the bucket may have a later one).
+		ex, err = schema.ParseSchemaJSON([]byte(h.Schema))
 		if err != nil {
-			return ex, "", err
+			return ex, "", fmt.Errorf("%w: %s: layout %s-%s: %v", sink.ErrPermanent, s.statePath(), h.Table, hex16(h.Layout), err)
 		}
-		ex, err = schema.ParseSchemaJSON([]byte(l.Schema))
-		if err != nil {
-			return ex, "", fmt.Errorf("%w: layout %s-%s: %v", errCorruptSpool, h.Table, hex16(h.Layout), err)
+		// The head in force, as the first run had it (the next change's
+		// Athena DDL alters from it).
+		if s.st.Heads == nil {
+			s.st.Heads = map[string]headRef{}
 		}
-		return ex, "the spool state (" + layoutFile(s.dir, h.Table, h.Layout) + ")", nil
-	}
-	// A state written before heads were recorded: the newest spool's
-	// layout, which the bucket may not have yet.
-	var newest *spool
-	var nl *layout
-	for _, sp := range s.byFirst {
-		l, err := s.loadLayout(sp.Table, sp.Layout)
-		if err != nil {
-			return ex, "", err
+		s.st.Heads[base] = headRef{Table: h.Table, Layout: h.Layout}
+		if _, ok := s.layouts[h.Layout]; !ok && h.Target != nil {
+			s.layouts[h.Layout] = &layout{Target: h.Target, Schema: h.Schema}
 		}
-		if l.Target.BaseName == base && (newest == nil || sp.FirstSeq > newest.FirstSeq) {
-			newest, nl = sp, l
-		}
-	}
-	if newest != nil {
-		ex, err = schema.ParseSchemaJSON([]byte(nl.Schema))
-		if err != nil {
-			return ex, "", fmt.Errorf("%w: layout %s-%s: %v", errCorruptSpool, newest.Table, hex16(newest.Layout), err)
-		}
-		return ex, "the spool of " + newest.Table + " from seq " + fmt.Sprint(newest.FirstSeq), nil
+		return ex, s.statePath() + " (layout " + h.Table + " " + hex16(h.Layout) + " from seq " + fmt.Sprint(h.Seq) + ")", nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -208,14 +193,10 @@ var (
 func (s *Sink) verifyBucket(ctx context.Context, base string) error {
 	s.mu.Lock()
 	u, ok := s.st.Unverified[base]
-	var l *layout
-	var err error
-	if ok {
-		l, err = s.loadLayout(u.Table, u.Layout)
-	}
+	l := s.layouts[u.Layout]
 	s.mu.Unlock()
-	if !ok || err != nil {
-		return err
+	if !ok || l == nil {
+		return nil
 	}
 	key, body, err := s.store.currentLayout(ctx, s.cfg.Prefix, base)
 	if err != nil {
@@ -228,21 +209,18 @@ func (s *Sink) verifyBucket(ctx context.Context, base string) error {
 		}
 		mine, err := schema.ParseSchemaJSON([]byte(l.Schema))
 		if err != nil {
-			return fmt.Errorf("%w: layout %s-%s: %v", errCorruptSpool, u.Table, hex16(u.Layout), err)
+			return fmt.Errorf("%w: layout %s-%s: %v", errLayoutConflict, u.Table, hex16(u.Layout), err)
 		}
 		if !layoutPrefix(have, mine) {
-			return fmt.Errorf("%w: ODS table %s: the bucket's layout s3://%s/%s (%s) is not where the rows spooled while S3 was unreachable continue (%s); "+
-				"they are kept in %s: restore the old spool_dir, or move the table's objects aside and restart",
-				errLayoutConflict, u.Table, s.cfg.Bucket, key, columnList(have), columnList(mine), s.dir)
+			return fmt.Errorf("%w: ODS table %s: the bucket's layout s3://%s/%s (%s) is not where the rows taken in while S3 was unreachable continue (%s); "+
+				"they stay in the log: move the table's objects aside and restart",
+				errLayoutConflict, u.Table, s.cfg.Bucket, key, columnList(have), columnList(mine))
 		}
 	}
 	s.mu.Lock()
-	if cur, ok := s.st.Unverified[base]; ok && cur == u && !s.dirty {
+	if cur, ok := s.st.Unverified[base]; ok && cur == u {
 		delete(s.st.Unverified, base)
 		delete(s.unverified, base)
-		if err := s.commit(); err != nil {
-			s.lg.Warn("s3 sink: recording a checked layout", "err", err)
-		}
 	}
 	s.mu.Unlock()
 	s.lg.Info("s3 sink: the spooled layout continues the bucket's", "target", u.Table, "bucket_layout", key)
@@ -278,11 +256,7 @@ func (s *Sink) publisher(ctx context.Context) {
 		changed := s.progress
 		wait := time.Second
 		var p publication
-		var err error
-		if s.dirty {
-			err = s.reload()
-		}
-		ready := err == nil && s.failed == nil && len(s.st.Publish) > 0
+		ready := s.failed == nil && len(s.st.Publish) > 0
 		if ready && time.Now().Before(s.pubRetryAt) {
 			ready, wait = false, time.Until(s.pubRetryAt)
 		}
@@ -290,22 +264,19 @@ func (s *Sink) publisher(ctx context.Context) {
 			p = s.st.Publish[0]
 		}
 		s.mu.Unlock()
-		if err != nil {
-			s.fail(err)
-			return
-		}
 		if !ready {
 			sleepUntil(ctx, wait, changed)
 			continue
 		}
-		err = s.verifyBucket(ctx, p.Base)
-		if errors.Is(err, errLayoutConflict) || errors.Is(err, errCorruptSpool) {
+		err := s.verifyBucket(ctx, p.Base)
+		if errors.Is(err, errLayoutConflict) {
 			s.fail(err)
 			return
 		}
 		if err == nil {
 			err = s.publish(ctx, p)
 		}
+		var acks []accepted
 		s.mu.Lock()
 		if err != nil {
 			if ctx.Err() == nil {
@@ -318,14 +289,14 @@ func (s *Sink) publisher(ctx context.Context) {
 			}
 		} else {
 			s.pubAttempts = 0
-			if !s.dirty && len(s.st.Publish) > 0 && s.st.Publish[0] == p {
+			if len(s.st.Publish) > 0 && s.st.Publish[0] == p {
 				s.st.Publish = s.st.Publish[1:]
-				if err := s.commit(); err != nil {
-					s.lg.Warn("s3 sink: recording a published schema change", "err", err)
-				}
+				acks = s.advance()
+				s.signal()
 			}
 		}
 		s.mu.Unlock()
+		s.fire(acks, nil)
 	}
 }
 

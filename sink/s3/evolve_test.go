@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -464,60 +462,6 @@ func TestSchemaPublishedWithoutRows(t *testing.T) {
 	}
 }
 
-// TestStateWithoutHeadsReconcilesFromSpool: a spool state written before
-// heads were recorded (an older odsync) takes the layout of the newest
-// spool of the table, which the bucket does not have yet.
-func TestStateWithoutHeadsReconcilesFromSpool(t *testing.T) {
-	srv, bucket := server(t)
-	dir := t.TempDir()
-	cfg := testConfig(srv, bucket, "ods", dir)
-	cfg.Format = odsfile.FormatCSV
-	run, restartAt := itemsScript()
-	s, err := New(cfg, testMapper(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeAll(t, s, batches(run.evs[:restartAt], 2))
-	s.crash()
-	// The older state: no heads, no publications; the bucket has no
-	// schema files either.
-	var st map[string]any
-	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber() // layout versions are 64-bit
-		err = dec.Decode(&st)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st["heads"] == nil {
-		t.Fatalf("state.json has no heads: %s", b)
-	}
-	delete(st, "heads")
-	delete(st, "publish")
-	b, _ = json.Marshal(st)
-	if err := os.WriteFile(filepath.Join(dir, "state.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for k := range objects(t, srv, bucket, "ods") {
-		if strings.Contains(k, "/_schema/") {
-			if _, err := srv.Client().DeleteObject(context.Background(), &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("ods/" + k)}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	s, err = New(cfg, testMapper(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeAll(t, s, batches(run.evs[restartAt:], 1))
-	if err := s.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	checkItems(t, odsfile.FormatCSV, objects(t, srv, bucket, "ods"), "ods_shop_items", run.want, itemsFinalColumns, 3)
-}
-
 // TestUnreadableBucketSpoolsThenChecks: a new spool directory whose first
 // write finds S3 unreachable keeps spooling with the mapping's layout and
 // checks it against the bucket before the first upload: an empty prefix
@@ -557,7 +501,7 @@ func TestUnreadableBucketSpoolsThenChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sk := range []*Sink{conflict, empty} {
-		if err := sk.Write(context.Background(), &sink.Batch{First: rows[0].Seq, Last: rows[0].Seq, Events: rows}); err != nil {
+		if err := sk.WriteAck(context.Background(), &sink.Batch{First: rows[0].Seq, Last: rows[0].Seq, Events: rows}, nil); err != nil {
 			t.Fatalf("Write while S3 is down: %v", err)
 		}
 	}
@@ -622,21 +566,7 @@ func TestReplayWithSchemaChangesRewritesIdenticalObjects(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			bs := batches(run.evs, 1)
-			for i := range bs {
-				s, err := New(mk("crashy", dir), testMapper(t), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				writeAll(t, s, bs[max(0, i-1):i+1]) // the previous batch again, then this one
-				if i == len(bs)-1 {
-					if err := s.Close(context.Background()); err != nil {
-						t.Fatal(err)
-					}
-					break
-				}
-				s.crash()
-			}
+			crashyRun(t, func() Config { return mk("crashy", dir) }, run.evs, 8, 1, 2, 3)
 			a, b := objects(t, srv, bucket, "clean"), objects(t, srv, bucket, "crashy")
 			var ka, kb []string
 			for k := range a {

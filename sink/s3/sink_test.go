@@ -146,7 +146,7 @@ func batches(evs []event.Event, sizes ...int) []*sink.Batch {
 func writeAll(t *testing.T, s *Sink, bs []*sink.Batch) {
 	t.Helper()
 	for _, b := range bs {
-		if err := s.Write(context.Background(), b); err != nil {
+		if err := s.WriteAck(context.Background(), b, nil); err != nil {
 			t.Fatalf("write %d..%d: %v", b.First, b.Last, err)
 		}
 	}
@@ -304,14 +304,15 @@ func TestRoundTripParquet(t *testing.T) {
 	}
 }
 
-// TestReplayRewritesIdenticalObjects: a run cut by crashes, with other
-// batch boundaries and replays of taken-in batches, leaves exactly the
-// objects (names and bytes) of a clean run.
+// TestReplayRewritesIdenticalObjects: a run cut by crashes (uploads in
+// flight, acknowledged and not), replayed from the cursor with other batch
+// boundaries, leaves exactly the objects (names and bytes) of a clean run.
 func TestReplayRewritesIdenticalObjects(t *testing.T) {
 	for _, format := range []string{"parquet", "csv", "jsonl"} {
 		t.Run(format, func(t *testing.T) {
 			srv, bucket := server(t)
 			evs := genEvents(2000)
+			dir := t.TempDir()
 			mk := func(prefix, dir string) Config {
 				c := testConfig(srv, bucket, prefix, dir)
 				c.Format = format
@@ -331,40 +332,7 @@ func TestReplayRewritesIdenticalObjects(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			dir := t.TempDir()
-			bs := batches(evs, 13, 250, 1, 77)
-			next := 0
-			for crash := 0; crash < 6; crash++ {
-				s, err := New(mk("crashy", dir), testMapper(t), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// Replay a few batches already taken in, then go on.
-				from := max(0, next-3)
-				upto := min(len(bs), next+len(bs)/6+1)
-				writeAll(t, s, bs[from:upto])
-				next = upto
-				// Simulate an append that never committed.
-				s.mu.Lock()
-				for f := range s.byFirst {
-					if !s.byFirst[f].Sealed {
-						fh, _ := os.OpenFile(spoolFile(dir, f), os.O_WRONLY|os.O_APPEND, 0)
-						fh.Write([]byte("garbage from a write that did not commit"))
-						fh.Close()
-						break
-					}
-				}
-				s.mu.Unlock()
-				s.crash()
-			}
-			s, err := New(mk("crashy", dir), testMapper(t), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			writeAll(t, s, bs[max(0, next-2):])
-			if err := s.Close(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			crashyRun(t, func() Config { return mk("crashy", dir) }, evs, 6, 13, 250, 1, 77)
 			a, b := objects(t, srv, bucket, "clean"), objects(t, srv, bucket, "crashy")
 			ka, kb := dataKeys(a), dataKeys(b)
 			if len(ka) < 10 {
@@ -385,6 +353,73 @@ func TestReplayRewritesIdenticalObjects(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// crashyRun plays the pipeline for a sink that crashes rounds times: each
+// run is handed the events after the cursor (the contiguous acknowledged
+// prefix) in batches of the given sizes (rotated per run), some of them,
+// and is killed while its uploads go on; the last run takes the rest and
+// closes.
+func crashyRun(t *testing.T, mk func() Config, evs []event.Event, rounds int, sizes ...int) {
+	t.Helper()
+	var mu sync.Mutex
+	var cursor uint64
+	var above [][2]uint64
+	ack := func(first, last uint64) sink.AckFunc {
+		return func(err error) {
+			if err != nil {
+				return // refused: handed out again from the cursor
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			above = append(above, [2]uint64{first, last})
+			for moved := true; moved; {
+				moved = false
+				for i, r := range above {
+					if r[0] <= cursor+1 && r[1] > cursor {
+						cursor = r[1]
+						above = append(above[:i], above[i+1:]...)
+						moved = true
+						break
+					}
+				}
+			}
+		}
+	}
+	for round := 0; ; round++ {
+		s, err := New(mk(), testMapper(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		from := cursor
+		above = nil
+		mu.Unlock()
+		rot := append(append([]int(nil), sizes[round%len(sizes):]...), sizes[:round%len(sizes)]...)
+		bs := batches(evs[from:], rot...)
+		upto := len(bs)
+		if round < rounds {
+			upto = min(len(bs), len(bs)/(rounds-round)+1)
+		}
+		for _, b := range bs[:upto] {
+			if err := s.WriteAck(context.Background(), b, ack(b.First, b.Last)); err != nil {
+				t.Fatalf("write %d..%d: %v", b.First, b.Last, err)
+			}
+		}
+		if round >= rounds {
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if cursor != evs[len(evs)-1].Seq {
+				t.Fatalf("cursor %d after the last run closed, want %d", cursor, evs[len(evs)-1].Seq)
+			}
+			return
+		}
+		time.Sleep(time.Duration(20*round) * time.Millisecond) // let some uploads land
+		s.crash()
 	}
 }
 
@@ -654,5 +689,81 @@ func TestHourPartitionsAndCheck(t *testing.T) {
 	want := "ods_shop_orders/ds=2024030207/00000000000000000001-00000000000000000049.csv"
 	if len(keys) != 4 || keys[0] != want {
 		t.Fatalf("objects %v, want 4 starting with %s", keys, want)
+	}
+}
+
+// TestRefusalRedelivers: a batch the sink cannot take in (its scratch
+// directory is gone) is accepted and refused together with every batch not
+// yet acknowledged; the sink forgets them, and the same events handed out
+// again from the cursor land exactly once.
+func TestRefusalRedelivers(t *testing.T) {
+	srv, bucket := server(t)
+	dir := t.TempDir()
+	cfg := testConfig(srv, bucket, "ods", dir)
+	s, err := New(cfg, testMapper(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := genEvents(300)
+	var mu sync.Mutex
+	results := map[uint64]error{} // by batch first seq
+	ack := func(first uint64) sink.AckFunc {
+		return func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, twice := results[first]; twice {
+				t.Errorf("batch %d settled twice", first)
+			}
+			results[first] = err
+		}
+	}
+	bs := batches(evs, 30)
+	if err := s.WriteAck(context.Background(), bs[0], ack(bs[0].First)); err != nil {
+		t.Fatal(err)
+	}
+	// Batch 2 crosses midnight: new partitions need new scratch files.
+	if err := os.RemoveAll(filepath.Join(dir, "tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteAck(context.Background(), bs[1], ack(bs[1].First)); err != nil {
+		t.Fatalf("WriteAck = %v; want the batch accepted and refused", err)
+	}
+	mu.Lock()
+	if len(results) != 2 || results[1] == nil || results[31] == nil {
+		t.Fatalf("settled %v; want batches 1 and 31 refused", results)
+	}
+	clear(results)
+	mu.Unlock()
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs { // redelivered from the cursor (0)
+		if err := s.WriteAck(context.Background(), b, ack(b.First)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	for _, b := range bs {
+		if err, ok := results[b.First]; !ok || err != nil {
+			t.Errorf("batch %d: settled %v, %v; want acknowledged", b.First, ok, err)
+		}
+	}
+	mu.Unlock()
+	objs := objects(t, srv, bucket, "ods")
+	seen := map[int64]bool{}
+	for _, k := range dataKeys(objs) {
+		for _, r := range parquetRows(t, objs[k]) {
+			seq := r["_seq"].(int64)
+			if seen[seq] {
+				t.Fatalf("_seq %d twice (%s)", seq, k)
+			}
+			seen[seq] = true
+		}
+	}
+	if len(seen) != len(evs) {
+		t.Fatalf("%d rows, want %d", len(seen), len(evs))
 	}
 }

@@ -4,22 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
 
+	"github.com/odsync/odsync/sink"
 	"github.com/odsync/odsync/sink/odsfile"
 )
-
-// job is a sealed spool being uploaded (a copy: the state may be reloaded
-// meanwhile).
-type job struct {
-	sp  spool
-	lay *layout
-}
 
 // contentTypes of the formats.
 var contentTypes = map[string]string{
@@ -28,55 +19,58 @@ var contentTypes = map[string]string{
 	odsfile.FormatJSONL:   "application/x-ndjson",
 }
 
-// uploader uploads sealed spools until ctx is done.
+// uploader uploads sealed files until ctx is done.
 func (s *Sink) uploader(ctx context.Context) {
 	for ctx.Err() == nil {
-		j, wait, changed, err := s.nextJob()
-		if err != nil {
-			s.fail(err)
-			return
-		}
-		if j == nil {
+		o, wait, changed := s.nextJob()
+		if o == nil {
 			sleepUntil(ctx, wait, changed)
 			continue
 		}
 		start := time.Now()
-		size, err := s.upload(ctx, j)
+		size, err := s.upload(ctx, o)
 		if err != nil {
 			if ctx.Err() != nil {
-				s.release(j, nil)
+				s.release(o, nil)
 				return
 			}
-			if errors.Is(err, errCorruptSpool) || errors.Is(err, odsfile.ErrValue) || errors.Is(err, errLayoutConflict) {
-				s.fail(fmt.Errorf("table %s partition %s seq %d..%d: %w", j.sp.Table, j.sp.Part, j.sp.FirstSeq, j.sp.LastSeq, err))
+			var ioErr *scratchError
+			switch {
+			case errors.As(err, &ioErr):
+				s.refuseAll(fmt.Errorf("table %s partition %s seq %d..%d: %w", o.Table, o.Part, o.FirstSeq, o.LastSeq, err))
+			case errors.Is(err, odsfile.ErrValue) || errors.Is(err, errLayoutConflict):
+				s.fail(fmt.Errorf("table %s partition %s seq %d..%d: %w", o.Table, o.Part, o.FirstSeq, o.LastSeq, err))
 				return
+			default:
+				s.release(o, err)
 			}
-			s.release(j, err)
 			continue
 		}
-		s.done(j, size, time.Since(start))
+		s.done(o, size, time.Since(start))
 	}
 }
 
-// nextJob takes the next sealed spool that is due, or says how long to
-// wait (until then or until changed is closed). Called without s.mu.
-func (s *Sink) nextJob() (j *job, wait time.Duration, changed <-chan struct{}, err error) {
+// scratchError is an I/O error of a scratch file: the file cannot be
+// uploaded, its rows are encoded again from the log.
+type scratchError struct{ err error }
+
+func (e *scratchError) Error() string { return "scratch file: " + e.err.Error() }
+func (e *scratchError) Unwrap() error { return e.err }
+
+// nextJob takes the next sealed file that is due, or says how long to wait
+// (until then or until changed is closed).
+func (s *Sink) nextJob() (o *object, wait time.Duration, changed <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed = s.progress
 	if s.failed != nil {
-		return nil, time.Second, changed, nil
-	}
-	if s.dirty {
-		if err := s.reload(); err != nil {
-			return nil, 0, changed, err
-		}
+		return nil, time.Second, changed
 	}
 	now := time.Now()
 	wait = time.Second
 	q := s.queue[:0]
 	for _, first := range s.queue {
-		if sp := s.byFirst[first]; sp != nil && sp.Sealed && !s.inProgress[first] {
+		if o := s.byFirst[first]; o != nil && o.Sealed && !s.inProgress[first] {
 			q = append(q, first)
 		}
 	}
@@ -87,25 +81,27 @@ func (s *Sink) nextJob() (j *job, wait time.Duration, changed <-chan struct{}, e
 			wait = min(wait, at.Sub(now))
 			continue
 		}
-		sp := s.byFirst[first]
-		lay, err := s.loadLayout(sp.Table, sp.Layout)
-		if err != nil {
-			return nil, 0, changed, err
-		}
 		s.queue = append(s.queue[:i], s.queue[i+1:]...)
 		s.inProgress[first] = true
-		return &job{sp: *sp, lay: lay}, 0, changed, nil
+		return s.byFirst[first], 0, changed
 	}
-	return nil, wait, changed, nil
+	return nil, wait, changed
 }
 
-// release puts a job back after a failure (retried with backoff) or a stop.
-func (s *Sink) release(j *job, err error) {
+// release puts a file back after a failure (retried with backoff) or a stop.
+func (s *Sink) release(o *object, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	first := j.sp.FirstSeq
+	first := o.FirstSeq
 	delete(s.inProgress, first)
-	if _, ok := s.byFirst[first]; ok {
+	if o.orphan {
+		// Dropped by a reset: its rows are encoded again from the log.
+		s.orphans--
+		o.discard()
+		s.signal()
+		return
+	}
+	if s.byFirst[first] == o {
 		s.queue = append(s.queue, first)
 	}
 	if err == nil {
@@ -121,8 +117,8 @@ func (s *Sink) release(j *job, err error) {
 	s.attempts[first] = n
 	backoff := min(time.Duration(float64(200*time.Millisecond)*pow2(n-1)), s.cfg.MaxBackoff)
 	s.retryAt[first] = time.Now().Add(backoff)
-	s.lg.Warn("s3 sink: upload failed; retrying", "table", j.sp.Table, "partition", j.sp.Part,
-		"first_seq", j.sp.FirstSeq, "last_seq", j.sp.LastSeq, "attempt", n, "backoff", backoff, "err", err)
+	s.lg.Warn("s3 sink: upload failed; retrying", "table", o.Table, "partition", o.Part,
+		"first_seq", o.FirstSeq, "last_seq", o.LastSeq, "attempt", n, "backoff", backoff, "err", err)
 	s.signal()
 }
 
@@ -133,11 +129,10 @@ func pow2(n int) float64 {
 	return float64(uint64(1) << uint(n))
 }
 
-// done removes an uploaded spool from the state, then its file.
-func (s *Sink) done(j *job, size int64, took time.Duration) {
+// done records an uploaded file and acknowledges what it completes.
+func (s *Sink) done(o *object, size int64, took time.Duration) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	first := j.sp.FirstSeq
+	first := o.FirstSeq
 	delete(s.inProgress, first)
 	delete(s.retryAt, first)
 	delete(s.attempts, first)
@@ -146,31 +141,29 @@ func (s *Sink) done(j *job, size int64, took time.Duration) {
 	s.lastUpload = time.Now()
 	s.uploaded++
 	s.uploadBytes += size
-	if s.dirty {
-		if err := s.reload(); err != nil {
-			s.failed = err
-			return
-		}
+	o.discard()
+	// A replay (after a reset) skips its rows.
+	s.addSkip(upRange{Table: o.Table, Part: o.Part, First: o.FirstSeq, Last: o.LastSeq})
+	var acks []accepted
+	if o.orphan {
+		s.orphans--
+	} else if s.byFirst[first] == o {
+		delete(s.byFirst, first)
+		s.spoolSize -= o.Size
+		acks = s.advance()
 	}
-	sp := s.byFirst[first]
-	if sp == nil {
-		return
-	}
-	delete(s.byFirst, first)
-	s.spoolSize -= sp.Size
-	if err := s.commit(); err != nil {
-		s.lg.Warn("s3 sink: recording an upload", "err", err)
-		return // re-uploaded (same bytes) after the state is reloaded
-	}
-	os.Remove(spoolFile(s.dir, first))
-	s.lg.Debug("s3 sink: uploaded", "table", sp.Table, "partition", sp.Part, "first_seq", sp.FirstSeq,
-		"last_seq", sp.LastSeq, "rows", sp.Rows, "bytes", size, "took", took)
+	s.signal()
+	s.mu.Unlock()
+	s.fire(acks, nil)
+	s.lg.Debug("s3 sink: uploaded", "table", o.Table, "partition", o.Part, "first_seq", o.FirstSeq,
+		"last_seq", o.LastSeq, "rows", o.Rows, "bytes", size, "took", took)
 }
 
-// fail stops the sink for good: Write returns a permanent error.
+// fail stops the sink for good: WriteAck returns a permanent error and
+// every accepted batch is refused with it.
 func (s *Sink) fail(err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var acks []accepted
 	if s.failed == nil {
 		s.failed = err
 		if s.failStreak == 0 {
@@ -178,87 +171,73 @@ func (s *Sink) fail(err error) {
 		}
 		s.failStreak++
 		s.lg.Error("s3 sink: stopped", "err", err)
+		acks = s.acc
+		s.acc = nil
 	}
 	s.signal()
+	s.mu.Unlock()
+	s.fire(acks, fmt.Errorf("%w: %v", sink.ErrPermanent, err))
 }
 
-// upload encodes a spool into a scratch file and puts it; it returns the
-// object size.
-func (s *Sink) upload(ctx context.Context, j *job) (int64, error) {
-	t := j.lay.Target
+// refuseAll drops everything not uploaded and refuses every accepted
+// batch: the pipeline hands them out again from its cursor.
+func (s *Sink) refuseAll(err error) {
+	s.mu.Lock()
+	s.lg.Warn("s3 sink: a file cannot be uploaded; every batch not yet acknowledged is delivered again", "err", err)
+	acks := s.reset()
+	s.mu.Unlock()
+	s.fire(acks, err)
+}
+
+// upload finishes the file of o, records the upload in state.json and
+// puts it; it returns the object size.
+func (s *Sink) upload(ctx context.Context, o *object) (int64, error) {
+	t := o.lay.Target
 	if err := s.verifyBucket(ctx, t.BaseName); err != nil {
 		return 0, err
 	}
-	if err := s.putSchema(ctx, t.Name, j.sp.Layout, j.lay.Schema); err != nil {
+	if err := s.putSchema(ctx, t.Name, o.Layout, o.lay.Schema); err != nil {
 		return 0, err
 	}
-	tmp := filepath.Join(s.dir, "tmp", fmt.Sprintf("%020d.%s", j.sp.FirstSeq, s.ext))
-	defer os.Remove(tmp)
-	out, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return 0, err
+	if o.finishErr != nil {
+		return 0, o.finishErr
 	}
-	defer out.Close()
-	if err := s.encode(out, j); err != nil {
-		return 0, err
-	}
-	size, err := out.Seek(0, io.SeekEnd)
-	if err != nil {
-		return 0, err
-	}
-	key := objectKey(s.cfg.Prefix, odsfile.Name(t.Name, t.PartitionColumn, j.sp.Part, j.sp.FirstSeq, j.sp.LastSeq, s.ext))
-	if err := s.store.putFile(ctx, key, out, size, contentTypes[s.cfg.Format]); err != nil {
-		return 0, err
-	}
-	return size, nil
-}
-
-// encode writes the file of a spool. The output depends only on the
-// spool's rows, layout and the sink's format options. A panic inside an
-// encoder library becomes a permanent error naming the spool.
-func (s *Sink) encode(w io.Writer, j *job) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: encoder panic: %v", odsfile.ErrValue, r)
+	key := objectKey(s.cfg.Prefix, odsfile.Name(t.Name, t.PartitionColumn, o.Part, o.FirstSeq, o.LastSeq, s.ext))
+	s.mu.Lock()
+	recorded := false
+	for _, r := range s.started {
+		if r.Key == key {
+			recorded = true
 		}
-	}()
-	path := spoolFile(s.dir, j.sp.FirstSeq)
-	f, err := os.Open(path)
+	}
+	var err error
+	if !recorded {
+		s.started = append(s.started, upRange{Key: key, Table: o.Table, Part: o.Part, First: o.FirstSeq, Last: o.LastSeq})
+		err = s.saveState()
+	}
+	s.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("%w: %v", errCorruptSpool, err)
+		return 0, err
+	}
+	f, err := os.Open(o.path)
+	if err != nil {
+		return 0, &scratchError{err}
 	}
 	defer f.Close()
-	t := j.lay.Target
-	enc, err := odsfile.NewEncoder(s.cfg.Format, w, t, odsfile.EncoderOptions{
-		Compression: s.cfg.Compression, RowGroupBytes: int64(s.cfg.RowGroupSize), CSVHeader: *s.cfg.CSVHeader,
-		Metadata: map[string]string{
-			"odsync.table":     t.Name,
-			"odsync.layout":    hex16(j.sp.Layout),
-			"odsync.partition": t.PartitionColumn + "=" + j.sp.Part,
-			"odsync.first_seq": strconv.FormatUint(j.sp.FirstSeq, 10),
-			"odsync.last_seq":  strconv.FormatUint(j.sp.LastSeq, 10),
-		}})
-	if err != nil {
-		return err
+	if err := s.store.putFile(ctx, key, f, o.cw.n, contentTypes[s.cfg.Format]); err != nil {
+		return 0, err
 	}
-	rr := newRecordReader(f, j.sp.Size, path)
-	var rows int64
-	for {
-		e, err := rr.next()
-		if err == io.EOF {
-			break
+	return o.cw.n, nil
+}
+
+// closeEncoder writes the end of a file; a panic inside an encoder library
+// becomes an error.
+func closeEncoder(enc odsfile.RowWriter) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("encoder panic: %v", r)
 		}
-		if err != nil {
-			return err
-		}
-		if err := enc.WriteRow(e.After); err != nil {
-			return err
-		}
-		rows++
-	}
-	if rows != j.sp.Rows {
-		return fmt.Errorf("%w: %s holds %d rows, state says %d", errCorruptSpool, path, rows, j.sp.Rows)
-	}
+	}()
 	return enc.Close()
 }
 
