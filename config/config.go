@@ -24,6 +24,7 @@ import (
 	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
+	kafkasink "github.com/odsync/odsync/sink/kafka"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	s3sink "github.com/odsync/odsync/sink/s3"
@@ -46,6 +47,12 @@ type Config struct {
 	// Shutdown bounds the graceful stop: capture stops, sinks drain what the
 	// log holds for at most this long. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MemoryLimit is the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit, like GOMEMLIMIT, which it overrides):
+	// past it the garbage collector runs more often instead of letting the
+	// heap grow to twice what is live. 0 (default) leaves Go's default
+	// (GOMEMLIMIT, else no limit).
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 	// Admin is the HTTP server of /healthz, /readyz, /status, /metrics and the status page.
 	Admin admin.Config `yaml:"admin"`
 	// Telemetry configures lag sampling, history and OTLP export.
@@ -66,6 +73,11 @@ type State struct {
 	// max_log_bytes: past 3/4 of it, only what sinks still need is kept.
 	// Default 24h; 0s keeps nothing.
 	Retention *time.Duration `yaml:"retention"`
+	// MemTableSize is the log's Pebble memtable size; up to two are held
+	// in memory. Default 32MiB. Smaller saves memory; with retention 0,
+	// entries that sinks pass while still in the memtable never reach disk
+	// files, so a smaller memtable writes (and compacts) more of them.
+	MemTableSize ByteSize `yaml:"memtable_size"`
 }
 
 // Source selects and configures the capture.
@@ -95,10 +107,11 @@ func (s *Source) KafkaConfig() *ticdc.SourceConfig {
 // Sink is one named destination.
 type Sink struct {
 	Name       string               `yaml:"name"`
-	Type       string               `yaml:"type"` // "local", "s3" or "maxcompute"
+	Type       string               `yaml:"type"` // "local", "s3", "maxcompute" or "kafka"
 	Local      *local.Config        `yaml:"local"`
 	S3         *s3sink.Config       `yaml:"s3"`
 	MaxCompute *mcsink.Config       `yaml:"maxcompute"`
+	Kafka      *kafkasink.Config    `yaml:"kafka"`
 	Batch      pipeline.BatchPolicy `yaml:"batch"`
 }
 
@@ -118,6 +131,9 @@ func ParseByteSize(s string) (ByteSize, error) { return bytesize.Parse(s) }
 func (c *Config) EnsureDefaults() {
 	if c.State.Dir == "" {
 		c.State.Dir = "./odsync-state"
+	}
+	if c.State.MemTableSize == 0 {
+		c.State.MemTableSize = 32 << 20
 	}
 	if c.State.MaxLogBytes == 0 {
 		c.State.MaxLogBytes = 4 << 30
@@ -171,6 +187,12 @@ func (c *Config) EnsureDefaults() {
 		if s.Type == "" && s.MaxCompute != nil {
 			s.Type = "maxcompute"
 		}
+		if s.Type == "" && s.Kafka != nil {
+			s.Type = "kafka"
+		}
+		if s.Kafka != nil {
+			s.Kafka.EnsureDefaults()
+		}
 		if s.MaxCompute != nil {
 			s.MaxCompute.EnsureDefaults()
 		}
@@ -208,6 +230,9 @@ func (c *Config) Validate() error {
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
+		add(fmt.Errorf("memory_limit: %d: at least 32MiB (or 0: no limit)", c.MemoryLimit))
 	}
 	switch c.Source.Type {
 	case "mysql":
@@ -291,10 +316,19 @@ func (c *Config) Validate() error {
 			} else {
 				add(s.MaxCompute.Validate(p + ".maxcompute"))
 			}
+		case "kafka":
+			if s.Kafka == nil {
+				add(fmt.Errorf("%s.kafka: required when type is kafka", p))
+			} else {
+				add(s.Kafka.Validate(p + ".kafka"))
+			}
+			if s.Batch.InFlight > 1 {
+				add(fmt.Errorf("%s.batch.in_flight: %d: a kafka sink writes one batch at a time (per-partition order)", p, s.Batch.InFlight))
+			}
 		case "":
-			add(fmt.Errorf("%s.type: required (local, s3 or maxcompute)", p))
+			add(fmt.Errorf("%s.type: required (local, s3, maxcompute or kafka)", p))
 		default:
-			add(fmt.Errorf("%s.type: %q: want local, s3 or maxcompute", p, s.Type))
+			add(fmt.Errorf("%s.type: %q: want local, s3, maxcompute or kafka", p, s.Type))
 		}
 		add(s.Batch.Validate(p + ".batch"))
 	}
@@ -316,6 +350,9 @@ func (c *Config) Validate() error {
 	}
 	if c.State.Retention != nil && *c.State.Retention < 0 {
 		add(fmt.Errorf("state.retention: %s: must not be negative", *c.State.Retention))
+	}
+	if c.State.MemTableSize < 4<<20 || c.State.MemTableSize > 1<<30 {
+		add(fmt.Errorf("state.memtable_size: %d: want 4MiB..1GiB", c.State.MemTableSize))
 	}
 	if c.State.MaxLogBytes < 1<<20 {
 		add(fmt.Errorf("state.max_log_bytes: %d: at least 1MiB", c.State.MaxLogBytes))

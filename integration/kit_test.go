@@ -68,6 +68,10 @@ type kitSink struct {
 	// replays says a restart may land a change again (identical copies
 	// with the same _seq); otherwise every change lands exactly once.
 	replays bool
+	// verifyEntry, for a sink odsync verify cannot read itself (Kafka),
+	// is the `sinks:` entry (named "kit") of what its readers read; verify
+	// checks that instead.
+	verifyEntry string
 }
 
 // kitRow (declared with the Kafka codec kit) is one landed row: column ->
@@ -98,6 +102,7 @@ var kitDrivers = []kitDriver{
 	{name: "s3_csv", system: kitFiles, open: kitS3("csv")},
 	{name: "s3_jsonl", system: kitFiles, open: kitS3("jsonl")},
 	{name: "maxcompute", system: kitMaxCompute, open: kitMaxComputeSink},
+	{name: "kafka_odsync", system: kitFiles, open: kitKafkaSink},
 }
 
 // kitLocal is the local directory sink writing format.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
+	kafkasink "github.com/odsync/odsync/sink/kafka"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	s3sink "github.com/odsync/odsync/sink/s3"
@@ -74,6 +76,9 @@ func redactor(cfg *config.Config) *telemetry.Redactor {
 			r.Add(s.S3.SecretAccessKey)
 			r.Add(s.S3.SessionToken)
 		}
+		if s.Kafka != nil {
+			r.Add(s.Kafka.SASL.Password)
+		}
 	}
 	return r
 }
@@ -86,7 +91,7 @@ func loadConfig(fs interface{ Arg(int) string }, path string) (*config.Config, e
 }
 
 func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
-	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), Logger: lg})
+	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), MemTableSize: int64(cfg.State.MemTableSize), Logger: lg})
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, &stateInUseError{dir: cfg.State.Dir}
 	}
@@ -154,6 +159,12 @@ func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeli
 			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 		case "s3":
 			sk, err := s3sink.New(*s.S3, mapper, lg.With("sink", s.Name))
+			if err != nil {
+				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
+		case "kafka":
+			sk, err := kafkasink.New(*s.Kafka, lg.With("sink", s.Name))
 			if err != nil {
 				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
@@ -375,11 +386,15 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		case <-telCtx.Done():
 		}
 	}()
+	// Sinks are paced to stay within half a memtable (see pipeline.Options.PaceBytes).
 	p := pipeline.New(log, src, sinks, pipeline.Options{DrainTimeout: cfg.ShutdownTimeout, Logger: lg, Observer: tel,
-		Retention: *cfg.State.Retention, RetentionMaxBytes: int64(cfg.State.MaxLogBytes) * 3 / 4})
+		Retention: *cfg.State.Retention, RetentionMaxBytes: int64(cfg.State.MaxLogBytes) * 3 / 4, PaceBytes: int64(cfg.State.MemTableSize) / 2})
 	lg.Info("odsync running", "state", cfg.State.Dir, "sinks", len(sinks), "head", log.Head())
 	start := time.Now()
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	go trimWhenIdle(trimCtx, log.Head, idleTrimAfter, debug.FreeOSMemory)
 	runErr := p.Run(ctx)
+	stopTrim()
 	if c, ok := src.(io.Closer); ok {
 		if err := c.Close(); err != nil {
 			lg.Warn("capture close", "err", err)
@@ -466,6 +481,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logOut, progress = term.Logs(), term.Progress()
 	}
 	lg := newLogger(cfg, logOut)
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimit))
+	}
 	// Graceful stop has a deadline: the drain (shutdown_timeout), closing
 	// the sinks (10s) and a margin; past it odsync exits 1 (the log is
 	// crash-safe, a restart resumes from the cursors).
@@ -583,6 +601,17 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			fmt.Fprintf(stdout, "sink %s: ok (s3://%s/%s writable)\n", s.Name, s.S3.Bucket, s.S3.Prefix)
 		}
+		if s.Type == "kafka" {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			what, err := kafkasink.Check(cctx, *s.Kafka)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				failed = true
+				continue
+			}
+			fmt.Fprintf(stdout, "sink %s: ok (%s)\n", s.Name, what)
+		}
 		if s.Type == "local" {
 			if err := os.MkdirAll(s.Local.Dir, 0o755); err != nil {
 				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
@@ -670,4 +699,35 @@ func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetr
 	}()
 	lg.Info("scheduled verify on", "interval", cfg.Verify.Interval, "rate", cfg.Verify.Rate)
 	return func() { cancel(); <-done }, nil
+}
+
+// idleTrimAfter is how long the log must see no append before odsync
+// returns its freed memory to the operating system.
+const idleTrimAfter = 10 * time.Second
+
+// trimWhenIdle calls trim (debug.FreeOSMemory: returns freed memory to the
+// operating system) once when the log's head has not moved for idle after
+// it moved. Go collects garbage as
+// the heap grows (and at the latest every two minutes) and returns memory
+// gradually, so after a burst an idle odsync would keep about the burst's
+// peak for minutes.
+func trimWhenIdle(ctx context.Context, head func() uint64, idle time.Duration, trim func()) {
+	t := time.NewTicker(idle / 4)
+	defer t.Stop()
+	last, since, trimmed := head(), time.Now(), true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if h := head(); h != last {
+			last, since, trimmed = h, time.Now(), false
+			continue
+		}
+		if !trimmed && time.Since(since) >= idle {
+			trim()
+			trimmed = true
+		}
+	}
 }
