@@ -27,6 +27,7 @@ import (
 	kafkasink "github.com/odsync/odsync/sink/kafka"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
+	mysqlsink "github.com/odsync/odsync/sink/mysql"
 	s3sink "github.com/odsync/odsync/sink/s3"
 	"github.com/odsync/odsync/telemetry"
 	"github.com/odsync/odsync/verify"
@@ -107,11 +108,12 @@ func (s *Source) KafkaConfig() *ticdc.SourceConfig {
 // Sink is one named destination.
 type Sink struct {
 	Name       string               `yaml:"name"`
-	Type       string               `yaml:"type"` // "local", "s3", "maxcompute" or "kafka"
+	Type       string               `yaml:"type"` // "local", "s3", "maxcompute", "kafka" or "mysql"
 	Local      *local.Config        `yaml:"local"`
 	S3         *s3sink.Config       `yaml:"s3"`
 	MaxCompute *mcsink.Config       `yaml:"maxcompute"`
 	Kafka      *kafkasink.Config    `yaml:"kafka"`
+	MySQL      *mysqlsink.Config    `yaml:"mysql"`
 	Batch      pipeline.BatchPolicy `yaml:"batch"`
 }
 
@@ -190,11 +192,17 @@ func (c *Config) EnsureDefaults() {
 		if s.Type == "" && s.Kafka != nil {
 			s.Type = "kafka"
 		}
+		if s.Type == "" && s.MySQL != nil {
+			s.Type = "mysql"
+		}
 		if s.Kafka != nil {
 			s.Kafka.EnsureDefaults()
 		}
 		if s.MaxCompute != nil {
 			s.MaxCompute.EnsureDefaults()
+		}
+		if s.MySQL != nil {
+			s.MySQL.EnsureDefaults()
 		}
 		if s.Name == "" {
 			s.Name = s.Type
@@ -325,10 +333,20 @@ func (c *Config) Validate() error {
 			if s.Batch.InFlight > 1 {
 				add(fmt.Errorf("%s.batch.in_flight: %d: a kafka sink writes one batch at a time (per-partition order)", p, s.Batch.InFlight))
 			}
+		case "mysql":
+			if s.MySQL == nil {
+				add(fmt.Errorf("%s.mysql: required when type is mysql", p))
+			} else {
+				add(s.MySQL.Validate(p + ".mysql"))
+			}
+			if s.Batch.InFlight > 1 {
+				// The checkpoint row orders batches: one at a time.
+				add(fmt.Errorf("%s.batch.in_flight: %d: a mysql sink applies batches in order; want 1", p, s.Batch.InFlight))
+			}
 		case "":
-			add(fmt.Errorf("%s.type: required (local, s3, maxcompute or kafka)", p))
+			add(fmt.Errorf("%s.type: required (local, s3, maxcompute, kafka or mysql)", p))
 		default:
-			add(fmt.Errorf("%s.type: %q: want local, s3, maxcompute or kafka", p, s.Type))
+			add(fmt.Errorf("%s.type: %q: want local, s3, maxcompute, kafka or mysql", p, s.Type))
 		}
 		add(s.Batch.Validate(p + ".batch"))
 	}

@@ -14,7 +14,7 @@ import (
 // is documented relative to the longest root that contains it.
 var sections = []string{
 	"state", "source", "source.mysql", "source.ticdc", "source.kafka", "source.tidb", "mapping",
-	"sinks[]", "sinks[].local", "sinks[].s3", "sinks[].maxcompute", "sinks[].kafka", "sinks[].batch",
+	"sinks[]", "sinks[].local", "sinks[].s3", "sinks[].maxcompute", "sinks[].kafka", "sinks[].mysql", "sinks[].batch",
 	"admin", "telemetry", "verify", "log",
 }
 

@@ -29,6 +29,7 @@ import (
 	kafkasink "github.com/odsync/odsync/sink/kafka"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
+	mysqlsink "github.com/odsync/odsync/sink/mysql"
 	s3sink "github.com/odsync/odsync/sink/s3"
 	"github.com/odsync/odsync/telemetry"
 	"github.com/odsync/odsync/telemetry/binloglag"
@@ -71,6 +72,9 @@ func redactor(cfg *config.Config) *telemetry.Redactor {
 	for _, s := range cfg.Sinks {
 		if s.MaxCompute != nil {
 			r.Add(s.MaxCompute.AccessKey, s.MaxCompute.STSToken)
+		}
+		if s.MySQL != nil {
+			r.Add(s.MySQL.Password)
 		}
 		if s.S3 != nil {
 			r.Add(s.S3.SecretAccessKey)
@@ -165,6 +169,12 @@ func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeli
 			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 		case "kafka":
 			sk, err := kafkasink.New(*s.Kafka, lg.With("sink", s.Name))
+			if err != nil {
+				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
+		case "mysql":
+			sk, err := mysqlsink.New(*s.MySQL, s.Name, mapper, lg.With("sink", s.Name))
 			if err != nil {
 				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
@@ -611,6 +621,17 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				continue
 			}
 			fmt.Fprintf(stdout, "sink %s: ok (%s)\n", s.Name, what)
+		}
+		if s.Type == "mysql" {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			version, err := mysqlsink.Check(cctx, *s.MySQL)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				failed = true
+				continue
+			}
+			fmt.Fprintf(stdout, "sink %s: ok (%s, server %s, checkpoint table %s)\n", s.Name, s.MySQL.Addr, version, s.MySQL.CheckpointTable)
 		}
 		if s.Type == "local" {
 			if err := os.MkdirAll(s.Local.Dir, 0o755); err != nil {
