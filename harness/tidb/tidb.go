@@ -254,6 +254,7 @@ func (s *Server) Restart(ctx context.Context) error {
 	cmd := exec.Command(s.bin, "-store", "unistore", "-path", filepath.Join(s.Dir, "data"),
 		"-host", "127.0.0.1", "-P", strconv.Itoa(s.Port), "-status", strconv.Itoa(s.StatusPort),
 		"-status-host", "127.0.0.1", "-log-file", s.logPath, "-temp-dir", tmp,
+		"-log-slow-query", filepath.Join(s.Dir, "tidb-slow.log"), // else tidb-slow.log in the working directory
 		"-report-status=true", "-metrics-interval", "0")
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.Stdout, cmd.Stderr = outf, outf
