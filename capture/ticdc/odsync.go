@@ -21,8 +21,11 @@ import (
 // concurrent use.
 type Odsync struct {
 	dec    decompressor
+	tape   jtape
 	tables map[string]*event.Table
 	max    int
+	key    []byte
+	buf    []byte
 }
 
 // NewOdsync returns a decoder for odsync's own format.
@@ -33,26 +36,6 @@ func NewOdsync(cfg Config) (*Odsync, error) {
 		return nil, err
 	}
 	return &Odsync{dec: decompressor{codec: cfg.Compression}, tables: map[string]*event.Table{}, max: cfg.MaxCachedTables}, nil
-}
-
-type odsyncMsg struct {
-	V        int    `json:"v"`
-	Seq      uint64 `json:"_seq"`
-	Op       string `json:"_op"`
-	DB       string `json:"db"`
-	Table    string `json:"table"`
-	CommitTs int64  `json:"_commit_ts"`
-	Pos      struct {
-		File   string `json:"file"`
-		Offset uint64 `json:"offset"`
-		GTID   string `json:"gtid"`
-	} `json:"_pos"`
-	TxnEnd        bool            `json:"txn_end"`
-	SchemaVersion string          `json:"schema_version"`
-	Schema        json.RawMessage `json:"schema"`
-	Before        []*string       `json:"before"`
-	After         []*string       `json:"after"`
-	DDL           string          `json:"ddl"`
 }
 
 type odsyncSchema struct {
@@ -77,26 +60,62 @@ func odsFail(table, field, column string, err error) error {
 
 // Decode decodes one message (the key is not used).
 func (d *Odsync) Decode(key, value []byte) ([]Decoded, error) {
-	b, err := d.dec.decode(value)
+	t := &d.tape
+	root, err := parseObject(&d.dec, t, value)
 	if err != nil {
 		return nil, odsFail("", "value", "", err)
 	}
-	var m odsyncMsg
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, odsFail("", "value", "", err)
+	str := func(k string) (string, error) {
+		n := t.field(root, k)
+		if t.isNull(n) {
+			return "", nil
+		}
+		if t.kind(n) != jString {
+			return "", odsFail("", k, "", fmt.Errorf("is a JSON %s, not a string", t.kind(n)))
+		}
+		return t.string(n), nil
 	}
-	name := tableName(m.DB, m.Table)
-	if m.V != 1 {
-		return nil, odsFail(name, "v", "", fmt.Errorf("format version %d (this odsync reads 1)", m.V))
+	db, err := str("db")
+	if err != nil {
+		return nil, err
 	}
-	if m.Seq == 0 {
+	tbl, err := str("table")
+	if err != nil {
+		return nil, err
+	}
+	name := tableName(db, tbl)
+	num := func(obj int32, k string) (uint64, error) {
+		n := t.field(obj, k)
+		if t.isNull(n) {
+			return 0, nil
+		}
+		v, err := t.uintNode(n)
+		if err != nil {
+			return 0, odsFail(name, k, "", err)
+		}
+		return v, nil
+	}
+	if v, err := num(root, "v"); err != nil {
+		return nil, err
+	} else if v != 1 {
+		return nil, odsFail(name, "v", "", fmt.Errorf("format version %d (this odsync reads 1)", v))
+	}
+	seq, err := num(root, "_seq")
+	if err != nil {
+		return nil, err
+	}
+	if seq == 0 {
 		return nil, odsFail(name, "_seq", "", errors.New("missing or 0"))
 	}
-	if m.Op == "W" {
-		return []Decoded{{Kind: KindWatermark, Watermark: m.Seq}}, nil
+	opText, err := str("_op")
+	if err != nil {
+		return nil, err
+	}
+	if opText == "W" {
+		return []Decoded{{Kind: KindWatermark, Watermark: seq}}, nil
 	}
 	var op event.Op
-	switch m.Op {
+	switch opText {
 	case "I":
 		op = event.OpInsert
 	case "U":
@@ -108,27 +127,56 @@ func (d *Odsync) Decode(key, value []byte) ([]Decoded, error) {
 	case "X":
 		op = event.OpDDL
 	default:
-		return nil, odsFail(name, "_op", "", fmt.Errorf("unknown op %q", m.Op))
+		return nil, odsFail(name, "_op", "", fmt.Errorf("unknown op %q", opText))
 	}
-	ev := event.Event{Op: op, Source: event.TableID{DB: m.DB, Table: m.Table}, CommitTime: m.CommitTs,
-		Pos: event.Position{File: m.Pos.File, Offset: m.Pos.Offset, GTID: m.Pos.GTID}, TxnEnd: m.TxnEnd,
-		DDL: m.DDL, Origin: m.Seq}
-	if len(m.Schema) > 0 && string(m.Schema) != "null" {
-		if ev.Table, err = d.table(&m); err != nil {
+	ev := event.Event{Op: op, Source: event.TableID{DB: db, Table: tbl}, Origin: seq}
+	if n := t.field(root, "_commit_ts"); !t.isNull(n) {
+		if ev.CommitTime, err = t.intNode(n); err != nil {
+			return nil, odsFail(name, "_commit_ts", "", err)
+		}
+	}
+	if pos := t.field(root, "_pos"); !t.isNull(pos) {
+		if t.kind(pos) != jObject {
+			return nil, odsFail(name, "_pos", "", fmt.Errorf("is a JSON %s, not an object", t.kind(pos)))
+		}
+		if f := t.field(pos, "file"); !t.isNull(f) && t.kind(f) == jString {
+			ev.Pos.File = t.string(f)
+		}
+		if ev.Pos.Offset, err = num(pos, "offset"); err != nil {
+			return nil, err
+		}
+		if g := t.field(pos, "gtid"); !t.isNull(g) && t.kind(g) == jString {
+			ev.Pos.GTID = t.string(g)
+		}
+	}
+	if n := t.field(root, "txn_end"); !t.isNull(n) {
+		if ev.TxnEnd, err = t.boolNode(n); err != nil {
+			return nil, odsFail(name, "txn_end", "", err)
+		}
+	}
+	if ev.DDL, err = str("ddl"); err != nil {
+		return nil, err
+	}
+	if sch := t.field(root, "schema"); !t.isNull(sch) {
+		ver, err := str("schema_version")
+		if err != nil {
+			return nil, err
+		}
+		if ev.Table, err = d.table(db, tbl, ver, t.src[t.nodes[sch].start:t.nodes[sch].end]); err != nil {
 			return nil, err
 		}
 	}
 	if op == event.OpDDL {
-		if m.DDL == "" {
+		if ev.DDL == "" {
 			return nil, odsFail(name, "ddl", "", errors.New("empty DDL statement"))
 		}
-		return []Decoded{{Kind: KindDDL, Events: []event.Event{ev}, CommitTs: m.Seq}}, nil
+		return []Decoded{{Kind: KindDDL, Events: []event.Event{ev}, CommitTs: seq}}, nil
 	}
 	if ev.Table == nil {
 		return nil, odsFail(name, "schema", "", errors.New("row event without a schema"))
 	}
-	if ev.Before, err = odsRow(ev.Table, m.Before, "before"); err == nil {
-		ev.After, err = odsRow(ev.Table, m.After, "after")
+	if ev.Before, err = d.row(ev.Table, t.field(root, "before"), "before"); err == nil {
+		ev.After, err = d.row(ev.Table, t.field(root, "after"), "after")
 	}
 	if err != nil {
 		return nil, err
@@ -136,21 +184,21 @@ func (d *Odsync) Decode(key, value []byte) ([]Decoded, error) {
 	if ev.Row() == nil {
 		return nil, odsFail(name, "after", "", fmt.Errorf("%s event without its row image", op))
 	}
-	return []Decoded{{Kind: KindRow, Events: []event.Event{ev}, CommitTs: m.Seq}}, nil
+	return []Decoded{{Kind: KindRow, Events: []event.Event{ev}, CommitTs: seq}}, nil
 }
 
-// table returns the message's schema, cached by its version.
-func (d *Odsync) table(m *odsyncMsg) (*event.Table, error) {
-	name := tableName(m.DB, m.Table)
-	key := m.SchemaVersion + "\x00" + name
-	if t := d.tables[key]; t != nil {
+// table returns a message's schema (JSON), cached by its version.
+func (d *Odsync) table(db, tbl, version string, raw []byte) (*event.Table, error) {
+	name := tableName(db, tbl)
+	d.key = append(append(append(d.key[:0], version...), 0), name...)
+	if t := d.tables[string(d.key)]; t != nil {
 		return t, nil
 	}
 	var s odsyncSchema
-	if err := json.Unmarshal(m.Schema, &s); err != nil {
+	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, odsFail(name, "schema", "", err)
 	}
-	t := &event.Table{ID: event.TableID{DB: m.DB, Table: m.Table}, Key: s.Key}
+	t := &event.Table{ID: event.TableID{DB: db, Table: tbl}, Key: s.Key}
 	for _, c := range s.Columns {
 		typ, ok := event.ParseType(c.Type)
 		if !ok {
@@ -165,59 +213,79 @@ func (d *Odsync) table(m *odsyncMsg) (*event.Table, error) {
 		}
 	}
 	t.Seal()
-	if want := strconv.FormatUint(t.Version, 10); m.SchemaVersion != want {
-		return nil, odsFail(name, "schema_version", "", fmt.Errorf("%s, but the schema hashes to %s (altered in transit, or written by an incompatible odsync)", m.SchemaVersion, want))
+	if want := strconv.FormatUint(t.Version, 10); version != want {
+		return nil, odsFail(name, "schema_version", "", fmt.Errorf("%s, but the schema hashes to %s (altered in transit, or written by an incompatible odsync)", version, want))
 	}
 	if len(d.tables) >= d.max {
 		clear(d.tables)
 	}
-	d.tables[key] = t
+	d.tables[string(d.key)] = t
 	return t, nil
 }
 
-func odsRow(t *event.Table, in []*string, field string) ([]event.Value, error) {
-	if in == nil {
+// row decodes a row image (absent or null: nil).
+func (d *Odsync) row(tb *event.Table, arr int32, field string) ([]event.Value, error) {
+	t := &d.tape
+	if t.isNull(arr) {
 		return nil, nil
 	}
-	if len(in) != len(t.Columns) {
-		return nil, odsFail(tableName(t.ID.DB, t.ID.Table), field, "", fmt.Errorf("%d values for %d columns", len(in), len(t.Columns)))
+	name := tableName(tb.ID.DB, tb.ID.Table)
+	if t.kind(arr) != jArray {
+		return nil, odsFail(name, field, "", fmt.Errorf("is a JSON %s, not an array", t.kind(arr)))
 	}
-	out := make([]event.Value, len(in))
-	for i, p := range in {
-		if p == nil {
-			continue
+	if n := t.count(arr); n != len(tb.Columns) {
+		return nil, odsFail(name, field, "", fmt.Errorf("%d values for %d columns", n, len(tb.Columns)))
+	}
+	out := make([]event.Value, len(tb.Columns))
+	end := t.nodes[arr].next
+	i := 0
+	for e := arr + 1; e < end; e = t.nodes[e].next {
+		switch t.kind(e) {
+		case jNull:
+		case jString:
+			v, err := parseOdsyncValue(t.text(e, d.buf[:0]))
+			if err != nil {
+				return nil, odsFail(name, field, tb.Columns[i].Name, err)
+			}
+			out[i] = v
+		default:
+			return nil, odsFail(name, field, tb.Columns[i].Name, fmt.Errorf("value is a JSON %s, not a string or null", t.kind(e)))
 		}
-		v, err := ParseOdsyncValue(*p)
-		if err != nil {
-			return nil, odsFail(tableName(t.ID.DB, t.ID.Table), field, t.Columns[i].Name, err)
-		}
-		out[i] = v
+		i++
 	}
 	return out, nil
 }
 
 // ParseOdsyncValue parses a value's "<kind>:<text>" (see the Kafka sink's
 // AppendValueText).
-func ParseOdsyncValue(s string) (event.Value, error) {
-	if len(s) < 2 || s[1] != ':' {
-		return event.Null, fmt.Errorf("value %s: want <kind>:<text>", quoteShort([]byte(s)))
+func ParseOdsyncValue(s string) (event.Value, error) { return parseOdsyncValue([]byte(s)) }
+
+// parseOdsyncValue parses b without keeping it (strings are copied).
+func parseOdsyncValue(b []byte) (event.Value, error) {
+	if len(b) < 2 || b[1] != ':' {
+		return event.Null, fmt.Errorf("value %s: want <kind>:<text>", quoteShort(b))
 	}
-	k, text := s[0], s[2:]
+	k, raw := b[0], b[2:]
 	bad := func(err error) (event.Value, error) {
-		return event.Null, fmt.Errorf("value %s: %v", quoteShort([]byte(s)), err)
+		return event.Null, fmt.Errorf("value %s: %v", quoteShort(b), err)
 	}
 	switch k {
-	case 'i', 'y':
-		n, err := strconv.ParseInt(text, 10, 64)
+	case 'i', 'y', 'Z', 't':
+		n, err := parseInt(raw)
 		if err != nil {
 			return bad(err)
 		}
-		if k == 'y' {
+		switch k {
+		case 'y':
 			return event.Year(int(n)), nil
+		case 'Z':
+			return event.TimestampMicros(n), nil
+		case 't':
+			return event.TimeMicros(n), nil
 		}
 		return event.Int(n), nil
 	case 'u', 'B':
-		n, err := strconv.ParseUint(text, 10, 64)
+		n, err := parseUint(raw)
 		if err != nil {
 			return bad(err)
 		}
@@ -225,6 +293,9 @@ func ParseOdsyncValue(s string) (event.Value, error) {
 			return event.Bits(n), nil
 		}
 		return event.Uint(n), nil
+	}
+	text := string(raw)
+	switch k {
 	case 'f':
 		f, err := strconv.ParseFloat(text, 32)
 		if err != nil {
@@ -255,15 +326,6 @@ func ParseOdsyncValue(s string) (event.Value, error) {
 			return event.JSON(string(raw)), nil
 		}
 		return event.Bytes(raw), nil
-	case 'Z', 't':
-		n, err := strconv.ParseInt(text, 10, 64)
-		if err != nil {
-			return bad(err)
-		}
-		if k == 'Z' {
-			return event.TimestampMicros(n), nil
-		}
-		return event.TimeMicros(n), nil
 	case 'D', 'T':
 		p, err := civilParts(text, k == 'T')
 		if err != nil {
