@@ -136,3 +136,24 @@ sinks:
 		t.Errorf("Go type names in:\n%v", err)
 	}
 }
+
+func TestMySQLSink(t *testing.T) {
+	y := base + `  - {name: back, mysql: {addr: "127.0.0.1:4000", user: root, password: "${PW}"}}
+`
+	c, err := Parse([]byte(y), env(map[string]string{"PORT": "1", "PW": "pw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Sinks[1]
+	if s.Type != "mysql" || s.MySQL.Password != "pw" || s.MySQL.CheckpointTable != "odsync.sink_checkpoint" || s.MySQL.RowsPerStatement != 500 {
+		t.Fatalf("mysql sink %+v %+v", s, s.MySQL)
+	}
+	bad := strings.Replace(y, "password: \"${PW}\"}}", "password: \"${PW}\"}, batch: {in_flight: 4}}", 1)
+	bad = strings.Replace(bad, "user: root, ", "", 1)
+	_, err = Parse([]byte(bad), env(map[string]string{"PORT": "1", "PW": "pw"}))
+	for _, want := range []string{"sinks[1].mysql.user: required", "sinks[1].batch.in_flight: 4: a mysql sink applies batches in order"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err %v: want %q", err, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func testTable() *Table {
@@ -113,5 +114,13 @@ func TestValueText(t *testing.T) {
 	}
 	if DateTime(2024, 1, 1, 0, 0, 0, 0).Uint() >= DateTime(2024, 1, 1, 0, 0, 0, 1).Uint() {
 		t.Error("civil packing does not order")
+	}
+}
+
+func TestEventMemSize(t *testing.T) {
+	e := Event{Op: OpUpdate, Before: []Value{Int(1), String("abc")}, After: []Value{Int(1), String("abcd")}, Pos: Position{File: "t/1"}}
+	want := int64(unsafe.Sizeof(e)) + 4*int64(unsafe.Sizeof(Value{})) + 3 + 3 + 4
+	if got := e.MemSize(); got != want {
+		t.Fatalf("MemSize = %d, want %d", got, want)
 	}
 }

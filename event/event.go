@@ -1,6 +1,9 @@
 package event
 
-import "strconv"
+import (
+	"strconv"
+	"unsafe"
+)
 
 // Op is what happened to a row, or DDL.
 type Op uint8
@@ -112,6 +115,22 @@ func (e *Event) ODSSeq() uint64 {
 		return e.Origin
 	}
 	return e.Seq
+}
+
+// MemSize approximates the memory an event holds: the Event, its row
+// images and their strings (a string shared by several events is counted
+// by each). Bounds on buffered events (capture queues, source buffers)
+// use it.
+func (e *Event) MemSize() int64 {
+	const eventBytes, valueBytes = int(unsafe.Sizeof(Event{})), int(unsafe.Sizeof(Value{}))
+	n := int64(eventBytes + len(e.DDL) + len(e.Pos.File) + len(e.Pos.GTID))
+	for _, row := range [2][]Value{e.Before, e.After} {
+		n += int64(valueBytes * len(row))
+		for i := range row {
+			n += int64(len(row[i].str))
+		}
+	}
+	return n
 }
 
 // Row returns the image that describes the row's state after the event:

@@ -28,6 +28,8 @@ var jobs = map[string]struct {
 	"ticdc-s3.yaml":         {"ticdc", []string{"s3"}},
 	"ticdc-maxcompute.yaml": {"ticdc", []string{"maxcompute"}},
 	"debezium-s3.yaml":      {"kafka", []string{"s3"}},
+	"mysql-tidb.yaml":       {"mysql", []string{"mysql"}},
+	"tidb-s3.yaml":          {"tidb", []string{"s3"}},
 }
 
 // env holds a value for every ${VAR} the examples reference.
@@ -38,6 +40,8 @@ var env = map[string]string{
 	"ALIBABA_CLOUD_ACCESS_KEY_ID":     "LTAIEXAMPLE",
 	"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "odps-secret",
 	"KAFKA_PASSWORD":                  "kafka-secret",
+	"REPLICA_PASSWORD":                "replica-secret",
+	"TIDB_DSN":                        "odsync:tidb-secret@tcp(tidb-1:4000)/",
 }
 
 func TestExamplesLoad(t *testing.T) {
@@ -148,6 +152,9 @@ func secretsOf(cfg *config.Config) []string {
 		}
 		if s.MaxCompute != nil {
 			add(s.MaxCompute.AccessKey, s.MaxCompute.STSToken)
+		}
+		if s.MySQL != nil {
+			add(s.MySQL.Password)
 		}
 	}
 	return out

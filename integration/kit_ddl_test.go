@@ -15,7 +15,12 @@ import (
 // layouts, and the final state per key equal to the source.
 func TestKitDDL(t *testing.T) {
 	kitEach(t, func(t *testing.T, d kitDriver) {
-		r := kitOpen(t, d, "kd_"+d.name, "")
+		mapping := ""
+		if d.system == kitState {
+			// A mirror: the target follows drops, truncates and renames.
+			mapping = "  evolution: evolve\n"
+		}
+		r := kitOpen(t, d, "kd_"+d.name, mapping)
 		r.start()
 		steps := ddlSteps()
 		want := map[string]int{}
@@ -39,6 +44,16 @@ func TestKitDDL(t *testing.T) {
 			}
 			t.Logf("restarting odsync after step %s (%s)", st.Name, st.Restart)
 			r.start()
+		}
+		if d.system == kitState {
+			for _, table := range []string{"t2", "u"} { // the script's final tables
+				r.waitState(table, 90*time.Second)
+			}
+			r.stop()
+			if lg := readFile(t, r.log); kitBadLog(lg) != "" {
+				t.Errorf("the log has %q:\n%s", kitBadLog(lg), kitLogTail(r.log))
+			}
+			return
 		}
 		for table, n := range want {
 			r.poll(r.table(table), 90*time.Second, seqsAtLeast(n))

@@ -32,6 +32,7 @@ type kitSystem int
 const (
 	kitFiles      kitSystem = iota // local directory and S3: Parquet, CSV, JSON lines
 	kitMaxCompute                  // MaxCompute (BIGINT without -2^63, DECIMAL scale <= 18)
+	kitState                       // a MySQL-protocol database holding the current rows (kit_mysql_test.go)
 )
 
 // kitDriver is one sink kind in the kit.
@@ -72,6 +73,9 @@ type kitSink struct {
 	// is the `sinks:` entry (named "kit") of what its readers read; verify
 	// checks that instead.
 	verifyEntry string
+	// target is the database of a state sink (kitState): each part checks
+	// that its tables equal the source's (kitRun.waitState).
+	target *sql.DB
 }
 
 // kitRow (declared with the Kafka codec kit) is one landed row: column ->
@@ -103,6 +107,7 @@ var kitDrivers = []kitDriver{
 	{name: "s3_jsonl", system: kitFiles, open: kitS3("jsonl")},
 	{name: "maxcompute", system: kitMaxCompute, open: kitMaxComputeSink},
 	{name: "kafka_odsync", system: kitFiles, open: kitKafkaSink},
+	{name: "mysql", system: kitState, open: kitMySQLSink},
 }
 
 // kitLocal is the local directory sink writing format.
@@ -284,6 +289,8 @@ type kitRun struct {
 	cfg  string
 	log  string
 	p    *harness.Process
+	// plain reads the source for state comparisons (kit_mysql_test.go).
+	plain *sql.DB
 }
 
 // kitTZ is odsync's process time zone in the kit: not UTC, so time-zone

@@ -198,6 +198,12 @@ func kitTypesTopic(t *testing.T, d kitDriver, topic kitTopic) {
 	r.start()
 	r.waitSnapshot()
 	kitInsertTypes(r, topic.types, binlogIDs)
+	if d.system == kitState {
+		// Every value exact: the target table equals the source's.
+		r.waitState("t", 60*time.Second)
+		r.stop()
+		return
+	}
 	n := kitTypeRows(topic.types) + 1
 	rows := r.poll(r.table("t"), 60*time.Second, seqsAtLeast(2*n))
 	if !r.p.Exited() {

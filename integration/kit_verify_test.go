@@ -55,6 +55,10 @@ func TestKitVerify(t *testing.T) {
 		r.start()
 		r.exec(fmt.Sprintf("INSERT INTO %s.t VALUES %s", r.name, strings.Join(vals[30:], ", ")),
 			fmt.Sprintf("UPDATE %s.t SET name = 'renamed' WHERE id = 7", r.name))
+		if d.system == kitState {
+			kitVerifyState(t, r)
+			return
+		}
 		rows := r.wait(r.table("t"), 90*time.Second, func(rows []kitRow) (bool, string) {
 			m := latest(rows, "id")
 			return len(m) == 40 && m["7"].str("name") == "renamed", fmt.Sprintf("%d keys", len(m))
@@ -98,4 +102,37 @@ func TestKitVerify(t *testing.T) {
 			t.Errorf("the report does not name the tampered key id=7:\n%s", out)
 		}
 	})
+}
+
+// kitVerifyState is TestKitVerify for a state sink: verify reports MATCH,
+// then MISMATCH naming the key once a target row was changed.
+func kitVerifyState(t *testing.T, r *kitRun) {
+	r.waitState("t", 90*time.Second)
+	r.stop()
+	rep, code, out := kitVerify(t, r)
+	if rep == nil {
+		return
+	}
+	if code != 0 || !rep.OK() || len(rep.Tables) != 1 || rep.Tables[0].Status != verify.StatusMatch {
+		t.Fatalf("after a clean sync: exit %d, want 0 and MATCH:\n%s", code, out)
+	}
+	if tr := rep.Tables[0]; tr.SourceRows != 40 || tr.TargetRows != 40 {
+		t.Errorf("after a clean sync: %d source rows, %d target rows, want 40 and 40", tr.SourceRows, tr.TargetRows)
+	}
+	if _, err := r.sink.target.Exec(fmt.Sprintf("UPDATE `%s`.t SET name = 'tampered' WHERE id = 7", r.name)); err != nil {
+		t.Fatal(err)
+	}
+	rep, code, out = kitVerify(t, r)
+	if rep == nil {
+		return
+	}
+	if code == 0 || rep.OK() || len(rep.Tables) != 1 || rep.Tables[0].Status != verify.StatusMismatch {
+		t.Fatalf("after tampering with id 7: exit %d, want non-zero and MISMATCH:\n%s", code, out)
+	}
+	if tr := rep.Tables[0]; tr.Diffs.Changed != 1 || tr.Diffs.Missing != 0 || tr.Diffs.Extra != 0 {
+		t.Errorf("after tampering with id 7: diffs %+v, want exactly one changed row:\n%s", tr.Diffs, out)
+	}
+	if !strings.Contains(out, "id=7") {
+		t.Errorf("the report does not name the tampered key id=7:\n%s", out)
+	}
 }

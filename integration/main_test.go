@@ -12,6 +12,8 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	harness.StopMariaDB()
+	stopMySQLTarget()
+	harness.StopTiDB()
 	harness.Cleanup()
 	os.Exit(code)
 }

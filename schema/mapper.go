@@ -101,6 +101,11 @@ func (m *Mapper) TargetName(t event.TableID) (string, error) {
 	return r.base, r.err
 }
 
+// Evolution returns the schema-evolution mode of a source table (the
+// mapping's evolution, or its table rule's). Sinks that keep their own
+// target tables (the MySQL sink) apply source DDL by it.
+func (m *Mapper) Evolution(t event.TableID) Mode { return m.resolve(t).mode }
+
 // resolve routes a source table (cached).
 func (m *Mapper) resolve(id event.TableID) *resolution {
 	m.mu.Lock()

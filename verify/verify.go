@@ -257,6 +257,9 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 		return err
 	}
 	res.Target = base
+	if b, ok := sk.Reader.(interface{ bindSource(event.TableID, string) }); ok {
+		b.bindSource(id, base) // a reader of tables named like the source's (MySQLReader)
+	}
 	layout, err := sk.Reader.Layout(ctx, base)
 	if err != nil {
 		return err

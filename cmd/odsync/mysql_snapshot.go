@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
@@ -125,7 +126,7 @@ func replayMySQLSource(ctx context.Context, cfg *config.Config, spec string, std
 	var desc string
 	var err error
 	if k := cfg.Source.KafkaConfig(); k != nil {
-		cp, desc, err = ticdc.ResolveStart(ctx, *k, spec)
+		cp, desc, err = kafka.ResolveStart(ctx, *k, spec)
 	} else {
 		cp, desc, err = mysql.ResolveStart(ctx, *cfg.Source.MySQL, spec)
 	}
@@ -138,13 +139,16 @@ func replayMySQLSource(ctx context.Context, cfg *config.Config, spec string, std
 	}
 	defer log.Close()
 	old := log.Checkpoint()
+	if c, err := tidb.DecodeCheckpoint(old); err == nil && !c.Done {
+		return fmt.Errorf("replay: the TiDB snapshot at TSO %d is not finished (%s): a new changefeed position now would skip the rest of it; let the snapshot finish first", c.TSO, c.String())
+	}
 	if _, err := log.Append(ctx, nil, cp); err != nil {
 		return err
 	}
 	prev := "none"
 	if c, err := mysql.DecodeCheckpoint(old); err == nil {
 		prev = c.String()
-	} else if c, err := ticdc.DecodeCheckpoint(old); err == nil {
+	} else if c, err := kafka.DecodeCheckpoint(old); err == nil {
 		prev = c.String()
 	}
 	fmt.Fprintf(stdout, "source checkpoint moved from %s to %s (%s); the next odsync run captures from there\n", prev, desc, spec)

@@ -96,6 +96,8 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int
 					continue
 				}
 				fmt.Fprintf(stdout, "-- sink %s (S3, Athena/Glue):\n%s\n\n", s.Name, ddl)
+			case "mysql":
+				fmt.Fprintf(stdout, "-- sink %s (MySQL %s; created when missing):\n%s;\n\n", s.Name, s.MySQL.Addr, s.MySQL.CreateTable(t))
 			case "local":
 				fmt.Fprintf(stdout, "-- sink %s (local %s files): %s/%s/%s=<value>/\n\n", s.Name, s.Local.Format, s.Local.Dir, tg.Name, tg.PartitionColumn)
 			}

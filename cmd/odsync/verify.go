@@ -87,6 +87,11 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if cfg.Source.MySQL != nil {
 		srcCfg = *cfg.Source.MySQL
 	}
+	if cfg.Source.TiDB != nil {
+		if srcCfg, err = cfg.Source.TiDB.SQLSource(); err != nil {
+			return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
+		}
+	}
 	if *sourceAddr != "" {
 		srcCfg.Addr = *sourceAddr
 	}
@@ -219,6 +224,16 @@ func verifyReader(ctx context.Context, s config.Sink, tmp string) (verify.Target
 		}
 		return verify.NewMaxComputeReader(verify.MaxComputeConfig{Endpoint: mc.Endpoint, TunnelEndpoint: mc.TunnelEndpoint,
 			Project: mc.Project, Schema: mc.Schema, Account: acct})
+	case "mysql":
+		my := *s.MySQL
+		my.EnsureDefaults()
+		pw, err := my.Secret()
+		if err != nil {
+			return nil, err
+		}
+		return verify.NewMySQLReader(ctx, verify.MySQLConfig{
+			Target:   mysql.Config{Addr: my.Addr, User: my.User, Password: pw, ConnectTimeout: my.ConnectTimeout},
+			Database: my.Database, CheckpointTable: my.CheckpointTable, Sink: s.Name})
 	}
 	return nil, fmt.Errorf("type %q cannot be verified", s.Type)
 }

@@ -45,6 +45,8 @@ type Server struct {
 	done    chan struct{}
 	ownDir  bool
 	errLog  string
+	bin     string   // mariadbd
+	args    []string // its command line (with the port)
 }
 
 // Find returns the paths of mariadbd and mariadb-install-db.
@@ -125,6 +127,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			"--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
 			"--log-error=" + s.errLog}
 		args = append(args, opts.ExtraArgs...)
+		s.bin, s.args = mariadbd, args
 		cmd := exec.Command(mariadbd, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 		if err := cmd.Start(); err != nil {
@@ -203,7 +206,33 @@ func (s *Server) Stop() error {
 // Kill stops the server with SIGKILL (a crash) without removing its files.
 func (s *Server) Kill() { s.kill() }
 
-// Restart starts the server again on the same port and datadir after Stop(false)/Kill.
+// Pause stops the server with SIGTERM, keeping its files and port for
+// Resume (an outage of the server).
+func (s *Server) Pause() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			s.kill()
+		}
+	}
+}
+
+// Resume starts the server again on the same port and datadir after Pause
+// or Kill, and waits until it accepts connections.
+func (s *Server) Resume(ctx context.Context) error {
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("mariadb: restart mariadbd: %w", err)
+	}
+	s.cmd = cmd
+	s.done = make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
+	return s.waitReady(ctx, 60*time.Second)
+}
+
 func (s *Server) kill() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)

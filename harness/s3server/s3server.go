@@ -84,7 +84,7 @@ func Binary(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("s3server: %w", err)
 	}
 	defer lock.Close()
-	if err := flock(ctx, lock); err != nil {
+	if err := Flock(ctx, lock); err != nil {
 		return "", err
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
@@ -120,7 +120,11 @@ func Binary(ctx context.Context) (string, error) {
 	return bin, nil
 }
 
-func flock(ctx context.Context, f *os.File) error {
+// Flock takes an exclusive lock on f, waiting until ctx is done; the
+// builders of cached test servers (this package, harness/tidb) serialize
+// their builds across test binaries with it. Release with
+// syscall.Flock(fd, LOCK_UN) or by closing f.
+func Flock(ctx context.Context, f *os.File) error {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {

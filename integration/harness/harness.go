@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/harness/mariadb"
+	"github.com/odsync/odsync/harness/tidb"
 )
 
 // InCI reports whether the tests run in CI (CI=true), where nothing may skip.
@@ -64,6 +65,35 @@ func MariaDB(t testing.TB) *mariadb.Server {
 func StopMariaDB() {
 	if dbSrv != nil {
 		dbSrv.Stop()
+	}
+}
+
+var (
+	tidbOnce sync.Once
+	tidbSrv  *tidb.Server
+	tidbErr  error
+)
+
+// TiDB returns the package's private tidb-server (unistore), starting it on
+// first use (building it first when the test cache has no binary: ~8.5 min
+// cold; .ci/run builds it before the tests). Call StopTiDB from TestMain.
+func TiDB(t testing.TB) *tidb.Server {
+	t.Helper()
+	tidbOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		defer cancel()
+		tidbSrv, tidbErr = tidb.Start(ctx, tidb.Options{})
+	})
+	if tidbErr != nil {
+		Unavailable(t, "tidb-server (built by harness/tidb from the Go module proxy)", tidbErr)
+	}
+	return tidbSrv
+}
+
+// StopTiDB stops the package's tidb-server if it was started.
+func StopTiDB() {
+	if tidbSrv != nil {
+		tidbSrv.Close()
 	}
 }
 
