@@ -114,10 +114,11 @@ func New(cfg Config, lg *slog.Logger) (*Sink, error) {
 		kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
 		kgo.ProducerLinger(0),
 		kgo.MaxBufferedRecords(1 << 20),
-		kgo.Dialer((&net.Dialer{Timeout: cfg.DialTimeout}).DialContext),
 	}
 	if tlsCfg != nil {
 		opts = append(opts, kgo.Dialer((&tls.Dialer{NetDialer: &net.Dialer{Timeout: cfg.DialTimeout}, Config: tlsCfg}).DialContext))
+	} else {
+		opts = append(opts, kgo.Dialer((&net.Dialer{Timeout: cfg.DialTimeout}).DialContext))
 	}
 	if mech != nil {
 		opts = append(opts, kgo.SASL(mech))
@@ -424,6 +425,10 @@ func (s *Sink) refreshTopics(ctx context.Context) error {
 			continue
 		}
 		if ti := s.topics[*t.Topic]; ti == nil || ti.partitions != len(t.Partitions) {
+			if ti != nil {
+				s.lg.Warn("kafka sink: the topic's partition count changed: keys now go to other partitions (order a key's changes by _seq)",
+					"topic", *t.Topic, "was", ti.partitions, "now", len(t.Partitions))
+			}
 			s.topics[*t.Topic] = &topicInfo{partitions: len(t.Partitions), part: s.hash.ForTopic(*t.Topic)}
 		}
 	}

@@ -16,14 +16,17 @@ import (
 // Odsync decodes odsync's own Kafka format, written by odsync's Kafka sink
 // (docs/kafka-sink.md#the-odsync-format): one event per message with its
 // _seq, commit time, source position and full table schema, values typed
-// exactly; watermarks. Each event's _seq becomes codec.Decoded.CommitTs (the
+// exactly; watermarks. Each event's _seq becomes Decoded.CommitTs (the
 // ordering and replay key of watermark ordering) and Event.Origin (the ODS
 // _seq); Event.Pos is the capture's source position. It is not safe for
 // concurrent use.
 type Odsync struct {
 	dec    codec.Decompressor
+	tape   codec.Tape
 	tables map[string]*event.Table
 	max    int
+	key    []byte
+	buf    []byte
 }
 
 // NewOdsync returns a decoder for odsync's own format.
@@ -34,26 +37,6 @@ func NewOdsync(cfg codec.Config) (*Odsync, error) {
 		return nil, err
 	}
 	return &Odsync{dec: codec.Decompressor{Codec: cfg.Compression}, tables: map[string]*event.Table{}, max: cfg.MaxCachedTables}, nil
-}
-
-type odsyncMsg struct {
-	V        int    `json:"v"`
-	Seq      uint64 `json:"_seq"`
-	Op       string `json:"_op"`
-	DB       string `json:"db"`
-	Table    string `json:"table"`
-	CommitTs int64  `json:"_commit_ts"`
-	Pos      struct {
-		File   string `json:"file"`
-		Offset uint64 `json:"offset"`
-		GTID   string `json:"gtid"`
-	} `json:"_pos"`
-	TxnEnd        bool            `json:"txn_end"`
-	SchemaVersion string          `json:"schema_version"`
-	Schema        json.RawMessage `json:"schema"`
-	Before        []*string       `json:"before"`
-	After         []*string       `json:"after"`
-	DDL           string          `json:"ddl"`
 }
 
 type odsyncSchema struct {
@@ -78,26 +61,62 @@ func odsFail(table, field, column string, err error) error {
 
 // Decode decodes one message (the key is not used).
 func (d *Odsync) Decode(key, value []byte) ([]codec.Decoded, error) {
-	b, err := d.dec.Decode(value)
+	t := &d.tape
+	root, err := codec.ParseObject(&d.dec, t, value)
 	if err != nil {
 		return nil, odsFail("", "value", "", err)
 	}
-	var m odsyncMsg
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, odsFail("", "value", "", err)
+	str := func(k string) (string, error) {
+		n := t.Field(root, k)
+		if t.IsNull(n) {
+			return "", nil
+		}
+		if t.Kind(n) != codec.JString {
+			return "", odsFail("", k, "", fmt.Errorf("is a JSON %s, not a string", t.Kind(n)))
+		}
+		return t.Str(n), nil
 	}
-	name := codec.TableName(m.DB, m.Table)
-	if m.V != 1 {
-		return nil, odsFail(name, "v", "", fmt.Errorf("format version %d (this odsync reads 1)", m.V))
+	db, err := str("db")
+	if err != nil {
+		return nil, err
 	}
-	if m.Seq == 0 {
+	tbl, err := str("table")
+	if err != nil {
+		return nil, err
+	}
+	name := codec.TableName(db, tbl)
+	num := func(obj int32, k string) (uint64, error) {
+		n := t.Field(obj, k)
+		if t.IsNull(n) {
+			return 0, nil
+		}
+		v, err := t.UintNode(n)
+		if err != nil {
+			return 0, odsFail(name, k, "", err)
+		}
+		return v, nil
+	}
+	if v, err := num(root, "v"); err != nil {
+		return nil, err
+	} else if v != 1 {
+		return nil, odsFail(name, "v", "", fmt.Errorf("format version %d (this odsync reads 1)", v))
+	}
+	seq, err := num(root, "_seq")
+	if err != nil {
+		return nil, err
+	}
+	if seq == 0 {
 		return nil, odsFail(name, "_seq", "", errors.New("missing or 0"))
 	}
-	if m.Op == "W" {
-		return []codec.Decoded{{Kind: codec.KindWatermark, Watermark: m.Seq}}, nil
+	opText, err := str("_op")
+	if err != nil {
+		return nil, err
+	}
+	if opText == "W" {
+		return []codec.Decoded{{Kind: codec.KindWatermark, Watermark: seq}}, nil
 	}
 	var op event.Op
-	switch m.Op {
+	switch opText {
 	case "I":
 		op = event.OpInsert
 	case "U":
@@ -109,27 +128,56 @@ func (d *Odsync) Decode(key, value []byte) ([]codec.Decoded, error) {
 	case "X":
 		op = event.OpDDL
 	default:
-		return nil, odsFail(name, "_op", "", fmt.Errorf("unknown op %q", m.Op))
+		return nil, odsFail(name, "_op", "", fmt.Errorf("unknown op %q", opText))
 	}
-	ev := event.Event{Op: op, Source: event.TableID{DB: m.DB, Table: m.Table}, CommitTime: m.CommitTs,
-		Pos: event.Position{File: m.Pos.File, Offset: m.Pos.Offset, GTID: m.Pos.GTID}, TxnEnd: m.TxnEnd,
-		DDL: m.DDL, Origin: m.Seq}
-	if len(m.Schema) > 0 && string(m.Schema) != "null" {
-		if ev.Table, err = d.table(&m); err != nil {
+	ev := event.Event{Op: op, Source: event.TableID{DB: db, Table: tbl}, Origin: seq}
+	if n := t.Field(root, "_commit_ts"); !t.IsNull(n) {
+		if ev.CommitTime, err = t.IntNode(n); err != nil {
+			return nil, odsFail(name, "_commit_ts", "", err)
+		}
+	}
+	if pos := t.Field(root, "_pos"); !t.IsNull(pos) {
+		if t.Kind(pos) != codec.JObject {
+			return nil, odsFail(name, "_pos", "", fmt.Errorf("is a JSON %s, not an object", t.Kind(pos)))
+		}
+		if f := t.Field(pos, "file"); !t.IsNull(f) && t.Kind(f) == codec.JString {
+			ev.Pos.File = t.Str(f)
+		}
+		if ev.Pos.Offset, err = num(pos, "offset"); err != nil {
+			return nil, err
+		}
+		if g := t.Field(pos, "gtid"); !t.IsNull(g) && t.Kind(g) == codec.JString {
+			ev.Pos.GTID = t.Str(g)
+		}
+	}
+	if n := t.Field(root, "txn_end"); !t.IsNull(n) {
+		if ev.TxnEnd, err = t.BoolNode(n); err != nil {
+			return nil, odsFail(name, "txn_end", "", err)
+		}
+	}
+	if ev.DDL, err = str("ddl"); err != nil {
+		return nil, err
+	}
+	if sch := t.Field(root, "schema"); !t.IsNull(sch) {
+		ver, err := str("schema_version")
+		if err != nil {
+			return nil, err
+		}
+		if ev.Table, err = d.table(db, tbl, ver, t.Src[t.Nodes[sch].Start:t.Nodes[sch].End]); err != nil {
 			return nil, err
 		}
 	}
 	if op == event.OpDDL {
-		if m.DDL == "" {
+		if ev.DDL == "" {
 			return nil, odsFail(name, "ddl", "", errors.New("empty DDL statement"))
 		}
-		return []codec.Decoded{{Kind: codec.KindDDL, Events: []event.Event{ev}, CommitTs: m.Seq}}, nil
+		return []codec.Decoded{{Kind: codec.KindDDL, Events: []event.Event{ev}, CommitTs: seq}}, nil
 	}
 	if ev.Table == nil {
 		return nil, odsFail(name, "schema", "", errors.New("row event without a schema"))
 	}
-	if ev.Before, err = odsRow(ev.Table, m.Before, "before"); err == nil {
-		ev.After, err = odsRow(ev.Table, m.After, "after")
+	if ev.Before, err = d.row(ev.Table, t.Field(root, "before"), "before"); err == nil {
+		ev.After, err = d.row(ev.Table, t.Field(root, "after"), "after")
 	}
 	if err != nil {
 		return nil, err
@@ -137,21 +185,21 @@ func (d *Odsync) Decode(key, value []byte) ([]codec.Decoded, error) {
 	if ev.Row() == nil {
 		return nil, odsFail(name, "after", "", fmt.Errorf("%s event without its row image", op))
 	}
-	return []codec.Decoded{{Kind: codec.KindRow, Events: []event.Event{ev}, CommitTs: m.Seq}}, nil
+	return []codec.Decoded{{Kind: codec.KindRow, Events: []event.Event{ev}, CommitTs: seq}}, nil
 }
 
-// table returns the message's schema, cached by its version.
-func (d *Odsync) table(m *odsyncMsg) (*event.Table, error) {
-	name := codec.TableName(m.DB, m.Table)
-	key := m.SchemaVersion + "\x00" + name
-	if t := d.tables[key]; t != nil {
+// table returns a message's schema (JSON), cached by its version.
+func (d *Odsync) table(db, tbl, version string, raw []byte) (*event.Table, error) {
+	name := codec.TableName(db, tbl)
+	d.key = append(append(append(d.key[:0], version...), 0), name...)
+	if t := d.tables[string(d.key)]; t != nil {
 		return t, nil
 	}
 	var s odsyncSchema
-	if err := json.Unmarshal(m.Schema, &s); err != nil {
+	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, odsFail(name, "schema", "", err)
 	}
-	t := &event.Table{ID: event.TableID{DB: m.DB, Table: m.Table}, Key: s.Key}
+	t := &event.Table{ID: event.TableID{DB: db, Table: tbl}, Key: s.Key}
 	for _, c := range s.Columns {
 		typ, ok := event.ParseType(c.Type)
 		if !ok {
@@ -166,59 +214,79 @@ func (d *Odsync) table(m *odsyncMsg) (*event.Table, error) {
 		}
 	}
 	t.Seal()
-	if want := strconv.FormatUint(t.Version, 10); m.SchemaVersion != want {
-		return nil, odsFail(name, "schema_version", "", fmt.Errorf("%s, but the schema hashes to %s (altered in transit, or written by an incompatible odsync)", m.SchemaVersion, want))
+	if want := strconv.FormatUint(t.Version, 10); version != want {
+		return nil, odsFail(name, "schema_version", "", fmt.Errorf("%s, but the schema hashes to %s (altered in transit, or written by an incompatible odsync)", version, want))
 	}
 	if len(d.tables) >= d.max {
 		clear(d.tables)
 	}
-	d.tables[key] = t
+	d.tables[string(d.key)] = t
 	return t, nil
 }
 
-func odsRow(t *event.Table, in []*string, field string) ([]event.Value, error) {
-	if in == nil {
+// row decodes a row image (absent or null: nil).
+func (d *Odsync) row(tb *event.Table, arr int32, field string) ([]event.Value, error) {
+	t := &d.tape
+	if t.IsNull(arr) {
 		return nil, nil
 	}
-	if len(in) != len(t.Columns) {
-		return nil, odsFail(codec.TableName(t.ID.DB, t.ID.Table), field, "", fmt.Errorf("%d values for %d columns", len(in), len(t.Columns)))
+	name := codec.TableName(tb.ID.DB, tb.ID.Table)
+	if t.Kind(arr) != codec.JArray {
+		return nil, odsFail(name, field, "", fmt.Errorf("is a JSON %s, not an array", t.Kind(arr)))
 	}
-	out := make([]event.Value, len(in))
-	for i, p := range in {
-		if p == nil {
-			continue
+	if n := t.Count(arr); n != len(tb.Columns) {
+		return nil, odsFail(name, field, "", fmt.Errorf("%d values for %d columns", n, len(tb.Columns)))
+	}
+	out := make([]event.Value, len(tb.Columns))
+	end := t.Nodes[arr].Next
+	i := 0
+	for e := arr + 1; e < end; e = t.Nodes[e].Next {
+		switch t.Kind(e) {
+		case codec.JNull:
+		case codec.JString:
+			v, err := parseOdsyncValue(t.Text(e, d.buf[:0]))
+			if err != nil {
+				return nil, odsFail(name, field, tb.Columns[i].Name, err)
+			}
+			out[i] = v
+		default:
+			return nil, odsFail(name, field, tb.Columns[i].Name, fmt.Errorf("value is a JSON %s, not a string or null", t.Kind(e)))
 		}
-		v, err := ParseOdsyncValue(*p)
-		if err != nil {
-			return nil, odsFail(codec.TableName(t.ID.DB, t.ID.Table), field, t.Columns[i].Name, err)
-		}
-		out[i] = v
+		i++
 	}
 	return out, nil
 }
 
 // ParseOdsyncValue parses a value's "<kind>:<text>" (see the Kafka sink's
 // AppendValueText).
-func ParseOdsyncValue(s string) (event.Value, error) {
-	if len(s) < 2 || s[1] != ':' {
-		return event.Null, fmt.Errorf("value %s: want <kind>:<text>", codec.QuoteShort([]byte(s)))
+func ParseOdsyncValue(s string) (event.Value, error) { return parseOdsyncValue([]byte(s)) }
+
+// parseOdsyncValue parses b without keeping it (strings are copied).
+func parseOdsyncValue(b []byte) (event.Value, error) {
+	if len(b) < 2 || b[1] != ':' {
+		return event.Null, fmt.Errorf("value %s: want <kind>:<text>", codec.QuoteShort(b))
 	}
-	k, text := s[0], s[2:]
+	k, raw := b[0], b[2:]
 	bad := func(err error) (event.Value, error) {
-		return event.Null, fmt.Errorf("value %s: %v", codec.QuoteShort([]byte(s)), err)
+		return event.Null, fmt.Errorf("value %s: %v", codec.QuoteShort(b), err)
 	}
 	switch k {
-	case 'i', 'y':
-		n, err := strconv.ParseInt(text, 10, 64)
+	case 'i', 'y', 'Z', 't':
+		n, err := codec.ParseInt(raw)
 		if err != nil {
 			return bad(err)
 		}
-		if k == 'y' {
+		switch k {
+		case 'y':
 			return event.Year(int(n)), nil
+		case 'Z':
+			return event.TimestampMicros(n), nil
+		case 't':
+			return event.TimeMicros(n), nil
 		}
 		return event.Int(n), nil
 	case 'u', 'B':
-		n, err := strconv.ParseUint(text, 10, 64)
+		n, err := codec.ParseUint(raw)
 		if err != nil {
 			return bad(err)
 		}
@@ -226,6 +294,9 @@ func ParseOdsyncValue(s string) (event.Value, error) {
 			return event.Bits(n), nil
 		}
 		return event.Uint(n), nil
+	}
+	text := string(raw)
+	switch k {
 	case 'f':
 		f, err := strconv.ParseFloat(text, 32)
 		if err != nil {
@@ -256,15 +327,6 @@ func ParseOdsyncValue(s string) (event.Value, error) {
 			return event.JSON(string(raw)), nil
 		}
 		return event.Bytes(raw), nil
-	case 'Z', 't':
-		n, err := strconv.ParseInt(text, 10, 64)
-		if err != nil {
-			return bad(err)
-		}
-		if k == 'Z' {
-			return event.TimestampMicros(n), nil
-		}
-		return event.TimeMicros(n), nil
 	case 'D', 'T':
 		p, err := civilParts(text, k == 'T')
 		if err != nil {
