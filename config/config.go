@@ -21,8 +21,10 @@ import (
 	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
+	kafkasink "github.com/odsync/odsync/sink/kafka"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	mysqlsink "github.com/odsync/odsync/sink/mysql"
@@ -46,6 +48,12 @@ type Config struct {
 	// Shutdown bounds the graceful stop: capture stops, sinks drain what the
 	// log holds for at most this long. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MemoryLimit is the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit, like GOMEMLIMIT, which it overrides):
+	// past it the garbage collector runs more often instead of letting the
+	// heap grow to twice what is live. 0 (default) leaves Go's default
+	// (GOMEMLIMIT, else no limit).
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 	// Admin is the HTTP server of /healthz, /readyz, /status, /metrics and the status page.
 	Admin admin.Config `yaml:"admin"`
 	// Telemetry configures lag sampling, history and OTLP export.
@@ -66,6 +74,11 @@ type State struct {
 	// max_log_bytes: past 3/4 of it, only what sinks still need is kept.
 	// Default 24h; 0s keeps nothing.
 	Retention *time.Duration `yaml:"retention"`
+	// MemTableSize is the log's Pebble memtable size; up to two are held
+	// in memory. Default 32MiB. Smaller saves memory; with retention 0,
+	// entries that sinks pass while still in the memtable never reach disk
+	// files, so a smaller memtable writes (and compacts) more of them.
+	MemTableSize ByteSize `yaml:"memtable_size"`
 }
 
 // Source selects and configures the capture.
@@ -76,12 +89,15 @@ type Source struct {
 	MySQL *mysql.Config       `yaml:"mysql"`
 	TiCDC *ticdc.SourceConfig `yaml:"ticdc"`
 	Kafka *ticdc.SourceConfig `yaml:"kafka"`
+	// TiDB is the snapshot side of source.type tidb (its changefeed is
+	// read with the source.ticdc settings).
+	TiDB *tidb.Config `yaml:"tidb"`
 }
 
 // Kafka returns the configuration of a ticdc or kafka source (nil for mysql).
 func (s *Source) KafkaConfig() *ticdc.SourceConfig {
 	switch s.Type {
-	case "ticdc":
+	case "ticdc", "tidb":
 		return s.TiCDC
 	case "kafka":
 		return s.Kafka
@@ -92,10 +108,11 @@ func (s *Source) KafkaConfig() *ticdc.SourceConfig {
 // Sink is one named destination.
 type Sink struct {
 	Name       string               `yaml:"name"`
-	Type       string               `yaml:"type"` // "local", "s3", "maxcompute" or "mysql"
+	Type       string               `yaml:"type"` // "local", "s3", "maxcompute", "kafka" or "mysql"
 	Local      *local.Config        `yaml:"local"`
 	S3         *s3sink.Config       `yaml:"s3"`
 	MaxCompute *mcsink.Config       `yaml:"maxcompute"`
+	Kafka      *kafkasink.Config    `yaml:"kafka"`
 	MySQL      *mysqlsink.Config    `yaml:"mysql"`
 	Batch      pipeline.BatchPolicy `yaml:"batch"`
 }
@@ -117,6 +134,9 @@ func (c *Config) EnsureDefaults() {
 	if c.State.Dir == "" {
 		c.State.Dir = "./odsync-state"
 	}
+	if c.State.MemTableSize == 0 {
+		c.State.MemTableSize = 32 << 20
+	}
 	if c.State.MaxLogBytes == 0 {
 		c.State.MaxLogBytes = 4 << 30
 	}
@@ -133,8 +153,18 @@ func (c *Config) EnsureDefaults() {
 		}
 		c.Source.MySQL.EnsureDefaults()
 	}
+	if c.Source.Type == "" && c.Source.TiDB != nil {
+		c.Source.Type = "tidb"
+	}
 	if c.Source.Type == "" && c.Source.TiCDC != nil {
 		c.Source.Type = "ticdc"
+	}
+	if c.Source.TiDB != nil {
+		c.Source.TiDB.EnsureDefaults()
+		if c.Source.TiCDC != nil && c.Source.TiCDC.TiDB.DSN == "" {
+			// Handle-key-only messages are re-read from the same server.
+			c.Source.TiCDC.TiDB.DSN = c.Source.TiDB.DSN
+		}
 	}
 	if c.Source.Type == "" && c.Source.Kafka != nil {
 		c.Source.Type = "kafka"
@@ -159,8 +189,14 @@ func (c *Config) EnsureDefaults() {
 		if s.Type == "" && s.MaxCompute != nil {
 			s.Type = "maxcompute"
 		}
+		if s.Type == "" && s.Kafka != nil {
+			s.Type = "kafka"
+		}
 		if s.Type == "" && s.MySQL != nil {
 			s.Type = "mysql"
+		}
+		if s.Kafka != nil {
+			s.Kafka.EnsureDefaults()
 		}
 		if s.MaxCompute != nil {
 			s.MaxCompute.EnsureDefaults()
@@ -203,6 +239,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
+		add(fmt.Errorf("memory_limit: %d: at least 32MiB (or 0: no limit)", c.MemoryLimit))
+	}
 	switch c.Source.Type {
 	case "mysql":
 		if c.Source.MySQL == nil {
@@ -222,13 +261,25 @@ func (c *Config) Validate() error {
 		} else {
 			add(c.Source.Kafka.Validate())
 		}
+	case "tidb":
+		if c.Source.TiDB == nil {
+			add(errors.New("source.tidb: required when source.type is tidb (the snapshot's dsn)"))
+		} else {
+			add(c.Source.TiDB.Validate())
+		}
+		if c.Source.TiCDC == nil {
+			add(errors.New("source.ticdc: required when source.type is tidb (the changefeed's topics)"))
+		} else {
+			add(c.Source.TiCDC.Validate())
+			add(tidb.CheckChangefeed(c.Source.TiCDC))
+		}
 	case "":
-		add(errors.New("source.type: required (mysql, ticdc or kafka)"))
+		add(errors.New("source.type: required (mysql, ticdc, kafka or tidb)"))
 	default:
-		add(fmt.Errorf("source.type: %q: want mysql, ticdc or kafka", c.Source.Type))
+		add(fmt.Errorf("source.type: %q: want mysql, ticdc, kafka or tidb", c.Source.Type))
 	}
-	if n := btoi(c.Source.MySQL != nil) + btoi(c.Source.TiCDC != nil) + btoi(c.Source.Kafka != nil); n > 1 {
-		add(errors.New("source: set only one of mysql, ticdc and kafka (one capture per deployment)"))
+	if n := btoi(c.Source.MySQL != nil) + btoi(c.Source.TiCDC != nil && c.Source.Type != "tidb") + btoi(c.Source.Kafka != nil) + btoi(c.Source.TiDB != nil); n > 1 {
+		add(errors.New("source: set only one of mysql, ticdc, kafka and tidb (one capture per deployment; tidb reads its changefeed with source.ticdc)"))
 	}
 	mappingErr := c.Mapping.Validate()
 	add(prefixed("mapping", mappingErr))
@@ -273,6 +324,15 @@ func (c *Config) Validate() error {
 			} else {
 				add(s.MaxCompute.Validate(p + ".maxcompute"))
 			}
+		case "kafka":
+			if s.Kafka == nil {
+				add(fmt.Errorf("%s.kafka: required when type is kafka", p))
+			} else {
+				add(s.Kafka.Validate(p + ".kafka"))
+			}
+			if s.Batch.InFlight > 1 {
+				add(fmt.Errorf("%s.batch.in_flight: %d: a kafka sink writes one batch at a time (per-partition order)", p, s.Batch.InFlight))
+			}
 		case "mysql":
 			if s.MySQL == nil {
 				add(fmt.Errorf("%s.mysql: required when type is mysql", p))
@@ -284,9 +344,9 @@ func (c *Config) Validate() error {
 				add(fmt.Errorf("%s.batch.in_flight: %d: a mysql sink applies batches in order; want 1", p, s.Batch.InFlight))
 			}
 		case "":
-			add(fmt.Errorf("%s.type: required (local, s3, maxcompute or mysql)", p))
+			add(fmt.Errorf("%s.type: required (local, s3, maxcompute, kafka or mysql)", p))
 		default:
-			add(fmt.Errorf("%s.type: %q: want local, s3, maxcompute or mysql", p, s.Type))
+			add(fmt.Errorf("%s.type: %q: want local, s3, maxcompute, kafka or mysql", p, s.Type))
 		}
 		add(s.Batch.Validate(p + ".batch"))
 	}
@@ -308,6 +368,9 @@ func (c *Config) Validate() error {
 	}
 	if c.State.Retention != nil && *c.State.Retention < 0 {
 		add(fmt.Errorf("state.retention: %s: must not be negative", *c.State.Retention))
+	}
+	if c.State.MemTableSize < 4<<20 || c.State.MemTableSize > 1<<30 {
+		add(fmt.Errorf("state.memtable_size: %d: want 4MiB..1GiB", c.State.MemTableSize))
 	}
 	if c.State.MaxLogBytes < 1<<20 {
 		add(fmt.Errorf("state.max_log_bytes: %d: at least 1MiB", c.State.MaxLogBytes))

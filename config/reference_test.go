@@ -13,8 +13,8 @@ import (
 // sections are the roots docs/configuration.md has a heading for; every key
 // is documented relative to the longest root that contains it.
 var sections = []string{
-	"state", "source", "source.mysql", "source.ticdc", "source.kafka", "mapping",
-	"sinks[]", "sinks[].local", "sinks[].s3", "sinks[].maxcompute", "sinks[].mysql", "sinks[].batch",
+	"state", "source", "source.mysql", "source.ticdc", "source.kafka", "source.tidb", "mapping",
+	"sinks[]", "sinks[].local", "sinks[].s3", "sinks[].maxcompute", "sinks[].kafka", "sinks[].mysql", "sinks[].batch",
 	"admin", "telemetry", "verify", "log",
 }
 

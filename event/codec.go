@@ -21,6 +21,9 @@ func AppendEvent(buf []byte, e *Event) []byte {
 	if e.TxnEnd {
 		flags |= 1
 	}
+	if e.Origin != 0 {
+		flags |= 2
+	}
 	var ver uint64
 	if e.Table != nil {
 		ver = e.Table.Version
@@ -36,6 +39,9 @@ func AppendEvent(buf []byte, e *Event) []byte {
 	buf = appendString(buf, e.DDL)
 	buf = appendRow(buf, e.Before)
 	buf = appendRow(buf, e.After)
+	if e.Origin != 0 {
+		buf = binary.AppendUvarint(buf, e.Origin)
+	}
 	return buf
 }
 
@@ -77,6 +83,9 @@ func decodeEvent(b []byte, s string, alloc func(n int) []Value, lookup func(vers
 	e.DDL = d.str()
 	e.Before = d.row(nil, true)
 	e.After = d.row(e.Before[len(e.Before):cap(e.Before)], false)
+	if flags&2 != 0 {
+		e.Origin = d.uvarint()
+	}
 	if d.err != nil {
 		return e, d.err
 	}

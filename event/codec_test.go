@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func testTable() *Table {
@@ -49,6 +50,15 @@ func TestEventRoundTrip(t *testing.T) {
 		if !out.Before[i].Equal(v) {
 			t.Errorf("value %d: got %v, want %v", i, out.Before[i], v)
 		}
+	}
+	if out.Origin != 0 {
+		t.Fatalf("Origin = %d, want 0", out.Origin)
+	}
+	// Origin (odsync-native Kafka events) round-trips too.
+	in.Origin = 1<<40 + 7
+	bo := AppendEvent(nil, &in)
+	if out, err := DecodeEvent(bo, func(uint64) (*Table, error) { return tbl, nil }); err != nil || out.Origin != in.Origin || out.ODSSeq() != in.Origin {
+		t.Fatalf("with Origin: %+v, %v", out.Origin, err)
 	}
 	// Every truncation is an error, never a panic.
 	for n := 0; n < len(b); n++ {
@@ -104,5 +114,13 @@ func TestValueText(t *testing.T) {
 	}
 	if DateTime(2024, 1, 1, 0, 0, 0, 0).Uint() >= DateTime(2024, 1, 1, 0, 0, 0, 1).Uint() {
 		t.Error("civil packing does not order")
+	}
+}
+
+func TestEventMemSize(t *testing.T) {
+	e := Event{Op: OpUpdate, Before: []Value{Int(1), String("abc")}, After: []Value{Int(1), String("abcd")}, Pos: Position{File: "t/1"}}
+	want := int64(unsafe.Sizeof(e)) + 4*int64(unsafe.Sizeof(Value{})) + 3 + 3 + 4
+	if got := e.MemSize(); got != want {
+		t.Fatalf("MemSize = %d, want %d", got, want)
 	}
 }

@@ -1,6 +1,9 @@
 package event
 
-import "strconv"
+import (
+	"strconv"
+	"unsafe"
+)
 
 // Op is what happened to a row, or DDL.
 type Op uint8
@@ -98,6 +101,36 @@ type Event struct {
 	Pos Position
 	// TxnEnd marks the last event of its source transaction.
 	TxnEnd bool
+	// Origin is the event's Seq in the log of the odsync that published it
+	// to Kafka in the odsync-native format (package sink/kafka), 0 for
+	// every other source. Sinks write it as _seq when set, so the ODS of a
+	// group of workers consuming one capture's topics carries the
+	// capture's _seq: one dedupe and ordering key across workers.
+	Origin uint64
+}
+
+// ODSSeq is the _seq an ODS row of e carries: Origin when set, else Seq.
+func (e *Event) ODSSeq() uint64 {
+	if e.Origin != 0 {
+		return e.Origin
+	}
+	return e.Seq
+}
+
+// MemSize approximates the memory an event holds: the Event, its row
+// images and their strings (a string shared by several events is counted
+// by each). Bounds on buffered events (capture queues, source buffers)
+// use it.
+func (e *Event) MemSize() int64 {
+	const eventBytes, valueBytes = int(unsafe.Sizeof(Event{})), int(unsafe.Sizeof(Value{}))
+	n := int64(eventBytes + len(e.DDL) + len(e.Pos.File) + len(e.Pos.GTID))
+	for _, row := range [2][]Value{e.Before, e.After} {
+		n += int64(valueBytes * len(row))
+		for i := range row {
+			n += int64(len(row[i].str))
+		}
+	}
+	return n
 }
 
 // Row returns the image that describes the row's state after the event:

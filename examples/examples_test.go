@@ -29,6 +29,7 @@ var jobs = map[string]struct {
 	"ticdc-maxcompute.yaml": {"ticdc", []string{"maxcompute"}},
 	"debezium-s3.yaml":      {"kafka", []string{"s3"}},
 	"mysql-tidb.yaml":       {"mysql", []string{"mysql"}},
+	"tidb-s3.yaml":          {"tidb", []string{"s3"}},
 }
 
 // env holds a value for every ${VAR} the examples reference.
@@ -40,6 +41,7 @@ var env = map[string]string{
 	"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "odps-secret",
 	"KAFKA_PASSWORD":                  "kafka-secret",
 	"REPLICA_PASSWORD":                "replica-secret",
+	"TIDB_DSN":                        "odsync:tidb-secret@tcp(tidb-1:4000)/",
 }
 
 func TestExamplesLoad(t *testing.T) {

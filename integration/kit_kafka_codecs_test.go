@@ -798,7 +798,7 @@ func diffRows(got, want []codecRow) []string {
 // with each other).
 func TestKitKafkaCodecs(t *testing.T) {
 	stream := kitStream()
-	formats := kitFormats()
+	formats := append(kitFormats(), sinkKitFormats()...)
 	results := map[string][]codecRow{}
 	for _, f := range formats {
 		t.Run(f.name, func(t *testing.T) {

@@ -69,6 +69,10 @@ type kitSink struct {
 	// replays says a restart may land a change again (identical copies
 	// with the same _seq); otherwise every change lands exactly once.
 	replays bool
+	// verifyEntry, for a sink odsync verify cannot read itself (Kafka),
+	// is the `sinks:` entry (named "kit") of what its readers read; verify
+	// checks that instead.
+	verifyEntry string
 	// target is the database of a state sink (kitState): each part checks
 	// that its tables equal the source's (kitRun.waitState).
 	target *sql.DB
@@ -102,6 +106,7 @@ var kitDrivers = []kitDriver{
 	{name: "s3_csv", system: kitFiles, open: kitS3("csv")},
 	{name: "s3_jsonl", system: kitFiles, open: kitS3("jsonl")},
 	{name: "maxcompute", system: kitMaxCompute, open: kitMaxComputeSink},
+	{name: "kafka_odsync", system: kitFiles, open: kitKafkaSink},
 	{name: "mysql", system: kitState, open: kitMySQLSink},
 }
 

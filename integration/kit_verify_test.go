@@ -18,7 +18,7 @@ import (
 // is nil (and the test failed) when verify cannot check this sink.
 func kitVerify(t *testing.T, r *kitRun) (*verify.Report, int, string) {
 	t.Helper()
-	cmd := exec.Command(harness.Binary(t), "verify", "-c", r.cfg, "--format", "json", "--settle", "1s", "--wait", "20s", "--chunk-size", "16")
+	cmd := exec.Command(harness.Binary(t), "verify", "-c", kitVerifyConfig(t, r), "--format", "json", "--settle", "1s", "--wait", "20s", "--chunk-size", "16")
 	cmd.Env = append(cmd.Environ(), append([]string{"TZ=" + kitTZ}, r.sink.env...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -157,6 +157,9 @@ func TestQuotas(t *testing.T) {
 	if _, err := create("other"); err != nil {
 		t.Fatalf("another table: %v", err)
 	}
+	if n := srv.Throttled(OpUploadCreate); n != 1 {
+		t.Errorf("Throttled(upload-create) = %d, want 1", n)
+	}
 	// A commit frees a place; commits are limited per window.
 	if err := s1.Commit(nil); err != nil {
 		t.Fatal(err)

@@ -46,8 +46,9 @@ type Server struct {
 
 	quota quotas // Config.MaxUploadSessions, SessionCreateLimit, CommitLimit
 
-	counts map[Op]*atomic.Int64
-	reqSeq atomic.Uint64
+	counts    map[Op]*atomic.Int64
+	throttles map[Op]*atomic.Int64 // 429 answers of the quotas
+	reqSeq    atomic.Uint64
 
 	instMu    sync.Mutex
 	instances map[string]*instance
@@ -77,12 +78,14 @@ func New(cfg Config) (*Server, error) {
 		projects:  map[string]*project{},
 		done:      make(chan struct{}),
 		counts:    map[Op]*atomic.Int64{},
+		throttles: map[Op]*atomic.Int64{},
 		instances: map[string]*instance{},
 	}
 	for _, op := range []Op{OpProject, OpTunnelEndpoint, OpTables, OpTable, OpSQL, OpInstance,
 		OpStreamCreate, OpStreamReload, OpStreamWrite, OpUploadCreate, OpUploadStatus,
 		OpBlockWrite, OpUploadCommit, OpDownloadCreate, OpDownloadRead, OpUnsupported} {
 		s.counts[op] = new(atomic.Int64)
+		s.throttles[op] = new(atomic.Int64)
 	}
 	s.slots.Store(int32(cfg.StreamSlots))
 	s.setFaultsLocked(cfg.Faults)
@@ -145,7 +148,12 @@ func (s *Server) setListener(l net.Listener) error {
 	s.httpSrv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Idle keep-alive connections are closed, as a real front end
+		// does: the SDK makes a new http.Transport for every request (its
+		// RestClient caches the client on a copy), so a polling client
+		// leaves one idle connection per request behind.
+		IdleTimeout: 30 * time.Second,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return nil
 }
@@ -228,6 +236,15 @@ func (s *Server) setFaultsLocked(f Faults) {
 // 412 SchemaModified, as MaxCompute does when the table changed under a
 // session that checks the latest schema. No rows are stored.
 func (s *Server) InjectSchemaModified() { s.schemaModified.Add(1) }
+
+// Throttled returns how many requests of op a quota refused (429
+// FlowExceeded: MaxUploadSessions, SessionCreateLimit, CommitLimit).
+func (s *Server) Throttled(op Op) int64 {
+	if c, ok := s.throttles[op]; ok {
+		return c.Load()
+	}
+	return 0
+}
 
 // Count returns how many requests of op the server has received.
 func (s *Server) Count(op Op) int64 {
@@ -426,6 +443,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := s.dispatch(rec, r, rt); e != nil {
+		if e.status == http.StatusTooManyRequests {
+			s.throttles[rt.op].Add(1)
+		}
 		s.writeError(rec, r, rt, reqID, e)
 	}
 }

@@ -32,6 +32,13 @@ type Options struct {
 	// cursor to the head). Append blocks (backpressure) while over it, until GC frees
 	// room or ctx is done. 0 means no cap.
 	MaxBytes int64
+	// MemTableSize is Pebble's memtable size. Up to two memtables are held
+	// in memory (the one being written and one being flushed or kept for
+	// reuse). 0 means 32MiB.
+	MemTableSize int64
+	// CacheSize is Pebble's block cache size (blocks read back from disk
+	// files). 0 means 8MiB.
+	CacheSize int64
 	// FS is the filesystem; nil means vfs.Default. Tests pass vfs.NewMem() / errorfs.
 	FS     vfs.FS
 	Logger *slog.Logger // nil = discard
@@ -45,6 +52,12 @@ func (o *Options) EnsureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = 32 << 20
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = 8 << 20
+	}
 }
 
 // Validate reports every problem of the options.
@@ -52,6 +65,12 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.MaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("offsets: MaxBytes %d is negative", o.MaxBytes))
+	}
+	if o.MemTableSize < 1<<20 || o.MemTableSize > 1<<30 {
+		errs = append(errs, fmt.Errorf("offsets: MemTableSize %d: want 1MiB..1GiB", o.MemTableSize))
+	}
+	if o.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("offsets: CacheSize %d is negative", o.CacheSize))
 	}
 	return errors.Join(errs...)
 }
@@ -162,9 +181,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		// Larger memtables than the 4 MB default: the log is written
 		// sequentially at a high rate, and entries the sinks have passed
 		// are deleted (when nothing is retained for replay) before their
-		// memtable is flushed, so they never reach disk files. At most
-		// two exist (64 MB).
-		MemTableSize: 32 << 20,
+		// memtable is flushed, so they never reach disk files.
+		MemTableSize: uint64(opts.MemTableSize),
+		CacheSize:    opts.CacheSize,
 		EventListener: &pebble.EventListener{
 			BackgroundError: l.backgroundError,
 		},

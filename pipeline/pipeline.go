@@ -188,7 +188,7 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 type txn struct {
 	events     []event.Event
 	checkpoint []byte
-	size       int64 // approxSize of events, held from the queue budget
+	size       int64 // MemSize of events, held from the queue budget
 	// rollback, when set, asks the appender to discard the uncommitted
 	// chunks (after appending everything before it) and to report on it.
 	rollback chan error
@@ -331,11 +331,13 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn, queue *budget)
 			t.rollback <- p.log.Rollback()
 			continue
 		}
-		buf = append(buf[:0], t.events...)
+		// A transaction appended alone is appended from the emitted slice
+		// (the source handed it over); only coalescing copies into buf.
+		evs := t.events
 		cp := t.checkpoint
 		taken := t.size
 	more:
-		for len(buf) < p.opts.AppendEvents {
+		for len(evs) < p.opts.AppendEvents {
 			select {
 			case t2, ok := <-ch:
 				if !ok {
@@ -345,25 +347,33 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn, queue *budget)
 					carry = &t2
 					break more
 				}
+				if len(buf) == 0 {
+					buf = append(buf, evs...)
+				}
 				buf = append(buf, t2.events...)
+				clear(t2.events)
+				evs = buf
 				cp = t2.checkpoint
 				taken += t2.size
 			default:
 				break more
 			}
 		}
-		if len(buf) > 0 || cp != nil {
+		if len(evs) > 0 || cp != nil {
 			p.pace(ctx)
 			t0 := time.Now()
-			if _, err := p.log.Append(ctx, buf, cp); err != nil {
+			if _, err := p.log.Append(ctx, evs, cp); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				return err
 			}
-			p.opts.Observer.Appended(buf, cp, time.Since(t0))
+			p.opts.Observer.Appended(evs, cp, time.Since(t0))
 		}
-		clear(buf) // drop references so appended rows can be collected
+		// Drop references so appended rows can be collected.
+		clear(t.events)
+		clear(buf)
+		buf = buf[:0]
 		queue.release(taken)
 	}
 }
@@ -394,7 +404,7 @@ func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn, queue *budget) 
 		err := p.src.Run(ctx, p.log.Checkpoint(), func(ctx context.Context, events []event.Event, cp []byte) error {
 			var size int64
 			for i := range events {
-				size += approxSize(&events[i])
+				size += events[i].MemSize()
 			}
 			if err := queue.acquire(ctx, size); err != nil {
 				return err

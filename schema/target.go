@@ -256,7 +256,7 @@ func (t *Target) row(e *event.Event, dst []event.Value, checked, zeroErr bool) (
 		case MetaOp:
 			dst[i] = event.String(e.Op.Code())
 		case MetaSeq:
-			dst[i] = event.Uint(e.Seq)
+			dst[i] = event.Uint(e.ODSSeq())
 		case MetaCommitTs:
 			dst[i] = event.TimestampMicros(e.CommitTime)
 		case MetaPos:

@@ -157,6 +157,9 @@ func (t *Telemetry) Sample(ctx context.Context) {
 	for name, h := range health {
 		s := t.sink(name)
 		s.reports, s.delivers, s.durable, s.buffered, s.asyncRetry = true, h.Delivers, h.Durable, h.Buffered, h.Retries
+		if c, ok := cursors[name]; ok {
+			s.durable = min(s.durable, c) // in the target only once written
+		}
 		s.asyncFails, s.asyncOK, s.holding = h.ConsecutiveFailures, h.LastSuccess, h.Holding
 		if h.ConsecutiveFailures > 0 {
 			s.asyncSince = h.FailingSince

@@ -797,3 +797,29 @@ func TestPrivateCursorsAreNotSinks(t *testing.T) {
 		t.Fatalf("sinks on /status: %+v, want only files", st.Sinks)
 	}
 }
+
+type fixedHealth sink.Health
+
+func (f fixedHealth) Health() sink.Health { return sink.Health(f) }
+
+// TestDurableNotAboveCursor: a sink's durable sequence on /status is never
+// above its cursor (a sink may report one above a batch it is still
+// writing, as the MaxCompute sink does when nothing is held back).
+func TestDurableNotAboveCursor(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t)
+	if err := log.SetCursor("mc", 0); err != nil {
+		t.Fatal(err)
+	}
+	tel, err := telemetry.New(ctx, telemetry.Config{}, telemetry.Options{Log: log, Sinks: []string{"mc"},
+		SinkHealth: map[string]sink.HealthReporter{"mc": fixedHealth{Delivers: true, Durable: 1000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(ctx)
+	tel.Sample(ctx)
+	st := tel.Status()
+	if len(st.Sinks) != 1 || st.Sinks[0].Durable == nil || *st.Sinks[0].Durable != 0 {
+		t.Fatalf("sinks on /status: %+v, want mc with durable 0 (its cursor)", st.Sinks)
+	}
+}

@@ -77,7 +77,10 @@ func (s *statusWaiter) caughtUp(ctx context.Context, w Watermark) (bool, error) 
 		if sk.Name == s.sink {
 			cursor, found = sk.Cursor, true
 			if sk.Durable != nil {
-				cursor = *sk.Durable
+				// Both must hold: written (cursor) and in the target
+				// (durable; a sink may report a durable sequence above a
+				// batch it is still writing).
+				cursor = min(cursor, *sk.Durable)
 			}
 		}
 	}

@@ -147,4 +147,17 @@ func TestWaitCaughtUpDurable(t *testing.T) {
 	if ok, err := sw.caughtUp(context.Background(), w); err != nil || !ok {
 		t.Fatalf("uploaded does not count as caught up: %v %v", ok, err)
 	}
+	// A durable sequence above the cursor (the sink holds nothing back but
+	// is still writing a batch) is not beyond what was written.
+	sw2 := &statusWaiter{url: statusServer(t, `{"source":{"position":"binlog.000003:900"},"log":{"head":12},"sinks":[{"name":"lake","cursor":5,"durable":12}]}`), client: http.DefaultClient, sink: "lake"}
+	if ok, err := sw2.caughtUp(context.Background(), w); err != nil || ok {
+		t.Fatalf("durable above the cursor counts as caught up: %v %v", ok, err)
+	}
+}
+
+// statusServer serves body as /status.
+func statusServer(t *testing.T, body string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { fmt.Fprint(rw, body) }))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

@@ -6,6 +6,7 @@
 // N/10 deletes, in a private MariaDB.
 //
 //	go run ./bench/maxcompute [-rows 300000] [-runs local-jsonl,maxcompute]
+//	go run ./bench/maxcompute -snapshot-only -rows 5000000 -rounds 3 -runs maxcompute-perbatch,maxcompute-bulk
 //
 // Two phases per run:
 //
@@ -15,17 +16,30 @@
 //     the table holds every row, i.e. stream packs flushed);
 //   - snapshot: a fresh state directory copies the table's current rows
 //     (the MySQL capture's initial snapshot; MaxCompute: batch upload
-//     sessions), rows/s until all are durable.
+//     sessions), rows/s until all are durable (visible: for bulk loads,
+//     committed).
+//
+// MaxCompute runs also report, per table, the upload sessions, commits,
+// blocks (each block is a file in MaxCompute) and requests the emulator's
+// quotas refused (429); the emulator runs with the real service's quotas.
+// maxcompute-bulk and maxcompute-perbatch use the sink's defaults except
+// that perbatch sets commit_bytes: 1 (one session and commit per pipeline
+// batch, what odsync did before bulk loads). -snapshot-only skips the
+// binlog phase and fills the table with INSERT ... SELECT (fast, for
+// millions of rows); -rounds repeats the snapshot phase, runs alternating,
+// and prints the medians.
 package main
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,11 +53,15 @@ import (
 
 func main() {
 	rows := flag.Int("rows", 300000, "rows inserted (updates: rows/2, deletes: rows/10)")
-	runs := flag.String("runs", "local-jsonl,maxcompute", "sink runs, comma-separated (local-jsonl, local-parquet, maxcompute, maxcompute-zstd)")
+	runs := flag.String("runs", "local-jsonl,maxcompute", "sink runs, comma-separated (local-jsonl, local-parquet, maxcompute, maxcompute-zstd, maxcompute-bulk, maxcompute-perbatch)")
 	keep := flag.Bool("keep", false, "keep the working directory")
+	snapOnly := flag.Bool("snapshot-only", false, "skip the binlog phase; fill the table with INSERT ... SELECT")
+	rounds := flag.Int("rounds", 1, "snapshot phase rounds (runs alternate; medians printed)")
+	flag.IntVar(&batchRows, "batch-rows", 20000, "sinks' batch.max_rows")
+	flag.IntVar(&batchBytes, "batch-bytes", 32<<20, "sinks' batch.max_bytes")
 	flag.Parse()
 	log.SetFlags(0)
-	if err := bench(*rows, strings.Split(*runs, ","), *keep); err != nil {
+	if err := bench(*rows, strings.Split(*runs, ","), *keep, *snapOnly, max(*rounds, 1)); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -56,13 +74,16 @@ type run struct {
 }
 
 var (
+	batchRows  int
+	batchBytes int
+
 	work string
 	bin  string
 	db0  *mariadb.Server
 	emu  *odpsemu.Server
 )
 
-func bench(n int, names []string, keep bool) error {
+func bench(n int, names []string, keep, snapOnly bool, rounds int) error {
 	ctx := context.Background()
 	var err error
 	if work, err = os.MkdirTemp("", "odsync-bench-mc-"); err != nil {
@@ -94,10 +115,21 @@ func bench(n int, names []string, keep bool) error {
 		switch {
 		case strings.HasPrefix(name, "local-"):
 			r.sinkYAML = "    type: local\n    local:\n      dir: %[1]s\n      format: " + strings.TrimPrefix(name, "local-") + "\n"
-		case name == "maxcompute" || name == "maxcompute-zstd":
-			comp := "snappy"
-			if name == "maxcompute-zstd" {
-				comp = "zstd"
+		case strings.HasPrefix(name, "maxcompute"):
+			extra := ""
+			switch name {
+			case "maxcompute":
+				extra = "compression: snappy"
+			case "maxcompute-zstd":
+				extra = "compression: zstd"
+			case "maxcompute-bulk":
+			case "maxcompute-perbatch":
+				extra = "commit_bytes: 1"
+			default:
+				return fmt.Errorf("unknown run %q", name)
+			}
+			if extra != "" {
+				extra = "      " + extra + "\n"
 			}
 			r.project = "bench_" + strings.ReplaceAll(name, "-", "_")
 			r.sinkYAML = fmt.Sprintf(`    type: maxcompute
@@ -107,15 +139,44 @@ func bench(n int, names []string, keep bool) error {
       project: %%[2]s
       access_id: bench
       access_key: bench
-      compression: %s
-`, emu.Endpoint(), emu.TunnelEndpoint(), comp)
+%s`, emu.Endpoint(), emu.TunnelEndpoint(), extra)
 		default:
 			return fmt.Errorf("unknown run %q", name)
 		}
 		rs = append(rs, r)
 	}
 
-	// Phase 1: binlog. Prime every run so its checkpoint precedes the workload.
+	fmt.Printf("machine: %d CPUs, %s; emulator in-process with fsync and the real service's quotas\n", runtime.NumCPU(), runtime.Version())
+	if snapOnly {
+		if err := fill(db, n); err != nil {
+			return err
+		}
+	} else if err := binlogPhase(db, rs, n); err != nil {
+		return err
+	}
+	return snapshotPhase(db, rs, rounds)
+}
+
+// fill inserts n rows of about 200 bytes into bench.t (ids 1..n) with
+// INSERT ... SELECT from the sequence engine, 500,000 rows a statement.
+func fill(db *sql.DB, n int) error {
+	start := time.Now()
+	for lo := 1; lo <= n; lo += 500000 {
+		hi := min(lo+500000-1, n)
+		_, err := db.Exec(fmt.Sprintf(`INSERT INTO bench.t SELECT seq, seq %% 100000, seq * 7919,
+			CONCAT('name-', seq, '-abcdefghijklmnopqrstuvwxyz'), (seq %% 1000000) + (seq %% 10000) / 10000,
+			'2026-11-21 12:34:56', REPEAT('p', 80) FROM bench.seq_%d_to_%d`, lo, hi))
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Printf("filled bench.t with %d rows in %.1fs\n", n, time.Since(start).Seconds())
+	return nil
+}
+
+// binlogPhase: every run catches up the same binlog from the same checkpoint.
+func binlogPhase(db *sql.DB, rs []*run, n int) error {
+	// Prime every run so its checkpoint precedes the workload.
 	for _, r := range rs {
 		if err := r.setup("binlog", "latest"); err != nil {
 			return err
@@ -146,7 +207,6 @@ func bench(n int, names []string, keep bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("machine: %d CPUs, %s; emulator in-process with fsync\n", runtime.NumCPU(), runtime.Version())
 	fmt.Printf("%-16s %-9s %10s %12s %12s\n", "run", "phase", "seconds", "rows/s", "binlog MB/s")
 	for _, r := range rs {
 		start0 := time.Now()
@@ -163,27 +223,71 @@ func bench(n int, names []string, keep bool) error {
 		fmt.Printf("%-16s %-9s %10.1f %12.0f %12.1f\n", r.name, "binlog", secs, float64(changes)/secs, float64(binlog)/1e6/secs)
 	}
 
-	// Phase 2: snapshot of the table's current rows into fresh targets.
+	return nil
+}
+
+// counters are the emulator's request counts of one run.
+type counters struct{ sessions, commits, blocks, throttled int64 }
+
+func emuCounters() counters {
+	var c counters
+	c.sessions, c.commits, c.blocks = emu.Count(odpsemu.OpUploadCreate), emu.Count(odpsemu.OpUploadCommit), emu.Count(odpsemu.OpBlockWrite)
+	for _, op := range []odpsemu.Op{odpsemu.OpUploadCreate, odpsemu.OpUploadCommit, odpsemu.OpBlockWrite, odpsemu.OpUploadStatus, odpsemu.OpStreamCreate} {
+		c.throttled += emu.Throttled(op)
+	}
+	return c
+}
+
+// snapshotPhase copies the table's current rows into fresh targets, rounds
+// times, the runs alternating.
+func snapshotPhase(db *sql.DB, rs []*run, rounds int) error {
 	var live int
 	if err := db.QueryRow("SELECT COUNT(*) FROM bench.t").Scan(&live); err != nil {
 		return err
 	}
-	for _, r := range rs {
-		if err := r.setup("snapshot", "latest"); err != nil {
-			return err
+	fmt.Printf("%-20s %-9s %10s %12s %9s %8s %8s %6s\n", "run", "phase", "seconds", "rows/s", "sessions", "commits", "blocks", "429s")
+	rates := map[string][]float64{}
+	last := map[string]counters{}
+	for round := 1; round <= rounds; round++ {
+		for _, r := range rs {
+			phase := "snapshot"
+			if rounds > 1 {
+				phase = fmt.Sprintf("snapshot%d", round)
+			}
+			if err := r.setup(phase, "latest"); err != nil {
+				return err
+			}
+			c0 := emuCounters()
+			start0 := time.Now()
+			p, err := r.start()
+			if err != nil {
+				return err
+			}
+			if err := r.waitRows(uint64(live), 60*time.Minute); err != nil {
+				p.Kill()
+				return fmt.Errorf("%s snapshot: %w\n%s", r.name, err, workload.Tail(r.log))
+			}
+			secs := time.Since(start0).Seconds()
+			p.Stop()
+			c1 := emuCounters()
+			d := counters{c1.sessions - c0.sessions, c1.commits - c0.commits, c1.blocks - c0.blocks, c1.throttled - c0.throttled}
+			rate := float64(live) / secs
+			rates[r.name] = append(rates[r.name], rate)
+			last[r.name] = d
+			if r.project == "" {
+				fmt.Printf("%-20s %-9s %10.1f %12.0f %9s %8s %8s %6s\n", r.name, phase, secs, rate, "-", "-", "-", "-")
+				continue
+			}
+			fmt.Printf("%-20s %-9s %10.1f %12.0f %9d %8d %8d %6d\n", r.name, phase, secs, rate, d.sessions, d.commits, d.blocks, d.throttled)
 		}
-		start0 := time.Now()
-		p, err := r.start()
-		if err != nil {
-			return err
+	}
+	if rounds > 1 {
+		fmt.Printf("medians of %d rounds (%d rows, one table):\n", rounds, live)
+		for _, r := range rs {
+			v := slices.Clone(rates[r.name])
+			slices.Sort(v)
+			fmt.Printf("%-20s %12.0f rows/s\n", r.name, v[len(v)/2])
 		}
-		if err := r.waitRows(uint64(live), 30*time.Minute); err != nil {
-			p.Kill()
-			return fmt.Errorf("%s snapshot: %w\n%s", r.name, err, workload.Tail(r.log))
-		}
-		secs := time.Since(start0).Seconds()
-		p.Stop()
-		fmt.Printf("%-16s %-9s %10.1f %12.0f %12s\n", r.name, "snapshot", secs, float64(live)/secs, "-")
 	}
 	return nil
 }
@@ -216,11 +320,11 @@ log:
 sinks:
   - name: out
 %s    batch:
-      max_rows: 20000
-      max_bytes: 33554432
+      max_rows: %d
+      max_bytes: %d
       max_age: 500ms
       in_flight: 2
-`, filepath.Join(r.dir, "state"), db0.Addr(), 3000+r.idx*10+len(phase), start, sinkYAML)
+`, filepath.Join(r.dir, "state"), db0.Addr(), 3000+r.idx*10+len(phase), start, sinkYAML, batchRows, batchBytes)
 	return os.WriteFile(filepath.Join(r.dir, "odsync.yaml"), []byte(cfg), 0o644)
 }
 
@@ -236,7 +340,7 @@ func (r *run) waitRows(target uint64, limit time.Duration) error {
 		o = odps.NewOdps(account.NewAliyunAccount("bench", "bench"), emu.Endpoint())
 		o.SetDefaultProjectName(r.phaseProject)
 	}
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
 		if o != nil {
 			t := odps.NewTable(o, r.phaseProject, "", "ods_bench_t")
 			if err := t.Load(); err == nil && uint64(t.RecordNum()) >= target {

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/odsync/odsync/event"
 )
@@ -80,3 +81,20 @@ func (l *LiveSchemas) Flavor() string { return l.srv.flavor }
 
 // Close closes the connection.
 func (l *LiveSchemas) Close() { l.srv.close() }
+
+// TableFromCreate models a table from its CREATE TABLE statement, as SHOW
+// CREATE TABLE prints it, the way the capture does (the capture's DDL
+// parser): the TiDB snapshot source reads SHOW CREATE TABLE at its TSO and
+// converts rows with SnapshotRows, so its tables and values are the ones
+// `odsync verify` and `odsync schema plan` see.
+func TableFromCreate(id event.TableID, create string) (*event.Table, error) {
+	st := parseDDL(id.DB, create)
+	if st.Kind != ddlCreateTable || st.Create == nil {
+		return nil, fmt.Errorf("mysql: table %s: cannot parse CREATE TABLE (%v): %s", id, st.Err, create)
+	}
+	ts, err := newTableSchema(tableName{DB: id.DB, Name: id.Table}, st.Create, "")
+	if err != nil {
+		return nil, fmt.Errorf("mysql: table %s: CREATE TABLE: %w", id, err)
+	}
+	return ts.eventTable(), nil
+}

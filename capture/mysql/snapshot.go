@@ -268,7 +268,7 @@ func (sn *snapshotter) begin(st *stream, tables []event.TableID, only bool) erro
 	for _, id := range tables {
 		n := sn.srv.estimateRows(context.Background(), id)
 		total += n
-		sn.s.snapProg.plan(id, n)
+		sn.s.snapProg.Plan(id, n)
 	}
 	sn.mu.Lock()
 	sn.list = slices.Clone(tables)
@@ -354,7 +354,7 @@ func (sn *snapshotter) add(st *stream, ids []event.TableID) error {
 	for _, id := range ids {
 		n := sn.srv.estimateRows(context.Background(), id)
 		st.cp.Snapshot.Total += n
-		sn.s.snapProg.plan(id, n)
+		sn.s.snapProg.Plan(id, n)
 	}
 	st.pendingCP = true
 	sn.notifyWork()
@@ -1253,7 +1253,7 @@ func (sn *snapshotter) admit(st *stream) {
 			continue
 		}
 		t.started = true
-		sn.s.snapProg.start(id)
+		sn.s.snapProg.Start(id)
 		t.since = st.cp.pos().number()
 		sn.order = append(sn.order, t)
 		ss.Active = append(ss.Active, TableProgress{Table: id.String(), Since: t.since})
@@ -1300,7 +1300,7 @@ func (sn *snapshotter) notifyWorkLocked() {
 }
 
 func (sn *snapshotter) dropActive(ss *SnapshotState, t *snapTable) {
-	sn.s.snapProg.finish(t.id)
+	sn.s.snapProg.Finish(t.id)
 	name := t.id.String()
 	ss.Active = slices.DeleteFunc(ss.Active, func(p TableProgress) bool { return p.Table == name })
 }
@@ -1415,7 +1415,7 @@ func (sn *snapshotter) emitChunk(ctx context.Context, st *stream, t *snapTable, 
 	if err := st.emitCP(ctx, events); err != nil {
 		return err
 	}
-	sn.s.snapProg.read(t.id, n, c.final) // counted once handed to the log
+	sn.s.snapProg.Read(t.id, n, c.final) // counted once handed to the log
 	return nil
 }
 
@@ -1453,7 +1453,7 @@ func (sn *snapshotter) emitWhole(ctx context.Context, st *stream, t *snapTable, 
 	ss := st.cp.Snapshot
 	ss.Rows += n
 	st.src.stats.snapRows.Add(n)
-	sn.s.snapProg.read(t.id, n, true)
+	sn.s.snapProg.Read(t.id, n, true)
 	sn.dropActive(ss, t)
 	sn.s.log.Info("snapshot of a table without primary or unique key done (one consistent pass)", "table", t.id.String(), "rows", n)
 	return st.emitCP(ctx, pending)

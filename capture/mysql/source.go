@@ -12,6 +12,7 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/odsync/odsync/capture/snapprogress"
 	"github.com/odsync/odsync/event"
 )
 
@@ -30,7 +31,7 @@ type Source struct {
 	store   Store
 	stats   *stats
 
-	snapProg snapProgress // SnapshotProgress
+	snapProg snapprogress.Tracker // SnapshotProgress
 
 	shadowLogged sync.Map
 

@@ -22,6 +22,8 @@ const (
 	ProtocolDebezium = "debezium"
 	// ProtocolMaxwell is Maxwell's JSON (also TiCDC's maxwell protocol).
 	ProtocolMaxwell = "maxwell"
+	// ProtocolOdsync is odsync's own JSON, written by odsync's Kafka sink.
+	ProtocolOdsync = "odsync"
 )
 
 // Compression codecs of message values (TiCDC's
@@ -79,10 +81,10 @@ func (c *Config) EnsureDefaults() {
 func (c *Config) Validate() error {
 	var errs []error
 	switch c.Protocol {
-	case "", ProtocolCanalJSON, ProtocolCanal, ProtocolOpen, ProtocolDebezium, ProtocolMaxwell:
+	case "", ProtocolCanalJSON, ProtocolCanal, ProtocolOpen, ProtocolDebezium, ProtocolMaxwell, ProtocolOdsync:
 	default:
-		errs = append(errs, fmt.Errorf("ticdc: protocol %q is not one of %s, %s, %s, %s, %s",
-			c.Protocol, ProtocolCanalJSON, ProtocolCanal, ProtocolOpen, ProtocolDebezium, ProtocolMaxwell))
+		errs = append(errs, fmt.Errorf("ticdc: protocol %q is not one of %s, %s, %s, %s, %s, %s",
+			c.Protocol, ProtocolCanalJSON, ProtocolCanal, ProtocolOpen, ProtocolDebezium, ProtocolMaxwell, ProtocolOdsync))
 	}
 	if c.Location == nil {
 		if c.TimeZone == "" {
@@ -140,6 +142,8 @@ func New(cfg Config) (Decoder, error) {
 		return NewDebezium(cfg)
 	case ProtocolMaxwell:
 		return NewMaxwell(cfg)
+	case ProtocolOdsync:
+		return NewOdsync(cfg)
 	case "":
 		return nil, errors.New("ticdc: protocol is empty")
 	}

@@ -815,6 +815,11 @@ func (s *Source) startPositions(ctx context.Context, gen *kafka.Generation, cp *
 			}
 		}
 	}
+	if f := s.cfg.StartAfter; f > 0 {
+		for _, p := range parts {
+			p.rel, p.wm = max(p.rel, f), max(p.wm, f)
+		}
+	}
 	for _, p := range parts {
 		r, ok := ranges[p.tp]
 		if !ok {

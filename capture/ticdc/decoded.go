@@ -93,12 +93,15 @@ func TSOFromMillis(ms int64) uint64 {
 	return uint64(ms) << 18
 }
 
-// SetPosition sets Pos on every event of ds: Kafka sources use
-// File "topic/partition" and Offset the message offset.
+// SetPosition sets Pos on every event of ds that has none: Kafka sources
+// use File "topic/partition" and Offset the message offset. Events of
+// odsync's own format keep the position of the capture that published them.
 func SetPosition(ds []Decoded, pos event.Position) {
 	for i := range ds {
 		for j := range ds[i].Events {
-			ds[i].Events[j].Pos = pos
+			if ds[i].Events[j].Pos.File == "" {
+				ds[i].Events[j].Pos = pos
+			}
 		}
 	}
 }

@@ -96,11 +96,15 @@ func (p *LagProbe) Lag(ctx context.Context) (Lag, error) {
 	if !oldest.IsZero() {
 		l.SecondsBehind = max(0, now.Sub(oldest).Seconds())
 	}
-	if newestWM != 0 {
+	seqs := p.s.cfg.Protocol == ProtocolOdsync // watermarks are the capture's _seq, not TSOs
+	if newestWM != 0 && !seqs {
 		l.WatermarkAge = max(0, now.Sub(time.UnixMicro(TSOToMicros(newestWM))).Seconds())
 	}
 	l.Position = fmt.Sprintf("%d partitions, offsets sum %d", len(parts), posSum)
-	if cp.Released != 0 {
+	switch {
+	case cp.Released != 0 && seqs:
+		l.Position += fmt.Sprintf(", released _seq %d", cp.Released)
+	case cp.Released != 0:
 		l.Position += ", released " + FormatTSO(cp.Released)
 	}
 	l.SourcePosition = fmt.Sprintf("end offsets sum %d", endSum)

@@ -23,7 +23,7 @@ const (
 
 // Orderings (SourceConfig.Ordering).
 const (
-	// OrderingAuto picks OrderingWatermark for TiCDC canal-json,
+	// OrderingAuto picks OrderingWatermark for odsync's own format and TiCDC canal-json,
 	// open-protocol and debezium, OrderingOffset otherwise.
 	OrderingAuto = "auto"
 	// OrderingWatermark buffers rows until the minimum watermark over all
@@ -125,6 +125,11 @@ type SourceConfig struct {
 
 	// Kind is KindTiCDC or KindKafka: set by the command from source.type.
 	Kind string `yaml:"-"`
+	// StartAfter drops every row and DDL with CommitTs <= StartAfter, on
+	// every partition, whatever its stored position: they are already in
+	// the log (the TiDB snapshot source sets it to its snapshot TSO).
+	// Needs watermark ordering. 0: off.
+	StartAfter uint64 `yaml:"-"`
 	// Durable returns the checkpoint stored in the log (pass
 	// (*offsets.Log).Checkpoint): consumer-group commits follow it. Nil:
 	// commits follow the last emitted checkpoint.
@@ -308,11 +313,11 @@ func (c *SourceConfig) Validate() error {
 		}
 	case KindKafka:
 		switch c.Protocol {
-		case ProtocolDebezium, ProtocolCanal, ProtocolMaxwell, ProtocolCanalJSON:
+		case ProtocolDebezium, ProtocolCanal, ProtocolMaxwell, ProtocolCanalJSON, ProtocolOdsync:
 		case "":
-			add("protocol: required (debezium, canal or maxwell)")
+			add("protocol: required (debezium, canal, maxwell, canal-json or odsync)")
 		default:
-			add("protocol: %q: want debezium, canal, maxwell or canal-json", c.Protocol)
+			add("protocol: %q: want debezium, canal, maxwell, canal-json or odsync", c.Protocol)
 		}
 	default:
 		add("kind %q: want ticdc or kafka", c.Kind)
@@ -417,6 +422,9 @@ func (c *SourceConfig) ordering() string {
 		case ProtocolCanalJSON, ProtocolOpen, ProtocolDebezium:
 			return OrderingWatermark
 		}
+	}
+	if c.Protocol == ProtocolOdsync { // odsync's Kafka sink writes watermarks
+		return OrderingWatermark
 	}
 	return OrderingOffset
 }

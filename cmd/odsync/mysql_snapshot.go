@@ -12,6 +12,7 @@ import (
 
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
@@ -138,6 +139,9 @@ func replayMySQLSource(ctx context.Context, cfg *config.Config, spec string, std
 	}
 	defer log.Close()
 	old := log.Checkpoint()
+	if c, err := tidb.DecodeCheckpoint(old); err == nil && !c.Done {
+		return fmt.Errorf("replay: the TiDB snapshot at TSO %d is not finished (%s): a new changefeed position now would skip the rest of it; let the snapshot finish first", c.TSO, c.String())
+	}
 	if _, err := log.Append(ctx, nil, cp); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/tidb"
 )
 
 func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -90,8 +91,15 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			t = " at " + time.Unix(int64(c.Time), 0).UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(stdout, "checkpoint: %s %s%s\n", c.Flavor, c.String(), t)
+	} else if c, err := tidb.DecodeCheckpoint(cp); err == nil {
+		fmt.Fprintf(stdout, "checkpoint: %s\n", c.String())
 	} else if c, err := ticdc.DecodeCheckpoint(cp); err == nil {
 		fmt.Fprintf(stdout, "checkpoint: kafka %s\n", c.String())
+		if cfg.Source.Type == "tidb" {
+			if tso, err := tidb.StoredTSO(log); err == nil && tso != 0 {
+				fmt.Fprintf(stdout, "  snapshot TSO %s: changes committed at or before it are dropped\n", ticdc.FormatTSO(tso))
+			}
+		}
 		for _, l := range c.Lines() {
 			fmt.Fprintf(stdout, "  %s\n", l)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,12 +18,15 @@ import (
 
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/capture/snapprogress"
 	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
+	kafkasink "github.com/odsync/odsync/sink/kafka"
 	"github.com/odsync/odsync/sink/local"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	mysqlsink "github.com/odsync/odsync/sink/mysql"
@@ -60,6 +64,11 @@ func redactor(cfg *config.Config) *telemetry.Redactor {
 			r.Add(mc.Passwd)
 		}
 	}
+	if t := cfg.Source.TiDB; t != nil {
+		if mc, err := mysqldriver.ParseDSN(t.DSN); err == nil {
+			r.Add(mc.Passwd)
+		}
+	}
 	for _, s := range cfg.Sinks {
 		if s.MaxCompute != nil {
 			r.Add(s.MaxCompute.AccessKey, s.MaxCompute.STSToken)
@@ -70,6 +79,9 @@ func redactor(cfg *config.Config) *telemetry.Redactor {
 		if s.S3 != nil {
 			r.Add(s.S3.SecretAccessKey)
 			r.Add(s.S3.SessionToken)
+		}
+		if s.Kafka != nil {
+			r.Add(s.Kafka.SASL.Password)
 		}
 	}
 	return r
@@ -83,7 +95,7 @@ func loadConfig(fs interface{ Arg(int) string }, path string) (*config.Config, e
 }
 
 func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
-	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), Logger: lg})
+	l, err := offsets.Open(cfg.State.Dir, offsets.Options{MaxBytes: int64(cfg.State.MaxLogBytes), MemTableSize: int64(cfg.State.MemTableSize), Logger: lg})
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, &stateInUseError{dir: cfg.State.Dir}
 	}
@@ -155,6 +167,12 @@ func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeli
 				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
 			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
+		case "kafka":
+			sk, err := kafkasink.New(*s.Kafka, lg.With("sink", s.Name))
+			if err != nil {
+				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 		case "mysql":
 			sk, err := mysqlsink.New(*s.MySQL, s.Name, mapper, lg.With("sink", s.Name))
 			if err != nil {
@@ -179,6 +197,15 @@ func buildSource(cfg *config.Config, mapper *schema.Mapper, log *offsets.Log, pr
 			return nil, err
 		}
 		return mysqlSource{src}, nil
+	}
+	if cfg.Source.Type == "tidb" {
+		sc := *cfg.Source.TiCDC
+		sc.Durable = log.Checkpoint // consumer-group commits follow what the log stored
+		src, err := tidb.New(*cfg.Source.TiDB, sc, mapper.Captures, lg.With("component", "capture"), log)
+		if err != nil {
+			return nil, err
+		}
+		return tidbSource{src}, nil
 	}
 	if k := cfg.Source.KafkaConfig(); k != nil {
 		sc := *k
@@ -224,12 +251,25 @@ func (m mysqlSource) Run(ctx context.Context, from []byte, emit func(context.Con
 
 func (m mysqlSource) SnapshotProgress(ctx context.Context) ([]telemetry.TableProgress, error) {
 	ts, err := m.src.SnapshotProgress(ctx)
+	return tableProgress(ts), err
+}
+
+// tidbSource adapts the TiDB source to pipeline.Source and its snapshot
+// progress to telemetry.SnapshotProbe.
+type tidbSource struct{ *tidb.Source }
+
+func (t tidbSource) SnapshotProgress(ctx context.Context) ([]telemetry.TableProgress, error) {
+	ts, err := t.Source.SnapshotProgress(ctx)
+	return tableProgress(ts), err
+}
+
+func tableProgress(ts []snapprogress.Table) []telemetry.TableProgress {
 	out := make([]telemetry.TableProgress, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, telemetry.TableProgress{Table: t.Table, RowsRead: t.RowsRead, RowsTotal: t.RowsEstimated,
 			ChunksDone: t.Chunks, Done: t.Done})
 	}
-	return out, err
+	return out
 }
 
 // runPipeline runs a loaded config until ctx is done.
@@ -270,14 +310,35 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		}
 	}
 	if k := cfg.Source.KafkaConfig(); k != nil {
-		probe, err := ticdc.NewLagProbe(*k, log.Checkpoint) // no I/O until Lag
+		cp := log.Checkpoint
+		if cfg.Source.Type == "tidb" {
+			cp = func() []byte { // during the snapshot nothing of the changefeed is read yet
+				if b := log.Checkpoint(); b != nil && !tidb.IsCheckpoint(b) {
+					return b
+				}
+				return nil
+			}
+		}
+		probe, err := ticdc.NewLagProbe(*k, cp) // no I/O until Lag
 		if err != nil {
 			return err
 		}
 		defer probe.Close()
 		topts.Source, topts.SourceName = kafkaLag{probe}, "kafka"
-		if ks, ok := src.(*ticdc.Source); ok {
+		var kafkaSrc func() *ticdc.Source
+		switch ks := src.(type) {
+		case *ticdc.Source:
+			kafkaSrc = func() *ticdc.Source { return ks }
+		case tidbSource:
+			kafkaSrc = ks.Kafka
+			topts.Snapshot = ks
+		}
+		if kafkaSrc != nil {
 			topts.SourceCounters = func() map[string]int64 {
+				ks := kafkaSrc()
+				if ks == nil {
+					return nil // still snapshotting
+				}
 				st := ks.Stats()
 				return map[string]int64{"messages": int64(st.Messages), "rows": int64(st.Rows), "ddl": int64(st.DDL),
 					"watermarks": int64(st.Watermarks), "skipped": int64(st.Skipped), "duplicates": int64(st.Duplicates),
@@ -335,11 +396,15 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 		case <-telCtx.Done():
 		}
 	}()
+	// Sinks are paced to stay within half a memtable (see pipeline.Options.PaceBytes).
 	p := pipeline.New(log, src, sinks, pipeline.Options{DrainTimeout: cfg.ShutdownTimeout, Logger: lg, Observer: tel,
-		Retention: *cfg.State.Retention, RetentionMaxBytes: int64(cfg.State.MaxLogBytes) * 3 / 4})
+		Retention: *cfg.State.Retention, RetentionMaxBytes: int64(cfg.State.MaxLogBytes) * 3 / 4, PaceBytes: int64(cfg.State.MemTableSize) / 2})
 	lg.Info("odsync running", "state", cfg.State.Dir, "sinks", len(sinks), "head", log.Head())
 	start := time.Now()
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	go trimWhenIdle(trimCtx, log.Head, idleTrimAfter, debug.FreeOSMemory)
 	runErr := p.Run(ctx)
+	stopTrim()
 	if c, ok := src.(io.Closer); ok {
 		if err := c.Close(); err != nil {
 			lg.Warn("capture close", "err", err)
@@ -426,6 +491,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logOut, progress = term.Logs(), term.Progress()
 	}
 	lg := newLogger(cfg, logOut)
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimit))
+	}
 	// Graceful stop has a deadline: the drain (shutdown_timeout), closing
 	// the sinks (10s) and a margin; past it odsync exits 1 (the log is
 	// crash-safe, a restart resumes from the cursors).
@@ -509,6 +577,10 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if len(problems) == 0 {
 			fmt.Fprintf(stdout, "source %s: ok (binlog on, ROW format, FULL image, privileges)\n", cfg.Source.MySQL.Addr)
 		}
+	case "tidb":
+		if !checkTiDB(ctx, cfg, stdout) {
+			failed = true
+		}
 	}
 	for _, s := range cfg.Sinks {
 		if s.Type == "maxcompute" {
@@ -538,6 +610,17 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				continue
 			}
 			fmt.Fprintf(stdout, "sink %s: ok (s3://%s/%s writable)\n", s.Name, s.S3.Bucket, s.S3.Prefix)
+		}
+		if s.Type == "kafka" {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			what, err := kafkasink.Check(cctx, *s.Kafka)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+				failed = true
+				continue
+			}
+			fmt.Fprintf(stdout, "sink %s: ok (%s)\n", s.Name, what)
 		}
 		if s.Type == "mysql" {
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -573,6 +656,34 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
+// checkTiDB reports the TiDB side of a tidb source's switch-over (GC safe
+// point, the changefeed's first messages against the snapshot TSO).
+func checkTiDB(ctx context.Context, cfg *config.Config, stdout io.Writer) bool {
+	st := tidb.State{Known: true} // no state directory: no snapshot yet
+	if _, err := os.Stat(cfg.State.Dir); err != nil {
+	} else if l, err := openLog(cfg, slog.New(slog.DiscardHandler)); err != nil {
+		st.Known = false
+	} else {
+		st, err = tidb.ReadState(l, l.Checkpoint())
+		l.Close()
+		if err != nil {
+			fmt.Fprintf(stdout, "source: FAILED: state: %v\n", err)
+			return false
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	lines, ok, err := tidb.Check(cctx, *cfg.Source.TiDB, *cfg.Source.TiCDC, st)
+	for _, l := range lines {
+		fmt.Fprintf(stdout, "source: %s\n", l)
+	}
+	if err != nil {
+		fmt.Fprintf(stdout, "source: FAILED: %v\n", err)
+		return false
+	}
+	return ok
+}
+
 // startScheduledVerify runs verification on the configured schedule until
 // ctx is done (or the returned stop is called); results go to the status
 // page and metrics.
@@ -586,7 +697,18 @@ func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetr
 			SourceRows: r.SourceRows, TargetRows: r.TargetRows, Changed: r.Changed, Missing: r.Missing, Extra: r.Extra,
 			Unsettled: r.Unsettled, Error: r.Error})
 	}
-	sched, err := verify.NewScheduler(cfg.Verify, *cfg.Source.MySQL, cfg.Mapping, sinks, statusURL, lg, report)
+	var srcCfg mysql.Config
+	switch {
+	case cfg.Source.MySQL != nil:
+		srcCfg = *cfg.Source.MySQL
+	case cfg.Source.TiDB != nil:
+		if srcCfg, err = cfg.Source.TiDB.SQLSource(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("verify: source type %q cannot be verified on a schedule (no SQL source)", cfg.Source.Type)
+	}
+	sched, err := verify.NewScheduler(cfg.Verify, srcCfg, cfg.Mapping, sinks, statusURL, lg, report)
 	if err != nil {
 		return nil, err
 	}
@@ -598,4 +720,35 @@ func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetr
 	}()
 	lg.Info("scheduled verify on", "interval", cfg.Verify.Interval, "rate", cfg.Verify.Rate)
 	return func() { cancel(); <-done }, nil
+}
+
+// idleTrimAfter is how long the log must see no append before odsync
+// returns its freed memory to the operating system.
+const idleTrimAfter = 10 * time.Second
+
+// trimWhenIdle calls trim (debug.FreeOSMemory: returns freed memory to the
+// operating system) once when the log's head has not moved for idle after
+// it moved. Go collects garbage as
+// the heap grows (and at the latest every two minutes) and returns memory
+// gradually, so after a burst an idle odsync would keep about the burst's
+// peak for minutes.
+func trimWhenIdle(ctx context.Context, head func() uint64, idle time.Duration, trim func()) {
+	t := time.NewTicker(idle / 4)
+	defer t.Stop()
+	last, since, trimmed := head(), time.Now(), true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if h := head(); h != last {
+			last, since, trimmed = h, time.Now(), false
+			continue
+		}
+		if !trimmed && time.Since(since) >= idle {
+			trim()
+			trimmed = true
+		}
+	}
 }

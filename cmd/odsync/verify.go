@@ -87,6 +87,11 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if cfg.Source.MySQL != nil {
 		srcCfg = *cfg.Source.MySQL
 	}
+	if cfg.Source.TiDB != nil {
+		if srcCfg, err = cfg.Source.TiDB.SQLSource(); err != nil {
+			return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
+		}
+	}
 	if *sourceAddr != "" {
 		srcCfg.Addr = *sourceAddr
 	}

@@ -46,6 +46,9 @@ func TestServer(t *testing.T) {
 	if err := conn.QueryRowContext(ctx, "SELECT CAST(v AS CHAR) FROM d.t").Scan(&v); err != nil || v != "99999999999999999999999999999999999.999999999999999999999999999999" {
 		t.Fatalf("read at the TSO: %q %v", v, err)
 	}
+	if _, err := conn.ExecContext(ctx, "SET @@tidb_snapshot = ''"); err != nil {
+		t.Fatal(err)
+	}
 	conn.Close()
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM d.t").Scan(&n); err != nil || n != 0 {

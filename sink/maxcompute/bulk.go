@@ -104,6 +104,15 @@ type bulkSession struct {
 type bulkState struct {
 	open atomic.Int64 // sessions with recorded blocks
 
+	// Snapshot groups of Writes in progress (encoded or being written, not
+	// yet recorded): a change row of a table waits for the groups of that
+	// table from earlier batches, so it becomes visible only after every
+	// earlier snapshot row of the table is committed.
+	pmu      sync.Mutex
+	pending  map[*uploadGroup]pendingGroup
+	pchanged chan struct{} // closed and replaced when pending shrinks
+	npending atomic.Int64
+
 	holdMu sync.Mutex
 	held   uint64 // the hold cursor's value + 1 (0: no hold)
 
@@ -124,6 +133,104 @@ type lostBulk struct {
 // errRenew: the refused session held only the current batch's rows, which
 // are written again through a new session.
 var errRenew = errors.New("upload session refused; renewing")
+
+// pendingGroup is a snapshot group of a Write in progress.
+type pendingGroup struct {
+	w     *writeState
+	first uint64 // the batch's first seq
+}
+
+// notePending registers a snapshot group of w's batch.
+func (s *Sink) notePending(w *writeState, g *uploadGroup) {
+	s.bulk.pmu.Lock()
+	defer s.bulk.pmu.Unlock()
+	if s.bulk.pending == nil {
+		s.bulk.pending = map[*uploadGroup]pendingGroup{}
+		s.bulk.pchanged = make(chan struct{})
+	}
+	if _, ok := s.bulk.pending[g]; !ok {
+		s.bulk.pending[g] = pendingGroup{w, w.b.First}
+		s.bulk.npending.Add(1)
+	}
+}
+
+// donePending forgets snapshot groups (written, failed or abandoned).
+func (s *Sink) donePending(gs ...*uploadGroup) {
+	s.bulk.pmu.Lock()
+	defer s.bulk.pmu.Unlock()
+	n := 0
+	for _, g := range gs {
+		if _, ok := s.bulk.pending[g]; ok {
+			delete(s.bulk.pending, g)
+			n++
+		}
+	}
+	if n > 0 {
+		s.bulk.npending.Add(int64(-n))
+		close(s.bulk.pchanged)
+		s.bulk.pchanged = make(chan struct{})
+	}
+}
+
+// waitPending waits until no other Write has a snapshot group of table
+// from a batch that starts below seq (those rows come first).
+func (s *Sink) waitPending(ctx context.Context, w *writeState, table string, seq uint64) error {
+	if s.bulk.npending.Load() == 0 {
+		return nil
+	}
+	for {
+		s.bulk.pmu.Lock()
+		busy := false
+		for g, p := range s.bulk.pending {
+			if g.key.table == table && p.first < seq && p.w != w {
+				busy = true
+				break
+			}
+		}
+		ch := s.bulk.pchanged
+		s.bulk.pmu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// snapshotFirst makes the snapshot rows of table that precede a change row
+// at seq visible before it: this batch's groups of the table are written
+// now, earlier batches' groups are waited for, and the table's open
+// sessions are committed. So a table's committed rows are always a prefix
+// of its rows in log order (odsync verify relies on that: the newest
+// change in a table means every earlier one is there).
+func (s *Sink) snapshotFirst(ctx context.Context, w *writeState, table string, seq uint64) error {
+	if w.snapTables[table] > 0 {
+		tun, err := s.tunnel(ctx)
+		if err != nil {
+			return err
+		}
+		for _, g := range w.uploads {
+			if g.key.table != table || g.written {
+				continue
+			}
+			if err := s.uploadGroup(ctx, tun, w, g); err != nil {
+				return err
+			}
+			// Later snapshot rows of the table in this batch form a new group.
+			delete(w.upIdx, uploadKey{g.key, g.lay})
+		}
+	}
+	if err := s.waitPending(ctx, w, table, seq); err != nil {
+		return err
+	}
+	if s.hasBulk(table) {
+		return s.commitBulk(ctx, table, nil)
+	}
+	return nil
+}
 
 func bulkKey(k streamKey) string { return "b/" + k.table + "/" + k.part }
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,27 +174,35 @@ func TestBulkCrashMidUpload(t *testing.T) {
 //	go test -run '^$' -bench SnapshotLoad -benchtime 1x ./sink/maxcompute/
 //
 // ODSYNC_BENCH_ROWS sets the row count (default 300000; rows are made per
-// batch, so millions fit in memory).
+// batch, so millions fit in memory). The "bulk-4x4MiB" mode at 100,000-row
+// batches (about 14MiB encoded) splits each batch into 4MiB blocks written
+// by 4 writers in parallel, against one block per batch ("bulk").
 func BenchmarkSnapshotLoad(b *testing.B) {
 	tbl := simpleTable()
 	rows := 300000
 	if v := os.Getenv("ODSYNC_BENCH_ROWS"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 20000 || n%20000 != 0 {
-			b.Fatalf("ODSYNC_BENCH_ROWS=%q: want a multiple of 20000", v)
+		if err != nil || n < 100000 || n%100000 != 0 {
+			b.Fatalf("ODSYNC_BENCH_ROWS=%q: want a multiple of 100000", v)
 		}
 		rows = n
 	}
-	for _, batchRows := range []int{20000, 2000} {
-		for _, mode := range []string{"per-batch", "bulk"} {
+	for _, batchRows := range []int{100000, 20000, 2000} {
+		for _, mode := range []string{"per-batch", "bulk", "bulk-4x4MiB"} {
+			if (batchRows == 100000) != (mode == "bulk-4x4MiB") && mode != "bulk" {
+				continue
+			}
 			b.Run(fmt.Sprintf("%s/batch=%d", mode, batchRows), func(b *testing.B) {
 				for range b.N {
 					e := startEmu(b, "")
 					lg := openLog(b, filepath.Join(b.TempDir(), "state"))
 					cfg := testConfig(e)
-					cfg.CommitBytes = 256 << 20 // bulk: one session per partition
-					if mode == "per-batch" {
-						cfg.CommitBytes = 1 // the default
+					cfg.CommitBytes = 512 << 20 // bulk, the default: one session per partition
+					switch mode {
+					case "per-batch":
+						cfg.CommitBytes = 1 // a session and a commit per batch
+					case "bulk-4x4MiB":
+						cfg.BlockSize, cfg.BlockWriters = 4<<20, 4
 					}
 					cfg.EnsureDefaults()
 					s, err := New(cfg, newMapper(b, schema.Config{}), lg, nil)
@@ -286,5 +296,87 @@ func TestBulkRefusedSessionHoldsLog(t *testing.T) {
 	checkRows(t, readTable(t, h.emu, tg.Name, "ds=20240501"), tg, evs, false)
 	if _, ok := h.log.Cursor(h.sink.holdName()); ok {
 		t.Error("the hold cursor is still there after every session committed")
+	}
+}
+
+// A table's committed rows are a prefix of its rows in log order: change
+// rows become visible only after every earlier snapshot row of the table
+// is committed — from the same batch (written first, then committed) and
+// from an earlier batch still being written by a concurrent Write (waited
+// for). odsync verify's progress check relies on that.
+func TestChangeRowsAfterSnapshotRows(t *testing.T) {
+	tbl := simpleTable()
+	tg, err := newMapper(t, schema.Config{}).Target(tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, schema.Config{}, bulkConfig)
+	// 1. One batch: snapshot rows, then a change row of the same table.
+	evs := append(snapshotEvents(tbl, 1, 100), simpleEvents(tbl, 101, 1, event.OpInsert)...)
+	h.write(batch(evs))
+	checkRows(t, readTable(t, h.emu, tg.Name, "ds=20240501"), tg, evs, false)
+
+	// 2. Two concurrent Writes: batch 201..300 (snapshot rows, block writes
+	// held back) and batch 301 (a change row). The change row's Write must
+	// not return before the snapshot rows are committed.
+	release := make(chan struct{})
+	var once sync.Once
+	h.emu.setHook(func(r *http.Request) {
+		if r.Method == http.MethodPut && r.URL.Query().Has("blockid") {
+			<-release
+		}
+	})
+	snap := snapshotEvents(tbl, 201, 100)
+	change := simpleEvents(tbl, 301, 1, event.OpUpdate)
+	errc := make(chan error, 1)
+	go func() { errc <- h.sink.Write(ctxT(t), batch(snap)) }()
+	for h.sink.bulk.npending.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.sink.Write(ctxT(t), batch(change)) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the change row's Write returned (%v) while earlier snapshot rows were still being written", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	once.Do(func() { close(release) })
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h.emu.setHook(nil)
+	all := append(append(evs, snap...), change...)
+	checkRows(t, readTable(t, h.emu, tg.Name, "ds=20240501"), tg, all, false)
+}
+
+// Health reports what is visible: always Delivers (with the log as the
+// store), Durable just below the first uncommitted snapshot row while a
+// session is open, the log's head when nothing is held back.
+func TestHealthDurableWithBulk(t *testing.T) {
+	tbl := simpleTable()
+	h := newHarness(t, schema.Config{}, bulkConfig)
+	evs := snapshotEvents(tbl, 1, 200)
+	if _, err := h.log.Append(ctxT(t), evs, []byte("cp")); err != nil {
+		t.Fatal(err)
+	}
+	if hl := h.sink.Health(); !hl.Delivers || hl.Durable != 200 || hl.Holding != 0 {
+		t.Fatalf("idle: %+v, want Delivers, Durable 200 (the head)", hl)
+	}
+	h.write(batch(evs[100:]))
+	if hl := h.sink.Health(); !hl.Delivers || hl.Durable != 100 || hl.Holding == 0 {
+		t.Fatalf("rows 101..200 in an open session: %+v, want Durable 100", hl)
+	}
+	h.write(batch(evs[:100]))
+	if hl := h.sink.Health(); hl.Durable != 0 {
+		t.Fatalf("rows 1..200 in an open session: %+v, want Durable 0", hl)
+	}
+	if err := h.sink.commitBulk(ctxT(t), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if hl := h.sink.Health(); hl.Durable != 200 || hl.Holding != 0 {
+		t.Fatalf("committed: %+v, want Durable 200", hl)
 	}
 }

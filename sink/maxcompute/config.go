@@ -91,25 +91,26 @@ type Config struct {
 	// Timeout bounds one Tunnel request (default 5m).
 	Timeout time.Duration `yaml:"timeout"`
 
-	// Batch upload (snapshot rows). Each pipeline batch becomes one upload
-	// session per table partition: blocks of at most BlockSize uploaded by
-	// BlockWriters in parallel, then one commit.
-	BlockSize    Size `yaml:"block_size"`    // default 16MiB
+	// Batch upload (snapshot rows, see bulk.go). The snapshot rows of a
+	// table partition share one upload session across pipeline batches;
+	// each batch's rows become blocks of at most BlockSize (one block per
+	// batch unless the batch is bigger), uploaded by BlockWriters in
+	// parallel and recorded in the state store before Write returns.
+	BlockSize    Size `yaml:"block_size"`    // default 64MiB
 	BlockWriters int  `yaml:"block_writers"` // default 4
 	// SessionTTL is how old a recorded, uncommitted upload session may be
 	// to be reattached after a restart (MaxCompute expires them after 24h).
 	// Default 20h.
 	SessionTTL time.Duration `yaml:"session_ttl"`
-	// Snapshot rows of many batches can share one upload session per table
-	// partition, committed when it holds CommitBytes of encoded rows
-	// (default 1 byte: every batch is committed before Write returns, so
-	// snapshot rows are visible at once; set e.g. 256MiB for bulk loads
-	// within the service's quotas — the rows then become visible at the
-	// commit, and `odsync verify` must be given time for it) or CommitBlocks blocks (default 2000, at most
-	// 19000 of the 20000 ids), when it is CommitAge old (default 30m or half of
-	// session_ttl, less than session_ttl), when no snapshot row reached it for CommitIdle
-	// (default 10s), before change rows or a schema change of its table, and
-	// at Close.
+	// A session is committed when its blocks hold CommitBytes of encoded
+	// rows (default 512MiB; 1 commits every batch before Write returns, as
+	// odsync did before bulk loads) or number CommitBlocks (default 2000,
+	// at most 19000 of the 20000 ids), when it is CommitAge old (default
+	// 30m, at most half of session_ttl), when no snapshot row reached it for
+	// CommitIdle (default 3s: the table's snapshot ended), before change
+	// rows or a schema change of its table, and at Close. Snapshot rows
+	// become visible at the commit; odsync's lag, /readyz and `odsync
+	// verify --status` count them as delivered only then.
 	CommitBytes  Size          `yaml:"commit_bytes"`
 	CommitBlocks int           `yaml:"commit_blocks"`
 	CommitAge    time.Duration `yaml:"commit_age"`
@@ -192,7 +193,7 @@ func (c *Config) EnsureDefaults() {
 		c.Timeout = 5 * time.Minute
 	}
 	if c.BlockSize == 0 {
-		c.BlockSize = 16 << 20
+		c.BlockSize = 64 << 20
 	}
 	if c.BlockWriters == 0 {
 		c.BlockWriters = 4
@@ -201,7 +202,7 @@ func (c *Config) EnsureDefaults() {
 		c.SessionTTL = 20 * time.Hour
 	}
 	if c.CommitBytes == 0 {
-		c.CommitBytes = 1
+		c.CommitBytes = 512 << 20
 	}
 	if c.CommitBlocks == 0 {
 		c.CommitBlocks = 2000
@@ -210,7 +211,7 @@ func (c *Config) EnsureDefaults() {
 		c.CommitAge = min(30*time.Minute, c.SessionTTL/2)
 	}
 	if c.CommitIdle == 0 {
-		c.CommitIdle = 10 * time.Second
+		c.CommitIdle = 3 * time.Second
 	}
 	if c.Merge.BaseSuffix == "" {
 		c.Merge.BaseSuffix = "_base"

@@ -210,23 +210,32 @@ func (b *backoff) next() time.Duration {
 // retried inside Write (throttling, a schema change not yet visible, a
 // failing service), so they show while Write blocks. Change rows are
 // visible when Write returns; snapshot rows in an open bulk session only
-// after its commit (Delivers and Durable say so while one is open).
+// after its commit. So, with a log to hold (the *offsets.Log), the sink
+// always reports Delivers: Durable is just below the lowest seq of any
+// uncommitted snapshot row, or the log's head when nothing is held back
+// (readers take the lower of it and the cursor). Always, not only while a
+// session is open: telemetry updates the cursor at every acknowledgement
+// but Health only at its samples, and a stale "does not deliver" next to
+// a fresh cursor would count rows acknowledged into a new session as
+// visible (odsync verify --status then compared too early).
 func (s *Sink) Health() sink.Health {
 	r := &s.retries
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	h := sink.Health{ConsecutiveFailures: r.streak, LastError: r.lastErr, LastSuccess: r.lastOK, Retries: r.retries, Throttled: r.throttled}
 	if r.streak > 0 {
 		h.FailingSince = r.failingSince
 	}
-	// Snapshot rows in an open bulk upload session are durable but not
-	// visible until its commit: while one is open, the target holds
-	// everything up to the hold cursor only.
+	r.mu.Unlock()
+	lh, ok := s.store.(logHolder)
+	if !ok {
+		return h
+	}
 	s.bulk.holdMu.Lock()
 	held := s.bulk.held
 	s.bulk.holdMu.Unlock()
+	h.Delivers, h.Durable = true, lh.Head()
 	if held > 0 {
-		h.Delivers, h.Durable, h.Holding = true, held-1, s.cfg.CommitAge
+		h.Durable, h.Holding = min(h.Durable, held-1), min(s.cfg.CommitAge, s.cfg.SessionTTL/2)
 	}
 	return h
 }

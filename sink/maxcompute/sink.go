@@ -547,15 +547,18 @@ func (s *Sink) forgetTable(name string) {
 
 // writeState is one Write's bookkeeping.
 type writeState struct {
-	b        *sink.Batch
-	done     streamProgress
-	packs    map[*pack]bool
-	uploads  []*uploadGroup
-	upIdx    map[uploadKey]*uploadGroup
-	row      []event.Value
-	resolved map[*event.Table]*schema.Target
-	parts    map[streamKey]*schema.Target
-	maxTime  int64
+	b       *sink.Batch
+	done    streamProgress
+	packs   map[*pack]bool
+	uploads []*uploadGroup
+	upIdx   map[uploadKey]*uploadGroup
+	// snapTables counts, per table, this batch's snapshot groups not yet
+	// handed to bulkGroup.
+	snapTables map[string]int
+	row        []event.Value
+	resolved   map[*event.Table]*schema.Target
+	parts      map[streamKey]*schema.Target
+	maxTime    int64
 }
 
 // Write stores the rows of a batch (see the package comment). It returns
@@ -580,6 +583,7 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 	}
 	w := &writeState{b: b, done: done, packs: map[*pack]bool{}, upIdx: map[uploadKey]*uploadGroup{},
 		resolved: map[*event.Table]*schema.Target{}, parts: map[streamKey]*schema.Target{}}
+	defer func() { s.donePending(w.uploads...) }()
 	s.mu.Lock()
 	s.encoding++
 	s.mu.Unlock()
@@ -657,9 +661,9 @@ func (s *Sink) encode(ctx context.Context, w *writeState) error {
 			}
 			continue
 		}
-		if s.hasBulk(t.Name) {
-			// Change rows follow the table's snapshot: commit it first.
-			if err := s.commitBulk(ctx, t.Name, nil); err != nil {
+		if w.snapTables[t.Name] > 0 || s.bulk.npending.Load() > 0 || s.hasBulk(t.Name) {
+			// Change rows follow the table's snapshot rows: commit those first.
+			if err := s.snapshotFirst(ctx, w, t.Name, e.Seq); err != nil {
 				return fmt.Errorf("table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
 			}
 		}

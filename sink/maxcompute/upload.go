@@ -36,13 +36,14 @@ type uploadKey struct {
 // uploadGroup is the snapshot rows of one batch for one table partition
 // and column layout.
 type uploadGroup struct {
-	key    streamKey
-	col    string
-	ord    int // groups of the same table partition in this batch, in order
-	lay    *layout
-	target *schema.Target
-	blocks []*encoder
-	rows   int64
+	key     streamKey
+	col     string
+	ord     int // groups of the same table partition in this batch, in order
+	lay     *layout
+	target  *schema.Target
+	blocks  []*encoder
+	rows    int64
+	written bool // handed to bulkGroup (before a change row of the table, or by upload)
 }
 
 func (s *Sink) addUploadRow(w *writeState, key streamKey, t *schema.Target, row []event.Value) error {
@@ -59,6 +60,11 @@ func (s *Sink) addUploadRow(w *writeState, key streamKey, t *schema.Target, row 
 		g = &uploadGroup{key: key, col: t.PartitionColumn, ord: ord, lay: lay, target: t}
 		w.upIdx[uk] = g
 		w.uploads = append(w.uploads, g)
+		if w.snapTables == nil {
+			w.snapTables = map[string]int{}
+		}
+		w.snapTables[key.table]++
+		s.notePending(w, g)
 	}
 	var cur *encoder
 	if n := len(g.blocks); n > 0 {
@@ -89,9 +95,23 @@ func (s *Sink) upload(ctx context.Context, w *writeState) error {
 		return err
 	}
 	for _, g := range w.uploads {
-		if err := s.bulkGroup(ctx, tun, g, w.b.First, w.b.Last); err != nil {
-			return fmt.Errorf("snapshot rows of batch %d..%d into %s partition %s: %w", w.b.First, w.b.Last, g.key.table, g.key.part, err)
+		if g.written {
+			continue
 		}
+		if err := s.uploadGroup(ctx, tun, w, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// uploadGroup hands one group to its table partition's session.
+func (s *Sink) uploadGroup(ctx context.Context, tun *tunnelClient, w *writeState, g *uploadGroup) error {
+	g.written = true
+	w.snapTables[g.key.table]--
+	defer s.donePending(g)
+	if err := s.bulkGroup(ctx, tun, g, w.b.First, w.b.Last); err != nil {
+		return fmt.Errorf("snapshot rows of batch %d..%d into %s partition %s: %w", w.b.First, w.b.Last, g.key.table, g.key.part, err)
 	}
 	return nil
 }

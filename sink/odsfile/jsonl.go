@@ -98,6 +98,10 @@ func AppendJSONValue(b []byte, v event.Value) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string; invalid UTF-8 bytes become
+// U+FFFD (callers with arbitrary bytes check utf8.ValidString first).
+func AppendJSONString(b []byte, s string) []byte { return appendJSONString(b, s) }
+
 // SWAR constants: every byte 0x01, every byte 0x80.
 const (
 	lows  = 0x0101010101010101
