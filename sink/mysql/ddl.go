@@ -150,11 +150,12 @@ func (s *Sink) applySchema(ctx context.Context, e *event.Event) error {
 }
 
 var (
-	truncateRE = regexp.MustCompile(`(?is)^\s*(/\*.*?\*/\s*)*TRUNCATE\b`)
-	renameRE   = regexp.MustCompile("(?i)\\bRENAME\\s+COLUMN\\s+(`(?:[^`]|``)+`|\\S+)\\s+TO\\s+(`(?:[^`]|``)+`|[^\\s,;]+)")
-	changeRE   = regexp.MustCompile("(?i)\\bCHANGE\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(`(?:[^`]|``)+`|\\S+)\\s+(`(?:[^`]|``)+`|\\S+)")
-	addRE      = regexp.MustCompile("(?i)\\bADD\\s+(?:COLUMN\\s+)?(?:IF\\s+NOT\\s+EXISTS\\s+)?(`(?:[^`]|``)+`|\\S+)\\s+")
-	positionRE = regexp.MustCompile(`(?i)\s+(FIRST|AFTER\s+\S+)\s*$`)
+	truncateRE    = regexp.MustCompile(`(?is)^\s*(/\*.*?\*/\s*)*TRUNCATE\b`)
+	renameRE      = regexp.MustCompile("(?i)\\bRENAME\\s+COLUMN\\s+(`(?:[^`]|``)+`|\\S+)\\s+TO\\s+(`(?:[^`]|``)+`|[^\\s,;]+)")
+	changeRE      = regexp.MustCompile("(?i)\\bCHANGE\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(`(?:[^`]|``)+`|\\S+)\\s+(`(?:[^`]|``)+`|\\S+)")
+	addRE         = regexp.MustCompile("(?i)\\bADD\\s+(?:COLUMN\\s+)?(?:IF\\s+NOT\\s+EXISTS\\s+)?(`(?:[^`]|``)+`|\\S+)\\s+")
+	needsLengthRE = regexp.MustCompile(`(?i)^\s*(var)?(char|binary)\s*$`)
+	positionRE    = regexp.MustCompile(`(?i)\s+(FIRST|AFTER\s+\S+)\s*$`)
 	// charsetTypeRE: the types that take CHARACTER SET (not UUID, INET...).
 	charsetTypeRE = regexp.MustCompile(`^(char|varchar|tinytext|text|mediumtext|longtext|enum|set)\b`)
 	displayRE     = regexp.MustCompile(`^(tinyint|smallint|mediumint|int|integer|bigint)\(\d+\)`)
@@ -266,7 +267,9 @@ func addedDefinition(ddl, col string) string {
 // columnDef is a column's definition from the source schema.
 func columnDef(c *event.Column, forceNull bool) string {
 	typ := c.RawType
-	if typ == "" {
+	if typ == "" || needsLengthRE.MatchString(typ) {
+		// No type text, or one without the length MySQL requires (a
+		// codec that sends "varchar"): spell it from the type family.
 		typ = fallbackType(c)
 	}
 	switch c.Type {
@@ -304,7 +307,12 @@ func fallbackType(c *event.Column) string {
 		return fmt.Sprintf("%s(%d)", c.Type, max(c.Length, 1))
 	case event.TypeVarchar, event.TypeVarbinary:
 		if c.Length == 0 {
-			return c.Type.String() + "(255)"
+			// Unknown length: room for any value (a key column is
+			// given a length by keyList's prefix rule instead).
+			if c.Type == event.TypeVarchar {
+				return "longtext"
+			}
+			return "longblob"
 		}
 		return fmt.Sprintf("%s(%d)", c.Type, c.Length)
 	case event.TypeText:
@@ -345,7 +353,11 @@ func createTable(full string, t *event.Table) string {
 func keyList(t *event.Table) string {
 	names := make([]string, len(t.Key))
 	for i, k := range t.Key {
-		names[i] = quoteID(t.Columns[k].Name)
+		c := &t.Columns[k]
+		names[i] = quoteID(c.Name)
+		if typ := strings.ToLower(columnDef(c, false)); strings.Contains(typ, " longtext ") || strings.Contains(typ, " longblob ") {
+			names[i] += "(255)" // a BLOB/TEXT key needs a prefix length
+		}
 	}
 	return strings.Join(names, ", ")
 }

@@ -154,9 +154,12 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch) error {
 		}
 		s.ready = true
 	}
-	applied, err := s.Applied(ctx)
+	applied, pos, err := s.checkpoint(ctx)
 	if err != nil {
 		return fmt.Errorf("mysql sink: reading checkpoint %s: %w", s.cfg.CheckpointTable, err)
+	}
+	if err := s.checkContinuity(b, applied, pos); err != nil {
+		return err
 	}
 	if b.Last <= applied {
 		return nil // a replay of a batch already applied
@@ -215,12 +218,67 @@ func (s *Sink) createCheckpointTable(ctx context.Context) error {
 
 // Applied returns the last sequence number applied by this sink (0: none).
 func (s *Sink) Applied(ctx context.Context) (uint64, error) {
-	var seq uint64
-	err := s.db.QueryRowContext(ctx, "SELECT `seq` FROM "+quoteID(s.ckDB)+"."+quoteID(s.ckName)+" WHERE `sink` = ?", s.name).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	seq, _, err := s.checkpoint(ctx)
 	return seq, err
+}
+
+// checkpoint reads this sink's checkpoint row: the last applied sequence
+// number and the source position of that event.
+func (s *Sink) checkpoint(ctx context.Context) (uint64, string, error) {
+	var seq uint64
+	var pos string
+	err := s.db.QueryRowContext(ctx, "SELECT `seq`, `pos` FROM "+quoteID(s.ckDB)+"."+quoteID(s.ckName)+" WHERE `sink` = ?", s.name).Scan(&seq, &pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	return seq, pos, err
+}
+
+// checkContinuity refuses a batch that does not continue the target's
+// checkpoint. Batches arrive in order and are cut as before after a
+// restart, so a batch either ends at or before the checkpoint (a replay:
+// acknowledgements are not synced, so after a machine crash several
+// batches may come again; they are skipped), contains it (a crash between
+// two of its transactions), or starts right after it. A gap means the
+// target is behind the log (restored from an older backup, the cursor
+// moved ahead); the event at the checkpoint's sequence number having
+// another source position means the target was written from another log
+// (a new state directory starts again at 1; another deployment uses the
+// same sink name). Applying or skipping would then lose changes silently,
+// so the sink stops and says what to do.
+func (s *Sink) checkContinuity(b *sink.Batch, applied uint64, pos string) error {
+	if applied == 0 || len(b.Events) == 0 {
+		return nil // a new target
+	}
+	ck := fmt.Sprintf("checkpoint of sink %q in %s on the target (seq %d at %s)", s.name, s.cfg.CheckpointTable, applied, pos)
+	if b.First > applied+1 {
+		return fmt.Errorf("%w: mysql sink: batch %d..%d does not continue the %s: changes %d..%d never reached the target (restored from an older backup?); "+
+			"apply them with odsync replay --sink %s --from %d, or to skip them delete the sink's row from the checkpoint table",
+			sink.ErrPermanent, b.First, b.Last, ck, applied+1, b.First-1, s.name, applied+1)
+	}
+	if b.First > applied || b.Last < applied {
+		return nil
+	}
+	var e *event.Event
+	if i := applied - b.First; i < uint64(len(b.Events)) && b.Events[i].Seq == applied {
+		e = &b.Events[i]
+	} else { // not dense: find it
+		for i := range b.Events {
+			if b.Events[i].Seq == applied {
+				e = &b.Events[i]
+				break
+			}
+		}
+	}
+	if e != nil {
+		if got := e.Pos.String(); got != pos {
+			return fmt.Errorf("%w: mysql sink: the %s names another change than this log's seq %d (at %s): the target was written from another log "+
+				"(a new state directory, another deployment with this sink name); delete the sink's row from the checkpoint table and deliver this log again "+
+				"(odsync replay --sink %s --from 1), or use another sink name",
+				sink.ErrPermanent, ck, applied, got, s.name)
+		}
+	}
+	return nil
 }
 
 // permanent reports errors that retrying cannot fix.

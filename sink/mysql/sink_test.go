@@ -195,13 +195,13 @@ func TestUpsertDeleteKeyChangeReplay(t *testing.T) {
 	if got := dump(t, db, full); got != want {
 		t.Fatalf("after batch 2:\n%s\nwant:\n%s", got, want)
 	}
-	// Replays (after a crash, the pipeline writes the batches again)
-	// change nothing, even after the target changed.
+	// A replay (after a crash the pipeline writes the batch it had not
+	// acknowledged again) changes nothing, even after the target changed.
 	if _, err := db.Exec("UPDATE " + full + " SET v = 'manual' WHERE id = 4"); err != nil {
 		t.Fatal(err)
 	}
-	mustWrite(t, sk, b1)
 	mustWrite(t, sk, b2)
+	mustWrite(t, sk, b1) // batches before the checkpoint (a machine crash lost acknowledgements)
 	want = strings.Replace(want, "v=it's \\ \x00 \n", "v=manual", 1)
 	if got := dump(t, db, full); got != want {
 		t.Fatalf("after replays:\n%s\nwant:\n%s", got, want)
@@ -414,5 +414,62 @@ func TestCheck(t *testing.T) {
 	c := Config{Database: "dst"}
 	if got := c.CreateTable(table("src", true, idCol, valCol)); got != "CREATE TABLE IF NOT EXISTS `dst`.`t` (`id` int(11) NOT NULL, `v` varchar(20) CHARACTER SET utf8mb4 NULL, PRIMARY KEY (`id`)) DEFAULT CHARSET=utf8mb4" {
 		t.Fatalf("create: %s", got)
+	}
+}
+
+// A target whose checkpoint does not continue the log stops the sink.
+func TestCheckpointContinuity(t *testing.T) {
+	sk, _, name := newSink(t, schema.ModeLenient)
+	tb := table(name, true, idCol, valCol)
+	var bt batcher
+	b1 := bt.batch(ins(tb, event.Int(1), event.String("a")), ins(tb, event.Int(2), event.String("b")))
+	b2 := bt.batch(ins(tb, event.Int(3), event.String("c")))
+	mustWrite(t, sk, b1)
+	mustWrite(t, sk, b2)
+	mustWrite(t, sk, b2) // the unacknowledged batch again: skipped
+	mustWrite(t, sk, b1) // after a machine crash (acknowledgements unsynced): skipped
+	// A new log (seq from 1 again) with other positions: found out at the
+	// checkpoint's sequence number.
+	var other batcher
+	nb := other.batch(ins(tb, event.Int(9), event.String("x")), ins(tb, event.Int(10), event.String("y")), ins(tb, event.Int(11), event.String("z")))
+	for i := range nb.Events {
+		nb.Events[i].Pos.File = "other.000001"
+	}
+	err := sk.Write(context.Background(), nb)
+	if err == nil || !strings.Contains(err.Error(), "another log") || !strings.Contains(err.Error(), sink.ErrPermanent.Error()) {
+		t.Fatalf("another log: %v", err)
+	}
+	// A gap: the target is behind the log.
+	bt.seq += 5
+	gap := bt.batch(ins(tb, event.Int(4), event.String("d")))
+	if err := sk.Write(context.Background(), gap); err == nil || !strings.Contains(err.Error(), "never reached the target") {
+		t.Fatalf("gap: %v", err)
+	}
+	// Same seq, other position.
+	b2.Events[0].Pos.Offset++
+	if err := sk.Write(context.Background(), b2); err == nil || !strings.Contains(err.Error(), "names another change") {
+		t.Fatalf("same seq, other position: %v", err)
+	}
+}
+
+// A batch split into transactions at a schema change and interrupted
+// after the first: the replayed batch applies only what is missing.
+func TestReplayOfPartlyAppliedBatch(t *testing.T) {
+	sk, db, name := newSink(t, schema.ModeLenient)
+	tb := table(name, true, idCol, valCol)
+	dCol := event.Column{Name: "d", Type: event.TypeInt, Nullable: true, RawType: "int(11)"}
+	t2 := table(name, true, idCol, valCol, dCol)
+	var bt batcher
+	b := bt.batch(ins(tb, event.Int(1), event.String("a")), ddl(t2, "ALTER TABLE t ADD d INT"),
+		ins(t2, event.Int(2), event.String("b"), event.Int(5)))
+	// The first transaction alone, as if the process died after it.
+	first := &sink.Batch{First: b.First, Last: b.Events[0].Seq, Events: b.Events[:1]}
+	mustWrite(t, sk, first)
+	if _, err := db.Exec("UPDATE " + quoteID(name) + ".`t` SET v = 'manual' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, sk, b)
+	if got := dump(t, db, quoteID(name)+".`t`"); got != "id=1 v=manual d=NULL\nid=2 v=b d=5" {
+		t.Fatalf("got:\n%s", got)
 	}
 }
