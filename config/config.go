@@ -19,8 +19,8 @@ import (
 
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/bytesize"
+	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/schema"
@@ -87,15 +87,15 @@ type Source struct {
 	// Kafka) or "kafka" (Debezium, Canal or Maxwell JSON in Kafka).
 	Type  string              `yaml:"type"`
 	MySQL *mysql.Config       `yaml:"mysql"`
-	TiCDC *ticdc.SourceConfig `yaml:"ticdc"`
-	Kafka *ticdc.SourceConfig `yaml:"kafka"`
+	TiCDC *kafka.SourceConfig `yaml:"ticdc"`
+	Kafka *kafka.SourceConfig `yaml:"kafka"`
 	// TiDB is the snapshot side of source.type tidb (its changefeed is
 	// read with the source.ticdc settings).
 	TiDB *tidb.Config `yaml:"tidb"`
 }
 
 // Kafka returns the configuration of a ticdc or kafka source (nil for mysql).
-func (s *Source) KafkaConfig() *ticdc.SourceConfig {
+func (s *Source) KafkaConfig() *kafka.SourceConfig {
 	switch s.Type {
 	case "ticdc", "tidb":
 		return s.TiCDC
@@ -170,11 +170,11 @@ func (c *Config) EnsureDefaults() {
 		c.Source.Type = "kafka"
 	}
 	if c.Source.TiCDC != nil {
-		c.Source.TiCDC.Kind = ticdc.KindTiCDC // before EnsureDefaults: it picks the default protocol
+		c.Source.TiCDC.Kind = kafka.KindTiCDC // before EnsureDefaults: it picks the default protocol
 		c.Source.TiCDC.EnsureDefaults()
 	}
 	if c.Source.Kafka != nil {
-		c.Source.Kafka.Kind = ticdc.KindKafka
+		c.Source.Kafka.Kind = kafka.KindKafka
 		c.Source.Kafka.EnsureDefaults()
 	}
 	c.Mapping.EnsureDefaults()

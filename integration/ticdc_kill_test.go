@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/kafka"
+	"github.com/odsync/odsync/capture/kafka/codec"
 	kh "github.com/odsync/odsync/harness/kafka"
 	"github.com/odsync/odsync/integration/harness"
 	"github.com/odsync/odsync/offsets"
@@ -62,8 +63,8 @@ func TestTiCDCHelperProcess(t *testing.T) {
 			return 1
 		}
 		defer log.Close()
-		src, err := ticdc.NewSource(ticdc.SourceConfig{Brokers: hc.Brokers, Topics: []string{hc.Topic}, GroupID: hc.Group,
-			Config: ticdc.Config{Protocol: hc.Protocol}, Durable: log.Checkpoint, MaxEmitEvents: 200,
+		src, err := kafka.NewSource(kafka.SourceConfig{Brokers: hc.Brokers, Topics: []string{hc.Topic}, GroupID: hc.Group,
+			Config: codec.Config{Protocol: hc.Protocol}, Durable: log.Checkpoint, MaxEmitEvents: 200,
 			FetchMaxWait: 100 * time.Millisecond, CommitInterval: 200 * time.Millisecond,
 			SessionTimeout: 3 * time.Second, HeartbeatInterval: 300 * time.Millisecond, RebalanceTimeout: 3 * time.Second},
 			mapper.Captures, lg.With("component", "capture"))

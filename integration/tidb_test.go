@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/capture/tidb"
 	kh "github.com/odsync/odsync/harness/kafka"
 	htidb "github.com/odsync/odsync/harness/tidb"
@@ -355,7 +355,7 @@ func testTiDBSwitchover(t *testing.T, protocol string) {
 	if err := lp.Produce(context.Background(), late); err != nil {
 		t.Fatal(err)
 	}
-	l := &ticdc.SourceConfig{Brokers: cl.Addrs, Topics: []string{"late"}, Kind: ticdc.KindTiCDC}
+	l := &kafka.SourceConfig{Brokers: cl.Addrs, Topics: []string{"late"}, Kind: kafka.KindTiCDC}
 	l.Protocol = protocol
 	l.EnsureDefaults()
 	tcfg := tidb.Config{DSN: srv.DSN("")}

@@ -215,7 +215,7 @@ func isBool(c *event.Column) bool {
 
 // nullOnly reports a column no value has typed yet: every value so far was
 // NULL (schema-less Kafka formats such as Maxwell; TiCDC open-protocol's
-// NULL type). capture/ticdc marks it TypeUnknown with RawType "null". It
+// NULL type). the Kafka codecs (capture/kafka) mark it TypeUnknown with RawType "null". It
 // maps to STRING, which holds whatever kind its later values have, and a
 // column type override may give it any type (there is no value to lose).
 func nullOnly(c *event.Column) bool {

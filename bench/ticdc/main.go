@@ -41,7 +41,8 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/odsync/odsync/bytesize"
-	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/kafka"
+	"github.com/odsync/odsync/capture/kafka/codec"
 	"github.com/odsync/odsync/event"
 	kh "github.com/odsync/odsync/harness/kafka"
 	"github.com/odsync/odsync/offsets"
@@ -189,7 +190,7 @@ func changefeed(ctx context.Context, p *kh.Producer, rows, parts, tables, wmEver
 	}
 	note := "a note of some length that looks like real data, with words"
 	payload := `{"items":[{"sku":"A-1001","n":2},{"sku":"B-2002","n":1}],"source":"web","flags":["gift","express"],"comment":"leave at the door"}`
-	open := proto == ticdc.ProtocolOpen
+	open := proto == codec.ProtocolOpen
 	created, updated := "2026-01-01 10:00:00", "2026-01-01 10:00:01"
 	if open {
 		// open-protocol: datetimes are JSON strings, TEXT is base64.
@@ -480,8 +481,8 @@ func rawFetch(addrs []string, parts int) (result, error) {
 	return result{name: "raw kafka-go fetch (messages)", rows: int(n.Load()), seconds: time.Since(t0).Seconds()}, nil
 }
 
-func sourceConfig(addrs []string) ticdc.SourceConfig {
-	return ticdc.SourceConfig{Brokers: addrs, Topics: []string{"cdc"}, FetchMaxWait: 100 * time.Millisecond, Config: ticdc.Config{Protocol: *protoFlag},
+func sourceConfig(addrs []string) kafka.SourceConfig {
+	return kafka.SourceConfig{Brokers: addrs, Topics: []string{"cdc"}, FetchMaxWait: 100 * time.Millisecond, Config: codec.Config{Protocol: *protoFlag},
 		MaxBufferBytes: bytesize.Size(*maxBuffer), FetchMaxBytes: bytesize.Size(*fetchMax)}
 }
 
@@ -519,7 +520,7 @@ func profile(on bool) (func(), error) {
 
 // sourceOnly runs the source into an emit that drops everything.
 func sourceOnly(addrs []string, prof bool) (result, error) {
-	src, err := ticdc.NewSource(sourceConfig(addrs), nil, slog.New(slog.DiscardHandler))
+	src, err := kafka.NewSource(sourceConfig(addrs), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return result{}, err
 	}
@@ -567,7 +568,7 @@ func toPipeline(addrs []string, state, out string, prof, idle bool) (result, err
 	}
 	cfg := sourceConfig(addrs)
 	cfg.Durable = log.Checkpoint
-	src, err := ticdc.NewSource(cfg, mapper.Captures, slog.New(slog.DiscardHandler))
+	src, err := kafka.NewSource(cfg, mapper.Captures, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return result{}, err
 	}

@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/event"
 	htidb "github.com/odsync/odsync/harness/tidb"
@@ -139,7 +139,7 @@ func snapshot(ctx context.Context, srv *htidb.Server, parallel int) (time.Durati
 	}
 	defer log.Close()
 	cfg := tidb.Config{DSN: srv.DSN(""), ChunkRows: *chunkFlag, Parallel: parallel}
-	src, err := tidb.New(cfg, ticdc.SourceConfig{}, func(id event.TableID) bool { return id.DB == "b" }, slog.New(slog.DiscardHandler), log)
+	src, err := tidb.New(cfg, kafka.SourceConfig{}, func(id event.TableID) bool { return id.DB == "b" }, slog.New(slog.DiscardHandler), log)
 	if err != nil {
 		return 0, 0, err
 	}

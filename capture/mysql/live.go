@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // LiveTables connects to the source and returns the current schema of every
@@ -88,11 +89,11 @@ func (l *LiveSchemas) Close() { l.srv.close() }
 // converts rows with SnapshotRows, so its tables and values are the ones
 // `odsync verify` and `odsync schema plan` see.
 func TableFromCreate(id event.TableID, create string) (*event.Table, error) {
-	st := parseDDL(id.DB, create)
-	if st.Kind != ddlCreateTable || st.Create == nil {
+	st := mysqldialect.ParseDDL(id.DB, create)
+	if st.Kind != mysqldialect.DDLCreateTable || st.Create == nil {
 		return nil, fmt.Errorf("mysql: table %s: cannot parse CREATE TABLE (%v): %s", id, st.Err, create)
 	}
-	ts, err := newTableSchema(tableName{DB: id.DB, Name: id.Table}, st.Create, "")
+	ts, err := newTableSchema(mysqldialect.TableName{DB: id.DB, Name: id.Table}, st.Create, "")
 	if err != nil {
 		return nil, fmt.Errorf("mysql: table %s: CREATE TABLE: %w", id, err)
 	}

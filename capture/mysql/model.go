@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // tableSchema is one version of a table's schema as the schema history
@@ -14,13 +15,13 @@ import (
 // (binlog DDL or SHOW CREATE TABLE) and changed by later DDL; the
 // event.Table the events carry is derived from it.
 type tableSchema struct {
-	DB        string      `json:"db"`
-	Name      string      `json:"name"`
-	Charset   string      `json:"charset,omitempty"`
-	Collation string      `json:"collation,omitempty"`
-	Columns   []colSchema `json:"columns"`
-	Primary   []string    `json:"primary,omitempty"`
-	Uniques   []uniqueKey `json:"uniques,omitempty"`
+	DB        string                   `json:"db"`
+	Name      string                   `json:"name"`
+	Charset   string                   `json:"charset,omitempty"`
+	Collation string                   `json:"collation,omitempty"`
+	Columns   []colSchema              `json:"columns"`
+	Primary   []string                 `json:"primary,omitempty"`
+	Uniques   []mysqldialect.UniqueKey `json:"uniques,omitempty"`
 	// Source says where this version came from (ddl, show-create, table-map).
 	Source string `json:"source,omitempty"`
 }
@@ -82,7 +83,7 @@ func charsetOfCollation(coll string) string {
 
 // resolveColumn turns a parsed column definition into a history column,
 // resolving its character set against the table default.
-func resolveColumn(c colDef, tableCharset string) colSchema {
+func resolveColumn(c mysqldialect.ColumnDef, tableCharset string) colSchema {
 	cs := colSchema{Name: c.Name, Type: c.Type, Args: c.Args, Elems: c.Elems, Unsigned: c.Unsigned, Nullable: c.Nullable && !c.Primary}
 	cs.Charset = c.Charset
 	if cs.Charset == "" {
@@ -164,7 +165,7 @@ func maxBytesPerChar(cs string) int {
 }
 
 // newTableSchema builds a schema from a CREATE TABLE body.
-func newTableSchema(name tableName, def *tableDef, dbCharset string) (*tableSchema, error) {
+func newTableSchema(name mysqldialect.TableName, def *mysqldialect.TableDef, dbCharset string) (*tableSchema, error) {
 	t := &tableSchema{DB: name.DB, Name: name.Name, Charset: def.Charset, Collation: def.Collation}
 	if t.Charset == "" {
 		t.Charset = charsetOfCollation(def.Collation)
@@ -191,7 +192,7 @@ func newTableSchema(name tableName, def *tableDef, dbCharset string) (*tableSche
 			t.Primary = []string{c.Name}
 		}
 		if c.Unique {
-			t.Uniques = append(t.Uniques, uniqueKey{Name: c.Name, Columns: []string{c.Name}})
+			t.Uniques = append(t.Uniques, mysqldialect.UniqueKey{Name: c.Name, Columns: []string{c.Name}})
 		}
 	}
 	if len(def.Primary) > 0 {
@@ -228,7 +229,7 @@ func (t *tableSchema) checkKeys() error {
 
 // alter applies ALTER TABLE operations and returns the new schema. The
 // receiver is not modified.
-func (t *tableSchema) alter(specs []alterSpec) (*tableSchema, error) {
+func (t *tableSchema) alter(specs []mysqldialect.AlterSpec) (*tableSchema, error) {
 	n := t.clone()
 	for _, s := range specs {
 		if err := n.apply(s); err != nil {
@@ -284,12 +285,12 @@ func (t *tableSchema) dropKeyColumn(name string) {
 	t.Uniques = out
 }
 
-func (t *tableSchema) apply(s alterSpec) error {
+func (t *tableSchema) apply(s mysqldialect.AlterSpec) error {
 	switch s.Op {
-	case alterAddColumn:
-		cols := s.multi
+	case mysqldialect.AlterAddColumn:
+		cols := s.Multi
 		if cols == nil {
-			cols = []colDef{s.Col}
+			cols = []mysqldialect.ColumnDef{s.Col}
 		}
 		for k, c := range cols {
 			if t.column(c.Name) >= 0 {
@@ -309,10 +310,10 @@ func (t *tableSchema) apply(s alterSpec) error {
 				t.Primary = []string{c.Name}
 			}
 			if c.Unique {
-				t.Uniques = append(t.Uniques, uniqueKey{Name: c.Name, Columns: []string{c.Name}})
+				t.Uniques = append(t.Uniques, mysqldialect.UniqueKey{Name: c.Name, Columns: []string{c.Name}})
 			}
 		}
-	case alterDropColumn:
+	case mysqldialect.AlterDropColumn:
 		i := t.column(s.Name)
 		if i < 0 {
 			if s.IfExists {
@@ -322,7 +323,7 @@ func (t *tableSchema) apply(s alterSpec) error {
 		}
 		t.Columns = slices.Delete(t.Columns, i, i+1)
 		t.dropKeyColumn(s.Name)
-	case alterModifyColumn, alterChangeColumn:
+	case mysqldialect.AlterModifyColumn, mysqldialect.AlterChangeColumn:
 		i := t.column(s.Name)
 		if i < 0 {
 			if s.IfExists {
@@ -330,7 +331,7 @@ func (t *tableSchema) apply(s alterSpec) error {
 			}
 			return fmt.Errorf("%s: no such column", s.Name)
 		}
-		if s.Op == alterChangeColumn && !strings.EqualFold(s.Name, s.Col.Name) && t.column(s.Col.Name) >= 0 {
+		if s.Op == mysqldialect.AlterChangeColumn && !strings.EqualFold(s.Name, s.Col.Name) && t.column(s.Col.Name) >= 0 {
 			return fmt.Errorf("CHANGE %s %s: the column exists", s.Name, s.Col.Name)
 		}
 		c := resolveColumn(s.Col, t.Charset)
@@ -347,9 +348,9 @@ func (t *tableSchema) apply(s alterSpec) error {
 			t.Primary = []string{s.Col.Name}
 		}
 		if s.Col.Unique {
-			t.Uniques = append(t.Uniques, uniqueKey{Name: s.Col.Name, Columns: []string{s.Col.Name}})
+			t.Uniques = append(t.Uniques, mysqldialect.UniqueKey{Name: s.Col.Name, Columns: []string{s.Col.Name}})
 		}
-	case alterRenameColumn:
+	case mysqldialect.AlterRenameColumn:
 		i := t.column(s.Name)
 		if i < 0 {
 			return fmt.Errorf("RENAME COLUMN %s: no such column", s.Name)
@@ -359,30 +360,30 @@ func (t *tableSchema) apply(s alterSpec) error {
 		}
 		t.Columns[i].Name = s.NewName
 		t.renameKeyColumn(s.Name, s.NewName)
-	case alterAddPrimary:
+	case mysqldialect.AlterAddPrimary:
 		t.Primary = slices.Clone(s.Columns)
 		for _, k := range t.Primary {
 			if i := t.column(k); i >= 0 {
 				t.Columns[i].Nullable = false
 			}
 		}
-	case alterDropPrimary:
+	case mysqldialect.AlterDropPrimary:
 		t.Primary = nil
-	case alterAddUnique:
-		t.Uniques = append(t.Uniques, uniqueKey{Name: s.Name, Columns: slices.Clone(s.Columns)})
-	case alterDropIndex:
+	case mysqldialect.AlterAddUnique:
+		t.Uniques = append(t.Uniques, mysqldialect.UniqueKey{Name: s.Name, Columns: slices.Clone(s.Columns)})
+	case mysqldialect.AlterDropIndex:
 		if strings.EqualFold(s.Name, "PRIMARY") {
 			t.Primary = nil
 			return nil
 		}
-		t.Uniques = slices.DeleteFunc(t.Uniques, func(u uniqueKey) bool { return strings.EqualFold(u.Name, s.Name) })
-	case alterRenameIndex:
+		t.Uniques = slices.DeleteFunc(t.Uniques, func(u mysqldialect.UniqueKey) bool { return strings.EqualFold(u.Name, s.Name) })
+	case mysqldialect.AlterRenameIndex:
 		for i := range t.Uniques {
 			if strings.EqualFold(t.Uniques[i].Name, s.Name) {
 				t.Uniques[i].Name = s.NewName
 			}
 		}
-	case alterConvertCharset:
+	case mysqldialect.AlterConvertCharset:
 		cs := s.Charset
 		if cs == "default" {
 			cs = t.Charset
@@ -394,14 +395,14 @@ func (t *tableSchema) apply(s alterSpec) error {
 			}
 		}
 		t.Charset, t.Collation = cs, s.Collation
-	case alterDefaultCharset:
+	case mysqldialect.AlterDefaultCharset:
 		if s.Charset != "" {
 			t.Charset = s.Charset
 		} else if cs := charsetOfCollation(s.Collation); cs != "" {
 			t.Charset = cs
 		}
 		t.Collation = s.Collation
-	case alterAddJSONCheck:
+	case mysqldialect.AlterAddJSONCheck:
 		if i := t.column(s.Name); i >= 0 {
 			switch t.Columns[i].Type {
 			case "longtext", "mediumtext", "text":
@@ -443,24 +444,6 @@ func (t *tableSchema) key() []int {
 	return nil
 }
 
-var eventTypes = map[string]event.Type{
-	"tinyint": event.TypeTinyInt, "smallint": event.TypeSmallInt, "mediumint": event.TypeMediumInt, "int": event.TypeInt,
-	"bigint": event.TypeBigInt, "decimal": event.TypeDecimal, "float": event.TypeFloat, "double": event.TypeDouble,
-	"bit": event.TypeBit, "char": event.TypeChar, "varchar": event.TypeVarchar, "tinytext": event.TypeText,
-	"text": event.TypeText, "mediumtext": event.TypeText, "longtext": event.TypeText, "binary": event.TypeBinary,
-	"varbinary": event.TypeVarbinary, "tinyblob": event.TypeBlob, "blob": event.TypeBlob, "mediumblob": event.TypeBlob,
-	"longblob": event.TypeBlob, "enum": event.TypeEnum, "set": event.TypeSet, "date": event.TypeDate,
-	"datetime": event.TypeDateTime, "timestamp": event.TypeTimestamp, "time": event.TypeTime, "year": event.TypeYear,
-	"json": event.TypeJSON, "geometry": event.TypeGeometry, "point": event.TypeGeometry, "linestring": event.TypeGeometry,
-	"polygon": event.TypeGeometry, "multipoint": event.TypeGeometry, "multilinestring": event.TypeGeometry,
-	"multipolygon": event.TypeGeometry, "geometrycollection": event.TypeGeometry, "vector": event.TypeVector,
-	// MariaDB's UUID, INET4 and INET6 are delivered in their text form (fbt.go).
-	"uuid": event.TypeChar, "inet4": event.TypeChar, "inet6": event.TypeChar,
-}
-
-var textLengths = map[string]uint32{"tinytext": 255, "text": 65535, "mediumtext": 16777215, "longtext": 4294967295,
-	"tinyblob": 255, "blob": 65535, "mediumblob": 16777215, "longblob": 4294967295}
-
 func argInt(args []string, i, def int) int {
 	if i < len(args) {
 		if n, err := strconv.Atoi(args[i]); err == nil {
@@ -473,7 +456,7 @@ func argInt(args []string, i, def int) int {
 // eventColumn derives the event.Column of a history column.
 func (c *colSchema) eventColumn() event.Column {
 	ec := event.Column{Name: c.Name, Nullable: c.Nullable, Elems: c.Elems}
-	tp, ok := eventTypes[c.Type]
+	tp, ok := mysqldialect.EventType(c.Type)
 	if !ok {
 		tp = event.TypeUnknown
 	}
@@ -493,7 +476,7 @@ func (c *colSchema) eventColumn() event.Column {
 	case event.TypeVarchar, event.TypeVarbinary:
 		ec.Length = uint32(argInt(c.Args, 0, 0))
 	case event.TypeText, event.TypeBlob:
-		ec.Length = textLengths[c.Type]
+		ec.Length = mysqldialect.TextLength(c.Type)
 	case event.TypeDateTime, event.TypeTimestamp, event.TypeTime:
 		ec.Scale = uint8(argInt(c.Args, 0, 0))
 	}

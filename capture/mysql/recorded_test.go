@@ -11,6 +11,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // Recorded MySQL 8 binlog bytes. The compressed transaction payload is the
@@ -117,7 +118,7 @@ func recordedStream(t *testing.T, flavor string, creates ...string) (*stream, *[
 	st.cp = Checkpoint{Flavor: flavor, File: "binlog.000001", Pos: 4}
 	st.file, st.seq = st.cp.File, 1
 	for _, c := range creates {
-		s := parseDDL("", c)
+		s := mysqldialect.ParseDDL("", c)
 		ts, err := newTableSchema(s.Tables[0], s.Create, "utf8mb4")
 		if err != nil {
 			t.Fatal(err)

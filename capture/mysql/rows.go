@@ -9,6 +9,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // Zero-date policies (Config.ZeroDates).
@@ -32,7 +33,7 @@ type colDec struct {
 	// 2-byte length prefix) and the pad length of BINARY(n).
 	length int
 	// text is the decoder for text in a non-UTF-8 character set (nil: as is).
-	text   textDecoder
+	text   mysqldialect.TextDecoder
 	binary bool // bytes, not text
 	json   bool // text holding JSON (MariaDB JSON is LONGTEXT)
 	// jsonBinary: MySQL's binary JSON; its value comes from go-mysql.
@@ -443,13 +444,13 @@ func (c *colDec) bytesValue(b []byte, fixed bool) event.Value {
 			copy(p, b)
 			return event.Bytes(p)
 		}
-		return event.BytesString(aliasString(b))
+		return event.BytesString(mysqldialect.AliasString(b))
 	}
 	var s string
 	if c.text != nil {
 		s = c.text(b)
 	} else {
-		s = aliasString(b)
+		s = mysqldialect.AliasString(b)
 	}
 	if c.json {
 		return event.JSON(s)

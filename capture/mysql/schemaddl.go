@@ -7,14 +7,15 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // applyDDL records what a statement does to the schema history and returns
 // the DDL events for the captured tables it changes.
 func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, schema, query string) (out []event.Event, rerr error) {
 	p := hpos{st.seq, h.LogPos}
-	stmt := parseDDL(schema, query)
-	if stmt.Kind == ddlNone || stmt.Temporary {
+	stmt := mysqldialect.ParseDDL(schema, query)
+	if stmt.Kind == mysqldialect.DDLNone || stmt.Temporary {
 		return nil, nil
 	}
 	for _, t := range stmt.Tables {
@@ -69,7 +70,7 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 		}
 		return nil
 	}
-	current := func(t tableName) (*tableSchema, error) {
+	current := func(t mysqldialect.TableName) (*tableSchema, error) {
 		id := event.TableID{DB: t.DB, Table: t.Name}
 		v, _, err := st.hist.at(id, hpos{p.seq, p.off - 1})
 		if err != nil || v == nil || v.unknown {
@@ -77,13 +78,13 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 		}
 		return v.schema, nil
 	}
-	idOf := func(t tableName) event.TableID { return event.TableID{DB: t.DB, Table: t.Name} }
+	idOf := func(t mysqldialect.TableName) event.TableID { return event.TableID{DB: t.DB, Table: t.Name} }
 	warn := func(what string, err error) {
 		st.log.Warn("DDL not followed by the schema history; the next table map of the table decides its schema",
 			"position", pos.String(), "statement", truncate(query, 300), "problem", what, "err", err)
 	}
 	switch stmt.Kind {
-	case ddlUnparsed:
+	case mysqldialect.DDLUnparsed:
 		warn("cannot parse the statement", stmt.Err)
 		for _, t := range stmt.Tables {
 			if err := changed(idOf(t), nil, true); err != nil {
@@ -93,14 +94,16 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 		if len(stmt.Tables) == 0 && looksLikeTableDDL(query) {
 			st.log.Warn("a schema change statement could not be parsed and names no table odsync could find", "position", pos.String(), "statement", truncate(query, 300))
 		}
-	case ddlCreateTable:
+	case mysqldialect.DDLCreateTable:
 		t := stmt.Tables[0]
 		if stmt.IfNotExists {
 			if cur, _ := current(t); cur != nil {
 				return out, nil
 			}
 		}
-		if stmt.Create.FromSelect && len(stmt.Create.Columns) == 0 {
+		if stmt.Create.FromSelect {
+			// CREATE TABLE ... SELECT: the select adds columns the
+			// statement does not list; the schema is read from the table.
 			return out, changed(idOf(t), nil, true)
 		}
 		s, err := newTableSchema(t, stmt.Create, st.dbCharset[t.DB])
@@ -110,7 +113,7 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 		}
 		s.Source = "ddl"
 		return out, changed(idOf(t), s, false)
-	case ddlCreateLike:
+	case mysqldialect.DDLCreateLike:
 		t := stmt.Tables[0]
 		base, err := current(stmt.Like)
 		if err != nil {
@@ -120,26 +123,26 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 			return out, changed(idOf(t), nil, true)
 		}
 		return out, changed(idOf(t), base, false)
-	case ddlAlterTable, ddlCreateIndex, ddlDropIndex:
+	case mysqldialect.DDLAlterTable, mysqldialect.DDLCreateIndex, mysqldialect.DDLDropIndex:
 		t := stmt.Tables[0]
 		specs := stmt.Specs
 		switch stmt.Kind {
-		case ddlCreateIndex:
+		case mysqldialect.DDLCreateIndex:
 			if !stmt.Unique {
 				return out, nil
 			}
-			specs = []alterSpec{{Op: alterAddUnique, Name: stmt.Index, Columns: stmt.IndexCol}}
-		case ddlDropIndex:
-			specs = []alterSpec{{Op: alterDropIndex, Name: stmt.Index}}
+			specs = []mysqldialect.AlterSpec{{Op: mysqldialect.AlterAddUnique, Name: stmt.Index, Columns: stmt.IndexCol}}
+		case mysqldialect.DDLDropIndex:
+			specs = []mysqldialect.AlterSpec{{Op: mysqldialect.AlterDropIndex, Name: stmt.Index}}
 		}
 		base, err := current(t)
 		if err != nil {
 			return nil, err
 		}
 		target := t
-		var rest []alterSpec
+		var rest []mysqldialect.AlterSpec
 		for _, sp := range specs {
-			if sp.Op == alterRenameTable {
+			if sp.Op == mysqldialect.AlterRenameTable {
 				target = sp.NewTable
 				if target.DB == "" {
 					target.DB = t.DB
@@ -179,14 +182,14 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 			}
 		}
 		return out, changed(idOf(target), s, false)
-	case ddlRename:
+	case mysqldialect.DDLRename:
 		// Renames apply in order (RENAME TABLE a TO tmp, b TO a, tmp TO b);
 		// only the final state of each name is recorded.
 		state := map[event.TableID]*tableSchema{}
 		known := map[event.TableID]bool{}
 		unknown := map[event.TableID]bool{} // renamed into, from a table without history
 		var order []event.TableID
-		get := func(t tableName) (*tableSchema, error) {
+		get := func(t mysqldialect.TableName) (*tableSchema, error) {
 			id := idOf(t)
 			if known[id] {
 				return state[id], nil
@@ -232,13 +235,13 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 			}
 		}
 		return kept, nil
-	case ddlDrop:
+	case mysqldialect.DDLDrop:
 		for _, t := range stmt.Tables {
 			if err := changed(idOf(t), nil, false); err != nil {
 				return nil, err
 			}
 		}
-	case ddlTruncate:
+	case mysqldialect.DDLTruncate:
 		t := stmt.Tables[0]
 		if id := idOf(t); st.captures(id) {
 			v, _, err := st.hist.at(id, p)
@@ -247,13 +250,13 @@ func (st *stream) applyDDL(ctx context.Context, h *replication.EventHeader, sche
 			}
 			out = append(out, mk(id, v))
 		}
-	case ddlCreateDatabase, ddlAlterDatabase:
+	case mysqldialect.DDLCreateDatabase, mysqldialect.DDLAlterDatabase:
 		if stmt.Charset != "" {
 			st.dbCharset[stmt.Database] = stmt.Charset
 		} else if cs := charsetOfCollation(stmt.Collation); cs != "" {
 			st.dbCharset[stmt.Database] = cs
 		}
-	case ddlDropDatabase:
+	case mysqldialect.DDLDropDatabase:
 		ids, err := st.hist.tablesOf(stmt.Database)
 		if err != nil {
 			return nil, err

@@ -14,6 +14,7 @@ import (
 	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // server is a metadata connection to the source.
@@ -205,11 +206,11 @@ func (s *server) loadSchema(ctx context.Context, id event.TableID) (*tableSchema
 	if err != nil {
 		return nil, err
 	}
-	st := parseDDL(id.DB, create)
-	if st.Kind != ddlCreateTable || st.Create == nil {
+	st := mysqldialect.ParseDDL(id.DB, create)
+	if st.Kind != mysqldialect.DDLCreateTable || st.Create == nil {
 		return nil, fmt.Errorf("mysql: table %s: cannot parse SHOW CREATE TABLE (%v): %s", id, st.Err, create)
 	}
-	ts, err := newTableSchema(tableName{DB: id.DB, Name: id.Table}, st.Create, "")
+	ts, err := newTableSchema(mysqldialect.TableName{DB: id.DB, Name: id.Table}, st.Create, "")
 	if err != nil {
 		return nil, fmt.Errorf("mysql: table %s: SHOW CREATE TABLE: %w", id, err)
 	}
@@ -324,7 +325,7 @@ func decodeLabels(s, charset string, n int) ([]string, error) {
 	if len(parts) != n+1 || parts[n] != "" {
 		return nil, fmt.Errorf("%d members in %q, want %d", len(parts)-1, s, n)
 	}
-	dec, ok := charsetDecoder(charset)
+	dec, ok := mysqldialect.CharsetDecoder(charset)
 	if !ok {
 		return nil, fmt.Errorf("character set %s is not supported", charset)
 	}

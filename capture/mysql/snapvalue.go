@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // snapCol says how one snapshot column is selected and converted. The
@@ -21,7 +22,7 @@ import (
 // like the binlog stores them. So both paths give identical values.
 type snapCol struct {
 	col  *event.Column
-	text textDecoder
+	text mysqldialect.TextDecoder
 	// mysqlJSON: a MySQL JSON column (binary JSON in the binlog), whose text
 	// is normalized like the binlog's.
 	mysqlJSON bool
@@ -44,7 +45,7 @@ func newSnapCols(t *event.Table, flavor string) ([]snapCol, error) {
 		out[i].mysqlJSON = c.Type == event.TypeJSON && flavor == "mysql"
 		switch c.Type {
 		case event.TypeChar, event.TypeVarchar, event.TypeText, event.TypeEnum, event.TypeSet:
-			dec, ok := charsetDecoder(c.Charset)
+			dec, ok := mysqldialect.CharsetDecoder(c.Charset)
 			if !ok {
 				return nil, fmt.Errorf("column %s: character set %s is not supported", c.Name, c.Charset)
 			}
@@ -175,8 +176,8 @@ func snapValue(c *snapCol, v driver.Value, zero string) (event.Value, error) {
 		}
 	case event.TypeDate, event.TypeDateTime:
 		if x, ok := v.([]byte); ok {
-			y, mo, d, h, mi, s, us, ok := parseCivil(string(x))
-			if ok {
+			if c, ok := civilText(col, x); ok {
+				y, mo, d, h, mi, s, us := c.Y, c.Mo, c.D, c.H, c.Mi, c.S, c.Us
 				if y == 0 || mo == 0 || d == 0 {
 					switch zero {
 					case ZeroDatesNull:
@@ -193,8 +194,8 @@ func snapValue(c *snapCol, v driver.Value, zero string) (event.Value, error) {
 		}
 	case event.TypeTimestamp:
 		if x, ok := v.([]byte); ok {
-			y, mo, d, h, mi, s, us, ok := parseCivil(string(x))
-			if ok {
+			if c, ok := civilText(col, x); ok {
+				y, mo, d, h, mi, s, us := c.Y, c.Mo, c.D, c.H, c.Mi, c.S, c.Us
 				var micros int64
 				if y != 0 || mo != 0 || d != 0 {
 					micros = time.Date(y, time.Month(mo), d, h, mi, s, us*1000, time.UTC).UnixMicro()
@@ -212,7 +213,7 @@ func snapValue(c *snapCol, v driver.Value, zero string) (event.Value, error) {
 		}
 	case event.TypeTime:
 		if x, ok := v.([]byte); ok {
-			if us, ok := parseTimeText(string(x)); ok {
+			if us, err := mysqldialect.ParseTime(x); err == nil {
 				return event.TimeMicros(us), nil
 			}
 		}
@@ -220,75 +221,14 @@ func snapValue(c *snapCol, v driver.Value, zero string) (event.Value, error) {
 	return bad()
 }
 
-// parseCivil parses "YYYY-MM-DD[ HH:MM:SS[.ffffff]]".
-func parseCivil(s string) (y, mo, d, h, mi, sec, us int, ok bool) {
-	if len(s) < 10 || s[4] != '-' || s[7] != '-' {
-		return
+// civilText parses the server's text of a DATE, DATETIME or TIMESTAMP.
+func civilText(col *event.Column, b []byte) (mysqldialect.Civil, bool) {
+	if col.Type == event.TypeDate {
+		y, m, d, err := mysqldialect.ParseDate(b)
+		return mysqldialect.Civil{Y: y, Mo: m, D: d}, err == nil
 	}
-	num := func(a, b int) int {
-		n := 0
-		for i := a; i < b; i++ {
-			c := s[i]
-			if c < '0' || c > '9' {
-				ok = false
-				return 0
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n
-	}
-	ok = true
-	y, mo, d = num(0, 4), num(5, 7), num(8, 10)
-	if len(s) >= 19 {
-		h, mi, sec = num(11, 13), num(14, 16), num(17, 19)
-		if len(s) > 20 && s[19] == '.' {
-			frac := s[20:]
-			n := num(20, len(s))
-			for i := len(frac); i < 6; i++ {
-				n *= 10
-			}
-			us = n
-		}
-	}
-	return
-}
-
-// parseTimeText parses "[-]HHH:MM:SS[.ffffff]" into signed microseconds.
-func parseTimeText(s string) (int64, bool) {
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	frac := ""
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		s, frac = s[:i], s[i+1:]
-	}
-	parts := strings.Split(s, ":")
-	if len(parts) != 3 {
-		return 0, false
-	}
-	h, e1 := strconv.Atoi(parts[0])
-	m, e2 := strconv.Atoi(parts[1])
-	sec, e3 := strconv.Atoi(parts[2])
-	if e1 != nil || e2 != nil || e3 != nil {
-		return 0, false
-	}
-	var us int64
-	if frac != "" {
-		n, err := strconv.Atoi(frac)
-		if err != nil {
-			return 0, false
-		}
-		for i := len(frac); i < 6; i++ {
-			n *= 10
-		}
-		us = int64(n)
-	}
-	total := (int64(h)*3600+int64(m)*60+int64(sec))*1e6 + us
-	if neg {
-		total = -total
-	}
-	return total, true
+	c, err := mysqldialect.ParseDateTime(b)
+	return c, err == nil
 }
 
 // keyText renders a key value for the checkpoint (typed, exact).

@@ -13,6 +13,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // resolveStart turns a start position into the checkpoint a stream begins at.
@@ -259,7 +260,7 @@ func firstTxnAtOrAfter(ctx context.Context, srv *server, cfg *Config, name strin
 				inTxn = true
 			case q == "COMMIT" || q == "ROLLBACK":
 				inTxn = false
-			case parseDDL("", q).Kind != ddlNone:
+			case mysqldialect.ParseDDL("", q).Kind != mysqldialect.DDLNone:
 				inTxn = false // DDL ends its transaction
 			}
 		case *replication.XIDEvent:

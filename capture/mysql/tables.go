@@ -11,6 +11,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/mysqldialect"
 )
 
 // collationBinary is the collation id of the binary character set.
@@ -142,7 +143,7 @@ func readMap(tm *replication.TableMapEvent, charsets map[uint64]string) mapInfo 
 			if !ok {
 				continue
 			}
-			dec, ok := charsetDecoder(charsets[coll])
+			dec, ok := mysqldialect.CharsetDecoder(charsets[coll])
 			if !ok || dec == nil {
 				continue
 			}
@@ -390,7 +391,7 @@ func newRowDecoder(tm *replication.TableMapEvent, t *event.Table, zero string) (
 				c.json = true
 			}
 		default:
-			dec, ok := charsetDecoder(col.Charset)
+			dec, ok := mysqldialect.CharsetDecoder(col.Charset)
 			if !ok {
 				return nil, fmt.Errorf("column %s: character set %s is not supported", col.Name, col.Charset)
 			}

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/kafka"
+	"github.com/odsync/odsync/capture/kafka/codec"
 )
 
 // State is what the log says about the switch-over, for Check.
@@ -52,7 +53,7 @@ const gcSafePointLayout = "20060102-15:04:05.000 -0700"
 // changefeed begins at or before the TSO (else changes between the TSO
 // and the partition's first message may be missing: a gap). Problems are
 // returned as failed lines (ok false).
-func Check(ctx context.Context, cfg Config, k ticdc.SourceConfig, st State) (lines []string, ok bool, err error) {
+func Check(ctx context.Context, cfg Config, k kafka.SourceConfig, st State) (lines []string, ok bool, err error) {
 	cfg.EnsureDefaults()
 	ok = true
 	s := &Source{cfg: cfg}
@@ -80,26 +81,26 @@ func Check(ctx context.Context, cfg Config, k ticdc.SourceConfig, st State) (lin
 		lines = append(lines, "tidb: the state directory is in use (odsync runs): the snapshot TSO is not checked; stop odsync to check it")
 		return lines, ok, nil
 	case st.TSO == 0:
-		lines = append(lines, fmt.Sprintf("tidb: no snapshot yet: the first run takes the TSO (now %s); create the changefeed with --start-ts at or before it", ticdc.FormatTSO(now)))
+		lines = append(lines, fmt.Sprintf("tidb: no snapshot yet: the first run takes the TSO (now %s); create the changefeed with --start-ts at or before it", kafka.FormatTSO(now)))
 		return lines, ok, nil
 	}
-	tsoTime := time.UnixMicro(ticdc.TSOToMicros(st.TSO))
+	tsoTime := time.UnixMicro(codec.TSOToMicros(st.TSO))
 	switch {
 	case st.SnapshotDone:
-		lines = append(lines, fmt.Sprintf("tidb: snapshot at TSO %s done", ticdc.FormatTSO(st.TSO)))
+		lines = append(lines, fmt.Sprintf("tidb: snapshot at TSO %s done", kafka.FormatTSO(st.TSO)))
 	case !tsoTime.After(safe):
 		ok = false
 		lines = append(lines, fmt.Sprintf("tidb: FAILED: the snapshot TSO %s is not after the GC safe point %s: the rest of the snapshot cannot be read at it; start over with a new state.dir and raise tidb_gc_life_time above the snapshot's duration",
-			ticdc.FormatTSO(st.TSO), safe.UTC().Format(time.RFC3339Nano)))
+			kafka.FormatTSO(st.TSO), safe.UTC().Format(time.RFC3339Nano)))
 	default:
 		lines = append(lines, fmt.Sprintf("tidb: snapshot at TSO %s running; it is %s after the GC safe point (keep tidb_gc_life_time above the snapshot's duration)",
-			ticdc.FormatTSO(st.TSO), tsoTime.Sub(safe).Round(time.Second)))
+			kafka.FormatTSO(st.TSO), tsoTime.Sub(safe).Round(time.Second)))
 	}
 	if st.Streaming {
 		lines = append(lines, "tidb: the changefeed is read from the stored positions (changes at or before the TSO are dropped)")
 		return lines, ok, nil
 	}
-	olds, err := ticdc.OldestTimestamps(ctx, k)
+	olds, err := kafka.OldestTimestamps(ctx, k)
 	if err != nil {
 		return lines, false, err
 	}
@@ -117,9 +118,9 @@ func Check(ctx context.Context, cfg Config, k ticdc.SourceConfig, st State) (lin
 		case o.TS > st.TSO:
 			ok = false
 			lines = append(lines, fmt.Sprintf("changefeed %s/%d: FAILED: its oldest retained message (offset %d, %s %s) is after the snapshot TSO %s: changes committed in between may be missing (a gap). Create the changefeed with --start-ts=%d (or earlier), before retention deletes its first messages",
-				o.Topic, o.Partition, o.Offset, what, ticdc.FormatTSO(o.TS), ticdc.FormatTSO(st.TSO), st.TSO))
+				o.Topic, o.Partition, o.Offset, what, kafka.FormatTSO(o.TS), kafka.FormatTSO(st.TSO), st.TSO))
 		default:
-			lines = append(lines, fmt.Sprintf("changefeed %s/%d: begins at %s %s, at or before the snapshot TSO: no gap", o.Topic, o.Partition, what, ticdc.FormatTSO(o.TS)))
+			lines = append(lines, fmt.Sprintf("changefeed %s/%d: begins at %s %s, at or before the snapshot TSO: no gap", o.Topic, o.Partition, what, kafka.FormatTSO(o.TS)))
 		}
 	}
 	return lines, ok, nil

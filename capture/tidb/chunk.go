@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/odsync/odsync/capture/kafka/codec"
 	cmysql "github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 )
@@ -190,7 +190,7 @@ func (s *Source) copyTable(ctx context.Context, conn *sql.Conn, tso uint64, j jo
 		return wrap(err)
 	}
 	after := j.after
-	commit := ticdc.TSOToMicros(tso)
+	commit := codec.TSOToMicros(tso)
 	pos := event.Position{File: "tidb-snapshot", Offset: tso}
 	nk := len(r.keyNames)
 	ncol := len(r.tbl.Columns)

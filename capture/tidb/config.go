@@ -15,8 +15,9 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/odsync/odsync/capture/kafka"
+	"github.com/odsync/odsync/capture/kafka/codec"
 	cmysql "github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/ticdc"
 )
 
 // Config is source.tidb.
@@ -24,7 +25,7 @@ type Config struct {
 	// DSN is a go-sql-driver/mysql DSN of a TiDB SQL port
 	// (user:password@tcp(host:4000)/). Best given as ${ENV_VAR}. It is also
 	// the server handle-key-only messages are re-read from (the default of
-	// source.ticdc.tidb.dsn) and the server odsync verify compares with.
+	// source.kafka.tidb.dsn) and the server odsync verify compares with.
 	DSN string `yaml:"dsn"`
 	// ChunkRows is the most rows one snapshot chunk reads (one query, one
 	// append to the log with the checkpoint). Default 10000.
@@ -76,14 +77,14 @@ func (c *Config) Validate() error {
 // CheckChangefeed checks that the changefeed's consumer settings can do the
 // switch-over: dropping the rows committed at or before the TSO needs each
 // row's commitTs and watermark ordering.
-func CheckChangefeed(k *ticdc.SourceConfig) error {
+func CheckChangefeed(k *kafka.SourceConfig) error {
 	switch k.Protocol {
-	case ticdc.ProtocolCanalJSON, ticdc.ProtocolOpen, ticdc.ProtocolDebezium:
+	case codec.ProtocolCanalJSON, codec.ProtocolOpen, codec.ProtocolDebezium:
 	default:
-		return fmt.Errorf("source.ticdc.protocol: %q cannot be used with source.type tidb: the switch-over needs TiCDC's commitTs (canal-json with enable-tidb-extension=true, open-protocol or debezium)", k.Protocol)
+		return fmt.Errorf("source.kafka.protocol: %q cannot be used with source.type tidb: the switch-over needs TiCDC's commitTs (canal-json with enable-tidb-extension=true, open-protocol or debezium)", k.Protocol)
 	}
-	if k.Ordering == ticdc.OrderingOffset {
-		return errors.New("source.ticdc.ordering: offset cannot be used with source.type tidb: the switch-over needs watermark ordering (canal-json with enable-tidb-extension=true)")
+	if k.Ordering == kafka.OrderingOffset {
+		return errors.New("source.kafka.ordering: offset cannot be used with source.type tidb: the switch-over needs watermark ordering (canal-json with enable-tidb-extension=true)")
 	}
 	return nil
 }

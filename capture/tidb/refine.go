@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/odsync/odsync/capture/kafka/codec"
 	cmysql "github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/event"
 )
 
@@ -94,7 +94,7 @@ func (r *refiner) table(ctx context.Context, e *event.Event) (*refined, error) {
 	}
 	// The TSO at the end of the commit's millisecond: at or after the
 	// commit, before any later DDL of another millisecond.
-	ts := ticdc.TSOFromMillis(e.CommitTime/1000) | (1<<18 - 1)
+	ts := codec.TSOFromMillis(e.CommitTime/1000) | (1<<18 - 1)
 	c, err := snapConn(ctx, r.db, ts)
 	if err != nil {
 		// Past the GC life time (a changefeed read long after its

@@ -16,9 +16,9 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/odsync/odsync/capture/kafka"
 	cmysql "github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/capture/snapprogress"
-	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/event"
 )
 
@@ -33,7 +33,7 @@ type Store interface {
 const nsSnapshot = "tidb.snapshot"
 
 // checkpointKind marks a snapshot checkpoint. Once the snapshot is done
-// the checkpoints are the Kafka consumer's (ticdc.Checkpoint).
+// the checkpoints are the Kafka consumer's (kafka.Checkpoint).
 const checkpointKind = "tidb-snapshot"
 
 // Checkpoint is the position of a running snapshot, stored atomically with
@@ -81,9 +81,9 @@ func IsCheckpoint(b []byte) bool {
 // String renders the checkpoint for odsync offsets show.
 func (c Checkpoint) String() string {
 	if c.Done {
-		return fmt.Sprintf("tidb snapshot at TSO %s done: %d tables, %d rows; the changefeed is read next", ticdc.FormatTSO(c.TSO), c.Tables, c.Rows)
+		return fmt.Sprintf("tidb snapshot at TSO %s done: %d tables, %d rows; the changefeed is read next", kafka.FormatTSO(c.TSO), c.Tables, c.Rows)
 	}
-	return fmt.Sprintf("tidb snapshot at TSO %s: %d of %d tables started, %d active, %d rows", ticdc.FormatTSO(c.TSO), c.Next, c.Tables, len(c.Active), c.Rows)
+	return fmt.Sprintf("tidb snapshot at TSO %s: %d of %d tables started, %d active, %d rows", kafka.FormatTSO(c.TSO), c.Next, c.Tables, len(c.Active), c.Rows)
 }
 
 // StoredTSO returns the snapshot TSO stored in st (0 when there is none).
@@ -98,20 +98,20 @@ func StoredTSO(st Store) (uint64, error) {
 // Source is the TiDB source.
 type Source struct {
 	cfg     Config
-	kcfg    ticdc.SourceConfig
+	kcfg    kafka.SourceConfig
 	capture func(event.TableID) bool
 	log     *slog.Logger
 	store   Store
 	prog    snapprogress.Tracker
 
 	mu    sync.Mutex
-	kafka *ticdc.Source
+	kafka *kafka.Source
 }
 
 // New returns a source. kafka is the changefeed consumer's configuration
 // (source.ticdc); capture selects the tables (nil: all outside the system
 // schemas); store keeps the TSO and the table list (the log).
-func New(cfg Config, kafka ticdc.SourceConfig, capture func(event.TableID) bool, logger *slog.Logger, store Store) (*Source, error) {
+func New(cfg Config, kafka kafka.SourceConfig, capture func(event.TableID) bool, logger *slog.Logger, store Store) (*Source, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func (s *Source) SnapshotProgress(context.Context) ([]snapprogress.Table, error)
 }
 
 // Kafka returns the changefeed consumer once the snapshot is done (nil before).
-func (s *Source) Kafka() *ticdc.Source {
+func (s *Source) Kafka() *kafka.Source {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.kafka
@@ -183,7 +183,7 @@ func (s *Source) Run(ctx context.Context, from []byte, emit func(ctx context.Con
 	}
 	kc := s.kcfg
 	kc.StartAfter = tso
-	src, err := ticdc.NewSource(kc, s.capture, s.log)
+	src, err := kafka.NewSource(kc, s.capture, s.log)
 	if err != nil {
 		return &fatalError{err}
 	}
@@ -196,7 +196,7 @@ func (s *Source) Run(ctx context.Context, from []byte, emit func(ctx context.Con
 	}
 	defer db.Close()
 	ref := newRefiner(db, s.log)
-	s.log.Info("reading the changefeed: changes committed after the snapshot TSO are applied", "tso", ticdc.FormatTSO(tso))
+	s.log.Info("reading the changefeed: changes committed after the snapshot TSO are applied", "tso", kafka.FormatTSO(tso))
 	return src.Run(ctx, kafkaFrom, func(ctx context.Context, evs []event.Event, cp []byte) error {
 		// TiDB unreachable for a moment must not end the run: the Kafka
 		// consumer treats an emit error as permanent.
@@ -340,7 +340,7 @@ func (s *Source) snapshot(ctx context.Context, from []byte, emit func(ctx contex
 		if !ok || json.Unmarshal(b, &list) != nil || len(list) != cp.Tables {
 			return cp, &fatalError{fmt.Errorf("tidb: the table list of the snapshot at TSO %d is missing from the state (use a new state.dir to start over)", cp.TSO)}
 		}
-		s.log.Info("resuming the TiDB snapshot", "tso", ticdc.FormatTSO(cp.TSO), "tables", len(list), "next", cp.Next, "active", len(cp.Active), "rows", cp.Rows)
+		s.log.Info("resuming the TiDB snapshot", "tso", kafka.FormatTSO(cp.TSO), "tables", len(list), "next", cp.Next, "active", len(cp.Active), "rows", cp.Rows)
 	} else {
 		tctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 		defer cancel()
@@ -370,7 +370,7 @@ func (s *Source) snapshot(ctx context.Context, from []byte, emit func(ctx contex
 			return cp, err
 		}
 		s.log.Info("TiDB snapshot started: create the TiCDC changefeed with --start-ts at or before this TSO (docs/tidb.md)",
-			"tso", ticdc.FormatTSO(cp.TSO), "tables", len(list))
+			"tso", kafka.FormatTSO(cp.TSO), "tables", len(list))
 	}
 	return s.copyTables(ctx, db, list, cp, emit)
 }
@@ -507,7 +507,7 @@ func (s *Source) copyTables(ctx context.Context, db *sql.DB, list []event.TableI
 			return cp, err
 		}
 	}
-	s.log.Info("TiDB snapshot done", "tso", ticdc.FormatTSO(cp.TSO), "tables", len(list), "rows", cp.Rows)
+	s.log.Info("TiDB snapshot done", "tso", kafka.FormatTSO(cp.TSO), "tables", len(list), "rows", cp.Rows)
 	return cp, nil
 }
 

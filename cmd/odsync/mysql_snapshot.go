@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/event"
@@ -126,7 +126,7 @@ func replayMySQLSource(ctx context.Context, cfg *config.Config, spec string, std
 	var desc string
 	var err error
 	if k := cfg.Source.KafkaConfig(); k != nil {
-		cp, desc, err = ticdc.ResolveStart(ctx, *k, spec)
+		cp, desc, err = kafka.ResolveStart(ctx, *k, spec)
 	} else {
 		cp, desc, err = mysql.ResolveStart(ctx, *cfg.Source.MySQL, spec)
 	}
@@ -148,7 +148,7 @@ func replayMySQLSource(ctx context.Context, cfg *config.Config, spec string, std
 	prev := "none"
 	if c, err := mysql.DecodeCheckpoint(old); err == nil {
 		prev = c.String()
-	} else if c, err := ticdc.DecodeCheckpoint(old); err == nil {
+	} else if c, err := kafka.DecodeCheckpoint(old); err == nil {
 		prev = c.String()
 	}
 	fmt.Fprintf(stdout, "source checkpoint moved from %s to %s (%s); the next odsync run captures from there\n", prev, desc, spec)

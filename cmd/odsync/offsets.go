@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/capture/tidb"
 )
 
@@ -93,11 +93,11 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stdout, "checkpoint: %s %s%s\n", c.Flavor, c.String(), t)
 	} else if c, err := tidb.DecodeCheckpoint(cp); err == nil {
 		fmt.Fprintf(stdout, "checkpoint: %s\n", c.String())
-	} else if c, err := ticdc.DecodeCheckpoint(cp); err == nil {
+	} else if c, err := kafka.DecodeCheckpoint(cp); err == nil {
 		fmt.Fprintf(stdout, "checkpoint: kafka %s\n", c.String())
 		if cfg.Source.Type == "tidb" {
 			if tso, err := tidb.StoredTSO(log); err == nil && tso != 0 {
-				fmt.Fprintf(stdout, "  snapshot TSO %s: changes committed at or before it are dropped\n", ticdc.FormatTSO(tso))
+				fmt.Fprintf(stdout, "  snapshot TSO %s: changes committed at or before it are dropped\n", kafka.FormatTSO(tso))
 			}
 		}
 		for _, l := range c.Lines() {

@@ -17,9 +17,9 @@ import (
 	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"github.com/odsync/odsync/admin"
+	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/capture/snapprogress"
-	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/event"
@@ -210,7 +210,7 @@ func buildSource(cfg *config.Config, mapper *schema.Mapper, log *offsets.Log, pr
 	if k := cfg.Source.KafkaConfig(); k != nil {
 		sc := *k
 		sc.Durable = log.Checkpoint // consumer-group commits follow what the log stored
-		return ticdc.NewSource(sc, mapper.Captures, lg.With("component", "capture"))
+		return kafka.NewSource(sc, mapper.Captures, lg.With("component", "capture"))
 	}
 	return nil, fmt.Errorf("source type %q is not supported", cfg.Source.Type)
 }
@@ -229,7 +229,7 @@ func rawCounts(mappers map[string]*schema.Mapper) func() []telemetry.RawCount {
 }
 
 // kafkaLag adapts the Kafka lag probe to telemetry.SourceProbe.
-type kafkaLag struct{ p *ticdc.LagProbe }
+type kafkaLag struct{ p *kafka.LagProbe }
 
 func (k kafkaLag) Lag(ctx context.Context) (telemetry.SourceLag, error) {
 	l, err := k.p.Lag(ctx)
@@ -319,16 +319,16 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 				return nil
 			}
 		}
-		probe, err := ticdc.NewLagProbe(*k, cp) // no I/O until Lag
+		probe, err := kafka.NewLagProbe(*k, cp) // no I/O until Lag
 		if err != nil {
 			return err
 		}
 		defer probe.Close()
 		topts.Source, topts.SourceName = kafkaLag{probe}, "kafka"
-		var kafkaSrc func() *ticdc.Source
+		var kafkaSrc func() *kafka.Source
 		switch ks := src.(type) {
-		case *ticdc.Source:
-			kafkaSrc = func() *ticdc.Source { return ks }
+		case *kafka.Source:
+			kafkaSrc = func() *kafka.Source { return ks }
 		case tidbSource:
 			kafkaSrc = ks.Kafka
 			topts.Snapshot = ks
@@ -546,7 +546,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	failed := false
 	if k := cfg.Source.KafkaConfig(); k != nil {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		lines, err := ticdc.Check(cctx, *k)
+		lines, err := kafka.Check(cctx, *k)
 		cancel()
 		for _, l := range lines {
 			fmt.Fprintf(stdout, "source: %s\n", l)

@@ -3,7 +3,8 @@ package kafka
 import (
 	"testing"
 
-	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/kafka/codec"
+	"github.com/odsync/odsync/capture/kafka/odsync"
 	"github.com/odsync/odsync/event"
 )
 
@@ -39,7 +40,7 @@ func BenchmarkDecodeOdsync(b *testing.B) {
 	e := event.Event{Seq: 1, Op: event.OpUpdate, Source: tbl.ID, Table: tbl, Before: values(1), After: values(2),
 		Pos: event.Position{File: "binlog.000001", Offset: 1234}}
 	_, v := Encode(FormatOdsync, &e)
-	dec, err := ticdc.NewOdsync(ticdc.Config{})
+	dec, err := odsync.NewOdsync(codec.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/bytesize"
-	"github.com/odsync/odsync/capture/ticdc"
+	kcapture "github.com/odsync/odsync/capture/kafka"
 )
 
 // Formats a Config can select.
@@ -62,8 +62,8 @@ type Config struct {
 	// DialTimeout bounds connecting to a broker. Default 10s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// TLS and SASL as for the Kafka source (source.kafka.tls / .sasl).
-	TLS  ticdc.TLSConfig  `yaml:"tls"`
-	SASL ticdc.SASLConfig `yaml:"sasl"`
+	TLS  kcapture.TLSConfig  `yaml:"tls"`
+	SASL kcapture.SASLConfig `yaml:"sasl"`
 }
 
 // EnsureDefaults fills unset fields.

@@ -46,7 +46,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/odsync/odsync/capture/ticdc"
+	kcapture "github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/sink"
 )
@@ -149,7 +149,7 @@ func New(cfg Config, lg *slog.Logger) (*Sink, error) {
 }
 
 // saslMechanism builds the franz-go mechanism of the source's sasl keys.
-func saslMechanism(c ticdc.SASLConfig) (sasl.Mechanism, error) {
+func saslMechanism(c kcapture.SASLConfig) (sasl.Mechanism, error) {
 	switch c.Mechanism {
 	case "":
 		return nil, nil

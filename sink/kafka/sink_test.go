@@ -10,7 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/odsync/odsync/capture/ticdc"
+	"github.com/odsync/odsync/capture/kafka/codec"
+	"github.com/odsync/odsync/capture/kafka/odsync"
 	"github.com/odsync/odsync/event"
 	kh "github.com/odsync/odsync/harness/kafka"
 	"github.com/odsync/odsync/sink"
@@ -128,7 +129,7 @@ func TestWriteOdsyncRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := readAll(t, cl.Addrs, "odsync.shop.all")
-	dec, err := ticdc.NewOdsync(ticdc.Config{})
+	dec, err := odsync.NewOdsync(codec.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +147,10 @@ func TestWriteOdsyncRoundTrip(t *testing.T) {
 		}
 		for _, d := range ds {
 			switch d.Kind {
-			case ticdc.KindWatermark:
+			case codec.KindWatermark:
 				wmParts[r.Partition] = max(wmParts[r.Partition], d.Watermark)
 				continue
-			case ticdc.KindDDL:
+			case codec.KindDDL:
 				ddlParts[r.Partition] = true
 			default:
 				if p, ok := keyPart[string(r.Key)]; ok && p != r.Partition {

@@ -1,0 +1,2 @@
+// Package maxwell decodes Maxwell's JSON (also TiCDC's maxwell protocol).
+package maxwell
