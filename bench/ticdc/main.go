@@ -198,7 +198,7 @@ func changefeed(ctx context.Context, p *kh.Producer, rows, parts, tables, wmEver
 		payload = strconv.Quote(base64.StdEncoding.EncodeToString([]byte(payload)))
 	}
 	var msgs []kh.Message
-	var size int64
+	var size, flushed int64
 	n := 0
 	flush := func() error {
 		n += len(msgs)
@@ -248,7 +248,10 @@ func changefeed(ctx context.Context, p *kh.Producer, rows, parts, tables, wmEver
 				}
 			}
 		}
-		if len(msgs) >= 5000 {
+		// Record batches of about 1 MB per partition, as a TiCDC producer
+		// writes them (max.message.bytes): a fetch returns whole batches.
+		if len(msgs) >= 5000 || size-flushed >= int64(parts)<<20 {
+			flushed = size
 			if err := flush(); err != nil {
 				return 0, 0, err
 			}

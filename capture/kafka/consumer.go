@@ -457,7 +457,10 @@ func (s *Source) runAssignment(ctx context.Context, gen *kafka.Generation, topic
 	}
 	s.log.Info("reading partitions", "group", s.cfg.GroupID, "generation", genID, "partitions", describe(assigned), "ordering", mcfg.ordering, "protocol", s.cfg.Protocol)
 
-	in := make(chan batch, len(parts)+1)
+	// Every fetcher decodes its next batch while the merger works; one more
+	// waits in the channel. (Each waiting batch is a decoded fetch, so
+	// more slots would hold more memory, not add speed.)
+	in := make(chan batch, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel(nil)
@@ -585,6 +588,7 @@ func (s *Source) fetch(ctx context.Context, p *partState, out chan<- batch) {
 		return
 	}
 	off := p.next
+	lastN := 64
 	var key, value []byte
 	backoff := 100 * time.Millisecond
 	failures := 0
@@ -619,7 +623,9 @@ func (s *Source) fetch(ctx context.Context, p *partState, out chan<- batch) {
 			continue
 		}
 		failures, backoff = 0, 100*time.Millisecond
-		msgs := make([]message, 0, 64)
+		// Sized like the last fetch: growing by appends copies the
+		// messages again and again.
+		msgs := make([]message, 0, lastN)
 		for {
 			r, err := res.Records.ReadRecord()
 			if err != nil {
@@ -642,6 +648,7 @@ func (s *Source) fetch(ctx context.Context, p *partState, out chan<- batch) {
 			msgs = append(msgs, s.decode(ctx, dec, p, r.Offset, r.Time, key, value))
 			off = r.Offset + 1
 		}
+		lastN = max(64, len(msgs)+len(msgs)/8)
 		if len(msgs) > 0 && !s.send(ctx, out, batch{part: p, msgs: msgs}) {
 			return
 		}
@@ -690,6 +697,10 @@ func (s *Source) decode(ctx context.Context, dec Decoder, p *partState, offset i
 		return m
 	}
 	codec.SetPosition(units, event.Position{File: p.file, Offset: uint64(offset)})
+	// The decoded strings live in arenas sized by the message, which stay
+	// until every string in them is dropped: count the message beside the
+	// events (an upper bound of what the buffered message holds).
+	m.size = int64(len(value))
 	for i := range units {
 		m.size += eventsBytes(units[i].Events)
 	}

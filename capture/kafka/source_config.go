@@ -80,7 +80,7 @@ type SourceConfig struct {
 
 	// MaxBufferBytes bounds (approximately) the rows held while they wait
 	// for the watermark: beyond it the partitions whose watermark is ahead
-	// stop fetching until the lagging ones catch up. Default 256MiB.
+	// stop fetching until the lagging ones catch up. Default 32MiB.
 	MaxBufferBytes bytesize.Size `yaml:"max_buffer_bytes"`
 	// MaxEmitEvents caps the events handed to the log in one call (whole
 	// transactions; a larger transaction is handed over in chunks that
@@ -98,7 +98,7 @@ type SourceConfig struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	RebalanceTimeout  time.Duration `yaml:"rebalance_timeout"`
 	// FetchMaxBytes is the most bytes one fetch returns per partition
-	// (the broker still returns at least one whole record batch). Default 4MiB.
+	// (the broker still returns at least one whole record batch). Default 1MiB.
 	FetchMaxBytes bytesize.Size `yaml:"fetch_max_bytes"`
 	// FetchMaxWait is how long a fetch waits for new messages. Default 500ms.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
@@ -221,7 +221,7 @@ func (c *SourceConfig) EnsureDefaults() {
 		c.Start = "earliest"
 	}
 	if c.MaxBufferBytes == 0 {
-		c.MaxBufferBytes = 256 << 20
+		c.MaxBufferBytes = 32 << 20
 	}
 	if c.MaxEmitEvents == 0 {
 		c.MaxEmitEvents = 10000
@@ -242,7 +242,7 @@ func (c *SourceConfig) EnsureDefaults() {
 		c.RebalanceTimeout = 30 * time.Second
 	}
 	if c.FetchMaxBytes == 0 {
-		c.FetchMaxBytes = 4 << 20
+		c.FetchMaxBytes = 1 << 20
 	}
 	if c.FetchMaxWait == 0 {
 		c.FetchMaxWait = 500 * time.Millisecond

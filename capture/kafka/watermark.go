@@ -200,8 +200,9 @@ type item struct {
 	ddl    *ddlKey
 }
 
-// itemHeap orders items by (ts, seq).
-type itemHeap []*item
+// itemHeap orders items by (ts, seq). Items are held by value: no
+// allocation per buffered unit, and comparisons read contiguous memory.
+type itemHeap []item
 
 func (h itemHeap) less(i, j int) bool {
 	if h[i].ts != h[j].ts {
@@ -210,7 +211,7 @@ func (h itemHeap) less(i, j int) bool {
 	return h[i].seq < h[j].seq
 }
 
-func (h *itemHeap) push(it *item) {
+func (h *itemHeap) push(it item) {
 	*h = append(*h, it)
 	s := *h
 	i := len(s) - 1
@@ -224,12 +225,12 @@ func (h *itemHeap) push(it *item) {
 	}
 }
 
-func (h *itemHeap) pop() *item {
+func (h *itemHeap) pop() item {
 	s := *h
 	n := len(s) - 1
 	top := s[0]
 	s[0] = s[n]
-	s[n] = nil
+	s[n] = item{}
 	s = s[:n]
 	i := 0
 	for {
@@ -248,6 +249,10 @@ func (h *itemHeap) pop() *item {
 		i = m
 	}
 	*h = s
+	if cap(s) > 1024 && n < cap(s)/4 {
+		// The buffer drained: let a burst's backing array go.
+		*h = append(make(itemHeap, 0, max(2*n, 1024)), s...)
+	}
 	return top
 }
 
@@ -276,6 +281,11 @@ func (e *BadMessageError) Unwrap() error { return e.Err }
 // Permanent reports that retrying cannot help: reading the partition again
 // meets the same message.
 func (e *BadMessageError) Permanent() bool { return true }
+
+// maxEmitBytes caps (approximately, by the buffered size of the items) the
+// events of one emit beside mergerConfig.maxEmit: rows of ~1 KB make a
+// 10000-event emit ~10 MB, which the pipeline's queue then holds too.
+const maxEmitBytes = 4 << 20
 
 // emitFunc hands events and their checkpoint to the log (pipeline.Source's emit).
 type emitFunc func(ctx context.Context, events []event.Event, checkpoint []byte) error
@@ -322,7 +332,8 @@ type merger struct {
 	ddls     map[ddlKey]bool
 	released uint64 // W of the last release
 	out      []event.Event
-	dirty    bool // progress not yet in an emitted checkpoint
+	outBytes int64 // the buffered size of the items in out
+	dirty    bool  // progress not yet in an emitted checkpoint
 	lastCP   time.Time
 	// lastAdvance is when W last advanced (stall warnings).
 	lastAdvance, lastStallWarn time.Time
@@ -554,7 +565,7 @@ func (m *merger) addOrdered(p *partState, msg *message) {
 			size = eventsBytes(evs)
 		}
 		m.seq++
-		m.heap.push(&item{ts: ts, seq: m.seq, events: evs, msg: ref, size: size, ddl: dk})
+		m.heap.push(item{ts: ts, seq: m.seq, events: evs, msg: ref, size: size, ddl: dk})
 		ref.remaining++
 		m.bufBytes += size
 		m.stats.BufferedItems++
@@ -566,18 +577,11 @@ func (m *merger) addOrdered(p *partState, msg *message) {
 	m.stats.PeakBufBytes = max(m.stats.PeakBufBytes, m.bufBytes)
 }
 
-// eventsBytes approximates the memory of events.
+// eventsBytes approximates the memory of events (event.MemSize).
 func eventsBytes(evs []event.Event) int64 {
 	n := int64(0)
 	for i := range evs {
-		e := &evs[i]
-		n += 160 + int64(len(e.DDL))
-		for _, v := range e.Before {
-			n += 32 + int64(len(v.Str()))
-		}
-		for _, v := range e.After {
-			n += 32 + int64(len(v.Str()))
-		}
+		n += evs[i].MemSize()
 	}
 	return n
 }
@@ -601,14 +605,22 @@ func (m *merger) release(ctx context.Context, force bool) error {
 		w := m.watermark()
 		if w > m.released {
 			m.lastAdvance = time.Now()
-			if m.out == nil && len(m.heap) > 0 {
-				m.out = make([]event.Event, 0, min(2*m.cfg.maxEmit, len(m.heap)+16))
-			}
 			for len(m.heap) > 0 && m.heap[0].ts <= w {
 				ts := m.heap[0].ts
 				for len(m.heap) > 0 && m.heap[0].ts == ts {
+					if m.out == nil {
+						// Room for what may be released, up to a chunk:
+						// growing it by appends copies the events again
+						// and again.
+						n := min(2*m.cfg.maxEmit, len(m.heap)+16)
+						if avg := m.bufBytes / int64(len(m.heap)); avg > 0 {
+							n = min(n, int(2*maxEmitBytes/avg)+16)
+						}
+						m.out = make([]event.Event, 0, n)
+					}
 					it := m.heap.pop()
 					m.out = append(m.out, it.events...)
+					m.outBytes += it.size
 					it.msg.remaining--
 					m.bufBytes -= it.size
 					m.stats.BufferedItems--
@@ -618,7 +630,7 @@ func (m *merger) release(ctx context.Context, force bool) error {
 					} else {
 						m.stats.Rows += uint64(len(it.events))
 					}
-					if len(m.out) >= 2*m.cfg.maxEmit && len(m.heap) > 0 && m.heap[0].ts == ts {
+					if (len(m.out) >= 2*m.cfg.maxEmit || m.outBytes >= 2*maxEmitBytes) && len(m.heap) > 0 && m.heap[0].ts == ts {
 						// A huge transaction: hand over a chunk that
 						// commits with the transaction's last one.
 						if err := m.flushChunk(ctx); err != nil {
@@ -629,7 +641,7 @@ func (m *merger) release(ctx context.Context, force bool) error {
 				if len(m.out) > 0 {
 					m.out[len(m.out)-1].TxnEnd = true
 				}
-				if len(m.out) >= m.cfg.maxEmit {
+				if len(m.out) >= m.cfg.maxEmit || m.outBytes >= maxEmitBytes {
 					if err := m.flush(ctx, ts); err != nil {
 						return err
 					}
@@ -672,7 +684,7 @@ func (m *merger) flush(ctx context.Context, rel uint64) error {
 		p.dead = p.dead[n:]
 	}
 	out := m.out
-	m.out = nil
+	m.out, m.outBytes = nil, 0
 	if err := m.emit(ctx, out, cp.Encode()); err != nil {
 		return fatal(err)
 	}
@@ -687,7 +699,7 @@ func (m *merger) flush(ctx context.Context, rel uint64) error {
 // flushChunk emits part of a transaction without a checkpoint.
 func (m *merger) flushChunk(ctx context.Context) error {
 	out := m.out
-	m.out = nil
+	m.out, m.outBytes = nil, 0
 	if err := m.emit(ctx, out, nil); err != nil {
 		return fatal(err)
 	}
