@@ -12,9 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"time"
-
-	"github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/ticdc"
 )
 
 func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -31,7 +28,7 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
@@ -84,15 +81,9 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fmt.Fprintf(stdout, "state:      %s\n", cfg.State.Dir)
 	if cp == nil {
 		fmt.Fprintln(stdout, "checkpoint: none (the source starts at its configured start position)")
-	} else if c, err := mysql.DecodeCheckpoint(cp); err == nil {
-		t := ""
-		if c.Time != 0 {
-			t = " at " + time.Unix(int64(c.Time), 0).UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(stdout, "checkpoint: %s %s%s\n", c.Flavor, c.String(), t)
-	} else if c, err := ticdc.DecodeCheckpoint(cp); err == nil {
-		fmt.Fprintf(stdout, "checkpoint: kafka %s\n", c.String())
-		for _, l := range c.Lines() {
+	} else if c, ok := cfg.Source.Kind.DescribeCheckpoint(cp); ok {
+		fmt.Fprintf(stdout, "checkpoint: %s\n", c.Summary)
+		for _, l := range c.Lines {
 			fmt.Fprintf(stdout, "  %s\n", l)
 		}
 	} else {
@@ -129,12 +120,12 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
 	if *sourceStart != "" {
-		if err := replayMySQLSource(ctx, cfg, *sourceStart, stdout); err != nil {
+		if err := replaySource(ctx, cfg, *sourceStart, stdout); err != nil {
 			return fail(stderr, exitFailure, err)
 		}
 		return exitOK

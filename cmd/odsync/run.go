@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/odsync/odsync/sink"
 	"io"
 	"log/slog"
 	"os"
@@ -17,17 +16,14 @@ import (
 
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/ticdc"
 	"github.com/odsync/odsync/config"
-	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/pipeline"
+	"github.com/odsync/odsync/registry"
+	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/schema"
-	"github.com/odsync/odsync/sink/local"
-	mcsink "github.com/odsync/odsync/sink/maxcompute"
-	s3sink "github.com/odsync/odsync/sink/s3"
+	"github.com/odsync/odsync/sink"
 	"github.com/odsync/odsync/telemetry"
-	"github.com/odsync/odsync/telemetry/binloglag"
 	"github.com/odsync/odsync/verify"
 )
 
@@ -50,32 +46,23 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // redactor knows the configuration's secrets.
 func redactor(cfg *config.Config) *telemetry.Redactor {
 	r := telemetry.NewRedactor(cfg.Telemetry.Secrets()...)
-	if cfg.Source.MySQL != nil {
-		r.Add(cfg.Source.MySQL.Password)
-	}
-	if k := cfg.Source.KafkaConfig(); k != nil {
-		r.Add(k.SASL.Password, k.ClaimCheck.SecretAccessKey, k.ClaimCheck.SessionToken)
-		if mc, err := mysqldriver.ParseDSN(k.TiDB.DSN); err == nil {
-			r.Add(mc.Passwd)
-		}
+	if src := cfg.Source; src.Kind != nil && src.Settings != nil {
+		r.Add(src.Kind.Secrets(src.Settings)...)
 	}
 	for _, s := range cfg.Sinks {
-		if s.MaxCompute != nil {
-			r.Add(s.MaxCompute.AccessKey, s.MaxCompute.STSToken)
-		}
-		if s.S3 != nil {
-			r.Add(s.S3.SecretAccessKey)
-			r.Add(s.S3.SessionToken)
+		if s.Kind != nil && s.Settings != nil {
+			r.Add(s.Kind.Secrets(s.Settings)...)
 		}
 	}
 	return r
 }
 
-func loadConfig(fs interface{ Arg(int) string }, path string) (*config.Config, error) {
+// loadConfig reads the config file with odsync's source and sink kinds.
+func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		return nil, errNoConfig
 	}
-	return config.Load(path)
+	return config.Load(path, builtin.Registry())
 }
 
 func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
@@ -108,10 +95,7 @@ func (e *stateInUseError) Error() string {
 // the sink's name.
 func sinkMapping(cfg *config.Config, s config.Sink, lg *slog.Logger) schema.Config {
 	m := cfg.Mapping
-	m.System = schema.SystemFiles
-	if s.Type == "maxcompute" {
-		m.System = schema.SystemMaxCompute
-	}
+	m.System = s.Kind.System
 	if lg != nil {
 		m.Logger = lg.With("sink", s.Name)
 	}
@@ -132,50 +116,19 @@ func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeli
 			return nil, nil, fmt.Errorf("mapping: %w", err)
 		}
 		mappers[s.Name] = mapper
-		switch s.Type {
-		case "local":
-			sk, err := local.New(*s.Local, mapper)
-			if err != nil {
-				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
-			}
-			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
-		case "maxcompute":
-			sk, err := mcsink.New(*s.MaxCompute, mapper, log, lg.With("sink", s.Name))
-			if err != nil {
-				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
-			}
-			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
-		case "s3":
-			sk, err := s3sink.New(*s.S3, mapper, lg.With("sink", s.Name))
-			if err != nil {
-				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
-			}
-			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
-		default:
-			return nil, nil, fmt.Errorf("sink %s: unknown type %q", s.Name, s.Type)
+		sk, err := s.Kind.New(s.Settings, registry.SinkDeps{Mapper: mapper, Log: log, Logger: lg.With("sink", s.Name)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 		}
+		specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 	}
 	return specs, mappers, nil
 }
 
 func buildSource(cfg *config.Config, mapper *schema.Mapper, log *offsets.Log, progress io.Writer, lg *slog.Logger) (pipeline.Source, error) {
-	switch cfg.Source.Type {
-	case "mysql":
-		mc := *cfg.Source.MySQL
-		mc.RequestDir = mysqlRequestDir(cfg)
-		mc.Progress = progress
-		src, err := mysql.New(mc, mapper.Captures, lg.With("component", "capture"), log)
-		if err != nil {
-			return nil, err
-		}
-		return mysqlSource{src}, nil
-	}
-	if k := cfg.Source.KafkaConfig(); k != nil {
-		sc := *k
-		sc.Durable = log.Checkpoint // consumer-group commits follow what the log stored
-		return ticdc.NewSource(sc, mapper.Captures, lg.With("component", "capture"))
-	}
-	return nil, fmt.Errorf("source type %q is not supported", cfg.Source.Type)
+	src := cfg.Source
+	return src.Kind.New(src.Settings, registry.SourceDeps{Capture: mapper.Captures, Log: log,
+		Logger: lg.With("component", "capture"), Progress: progress, RequestDir: mysqlRequestDir(cfg)})
 }
 
 // rawCounts adapts the sinks' mappers' _raw counts to telemetry.
@@ -189,37 +142,6 @@ func rawCounts(mappers map[string]*schema.Mapper) func() []telemetry.RawCount {
 		}
 		return out
 	}
-}
-
-// kafkaLag adapts the Kafka lag probe to telemetry.SourceProbe.
-type kafkaLag struct{ p *ticdc.LagProbe }
-
-func (k kafkaLag) Lag(ctx context.Context) (telemetry.SourceLag, error) {
-	l, err := k.p.Lag(ctx)
-	if err != nil {
-		return telemetry.SourceLag{}, err
-	}
-	return telemetry.SourceLag{Connected: true, SecondsBehind: l.SecondsBehind, BytesBehind: -1,
-		MessagesBehind: l.MessagesBehind, WatermarkAge: l.WatermarkAge,
-		Position: l.Position, SourcePosition: l.SourcePosition}, nil
-}
-
-// mysqlSource adapts the MySQL capture to pipeline.Source and its snapshot
-// progress to telemetry.SnapshotProbe.
-type mysqlSource struct{ src *mysql.Source }
-
-func (m mysqlSource) Run(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
-	return m.src.Run(ctx, from, mysql.Emit(emit))
-}
-
-func (m mysqlSource) SnapshotProgress(ctx context.Context) ([]telemetry.TableProgress, error) {
-	ts, err := m.src.SnapshotProgress(ctx)
-	out := make([]telemetry.TableProgress, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, telemetry.TableProgress{Table: t.Table, RowsRead: t.RowsRead, RowsTotal: t.RowsEstimated,
-			ChunksDone: t.Chunks, Done: t.Done})
-	}
-	return out, err
 }
 
 // runPipeline runs a loaded config until ctx is done.
@@ -247,34 +169,14 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 	// until the pipeline has stopped, so /healthz answers during the drain.
 	topts := telemetry.Options{Log: log, Redactor: redactor(cfg), Logger: lg.With("component", "telemetry"), Version: version,
 		RawCounts: rawCounts(mappers)}
-	if cfg.Source.Type == "mysql" {
-		m := cfg.Source.MySQL
-		probe, err := binloglag.New(binloglag.Config{Addr: m.Addr, User: m.User, Password: m.Password, Timeout: m.ConnectTimeout}, log.Checkpoint)
-		if err != nil {
-			return err
-		}
-		defer probe.Close()
-		topts.Source, topts.SourceName = probe, "mysql"
-		if sp, ok := src.(telemetry.SnapshotProbe); ok {
-			topts.Snapshot = sp
-		}
+	st, err := cfg.Source.Kind.Telemetry(cfg.Source.Settings, src, log)
+	if err != nil {
+		return err
 	}
-	if k := cfg.Source.KafkaConfig(); k != nil {
-		probe, err := ticdc.NewLagProbe(*k, log.Checkpoint) // no I/O until Lag
-		if err != nil {
-			return err
-		}
-		defer probe.Close()
-		topts.Source, topts.SourceName = kafkaLag{probe}, "kafka"
-		if ks, ok := src.(*ticdc.Source); ok {
-			topts.SourceCounters = func() map[string]int64 {
-				st := ks.Stats()
-				return map[string]int64{"messages": int64(st.Messages), "rows": int64(st.Rows), "ddl": int64(st.DDL),
-					"watermarks": int64(st.Watermarks), "skipped": int64(st.Skipped), "duplicates": int64(st.Duplicates),
-					"ddl_copies": int64(st.DDLCopies), "filtered": int64(st.Filtered), "bad_messages": int64(st.BadMessages)}
-			}
-		}
+	if st.Close != nil {
+		defer st.Close()
 	}
+	topts.Source, topts.SourceName, topts.Snapshot, topts.SourceCounters = st.Probe, st.Name, st.Snapshot, st.Counters
 	for _, s := range sinks {
 		topts.Sinks = append(topts.Sinks, s.Name)
 		if r, ok := s.Sink.(sink.HealthReporter); ok {
@@ -404,7 +306,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
@@ -452,7 +354,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
@@ -465,85 +367,24 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return fail(stderr, exitUsage, fmt.Errorf("sink %s: mapping: %w", s.Name, err))
 		}
 	}
-	failed := false
-	if k := cfg.Source.KafkaConfig(); k != nil {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		lines, err := ticdc.Check(cctx, *k)
-		cancel()
-		for _, l := range lines {
-			fmt.Fprintf(stdout, "source: %s\n", l)
-		}
-		if err != nil {
-			fmt.Fprintf(stdout, "source: FAILED: %v\n", err)
-			failed = true
-		}
-	}
-	switch cfg.Source.Type {
-	case "mysql":
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		problems, err := mysql.Check(cctx, *cfg.Source.MySQL)
-		if err != nil {
-			fmt.Fprintf(stdout, "source %s: FAILED: %v\n", cfg.Source.MySQL.Addr, err)
-			return exitCheck
-		}
-		for _, p := range problems {
-			level := "FAILED"
-			if p.Warning {
-				level = "warning"
-			} else {
-				failed = true
-			}
-			fmt.Fprintf(stdout, "source %s: %s: %s: %s\n  fix: %s\n", cfg.Source.MySQL.Addr, level, p.Check, p.Cause, p.Fix)
-		}
-		if len(problems) == 0 {
-			fmt.Fprintf(stdout, "source %s: ok (binlog on, ROW format, FULL image, privileges)\n", cfg.Source.MySQL.Addr)
-		}
-	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	failed := !cfg.Source.Kind.Check(cctx, cfg.Source.Settings, stdout)
+	cancel()
 	for _, s := range cfg.Sinks {
-		if s.Type == "maxcompute" {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			ep, err := mcsink.Check(cctx, *s.MaxCompute)
-			cancel()
-			if err != nil {
-				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
-				failed = true
-				continue
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		rep, err := s.Kind.Check(cctx, s.Settings)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+			if rep.Fix != "" {
+				fmt.Fprintf(stdout, "  fix: %s\n", rep.Fix)
 			}
-			fmt.Fprintf(stdout, "sink %s: ok (project %s, tunnel %s)\n", s.Name, s.MaxCompute.Project, ep)
-			if note := mcsink.EndpointNote(*s.MaxCompute, ep); note != "" {
-				fmt.Fprintf(stdout, "  note: %s\n", note)
-			}
+			failed = true
+			continue
 		}
-		if s.Type == "s3" {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := s3sink.Check(cctx, *s.S3)
-			cancel()
-			if err != nil {
-				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
-				if hint := s3sink.Explain(err, *s.S3); hint != "" {
-					fmt.Fprintf(stdout, "  fix: %s\n", hint)
-				}
-				failed = true
-				continue
-			}
-			fmt.Fprintf(stdout, "sink %s: ok (s3://%s/%s writable)\n", s.Name, s.S3.Bucket, s.S3.Prefix)
-		}
-		if s.Type == "local" {
-			if err := os.MkdirAll(s.Local.Dir, 0o755); err != nil {
-				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
-				failed = true
-				continue
-			}
-			probe, err := os.CreateTemp(s.Local.Dir, ".odsync-check-*")
-			if err != nil {
-				fmt.Fprintf(stdout, "sink %s: FAILED: %s is not writable: %v\n", s.Name, s.Local.Dir, err)
-				failed = true
-				continue
-			}
-			probe.Close()
-			os.Remove(probe.Name())
-			fmt.Fprintf(stdout, "sink %s: ok (%s writable)\n", s.Name, s.Local.Dir)
+		fmt.Fprintf(stdout, "sink %s: ok (%s)\n", s.Name, rep.OK)
+		for _, n := range rep.Notes {
+			fmt.Fprintf(stdout, "  note: %s\n", n)
 		}
 	}
 	if failed {
@@ -565,7 +406,7 @@ func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetr
 			SourceRows: r.SourceRows, TargetRows: r.TargetRows, Changed: r.Changed, Missing: r.Missing, Extra: r.Extra,
 			Unsettled: r.Unsettled, Error: r.Error})
 	}
-	sched, err := verify.NewScheduler(cfg.Verify, *cfg.Source.MySQL, cfg.Mapping, sinks, statusURL, lg, report)
+	sched, err := verify.NewScheduler(cfg.Verify, *cfg.Source.Settings.(*mysql.Config), cfg.Mapping, sinks, statusURL, lg, report)
 	if err != nil {
 		return nil, err
 	}

@@ -13,8 +13,6 @@ import (
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/config"
-	"github.com/odsync/odsync/schema"
-	mcsink "github.com/odsync/odsync/sink/maxcompute"
 	"github.com/odsync/odsync/verify"
 )
 
@@ -75,7 +73,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *format != "text" && *format != "json" {
 		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: --format %q: want text or json", *format))
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitVerifyUsage, err)
 	}
@@ -84,8 +82,8 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: --memory: %w", err))
 	}
 	var srcCfg mysql.Config
-	if cfg.Source.MySQL != nil {
-		srcCfg = *cfg.Source.MySQL
+	if mc, ok := cfg.Source.Settings.(*mysql.Config); ok {
+		srcCfg = *mc
 	}
 	if *sourceAddr != "" {
 		srcCfg.Addr = *sourceAddr
@@ -177,16 +175,12 @@ func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp str
 			continue
 		}
 		found[s.Name] = true
-		r, err := verifyReader(ctx, s, tmp)
+		r, err := s.Kind.VerifyReader(ctx, s.Settings, tmp)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("verify: sink %s: %w", s.Name, err))
 			continue
 		}
-		sys := schema.SystemFiles
-		if s.Type == "maxcompute" {
-			sys = schema.SystemMaxCompute
-		}
-		out = append(out, verify.Sink{Name: s.Name, Reader: r, System: sys})
+		out = append(out, verify.Sink{Name: s.Name, Reader: r, System: s.Kind.System})
 	}
 	for _, n := range only {
 		if !found[n] {
@@ -201,26 +195,6 @@ func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp str
 		return nil, errors.New("verify: no sink to verify")
 	}
 	return out, nil
-}
-
-// verifyReader returns the reader of one configured sink's ODS tables.
-func verifyReader(ctx context.Context, s config.Sink, tmp string) (verify.TargetReader, error) {
-	switch s.Type {
-	case "local":
-		return verify.NewLocalReader(s.Local.Dir), nil
-	case "s3":
-		return verify.NewS3Reader(ctx, *s.S3, tmp)
-	case "maxcompute":
-		mc := *s.MaxCompute
-		mc.EnsureDefaults()
-		acct, err := mcsink.NewAccount(mc)
-		if err != nil {
-			return nil, err
-		}
-		return verify.NewMaxComputeReader(verify.MaxComputeConfig{Endpoint: mc.Endpoint, TunnelEndpoint: mc.TunnelEndpoint,
-			Project: mc.Project, Schema: mc.Schema, Account: acct})
-	}
-	return nil, fmt.Errorf("type %q cannot be verified", s.Type)
 }
 
 // isTerminal reports whether w is a character device (a terminal).
