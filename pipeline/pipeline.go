@@ -224,8 +224,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer wg.Done()
 		defer close(ch)
 		if err := p.runSource(captureCtx, ch, queue); err != nil && captureCtx.Err() == nil {
-			var perm interface{ Permanent() bool }
-			if errors.As(err, &perm) && perm.Permanent() {
+			if errors.Is(err, event.ErrPermanent) {
 				p.lg.Error("capture stopped; delivering the changes before the failure, then stopping", "err", err)
 				srcErr = fmt.Errorf("capture: %w", err)
 				return
@@ -266,6 +265,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		sinkWG.Add(1)
 		go func() {
 			defer sinkWG.Done()
+			if st, ok := spec.Sink.(sink.Starter); ok {
+				if err := st.Start(sinkCtx); err != nil {
+					if sinkCtx.Err() == nil {
+						fail(fmt.Errorf("sink %s: start: %w", spec.Name, err))
+					}
+					return
+				}
+			}
 			w := &worker{p: p, spec: spec, drain: drain, free: make(chan []event.Event, spec.Policy.InFlight+1)}
 			if err := w.run(sinkCtx); err != nil && sinkCtx.Err() == nil {
 				fail(fmt.Errorf("sink %s: %w", spec.Name, err))
@@ -409,8 +416,7 @@ func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn, queue *budget) 
 		})
 		// Errors a source marks permanent (a bad message, lost offsets) end
 		// the run: restarting would meet them again.
-		var perm interface{ Permanent() bool }
-		if err == nil || ctx.Err() != nil || !progressed.Load() || (errors.As(err, &perm) && perm.Permanent()) {
+		if err == nil || ctx.Err() != nil || !progressed.Load() || errors.Is(err, event.ErrPermanent) {
 			return err
 		}
 		p.lg.Warn("capture failed after progress; restarting from the last checkpoint", "err", err, "backoff", backoff)

@@ -203,7 +203,7 @@ func (w *worker) write(ctx context.Context, b *sink.Batch) {
 			return
 		}
 		first := b.Events[0]
-		if errors.Is(err, sink.ErrPermanent) {
+		if errors.Is(err, event.ErrPermanent) {
 			w.setErr(fmt.Errorf("batch %d..%d (first table %s at %s): %w", b.First, b.Last, first.Source, first.Pos, err))
 			return
 		}

@@ -653,7 +653,7 @@ func (t *Telemetry) SinkWrite(sinkName string, b *sink.Batch, took time.Duration
 	result := "ok"
 	if err != nil {
 		result = "error"
-		permanent := errors.Is(err, sink.ErrPermanent)
+		permanent := errors.Is(err, event.ErrPermanent)
 		t.errorsTotal.Add(ctx, 1, metric.WithAttributes(attribute.String("component", "sink"), attribute.String("cause", cause)))
 		if !permanent {
 			t.retries.Add(ctx, 1, metric.WithAttributes(attribute.String("sink", sinkName), attribute.String("cause", cause)))

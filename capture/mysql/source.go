@@ -98,14 +98,14 @@ func (s *Source) captures(id event.TableID) bool {
 
 // ErrFatal marks errors that retrying cannot fix (purged binlogs, binlog
 // off, wrong configuration).
-// It has a Permanent method, so the pipeline ends the run instead of
+// It matches event.ErrPermanent, so the pipeline ends the run instead of
 // restarting the capture.
 var ErrFatal error = fatalError{}
 
 type fatalError struct{}
 
-func (fatalError) Error() string   { return "fatal" }
-func (fatalError) Permanent() bool { return true }
+func (fatalError) Error() string        { return "fatal" }
+func (fatalError) Is(target error) bool { return target == event.ErrPermanent }
 
 // Run streams from the checkpoint from (nil: per Config.Start and
 // Config.Snapshot) until ctx is done or an error occurs. It returns nil when

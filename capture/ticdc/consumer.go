@@ -245,10 +245,10 @@ type fatalError struct{ err error }
 func (e *fatalError) Error() string { return e.err.Error() }
 func (e *fatalError) Unwrap() error { return e.err }
 
-// Permanent reports that restarting the source cannot help (the source
-// retries transient failures itself; Run returns only these and bad
-// messages).
-func (e *fatalError) Permanent() bool { return true }
+// Is makes the error permanent (event.ErrPermanent): restarting the source
+// cannot help (the source retries transient failures itself; Run returns
+// only these and bad messages).
+func (e *fatalError) Is(target error) bool { return target == event.ErrPermanent }
 
 func fatal(err error) error {
 	if err == nil {

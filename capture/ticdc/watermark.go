@@ -272,9 +272,9 @@ func (e *BadMessageError) Error() string {
 
 func (e *BadMessageError) Unwrap() error { return e.Err }
 
-// Permanent reports that retrying cannot help: reading the partition again
-// meets the same message.
-func (e *BadMessageError) Permanent() bool { return true }
+// Is makes the error permanent (event.ErrPermanent): reading the partition
+// again meets the same message.
+func (e *BadMessageError) Is(target error) bool { return target == event.ErrPermanent }
 
 // emitFunc hands events and their checkpoint to the log (pipeline.Source's emit).
 type emitFunc func(ctx context.Context, events []event.Event, checkpoint []byte) error
