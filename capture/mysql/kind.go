@@ -11,7 +11,6 @@ import (
 	"github.com/odsync/odsync/pipeline"
 	"github.com/odsync/odsync/registry"
 	"github.com/odsync/odsync/telemetry"
-	"github.com/odsync/odsync/telemetry/binloglag"
 )
 
 // Kind describes the MySQL/MariaDB/TiDB binlog capture for the registry
@@ -38,7 +37,7 @@ func Kind() registry.Source {
 		Check:   check,
 		Secrets: func(c *Config) []string { return []string{c.Password} },
 		Telemetry: func(c *Config, src pipeline.Source, log *offsets.Log) (registry.SourceTelemetry, error) {
-			probe, err := binloglag.New(binloglag.Config{Addr: c.Addr, User: c.User, Password: c.Password, Timeout: c.ConnectTimeout}, log.Checkpoint)
+			probe, err := NewLagProbe(LagProbeConfig{Addr: c.Addr, User: c.User, Password: c.Password, Timeout: c.ConnectTimeout}, log.Checkpoint)
 			if err != nil {
 				return registry.SourceTelemetry{}, err
 			}
