@@ -191,7 +191,7 @@ func source(srv *mariadb.Server, id uint32, store mysql.Store, mod func(*mysql.C
 	if mod != nil {
 		mod(&cfg)
 	}
-	return mysql.New(cfg, func(t event.TableID) bool { return t.DB == "bench" }, slog.New(slog.DiscardHandler), store)
+	return mysql.New(cfg, func(t event.TableID) bool { return t.DB == "bench" }, slog.New(slog.DiscardHandler), mysql.Options{Store: store})
 }
 
 // captureOnly times the capture with an emit that drops everything.
@@ -368,7 +368,7 @@ func childBigTxn(cfgJSON string) error {
 		return err
 	}
 	cfg := mysql.Config{Addr: cc.Addr, User: "root", ServerID: 9105, Snapshot: mysql.SnapshotNever, ProgressInterval: time.Hour}
-	src, err := mysql.New(cfg, func(t event.TableID) bool { return t.DB == "bench" }, slog.New(slog.DiscardHandler), log)
+	src, err := mysql.New(cfg, func(t event.TableID) bool { return t.DB == "bench" }, slog.New(slog.DiscardHandler), mysql.Options{Store: log})
 	if err != nil {
 		return err
 	}

@@ -25,10 +25,7 @@ func Kind() registry.Source {
 		},
 		Validate: func(c *Config, _ string) error { return c.Validate() },
 		New: func(c *Config, deps registry.SourceDeps) (pipeline.Source, error) {
-			mc := *c
-			mc.RequestDir = deps.RequestDir
-			mc.Progress = deps.Progress
-			src, err := New(mc, deps.Capture, deps.Logger, deps.Log)
+			src, err := New(*c, deps.Capture, deps.Logger, Options{Store: deps.Log, RequestDir: deps.RequestDir, Progress: deps.Progress})
 			if err != nil {
 				return nil, err
 			}

@@ -133,9 +133,9 @@ type chunk struct {
 func newSnapshotter(ctx context.Context, s *Source, srv *server, st *stream, plan startPlan, captured []event.TableID) (*snapshotter, error) {
 	sn := &snapshotter{s: s, srv: srv, hist: st.hist, wake: make(chan struct{}, 1),
 		workCh: make(chan struct{}), tables: map[event.TableID]*snapTable{}, reqSeen: map[string]bool{}, set: map[event.TableID]bool{}}
-	if t, ok := s.cfg.Progress.(interface{ IsTerminal() bool }); ok {
+	if t, ok := s.opts.Progress.(interface{ IsTerminal() bool }); ok {
 		sn.terminal = t.IsTerminal()
-	} else if f, ok := s.cfg.Progress.(*os.File); ok {
+	} else if f, ok := s.opts.Progress.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			sn.terminal = true
 		}
@@ -193,9 +193,9 @@ func newSnapshotter(ctx context.Context, s *Source, srv *server, st *stream, pla
 		}
 	}
 	// Requests taken up before the checkpoint are done: remove their files.
-	if s.cfg.RequestDir != "" {
+	if s.opts.RequestDir != "" {
 		for _, r := range cp.RequestsDone {
-			_ = os.Remove(filepath.Join(s.cfg.RequestDir, r))
+			_ = os.Remove(filepath.Join(s.opts.RequestDir, r))
 			sn.reqSeen[r] = true
 		}
 	}
@@ -1323,7 +1323,7 @@ func (sn *snapshotter) complete(ctx context.Context, st *stream) (bool, error) {
 	took := time.Since(time.Unix(ss.Started, 0)).Round(time.Second)
 	sn.s.log.Info("snapshot complete", "tables", len(sn.list), "rows", ss.Rows, "took", took)
 	if sn.terminal {
-		fmt.Fprintf(sn.s.cfg.Progress, "\rsnapshot complete: %d tables, %d rows in %s\x1b[K\n", len(sn.list), ss.Rows, took)
+		fmt.Fprintf(sn.s.opts.Progress, "\rsnapshot complete: %d tables, %d rows in %s\x1b[K\n", len(sn.list), ss.Rows, took)
 	}
 	st.cp.Snapshot = nil
 	sn.done.Store(true)
@@ -1493,7 +1493,7 @@ func (sn *snapshotter) beforeTxn(ctx context.Context, st *stream, start hpos) er
 // poll runs on the stream's ticks: requests, progress.
 func (sn *snapshotter) poll(ctx context.Context, st *stream) error {
 	now := time.Now()
-	if sn.s.cfg.RequestDir != "" && now.Sub(sn.lastReqPoll) >= 2*time.Second {
+	if sn.s.opts.RequestDir != "" && now.Sub(sn.lastReqPoll) >= 2*time.Second {
 		sn.lastReqPoll = now
 		if err := sn.pollRequests(st); err != nil {
 			return err
@@ -1516,7 +1516,7 @@ func (sn *snapshotter) poll(ctx context.Context, st *stream) error {
 	}
 	if sn.terminal && now.Sub(sn.lastBar) >= time.Second {
 		sn.lastBar = now
-		fmt.Fprintf(sn.s.cfg.Progress, "\r%s\x1b[K", sn.progressLine(ss, true))
+		fmt.Fprintf(sn.s.opts.Progress, "\r%s\x1b[K", sn.progressLine(ss, true))
 	}
 	if now.Sub(sn.lastProgress) >= sn.s.cfg.ProgressInterval {
 		sn.lastProgress = now
@@ -1550,7 +1550,7 @@ func (sn *snapshotter) progressLine(ss *SnapshotState, bar bool) string {
 
 // pollRequests takes up on-demand snapshot requests (odsync snapshot --table).
 func (sn *snapshotter) pollRequests(st *stream) error {
-	ents, err := os.ReadDir(sn.s.cfg.RequestDir)
+	ents, err := os.ReadDir(sn.s.opts.RequestDir)
 	if err != nil {
 		return nil
 	}
@@ -1564,7 +1564,7 @@ func (sn *snapshotter) pollRequests(st *stream) error {
 	sort.Strings(names)
 	var ids []event.TableID
 	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(sn.s.cfg.RequestDir, n))
+		b, err := os.ReadFile(filepath.Join(sn.s.opts.RequestDir, n))
 		if err != nil {
 			continue
 		}
@@ -1606,7 +1606,7 @@ func (sn *snapshotter) pollRequests(st *stream) error {
 	return sn.add(st, ids)
 }
 
-// SnapshotRequest is the content of a request file in Config.RequestDir.
+// SnapshotRequest is the content of a request file in Options.RequestDir.
 type SnapshotRequest struct {
 	Tables []string `json:"tables"`
 }

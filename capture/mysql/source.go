@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -25,6 +26,7 @@ type Emit func(ctx context.Context, events []event.Event, checkpoint []byte) err
 // Source streams row changes from one server.
 type Source struct {
 	cfg     Config
+	opts    Options // RequestDir and Progress (Store is store)
 	capture func(event.TableID) bool
 	log     *slog.Logger
 	store   Store
@@ -40,12 +42,23 @@ type Source struct {
 	snapSt *SnapshotState
 }
 
+// Options are a source's runtime dependencies.
+type Options struct {
+	// Store keeps the schema history and snapshot bookkeeping (pass the
+	// *offsets.Log). Nil: they are kept in memory and lost on restart,
+	// which is only right for tests and benchmarks.
+	Store Store
+	// RequestDir is the directory polled for on-demand snapshot requests
+	// (odsync snapshot --table); "" for none.
+	RequestDir string
+	// Progress, when a terminal (an *os.File on one, or a writer with
+	// IsTerminal() true), shows a snapshot progress bar.
+	Progress io.Writer
+}
+
 // New returns a source for a validated config. capture says which tables to
-// capture; nil captures all tables outside the system schemas. store keeps
-// the schema history and snapshot bookkeeping (pass the *offsets.Log); when
-// it is left out they are kept in memory and lost on restart, which is only
-// right for tests and benchmarks.
-func New(cfg Config, capture func(event.TableID) bool, logger *slog.Logger, store ...Store) (*Source, error) {
+// capture; nil captures all tables outside the system schemas.
+func New(cfg Config, capture func(event.TableID) bool, logger *slog.Logger, opts Options) (*Source, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -56,14 +69,11 @@ func New(cfg Config, capture func(event.TableID) bool, logger *slog.Logger, stor
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var st Store
-	if len(store) > 0 && store[0] != nil {
-		st = store[0]
-	} else {
-		st = NewMemStore()
+	if opts.Store == nil {
+		opts.Store = NewMemStore()
 		logger.Warn("mysql source without a durable state store: schema history and snapshot progress do not survive a restart")
 	}
-	return &Source{cfg: cfg, capture: capture, log: logger, store: st, stats: &stats{}}, nil
+	return &Source{cfg: cfg, capture: capture, log: logger, store: opts.Store, stats: &stats{}, opts: opts}, nil
 }
 
 func systemSchema(db string) bool {
