@@ -115,14 +115,16 @@ type Sink struct {
 	partSec int64
 	part    string
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed bool
+	bg      context.Context // background work (uploads, timers); canceled by Close
+	cancel  context.CancelFunc
+	started sync.Once
+	wg      sync.WaitGroup
+	closed  bool
 }
 
 // New returns a sink for a validated config (defaults are applied to a
-// copy). It recovers the spool directory (uploads left by a previous run
-// resume in the background) and makes no S3 request.
+// copy). It recovers the spool directory and makes no S3 request; Start
+// starts the background work (uploads left by a previous run resume).
 func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate("s3"); err != nil {
@@ -140,7 +142,7 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 	s := &Sink{cfg: cfg, mapper: mapper, lg: logger, store: st, dir: cfg.SpoolDir, ext: odsfile.Ext(cfg.Format),
 		progress: make(chan struct{}), schemaDone: map[string]bool{}, reconciled: map[string]bool{}, unverified: map[string]bool{},
 		resolved:   map[*event.Table]*schema.Target{},
-		inProgress: map[uint64]bool{}, retryAt: map[uint64]time.Time{}, attempts: map[uint64]int{}, cancel: cancel,
+		inProgress: map[uint64]bool{}, retryAt: map[uint64]time.Time{}, attempts: map[uint64]int{}, bg: ctx, cancel: cancel,
 		lastWrite: time.Now()}
 	for _, d := range []string{"spool", "layouts", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o700); err != nil {
@@ -155,14 +157,23 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 	if n := len(s.byFirst); n > 0 {
 		s.lg.Info("s3 sink: resuming spools", "spools", n, "queued_uploads", len(s.queue), "applied_seq", s.st.Applied)
 	}
-	for i := 0; i < cfg.Uploads; i++ {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.uploader(ctx) }()
-	}
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.ticker(ctx) }()
-	go func() { defer s.wg.Done(); s.publisher(ctx) }()
 	return s, nil
+}
+
+// Start starts the uploaders, the roll timer and the schema publisher
+// (sink.Starter); they run until Close. Write and Close start them too
+// when a caller skipped Start.
+func (s *Sink) Start(context.Context) error {
+	s.started.Do(func() {
+		for i := 0; i < s.cfg.Uploads; i++ {
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); s.uploader(s.bg) }()
+		}
+		s.wg.Add(2)
+		go func() { defer s.wg.Done(); s.ticker(s.bg) }()
+		go func() { defer s.wg.Done(); s.publisher(s.bg) }()
+	})
+	return nil
 }
 
 func (s *Sink) statePath() string { return filepath.Join(s.dir, "state.json") }
@@ -301,6 +312,7 @@ func (s *Sink) wait(ctx context.Context, d time.Duration) error {
 
 // Write spools the rows of a batch durably (see the package comment).
 func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
+	_ = s.Start(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.writers++
@@ -614,6 +626,7 @@ func (s *Sink) ticker(ctx context.Context) {
 // waits (within ctx) for the uploads; what is not uploaded stays spooled
 // and is uploaded at the next start.
 func (s *Sink) Close(ctx context.Context) error {
+	_ = s.Start(ctx) // uploads queued by a previous run drain too
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
