@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/bench/workload"
+	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/harness/mariadb"
@@ -396,7 +397,7 @@ func procStatus(key string) string {
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), key+":") {
 			kb, _ := strconv.Atoi(strings.Fields(sc.Text())[1])
-			return fmt.Sprintf("%d MB", kb/1024)
+			return bytesize.Human(int64(kb) << 10)
 		}
 	}
 	return "unknown"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/odsync/odsync/admin"
+	"github.com/odsync/odsync/bytesize"
 	"io"
 	"log/slog"
 	"net/http"
@@ -89,7 +90,7 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	} else {
 		fmt.Fprintf(stdout, "checkpoint: %s\n", cp)
 	}
-	fmt.Fprintf(stdout, "log:        head %d, tail %d, %s\n", st.Head, st.Tail, humanBytes(st.Bytes))
+	fmt.Fprintf(stdout, "log:        head %d, tail %d, %s\n", st.Head, st.Tail, bytesize.Human(st.Bytes))
 	if len(out.Sinks) == 0 {
 		fmt.Fprintln(stdout, "sinks:      none has run yet")
 	}
@@ -97,18 +98,6 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stdout, "sink %-10s cursor %d (%d behind)\n", s.Name, s.Cursor, s.Behind)
 	}
 	return exitOK
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
-	case n >= 1<<20:
-		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
-	case n >= 1<<10:
-		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
-	}
-	return strconv.FormatInt(n, 10) + " B"
 }
 
 func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -224,7 +213,7 @@ func offsetsFromAdmin(ctx context.Context, cfgPath string, asJSON bool, inUse *s
 	}
 	fmt.Fprintf(stdout, "state:      %s (in use: live view from the running odsync at %s)\n", inUse.dir, addr)
 	fmt.Fprintf(stdout, "checkpoint: %s\n", out.Position)
-	fmt.Fprintf(stdout, "log:        head %d, tail %d, %s\n", out.Head, out.Tail, humanBytes(out.Bytes))
+	fmt.Fprintf(stdout, "log:        head %d, tail %d, %s\n", out.Head, out.Tail, bytesize.Human(out.Bytes))
 	for _, s := range out.Sinks {
 		fmt.Fprintf(stdout, "sink %-10s cursor %d (%d behind)\n", s.Name, s.Cursor, s.Behind)
 	}

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/odsync/odsync/admin"
+	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/telemetry"
 )
 
@@ -190,7 +191,7 @@ func printStatus(w io.Writer, d *admin.Document) {
 	}
 	line := fmt.Sprintf("source%s: %s · %s behind", parens(src.Probe), conn, admin.HumanSeconds(src.SecondsBehind))
 	if src.BytesBehind >= 0 {
-		line += " · " + admin.HumanBytes(src.BytesBehind) + " of binlog"
+		line += " · " + bytesize.Human(src.BytesBehind) + " of binlog"
 	}
 	if src.MessagesBehind >= 0 {
 		line += " · " + admin.HumanCount(src.MessagesBehind) + " messages"
@@ -211,7 +212,7 @@ func printStatus(w io.Writer, d *admin.Document) {
 	}
 	fmt.Fprintf(w, "capture: %s %s · %s events · log %s (head %d, tail %d, %s on disk)\n",
 		admin.HumanRate(src.EventsPerSecond), termSpark(src.RateHistory, 20), admin.HumanCount(src.Events),
-		admin.HumanBytes(d.Log.Bytes), d.Log.Head, d.Log.Tail, admin.HumanBytes(d.Log.DiskBytes))
+		bytesize.Human(d.Log.Bytes), d.Log.Head, d.Log.Tail, bytesize.Human(d.Log.DiskBytes))
 
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
