@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/offsets"
@@ -395,7 +396,7 @@ func (p *Pipeline) pace(ctx context.Context) {
 // transaction is appended once. A source that fails before emitting anything
 // (unreachable, misconfigured) is not retried: its error ends the run.
 func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn, queue *budget) error {
-	backoff := time.Second
+	bo := backoff.New(time.Second, 30*time.Second)
 	for {
 		var progressed atomic.Bool
 		err := p.src.Run(ctx, p.log.Checkpoint(), func(ctx context.Context, events []event.Event, cp []byte) error {
@@ -419,13 +420,12 @@ func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn, queue *budget) 
 		if err == nil || ctx.Err() != nil || !progressed.Load() || errors.Is(err, event.ErrPermanent) {
 			return err
 		}
-		p.lg.Warn("capture failed after progress; restarting from the last checkpoint", "err", err, "backoff", backoff)
+		wait := bo.Next()
+		p.lg.Warn("capture failed after progress; restarting from the last checkpoint", "err", err, "backoff", wait)
 		// The appender appends what was emitted before the failure, then
 		// drops the chunks of the unfinished transaction.
-		select {
-		case <-ctx.Done():
+		if backoff.Wait(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
 		done := make(chan error, 1)
 		select {
@@ -441,7 +441,6 @@ func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn, queue *budget) 
 		case <-ctx.Done():
 			return nil
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/sink"
 )
@@ -190,7 +191,7 @@ func approxSize(e *event.Event) int64 {
 // write delivers one batch, retrying with backoff until it succeeds, the
 // error is permanent, or ctx is done; then acknowledges it.
 func (w *worker) write(ctx context.Context, b *sink.Batch) {
-	backoff := 100 * time.Millisecond
+	bo := backoff.New(100*time.Millisecond, 30*time.Second)
 	obs := w.p.opts.Observer
 	for attempt := 1; ; attempt++ {
 		t0 := time.Now()
@@ -207,14 +208,12 @@ func (w *worker) write(ctx context.Context, b *sink.Batch) {
 			w.setErr(fmt.Errorf("batch %d..%d (first table %s at %s): %w", b.First, b.Last, first.Source, first.Pos, err))
 			return
 		}
+		wait := bo.Next()
 		w.p.lg.Warn("sink write failed; retrying", "sink", w.spec.Name, "first_seq", b.First, "last_seq", b.Last,
-			"table", first.Source.String(), "position", first.Pos.String(), "attempt", attempt, "backoff", backoff, "err", err)
-		select {
-		case <-ctx.Done():
+			"table", first.Source.String(), "position", first.Pos.String(), "attempt", attempt, "backoff", wait, "err", err)
+		if backoff.Wait(ctx, wait) != nil {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 	log, name := w.p.log, w.spec.Name
 	if err := log.Ack(name, b.First, b.Last); err != nil {

@@ -20,6 +20,7 @@ import (
 
 	mysqldrv "github.com/go-sql-driver/mysql"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/event"
 )
 
@@ -507,7 +508,7 @@ func (sn *snapshotter) nextChunk(t *snapTable) error {
 			break
 		}
 		sn.s.log.Warn("snapshot chunk boundary query failed; retrying", "table", t.id.String(), "attempt", attempt, "err", err)
-		time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+		_ = backoff.Wait(sn.ctx, backoff.Attempt(attempt, 500*time.Millisecond, 4*time.Second))
 	}
 	sn.mu.Lock()
 	t.bounding = false
@@ -702,10 +703,8 @@ func (sn *snapshotter) readChunk(t *snapTable, c *chunk) error {
 			return fmt.Errorf("mysql: snapshot of %s: %w", t.id, err)
 		}
 		sn.s.log.Warn("snapshot chunk read failed; retrying", "table", t.id.String(), "attempt", attempt, "err", err)
-		select {
-		case <-sn.ctx.Done():
+		if backoff.Wait(sn.ctx, backoff.Attempt(attempt, 500*time.Millisecond, 4*time.Second)) != nil {
 			return nil
-		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
 		}
 		sn.mu.Lock()
 		stale := c.gen != t.gen

@@ -13,6 +13,7 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/event"
 )
 
@@ -162,7 +163,7 @@ func (s *Source) Run(ctx context.Context, from []byte, emit Emit) error {
 	s.setCheckpoint(st.cp)
 	stopLag := s.watchLag(ctx, srv)
 	defer stopLag()
-	backoff := 100 * time.Millisecond
+	bo := backoff.New(100*time.Millisecond, 30*time.Second)
 	for {
 		progressed, err := st.run(ctx)
 		if ctx.Err() != nil {
@@ -178,15 +179,13 @@ func (s *Source) Run(ctx context.Context, from []byte, emit Emit) error {
 			st.resume = &spillResume{gtid: st.txnGTID, file: st.cp.File, pos: st.cp.Pos, emitted: st.spilled}
 		}
 		if progressed {
-			backoff = 100 * time.Millisecond
+			bo.Reset()
 		}
-		s.log.Warn("binlog stream broke; reconnecting from the last checkpoint", "err", err, "position", st.cp.String(), "backoff", backoff)
-		select {
-		case <-ctx.Done():
+		wait := bo.Next()
+		s.log.Warn("binlog stream broke; reconnecting from the last checkpoint", "err", err, "position", st.cp.String(), "backoff", wait)
+		if backoff.Wait(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 
