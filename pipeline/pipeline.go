@@ -189,7 +189,7 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 type txn struct {
 	events     []event.Event
 	checkpoint []byte
-	size       int64 // approxSize of events, held from the queue budget
+	size       int64 // ApproxSize of events, held from the queue budget
 	// rollback, when set, asks the appender to discard the uncommitted
 	// chunks (after appending everything before it) and to report on it.
 	rollback chan error
@@ -402,7 +402,7 @@ func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn, queue *budget) 
 		err := p.src.Run(ctx, p.log.Checkpoint(), func(ctx context.Context, events []event.Event, cp []byte) error {
 			var size int64
 			for i := range events {
-				size += approxSize(&events[i])
+				size += events[i].ApproxSize()
 			}
 			if err := queue.acquire(ctx, size); err != nil {
 				return err

@@ -151,7 +151,7 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 			return nil, err
 		}
 		for _, e := range events[n:] {
-			bytes += approxSize(&e)
+			bytes += e.ApproxSize()
 		}
 		if len(events) > 0 {
 			from = events[len(events)-1].Seq + 1
@@ -175,17 +175,6 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 			return events, nil
 		}
 	}
-}
-
-// approxSize estimates an event's size for batch byte limits.
-func approxSize(e *event.Event) int64 {
-	n := int64(64 + len(e.DDL))
-	for _, row := range [2][]event.Value{e.Before, e.After} {
-		for _, v := range row {
-			n += 9 + int64(len(v.Str()))
-		}
-	}
-	return n
 }
 
 // write delivers one batch, retrying with backoff until it succeeds, the

@@ -569,14 +569,7 @@ func (m *merger) addOrdered(p *partState, msg *message) {
 func eventsBytes(evs []event.Event) int64 {
 	n := int64(0)
 	for i := range evs {
-		e := &evs[i]
-		n += 160 + int64(len(e.DDL))
-		for _, v := range e.Before {
-			n += 32 + int64(len(v.Str()))
-		}
-		for _, v := range e.After {
-			n += 32 + int64(len(v.Str()))
-		}
+		n += evs[i].ApproxSize()
 	}
 	return n
 }
