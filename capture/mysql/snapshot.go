@@ -22,6 +22,7 @@ import (
 
 	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/progress"
 )
 
 // The snapshot copies tables while the binlog stream keeps running, in
@@ -73,13 +74,12 @@ type snapshotter struct {
 	reqSeen      map[string]bool
 	lastReqPoll  time.Time
 	lastProgress time.Time
-	lastBar      time.Time
 	rateRows     uint64
 	rateAt       time.Time
 	rate         float64
 	started      bool
 	done         atomic.Bool
-	terminal     bool
+	bar          *progress.Line // the progress bar on a terminal; nil when none
 	noKeyChunks  atomic.Int32
 }
 
@@ -134,13 +134,7 @@ type chunk struct {
 func newSnapshotter(ctx context.Context, s *Source, srv *server, st *stream, plan startPlan, captured []event.TableID) (*snapshotter, error) {
 	sn := &snapshotter{s: s, srv: srv, hist: st.hist, wake: make(chan struct{}, 1),
 		workCh: make(chan struct{}), tables: map[event.TableID]*snapTable{}, reqSeen: map[string]bool{}, set: map[event.TableID]bool{}}
-	if t, ok := s.opts.Progress.(interface{ IsTerminal() bool }); ok {
-		sn.terminal = t.IsTerminal()
-	} else if f, ok := s.opts.Progress.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			sn.terminal = true
-		}
-	}
+	sn.bar = progress.NewLine(s.opts.Progress, time.Second)
 	cp := &st.cp
 	// The captured set this deployment had.
 	var known map[event.TableID]bool
@@ -1321,9 +1315,7 @@ func (sn *snapshotter) complete(ctx context.Context, st *stream) (bool, error) {
 	}
 	took := time.Since(time.Unix(ss.Started, 0)).Round(time.Second)
 	sn.s.log.Info("snapshot complete", "tables", len(sn.list), "rows", ss.Rows, "took", took)
-	if sn.terminal {
-		fmt.Fprintf(sn.s.opts.Progress, "\rsnapshot complete: %d tables, %d rows in %s\x1b[K\n", len(sn.list), ss.Rows, took)
-	}
+	sn.bar.Done(fmt.Sprintf("snapshot complete: %d tables, %d rows in %s", len(sn.list), ss.Rows, took))
 	st.cp.Snapshot = nil
 	sn.done.Store(true)
 	sn.mu.Lock()
@@ -1513,9 +1505,8 @@ func (sn *snapshotter) poll(ctx context.Context, st *stream) error {
 		}
 		sn.rateAt, sn.rateRows = now, ss.Rows
 	}
-	if sn.terminal && now.Sub(sn.lastBar) >= time.Second {
-		sn.lastBar = now
-		fmt.Fprintf(sn.s.opts.Progress, "\r%s\x1b[K", sn.progressLine(ss, true))
+	if sn.bar != nil {
+		sn.bar.Draw(sn.progressLine(ss, true))
 	}
 	if now.Sub(sn.lastProgress) >= sn.s.cfg.ProgressInterval {
 		sn.lastProgress = now
@@ -1537,11 +1528,9 @@ func (sn *snapshotter) progressLine(ss *SnapshotState, bar bool) string {
 	if ss.Total > 0 {
 		frac = min(1, float64(ss.Rows)/float64(ss.Total))
 	}
-	const width = 30
-	filled := int(frac * width)
 	b := ""
 	if bar {
-		b = "[" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "] "
+		b = progress.Bar(frac, 30) + " "
 	}
 	return fmt.Sprintf("snapshot %s%3.0f%%  %d/%d tables  %d rows  %.0f rows/s  ETA %s", b, frac*100,
 		ss.Next-len(ss.Active), len(sn.list), ss.Rows, sn.rate, sn.eta(ss))

@@ -19,6 +19,7 @@ import (
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/pipeline"
+	"github.com/odsync/odsync/progress"
 	"github.com/odsync/odsync/registry"
 	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/schema"
@@ -312,10 +313,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// On a terminal the snapshot's progress line and the log share stderr
 	// without running into each other.
-	logOut, progress := stderr, io.Writer(stderr)
-	if isTerminal(stderr) {
+	logOut, progressOut := stderr, io.Writer(stderr)
+	if progress.IsTerminal(stderr) {
 		term := newTermLines(stderr)
-		logOut, progress = term.Logs(), term.Progress()
+		logOut, progressOut = term.Logs(), term.Progress()
 	}
 	lg := newLogger(cfg, logOut)
 	// Graceful stop has a deadline: the drain (shutdown_timeout), closing
@@ -336,7 +337,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			os.Exit(exitFailure)
 		}
 	}()
-	if err := runPipeline(ctx, cfg, lg, progress); err != nil {
+	if err := runPipeline(ctx, cfg, lg, progressOut); err != nil {
 		var ue *undrainedError
 		if errors.As(err, &ue) {
 			lg.Warn("odsync stopped undrained", "err", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/bytesize"
+	"github.com/odsync/odsync/progress"
 	"github.com/odsync/odsync/telemetry"
 )
 
@@ -296,12 +297,11 @@ func termSpark(values []float64, n int) string {
 func termBar(s *telemetry.SnapshotStatus) string {
 	const width = 10
 	if s.Done {
-		return "[" + strings.Repeat("#", width) + "] done " + admin.HumanCount(s.RowsRead)
+		return progress.Bar(1, width) + " done " + admin.HumanCount(s.RowsRead)
 	}
 	if s.Percent < 0 {
 		return admin.HumanCount(s.RowsRead) + " rows read"
 	}
-	filled := int(s.Percent / 100 * width)
-	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "] " +
+	return progress.Bar(s.Percent/100, width) + " " +
 		fmt.Sprintf("%.1f%%", s.Percent) + " " + admin.HumanCount(s.RowsRead) + "/" + admin.HumanCount(s.RowsTotal)
 }

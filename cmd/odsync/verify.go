@@ -7,12 +7,12 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/config"
+	"github.com/odsync/odsync/progress"
 	"github.com/odsync/odsync/verify"
 )
 
@@ -58,7 +58,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	examples := fs.Int("examples", 5, "example keys listed per chunk")
 	maxChunks := fs.Int("max-chunks", 20, "chunks with differences listed per table")
 	status := fs.String("status", "", "URL of the running odsync's /status (decides exactly when the sink caught up; default: from admin.addr)")
-	progress := fs.Bool("progress", true, "show a progress bar when stdout is a terminal (text output)")
+	showProgress := fs.Bool("progress", true, "show a progress bar when stdout is a terminal (text output)")
 	sourceAddr := fs.String("source-addr", "", "host:port of the source to compare (default: source.mysql.addr); for TiDB, its MySQL port")
 	sourceUser := fs.String("source-user", "", "user of --source-addr (default: source.mysql.user, else root); the password comes from $ODSYNC_VERIFY_PASSWORD")
 	if code, done := parseFlags(fs, args, stdout); done {
@@ -114,10 +114,11 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := opts.Validate(); err != nil {
 		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
 	}
-	var bar *progressBar
-	if *format == "text" && *progress && isTerminal(stdout) {
-		bar = &progressBar{w: stdout}
-		opts.Progress = bar.update
+	var bar *progress.Line
+	if *format == "text" && *showProgress {
+		if bar = progress.NewLine(stdout, 150*time.Millisecond); bar != nil {
+			opts.Progress = func(p verify.Progress) { bar.Draw(verifyLine(p)) }
+		}
 	}
 	src, err := verify.OpenSource(ctx, srcCfg, opts.RowsPerSecond)
 	if err != nil {
@@ -139,7 +140,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return fail(stderr, exitVerifyUsage, errors.New("verify: no captured tables to verify"))
 	}
 	rep, err := v.Run(ctx, ids)
-	bar.clear()
+	bar.Clear()
 	if err != nil {
 		return fail(stderr, exitVerifyIncomplete, err)
 	}
@@ -197,58 +198,15 @@ func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp str
 	return out, nil
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
+// verifyLine renders verify's progress for its terminal line.
+func verifyLine(p verify.Progress) string {
+	if p.Phase != "compare" {
+		return fmt.Sprintf("%s → %s: %s", p.Table, p.Sink, p.Phase)
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// progressBar draws one updating line on a terminal.
-type progressBar struct {
-	w     io.Writer
-	mu    sync.Mutex
-	last  time.Time
-	drawn bool
-}
-
-func (b *progressBar) update(p verify.Progress) {
-	if b == nil {
-		return
+	if p.EstimatedRows > 0 {
+		frac := min(float64(p.Rows)/float64(p.EstimatedRows), 1)
+		return fmt.Sprintf("%s → %s %s %3.0f%% %d/~%d rows, %d chunks", p.Table, p.Sink,
+			progress.Bar(frac, 30), frac*100, p.Rows, p.EstimatedRows, p.Chunks)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if time.Since(b.last) < 150*time.Millisecond {
-		return
-	}
-	b.last = time.Now()
-	line := fmt.Sprintf("%s → %s: %s", p.Table, p.Sink, p.Phase)
-	if p.Phase == "compare" {
-		if p.EstimatedRows > 0 {
-			frac := min(float64(p.Rows)/float64(p.EstimatedRows), 1)
-			const width = 30
-			n := int(frac * width)
-			line = fmt.Sprintf("%s → %s [%s%s] %3.0f%% %d/~%d rows, %d chunks", p.Table, p.Sink,
-				strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, p.Rows, p.EstimatedRows, p.Chunks)
-		} else {
-			line = fmt.Sprintf("%s → %s: %d rows, %d chunks", p.Table, p.Sink, p.Rows, p.Chunks)
-		}
-	}
-	fmt.Fprintf(b.w, "\r\033[K%s", line)
-	b.drawn = true
-}
-
-func (b *progressBar) clear() {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.drawn {
-		fmt.Fprint(b.w, "\r\033[K")
-		b.drawn = false
-	}
+	return fmt.Sprintf("%s → %s: %d rows, %d chunks", p.Table, p.Sink, p.Rows, p.Chunks)
 }
