@@ -184,7 +184,7 @@ func (r *S3Reader) Scan(ctx context.Context, t *schema.Target, since Mark, fn fu
 		return since, fmt.Errorf("verify: s3: list %s: %w", t.Name, err)
 	}
 	sort.Slice(objs, func(i, j int) bool { return objs[i].first < objs[j].first })
-	d := newRowDecoder(t)
+	d := odsfile.NewRowReader(t)
 	for _, o := range objs {
 		if err := ctx.Err(); err != nil {
 			return since, err
@@ -197,7 +197,7 @@ func (r *S3Reader) Scan(ctx context.Context, t *schema.Target, since Mark, fn fu
 	return next, nil
 }
 
-func (r *S3Reader) decode(ctx context.Context, d *rowDecoder, key, ext string, fn func([]event.Value) error) error {
+func (r *S3Reader) decode(ctx context.Context, d *odsfile.RowReader, key, ext string, fn func([]event.Value) error) error {
 	body, err := r.get(ctx, key)
 	if err != nil {
 		return err
@@ -205,9 +205,9 @@ func (r *S3Reader) decode(ctx context.Context, d *rowDecoder, key, ext string, f
 	defer body.Close()
 	switch ext {
 	case odsfile.FormatJSONL:
-		return d.decodeJSONLines(body, fn)
+		return d.ReadJSONLines(body, fn)
 	case odsfile.FormatCSV:
-		return d.decodeCSV(body, fn)
+		return d.ReadCSV(body, fn)
 	}
 	// Parquet needs random access: spool the object to a temporary file.
 	f, err := os.CreateTemp(r.tmpDir, "odsync-verify-*.parquet")
@@ -220,7 +220,7 @@ func (r *S3Reader) decode(ctx context.Context, d *rowDecoder, key, ext string, f
 	if err != nil {
 		return err
 	}
-	return d.decodeParquet(f, n, fn)
+	return d.ReadParquet(f, n, fn)
 }
 
 // s3Checkpoint is the part of the S3 sink's _checkpoint.json used here.
