@@ -33,7 +33,9 @@ func withFakeSink() *registry.Registry {
 			}
 			return nil
 		},
-		New: func(*fakeConfig, registry.SinkDeps) (pipeline.Sink, error) { return nil, errors.New("not in this test") },
+		New: func(*fakeConfig, registry.SinkDeps) (pipeline.Sink, error) {
+			return nil, errors.New("not in this test")
+		},
 		Plan: func(c *fakeConfig, t *schema.Target, _ registry.PlanOptions) string {
 			return "(fake " + c.Path + "): " + t.Name
 		},
