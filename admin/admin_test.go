@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/admin"
+	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/sink"
@@ -228,7 +229,7 @@ func TestHuman(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
 		{admin.HumanSeconds(0), "0s"}, {admin.HumanSeconds(4.25), "4.2s"}, {admin.HumanSeconds(42), "42s"},
 		{admin.HumanSeconds(184), "3m04s"}, {admin.HumanSeconds(7500), "2h05m"}, {admin.HumanSeconds(90000), "1d01h"},
-		{admin.HumanBytes(512), "512 B"}, {admin.HumanBytes(1536), "1.5 KiB"}, {admin.HumanBytes(5 << 30), "5.0 GiB"},
+		{bytesize.Human(512), "512 B"}, {bytesize.Human(1536), "1.5 KiB"}, {bytesize.Human(5 << 30), "5.0 GiB"},
 		{admin.HumanCount(int64(999)), "999"}, {admin.HumanCount(int64(12345)), "12.3k"}, {admin.HumanCount(uint64(2500000)), "2.50M"},
 		{admin.HumanRate(0), "0/s"}, {admin.HumanRate(2.5), "2.5/s"}, {admin.HumanRate(1234), "1234/s"}, {admin.HumanRate(45678), "45.7k/s"},
 	} {

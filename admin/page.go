@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/telemetry"
 )
 
@@ -48,7 +49,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"num":      numAny,
 	"rate":     HumanRate,
 	"lag":      HumanSeconds,
-	"bytes":    HumanBytes,
+	"bytes":    bytesize.Human,
 	"ago":      ago,
 	"ops":      opsText,
 	"uptime":   func(d Document) string { return HumanSeconds(d.Time.Sub(d.Started).Seconds()) },
@@ -296,19 +297,4 @@ func HumanSeconds(s float64) string {
 		return fmt.Sprintf("%dh%02dm", int(s)/3600, int(s)%3600/60)
 	}
 	return fmt.Sprintf("%dd%02dh", int(s)/86400, int(s)%86400/3600)
-}
-
-// HumanBytes renders a size in binary units.
-func HumanBytes(n int64) string {
-	f := float64(n)
-	for _, u := range []string{"B", "KiB", "MiB", "GiB", "TiB"} {
-		if f < 1024 || u == "TiB" {
-			if u == "B" {
-				return strconv.FormatInt(n, 10) + " B"
-			}
-			return strconv.FormatFloat(f, 'f', 1, 64) + " " + u
-		}
-		f /= 1024
-	}
-	return ""
 }

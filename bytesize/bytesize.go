@@ -62,3 +62,21 @@ func (s Size) String() string {
 	}
 	return strconv.FormatInt(int64(s), 10)
 }
+
+// Human renders a byte count for people, in binary units with one decimal
+// ("512 B", "1.5 KiB", "5.0 GiB"). It is odsync's one byte formatter (the
+// status page, odsync status and odsync offsets); String renders a Size
+// exactly, as configuration is written.
+func Human(n int64) string {
+	f := float64(n)
+	for _, u := range []string{"B", "KiB", "MiB", "GiB", "TiB"} {
+		if f < 1024 && f > -1024 || u == "TiB" {
+			if u == "B" {
+				return strconv.FormatInt(n, 10) + " B"
+			}
+			return strconv.FormatFloat(f, 'f', 1, 64) + " " + u
+		}
+		f /= 1024
+	}
+	return ""
+}

@@ -8,9 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,16 +18,9 @@ import (
 
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/bytesize"
-	"github.com/odsync/odsync/capture/kafka"
-	"github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/pipeline"
+	"github.com/odsync/odsync/registry"
 	"github.com/odsync/odsync/schema"
-	kafkasink "github.com/odsync/odsync/sink/kafka"
-	"github.com/odsync/odsync/sink/local"
-	mcsink "github.com/odsync/odsync/sink/maxcompute"
-	mysqlsink "github.com/odsync/odsync/sink/mysql"
-	s3sink "github.com/odsync/odsync/sink/s3"
 	"github.com/odsync/odsync/telemetry"
 	"github.com/odsync/odsync/verify"
 )
@@ -61,6 +53,9 @@ type Config struct {
 	// Verify runs `odsync verify` on a schedule inside `odsync run`
 	// (docs/verify.md); off unless verify.interval is set.
 	Verify verify.ScheduleConfig `yaml:"verify"`
+
+	// kinds are the source and sink kinds the file may use.
+	kinds *registry.Registry
 }
 
 // State configures the Pebble state directory.
@@ -83,38 +78,191 @@ type State struct {
 
 // Source selects and configures the capture.
 type Source struct {
-	// Type is "mysql" (MySQL, MariaDB, TiDB), "ticdc" (a TiCDC changefeed in
-	// Kafka) or "kafka" (Debezium, Canal or Maxwell JSON in Kafka).
-	Type  string              `yaml:"type"`
-	MySQL *mysql.Config       `yaml:"mysql"`
-	TiCDC *kafka.SourceConfig `yaml:"ticdc"`
-	Kafka *kafka.SourceConfig `yaml:"kafka"`
-	// TiDB is the snapshot side of source.type tidb (its changefeed is
-	// read with the source.ticdc settings).
-	TiDB *tidb.Config `yaml:"tidb"`
-}
+	// Type is a registered source kind: "mysql" (MySQL, MariaDB, TiDB),
+	// "ticdc" (a TiCDC changefeed in Kafka) or "kafka" (Debezium, Canal or
+	// Maxwell JSON in Kafka). Default: the kind whose settings are given.
+	Type string `yaml:"type"`
+	// Settings are the kind's settings, decoded from the key named after
+	// it (source.mysql: a *mysql.Config); nil when absent.
+	Settings any `yaml:"-"`
+	// Kind is the registered kind of Type; nil when unknown.
+	Kind *registry.Source `yaml:"-"`
 
-// Kafka returns the configuration of a ticdc or kafka source (nil for mysql).
-func (s *Source) KafkaConfig() *kafka.SourceConfig {
-	switch s.Type {
-	case "ticdc", "tidb":
-		return s.TiCDC
-	case "kafka":
-		return s.Kafka
-	}
-	return nil
+	sections []section
+	errs     []string // decoding errors, reported by Parse
 }
 
 // Sink is one named destination.
 type Sink struct {
-	Name       string               `yaml:"name"`
-	Type       string               `yaml:"type"` // "local", "s3", "maxcompute", "kafka" or "mysql"
-	Local      *local.Config        `yaml:"local"`
-	S3         *s3sink.Config       `yaml:"s3"`
-	MaxCompute *mcsink.Config       `yaml:"maxcompute"`
-	Kafka      *kafkasink.Config    `yaml:"kafka"`
-	MySQL      *mysqlsink.Config    `yaml:"mysql"`
-	Batch      pipeline.BatchPolicy `yaml:"batch"`
+	Name string `yaml:"name"`
+	// Type is a registered sink kind: "local", "s3" or "maxcompute".
+	// Default: the kind whose settings are given.
+	Type string `yaml:"type"`
+	// Settings are the kind's settings, decoded from the key named after
+	// it (sinks[].s3: a *s3.Config); nil when absent.
+	Settings any `yaml:"-"`
+	// Kind is the registered kind of Type; nil when unknown.
+	Kind  *registry.Sink       `yaml:"-"`
+	Batch pipeline.BatchPolicy `yaml:"batch"`
+
+	sections []section
+	errs     []string // decoding errors, reported by Parse
+}
+
+// section is a key of a source or sink holding a kind's settings, as
+// written; Parse decodes it with the registry.
+type section struct{ key, value *yaml.Node }
+
+// UnmarshalYAML keeps the kind sections for Parse to decode. Errors are
+// kept for Parse too: a list item whose UnmarshalYAML fails is dropped by
+// the decoder, which would shift the indexes of the later ones.
+func (s *Source) UnmarshalYAML(n *yaml.Node) error {
+	for _, p := range pairs(n, "config.Source", &s.errs) {
+		switch p.key.Value {
+		case "type":
+			decodeStrict(p.value, &s.Type, &s.errs)
+		default:
+			s.sections = append(s.sections, p)
+		}
+	}
+	return nil
+}
+
+// UnmarshalYAML decodes name, type and batch, and keeps the kind sections
+// for Parse to decode.
+func (s *Sink) UnmarshalYAML(n *yaml.Node) error {
+	for _, p := range pairs(n, "config.Sink", &s.errs) {
+		switch p.key.Value {
+		case "name":
+			decodeStrict(p.value, &s.Name, &s.errs)
+		case "type":
+			decodeStrict(p.value, &s.Type, &s.errs)
+		case "batch":
+			decodeStrict(p.value, &s.Batch, &s.errs)
+		default:
+			s.sections = append(s.sections, p)
+		}
+	}
+	return nil
+}
+
+// resolve decodes the kind sections of the source and the sinks with the
+// registry, infers unset types, and returns the decoding errors (unknown
+// keys and kinds, wrong value types) as yaml.v3 words them.
+func (c *Config) resolve(reg *registry.Registry) []string {
+	c.kinds = reg
+	src := &c.Source
+	errs := src.errs
+	var given []*registry.Source
+	for _, p := range src.sections {
+		k := reg.Source(p.key.Value)
+		if k == nil {
+			errs = append(errs, fmt.Sprintf("line %d: field %s not found in type config.Source", p.key.Line, p.key.Value))
+			continue
+		}
+		given = append(given, k)
+	}
+	// The kind: source.type, else the one given whose keys cover every
+	// section given (tidb with ticdc), else the first one given (more than
+	// one is reported by Validate).
+	if src.Type != "" {
+		src.Kind = reg.Source(src.Type)
+	} else if len(given) > 0 {
+		src.Kind = given[0]
+		for _, k := range given {
+			if covers(k, given) {
+				src.Kind = k
+				break
+			}
+		}
+		src.Type = src.Kind.Name
+	}
+	composite := src.Kind != nil && len(src.Kind.Sections) > 0
+	var own []*yaml.Node // the sections a composite kind decodes, as a mapping
+	for _, p := range src.sections {
+		k := reg.Source(p.key.Value)
+		if k == nil {
+			continue
+		}
+		if composite && src.Kind.Reads(k.Name) {
+			own = append(own, p.key, p.value)
+			continue
+		}
+		settings := k.NewConfig()
+		decodeStrict(p.value, settings, &errs)
+		if k == src.Kind {
+			src.Settings = settings
+		}
+	}
+	if len(own) > 0 {
+		settings := src.Kind.NewConfig()
+		decodeStrict(&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: own[0].Line, Column: own[0].Column, Content: own}, settings, &errs)
+		src.Settings = settings
+	}
+	if c.sourceExtra() {
+		src.Settings = nil // reported by Validate
+	}
+	for i := range c.Sinks {
+		s := &c.Sinks[i]
+		errs = append(errs, s.errs...)
+		for _, p := range s.sections {
+			k := reg.Sink(p.key.Value)
+			if k == nil {
+				errs = append(errs, fmt.Sprintf("line %d: field %s not found in type config.Sink", p.key.Line, p.key.Value))
+				continue
+			}
+			settings := k.NewConfig()
+			decodeStrict(p.value, settings, &errs)
+			if s.Type == k.Name || s.Type == "" && s.Kind == nil {
+				s.Settings, s.Kind = settings, k
+			}
+		}
+		if s.Type == "" && s.Kind != nil {
+			s.Type = s.Kind.Name
+		}
+		if s.Kind == nil {
+			s.Kind = reg.Sink(s.Type)
+		}
+	}
+	return errs
+}
+
+// covers reports whether the kind k reads every section given.
+func covers(k *registry.Source, given []*registry.Source) bool {
+	for _, g := range given {
+		if !k.Reads(g.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+// sourceExtra reports whether the source has kind sections its kind does
+// not read (more than one capture).
+func (c *Config) sourceExtra() bool {
+	k := c.Source.Kind
+	n := 0
+	for _, p := range c.Source.sections {
+		if c.kinds.Source(p.key.Value) == nil {
+			continue
+		}
+		n++
+		if k != nil && !k.Reads(p.key.Value) {
+			return true
+		}
+	}
+	return k == nil && n > 1
+}
+
+// sourceSections counts the kind sections of the source.
+func (c *Config) sourceSections() int {
+	n := 0
+	for _, p := range c.Source.sections {
+		if c.kinds.Source(p.key.Value) != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // Log configures logging.
@@ -144,77 +292,17 @@ func (c *Config) EnsureDefaults() {
 		d := 24 * time.Hour
 		c.State.Retention = &d
 	}
-	if c.Source.Type == "" && c.Source.MySQL != nil {
-		c.Source.Type = "mysql"
-	}
-	if c.Source.MySQL != nil {
-		if c.Source.MySQL.ServerID == 0 {
-			c.Source.MySQL.ServerID = mysql.DefaultServerID(c.State.Dir)
-		}
-		c.Source.MySQL.EnsureDefaults()
-	}
-	if c.Source.Type == "" && c.Source.TiDB != nil {
-		c.Source.Type = "tidb"
-	}
-	if c.Source.Type == "" && c.Source.TiCDC != nil {
-		c.Source.Type = "ticdc"
-	}
-	if c.Source.TiDB != nil {
-		c.Source.TiDB.EnsureDefaults()
-		if c.Source.TiCDC != nil && c.Source.TiCDC.TiDB.DSN == "" {
-			// Handle-key-only messages are re-read from the same server.
-			c.Source.TiCDC.TiDB.DSN = c.Source.TiDB.DSN
-		}
-	}
-	if c.Source.Type == "" && c.Source.Kafka != nil {
-		c.Source.Type = "kafka"
-	}
-	if c.Source.TiCDC != nil {
-		c.Source.TiCDC.Kind = kafka.KindTiCDC // before EnsureDefaults: it picks the default protocol
-		c.Source.TiCDC.EnsureDefaults()
-	}
-	if c.Source.Kafka != nil {
-		c.Source.Kafka.Kind = kafka.KindKafka
-		c.Source.Kafka.EnsureDefaults()
+	if src := &c.Source; src.Kind != nil && src.Settings != nil {
+		src.Kind.Defaults(src.Settings, registry.Env{StateDir: c.State.Dir})
 	}
 	c.Mapping.EnsureDefaults()
 	for i := range c.Sinks {
 		s := &c.Sinks[i]
-		if s.Type == "" && s.Local != nil {
-			s.Type = "local"
-		}
-		if s.Type == "" && s.S3 != nil {
-			s.Type = "s3"
-		}
-		if s.Type == "" && s.MaxCompute != nil {
-			s.Type = "maxcompute"
-		}
-		if s.Type == "" && s.Kafka != nil {
-			s.Type = "kafka"
-		}
-		if s.Type == "" && s.MySQL != nil {
-			s.Type = "mysql"
-		}
-		if s.Kafka != nil {
-			s.Kafka.EnsureDefaults()
-		}
-		if s.MaxCompute != nil {
-			s.MaxCompute.EnsureDefaults()
-		}
-		if s.MySQL != nil {
-			s.MySQL.EnsureDefaults()
-		}
 		if s.Name == "" {
 			s.Name = s.Type
 		}
-		if s.Local != nil {
-			s.Local.EnsureDefaults()
-		}
-		if s.S3 != nil {
-			if s.S3.SpoolDir == "" {
-				s.S3.SpoolDir = filepath.Join(c.State.Dir, "s3-"+s.Name)
-			}
-			s.S3.EnsureDefaults()
+		if s.Kind != nil && s.Settings != nil {
+			s.Kind.Defaults(s.Settings, registry.Env{StateDir: c.State.Dir, Name: s.Name})
 		}
 		s.Batch.EnsureDefaults()
 	}
@@ -242,53 +330,45 @@ func (c *Config) Validate() error {
 	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
 		add(fmt.Errorf("memory_limit: %d: at least 32MiB (or 0: no limit)", c.MemoryLimit))
 	}
-	switch c.Source.Type {
-	case "mysql":
-		if c.Source.MySQL == nil {
-			add(errors.New("source.mysql: required when source.type is mysql"))
-		} else {
-			add(c.Source.MySQL.Validate())
-		}
-	case "ticdc":
-		if c.Source.TiCDC == nil {
-			add(errors.New("source.ticdc: required when source.type is ticdc"))
-		} else {
-			add(c.Source.TiCDC.Validate())
-		}
-	case "kafka":
-		if c.Source.Kafka == nil {
-			add(errors.New("source.kafka: required when source.type is kafka"))
-		} else {
-			add(c.Source.Kafka.Validate())
-		}
-	case "tidb":
-		if c.Source.TiDB == nil {
-			add(errors.New("source.tidb: required when source.type is tidb (the snapshot's dsn)"))
-		} else {
-			add(c.Source.TiDB.Validate())
-		}
-		if c.Source.TiCDC == nil {
-			add(errors.New("source.ticdc: required when source.type is tidb (the changefeed's topics)"))
-		} else {
-			add(c.Source.TiCDC.Validate())
-			add(tidb.CheckChangefeed(c.Source.TiCDC))
-		}
-	case "":
-		add(errors.New("source.type: required (mysql, ticdc, kafka or tidb)"))
-	default:
-		add(fmt.Errorf("source.type: %q: want mysql, ticdc, kafka or tidb", c.Source.Type))
+	if c.kinds == nil {
+		return errors.New("config: no registry of source and sink kinds (use Parse or Load)")
 	}
-	if n := btoi(c.Source.MySQL != nil) + btoi(c.Source.TiCDC != nil && c.Source.Type != "tidb") + btoi(c.Source.Kafka != nil) + btoi(c.Source.TiDB != nil); n > 1 {
-		add(errors.New("source: set only one of mysql, ticdc, kafka and tidb (one capture per deployment; tidb reads its changefeed with source.ticdc)"))
+	reg := c.kinds
+	switch src := &c.Source; {
+	case src.Type == "" && c.sourceSections() == 0:
+		add(fmt.Errorf("source.type: required (%s)", reg.SourceNames()))
+	case src.Kind == nil:
+		add(fmt.Errorf("source.type: %q: want %s", src.Type, reg.SourceNames()))
+	case c.sourceExtra():
+		var names, notes []string
+		for _, k := range reg.Sources() {
+			names = append(names, k.Name)
+			for _, o := range k.Sections {
+				notes = append(notes, fmt.Sprintf("; %s reads source.%s too", k.Name, o))
+			}
+		}
+		add(fmt.Errorf("source: set only one of %s (one capture per deployment%s)", andList(names), strings.Join(notes, "")))
+	case src.Settings == nil:
+		add(fmt.Errorf("source.%s: required when source.type is %s", src.Type, src.Type))
+	default:
+		add(src.Kind.Validate(src.Settings, "source."+src.Type))
 	}
 	mappingErr := c.Mapping.Validate()
 	add(prefixed("mapping", mappingErr))
-	if mappingErr == nil && slices.ContainsFunc(c.Sinks, func(s Sink) bool { return s.Type == "maxcompute" }) {
-		// MaxCompute sinks map with MaxCompute's type limits (e.g. DECIMAL scale <= 18).
-		mc := c.Mapping
-		mc.System = schema.SystemMaxCompute
-		if err := mc.Validate(); err != nil {
-			add(prefixed("mapping", err))
+	if mappingErr == nil {
+		// Sinks of other target systems map with those systems' type
+		// limits (e.g. MaxCompute: DECIMAL scale <= 18).
+		checked := map[schema.System]bool{c.Mapping.System: true, schema.SystemFiles: c.Mapping.System == ""}
+		for _, s := range c.Sinks {
+			if s.Kind == nil || checked[s.Kind.System] {
+				continue
+			}
+			checked[s.Kind.System] = true
+			m := c.Mapping
+			m.System = s.Kind.System
+			if err := m.Validate(); err != nil {
+				add(prefixed("mapping", err))
+			}
 		}
 	}
 	if len(c.Sinks) == 0 {
@@ -305,48 +385,16 @@ func (c *Config) Validate() error {
 		if !validName.MatchString(s.Name) {
 			add(fmt.Errorf("%s.name: %q: use letters, digits, '-' and '_'", p, s.Name))
 		}
-		switch s.Type {
-		case "local":
-			if s.Local == nil {
-				add(fmt.Errorf("%s.local: required when type is local", p))
-			} else {
-				add(s.Local.Validate(p + ".local"))
-			}
-		case "s3":
-			if s.S3 == nil {
-				add(fmt.Errorf("%s.s3: required when type is s3", p))
-			} else {
-				add(s.S3.Validate(p + ".s3"))
-			}
-		case "maxcompute":
-			if s.MaxCompute == nil {
-				add(fmt.Errorf("%s.maxcompute: required when type is maxcompute", p))
-			} else {
-				add(s.MaxCompute.Validate(p + ".maxcompute"))
-			}
-		case "kafka":
-			if s.Kafka == nil {
-				add(fmt.Errorf("%s.kafka: required when type is kafka", p))
-			} else {
-				add(s.Kafka.Validate(p + ".kafka"))
-			}
-			if s.Batch.InFlight > 1 {
-				add(fmt.Errorf("%s.batch.in_flight: %d: a kafka sink writes one batch at a time (per-partition order)", p, s.Batch.InFlight))
-			}
-		case "mysql":
-			if s.MySQL == nil {
-				add(fmt.Errorf("%s.mysql: required when type is mysql", p))
-			} else {
-				add(s.MySQL.Validate(p + ".mysql"))
-			}
-			if s.Batch.InFlight > 1 {
-				// The checkpoint row orders batches: one at a time.
-				add(fmt.Errorf("%s.batch.in_flight: %d: a mysql sink applies batches in order; want 1", p, s.Batch.InFlight))
-			}
-		case "":
-			add(fmt.Errorf("%s.type: required (local, s3, maxcompute, kafka or mysql)", p))
+		switch {
+		case s.Type == "":
+			add(fmt.Errorf("%s.type: required (%s)", p, reg.SinkNames()))
+		case s.Kind == nil:
+			add(fmt.Errorf("%s.type: %q: want %s", p, s.Type, reg.SinkNames()))
+		case s.Settings == nil:
+			add(fmt.Errorf("%s.%s: required when type is %s", p, s.Type, s.Type))
 		default:
-			add(fmt.Errorf("%s.type: %q: want local, s3, maxcompute, kafka or mysql", p, s.Type))
+			add(s.Kind.Validate(s.Settings, p+"."+s.Type))
+			add(s.Kind.ValidateBatch(s.Settings, s.Batch, p))
 		}
 		add(s.Batch.Validate(p + ".batch"))
 	}
@@ -363,7 +411,7 @@ func (c *Config) Validate() error {
 	add(c.Admin.Validate("admin"))
 	add(c.Telemetry.Validate("telemetry"))
 	add(c.Verify.Validate("verify"))
-	if c.Verify.Enabled() && c.Source.Type != "mysql" {
+	if c.Verify.Enabled() && c.Source.Type != "mysql" { // verify reads a MySQL-protocol source
 		add(fmt.Errorf("verify.interval: scheduled verification reads a MySQL-protocol source (source.type mysql); use odsync verify --source-addr for others"))
 	}
 	if c.State.Retention != nil && *c.State.Retention < 0 {
@@ -378,11 +426,12 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
+// andList joins names as "a, b and c".
+func andList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
 	}
-	return 0
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -413,21 +462,23 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-// Load reads, expands, decodes, defaults and validates a config file.
-func Load(path string) (*Config, error) {
+// Load reads, expands, decodes, defaults and validates a config file; reg
+// lists the source and sink kinds it may use.
+func Load(path string, reg *registry.Registry) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := Parse(data, os.LookupEnv)
+	c, err := Parse(data, os.LookupEnv, reg)
 	if err != nil {
 		return nil, fmt.Errorf("config %s:\n%w", path, err)
 	}
 	return c, nil
 }
 
-// Parse decodes a config from YAML text; lookup resolves ${VAR} references.
-func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+// Parse decodes a config from YAML text; lookup resolves ${VAR} references;
+// reg lists the source and sink kinds it may use.
+func Parse(data []byte, lookup func(string) (string, bool), reg *registry.Registry) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, err
@@ -444,19 +495,25 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
+	var decodeErrs []string
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF(err)) {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return nil, err
 		}
+		decodeErrs = te.Errors
+	}
+	decodeErrs = append(decodeErrs, c.resolve(reg)...)
+	if len(decodeErrs) > 0 {
 		// Report the typos and type errors with their key paths, and the
 		// value errors of everything that did decode, in one pass.
 		paths := keyPaths(&root)
-		for _, e := range te.Errors {
+		for _, e := range decodeErrs {
 			errs = append(errs, errors.New(explainYAMLError(e, paths)))
 		}
 		var lenient Config
 		_ = yaml.Unmarshal(expanded, &lenient)
+		lenient.resolve(reg)
 		lenient.EnsureDefaults()
 		if verr := lenient.Validate(); verr != nil {
 			errs = append(errs, unjoin(verr)...)
@@ -468,6 +525,118 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// pairs returns the key/value pairs of a mapping node; anything else is a
+// type error of the type named want.
+func pairs(n *yaml.Node, want string, errs *[]string) []section {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		*errs = append(*errs, fmt.Sprintf("line %d: cannot unmarshal %s `%s` into %s", n.Line, n.ShortTag(), n.Value, want))
+		return nil
+	}
+	var out []section
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		out = append(out, section{n.Content[i], n.Content[i+1]})
+	}
+	return out
+}
+
+// decodeStrict decodes n into v (a pointer) and reports unknown keys, as a
+// decoder with KnownFields does (Node.Decode does not).
+func decodeStrict(n *yaml.Node, v any, errs *[]string) {
+	if err := n.Decode(v); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			*errs = append(*errs, te.Errors...)
+		} else if msg := err.Error(); strings.HasPrefix(msg, "line ") {
+			*errs = append(*errs, msg)
+		} else {
+			*errs = append(*errs, fmt.Sprintf("line %d: %s", n.Line, msg))
+		}
+	}
+	unknownFields(n, reflect.TypeOf(v), errs)
+}
+
+var (
+	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
+)
+
+// unknownFields reports the keys of n that the type t has no field for,
+// worded as yaml.v3 does ("line 3: field x not found in type pkg.T").
+func unknownFields(n *yaml.Node, t reflect.Type, errs *[]string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	pt := reflect.PointerTo(t)
+	if pt.Implements(unmarshalerType) || pt.Implements(textUnmarshalerType) {
+		return
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields, open := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			ft, ok := fields[k.Value]
+			switch {
+			case ok:
+				unknownFields(v, ft, errs)
+			case !open && k.Value != "<<":
+				*errs = append(*errs, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, t))
+			}
+		}
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && n.Kind == yaml.SequenceNode:
+		for _, c := range n.Content {
+			unknownFields(c, t.Elem(), errs)
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			unknownFields(n.Content[i], t.Elem(), errs)
+		}
+	}
+}
+
+// yamlFields maps the YAML keys of a struct type to their field types;
+// open is true when an inline map takes any other key.
+func yamlFields(t reflect.Type) (fields map[string]reflect.Type, open bool) {
+	fields = map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if opts == "inline" || strings.Contains(opts, "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Map {
+				open = true
+				continue
+			}
+			sub, subOpen := yamlFields(ft)
+			for k, v := range sub {
+				fields[k] = v
+			}
+			open = open || subOpen
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	return fields, open
 }
 
 // yamlKey is one mapping key of the YAML text: where it is, its path

@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/registry/builtin"
+	mysqlsink "github.com/odsync/odsync/sink/mysql"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -22,11 +26,11 @@ sinks:
 `
 
 func TestParseExpandsEnvAndDefaults(t *testing.T) {
-	c, err := Parse([]byte(base), env(map[string]string{"PORT": "3307", "PW": "p: #{x}'\""}))
+	c, err := Parse([]byte(base), env(map[string]string{"PORT": "3307", "PW": "p: #{x}'\""}), builtin.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := c.Source.MySQL
+	m := c.Source.Settings.(*mysql.Config)
 	if m.Addr != "127.0.0.1:3307" || m.Password != "p: #{x}'\"" || m.User != "odsync" {
 		t.Fatalf("expanded %+v", m)
 	}
@@ -39,16 +43,16 @@ func TestParseExpandsEnvAndDefaults(t *testing.T) {
 }
 
 func TestParseReportsEveryProblem(t *testing.T) {
-	_, err := Parse([]byte(base+"bogus: 1\nlog: {lvl: x}\n"), env(map[string]string{"PORT": "1", "PW": ""}))
+	_, err := Parse([]byte(base+"bogus: 1\nlog: {lvl: x}\n"), env(map[string]string{"PORT": "1", "PW": ""}), builtin.Registry())
 	if err == nil || !strings.Contains(err.Error(), "bogus") || !strings.Contains(err.Error(), "lvl") {
 		t.Fatalf("unknown keys: %v", err)
 	}
-	_, err = Parse([]byte(base), env(nil))
+	_, err = Parse([]byte(base), env(nil), builtin.Registry())
 	if err == nil || !strings.Contains(err.Error(), "PORT") || !strings.Contains(err.Error(), "PW") {
 		t.Fatalf("missing env vars: %v", err)
 	}
 	bad := strings.Replace(base, "max_age: 250ms", "max_age: 250ms, max_rows: -5", 1) + "log: {level: loud, format: xml}\n"
-	_, err = Parse([]byte(bad), env(map[string]string{"PORT": "x", "PW": ""}))
+	_, err = Parse([]byte(bad), env(map[string]string{"PORT": "x", "PW": ""}), builtin.Registry())
 	for _, want := range []string{"max_rows", "log.level", "log.format", "source.mysql.addr"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not report %s: %v", want, err)
@@ -88,7 +92,7 @@ sinks:
 		if err := os.WriteFile(path, []byte(base+tc.sink+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Load(path)
+		_, err := Load(path, builtin.Registry())
 		if tc.wantErr != (err != nil) || err != nil && !strings.Contains(err.Error(), "mapping: types[decimal]: MaxCompute DECIMAL scale is at most 18") {
 			t.Errorf("%s: err = %v", tc.sink, err)
 		}
@@ -117,7 +121,7 @@ sinks:
     batch:
       max_age: -5s
 `
-	_, err := Parse([]byte(text), env(nil))
+	_, err := Parse([]byte(text), env(nil), builtin.Registry())
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -140,17 +144,18 @@ sinks:
 func TestMySQLSink(t *testing.T) {
 	y := base + `  - {name: back, mysql: {addr: "127.0.0.1:4000", user: root, password: "${PW}"}}
 `
-	c, err := Parse([]byte(y), env(map[string]string{"PORT": "1", "PW": "pw"}))
+	c, err := Parse([]byte(y), env(map[string]string{"PORT": "1", "PW": "pw"}), builtin.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.Sinks[1]
-	if s.Type != "mysql" || s.MySQL.Password != "pw" || s.MySQL.CheckpointTable != "odsync.sink_checkpoint" || s.MySQL.RowsPerStatement != 500 {
-		t.Fatalf("mysql sink %+v %+v", s, s.MySQL)
+	my, ok := s.Settings.(*mysqlsink.Config)
+	if s.Type != "mysql" || !ok || my.Password != "pw" || my.CheckpointTable != "odsync.sink_checkpoint" || my.RowsPerStatement != 500 {
+		t.Fatalf("mysql sink %+v %+v", s, my)
 	}
 	bad := strings.Replace(y, "password: \"${PW}\"}}", "password: \"${PW}\"}, batch: {in_flight: 4}}", 1)
 	bad = strings.Replace(bad, "user: root, ", "", 1)
-	_, err = Parse([]byte(bad), env(map[string]string{"PORT": "1", "PW": "pw"}))
+	_, err = Parse([]byte(bad), env(map[string]string{"PORT": "1", "PW": "pw"}), builtin.Registry())
 	for _, want := range []string{"sinks[1].mysql.user: required", "sinks[1].batch.in_flight: 4: a mysql sink applies batches in order"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err %v: want %q", err, want)

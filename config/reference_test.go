@@ -4,17 +4,20 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/odsync/odsync/registry/builtin"
 )
 
 // sections are the roots docs/configuration.md has a heading for; every key
-// is documented relative to the longest root that contains it.
+// is documented relative to the longest root that contains it. Each
+// registered kind adds its own (source.mysql, sinks[].s3).
 var sections = []string{
-	"state", "source", "source.mysql", "source.ticdc", "source.kafka", "source.tidb", "mapping",
-	"sinks[]", "sinks[].local", "sinks[].s3", "sinks[].maxcompute", "sinks[].kafka", "sinks[].mysql", "sinks[].batch",
+	"state", "source", "mapping", "sinks[]", "sinks[].batch",
 	"admin", "telemetry", "verify", "log",
 }
 
@@ -29,11 +32,26 @@ func TestReferenceDocumentsEveryKey(t *testing.T) {
 	}
 	bySection := splitSections(string(data))
 	keys := yamlKeys(reflect.TypeOf(Config{}), "")
+	// The kinds' settings, under the key named after each kind.
+	reg := builtin.Registry()
+	sections := slices.Clone(sections)
+	for _, k := range reg.Sources() {
+		prefix := "source." + k.Name + "."
+		if len(k.Sections) > 0 {
+			prefix = "source." // its settings hold the keys source.NAME and the Sections
+		}
+		keys = append(keys, yamlKeys(reflect.TypeOf(k.NewConfig()), prefix)...)
+		sections = append(sections, "source."+k.Name)
+	}
+	for _, k := range reg.Sinks() {
+		keys = append(keys, yamlKeys(reflect.TypeOf(k.NewConfig()), "sinks[]."+k.Name+".")...)
+		sections = append(sections, "sinks[]."+k.Name)
+	}
 	if len(keys) < 150 {
 		t.Fatalf("found only %d keys: the walk is broken", len(keys))
 	}
 	for _, k := range keys {
-		root, rel := sectionOf(k)
+		root, rel := sectionOf(sections, k)
 		body, ok := bySection[root]
 		if root != "" && !ok {
 			t.Errorf("docs/configuration.md: no section for `%s` (key %s)", root, k)
@@ -67,7 +85,7 @@ func splitSections(doc string) map[string]string {
 	return out
 }
 
-func sectionOf(key string) (root, rel string) {
+func sectionOf(sections []string, key string) (root, rel string) {
 	for _, s := range sections {
 		if strings.HasPrefix(key, s+".") && len(s) > len(root) {
 			root = s

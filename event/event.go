@@ -133,6 +133,20 @@ func (e *Event) MemSize() int64 {
 	return n
 }
 
+// ApproxSize estimates the bytes an event takes, for byte budgets (batch
+// limits, the capture queue, transaction spilling) and byte counters: a
+// fixed overhead and the DDL text, plus a header and the payload of every
+// value. It is odsync's one event size estimate.
+func (e *Event) ApproxSize() int64 {
+	n := int64(64 + len(e.DDL))
+	for _, row := range [2][]Value{e.Before, e.After} {
+		for _, v := range row {
+			n += 9 + int64(len(v.Str()))
+		}
+	}
+	return n
+}
+
 // Row returns the image that describes the row's state after the event:
 // After, or Before for deletes.
 func (e *Event) Row() []Value {

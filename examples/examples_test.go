@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/odsync/odsync/config"
+	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/schema"
 )
 
@@ -70,7 +71,7 @@ func TestExamplesLoad(t *testing.T) {
 			// A MaxCompute sink without access_id falls back to these; make
 			// sure the examples do not depend on the environment that way.
 			t.Setenv("ALIBABA_CLOUD_SECURITY_TOKEN", "")
-			cfg, err := config.Load(name)
+			cfg, err := config.Load(name, builtin.Registry())
 			if err != nil {
 				t.Fatalf("odsync check would refuse it:\n%v", err)
 			}
@@ -131,6 +132,8 @@ func TestExamplesSecretsAreEnvReferences(t *testing.T) {
 	}
 }
 
+// secretsOf lists the secrets odsync redacts from its logs (each kind's
+// Secrets).
 func secretsOf(cfg *config.Config) []string {
 	var out []string
 	add := func(s ...string) {
@@ -140,22 +143,9 @@ func secretsOf(cfg *config.Config) []string {
 			}
 		}
 	}
-	if cfg.Source.MySQL != nil {
-		add(cfg.Source.MySQL.Password)
-	}
-	if k := cfg.Source.KafkaConfig(); k != nil {
-		add(k.SASL.Password, k.ClaimCheck.SecretAccessKey)
-	}
+	add(cfg.Source.Kind.Secrets(cfg.Source.Settings)...)
 	for _, s := range cfg.Sinks {
-		if s.S3 != nil {
-			add(s.S3.SecretAccessKey, s.S3.SessionToken)
-		}
-		if s.MaxCompute != nil {
-			add(s.MaxCompute.AccessKey, s.MaxCompute.STSToken)
-		}
-		if s.MySQL != nil {
-			add(s.MySQL.Password)
-		}
+		add(s.Kind.Secrets(s.Settings)...)
 	}
 	return out
 }

@@ -109,7 +109,7 @@ func runDDLTest(t *testing.T, srv *mariadb.Server, db string) {
 	cfg := testSourceConfig(srv)
 	cfg.Snapshot = mysql.SnapshotNever
 	store := mysql.NewMemStore()
-	c := startCapture(t, cfg, store, nil, dbFilter(db))
+	c := startCapture(t, cfg, mysql.Options{Store: store}, nil, dbFilter(db))
 	c.wait("the start", 30*time.Second, func([]event.Event) bool { return c.checkpoint() != nil || true })
 	time.Sleep(300 * time.Millisecond)
 	mustExec(t, sqldb, "INSERT INTO "+db+".t VALUES (1, 'one', 10)")
@@ -131,7 +131,7 @@ func runDDLTest(t *testing.T, srv *mariadb.Server, db string) {
 	// Replay from before the DDL with the recorded history: the old rows
 	// decode with the schema that was in force then.
 	replay := func(label string, store mysql.Store, sameSchemas bool) {
-		r := startCapture(t, cfg, store, before, dbFilter(db))
+		r := startCapture(t, cfg, mysql.Options{Store: store}, before, dbFilter(db))
 		revs := r.wait(label, 60*time.Second, func(evs []event.Event) bool {
 			return count(evs, func(e *event.Event) bool { return e.Op != event.OpDDL && e.Row()[0].Int() == 8 }) == 1
 		})

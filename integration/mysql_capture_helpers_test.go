@@ -63,9 +63,9 @@ func (w *testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func startCapture(t testing.TB, cfg mysql.Config, store mysql.Store, from []byte, capture func(event.TableID) bool) *captureRun {
+func startCapture(t testing.TB, cfg mysql.Config, opts mysql.Options, from []byte, capture func(event.TableID) bool) *captureRun {
 	t.Helper()
-	src, err := mysql.New(cfg, capture, testLogger(t), store)
+	src, err := mysql.New(cfg, capture, testLogger(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func TestMySQLCaptureHelperProcess(t *testing.T) {
 			return 1
 		}
 		defer log.Close()
-		src, err := mysql.New(hc.Source, mapper.Captures, lg.With("component", "capture"), log)
+		src, err := mysql.New(hc.Source, mapper.Captures, lg.With("component", "capture"), mysql.Options{Store: log})
 		if err != nil {
 			lg.Error("source", "err", err)
 			return 1

@@ -47,7 +47,7 @@ func TestMySQLCaptureReconnectMidTransaction(t *testing.T) {
 	cfg := testSourceConfig(srv)
 	cfg.Snapshot = mysql.SnapshotNever
 	cfg.MaxTxnEvents = 100
-	src, err := mysql.New(cfg, dbFilter("crec"), testLogger(t), mysql.NewMemStore())
+	src, err := mysql.New(cfg, dbFilter("crec"), testLogger(t), mysql.Options{Store: mysql.NewMemStore()})
 	if err != nil {
 		t.Fatal(err)
 	}

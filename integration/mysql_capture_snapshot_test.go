@@ -46,7 +46,7 @@ func TestMySQLCaptureSnapshotKeys(t *testing.T) {
 	cfg.Snapshot = mysql.SnapshotSnapshotOnly
 	cfg.SnapshotChunkRows = 37
 	store := mysql.NewMemStore()
-	src, err := mysql.New(cfg, dbFilter("csnap"), testLogger(t), store)
+	src, err := mysql.New(cfg, dbFilter("csnap"), testLogger(t), mysql.Options{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestMySQLCaptureSnapshotKeys(t *testing.T) {
 		t.Errorf("largest u64 key %d", max)
 	}
 	// A second run has nothing to do.
-	src2, _ := mysql.New(cfg, dbFilter("csnap"), testLogger(t), store)
+	src2, _ := mysql.New(cfg, dbFilter("csnap"), testLogger(t), mysql.Options{Store: store})
 	n := 0
 	if err := src2.Run(ctx, last, func(_ context.Context, e []event.Event, _ []byte) error { n += len(e); return nil }); err != nil || n != 0 {
 		t.Errorf("second snapshot_only run: %d events, %v", n, err)
@@ -159,10 +159,10 @@ func TestMySQLCaptureAddTableAndRequest(t *testing.T) {
 		"CREATE TABLE cadd.a (id INT PRIMARY KEY, n INT)", "INSERT INTO cadd.a SELECT seq, seq FROM cadd.seq_1_to_300",
 		"CREATE TABLE cadd.b (id INT PRIMARY KEY, n INT)", "INSERT INTO cadd.b SELECT seq, seq FROM cadd.seq_1_to_200")
 	cfg := testSourceConfig(srv)
-	cfg.RequestDir = filepath.Join(t.TempDir(), "requests")
+	requests := filepath.Join(t.TempDir(), "requests")
 	store := mysql.NewMemStore()
 	onlyA := func(id event.TableID) bool { return id.DB == "cadd" && id.Table == "a" }
-	c := startCapture(t, cfg, store, nil, onlyA)
+	c := startCapture(t, cfg, mysql.Options{Store: store, RequestDir: requests}, nil, onlyA)
 	c.wait("a's snapshot", 30*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("a", event.OpRead)) == 300 })
 	mustExec(t, db, "INSERT INTO cadd.a VALUES (1000, 1)", "INSERT INTO cadd.b VALUES (1000, 1)")
 	c.wait("a's insert", 30*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("a", event.OpInsert)) == 1 })
@@ -172,7 +172,7 @@ func TestMySQLCaptureAddTableAndRequest(t *testing.T) {
 		t.Fatalf("b captured before it was included: %d events", n)
 	}
 	// Include b: only b is copied, while changes keep flowing.
-	c2 := startCapture(t, cfg, store, cp, dbFilter("cadd"))
+	c2 := startCapture(t, cfg, mysql.Options{Store: store, RequestDir: requests}, cp, dbFilter("cadd"))
 	mustExec(t, db, "INSERT INTO cadd.a VALUES (1001, 1)")
 	evs := c2.wait("b's snapshot", 30*time.Second, func(evs []event.Event) bool {
 		// b's insert after the checkpoint arrives as a change, the rest as reads.
@@ -183,14 +183,14 @@ func TestMySQLCaptureAddTableAndRequest(t *testing.T) {
 		t.Errorf("a was copied again: %d rows", n)
 	}
 	// On demand: odsync snapshot --table cadd.a.
-	if _, err := mysql.WriteSnapshotRequest(cfg.RequestDir, []string{"cadd.a"}); err != nil {
+	if _, err := mysql.WriteSnapshotRequest(requests, []string{"cadd.a"}); err != nil {
 		t.Fatal(err)
 	}
 	evs = c2.wait("the requested snapshot", 30*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("a", event.OpRead)) == 302 })
 	cp = c2.checkpoint()
 	c2.stop()
 	// After a restart the request is not taken up again.
-	c3 := startCapture(t, cfg, store, cp, dbFilter("cadd"))
+	c3 := startCapture(t, cfg, mysql.Options{Store: store, RequestDir: requests}, cp, dbFilter("cadd"))
 	mustExec(t, db, "INSERT INTO cadd.a VALUES (1002, 1)")
 	evs = c3.wait("streaming after restart", 30*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("a", event.OpInsert)) == 1 })
 	time.Sleep(3 * time.Second)

@@ -76,7 +76,7 @@ func TestMySQLCaptureStartPositions(t *testing.T) {
 		cfg := testSourceConfig(srv)
 		cfg.Snapshot = mysql.SnapshotNever
 		cfg.Start = tc.start
-		c := startCapture(t, cfg, mysql.NewMemStore(), nil, dbFilter("cstart"))
+		c := startCapture(t, cfg, mysql.Options{Store: mysql.NewMemStore()}, nil, dbFilter("cstart"))
 		evs := c.wait(tc.start, 60*time.Second, func(evs []event.Event) bool {
 			return count(evs, func(e *event.Event) bool { return e.Op == event.OpUpdate }) == 1
 		})
@@ -105,7 +105,7 @@ func TestMySQLCaptureStartPositions(t *testing.T) {
 		t.Errorf("ResolveStart file:pos = %s (%s, %v)", b, desc, err)
 	}
 	cfg.Snapshot = mysql.SnapshotNever
-	c := startCapture(t, cfg, mysql.NewMemStore(), b, dbFilter("cstart"))
+	c := startCapture(t, cfg, mysql.Options{Store: mysql.NewMemStore()}, b, dbFilter("cstart"))
 	evs := c.wait("resume from ResolveStart", 30*time.Second, func(evs []event.Event) bool {
 		return count(evs, func(e *event.Event) bool { return e.Op == event.OpUpdate }) == 1
 	})
@@ -146,7 +146,7 @@ func TestMySQLCapturePurgedBinlog(t *testing.T) {
 	cfg := testSourceConfig(srv)
 	cfg.Snapshot = mysql.SnapshotNever
 	store := mysql.NewMemStore()
-	c := startCapture(t, cfg, store, nil, dbFilter("cpurge"))
+	c := startCapture(t, cfg, mysql.Options{Store: store}, nil, dbFilter("cpurge"))
 	time.Sleep(300 * time.Millisecond)
 	mustExec(t, db, "INSERT INTO cpurge.t VALUES (2, 2)")
 	c.wait("row 2", 30*time.Second, func(evs []event.Event) bool { return len(evs) == 1 })
@@ -168,7 +168,7 @@ func TestMySQLCapturePurgedBinlog(t *testing.T) {
 	})
 
 	// Default snapshot mode: a clear, fatal error.
-	src, err := mysql.New(cfg, dbFilter("cpurge"), testLogger(t), store)
+	src, err := mysql.New(cfg, dbFilter("cpurge"), testLogger(t), mysql.Options{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestMySQLCapturePurgedBinlog(t *testing.T) {
 
 	// when_needed: a new snapshot, then streaming.
 	cfg.Snapshot = mysql.SnapshotWhenNeeded
-	c = startCapture(t, cfg, store, old, dbFilter("cpurge"))
+	c = startCapture(t, cfg, mysql.Options{Store: store}, old, dbFilter("cpurge"))
 	c.wait("the re-snapshot", 30*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("t", event.OpRead)) == 4 })
 	mustExec(t, db, "INSERT INTO cpurge.t VALUES (5, 5)")
 	evs := c.wait("streaming after it", 30*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("t", event.OpInsert)) == 1 })

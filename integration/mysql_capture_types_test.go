@@ -141,7 +141,7 @@ func TestMySQLCaptureTypes(t *testing.T) {
 	}
 	cfg := testSourceConfig(srv)
 	cfg.SnapshotChunkRows = 2 // several chunks, including the last
-	c := startCapture(t, cfg, mysql.NewMemStore(), nil, dbFilter("ctypes"))
+	c := startCapture(t, cfg, mysql.Options{Store: mysql.NewMemStore()}, nil, dbFilter("ctypes"))
 	n := len(typesRows)
 	c.wait("the snapshot", 60*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("snap", event.OpRead)) >= n })
 	for _, r := range typesRows {
@@ -327,7 +327,7 @@ func TestMySQLCaptureFixedBinaryMinimalMetadata(t *testing.T) {
 	mustExec(t, db, "CREATE DATABASE cfbt",
 		"CREATE TABLE cfbt.t (id INT PRIMARY KEY, u UUID, i4 INET4, i6 INET6, e ENUM('a','😀'))",
 		"INSERT INTO cfbt.t VALUES (1, '123e4567-e89b-12d3-a456-426655440000', '192.0.2.1', '::ffff:192.0.2.1', '😀')")
-	c := startCapture(t, testSourceConfig(srv), mysql.NewMemStore(), nil, dbFilter("cfbt"))
+	c := startCapture(t, testSourceConfig(srv), mysql.Options{Store: mysql.NewMemStore()}, nil, dbFilter("cfbt"))
 	c.wait("the snapshot", 30*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("t", event.OpRead)) == 1 })
 	mustExec(t, db, "INSERT INTO cfbt.t VALUES (2, '123e4567-e89b-12d3-a456-426655440000', '192.0.2.1', '::ffff:192.0.2.1', '😀')")
 	evs := c.wait("the insert", 30*time.Second, func(evs []event.Event) bool { return count(evs, ofTable("t", event.OpInsert)) == 1 })

@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/integration/harness"
+	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/verify"
 )
 
@@ -24,13 +26,13 @@ import (
 // config's source against its sinks, in process.
 func runVerify(t *testing.T, cfgPath string, opts verify.Options, tables ...string) *verify.Report {
 	t.Helper()
-	cfg, err := config.Load(cfgPath)
+	cfg, err := config.Load(cfgPath, builtin.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	src, err := verify.OpenSource(ctx, *cfg.Source.MySQL, opts.RowsPerSecond)
+	src, err := verify.OpenSource(ctx, *cfg.Source.Settings.(*mysql.Config), opts.RowsPerSecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,11 @@ func runVerify(t *testing.T, cfgPath string, opts verify.Options, tables ...stri
 	var sinks []verify.Sink
 	for _, s := range cfg.Sinks {
 		if s.Type == "local" {
-			sinks = append(sinks, verify.Sink{Name: s.Name, Reader: verify.NewLocalReader(s.Local.Dir)})
+			r, err := s.Kind.VerifyReader(ctx, s.Settings, s.Name, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sinks = append(sinks, verify.Sink{Name: s.Name, Reader: r})
 		}
 	}
 	if opts.Settle == 0 {

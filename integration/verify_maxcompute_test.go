@@ -15,10 +15,12 @@ import (
 	"github.com/aliyun/aliyun-odps-go-sdk/odps/datatype"
 	"github.com/aliyun/aliyun-odps-go-sdk/odps/tunnel"
 
+	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/integration/harness"
 	"github.com/odsync/odsync/odpsemu"
+	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/verify"
 )
@@ -187,11 +189,11 @@ func TestVerifyMaxCompute(t *testing.T) {
 	ods := filepath.Join(dir, "ods")
 	waitForSentinel(t, db, "vmc", ods)
 
-	cfg, err := config.Load(cfgPath)
+	cfg, err := config.Load(cfgPath, builtin.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := verify.OpenSource(ctx, *cfg.Source.MySQL, 0)
+	src, err := verify.OpenSource(ctx, *cfg.Source.Settings.(*mysql.Config), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/harness/s3server"
 	"github.com/odsync/odsync/integration/harness"
+	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/verify"
 )
 
@@ -83,19 +85,19 @@ func TestVerifyS3(t *testing.T) {
 	waitS3Complete(t, s3, "csv", "ods_vs3_sentinel")
 	t.Log("S3 sinks complete")
 
-	cfg, err := config.Load(cfgPath)
+	cfg, err := config.Load(cfgPath, builtin.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	src, err := verify.OpenSource(ctx, *cfg.Source.MySQL, 0)
+	src, err := verify.OpenSource(ctx, *cfg.Source.Settings.(*mysql.Config), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	var sinks []verify.Sink
 	for _, s := range cfg.Sinks {
-		r, err := verify.NewS3Reader(ctx, *s.S3, t.TempDir())
+		r, err := s.Kind.VerifyReader(ctx, s.Settings, s.Name, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/offsets"
@@ -241,8 +242,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer wg.Done()
 		defer close(ch)
 		if err := p.runSource(captureCtx, ch, queue); err != nil && captureCtx.Err() == nil {
-			var perm interface{ Permanent() bool }
-			if errors.As(err, &perm) && perm.Permanent() {
+			if errors.Is(err, event.ErrPermanent) {
 				p.lg.Error("capture stopped; delivering the changes before the failure, then stopping", "err", err)
 				srcErr = fmt.Errorf("capture: %w", err)
 				return
@@ -283,6 +283,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		sinkWG.Add(1)
 		go func() {
 			defer sinkWG.Done()
+			if st, ok := spec.Sink.(sink.Starter); ok {
+				if err := st.Start(sinkCtx); err != nil {
+					if sinkCtx.Err() == nil {
+						fail(fmt.Errorf("sink %s: start: %w", spec.Name, err))
+					}
+					return
+				}
+			}
 			w := &worker{p: p, spec: spec, drain: drain, free: make(chan []event.Event, spec.Policy.InFlight+1)}
 			if err := w.run(sinkCtx); err != nil && sinkCtx.Err() == nil {
 				fail(fmt.Errorf("sink %s: %w", spec.Name, err))
@@ -417,7 +425,7 @@ func (p *Pipeline) pace(ctx context.Context) {
 // transaction is appended once. A source that fails before emitting anything
 // (unreachable, misconfigured) is not retried: its error ends the run.
 func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn, queue *budget) error {
-	backoff := time.Second
+	bo := backoff.New(time.Second, 30*time.Second)
 	for {
 		var progressed atomic.Bool
 		err := p.src.Run(ctx, p.log.Checkpoint(), func(ctx context.Context, events []event.Event, cp []byte) error {
@@ -438,17 +446,15 @@ func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn, queue *budget) 
 		})
 		// Errors a source marks permanent (a bad message, lost offsets) end
 		// the run: restarting would meet them again.
-		var perm interface{ Permanent() bool }
-		if err == nil || ctx.Err() != nil || !progressed.Load() || (errors.As(err, &perm) && perm.Permanent()) {
+		if err == nil || ctx.Err() != nil || !progressed.Load() || errors.Is(err, event.ErrPermanent) {
 			return err
 		}
-		p.lg.Warn("capture failed after progress; restarting from the last checkpoint", "err", err, "backoff", backoff)
+		wait := bo.Next()
+		p.lg.Warn("capture failed after progress; restarting from the last checkpoint", "err", err, "backoff", wait)
 		// The appender appends what was emitted before the failure, then
 		// drops the chunks of the unfinished transaction.
-		select {
-		case <-ctx.Done():
+		if backoff.Wait(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
 		done := make(chan error, 1)
 		select {
@@ -464,7 +470,6 @@ func (p *Pipeline) runSource(ctx context.Context, ch chan<- txn, queue *budget) 
 		case <-ctx.Done():
 			return nil
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 

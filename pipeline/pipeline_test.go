@@ -252,8 +252,8 @@ func (f sinkFunc) Close(context.Context) error                    { return nil }
 
 type permanentErr struct{}
 
-func (permanentErr) Error() string   { return "bad message at topic t partition 0 offset 7" }
-func (permanentErr) Permanent() bool { return true }
+func (permanentErr) Error() string        { return "bad message at topic t partition 0 offset 7" }
+func (permanentErr) Is(target error) bool { return target == event.ErrPermanent }
 
 func TestPermanentSourceErrorAfterProgressEndsTheRun(t *testing.T) {
 	l := openLog(t, t.TempDir())
@@ -335,5 +335,58 @@ func TestDrainCutsAWaitingBatch(t *testing.T) {
 	}
 	if _, vals := rec.snapshot(); len(vals) != 10 {
 		t.Fatalf("the sink wrote %d rows, want 10", len(vals))
+	}
+}
+
+// startSink records whether Start ran before the first Write.
+type startSink struct {
+	mu           sync.Mutex
+	started      int
+	writesBefore int
+	written      uint64
+	startErr     error
+}
+
+func (s *startSink) Start(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started++
+	return s.startErr
+}
+
+func (s *startSink) Write(_ context.Context, b *sink.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started == 0 {
+		s.writesBefore++
+	}
+	s.written = b.Last
+	return nil
+}
+
+func (s *startSink) Close(context.Context) error { return nil }
+
+// TestStartsSinksBeforeWriting: a sink.Starter is started once, before its
+// first Write; a failed start ends the run with the sink's name.
+func TestStartsSinksBeforeWriting(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	if _, err := l.Append(context.Background(), rows(0, 3), []byte("cp")); err != nil {
+		t.Fatal(err)
+	}
+	s := &startSink{}
+	p := New(l, &scriptSource{}, []SinkSpec{{Name: "s", Sink: s, Policy: BatchPolicy{MaxAge: 10 * time.Millisecond}}}, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.started != 1 || s.writesBefore != 0 || s.written == 0 {
+		t.Fatalf("started %d times, %d writes before the start, last written %d", s.started, s.writesBefore, s.written)
+	}
+	bad := &startSink{startErr: errors.New("spool directory unusable")}
+	p = New(l, &scriptSource{}, []SinkSpec{{Name: "bad", Sink: bad, Policy: BatchPolicy{MaxAge: 10 * time.Millisecond}}}, Options{})
+	if err := p.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "sink bad: start: spool directory unusable") {
+		t.Fatalf("Run = %v, want the start error", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/sink"
 )
@@ -159,7 +160,7 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 			return nil, err
 		}
 		for _, e := range events[n:] {
-			bytes += approxSize(&e)
+			bytes += e.ApproxSize()
 		}
 		if len(events) > 0 {
 			from = events[len(events)-1].Seq + 1
@@ -185,15 +186,10 @@ func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error)
 	}
 }
 
-// approxSize estimates an event's size for batch byte limits.
-func approxSize(e *event.Event) int64 {
-	return 64 + int64(len(e.DDL)) + event.ApproxSize(e.Before) + event.ApproxSize(e.After)
-}
-
 // write delivers one batch, retrying with backoff until it succeeds, the
 // error is permanent, or ctx is done; then acknowledges it.
 func (w *worker) write(ctx context.Context, b *sink.Batch) {
-	backoff := 100 * time.Millisecond
+	bo := backoff.New(100*time.Millisecond, 30*time.Second)
 	obs := w.p.opts.Observer
 	for attempt := 1; ; attempt++ {
 		t0 := time.Now()
@@ -206,18 +202,16 @@ func (w *worker) write(ctx context.Context, b *sink.Batch) {
 			return
 		}
 		first := b.Events[0]
-		if errors.Is(err, sink.ErrPermanent) {
+		if errors.Is(err, event.ErrPermanent) {
 			w.setErr(fmt.Errorf("batch %d..%d (first table %s at %s): %w", b.First, b.Last, first.Source, first.Pos, err))
 			return
 		}
+		wait := bo.Next()
 		w.p.lg.Warn("sink write failed; retrying", "sink", w.spec.Name, "first_seq", b.First, "last_seq", b.Last,
-			"table", first.Source.String(), "position", first.Pos.String(), "attempt", attempt, "backoff", backoff, "err", err)
-		select {
-		case <-ctx.Done():
+			"table", first.Source.String(), "position", first.Pos.String(), "attempt", attempt, "backoff", wait, "err", err)
+		if backoff.Wait(ctx, wait) != nil {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 	w.acked(b)
 	// The sink is done with the batch (sink contract 5): reuse its slice.

@@ -14,7 +14,8 @@
 //     write the _seq column so duplicates are removable.
 //  3. A nil error means the batch is durable in the target; only then does
 //     the pipeline advance the sink's cursor over it.
-//  4. Errors are retried with backoff unless marked with ErrPermanent.
+//  4. Errors are retried with backoff unless permanent: wrapping
+//     ErrPermanent (errors.Is(err, event.ErrPermanent) holds for them).
 //  5. Write must not keep b.Events, or pointers into it, after it returns:
 //     the pipeline reuses the slice for a later batch. The events' values,
 //     strings and tables are immutable and may be kept, but strings share
@@ -58,7 +59,6 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/odsync/odsync/event"
@@ -82,8 +82,15 @@ type Acker interface {
 }
 
 // ErrPermanent marks sink errors that retrying cannot fix (rejected schema,
-// permission denied). The pipeline stops instead of retrying.
-var ErrPermanent = errors.New("permanent sink error")
+// permission denied): wrap it (fmt.Errorf("%w: ...", sink.ErrPermanent)).
+// It is the sinks' spelling of event.ErrPermanent, which it matches
+// (errors.Is), so the pipeline stops instead of retrying.
+var ErrPermanent error = permanentError{}
+
+type permanentError struct{}
+
+func (permanentError) Error() string        { return "permanent sink error" }
+func (permanentError) Is(target error) bool { return target == event.ErrPermanent }
 
 // Health is what a sink reports about its target beyond Write's result: for
 // a sink whose writes reach the target after they were accepted (an Acker:
@@ -114,6 +121,15 @@ type Health struct {
 	// sink's max_age file rolling): readiness allows this much lag on top
 	// of its bound.
 	Holding time.Duration
+}
+
+// Starter is implemented by sinks that work in the background (uploads,
+// timers). Constructors must not start goroutines; the pipeline calls
+// Start once before the first Write, and the background work lasts until
+// Close (ctx bounds the start itself, not the work). Write and Close may
+// start it too when a caller (a test) skipped Start: Start is idempotent.
+type Starter interface {
+	Start(ctx context.Context) error
 }
 
 // HealthReporter is implemented by sinks that report Health. It is called

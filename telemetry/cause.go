@@ -9,7 +9,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/odsync/odsync/sink"
+	"github.com/odsync/odsync/event"
 )
 
 // Causes are the few values of the `cause` attribute on error and retry
@@ -80,7 +80,7 @@ func Cause(err error) string {
 	case strings.Contains(msg, " 503"), strings.Contains(msg, "service unavailable"), strings.Contains(msg, " 502"), strings.Contains(msg, " 500"):
 		return CauseUnavailable
 	}
-	if errors.Is(err, sink.ErrPermanent) {
+	if errors.Is(err, event.ErrPermanent) {
 		return CausePermanent
 	}
 	var opErr *net.OpError

@@ -424,19 +424,6 @@ func opIndex(op event.Op) int {
 	return 0
 }
 
-// EventSize estimates an event's size in bytes, as the pipeline does for
-// batch limits: a fixed overhead plus every value's payload.
-func EventSize(e *event.Event) int64 {
-	n := int64(64 + len(e.DDL))
-	for _, v := range e.Before {
-		n += 9 + int64(len(v.Str()))
-	}
-	for _, v := range e.After {
-		n += 9 + int64(len(v.Str()))
-	}
-	return n
-}
-
 // maxMarks bounds the append summaries kept per table (4 KiB); beyond it
 // adjacent ones are merged: a table's lag then stays conservative (its
 // oldest commit time is kept) but coarser while a sink lags far behind.
@@ -528,7 +515,7 @@ func (t *Telemetry) Appended(events []event.Event, checkpoint []byte, took time.
 		}
 		op := opIndex(e.Op)
 		ts.captured[op]++
-		ts.bytes += EventSize(e)
+		ts.bytes += e.ApproxSize()
 		if ts.gen != gen {
 			ts.gen = gen
 			ts.cur = mark{first: e.Seq, last: e.Seq, commit: e.CommitTime}
@@ -629,7 +616,7 @@ func (t *Telemetry) SinkWrite(sinkName string, b *sink.Batch, took time.Duration
 				id = e.Source
 				st = s.table(id)
 			}
-			sz := EventSize(e)
+			sz := e.ApproxSize()
 			st.written[opIndex(e.Op)]++
 			st.bytes += sz
 			bytes += sz
@@ -653,7 +640,7 @@ func (t *Telemetry) SinkWrite(sinkName string, b *sink.Batch, took time.Duration
 	result := "ok"
 	if err != nil {
 		result = "error"
-		permanent := errors.Is(err, sink.ErrPermanent)
+		permanent := errors.Is(err, event.ErrPermanent)
 		t.errorsTotal.Add(ctx, 1, metric.WithAttributes(attribute.String("component", "sink"), attribute.String("cause", cause)))
 		if !permanent {
 			t.retries.Add(ctx, 1, metric.WithAttributes(attribute.String("sink", sinkName), attribute.String("cause", cause)))

@@ -74,12 +74,12 @@ func BenchmarkIngestJSONL(b *testing.B) {
 	}
 	defer st.close()
 	j.store = st
-	d := newRowDecoder(j.target)
+	d := odsfile.NewRowReader(j.target)
 	var keyBuf, canonBuf, valBuf []byte
 	b.SetBytes(int64(buf.Len() / n))
 	b.ResetTimer()
 	for i := 0; i < b.N; i += n {
-		err := d.decodeJSONLines(bytes.NewReader(buf.Bytes()), func(row []event.Value) error {
+		err := d.ReadJSONLines(bytes.NewReader(buf.Bytes()), func(row []event.Value) error {
 			seq, _ := seqValue(row[j.meta.seq])
 			keyBuf = appendKey(keyBuf[:0], j.keys, row)
 			canonBuf = j.canonRow(canonBuf[:0], row)

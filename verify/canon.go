@@ -17,6 +17,7 @@ import (
 
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink/odsfile"
 )
 
 // A canonical row is what both sides of a comparison reduce a row to: for
@@ -68,7 +69,7 @@ func normalizeRaw(s string) string {
 		return s
 	}
 	i := strings.LastIndexByte(s, '.')
-	if i < 0 || i < len(s)-7 || !digitsOnly(s[i+1:]) {
+	if i < 0 || i < len(s)-7 || strings.Trim(s[i+1:], "0123456789") != "" {
 		return s
 	}
 	f := strings.TrimRight(s[i+1:], "0")
@@ -108,7 +109,7 @@ func rawText(v event.Value) string {
 func canonText(buf []byte, c *canonCol, v event.Value) []byte {
 	switch {
 	case c.col.Kind == schema.KindDecimal && v.Kind() == event.KindDecimal:
-		if s, ok := normalizeDecimal(v.Str(), c.col.Scale); ok {
+		if s, ok := odsfile.NormalizeDecimal(v.Str(), c.col.Scale); ok {
 			return append(buf, s...)
 		}
 	case c.json && (v.Kind() == event.KindString || v.Kind() == event.KindJSON):
@@ -147,52 +148,6 @@ func decodeCanon(enc []byte, n int) (texts []string, null []bool, ok bool) {
 		enc = enc[1+k+int(l):]
 	}
 	return texts, null, len(enc) == 0
-}
-
-// normalizeDecimal renders decimal text with exactly scale fraction digits,
-// no leading zeros and no negative zero. It never rounds: ok is false when
-// the text has more significant fraction digits than scale, or is not a
-// plain decimal.
-func normalizeDecimal(s string, scale int) (string, bool) {
-	neg := false
-	switch {
-	case strings.HasPrefix(s, "-"):
-		neg, s = true, s[1:]
-	case strings.HasPrefix(s, "+"):
-		s = s[1:]
-	}
-	ip, fp, _ := strings.Cut(s, ".")
-	if ip == "" && fp == "" || !digitsOnly(ip) || !digitsOnly(fp) {
-		return "", false
-	}
-	ip = strings.TrimLeft(ip, "0")
-	if ip == "" {
-		ip = "0"
-	}
-	if len(fp) > scale {
-		if strings.TrimRight(fp[scale:], "0") != "" {
-			return "", false
-		}
-		fp = fp[:scale]
-	}
-	fp += strings.Repeat("0", scale-len(fp))
-	out := ip
-	if scale > 0 {
-		out += "." + fp
-	}
-	if neg && strings.Trim(out, "0.") != "" {
-		out = "-" + out
-	}
-	return out, true
-}
-
-func digitsOnly(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // normalizeJSON renders JSON text compactly with sorted object keys and

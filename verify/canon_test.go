@@ -12,6 +12,7 @@ import (
 
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink/odsfile"
 )
 
 func TestNormalizeDecimal(t *testing.T) {
@@ -33,9 +34,9 @@ func TestNormalizeDecimal(t *testing.T) {
 		{"", 0, "", false},
 		{"18446744073709551615", 0, "18446744073709551615", true},
 	} {
-		got, ok := normalizeDecimal(tc.in, tc.scale)
+		got, ok := odsfile.NormalizeDecimal(tc.in, tc.scale)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("normalizeDecimal(%q, %d) = %q, %v; want %q, %v", tc.in, tc.scale, got, ok, tc.want, tc.ok)
+			t.Errorf("odsfile.NormalizeDecimal(%q, %d) = %q, %v; want %q, %v", tc.in, tc.scale, got, ok, tc.want, tc.ok)
 		}
 	}
 }

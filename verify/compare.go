@@ -11,6 +11,7 @@ import (
 
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink/odsfile"
 )
 
 // tableJob verifies one source table against one sink.
@@ -446,7 +447,7 @@ func (j *tableJob) keyFromCanon(canon []byte) (string, []any, error) {
 	row := make([]event.Value, len(j.target.Columns))
 	for n := range j.canon {
 		if !null[n] {
-			row[j.canon[n].idx] = fromText(j.canon[n].col, texts[n])
+			row[j.canon[n].idx] = odsfile.FromText(j.canon[n].col, texts[n])
 		}
 	}
 	if j.meta.srcDB >= 0 && j.meta.srcTable >= 0 {

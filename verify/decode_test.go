@@ -113,7 +113,7 @@ func TestDecodeMatchesSource(t *testing.T) {
 				if err := w.Close(); err != nil {
 					t.Fatal(err)
 				}
-				d := newRowDecoder(tg)
+				d := odsfile.NewRowReader(tg)
 				var got [][]byte
 				var seqs []uint64
 				collect := func(row []event.Value) error {
@@ -124,11 +124,11 @@ func TestDecodeMatchesSource(t *testing.T) {
 				}
 				switch format {
 				case odsfile.FormatJSONL:
-					err = d.decodeJSONLines(bytes.NewReader(buf.Bytes()), collect)
+					err = d.ReadJSONLines(bytes.NewReader(buf.Bytes()), collect)
 				case odsfile.FormatCSV:
-					err = d.decodeCSV(bytes.NewReader(buf.Bytes()), collect)
+					err = d.ReadCSV(bytes.NewReader(buf.Bytes()), collect)
 				default:
-					err = d.decodeParquet(bytes.NewReader(buf.Bytes()), int64(buf.Len()), collect)
+					err = d.ReadParquet(bytes.NewReader(buf.Bytes()), int64(buf.Len()), collect)
 				}
 				if err != nil {
 					t.Fatal(err)

@@ -154,7 +154,7 @@ func (r *LocalReader) Scan(ctx context.Context, t *schema.Target, since Mark, fn
 	if err != nil {
 		return since, fmt.Errorf("verify: list %s: %w", t.Name, err)
 	}
-	d := newRowDecoder(t)
+	d := odsfile.NewRowReader(t)
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
 			return since, err
@@ -169,7 +169,7 @@ func (r *LocalReader) Scan(ctx context.Context, t *schema.Target, since Mark, fn
 	return next, nil
 }
 
-func decodeLocalFile(d *rowDecoder, f localFile, fn func([]event.Value) error) error {
+func decodeLocalFile(d *odsfile.RowReader, f localFile, fn func([]event.Value) error) error {
 	fh, err := os.Open(f.path)
 	if err != nil {
 		return err
@@ -177,15 +177,15 @@ func decodeLocalFile(d *rowDecoder, f localFile, fn func([]event.Value) error) e
 	defer fh.Close()
 	switch f.ext {
 	case odsfile.FormatJSONL:
-		return d.decodeJSONLines(fh, fn)
+		return d.ReadJSONLines(fh, fn)
 	case odsfile.FormatCSV:
-		return d.decodeCSV(fh, fn)
+		return d.ReadCSV(fh, fn)
 	default:
 		st, err := fh.Stat()
 		if err != nil {
 			return err
 		}
-		return d.decodeParquet(fh, st.Size(), fn)
+		return d.ReadParquet(fh, st.Size(), fn)
 	}
 }
 
@@ -261,7 +261,7 @@ func metaLayout() *schema.Target {
 }
 
 func lastRowMeta(f localFile) (SinkProgress, error) {
-	d := newRowDecoder(metaLayout())
+	d := odsfile.NewRowReader(metaLayout())
 	var p SinkProgress
 	err := decodeLocalFile(d, f, func(row []event.Value) error {
 		if seq, ok := seqValue(row[1]); ok && seq >= p.Seq {

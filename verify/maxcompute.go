@@ -17,6 +17,7 @@ import (
 
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink/odsfile"
 )
 
 // MaxComputeConfig locates the ODS tables of a MaxCompute sink.
@@ -143,7 +144,7 @@ func (r *MaxComputeReader) Scan(ctx context.Context, t *schema.Target, since Mar
 		}
 		parts = []string{""} // an unpartitioned table
 	}
-	d := newRowDecoder(t)
+	d := odsfile.NewRowReader(t)
 	for _, p := range parts {
 		if p != "" && since.Partition != "" && p < since.Partition {
 			continue
@@ -161,7 +162,7 @@ func (r *MaxComputeReader) Scan(ctx context.Context, t *schema.Target, since Mar
 	return next, nil
 }
 
-func (r *MaxComputeReader) download(t *schema.Target, part string, d *rowDecoder, fn func([]event.Value) error) error {
+func (r *MaxComputeReader) download(t *schema.Target, part string, d *odsfile.RowReader, fn func([]event.Value) error) error {
 	var opts []tunnel.Option
 	if part != "" {
 		opts = append(opts, tunnel.SessionCfg.WithPartitionKey(part))
@@ -176,11 +177,7 @@ func (r *MaxComputeReader) download(t *schema.Target, part string, d *rowDecoder
 	cols := ds.Schema().Columns
 	mapping := make([]int, len(cols))
 	for i, c := range cols {
-		j, ok := d.byName[c.Name]
-		if !ok {
-			j = -1
-		}
-		mapping[i] = j
+		mapping[i] = d.Column(c.Name)
 	}
 	total := ds.RecordCount()
 	const step = 100000
@@ -198,7 +195,7 @@ func (r *MaxComputeReader) download(t *schema.Target, part string, d *rowDecoder
 				rd.Close()
 				return err
 			}
-			row := d.reset()
+			row := d.Row()
 			for i, v := range rec {
 				if i >= len(mapping) || mapping[i] < 0 {
 					continue
@@ -281,7 +278,7 @@ func mcValue(c *schema.TargetColumn, v data.Data) event.Value {
 		}
 		return event.String(strings.Join(parts, ","))
 	}
-	return fromText(c, v.String())
+	return odsfile.FromText(c, v.String())
 }
 
 // Progress reports how far the table's committed data goes: the newest

@@ -19,7 +19,6 @@ import (
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
-	s3sink "github.com/odsync/odsync/sink/s3"
 )
 
 // S3Reader reads the ODS tables of an S3 sink: objects
@@ -33,17 +32,12 @@ type S3Reader struct {
 	tmpDir string
 }
 
-// NewS3Reader returns a reader for the bucket and prefix of an S3 sink's
-// configuration, with the sink's credentials, endpoint, path style and TLS
-// settings. Parquet objects are downloaded to tmpDir ("": the system's)
+// NewS3Reader returns a reader for the bucket and prefix of an S3 sink,
+// through the sink's client (its credentials, endpoint, path style and TLS
+// settings). Parquet objects are downloaded to tmpDir ("": the system's)
 // to be read; other formats are streamed. It makes no request.
-func NewS3Reader(ctx context.Context, cfg s3sink.Config, tmpDir string) (*S3Reader, error) {
-	cfg.EnsureDefaults()
-	cl, err := s3sink.NewClient(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
-	return &S3Reader{cl: cl, bucket: cfg.Bucket, prefix: strings.Trim(cfg.Prefix, "/"), tmpDir: tmpDir}, nil
+func NewS3Reader(cl *s3.Client, bucket, prefix, tmpDir string) *S3Reader {
+	return &S3Reader{cl: cl, bucket: bucket, prefix: strings.Trim(prefix, "/"), tmpDir: tmpDir}
 }
 
 // Describe names the target.
@@ -155,9 +149,9 @@ func (r *S3Reader) Layout(ctx context.Context, base string) (Layout, error) {
 // Scan decodes the table's data objects not read before (an object's name
 // is its sequence range and its content never changes).
 func (r *S3Reader) Scan(ctx context.Context, t *schema.Target, since Mark, fn func([]event.Value) error) (Mark, error) {
-	next := Mark{Time: time.Now(), seen: since.seen}
-	if next.seen == nil {
-		next.seen = map[string]struct{}{}
+	next := Mark{Time: time.Now(), Seen: since.Seen}
+	if next.Seen == nil {
+		next.Seen = map[string]struct{}{}
 	}
 	type obj struct {
 		key   string
@@ -180,7 +174,7 @@ func (r *S3Reader) Scan(ctx context.Context, t *schema.Target, since Mark, fn fu
 		default:
 			return nil
 		}
-		if _, ok := next.seen[k]; ok {
+		if _, ok := next.Seen[k]; ok {
 			return nil
 		}
 		objs = append(objs, obj{k, first, ext})
@@ -190,7 +184,7 @@ func (r *S3Reader) Scan(ctx context.Context, t *schema.Target, since Mark, fn fu
 		return since, fmt.Errorf("verify: s3: list %s: %w", t.Name, err)
 	}
 	sort.Slice(objs, func(i, j int) bool { return objs[i].first < objs[j].first })
-	d := newRowDecoder(t)
+	d := odsfile.NewRowReader(t)
 	for _, o := range objs {
 		if err := ctx.Err(); err != nil {
 			return since, err
@@ -198,12 +192,12 @@ func (r *S3Reader) Scan(ctx context.Context, t *schema.Target, since Mark, fn fu
 		if err := r.decode(ctx, d, o.key, o.ext, fn); err != nil {
 			return since, fmt.Errorf("verify: s3: %s: %w", o.key, err)
 		}
-		next.seen[o.key] = struct{}{}
+		next.Seen[o.key] = struct{}{}
 	}
 	return next, nil
 }
 
-func (r *S3Reader) decode(ctx context.Context, d *rowDecoder, key, ext string, fn func([]event.Value) error) error {
+func (r *S3Reader) decode(ctx context.Context, d *odsfile.RowReader, key, ext string, fn func([]event.Value) error) error {
 	body, err := r.get(ctx, key)
 	if err != nil {
 		return err
@@ -211,9 +205,9 @@ func (r *S3Reader) decode(ctx context.Context, d *rowDecoder, key, ext string, f
 	defer body.Close()
 	switch ext {
 	case odsfile.FormatJSONL:
-		return d.decodeJSONLines(body, fn)
+		return d.ReadJSONLines(body, fn)
 	case odsfile.FormatCSV:
-		return d.decodeCSV(body, fn)
+		return d.ReadCSV(body, fn)
 	}
 	// Parquet needs random access: spool the object to a temporary file.
 	f, err := os.CreateTemp(r.tmpDir, "odsync-verify-*.parquet")
@@ -226,7 +220,7 @@ func (r *S3Reader) decode(ctx context.Context, d *rowDecoder, key, ext string, f
 	if err != nil {
 		return err
 	}
-	return d.decodeParquet(f, n, fn)
+	return d.ReadParquet(f, n, fn)
 }
 
 // s3Checkpoint is the part of the S3 sink's _checkpoint.json used here.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
@@ -160,7 +161,7 @@ func (s *Scheduler) pass(ctx context.Context) error {
 	}
 	for i, id := range ids {
 		if i > 0 {
-			if err := sleep(ctx, s.cfg.Pause); err != nil {
+			if err := backoff.Wait(ctx, s.cfg.Pause); err != nil {
 				return nil
 			}
 		}
@@ -190,15 +191,4 @@ func (s *Scheduler) pass(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

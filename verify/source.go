@@ -10,6 +10,7 @@ import (
 
 	driver "github.com/go-sql-driver/mysql"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/event"
 )
@@ -447,12 +448,5 @@ func (l *rateLimiter) wait(ctx context.Context, n int) error {
 		}
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Wait(ctx, d)
 }

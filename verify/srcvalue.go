@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/sink/odsfile"
 )
 
 // The source side of a comparison is read independently of the capture:
@@ -178,7 +179,7 @@ func parseYearText(_ *event.Column, s string) (event.Value, bool) {
 }
 
 func parseDecimalText(_ *event.Column, s string) (event.Value, bool) {
-	if _, ok := normalizeDecimal(s, len(s)); !ok {
+	if _, ok := odsfile.NormalizeDecimal(s, len(s)); !ok {
 		return event.Null, false
 	}
 	return event.Decimal(s), true
@@ -219,12 +220,12 @@ func parseDateText(_ *event.Column, s string) (event.Value, bool) {
 	if len(s) != 10 {
 		return event.Null, false
 	}
-	y, mo, d, _, _, _, _, ok := parseCivil(s)
+	y, mo, d, _, _, _, _, ok := odsfile.ParseCivil(s)
 	return event.Date(y, mo, d), ok
 }
 
 func parseDateTimeText(_ *event.Column, s string) (event.Value, bool) {
-	y, mo, d, h, mi, sec, us, ok := parseCivil(s)
+	y, mo, d, h, mi, sec, us, ok := odsfile.ParseCivil(s)
 	return event.DateTime(y, mo, d, h, mi, sec, us), ok
 }
 
@@ -233,7 +234,7 @@ func parseDateTimeText(_ *event.Column, s string) (event.Value, bool) {
 func parseUnixText(_ *event.Column, s string) (event.Value, bool) {
 	sec, frac, _ := strings.Cut(s, ".")
 	n, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil || n < 0 || len(frac) > 6 || !digitsOnly(frac) {
+	if err != nil || n < 0 || len(frac) > 6 || strings.Trim(frac, "0123456789") != "" {
 		return event.Null, false
 	}
 	us := int64(0)
@@ -251,7 +252,7 @@ func parseTimeText(_ *event.Column, s string) (event.Value, bool) {
 	s = strings.TrimPrefix(s, "-")
 	hms, frac, _ := strings.Cut(s, ".")
 	parts := strings.Split(hms, ":")
-	if len(parts) != 3 || len(frac) > 6 || !digitsOnly(frac) {
+	if len(parts) != 3 || len(frac) > 6 || strings.Trim(frac, "0123456789") != "" {
 		return event.Null, false
 	}
 	var n [3]int64

@@ -131,7 +131,7 @@ func run(rows, txn int, noSync bool) error {
 	}
 	if captureOnly {
 		mcap := mysql.Config{Addr: srv.Addr(), User: "root", ServerID: 9003}
-		src, err := mysql.New(mcap, nil, nil)
+		src, err := mysql.New(mcap, nil, nil, mysql.Options{})
 		if err != nil {
 			return err
 		}
@@ -209,7 +209,7 @@ func runPipeline(ctx context.Context, addr, dir string, start mysql.Checkpoint, 
 		return 0, err
 	}
 	defer log.Close()
-	src, err := mysql.New(mysql.Config{Addr: addr, User: "root", ServerID: 9002}, mapper.Captures, nil)
+	src, err := mysql.New(mysql.Config{Addr: addr, User: "root", ServerID: 9002}, mapper.Captures, nil, mysql.Options{})
 	if err != nil {
 		return 0, err
 	}
@@ -270,7 +270,7 @@ func runStages(ctx context.Context, addr, dir string, start mysql.Checkpoint, wa
 		return 0, 0, err
 	}
 	defer log.Close()
-	src, err := mysql.New(mysql.Config{Addr: addr, User: "root", ServerID: 9004}, mapper.Captures, nil)
+	src, err := mysql.New(mysql.Config{Addr: addr, User: "root", ServerID: 9004}, mapper.Captures, nil, mysql.Options{})
 	if err != nil {
 		return 0, 0, err
 	}

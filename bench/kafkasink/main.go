@@ -63,7 +63,7 @@ func cpuSeconds() float64 {
 
 func source(addr string, id uint32, store mysql.Store) (*mysql.Source, error) {
 	cfg := mysql.Config{Addr: addr, User: "root", ServerID: id, Snapshot: mysql.SnapshotNever, ProgressInterval: time.Hour}
-	return mysql.New(cfg, func(t event.TableID) bool { return t.DB == "bench" }, slog.New(slog.DiscardHandler), store)
+	return mysql.New(cfg, func(t event.TableID) bool { return t.DB == "bench" }, slog.New(slog.DiscardHandler), mysql.Options{Store: store})
 }
 
 func run() error {

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/bench/workload"
+	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/harness/mariadb"
@@ -191,7 +192,7 @@ func source(srv *mariadb.Server, id uint32, store mysql.Store, mod func(*mysql.C
 	if mod != nil {
 		mod(&cfg)
 	}
-	return mysql.New(cfg, func(t event.TableID) bool { return t.DB == "bench" }, slog.New(slog.DiscardHandler), store)
+	return mysql.New(cfg, func(t event.TableID) bool { return t.DB == "bench" }, slog.New(slog.DiscardHandler), mysql.Options{Store: store})
 }
 
 // captureOnly times the capture with an emit that drops everything.
@@ -368,7 +369,7 @@ func childBigTxn(cfgJSON string) error {
 		return err
 	}
 	cfg := mysql.Config{Addr: cc.Addr, User: "root", ServerID: 9105, Snapshot: mysql.SnapshotNever, ProgressInterval: time.Hour}
-	src, err := mysql.New(cfg, func(t event.TableID) bool { return t.DB == "bench" }, slog.New(slog.DiscardHandler), log)
+	src, err := mysql.New(cfg, func(t event.TableID) bool { return t.DB == "bench" }, slog.New(slog.DiscardHandler), mysql.Options{Store: log})
 	if err != nil {
 		return err
 	}
@@ -396,7 +397,7 @@ func procStatus(key string) string {
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), key+":") {
 			kb, _ := strconv.Atoi(strings.Fields(sc.Text())[1])
-			return fmt.Sprintf("%d MB", kb/1024)
+			return bytesize.Human(int64(kb) << 10)
 		}
 	}
 	return "unknown"

@@ -21,6 +21,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/capture/kafka/codec"
 	"github.com/odsync/odsync/event"
 )
@@ -208,7 +209,7 @@ func (s *Source) Run(ctx context.Context, from []byte, emit func(ctx context.Con
 		cp = &c
 	}
 	s.last.Store(cp)
-	backoff := time.Second
+	bo := backoff.New(time.Second, 30*time.Second)
 	for {
 		topics, err := s.listTopics(ctx)
 		if err == nil {
@@ -224,18 +225,16 @@ func (s *Source) Run(ctx context.Context, from []byte, emit func(ctx context.Con
 		switch {
 		case errors.Is(err, errReassign):
 			s.log.Info("the topic list or a partition count changed; reassigning")
-			backoff = time.Second
+			bo.Reset()
 			continue
 		case isFatal(err):
 			return err
 		}
-		s.log.Warn("kafka source failed; retrying", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
+		wait := bo.Next()
+		s.log.Warn("kafka source failed; retrying", "err", err, "backoff", wait)
+		if backoff.Wait(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
@@ -245,10 +244,10 @@ type fatalError struct{ err error }
 func (e *fatalError) Error() string { return e.err.Error() }
 func (e *fatalError) Unwrap() error { return e.err }
 
-// Permanent reports that restarting the source cannot help (the source
-// retries transient failures itself; Run returns only these and bad
-// messages).
-func (e *fatalError) Permanent() bool { return true }
+// Is makes the error permanent (event.ErrPermanent): restarting the source
+// cannot help (the source retries transient failures itself; Run returns
+// only these and bad messages).
+func (e *fatalError) Is(target error) bool { return target == event.ErrPermanent }
 
 func fatal(err error) error {
 	if err == nil {
@@ -590,7 +589,7 @@ func (s *Source) fetch(ctx context.Context, p *partState, out chan<- batch) {
 	off := p.next
 	lastN := 64
 	var key, value []byte
-	backoff := 100 * time.Millisecond
+	bo := backoff.New(100*time.Millisecond, 10*time.Second)
 	failures := 0
 	for {
 		if err := p.gate.wait(ctx); err != nil {
@@ -614,15 +613,13 @@ func (s *Source) fetch(ctx context.Context, p *partState, out chan<- batch) {
 			if failures == 3 || failures%50 == 0 {
 				s.log.Warn("fetch failed; retrying", "topic", p.tp.topic, "partition", p.tp.partition, "offset", off, "err", err, "failures", failures)
 			}
-			select {
-			case <-ctx.Done():
+			if backoff.Wait(ctx, bo.Next()) != nil {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 10*time.Second)
 			continue
 		}
-		failures, backoff = 0, 100*time.Millisecond
+		failures = 0
+		bo.Reset()
 		// Sized like the last fetch: growing by appends copies the
 		// messages again and again.
 		msgs := make([]message, 0, lastN)

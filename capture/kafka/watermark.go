@@ -278,9 +278,9 @@ func (e *BadMessageError) Error() string {
 
 func (e *BadMessageError) Unwrap() error { return e.Err }
 
-// Permanent reports that retrying cannot help: reading the partition again
-// meets the same message.
-func (e *BadMessageError) Permanent() bool { return true }
+// Is makes the error permanent (event.ErrPermanent): reading the partition
+// again meets the same message.
+func (e *BadMessageError) Is(target error) bool { return target == event.ErrPermanent }
 
 // maxEmitBytes caps (approximately, by the buffered size of the items) the
 // events of one emit beside mergerConfig.maxEmit: rows of ~1 KB make a

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -78,14 +77,6 @@ type Config struct {
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// ProgressInterval is how often capture and snapshot progress is logged. Default 30s.
 	ProgressInterval time.Duration `yaml:"progress_interval"`
-
-	// RequestDir is the directory polled for on-demand snapshot requests
-	// (odsync snapshot --table). Set by the command, not in YAML.
-	RequestDir string `yaml:"-"`
-	// Progress, when set and a terminal (an *os.File on one, or a writer with
-	// IsTerminal() true), shows a snapshot progress bar.
-	// Set by the command, not in YAML.
-	Progress io.Writer `yaml:"-"`
 }
 
 // EnsureDefaults fills unset fields.

@@ -227,7 +227,7 @@ func TestChunkSQL(t *testing.T) {
 func TestProgressLine(t *testing.T) {
 	sn := &snapshotter{list: make([]event.TableID, 4), rate: 1500}
 	got := sn.progressLine(&SnapshotState{Next: 3, Active: []TableProgress{{}}, Rows: 5000, Total: 20000}, true)
-	want := "snapshot [=======                       ]  25%  2/4 tables  5000 rows  1500 rows/s  ETA 10s"
+	want := "snapshot [#######.......................]  25%  2/4 tables  5000 rows  1500 rows/s  ETA 10s"
 	if got != want {
 		t.Errorf("%q\nwant %q", got, want)
 	}

@@ -20,7 +20,9 @@ import (
 
 	mysqldrv "github.com/go-sql-driver/mysql"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/progress"
 )
 
 // The snapshot copies tables while the binlog stream keeps running, in
@@ -72,13 +74,12 @@ type snapshotter struct {
 	reqSeen      map[string]bool
 	lastReqPoll  time.Time
 	lastProgress time.Time
-	lastBar      time.Time
 	rateRows     uint64
 	rateAt       time.Time
 	rate         float64
 	started      bool
 	done         atomic.Bool
-	terminal     bool
+	bar          *progress.Line // the progress bar on a terminal; nil when none
 	noKeyChunks  atomic.Int32
 }
 
@@ -133,13 +134,7 @@ type chunk struct {
 func newSnapshotter(ctx context.Context, s *Source, srv *server, st *stream, plan startPlan, captured []event.TableID) (*snapshotter, error) {
 	sn := &snapshotter{s: s, srv: srv, hist: st.hist, wake: make(chan struct{}, 1),
 		workCh: make(chan struct{}), tables: map[event.TableID]*snapTable{}, reqSeen: map[string]bool{}, set: map[event.TableID]bool{}}
-	if t, ok := s.cfg.Progress.(interface{ IsTerminal() bool }); ok {
-		sn.terminal = t.IsTerminal()
-	} else if f, ok := s.cfg.Progress.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			sn.terminal = true
-		}
-	}
+	sn.bar = progress.NewLine(s.opts.Progress, time.Second)
 	cp := &st.cp
 	// The captured set this deployment had.
 	var known map[event.TableID]bool
@@ -193,9 +188,9 @@ func newSnapshotter(ctx context.Context, s *Source, srv *server, st *stream, pla
 		}
 	}
 	// Requests taken up before the checkpoint are done: remove their files.
-	if s.cfg.RequestDir != "" {
+	if s.opts.RequestDir != "" {
 		for _, r := range cp.RequestsDone {
-			_ = os.Remove(filepath.Join(s.cfg.RequestDir, r))
+			_ = os.Remove(filepath.Join(s.opts.RequestDir, r))
 			sn.reqSeen[r] = true
 		}
 	}
@@ -507,7 +502,7 @@ func (sn *snapshotter) nextChunk(t *snapTable) error {
 			break
 		}
 		sn.s.log.Warn("snapshot chunk boundary query failed; retrying", "table", t.id.String(), "attempt", attempt, "err", err)
-		time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+		_ = backoff.Wait(sn.ctx, backoff.Attempt(attempt, 500*time.Millisecond, 4*time.Second))
 	}
 	sn.mu.Lock()
 	t.bounding = false
@@ -702,10 +697,8 @@ func (sn *snapshotter) readChunk(t *snapTable, c *chunk) error {
 			return fmt.Errorf("mysql: snapshot of %s: %w", t.id, err)
 		}
 		sn.s.log.Warn("snapshot chunk read failed; retrying", "table", t.id.String(), "attempt", attempt, "err", err)
-		select {
-		case <-sn.ctx.Done():
+		if backoff.Wait(sn.ctx, backoff.Attempt(attempt, 500*time.Millisecond, 4*time.Second)) != nil {
 			return nil
-		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
 		}
 		sn.mu.Lock()
 		stale := c.gen != t.gen
@@ -1322,9 +1315,7 @@ func (sn *snapshotter) complete(ctx context.Context, st *stream) (bool, error) {
 	}
 	took := time.Since(time.Unix(ss.Started, 0)).Round(time.Second)
 	sn.s.log.Info("snapshot complete", "tables", len(sn.list), "rows", ss.Rows, "took", took)
-	if sn.terminal {
-		fmt.Fprintf(sn.s.cfg.Progress, "\rsnapshot complete: %d tables, %d rows in %s\x1b[K\n", len(sn.list), ss.Rows, took)
-	}
+	sn.bar.Done(fmt.Sprintf("snapshot complete: %d tables, %d rows in %s", len(sn.list), ss.Rows, took))
 	st.cp.Snapshot = nil
 	sn.done.Store(true)
 	sn.mu.Lock()
@@ -1493,7 +1484,7 @@ func (sn *snapshotter) beforeTxn(ctx context.Context, st *stream, start hpos) er
 // poll runs on the stream's ticks: requests, progress.
 func (sn *snapshotter) poll(ctx context.Context, st *stream) error {
 	now := time.Now()
-	if sn.s.cfg.RequestDir != "" && now.Sub(sn.lastReqPoll) >= 2*time.Second {
+	if sn.s.opts.RequestDir != "" && now.Sub(sn.lastReqPoll) >= 2*time.Second {
 		sn.lastReqPoll = now
 		if err := sn.pollRequests(st); err != nil {
 			return err
@@ -1514,9 +1505,8 @@ func (sn *snapshotter) poll(ctx context.Context, st *stream) error {
 		}
 		sn.rateAt, sn.rateRows = now, ss.Rows
 	}
-	if sn.terminal && now.Sub(sn.lastBar) >= time.Second {
-		sn.lastBar = now
-		fmt.Fprintf(sn.s.cfg.Progress, "\r%s\x1b[K", sn.progressLine(ss, true))
+	if sn.bar != nil {
+		sn.bar.Draw(sn.progressLine(ss, true))
 	}
 	if now.Sub(sn.lastProgress) >= sn.s.cfg.ProgressInterval {
 		sn.lastProgress = now
@@ -1538,11 +1528,9 @@ func (sn *snapshotter) progressLine(ss *SnapshotState, bar bool) string {
 	if ss.Total > 0 {
 		frac = min(1, float64(ss.Rows)/float64(ss.Total))
 	}
-	const width = 30
-	filled := int(frac * width)
 	b := ""
 	if bar {
-		b = "[" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "] "
+		b = progress.Bar(frac, 30) + " "
 	}
 	return fmt.Sprintf("snapshot %s%3.0f%%  %d/%d tables  %d rows  %.0f rows/s  ETA %s", b, frac*100,
 		ss.Next-len(ss.Active), len(sn.list), ss.Rows, sn.rate, sn.eta(ss))
@@ -1550,7 +1538,7 @@ func (sn *snapshotter) progressLine(ss *SnapshotState, bar bool) string {
 
 // pollRequests takes up on-demand snapshot requests (odsync snapshot --table).
 func (sn *snapshotter) pollRequests(st *stream) error {
-	ents, err := os.ReadDir(sn.s.cfg.RequestDir)
+	ents, err := os.ReadDir(sn.s.opts.RequestDir)
 	if err != nil {
 		return nil
 	}
@@ -1564,7 +1552,7 @@ func (sn *snapshotter) pollRequests(st *stream) error {
 	sort.Strings(names)
 	var ids []event.TableID
 	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(sn.s.cfg.RequestDir, n))
+		b, err := os.ReadFile(filepath.Join(sn.s.opts.RequestDir, n))
 		if err != nil {
 			continue
 		}
@@ -1606,7 +1594,7 @@ func (sn *snapshotter) pollRequests(st *stream) error {
 	return sn.add(st, ids)
 }
 
-// SnapshotRequest is the content of a request file in Config.RequestDir.
+// SnapshotRequest is the content of a request file in Options.RequestDir.
 type SnapshotRequest struct {
 	Tables []string `json:"tables"`
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/capture/snapprogress"
 	"github.com/odsync/odsync/event"
 )
@@ -26,6 +28,7 @@ type Emit func(ctx context.Context, events []event.Event, checkpoint []byte) err
 // Source streams row changes from one server.
 type Source struct {
 	cfg     Config
+	opts    Options // RequestDir and Progress (Store is store)
 	capture func(event.TableID) bool
 	log     *slog.Logger
 	store   Store
@@ -41,12 +44,23 @@ type Source struct {
 	snapSt *SnapshotState
 }
 
+// Options are a source's runtime dependencies.
+type Options struct {
+	// Store keeps the schema history and snapshot bookkeeping (pass the
+	// *offsets.Log). Nil: they are kept in memory and lost on restart,
+	// which is only right for tests and benchmarks.
+	Store Store
+	// RequestDir is the directory polled for on-demand snapshot requests
+	// (odsync snapshot --table); "" for none.
+	RequestDir string
+	// Progress, when a terminal (an *os.File on one, or a writer with
+	// IsTerminal() true), shows a snapshot progress bar.
+	Progress io.Writer
+}
+
 // New returns a source for a validated config. capture says which tables to
-// capture; nil captures all tables outside the system schemas. store keeps
-// the schema history and snapshot bookkeeping (pass the *offsets.Log); when
-// it is left out they are kept in memory and lost on restart, which is only
-// right for tests and benchmarks.
-func New(cfg Config, capture func(event.TableID) bool, logger *slog.Logger, store ...Store) (*Source, error) {
+// capture; nil captures all tables outside the system schemas.
+func New(cfg Config, capture func(event.TableID) bool, logger *slog.Logger, opts Options) (*Source, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -57,14 +71,11 @@ func New(cfg Config, capture func(event.TableID) bool, logger *slog.Logger, stor
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var st Store
-	if len(store) > 0 && store[0] != nil {
-		st = store[0]
-	} else {
-		st = NewMemStore()
+	if opts.Store == nil {
+		opts.Store = NewMemStore()
 		logger.Warn("mysql source without a durable state store: schema history and snapshot progress do not survive a restart")
 	}
-	return &Source{cfg: cfg, capture: capture, log: logger, store: st, stats: &stats{}}, nil
+	return &Source{cfg: cfg, capture: capture, log: logger, store: opts.Store, stats: &stats{}, opts: opts}, nil
 }
 
 func systemSchema(db string) bool {
@@ -99,14 +110,14 @@ func (s *Source) captures(id event.TableID) bool {
 
 // ErrFatal marks errors that retrying cannot fix (purged binlogs, binlog
 // off, wrong configuration).
-// It has a Permanent method, so the pipeline ends the run instead of
+// It matches event.ErrPermanent, so the pipeline ends the run instead of
 // restarting the capture.
 var ErrFatal error = fatalError{}
 
 type fatalError struct{}
 
-func (fatalError) Error() string   { return "fatal" }
-func (fatalError) Permanent() bool { return true }
+func (fatalError) Error() string        { return "fatal" }
+func (fatalError) Is(target error) bool { return target == event.ErrPermanent }
 
 // Run streams from the checkpoint from (nil: per Config.Start and
 // Config.Snapshot) until ctx is done or an error occurs. It returns nil when
@@ -153,7 +164,7 @@ func (s *Source) Run(ctx context.Context, from []byte, emit Emit) error {
 	s.setCheckpoint(st.cp)
 	stopLag := s.watchLag(ctx, srv)
 	defer stopLag()
-	backoff := 100 * time.Millisecond
+	bo := backoff.New(100*time.Millisecond, 30*time.Second)
 	for {
 		progressed, err := st.run(ctx)
 		if ctx.Err() != nil {
@@ -169,15 +180,13 @@ func (s *Source) Run(ctx context.Context, from []byte, emit Emit) error {
 			st.resume = &spillResume{gtid: st.txnGTID, file: st.cp.File, pos: st.cp.Pos, emitted: st.spilled}
 		}
 		if progressed {
-			backoff = 100 * time.Millisecond
+			bo.Reset()
 		}
-		s.log.Warn("binlog stream broke; reconnecting from the last checkpoint", "err", err, "position", st.cp.String(), "backoff", backoff)
-		select {
-		case <-ctx.Done():
+		wait := bo.Next()
+		s.log.Warn("binlog stream broke; reconnecting from the last checkpoint", "err", err, "position", st.cp.String(), "backoff", wait)
+		if backoff.Wait(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 

@@ -696,14 +696,14 @@ func (st *stream) add(ctx context.Context, ev event.Event) error {
 		st.txn = make([]event.Event, 0, min(max(st.lastTxnLen, 16), st.src.cfg.MaxTxnEvents+1, 4096))
 	}
 	st.txn = append(st.txn, ev)
-	st.txnBytes += eventSize(&ev)
+	st.txnBytes += ev.ApproxSize()
 	if len(st.txn) > st.src.cfg.MaxTxnEvents || st.txnBytes > st.src.cfg.MaxTxnBytes {
 		// Keep the last event so the commit always has one to mark TxnEnd.
 		chunk := st.txn[:len(st.txn)-1]
 		last := st.txn[len(st.txn)-1]
 		st.txn = make([]event.Event, 1, st.src.cfg.MaxTxnEvents+1)
 		st.txn[0] = last
-		st.txnBytes = eventSize(&last)
+		st.txnBytes = last.ApproxSize()
 		st.spilled += len(chunk)
 		st.src.stats.spills.Add(1)
 		if st.inv != nil {
@@ -715,17 +715,6 @@ func (st *stream) add(ctx context.Context, ev event.Event) error {
 		return st.emit(ctx, chunk, nil)
 	}
 	return nil
-}
-
-func eventSize(e *event.Event) int64 {
-	n := int64(96 + len(e.DDL))
-	for _, row := range [2][]event.Value{e.Before, e.After} {
-		n += int64(24 * len(row))
-		for _, v := range row {
-			n += int64(len(v.Str()))
-		}
-	}
-	return n
 }
 
 // advance moves the checkpoint past the transaction that ends at h.

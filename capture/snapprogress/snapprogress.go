@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/telemetry"
 )
 
 // Table is the snapshot progress of one table.
@@ -88,6 +89,17 @@ func (p *Tracker) List() []Table {
 	out := make([]Table, 0, len(p.order))
 	for _, id := range p.order {
 		out = append(out, *p.tables[id])
+	}
+	return out
+}
+
+// Telemetry converts tables' progress for the status page
+// (telemetry.SnapshotProbe).
+func Telemetry(ts []Table) []telemetry.TableProgress {
+	out := make([]telemetry.TableProgress, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, telemetry.TableProgress{Table: t.Table, RowsRead: t.RowsRead, RowsTotal: t.RowsEstimated,
+			ChunksDone: t.Chunks, Done: t.Done})
 	}
 	return out
 }

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/harness/mariadb"
 )
 
@@ -90,7 +89,7 @@ sinks:
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
 		return fail(stderr, exitFailure, err)
 	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return fail(stderr, exitFailure, err)
 	}

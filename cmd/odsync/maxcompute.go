@@ -38,7 +38,7 @@ func cmdMaxCompute(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if code, done := parseFlags(fs, args[1:], stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
@@ -102,7 +102,7 @@ func pickMaxCompute(cfg *config.Config, name string) (*mcsink.Config, error) {
 	var found []*config.Sink
 	for i := range cfg.Sinks {
 		s := &cfg.Sinks[i]
-		if s.Type == "maxcompute" && s.MaxCompute != nil && (name == "" || s.Name == name) {
+		if _, ok := s.Settings.(*mcsink.Config); ok && (name == "" || s.Name == name) {
 			found = append(found, s)
 		}
 	}
@@ -114,7 +114,7 @@ func pickMaxCompute(cfg *config.Config, name string) (*mcsink.Config, error) {
 	case len(found) > 1:
 		return nil, errors.New("the config has several maxcompute sinks; choose one with --sink")
 	}
-	return found[0].MaxCompute, nil
+	return found[0].Settings.(*mcsink.Config), nil
 }
 
 // lastClosedPartition is the partition before the current one, in the

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/config"
@@ -55,7 +54,7 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
@@ -65,7 +64,11 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if cfg.Source.Type != "mysql" {
 		return fail(stderr, exitUsage, fmt.Errorf("snapshot: source type %q has no snapshots", cfg.Source.Type))
 	}
-	if err := checkSnapshotTables(ctx, cfg, tables); err != nil {
+	mc, err := mysqlSource(cfg, "snapshot")
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	if err := checkSnapshotTables(ctx, cfg, *mc, tables); err != nil {
 		return fail(stderr, exitUsage, err)
 	}
 	name, err := mysql.WriteSnapshotRequest(mysqlRequestDir(cfg), tables)
@@ -80,14 +83,14 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // checkSnapshotTables refuses tables that the mapping does not capture or
 // that the source does not have: a request for them would be accepted and
 // then do nothing.
-func checkSnapshotTables(ctx context.Context, cfg *config.Config, tables []string) error {
+func checkSnapshotTables(ctx context.Context, cfg *config.Config, mc mysql.Config, tables []string) error {
 	mapper, err := schema.New(cfg.Mapping)
 	if err != nil {
 		return fmt.Errorf("mapping: %w", err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	ls, err := mysql.OpenLiveSchemas(cctx, *cfg.Source.MySQL)
+	ls, err := mysql.OpenLiveSchemas(cctx, mc)
 	if err != nil {
 		return fmt.Errorf("snapshot: cannot check the tables on the source: %w", err)
 	}
@@ -116,20 +119,14 @@ func checkSnapshotTables(ctx context.Context, cfg *config.Config, tables []strin
 	return nil
 }
 
-// replayMySQLSource moves the capture's checkpoint to a source position
-// (latest, earliest, gtid:SET, file:NAME:POS or time:RFC3339): the next
-// odsync run reads the binlog again from there, decoding old events with
-// the schema history. Events already in the log stay; the re-read ones are
-// appended after them.
-func replayMySQLSource(ctx context.Context, cfg *config.Config, spec string, stdout io.Writer) error {
-	var cp []byte
-	var desc string
-	var err error
-	if k := cfg.Source.KafkaConfig(); k != nil {
-		cp, desc, err = kafka.ResolveStart(ctx, *k, spec)
-	} else {
-		cp, desc, err = mysql.ResolveStart(ctx, *cfg.Source.MySQL, spec)
-	}
+// replaySource moves the capture's checkpoint to a source position (MySQL:
+// latest, earliest, gtid:SET, file:NAME:POS or time:RFC3339): the next
+// odsync run reads the source again from there (MySQL: decoding old events
+// with the schema history). Events already in the log stay; the re-read
+// ones are appended after them.
+func replaySource(ctx context.Context, cfg *config.Config, spec string, stdout io.Writer) error {
+	src := cfg.Source
+	cp, desc, err := src.Kind.ResolveStart(ctx, src.Settings, spec)
 	if err != nil {
 		return err
 	}
@@ -146,11 +143,19 @@ func replayMySQLSource(ctx context.Context, cfg *config.Config, spec string, std
 		return err
 	}
 	prev := "none"
-	if c, err := mysql.DecodeCheckpoint(old); err == nil {
-		prev = c.String()
-	} else if c, err := kafka.DecodeCheckpoint(old); err == nil {
-		prev = c.String()
+	if c, ok := src.Kind.DescribeCheckpoint(old, log); ok {
+		prev = c.Position
 	}
 	fmt.Fprintf(stdout, "source checkpoint moved from %s to %s (%s); the next odsync run captures from there\n", prev, desc, spec)
 	return nil
+}
+
+// mysqlSource returns the settings of a mysql source, or an error naming
+// the command that needs one.
+func mysqlSource(cfg *config.Config, what string) (*mysql.Config, error) {
+	mc, ok := cfg.Source.Settings.(*mysql.Config)
+	if !ok {
+		return nil, fmt.Errorf("%s reads a MySQL/MariaDB/TiDB source; source.type is %s", what, cfg.Source.Type)
+	}
+	return mc, nil
 }

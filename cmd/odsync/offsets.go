@@ -6,16 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"github.com/odsync/odsync/admin"
+	"github.com/odsync/odsync/bytesize"
 	"io"
 	"log/slog"
 	"net/http"
 	"sort"
 	"strconv"
 	"time"
-
-	"github.com/odsync/odsync/capture/kafka"
-	"github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/tidb"
 )
 
 func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -32,7 +29,7 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
@@ -85,28 +82,15 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fmt.Fprintf(stdout, "state:      %s\n", cfg.State.Dir)
 	if cp == nil {
 		fmt.Fprintln(stdout, "checkpoint: none (the source starts at its configured start position)")
-	} else if c, err := mysql.DecodeCheckpoint(cp); err == nil {
-		t := ""
-		if c.Time != 0 {
-			t = " at " + time.Unix(int64(c.Time), 0).UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(stdout, "checkpoint: %s %s%s\n", c.Flavor, c.String(), t)
-	} else if c, err := tidb.DecodeCheckpoint(cp); err == nil {
-		fmt.Fprintf(stdout, "checkpoint: %s\n", c.String())
-	} else if c, err := kafka.DecodeCheckpoint(cp); err == nil {
-		fmt.Fprintf(stdout, "checkpoint: kafka %s\n", c.String())
-		if cfg.Source.Type == "tidb" {
-			if tso, err := tidb.StoredTSO(log); err == nil && tso != 0 {
-				fmt.Fprintf(stdout, "  snapshot TSO %s: changes committed at or before it are dropped\n", kafka.FormatTSO(tso))
-			}
-		}
-		for _, l := range c.Lines() {
+	} else if c, ok := cfg.Source.Kind.DescribeCheckpoint(cp, log); ok {
+		fmt.Fprintf(stdout, "checkpoint: %s\n", c.Summary)
+		for _, l := range c.Lines {
 			fmt.Fprintf(stdout, "  %s\n", l)
 		}
 	} else {
 		fmt.Fprintf(stdout, "checkpoint: %s\n", cp)
 	}
-	fmt.Fprintf(stdout, "log:        head %d, tail %d, %s\n", st.Head, st.Tail, humanBytes(st.Bytes))
+	fmt.Fprintf(stdout, "log:        head %d, tail %d, %s\n", st.Head, st.Tail, bytesize.Human(st.Bytes))
 	if len(out.Sinks) == 0 {
 		fmt.Fprintln(stdout, "sinks:      none has run yet")
 	}
@@ -114,18 +98,6 @@ func cmdOffsets(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stdout, "sink %-10s cursor %d (%d behind)\n", s.Name, s.Cursor, s.Behind)
 	}
 	return exitOK
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
-	case n >= 1<<20:
-		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
-	case n >= 1<<10:
-		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
-	}
-	return strconv.FormatInt(n, 10) + " B"
 }
 
 func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -137,12 +109,12 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
 	if *sourceStart != "" {
-		if err := replayMySQLSource(ctx, cfg, *sourceStart, stdout); err != nil {
+		if err := replaySource(ctx, cfg, *sourceStart, stdout); err != nil {
 			return fail(stderr, exitFailure, err)
 		}
 		return exitOK
@@ -241,7 +213,7 @@ func offsetsFromAdmin(ctx context.Context, cfgPath string, asJSON bool, inUse *s
 	}
 	fmt.Fprintf(stdout, "state:      %s (in use: live view from the running odsync at %s)\n", inUse.dir, addr)
 	fmt.Fprintf(stdout, "checkpoint: %s\n", out.Position)
-	fmt.Fprintf(stdout, "log:        head %d, tail %d, %s\n", out.Head, out.Tail, humanBytes(out.Bytes))
+	fmt.Fprintf(stdout, "log:        head %d, tail %d, %s\n", out.Head, out.Tail, bytesize.Human(out.Bytes))
 	for _, s := range out.Sinks {
 		fmt.Fprintf(stdout, "sink %-10s cursor %d (%d behind)\n", s.Name, s.Cursor, s.Behind)
 	}

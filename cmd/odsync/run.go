@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/odsync/odsync/sink"
 	"io"
 	"log/slog"
 	"os"
@@ -17,22 +16,15 @@ import (
 	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"github.com/odsync/odsync/admin"
-	"github.com/odsync/odsync/capture/kafka"
-	"github.com/odsync/odsync/capture/mysql"
-	"github.com/odsync/odsync/capture/snapprogress"
-	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/config"
-	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/pipeline"
+	"github.com/odsync/odsync/progress"
+	"github.com/odsync/odsync/registry"
+	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/schema"
-	kafkasink "github.com/odsync/odsync/sink/kafka"
-	"github.com/odsync/odsync/sink/local"
-	mcsink "github.com/odsync/odsync/sink/maxcompute"
-	mysqlsink "github.com/odsync/odsync/sink/mysql"
-	s3sink "github.com/odsync/odsync/sink/s3"
+	"github.com/odsync/odsync/sink"
 	"github.com/odsync/odsync/telemetry"
-	"github.com/odsync/odsync/telemetry/binloglag"
 	"github.com/odsync/odsync/verify"
 )
 
@@ -55,43 +47,23 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // redactor knows the configuration's secrets.
 func redactor(cfg *config.Config) *telemetry.Redactor {
 	r := telemetry.NewRedactor(cfg.Telemetry.Secrets()...)
-	if cfg.Source.MySQL != nil {
-		r.Add(cfg.Source.MySQL.Password)
-	}
-	if k := cfg.Source.KafkaConfig(); k != nil {
-		r.Add(k.SASL.Password, k.ClaimCheck.SecretAccessKey, k.ClaimCheck.SessionToken)
-		if mc, err := mysqldriver.ParseDSN(k.TiDB.DSN); err == nil {
-			r.Add(mc.Passwd)
-		}
-	}
-	if t := cfg.Source.TiDB; t != nil {
-		if mc, err := mysqldriver.ParseDSN(t.DSN); err == nil {
-			r.Add(mc.Passwd)
-		}
+	if src := cfg.Source; src.Kind != nil && src.Settings != nil {
+		r.Add(src.Kind.Secrets(src.Settings)...)
 	}
 	for _, s := range cfg.Sinks {
-		if s.MaxCompute != nil {
-			r.Add(s.MaxCompute.AccessKey, s.MaxCompute.STSToken)
-		}
-		if s.MySQL != nil {
-			r.Add(s.MySQL.Password)
-		}
-		if s.S3 != nil {
-			r.Add(s.S3.SecretAccessKey)
-			r.Add(s.S3.SessionToken)
-		}
-		if s.Kafka != nil {
-			r.Add(s.Kafka.SASL.Password)
+		if s.Kind != nil && s.Settings != nil {
+			r.Add(s.Kind.Secrets(s.Settings)...)
 		}
 	}
 	return r
 }
 
-func loadConfig(fs interface{ Arg(int) string }, path string) (*config.Config, error) {
+// loadConfig reads the config file with odsync's source and sink kinds.
+func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		return nil, errNoConfig
 	}
-	return config.Load(path)
+	return config.Load(path, builtin.Registry())
 }
 
 func openLog(cfg *config.Config, lg *slog.Logger) (*offsets.Log, error) {
@@ -124,10 +96,7 @@ func (e *stateInUseError) Error() string {
 // the sink's name.
 func sinkMapping(cfg *config.Config, s config.Sink, lg *slog.Logger) schema.Config {
 	m := cfg.Mapping
-	m.System = schema.SystemFiles
-	if s.Type == "maxcompute" {
-		m.System = schema.SystemMaxCompute
-	}
+	m.System = s.Kind.System
 	if lg != nil {
 		m.Logger = lg.With("sink", s.Name)
 	}
@@ -148,71 +117,19 @@ func buildSinks(cfg *config.Config, log *offsets.Log, lg *slog.Logger) ([]pipeli
 			return nil, nil, fmt.Errorf("mapping: %w", err)
 		}
 		mappers[s.Name] = mapper
-		switch s.Type {
-		case "local":
-			sk, err := local.New(*s.Local, mapper)
-			if err != nil {
-				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
-			}
-			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
-		case "maxcompute":
-			sk, err := mcsink.New(*s.MaxCompute, mapper, log, lg.With("sink", s.Name))
-			if err != nil {
-				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
-			}
-			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
-		case "s3":
-			sk, err := s3sink.New(*s.S3, mapper, lg.With("sink", s.Name))
-			if err != nil {
-				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
-			}
-			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
-		case "kafka":
-			sk, err := kafkasink.New(*s.Kafka, lg.With("sink", s.Name))
-			if err != nil {
-				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
-			}
-			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
-		case "mysql":
-			sk, err := mysqlsink.New(*s.MySQL, s.Name, mapper, lg.With("sink", s.Name))
-			if err != nil {
-				return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
-			}
-			specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
-		default:
-			return nil, nil, fmt.Errorf("sink %s: unknown type %q", s.Name, s.Type)
+		sk, err := s.Kind.New(s.Settings, registry.SinkDeps{Mapper: mapper, Log: log, Logger: lg.With("sink", s.Name), Name: s.Name})
+		if err != nil {
+			return nil, nil, fmt.Errorf("sink %s: %w", s.Name, err)
 		}
+		specs = append(specs, pipeline.SinkSpec{Name: s.Name, Sink: sk, Policy: s.Batch})
 	}
 	return specs, mappers, nil
 }
 
 func buildSource(cfg *config.Config, mapper *schema.Mapper, log *offsets.Log, progress io.Writer, lg *slog.Logger) (pipeline.Source, error) {
-	switch cfg.Source.Type {
-	case "mysql":
-		mc := *cfg.Source.MySQL
-		mc.RequestDir = mysqlRequestDir(cfg)
-		mc.Progress = progress
-		src, err := mysql.New(mc, mapper.Captures, lg.With("component", "capture"), log)
-		if err != nil {
-			return nil, err
-		}
-		return mysqlSource{src}, nil
-	}
-	if cfg.Source.Type == "tidb" {
-		sc := *cfg.Source.TiCDC
-		sc.Durable = log.Checkpoint // consumer-group commits follow what the log stored
-		src, err := tidb.New(*cfg.Source.TiDB, sc, mapper.Captures, lg.With("component", "capture"), log)
-		if err != nil {
-			return nil, err
-		}
-		return tidbSource{src}, nil
-	}
-	if k := cfg.Source.KafkaConfig(); k != nil {
-		sc := *k
-		sc.Durable = log.Checkpoint // consumer-group commits follow what the log stored
-		return kafka.NewSource(sc, mapper.Captures, lg.With("component", "capture"))
-	}
-	return nil, fmt.Errorf("source type %q is not supported", cfg.Source.Type)
+	src := cfg.Source
+	return src.Kind.New(src.Settings, registry.SourceDeps{Capture: mapper.Captures, Log: log,
+		Logger: lg.With("component", "capture"), Progress: progress, RequestDir: mysqlRequestDir(cfg)})
 }
 
 // rawCounts adapts the sinks' mappers' _raw counts to telemetry.
@@ -226,50 +143,6 @@ func rawCounts(mappers map[string]*schema.Mapper) func() []telemetry.RawCount {
 		}
 		return out
 	}
-}
-
-// kafkaLag adapts the Kafka lag probe to telemetry.SourceProbe.
-type kafkaLag struct{ p *kafka.LagProbe }
-
-func (k kafkaLag) Lag(ctx context.Context) (telemetry.SourceLag, error) {
-	l, err := k.p.Lag(ctx)
-	if err != nil {
-		return telemetry.SourceLag{}, err
-	}
-	return telemetry.SourceLag{Connected: true, SecondsBehind: l.SecondsBehind, BytesBehind: -1,
-		MessagesBehind: l.MessagesBehind, WatermarkAge: l.WatermarkAge,
-		Position: l.Position, SourcePosition: l.SourcePosition}, nil
-}
-
-// mysqlSource adapts the MySQL capture to pipeline.Source and its snapshot
-// progress to telemetry.SnapshotProbe.
-type mysqlSource struct{ src *mysql.Source }
-
-func (m mysqlSource) Run(ctx context.Context, from []byte, emit func(context.Context, []event.Event, []byte) error) error {
-	return m.src.Run(ctx, from, mysql.Emit(emit))
-}
-
-func (m mysqlSource) SnapshotProgress(ctx context.Context) ([]telemetry.TableProgress, error) {
-	ts, err := m.src.SnapshotProgress(ctx)
-	return tableProgress(ts), err
-}
-
-// tidbSource adapts the TiDB source to pipeline.Source and its snapshot
-// progress to telemetry.SnapshotProbe.
-type tidbSource struct{ *tidb.Source }
-
-func (t tidbSource) SnapshotProgress(ctx context.Context) ([]telemetry.TableProgress, error) {
-	ts, err := t.Source.SnapshotProgress(ctx)
-	return tableProgress(ts), err
-}
-
-func tableProgress(ts []snapprogress.Table) []telemetry.TableProgress {
-	out := make([]telemetry.TableProgress, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, telemetry.TableProgress{Table: t.Table, RowsRead: t.RowsRead, RowsTotal: t.RowsEstimated,
-			ChunksDone: t.Chunks, Done: t.Done})
-	}
-	return out
 }
 
 // runPipeline runs a loaded config until ctx is done.
@@ -297,55 +170,14 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 	// until the pipeline has stopped, so /healthz answers during the drain.
 	topts := telemetry.Options{Log: log, Redactor: redactor(cfg), Logger: lg.With("component", "telemetry"), Version: version,
 		RawCounts: rawCounts(mappers)}
-	if cfg.Source.Type == "mysql" {
-		m := cfg.Source.MySQL
-		probe, err := binloglag.New(binloglag.Config{Addr: m.Addr, User: m.User, Password: m.Password, Timeout: m.ConnectTimeout}, log.Checkpoint)
-		if err != nil {
-			return err
-		}
-		defer probe.Close()
-		topts.Source, topts.SourceName = probe, "mysql"
-		if sp, ok := src.(telemetry.SnapshotProbe); ok {
-			topts.Snapshot = sp
-		}
+	st, err := cfg.Source.Kind.Telemetry(cfg.Source.Settings, src, log)
+	if err != nil {
+		return err
 	}
-	if k := cfg.Source.KafkaConfig(); k != nil {
-		cp := log.Checkpoint
-		if cfg.Source.Type == "tidb" {
-			cp = func() []byte { // during the snapshot nothing of the changefeed is read yet
-				if b := log.Checkpoint(); b != nil && !tidb.IsCheckpoint(b) {
-					return b
-				}
-				return nil
-			}
-		}
-		probe, err := kafka.NewLagProbe(*k, cp) // no I/O until Lag
-		if err != nil {
-			return err
-		}
-		defer probe.Close()
-		topts.Source, topts.SourceName = kafkaLag{probe}, "kafka"
-		var kafkaSrc func() *kafka.Source
-		switch ks := src.(type) {
-		case *kafka.Source:
-			kafkaSrc = func() *kafka.Source { return ks }
-		case tidbSource:
-			kafkaSrc = ks.Kafka
-			topts.Snapshot = ks
-		}
-		if kafkaSrc != nil {
-			topts.SourceCounters = func() map[string]int64 {
-				ks := kafkaSrc()
-				if ks == nil {
-					return nil // still snapshotting
-				}
-				st := ks.Stats()
-				return map[string]int64{"messages": int64(st.Messages), "rows": int64(st.Rows), "ddl": int64(st.DDL),
-					"watermarks": int64(st.Watermarks), "skipped": int64(st.Skipped), "duplicates": int64(st.Duplicates),
-					"ddl_copies": int64(st.DDLCopies), "filtered": int64(st.Filtered), "bad_messages": int64(st.BadMessages)}
-			}
-		}
+	if st.Close != nil {
+		defer st.Close()
 	}
+	topts.Source, topts.SourceName, topts.Snapshot, topts.SourceCounters = st.Probe, st.Name, st.Snapshot, st.Counters
 	for _, s := range sinks {
 		topts.Sinks = append(topts.Sinks, s.Name)
 		if r, ok := s.Sink.(sink.HealthReporter); ok {
@@ -479,16 +311,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
 	// On a terminal the snapshot's progress line and the log share stderr
 	// without running into each other.
-	logOut, progress := stderr, io.Writer(stderr)
-	if isTerminal(stderr) {
+	logOut, progressOut := stderr, io.Writer(stderr)
+	if progress.IsTerminal(stderr) {
 		term := newTermLines(stderr)
-		logOut, progress = term.Logs(), term.Progress()
+		logOut, progressOut = term.Logs(), term.Progress()
 	}
 	lg := newLogger(cfg, logOut)
 	if cfg.MemoryLimit > 0 {
@@ -512,7 +344,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			os.Exit(exitFailure)
 		}
 	}()
-	if err := runPipeline(ctx, cfg, lg, progress); err != nil {
+	if err := runPipeline(ctx, cfg, lg, progressOut); err != nil {
 		var ue *undrainedError
 		if errors.As(err, &ue) {
 			lg.Warn("odsync stopped undrained", "err", err)
@@ -530,7 +362,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
@@ -543,145 +375,35 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return fail(stderr, exitUsage, fmt.Errorf("sink %s: mapping: %w", s.Name, err))
 		}
 	}
-	failed := false
-	if k := cfg.Source.KafkaConfig(); k != nil {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		lines, err := kafka.Check(cctx, *k)
-		cancel()
-		for _, l := range lines {
-			fmt.Fprintf(stdout, "source: %s\n", l)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	failed := !cfg.Source.Kind.Check(cctx, cfg.Source.Settings, registry.CheckEnv{OpenLog: func() (*offsets.Log, error) {
+		if _, err := os.Stat(cfg.State.Dir); err != nil {
+			return nil, err // no state directory: no earlier run
 		}
-		if err != nil {
-			fmt.Fprintf(stdout, "source: FAILED: %v\n", err)
-			failed = true
-		}
-	}
-	switch cfg.Source.Type {
-	case "mysql":
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		problems, err := mysql.Check(cctx, *cfg.Source.MySQL)
-		if err != nil {
-			fmt.Fprintf(stdout, "source %s: FAILED: %v\n", cfg.Source.MySQL.Addr, err)
-			return exitCheck
-		}
-		for _, p := range problems {
-			level := "FAILED"
-			if p.Warning {
-				level = "warning"
-			} else {
-				failed = true
-			}
-			fmt.Fprintf(stdout, "source %s: %s: %s: %s\n  fix: %s\n", cfg.Source.MySQL.Addr, level, p.Check, p.Cause, p.Fix)
-		}
-		if len(problems) == 0 {
-			fmt.Fprintf(stdout, "source %s: ok (binlog on, ROW format, FULL image, privileges)\n", cfg.Source.MySQL.Addr)
-		}
-	case "tidb":
-		if !checkTiDB(ctx, cfg, stdout) {
-			failed = true
-		}
-	}
+		return openLog(cfg, slog.New(slog.DiscardHandler))
+	}}, stdout)
+	cancel()
 	for _, s := range cfg.Sinks {
-		if s.Type == "maxcompute" {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			ep, err := mcsink.Check(cctx, *s.MaxCompute)
-			cancel()
-			if err != nil {
-				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
-				failed = true
-				continue
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		rep, err := s.Kind.Check(cctx, s.Settings)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
+			if rep.Fix != "" {
+				fmt.Fprintf(stdout, "  fix: %s\n", rep.Fix)
 			}
-			fmt.Fprintf(stdout, "sink %s: ok (project %s, tunnel %s)\n", s.Name, s.MaxCompute.Project, ep)
-			if note := mcsink.EndpointNote(*s.MaxCompute, ep); note != "" {
-				fmt.Fprintf(stdout, "  note: %s\n", note)
-			}
+			failed = true
+			continue
 		}
-		if s.Type == "s3" {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := s3sink.Check(cctx, *s.S3)
-			cancel()
-			if err != nil {
-				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
-				if hint := s3sink.Explain(err, *s.S3); hint != "" {
-					fmt.Fprintf(stdout, "  fix: %s\n", hint)
-				}
-				failed = true
-				continue
-			}
-			fmt.Fprintf(stdout, "sink %s: ok (s3://%s/%s writable)\n", s.Name, s.S3.Bucket, s.S3.Prefix)
-		}
-		if s.Type == "kafka" {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			what, err := kafkasink.Check(cctx, *s.Kafka)
-			cancel()
-			if err != nil {
-				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
-				failed = true
-				continue
-			}
-			fmt.Fprintf(stdout, "sink %s: ok (%s)\n", s.Name, what)
-		}
-		if s.Type == "mysql" {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			version, err := mysqlsink.Check(cctx, *s.MySQL)
-			cancel()
-			if err != nil {
-				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
-				failed = true
-				continue
-			}
-			fmt.Fprintf(stdout, "sink %s: ok (%s, server %s, checkpoint table %s)\n", s.Name, s.MySQL.Addr, version, s.MySQL.CheckpointTable)
-		}
-		if s.Type == "local" {
-			if err := os.MkdirAll(s.Local.Dir, 0o755); err != nil {
-				fmt.Fprintf(stdout, "sink %s: FAILED: %v\n", s.Name, err)
-				failed = true
-				continue
-			}
-			probe, err := os.CreateTemp(s.Local.Dir, ".odsync-check-*")
-			if err != nil {
-				fmt.Fprintf(stdout, "sink %s: FAILED: %s is not writable: %v\n", s.Name, s.Local.Dir, err)
-				failed = true
-				continue
-			}
-			probe.Close()
-			os.Remove(probe.Name())
-			fmt.Fprintf(stdout, "sink %s: ok (%s writable)\n", s.Name, s.Local.Dir)
+		fmt.Fprintf(stdout, "sink %s: ok (%s)\n", s.Name, rep.OK)
+		for _, n := range rep.Notes {
+			fmt.Fprintf(stdout, "  note: %s\n", n)
 		}
 	}
 	if failed {
 		return exitCheck
 	}
 	return exitOK
-}
-
-// checkTiDB reports the TiDB side of a tidb source's switch-over (GC safe
-// point, the changefeed's first messages against the snapshot TSO).
-func checkTiDB(ctx context.Context, cfg *config.Config, stdout io.Writer) bool {
-	st := tidb.State{Known: true} // no state directory: no snapshot yet
-	if _, err := os.Stat(cfg.State.Dir); err != nil {
-	} else if l, err := openLog(cfg, slog.New(slog.DiscardHandler)); err != nil {
-		st.Known = false
-	} else {
-		st, err = tidb.ReadState(l, l.Checkpoint())
-		l.Close()
-		if err != nil {
-			fmt.Fprintf(stdout, "source: FAILED: state: %v\n", err)
-			return false
-		}
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	lines, ok, err := tidb.Check(cctx, *cfg.Source.TiDB, *cfg.Source.TiCDC, st)
-	for _, l := range lines {
-		fmt.Fprintf(stdout, "source: %s\n", l)
-	}
-	if err != nil {
-		fmt.Fprintf(stdout, "source: FAILED: %v\n", err)
-		return false
-	}
-	return ok
 }
 
 // startScheduledVerify runs verification on the configured schedule until
@@ -697,15 +419,11 @@ func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetr
 			SourceRows: r.SourceRows, TargetRows: r.TargetRows, Changed: r.Changed, Missing: r.Missing, Extra: r.Extra,
 			Unsettled: r.Unsettled, Error: r.Error})
 	}
-	var srcCfg mysql.Config
-	switch {
-	case cfg.Source.MySQL != nil:
-		srcCfg = *cfg.Source.MySQL
-	case cfg.Source.TiDB != nil:
-		if srcCfg, err = cfg.Source.TiDB.SQLSource(); err != nil {
-			return nil, err
-		}
-	default:
+	srcCfg, ok, err := sqlSource(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, fmt.Errorf("verify: source type %q cannot be verified on a schedule (no SQL source)", cfg.Source.Type)
 	}
 	sched, err := verify.NewScheduler(cfg.Verify, srcCfg, cfg.Mapping, sinks, statusURL, lg, report)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/registry"
 	"github.com/odsync/odsync/schema"
 )
 
@@ -28,7 +29,7 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if code, done := parseFlags(fs, args[1:], stdout); done {
 		return code
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
@@ -36,8 +37,9 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitUsage, fmt.Errorf("mapping: %w", err))
 	}
-	if cfg.Source.Type != "mysql" {
-		return fail(stderr, exitUsage, fmt.Errorf("schema plan reads table schemas from a MySQL/MariaDB/TiDB source; source.type is %s", cfg.Source.Type))
+	mc, err := mysqlSource(cfg, "schema plan")
+	if err != nil {
+		return fail(stderr, exitUsage, err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -49,7 +51,7 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		capture = func(id event.TableID) bool { return want[id.String()] && mapper.Captures(id) }
 	}
-	tables, err := mysql.LiveTables(cctx, *cfg.Source.MySQL, capture)
+	tables, err := mysql.LiveTables(cctx, *mc, capture)
 	if err != nil {
 		return fail(stderr, exitFailure, err)
 	}
@@ -85,21 +87,8 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int
 				fmt.Fprintf(stdout, "-- mapping for %s sinks:\n", sys)
 				fmt.Fprintln(stdout, prefixLines("-- ", tg.Describe()))
 			}
-			switch s.Type {
-			case "maxcompute":
-				fmt.Fprintf(stdout, "-- sink %s (MaxCompute project %s):\n%s\n\n", s.Name, s.MaxCompute.Project,
-					tg.MaxComputeCreate(schema.MaxComputeOptions{Project: s.MaxCompute.Project, Schema: s.MaxCompute.Schema, Lifecycle: s.MaxCompute.Lifecycle}))
-			case "s3":
-				ddl, err := s.S3.AthenaDDL(tg, *database)
-				if err != nil {
-					fmt.Fprintf(stdout, "-- sink %s (S3): %v\n\n", s.Name, err)
-					continue
-				}
-				fmt.Fprintf(stdout, "-- sink %s (S3, Athena/Glue):\n%s\n\n", s.Name, ddl)
-			case "mysql":
-				fmt.Fprintf(stdout, "-- sink %s (MySQL %s; created when missing):\n%s;\n\n", s.Name, s.MySQL.Addr, s.MySQL.CreateTable(t))
-			case "local":
-				fmt.Fprintf(stdout, "-- sink %s (local %s files): %s/%s/%s=<value>/\n\n", s.Name, s.Local.Format, s.Local.Dir, tg.Name, tg.PartitionColumn)
+			if s.Kind.HasPlan() {
+				fmt.Fprintf(stdout, "-- sink %s %s\n\n", s.Name, s.Kind.Plan(s.Settings, tg, registry.PlanOptions{Database: *database, Table: t}))
 			}
 		}
 	}

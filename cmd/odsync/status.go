@@ -16,6 +16,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/odsync/odsync/admin"
+	"github.com/odsync/odsync/bytesize"
+	"github.com/odsync/odsync/progress"
 	"github.com/odsync/odsync/telemetry"
 )
 
@@ -190,7 +192,7 @@ func printStatus(w io.Writer, d *admin.Document) {
 	}
 	line := fmt.Sprintf("source%s: %s · %s behind", parens(src.Probe), conn, admin.HumanSeconds(src.SecondsBehind))
 	if src.BytesBehind >= 0 {
-		line += " · " + admin.HumanBytes(src.BytesBehind) + " of binlog"
+		line += " · " + bytesize.Human(src.BytesBehind) + " of binlog"
 	}
 	if src.MessagesBehind >= 0 {
 		line += " · " + admin.HumanCount(src.MessagesBehind) + " messages"
@@ -211,7 +213,7 @@ func printStatus(w io.Writer, d *admin.Document) {
 	}
 	fmt.Fprintf(w, "capture: %s %s · %s events · log %s (head %d, tail %d, %s on disk)\n",
 		admin.HumanRate(src.EventsPerSecond), termSpark(src.RateHistory, 20), admin.HumanCount(src.Events),
-		admin.HumanBytes(d.Log.Bytes), d.Log.Head, d.Log.Tail, admin.HumanBytes(d.Log.DiskBytes))
+		bytesize.Human(d.Log.Bytes), d.Log.Head, d.Log.Tail, bytesize.Human(d.Log.DiskBytes))
 
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -295,12 +297,11 @@ func termSpark(values []float64, n int) string {
 func termBar(s *telemetry.SnapshotStatus) string {
 	const width = 10
 	if s.Done {
-		return "[" + strings.Repeat("#", width) + "] done " + admin.HumanCount(s.RowsRead)
+		return progress.Bar(1, width) + " done " + admin.HumanCount(s.RowsRead)
 	}
 	if s.Percent < 0 {
 		return admin.HumanCount(s.RowsRead) + " rows read"
 	}
-	filled := int(s.Percent / 100 * width)
-	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "] " +
+	return progress.Bar(s.Percent/100, width) + " " +
 		fmt.Sprintf("%.1f%%", s.Percent) + " " + admin.HumanCount(s.RowsRead) + "/" + admin.HumanCount(s.RowsTotal)
 }

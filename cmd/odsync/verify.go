@@ -7,14 +7,13 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/odsync/odsync/admin"
 	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/config"
-	"github.com/odsync/odsync/schema"
-	mcsink "github.com/odsync/odsync/sink/maxcompute"
+	"github.com/odsync/odsync/progress"
 	"github.com/odsync/odsync/verify"
 )
 
@@ -60,7 +59,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	examples := fs.Int("examples", 5, "example keys listed per chunk")
 	maxChunks := fs.Int("max-chunks", 20, "chunks with differences listed per table")
 	status := fs.String("status", "", "URL of the running odsync's /status (decides exactly when the sink caught up; default: from admin.addr)")
-	progress := fs.Bool("progress", true, "show a progress bar when stdout is a terminal (text output)")
+	showProgress := fs.Bool("progress", true, "show a progress bar when stdout is a terminal (text output)")
 	sourceAddr := fs.String("source-addr", "", "host:port of the source to compare (default: source.mysql.addr); for TiDB, its MySQL port")
 	sourceUser := fs.String("source-user", "", "user of --source-addr (default: source.mysql.user, else root); the password comes from $ODSYNC_VERIFY_PASSWORD")
 	if code, done := parseFlags(fs, args, stdout); done {
@@ -75,7 +74,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *format != "text" && *format != "json" {
 		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: --format %q: want text or json", *format))
 	}
-	cfg, err := loadConfig(fs, *path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fail(stderr, exitVerifyUsage, err)
 	}
@@ -83,14 +82,9 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: --memory: %w", err))
 	}
-	var srcCfg mysql.Config
-	if cfg.Source.MySQL != nil {
-		srcCfg = *cfg.Source.MySQL
-	}
-	if cfg.Source.TiDB != nil {
-		if srcCfg, err = cfg.Source.TiDB.SQLSource(); err != nil {
-			return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
-		}
+	srcCfg, _, err := sqlSource(cfg)
+	if err != nil {
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
 	}
 	if *sourceAddr != "" {
 		srcCfg.Addr = *sourceAddr
@@ -121,10 +115,11 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := opts.Validate(); err != nil {
 		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
 	}
-	var bar *progressBar
-	if *format == "text" && *progress && isTerminal(stdout) {
-		bar = &progressBar{w: stdout}
-		opts.Progress = bar.update
+	var bar *progress.Line
+	if *format == "text" && *showProgress {
+		if bar = progress.NewLine(stdout, 150*time.Millisecond); bar != nil {
+			opts.Progress = func(p verify.Progress) { bar.Draw(verifyLine(p)) }
+		}
 	}
 	src, err := verify.OpenSource(ctx, srcCfg, opts.RowsPerSecond)
 	if err != nil {
@@ -146,7 +141,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return fail(stderr, exitVerifyUsage, errors.New("verify: no captured tables to verify"))
 	}
 	rep, err := v.Run(ctx, ids)
-	bar.clear()
+	bar.Clear()
 	if err != nil {
 		return fail(stderr, exitVerifyIncomplete, err)
 	}
@@ -182,16 +177,12 @@ func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp str
 			continue
 		}
 		found[s.Name] = true
-		r, err := verifyReader(ctx, s, tmp)
+		r, err := s.Kind.VerifyReader(ctx, s.Settings, s.Name, tmp)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("verify: sink %s: %w", s.Name, err))
 			continue
 		}
-		sys := schema.SystemFiles
-		if s.Type == "maxcompute" {
-			sys = schema.SystemMaxCompute
-		}
-		out = append(out, verify.Sink{Name: s.Name, Reader: r, System: sys})
+		out = append(out, verify.Sink{Name: s.Name, Reader: r, System: s.Kind.System})
 	}
 	for _, n := range only {
 		if !found[n] {
@@ -208,88 +199,30 @@ func verifySinks(ctx context.Context, cfg *config.Config, only []string, tmp str
 	return out, nil
 }
 
-// verifyReader returns the reader of one configured sink's ODS tables.
-func verifyReader(ctx context.Context, s config.Sink, tmp string) (verify.TargetReader, error) {
-	switch s.Type {
-	case "local":
-		return verify.NewLocalReader(s.Local.Dir), nil
-	case "s3":
-		return verify.NewS3Reader(ctx, *s.S3, tmp)
-	case "maxcompute":
-		mc := *s.MaxCompute
-		mc.EnsureDefaults()
-		acct, err := mcsink.NewAccount(mc)
-		if err != nil {
-			return nil, err
-		}
-		return verify.NewMaxComputeReader(verify.MaxComputeConfig{Endpoint: mc.Endpoint, TunnelEndpoint: mc.TunnelEndpoint,
-			Project: mc.Project, Schema: mc.Schema, Account: acct})
-	case "mysql":
-		my := *s.MySQL
-		my.EnsureDefaults()
-		pw, err := my.Secret()
-		if err != nil {
-			return nil, err
-		}
-		return verify.NewMySQLReader(ctx, verify.MySQLConfig{
-			Target:   mysql.Config{Addr: my.Addr, User: my.User, Password: pw, ConnectTimeout: my.ConnectTimeout},
-			Database: my.Database, CheckpointTable: my.CheckpointTable, Sink: s.Name})
+// verifyLine renders verify's progress for its terminal line.
+func verifyLine(p verify.Progress) string {
+	if p.Phase != "compare" {
+		return fmt.Sprintf("%s → %s: %s", p.Table, p.Sink, p.Phase)
 	}
-	return nil, fmt.Errorf("type %q cannot be verified", s.Type)
+	if p.EstimatedRows > 0 {
+		frac := min(float64(p.Rows)/float64(p.EstimatedRows), 1)
+		return fmt.Sprintf("%s → %s %s %3.0f%% %d/~%d rows, %d chunks", p.Table, p.Sink,
+			progress.Bar(frac, 30), frac*100, p.Rows, p.EstimatedRows, p.Chunks)
+	}
+	return fmt.Sprintf("%s → %s: %d rows, %d chunks", p.Table, p.Sink, p.Rows, p.Chunks)
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// progressBar draws one updating line on a terminal.
-type progressBar struct {
-	w     io.Writer
-	mu    sync.Mutex
-	last  time.Time
-	drawn bool
-}
-
-func (b *progressBar) update(p verify.Progress) {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if time.Since(b.last) < 150*time.Millisecond {
-		return
-	}
-	b.last = time.Now()
-	line := fmt.Sprintf("%s → %s: %s", p.Table, p.Sink, p.Phase)
-	if p.Phase == "compare" {
-		if p.EstimatedRows > 0 {
-			frac := min(float64(p.Rows)/float64(p.EstimatedRows), 1)
-			const width = 30
-			n := int(frac * width)
-			line = fmt.Sprintf("%s → %s [%s%s] %3.0f%% %d/~%d rows, %d chunks", p.Table, p.Sink,
-				strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, p.Rows, p.EstimatedRows, p.Chunks)
-		} else {
-			line = fmt.Sprintf("%s → %s: %d rows, %d chunks", p.Table, p.Sink, p.Rows, p.Chunks)
+// sqlSource returns the MySQL-protocol server verify compares against:
+// source.mysql, or the TiDB of source.tidb; ok is false for other sources.
+func sqlSource(cfg *config.Config) (c mysql.Config, ok bool, err error) {
+	switch sc := cfg.Source.Settings.(type) {
+	case *mysql.Config:
+		return *sc, true, nil
+	case *tidb.KindConfig:
+		if sc.TiDB != nil {
+			c, err = sc.TiDB.SQLSource()
+			return c, err == nil, err
 		}
 	}
-	fmt.Fprintf(b.w, "\r\033[K%s", line)
-	b.drawn = true
-}
-
-func (b *progressBar) clear() {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.drawn {
-		fmt.Fprint(b.w, "\r\033[K")
-		b.drawn = false
-	}
+	return mysql.Config{}, false, nil
 }

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/odsync/odsync/config"
 )
 
 func TestVerifyUsage(t *testing.T) {
@@ -83,7 +81,7 @@ sinks:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,11 +61,14 @@ const SeqHeader = "odsync-seq"
 
 // Sink publishes batches to Kafka.
 type Sink struct {
-	cfg     Config
-	cl      *kgo.Client
-	lg      *slog.Logger
-	pattern *regexp.Regexp
-	hash    kgo.Partitioner
+	cfg      Config
+	opts     []kgo.Opt
+	started  sync.Once
+	startErr error
+	cl       *kgo.Client // created by Start
+	lg       *slog.Logger
+	pattern  *regexp.Regexp
+	hash     kgo.Partitioner
 
 	writeMu sync.Mutex // one Write at a time: per-partition order
 	arena   []byte
@@ -135,18 +138,30 @@ func New(cfg Config, lg *slog.Logger) (*Sink, error) {
 	default:
 		opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka sink: %w", err)
-	}
-	s := &Sink{cfg: cfg, cl: cl, lg: lg, pattern: cfg.topicPattern(), hash: kgo.StickyKeyPartitioner(nil),
+	s := &Sink{cfg: cfg, opts: opts, lg: lg, pattern: cfg.topicPattern(), hash: kgo.StickyKeyPartitioner(nil),
 		topics: map[string]*topicInfo{}, stop: make(chan struct{}), done: make(chan struct{})}
-	if cfg.Format == FormatOdsync {
-		go s.watermarks()
-	} else {
-		close(s.done)
-	}
 	return s, nil
+}
+
+// Start creates the client (it runs goroutines) and starts the watermark
+// loop of the odsync format (sink.Starter: New starts no goroutines).
+// Write and Close start them too when a caller skipped Start.
+func (s *Sink) Start(context.Context) error {
+	s.started.Do(func() {
+		cl, err := kgo.NewClient(s.opts...)
+		if err != nil {
+			s.startErr = fmt.Errorf("kafka sink: %w", err)
+			close(s.done)
+			return
+		}
+		s.cl = cl
+		if s.cfg.Format == FormatOdsync {
+			go s.watermarks()
+		} else {
+			close(s.done)
+		}
+	})
+	return s.startErr
 }
 
 // saslMechanism builds the franz-go mechanism of the source's sasl keys.
@@ -166,6 +181,9 @@ func saslMechanism(c kcapture.SASLConfig) (sasl.Mechanism, error) {
 
 // Write publishes a batch and returns when Kafka acknowledged every record.
 func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProduceTimeout)
@@ -522,6 +540,9 @@ func (s *Sink) Health() sink.Health {
 func (s *Sink) Close(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return nil
+	}
+	if err := s.Start(ctx); err != nil {
+		return nil // nothing was written
 	}
 	close(s.stop)
 	select {

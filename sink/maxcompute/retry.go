@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/sink"
 )
 
@@ -133,8 +133,8 @@ type retryOpts struct {
 // retry runs op until it succeeds, fails permanently, runs out of
 // attempts (transient failures) or of SchemaWait, or ctx ends.
 func (s *Sink) retry(ctx context.Context, o retryOpts, op func() error) error {
-	bo := newBackoff(s.cfg.MaxBackoff)
-	throttle := newBackoff(s.cfg.ThrottleMaxBackoff)
+	bo := backoff.New(100*time.Millisecond, s.cfg.MaxBackoff)
+	throttle := backoff.New(100*time.Millisecond, s.cfg.ThrottleMaxBackoff)
 	var staleSince time.Time
 	for attempt := 1; ; {
 		err := op()
@@ -157,7 +157,7 @@ func (s *Sink) retry(ctx context.Context, o retryOpts, op func() error) error {
 			s.retries.failed(err, false)
 			return err
 		case failThrottled:
-			wait = max(throttle.next(), after)
+			wait = max(throttle.Next(), after)
 			s.retries.failed(err, true)
 			s.lg.Warn("maxcompute: throttled; retrying", append(o.log, "what", o.what, "backoff", wait, "err", err)...)
 		case failSchemaStale:
@@ -168,7 +168,7 @@ func (s *Sink) retry(ctx context.Context, o retryOpts, op func() error) error {
 				s.retries.failed(err, false)
 				return fmt.Errorf("%s: the altered schema was not visible after %s: %w", o.what, s.cfg.SchemaWait, err)
 			}
-			wait = bo.next()
+			wait = bo.Next()
 			s.retries.failed(err, false)
 			s.lg.Info("maxcompute: waiting for the altered schema to become visible", append(o.log, "what", o.what, "waited", time.Since(staleSince).Round(time.Millisecond), "err", err)...)
 		default:
@@ -176,7 +176,7 @@ func (s *Sink) retry(ctx context.Context, o retryOpts, op func() error) error {
 			if attempt >= s.cfg.MaxAttempts {
 				return fmt.Errorf("%s: not done after %d attempts: %w", o.what, attempt, err)
 			}
-			wait = bo.next()
+			wait = bo.Next()
 			if attempt == 1 && o.quick != nil && o.quick(err) {
 				wait = 0
 			}
@@ -189,21 +189,6 @@ func (s *Sink) retry(ctx context.Context, o retryOpts, op func() error) error {
 		case <-time.After(wait):
 		}
 	}
-}
-
-// backoff is exponential with jitter, from 100ms (or the cap, if lower).
-type backoff struct {
-	cur, cap time.Duration
-}
-
-func newBackoff(cap time.Duration) *backoff {
-	return &backoff{cur: min(100*time.Millisecond, cap), cap: cap}
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.cur
-	b.cur = min(b.cur*2, b.cap)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
 // Health implements sink.HealthReporter: failures of requests still being

@@ -60,9 +60,10 @@ type Sink struct {
 	codec *codec
 	prog  *progressBook
 
-	ctx    context.Context // background work (flushes); canceled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx     context.Context // background work (flushes); canceled by Close
+	cancel  context.CancelFunc
+	started sync.Once
+	wg      sync.WaitGroup
 
 	tunMu sync.Mutex
 	tun   *tunnelClient
@@ -146,14 +147,23 @@ func New(cfg Config, mapper *schema.Mapper, store Store, logger *slog.Logger) (*
 		return nil, fmt.Errorf("maxcompute: %w", err)
 	}
 	s.merge = newMerger(s)
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.ticker() }()
-	go func() { defer s.wg.Done(); s.bulkLoop() }()
-	if cfg.Merge.Schedule {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.merge.run(ctx) }()
-	}
 	return s, nil
+}
+
+// Start starts the flush timer, the bulk commit loop and the scheduled
+// merge (sink.Starter); they run until Close. Write and Close start them
+// too when a caller skipped Start.
+func (s *Sink) Start(context.Context) error {
+	s.started.Do(func() {
+		s.wg.Add(2)
+		go func() { defer s.wg.Done(); s.ticker() }()
+		go func() { defer s.wg.Done(); s.bulkLoop() }()
+		if s.cfg.Merge.Schedule {
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); s.merge.run(s.ctx) }()
+		}
+	})
+	return nil
 }
 
 // tunnel returns the Tunnel client, discovering the endpoint on first use.
@@ -565,6 +575,7 @@ type writeState struct {
 // nil only when all of them are stored; errors wrapping sink.ErrPermanent
 // name the table, position and cause of a row that can never be written.
 func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
+	_ = s.Start(ctx)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -706,6 +717,7 @@ func (s *Sink) ticker() {
 // releases connections. Rows not flushed when ctx ends were not
 // acknowledged, so they are written again after the restart.
 func (s *Sink) Close(ctx context.Context) error {
+	_ = s.Start(ctx) // what a previous run left drains too
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -38,6 +38,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,13 +55,15 @@ import (
 
 // Sink applies batches to a MySQL-protocol database.
 type Sink struct {
-	cfg    Config
-	name   string
-	db     *sql.DB
-	mapper *schema.Mapper
-	lg     *slog.Logger
-	ckDB   string
-	ckName string
+	cfg     Config
+	name    string
+	conn    driver.Connector
+	started sync.Once
+	db      *sql.DB // opened by Start
+	mapper  *schema.Mapper
+	lg      *slog.Logger
+	ckDB    string
+	ckName  string
 
 	mu      sync.Mutex // one Write at a time
 	ready   bool       // checkpoint table exists
@@ -87,21 +90,37 @@ func New(cfg Config, name string, mapper *schema.Mapper, lg *slog.Logger) (*Sink
 	if err != nil {
 		return nil, fmt.Errorf("mysql sink %s: %w", name, err)
 	}
-	db := sql.OpenDB(conn)
-	db.SetMaxOpenConns(cfg.MaxOpenConns)
-	db.SetMaxIdleConns(cfg.MaxOpenConns)
-	db.SetConnMaxLifetime(time.Hour)
-	db.SetConnMaxIdleTime(5 * time.Minute)
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	ckDB, ckName, _ := strings.Cut(cfg.CheckpointTable, ".")
-	return &Sink{cfg: cfg, name: name, db: db, mapper: mapper, lg: lg, ckDB: ckDB, ckName: ckName,
+	return &Sink{cfg: cfg, name: name, conn: conn, mapper: mapper, lg: lg, ckDB: ckDB, ckName: ckName,
 		tables: map[event.TableID]*target{}}, nil
 }
 
+// Start opens the connection pool (sink.Starter: New starts no
+// goroutines, and database/sql's pool runs one). Write and Applied start
+// it too when a caller skipped Start.
+func (s *Sink) Start(context.Context) error {
+	s.started.Do(func() {
+		db := sql.OpenDB(s.conn)
+		db.SetMaxOpenConns(s.cfg.MaxOpenConns)
+		db.SetMaxIdleConns(s.cfg.MaxOpenConns)
+		db.SetConnMaxLifetime(time.Hour)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		s.db = db
+	})
+	return nil
+}
+
 // Close closes the connection pool.
-func (s *Sink) Close(ctx context.Context) error { return s.db.Close() }
+func (s *Sink) Close(ctx context.Context) error {
+	s.started.Do(func() {}) // a pool opened later would leak
+	if s.db == nil {
+		return nil
+	}
+	return s.db.Close()
+}
 
 // Health reports the sink's failures (sink.HealthReporter). Writes are
 // synchronous: a nil Write error means committed.
@@ -132,6 +151,10 @@ func (s *Sink) record(err error) {
 // pipeline's retry loop; those that retrying cannot fix (rejected values,
 // permissions, schema conflicts) are marked sink.ErrPermanent.
 func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
+	_ = s.Start(ctx)
+	if s.db == nil {
+		return fmt.Errorf("mysql sink %s: closed", s.name)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.write(ctx, b)
@@ -218,6 +241,10 @@ func (s *Sink) createCheckpointTable(ctx context.Context) error {
 
 // Applied returns the last sequence number applied by this sink (0: none).
 func (s *Sink) Applied(ctx context.Context) (uint64, error) {
+	_ = s.Start(ctx)
+	if s.db == nil {
+		return 0, fmt.Errorf("mysql sink %s: closed", s.name)
+	}
 	seq, _, err := s.checkpoint(ctx)
 	return seq, err
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink"
@@ -281,11 +282,11 @@ func (s *Sink) publisher(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil {
 				s.pubAttempts++
-				backoff := min(time.Duration(float64(200*time.Millisecond)*pow2(s.pubAttempts-1)), s.cfg.MaxBackoff)
-				s.pubRetryAt = time.Now().Add(backoff)
+				wait := backoff.Attempt(s.pubAttempts, 200*time.Millisecond, s.cfg.MaxBackoff)
+				s.pubRetryAt = time.Now().Add(wait)
 				s.lastErr = err
 				s.lg.Warn("s3 sink: publishing a schema change failed; retrying", "table", p.Table,
-					"layout", hex16(p.Layout), "attempt", s.pubAttempts, "backoff", backoff, "err", err)
+					"layout", hex16(p.Layout), "attempt", s.pubAttempts, "backoff", wait, "err", err)
 			}
 		} else {
 			s.pubAttempts = 0

@@ -223,16 +223,19 @@ type Sink struct {
 	partSec int64
 	part    string
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed bool
+	bg      context.Context // background work (uploads, timers); canceled by Close
+	cancel  context.CancelFunc
+	bgStart sync.Once
+	wg      sync.WaitGroup
+	closed  bool
 }
 
 var _ sink.Acker = (*Sink)(nil)
 
 // New returns a sink for a validated config (defaults are applied to a
-// copy). It makes no S3 request; uploads started by a previous run are
-// checked at the first WriteAck.
+// copy). It makes no S3 request and starts no goroutines; uploads started
+// by a previous run are checked at the first WriteAck, and Start starts
+// the background work.
 func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate("s3"); err != nil {
@@ -251,7 +254,7 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 		progress: make(chan struct{}), schemaDone: map[string]bool{}, reconciled: map[string]bool{}, unverified: map[string]bool{},
 		resolved: map[*event.Table]*schema.Target{}, open: map[spoolKey]*object{}, byFirst: map[uint64]*object{},
 		layouts: map[uint64]*layout{}, lvCache: map[*schema.Target]uint64{}, skip: map[spoolKey][]upRange{},
-		inProgress: map[uint64]bool{}, retryAt: map[uint64]time.Time{}, attempts: map[uint64]int{}, cancel: cancel,
+		inProgress: map[uint64]bool{}, retryAt: map[uint64]time.Time{}, attempts: map[uint64]int{}, bg: ctx, cancel: cancel,
 		lastWrite: time.Now()}
 	sf, err := s.openDir()
 	if err != nil {
@@ -262,14 +265,23 @@ func New(cfg Config, mapper *schema.Mapper, logger *slog.Logger) (*Sink, error) 
 	if n := len(s.recover); n > 0 {
 		s.lg.Info("s3 sink: objects uploaded by the last run are checked before the log is replayed", "objects", n)
 	}
-	for i := 0; i < cfg.Uploads; i++ {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.uploader(ctx) }()
-	}
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.ticker(ctx) }()
-	go func() { defer s.wg.Done(); s.publisher(ctx) }()
 	return s, nil
+}
+
+// Start starts the uploaders, the roll timer and the schema publisher
+// (sink.Starter); they run until Close. WriteAck, Write and Close start
+// them too when a caller skipped Start.
+func (s *Sink) Start(context.Context) error {
+	s.bgStart.Do(func() {
+		for i := 0; i < s.cfg.Uploads; i++ {
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); s.uploader(s.bg) }()
+		}
+		s.wg.Add(2)
+		go func() { defer s.wg.Done(); s.ticker(s.bg) }()
+		go func() { defer s.wg.Done(); s.publisher(s.bg) }()
+	})
+	return nil
 }
 
 // signal wakes everyone waiting for progress. Called with s.mu held.
@@ -316,6 +328,7 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 // WriteAck encodes the rows of a batch into the open files and calls ack
 // once they are all uploaded (see the package comment). ack may be nil.
 func (s *Sink) WriteAck(ctx context.Context, b *sink.Batch, ack sink.AckFunc) error {
+	_ = s.Start(ctx)
 	s.mu.Lock()
 	s.writers++
 	s.lastWrite = time.Now()
@@ -775,6 +788,7 @@ func (s *Sink) ticker(ctx context.Context) {
 // waits (within ctx) for the uploads; what is not uploaded is not
 // acknowledged, and the log hands it out again at the next start.
 func (s *Sink) Close(ctx context.Context) error {
+	_ = s.Start(ctx) // uploads queued by a previous run drain too
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

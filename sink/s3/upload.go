@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/sink"
 	"github.com/odsync/odsync/sink/odsfile"
 )
@@ -115,18 +116,11 @@ func (s *Sink) release(o *object, err error) {
 	s.retries++
 	n := s.attempts[first] + 1
 	s.attempts[first] = n
-	backoff := min(time.Duration(float64(200*time.Millisecond)*pow2(n-1)), s.cfg.MaxBackoff)
-	s.retryAt[first] = time.Now().Add(backoff)
+	wait := backoff.Attempt(n, 200*time.Millisecond, s.cfg.MaxBackoff)
+	s.retryAt[first] = time.Now().Add(wait)
 	s.lg.Warn("s3 sink: upload failed; retrying", "table", o.Table, "partition", o.Part,
-		"first_seq", o.FirstSeq, "last_seq", o.LastSeq, "attempt", n, "backoff", backoff, "err", err)
+		"first_seq", o.FirstSeq, "last_seq", o.LastSeq, "attempt", n, "backoff", wait, "err", err)
 	s.signal()
-}
-
-func pow2(n int) float64 {
-	if n > 30 {
-		n = 30
-	}
-	return float64(uint64(1) << uint(n))
 }
 
 // done records an uploaded file and acknowledges what it completes.

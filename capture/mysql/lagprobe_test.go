@@ -1,4 +1,4 @@
-package binloglag
+package mysql
 
 import (
 	"context"
@@ -81,7 +81,7 @@ func TestProbe(t *testing.T) {
 	exec(t, db, "CREATE DATABASE p", "CREATE TABLE p.t (id INT PRIMARY KEY, v VARCHAR(100))")
 
 	var c cp
-	p, err := New(Config{Addr: srv.Addr(), User: "root", Timeout: 5 * time.Second}, c.get)
+	p, err := NewLagProbe(LagProbeConfig{Addr: srv.Addr(), User: "root", Timeout: 5 * time.Second}, c.get)
 	if err != nil {
 		t.Fatal(err)
 	}

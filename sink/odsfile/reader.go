@@ -1,4 +1,4 @@
-package verify
+package odsfile
 
 import (
 	"bufio"
@@ -18,29 +18,41 @@ import (
 	"github.com/odsync/odsync/schema"
 )
 
-// The decoders read ODS files (package odsfile's JSON lines, CSV and
-// Parquet) back into target values: for each column of the target layout,
+// The readers read ODS files (this package's JSON lines, CSV and Parquet)
+// back into target values, as odsync verify does: for each column of the target layout,
 // the event.Value kind schema.Target.Row produces for the column's Kind
 // (see schema.Kind). Values that do not parse as their column's kind are
 // kept as text (event.String), as Row writes values it cannot convert.
 // Columns a file lacks (older layouts) are NULL.
 
-// rowDecoder decodes rows for one target layout.
-type rowDecoder struct {
+// RowReader decodes the rows of ODS files written for one target layout
+// (the readers of the writers of this package).
+type RowReader struct {
 	t      *schema.Target
 	byName map[string]int
 	row    []event.Value
 }
 
-func newRowDecoder(t *schema.Target) *rowDecoder {
-	d := &rowDecoder{t: t, byName: make(map[string]int, len(t.Columns))}
+// NewRowReader returns a reader of rows of layout t.
+func NewRowReader(t *schema.Target) *RowReader {
+	d := &RowReader{t: t, byName: make(map[string]int, len(t.Columns))}
 	for i := range t.Columns {
 		d.byName[t.Columns[i].Name] = i
 	}
 	return d
 }
 
-func (d *rowDecoder) reset() []event.Value {
+// Column returns the index of the layout's column name, or -1.
+func (d *RowReader) Column(name string) int {
+	if i, ok := d.byName[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// Row returns the reader's row buffer, every value NULL, for a decoder of
+// another format (a MaxCompute download) to fill.
+func (d *RowReader) Row() []event.Value {
 	if cap(d.row) < len(d.t.Columns) {
 		d.row = make([]event.Value, len(d.t.Columns))
 	}
@@ -51,9 +63,9 @@ func (d *rowDecoder) reset() []event.Value {
 	return d.row
 }
 
-// fromText converts the text of a value (JSON string or number, CSV field)
+// FromText converts the text of a value (JSON string or number, CSV field)
 // to the target value of column c.
-func fromText(c *schema.TargetColumn, s string) event.Value {
+func FromText(c *schema.TargetColumn, s string) event.Value {
 	switch c.Kind {
 	case schema.KindBoolean:
 		switch strings.ToLower(s) {
@@ -75,7 +87,7 @@ func fromText(c *schema.TargetColumn, s string) event.Value {
 			return event.Float64(f)
 		}
 	case schema.KindDecimal:
-		if _, ok := normalizeDecimal(s, c.Scale); ok {
+		if _, ok := NormalizeDecimal(s, c.Scale); ok {
 			return event.Decimal(s)
 		}
 	case schema.KindString, schema.KindStringArray:
@@ -87,15 +99,15 @@ func fromText(c *schema.TargetColumn, s string) event.Value {
 			return event.Bytes(b)
 		}
 	case schema.KindDate:
-		if y, mo, d, _, _, _, _, ok := parseCivil(s); ok && len(s) == 10 && mo != 0 && d != 0 {
+		if y, mo, d, _, _, _, _, ok := ParseCivil(s); ok && len(s) == 10 && mo != 0 && d != 0 {
 			return event.Date(y, mo, d)
 		}
 	case schema.KindDateTime, schema.KindTimestamp:
-		if y, mo, d, h, mi, sec, us, ok := parseCivil(s); ok && mo != 0 && d != 0 {
-			return event.TimestampMicros(civilMicros(y, mo, d, h, mi, sec, us))
+		if y, mo, d, h, mi, sec, us, ok := ParseCivil(s); ok && mo != 0 && d != 0 {
+			return event.TimestampMicros(CivilMicros(y, mo, d, h, mi, sec, us))
 		}
 	case schema.KindTimestampNTZ:
-		if y, mo, d, h, mi, sec, us, ok := parseCivil(s); ok && mo != 0 && d != 0 {
+		if y, mo, d, h, mi, sec, us, ok := ParseCivil(s); ok && mo != 0 && d != 0 {
 			return event.DateTime(y, mo, d, h, mi, sec, us)
 		}
 	}
@@ -104,14 +116,14 @@ func fromText(c *schema.TargetColumn, s string) event.Value {
 
 // decodeJSONLines reads JSON-lines rows and calls fn with each, aligned
 // with the target's columns. fn must not keep the slice.
-func (d *rowDecoder) decodeJSONLines(r io.Reader, fn func([]event.Value) error) error {
+func (d *RowReader) ReadJSONLines(r io.Reader, fn func([]event.Value) error) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	line := 0
 	for {
 		b, err := readLine(br)
 		if len(b) > 0 {
 			line++
-			row := d.reset()
+			row := d.Row()
 			if perr := d.parseJSONObject(b, row); perr != nil {
 				return fmt.Errorf("line %d: %w", line, perr)
 			}
@@ -150,7 +162,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 
 // parseJSONObject parses one flat JSON object of scalars (what odsfile's
 // JSON-lines encoder writes) into row.
-func (d *rowDecoder) parseJSONObject(b []byte, row []event.Value) error {
+func (d *RowReader) parseJSONObject(b []byte, row []event.Value) error {
 	p := jsonParser{b: b}
 	p.ws()
 	if !p.eat('{') {
@@ -181,12 +193,12 @@ func (d *rowDecoder) parseJSONObject(b []byte, row []event.Value) error {
 				row[i] = event.Null
 			case jsonBool:
 				if d.t.Columns[i].Kind == schema.KindBoolean {
-					row[i] = fromText(&d.t.Columns[i], text)
+					row[i] = FromText(&d.t.Columns[i], text)
 				} else {
 					row[i] = event.String(text)
 				}
 			default:
-				row[i] = fromText(&d.t.Columns[i], text)
+				row[i] = FromText(&d.t.Columns[i], text)
 			}
 		}
 		p.ws()
@@ -344,7 +356,7 @@ func (p *jsonParser) hex4() (rune, bool) {
 // backslash escapes; an empty unquoted field is NULL). With a header line
 // (recognised by its first field, "_op"), columns are matched by name;
 // without, by position in the target layout.
-func (d *rowDecoder) decodeCSV(r io.Reader, fn func([]event.Value) error) error {
+func (d *RowReader) ReadCSV(r io.Reader, fn func([]event.Value) error) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var fields []csvField
 	var mapping []int
@@ -369,7 +381,7 @@ func (d *rowDecoder) decodeCSV(r io.Reader, fn func([]event.Value) error) error 
 				mapping[i] = j
 			}
 		} else {
-			row := d.reset()
+			row := d.Row()
 			for i, f := range fields {
 				j := i
 				if mapping != nil {
@@ -385,7 +397,7 @@ func (d *rowDecoder) decodeCSV(r io.Reader, fn func([]event.Value) error) error 
 					row[j] = event.Null
 					continue
 				}
-				row[j] = fromText(&d.t.Columns[j], f.text)
+				row[j] = FromText(&d.t.Columns[j], f.text)
 			}
 			if err := fn(row); err != nil {
 				return err
@@ -459,7 +471,7 @@ func readCSVRecord(br *bufio.Reader, fields []csvField) ([]csvField, error) {
 
 // decodeParquet reads a Parquet file written by odsfile (one leaf column
 // per field, in the target's column order; SET as a LIST of strings).
-func (d *rowDecoder) decodeParquet(ra io.ReaderAt, size int64, fn func([]event.Value) error) error {
+func (d *RowReader) ReadParquet(ra io.ReaderAt, size int64, fn func([]event.Value) error) error {
 	f, err := parquet.OpenFile(ra, size)
 	if err != nil {
 		return err
@@ -481,7 +493,7 @@ func (d *rowDecoder) decodeParquet(ra io.ReaderAt, size int64, fn func([]event.V
 		for {
 			n, rerr := rows.ReadRows(buf)
 			for _, pr := range buf[:n] {
-				row := d.reset()
+				row := d.Row()
 				for i := range lists {
 					lists[i] = lists[i][:0]
 					listNull[i] = false

@@ -1,19 +1,4 @@
-// Package binloglag measures how far odsync's log is behind a MySQL or
-// MariaDB server without waiting for traffic: it compares the checkpoint
-// stored in the log with the server's current binlog position (SHOW MASTER
-// STATUS / SHOW BINARY LOG STATUS) over its own small connection, and so
-// also tells whether the server is reachable. It implements
-// telemetry.SourceProbe.
-//
-// Bytes behind are the binlog bytes from the checkpoint to the server's
-// position, across files (SHOW BINARY LOGS); bytes that hold no transaction
-// (a rotation or FLUSH LOGS on an idle server) do not count. Seconds behind
-// are measured against odsync's own clock: a server position seen beyond
-// the checkpoint and still not reached at the next probe means the capture
-// is behind, by at least the time since it was first seen and at most the
-// age of the checkpoint's last commit; the larger is reported (like
-// Seconds_Behind_Master). A lag shorter than the probe interval reads 0.
-package binloglag
+package mysql
 
 import (
 	"context"
@@ -32,8 +17,8 @@ import (
 	"github.com/odsync/odsync/telemetry"
 )
 
-// Config says how to reach the server (the capture's own settings).
-type Config struct {
+// LagProbeConfig says how to reach the server (the capture's own settings).
+type LagProbeConfig struct {
 	Addr     string
 	User     string
 	Password string
@@ -51,8 +36,22 @@ func (d driverLogger) Print(v ...any) {
 	d.lg.Debug("binlog lag probe: mysql driver", "msg", fmt.Sprint(v...))
 }
 
-// Probe implements telemetry.SourceProbe for MySQL and MariaDB.
-type Probe struct {
+// LagProbe measures how far odsync's log is behind a MySQL or
+// MariaDB server without waiting for traffic: it compares the checkpoint
+// stored in the log with the server's current binlog position (SHOW MASTER
+// STATUS / SHOW BINARY LOG STATUS) over its own small connection, and so
+// also tells whether the server is reachable. It implements
+// telemetry.SourceProbe.
+//
+// Bytes behind are the binlog bytes from the checkpoint to the server's
+// position, across files (SHOW BINARY LOGS); bytes that hold no transaction
+// (a rotation or FLUSH LOGS on an idle server) do not count. Seconds behind
+// are measured against odsync's own clock: a server position seen beyond
+// the checkpoint and still not reached at the next probe means the capture
+// is behind, by at least the time since it was first seen and at most the
+// age of the checkpoint's last commit; the larger is reported (like
+// Seconds_Behind_Master). A lag shorter than the probe interval reads 0.
+type LagProbe struct {
 	db         *sql.DB
 	checkpoint func() []byte
 	now        func() time.Time
@@ -76,18 +75,10 @@ type seenPos struct {
 	when time.Time
 }
 
-// checkpoint is the part of the MySQL capture's stored checkpoint the probe
-// needs (capture/mysql.Checkpoint, JSON).
-type checkpoint struct {
-	File    string `json:"file"`
-	Pos     uint64 `json:"pos"`
-	GTIDSet string `json:"gtid_set"`
-	Time    int64  `json:"time"`
-}
-
-// New returns a probe. checkpoint returns the log's stored checkpoint
-// (offsets.Log.Checkpoint); nil before the first append.
-func New(cfg Config, checkpoint func() []byte) (*Probe, error) {
+// NewLagProbe returns a probe. checkpoint returns the log's stored
+// checkpoint (offsets.Log.Checkpoint); nil before the first append. It
+// makes no connection until Lag.
+func NewLagProbe(cfg LagProbeConfig, checkpoint func() []byte) (*LagProbe, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -105,17 +96,17 @@ func New(cfg Config, checkpoint func() []byte) (*Probe, error) {
 	dc.Logger = driverLogger{cfg.Logger}
 	conn, err := driver.NewConnector(dc)
 	if err != nil {
-		return nil, fmt.Errorf("binloglag: %w", err)
+		return nil, fmt.Errorf("mysql lag probe: %w", err)
 	}
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(10 * time.Minute)
-	return &Probe{db: db, checkpoint: checkpoint, now: time.Now}, nil
+	return &LagProbe{db: db, checkpoint: checkpoint, now: time.Now}, nil
 }
 
 // Close closes the probe's connection.
-func (p *Probe) Close() error {
+func (p *LagProbe) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
@@ -123,12 +114,12 @@ func (p *Probe) Close() error {
 }
 
 // Lag implements telemetry.SourceProbe.
-func (p *Probe) Lag(ctx context.Context) (telemetry.SourceLag, error) {
+func (p *LagProbe) Lag(ctx context.Context) (telemetry.SourceLag, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := telemetry.SourceLag{BytesBehind: -1, MessagesBehind: -1, WatermarkAge: -1}
 	if p.closed {
-		return out, errors.New("binloglag: closed")
+		return out, errors.New("mysql lag probe: closed")
 	}
 	server, err := p.serverPos(ctx)
 	if err != nil {
@@ -138,13 +129,13 @@ func (p *Probe) Lag(ctx context.Context) (telemetry.SourceLag, error) {
 	out.Connected = true
 	out.SourcePosition = fmt.Sprintf("%s:%d", server.file, server.pos)
 
-	var cp checkpoint
+	var cp Checkpoint
 	var at filePos
 	if raw := p.checkpoint(); raw != nil {
 		if err := json.Unmarshal(raw, &cp); err != nil {
-			return out, fmt.Errorf("binloglag: the log's checkpoint is not a MySQL checkpoint: %v", err)
+			return out, fmt.Errorf("mysql lag probe: the log's checkpoint is not a MySQL checkpoint: %v", err)
 		}
-		at = filePos{cp.File, cp.Pos}
+		at = filePos{cp.File, uint64(cp.Pos)}
 		out.Position = at.String()
 		if cp.GTIDSet != "" {
 			out.Position += " gtid=" + cp.GTIDSet
@@ -162,7 +153,7 @@ func (p *Probe) Lag(ctx context.Context) (telemetry.SourceLag, error) {
 	}
 	if at.file == "" {
 		// A GTID-only checkpoint: no byte distance.
-		out.SecondsBehind = p.seconds(now, at, server, cp.Time, false)
+		out.SecondsBehind = p.seconds(now, at, server, int64(cp.Time), false)
 		return out, nil
 	}
 	bytes, err := p.distance(ctx, at, server)
@@ -183,7 +174,7 @@ func (p *Probe) Lag(ctx context.Context) (telemetry.SourceLag, error) {
 		}
 	}
 	out.BytesBehind = bytes
-	out.SecondsBehind = p.seconds(now, at, server, cp.Time, bytes > 0)
+	out.SecondsBehind = p.seconds(now, at, server, int64(cp.Time), bytes > 0)
 	return out, nil
 }
 
@@ -219,7 +210,7 @@ func fileIndex(name string) (uint64, bool) {
 // track records the server position while it is beyond the checkpoint and
 // reports whether the oldest unreached position was seen at an earlier
 // probe (the capture has been behind for at least one probe interval).
-func (p *Probe) track(now time.Time, at, server filePos, behind bool) bool {
+func (p *LagProbe) track(now time.Time, at, server filePos, behind bool) bool {
 	keep := p.seen[:0]
 	for _, s := range p.seen {
 		if before(at, s.at) {
@@ -237,7 +228,7 @@ func (p *Probe) track(now time.Time, at, server filePos, behind bool) bool {
 	return len(p.seen) > 0 && p.seen[0].when.Before(now)
 }
 
-func (p *Probe) seconds(now time.Time, at, server filePos, cpTime int64, behind bool) float64 {
+func (p *LagProbe) seconds(now time.Time, at, server filePos, cpTime int64, behind bool) float64 {
 	if !behind || len(p.seen) == 0 || !p.seen[0].when.Before(now) {
 		return 0
 	}
@@ -249,7 +240,7 @@ func (p *Probe) seconds(now time.Time, at, server filePos, cpTime int64, behind 
 }
 
 // serverPos returns the server's current binlog position.
-func (p *Probe) serverPos(ctx context.Context) (filePos, error) {
+func (p *LagProbe) serverPos(ctx context.Context) (filePos, error) {
 	stmts := []string{"SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"}
 	if p.status != "" {
 		stmts = []string{p.status}
@@ -263,23 +254,23 @@ func (p *Probe) serverPos(ctx context.Context) (filePos, error) {
 			if errors.As(err, &me) && me.Number == 1064 { // syntax: try the other spelling
 				continue
 			}
-			return filePos{}, fmt.Errorf("binloglag: %s: %w", stmt, err)
+			return filePos{}, fmt.Errorf("mysql lag probe: %s: %w", stmt, err)
 		}
 		m, err := firstRow(rows)
 		if err != nil {
-			return filePos{}, fmt.Errorf("binloglag: %s: %w", stmt, err)
+			return filePos{}, fmt.Errorf("mysql lag probe: %s: %w", stmt, err)
 		}
 		p.status = stmt
 		if m == nil {
-			return filePos{}, fmt.Errorf("binloglag: %s returned nothing: the binary log is off", stmt)
+			return filePos{}, fmt.Errorf("mysql lag probe: %s returned nothing: the binary log is off", stmt)
 		}
 		pos, err := strconv.ParseUint(m["position"], 10, 64)
 		if err != nil || m["file"] == "" {
-			return filePos{}, fmt.Errorf("binloglag: %s: unexpected File/Position %q/%q", stmt, m["file"], m["position"])
+			return filePos{}, fmt.Errorf("mysql lag probe: %s: unexpected File/Position %q/%q", stmt, m["file"], m["position"])
 		}
 		return filePos{m["file"], pos}, nil
 	}
-	return filePos{}, fmt.Errorf("binloglag: reading the binlog position: %w", lastErr)
+	return filePos{}, fmt.Errorf("mysql lag probe: reading the binlog position: %w", lastErr)
 }
 
 // firstRow reads the first row as lower-cased column name → text.
@@ -320,7 +311,7 @@ func readRows(rows *sql.Rows, limit int) ([]map[string]string, error) {
 }
 
 // distance returns the binlog bytes from at to server.
-func (p *Probe) distance(ctx context.Context, at, server filePos) (int64, error) {
+func (p *LagProbe) distance(ctx context.Context, at, server filePos) (int64, error) {
 	if !before(at, server) {
 		return 0, nil
 	}
@@ -329,12 +320,12 @@ func (p *Probe) distance(ctx context.Context, at, server filePos) (int64, error)
 	}
 	rows, err := p.db.QueryContext(ctx, "SHOW BINARY LOGS")
 	if err != nil {
-		return -1, fmt.Errorf("binloglag: SHOW BINARY LOGS: %w", err)
+		return -1, fmt.Errorf("mysql lag probe: SHOW BINARY LOGS: %w", err)
 	}
 	defer rows.Close()
 	logs, err := readRows(rows, 0)
 	if err != nil {
-		return -1, fmt.Errorf("binloglag: SHOW BINARY LOGS: %w", err)
+		return -1, fmt.Errorf("mysql lag probe: SHOW BINARY LOGS: %w", err)
 	}
 	var total int64
 	for _, l := range logs {
@@ -355,7 +346,7 @@ func (p *Probe) distance(ctx context.Context, at, server filePos) (int64, error)
 // noTransactions reports whether the binlog between at and server holds
 // only events that carry no transaction (rotation, format description,
 // GTID lists, binlog checkpoints).
-func (p *Probe) noTransactions(ctx context.Context, at, server filePos) (bool, error) {
+func (p *LagProbe) noTransactions(ctx context.Context, at, server filePos) (bool, error) {
 	files := []filePos{at}
 	if at.file != server.file {
 		rows, err := p.db.QueryContext(ctx, "SHOW BINARY LOGS")
