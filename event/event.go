@@ -120,7 +120,9 @@ func (e *Event) ODSSeq() uint64 {
 // MemSize approximates the memory an event holds: the Event, its row
 // images and their strings (a string shared by several events is counted
 // by each). Bounds on buffered events (capture queues, source buffers)
-// use it.
+// use it. It differs from ApproxSize on purpose: MemSize is the memory
+// held (Go headers included, ~1.7x ApproxSize for small rows), ApproxSize
+// the size of the output; a memory bound counted in ApproxSize undercounts.
 func (e *Event) MemSize() int64 {
 	const eventBytes, valueBytes = int(unsafe.Sizeof(Event{})), int(unsafe.Sizeof(Value{}))
 	n := int64(eventBytes + len(e.DDL) + len(e.Pos.File) + len(e.Pos.GTID))
@@ -136,7 +138,8 @@ func (e *Event) MemSize() int64 {
 // ApproxSize estimates the bytes an event takes, for byte budgets (batch
 // limits, the capture queue, transaction spilling) and byte counters: a
 // fixed overhead and the DDL text, plus a header and the payload of every
-// value. It is odsync's one event size estimate.
+// value. It is odsync's one estimate of an event's output size; the
+// memory an event holds is MemSize.
 func (e *Event) ApproxSize() int64 {
 	n := int64(64 + len(e.DDL))
 	for _, row := range [2][]Value{e.Before, e.After} {

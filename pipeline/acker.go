@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/odsync/odsync/backoff"
+	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/sink"
 )
 
@@ -92,7 +94,7 @@ func (w *worker) runAcker(ctx context.Context, a sink.Acker) error {
 // failed Write. It reports false when the worker must stop (ctx done, or
 // a permanent error, then recorded).
 func (w *worker) accept(ctx context.Context, a sink.Acker, b *sink.Batch) bool {
-	backoff := 100 * time.Millisecond
+	bo := backoff.New(100*time.Millisecond, 30*time.Second)
 	obs := w.p.opts.Observer
 	first, last := b.First, b.Last
 	var once bool
@@ -109,7 +111,7 @@ func (w *worker) accept(ctx context.Context, a sink.Acker, b *sink.Batch) bool {
 		switch {
 		case err == nil:
 			w.acked(&sink.Batch{First: first, Last: last})
-		case errors.Is(err, sink.ErrPermanent):
+		case errors.Is(err, event.ErrPermanent):
 			w.setErr(fmt.Errorf("batch %d..%d: %w", first, last, err))
 		default:
 			w.p.lg.Warn("sink refused an accepted batch", "sink", w.spec.Name, "first_seq", first, "last_seq", last, "err", err)
@@ -140,18 +142,16 @@ func (w *worker) accept(ctx context.Context, a sink.Acker, b *sink.Batch) bool {
 			return false
 		}
 		e := b.Events[0]
-		if errors.Is(err, sink.ErrPermanent) {
+		if errors.Is(err, event.ErrPermanent) {
 			w.setErr(fmt.Errorf("batch %d..%d (first table %s at %s): %w", b.First, b.Last, e.Source, e.Pos, err))
 			return false
 		}
+		wait := bo.Next()
 		w.p.lg.Warn("sink write failed; retrying", "sink", w.spec.Name, "first_seq", b.First, "last_seq", b.Last,
-			"table", e.Source.String(), "position", e.Pos.String(), "attempt", attempt, "backoff", backoff, "err", err)
-		select {
-		case <-ctx.Done():
+			"table", e.Source.String(), "position", e.Pos.String(), "attempt", attempt, "backoff", wait, "err", err)
+		if backoff.Wait(ctx, wait) != nil {
 			return false
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 		if w.failure() != nil {
 			return false
 		}

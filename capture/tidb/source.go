@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/capture/kafka"
 	cmysql "github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/capture/snapprogress"
@@ -154,9 +155,11 @@ func (s *Source) Close() error {
 // fatalError: retrying cannot fix it (the pipeline ends the run).
 type fatalError struct{ err error }
 
-func (e *fatalError) Error() string   { return e.err.Error() }
-func (e *fatalError) Unwrap() error   { return e.err }
-func (e *fatalError) Permanent() bool { return true }
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
+
+// Is makes the error permanent (event.ErrPermanent).
+func (e *fatalError) Is(target error) bool { return target == event.ErrPermanent }
 
 // Run snapshots (or resumes the snapshot) and then reads the changefeed,
 // until ctx is done (nil) or a failure.
@@ -200,7 +203,7 @@ func (s *Source) Run(ctx context.Context, from []byte, emit func(ctx context.Con
 	return src.Run(ctx, kafkaFrom, func(ctx context.Context, evs []event.Event, cp []byte) error {
 		// TiDB unreachable for a moment must not end the run: the Kafka
 		// consumer treats an emit error as permanent.
-		wait := time.Second
+		bo := backoff.New(time.Second, 16*time.Second)
 		for attempt := 1; ; attempt++ {
 			err := ref.refine(ctx, evs)
 			if err == nil {
@@ -209,13 +212,11 @@ func (s *Source) Run(ctx context.Context, from []byte, emit func(ctx context.Con
 			if attempt == 6 || ctx.Err() != nil {
 				return err
 			}
+			wait := bo.Next()
 			s.log.Warn("reading the TiDB schema of changefeed rows failed; retrying", "err", err, "backoff", wait)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(wait):
+			if err := backoff.Wait(ctx, wait); err != nil {
+				return err
 			}
-			wait *= 2
 		}
 		return emit(ctx, evs, cp)
 	})
