@@ -59,7 +59,7 @@ func TestNewSinkKindNeedsNoConfigChange(t *testing.T) {
 		t.Fatalf("sink %+v settings %+v", s, s.Settings)
 	}
 	_, err = Parse([]byte(head+"  - {name: abc, type: fake, fake: {depth: 1, bogus: 2}}\n  - {name: d, type: nope}\n"), env(nil), reg)
-	for _, want := range []string{"sinks[0].fake.bogus: unknown key", "sinks[0].fake.path: required", `sinks[1].type: "nope": want local, s3, maxcompute or fake`} {
+	for _, want := range []string{"sinks[0].fake.bogus: unknown key", "sinks[0].fake.path: required", `sinks[1].type: "nope": want local, s3, maxcompute, kafka, mysql or fake`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q: %v", want, err)
 		}

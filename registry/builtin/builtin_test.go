@@ -6,10 +6,10 @@ import "testing"
 // can be checked and verified.
 func TestRegistry(t *testing.T) {
 	r := Registry()
-	if got := r.SinkNames(); got != "local, s3 or maxcompute" {
+	if got := r.SinkNames(); got != "local, s3, maxcompute, kafka or mysql" {
 		t.Errorf("sinks: %s", got)
 	}
-	if got := r.SourceNames(); got != "mysql, ticdc or kafka" {
+	if got := r.SourceNames(); got != "mysql, ticdc, kafka or tidb" {
 		t.Errorf("sources: %s", got)
 	}
 	for _, k := range r.Sinks() {
