@@ -351,6 +351,7 @@ func Check(ctx context.Context, cfg Config) (string, error) {
 		return "", err
 	}
 	defer s.Close(ctx)
+	_ = s.Start(ctx)
 	var version string
 	if err := s.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		return "", fmt.Errorf("connect to %s as %s: %w", cfg.Addr, cfg.User, err)
