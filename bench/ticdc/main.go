@@ -1,6 +1,7 @@
 // Command ticdc benchmarks odsync's TiCDC/Kafka source end to end against
-// an in-process Kafka (franz-go's kfake, on 127.0.0.1) holding a simulated
-// canal-json changefeed (TiDB extension, watermarks to every partition):
+// a Kafka (franz-go's kfake, on 127.0.0.1, in a child process unless
+// -inproc) holding a simulated changefeed (canal-json with the TiDB
+// extension, or open-protocol; watermarks to every partition):
 //
 //   - raw fetch: kafka-go fetching every message of every partition, no
 //     decoding — the reference reader;
@@ -11,10 +12,13 @@
 //   - end to end: source → log → local sink (JSON lines), timed until the
 //     sink's cursor holds every row.
 //
-// The broker runs in this process and takes CPU too; the ratios to the raw
-// fetch in the same run are the figures that survive a noisy machine.
+// The phases run in alternating rounds and the medians are printed: rows/s,
+// rows per CPU-second of this process (the broker's CPU is not included)
+// and the peak RSS of each phase. The ratios to the raw fetch in the same
+// run are the figures that survive a noisy machine. See docs/benchmarks.md.
 //
-//	go run ./bench/ticdc -rows 500000 -partitions 6 -tables 8
+//	go run ./bench/ticdc -rows 300000 -partitions 6 -tables 8 -rounds 3
+//	go run ./bench/ticdc -rows 1000000 -phases e2e -rounds 1 -idle 10s
 package main
 
 import (
