@@ -3,11 +3,13 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/odsync/odsync/capture/mysql"
+	"github.com/odsync/odsync/capture/tidb"
 	"github.com/odsync/odsync/registry/builtin"
 	mysqlsink "github.com/odsync/odsync/sink/mysql"
 )
@@ -159,6 +161,48 @@ func TestMySQLSink(t *testing.T) {
 	for _, want := range []string{"sinks[1].mysql.user: required", "sinks[1].batch.in_flight: 4: a mysql sink applies batches in order"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err %v: want %q", err, want)
+		}
+	}
+}
+
+// TestTiDBSource: source.type tidb takes two keys of source (tidb, and the
+// changefeed's ticdc), is inferred when both are given, fills the
+// changefeed's TiDB DSN from the snapshot's, and is still one capture.
+func TestTiDBSource(t *testing.T) {
+	const sinks = `sinks:
+  - {name: files, local: {dir: /tmp/ods}}
+`
+	y := `state: {dir: /tmp/x}
+source:
+  tidb: {dsn: "root:${PW}@tcp(127.0.0.1:4000)/"}
+  ticdc: {brokers: ["127.0.0.1:9092"], topics: [cdc], protocol: canal-json}
+` + sinks
+	c, err := Parse([]byte(y), env(map[string]string{"PW": "tidbpw"}), builtin.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := c.Source.Settings.(*tidb.KindConfig)
+	if c.Source.Type != "tidb" || !ok || k.TiDB == nil || k.TiCDC == nil || k.TiCDC.TiDB.DSN != k.TiDB.DSN {
+		t.Fatalf("source %+v settings %+v", c.Source, c.Source.Settings)
+	}
+	if !slices.Contains(c.Source.Kind.Secrets(c.Source.Settings), "tidbpw") {
+		t.Errorf("the DSN's password is not a secret: %q", c.Source.Kind.Secrets(c.Source.Settings))
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"state: {dir: /tmp/x}\nsource:\n  type: tidb\n  ticdc: {brokers: [\"127.0.0.1:9092\"], topics: [cdc], protocol: canal-json}\n" + sinks,
+			"source.tidb: required when source.type is tidb"},
+		{"state: {dir: /tmp/x}\nsource:\n  tidb: {dsn: \"root@tcp(127.0.0.1:4000)/\"}\n" + sinks,
+			"source.ticdc: required when source.type is tidb"},
+		{"state: {dir: /tmp/x}\nsource:\n  tidb: {dsn: \"root@tcp(127.0.0.1:4000)/\"}\n  mysql: {addr: \"127.0.0.1:3306\"}\n" + sinks,
+			"source: set only one of mysql, ticdc, kafka and tidb"},
+		{"state: {dir: /tmp/x}\nsource:\n  type: tidb\n  tidb: {dsn: \"root@tcp(127.0.0.1:4000)/\", bogus: 1}\n  ticdc: {brokers: [\"127.0.0.1:9092\"], topics: [cdc], protocol: canal-json}\n" + sinks,
+			"source.tidb.bogus: unknown key"},
+		{"state: {dir: /tmp/x}\nsource:\n  mysql: {addr: \"127.0.0.1:3306\"}\nsinks:\n  - {name: k, kafka: {brokers: [\"127.0.0.1:9092\"], topic: t}, batch: {in_flight: 2}}\n",
+			"sinks[0].batch.in_flight: 2: a kafka sink writes one batch at a time"},
+	} {
+		_, err := Parse([]byte(tc.yaml), env(nil), builtin.Registry())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s\nerr %v, want %q", tc.yaml, err, tc.want)
 		}
 	}
 }
