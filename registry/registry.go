@@ -463,7 +463,7 @@ func (r *Registry) Sinks() []Sink { return r.sinks }
 // Sources returns the source kinds.
 func (r *Registry) Sources() []Source { return r.sources }
 
-// SinkNames lists the sink kinds for messages: "local, s3 or maxcompute".
+// SinkNames lists the sink kinds for messages: "local, s3, maxcompute, kafka or mysql".
 func (r *Registry) SinkNames() string {
 	var names []string
 	for _, k := range r.sinks {
@@ -472,7 +472,7 @@ func (r *Registry) SinkNames() string {
 	return orList(names)
 }
 
-// SourceNames lists the source kinds for messages: "mysql, ticdc or kafka".
+// SourceNames lists the source kinds for messages: "mysql, ticdc, kafka or tidb".
 func (r *Registry) SourceNames() string {
 	var names []string
 	for _, k := range r.sources {
