@@ -135,6 +135,7 @@ func (j *tableJob) sourceAggregate(ctx context.Context) (aggregate, Watermark, e
 		canon = j.sourceCanonRow(canon[:0], trow, img)
 		a.rows++
 		a.sum += rowHash(canon)
+		j.v.src.rowsRead++
 		if batch++; batch == 1000 {
 			if err := j.v.src.limit.wait(ctx, batch); err != nil {
 				return a, w, err

@@ -79,6 +79,15 @@ type TableResult struct {
 	Rounds    int         `json:"recheck_rounds"`
 	Columns   ColumnCheck `json:"columns"`
 	Diffs     DiffCounts  `json:"differences"`
+	// Checksum is how the chunks were compared: "rows" or "sql" (server
+	// checksums). SourceRowsRead counts the source rows transferred (first
+	// pass and re-checks); SourceKeysRead the chunk bounds read in the
+	// "sql" mode; RowChunks the chunks that mode compared row by row
+	// because their checksums differed.
+	Checksum       string `json:"checksum,omitempty"`
+	SourceRowsRead int64  `json:"source_rows_read"`
+	SourceKeysRead int64  `json:"source_keys_read,omitempty"`
+	RowChunks      int    `json:"row_chunks,omitempty"`
 	// SourceChecksum and TargetChecksum are the table's order-independent
 	// checksums (sum of the row hashes, hex) of the first pass.
 	SourceChecksum string `json:"source_checksum,omitempty"`

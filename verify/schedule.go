@@ -23,6 +23,10 @@ type ScheduleConfig struct {
 	Rate float64 `yaml:"rate"`
 	// ChunkSize is the source rows per chunk (default 1000).
 	ChunkSize int `yaml:"chunk_size"`
+	// Checksum is "rows" (default: every source row is read) or "sql"
+	// (the source server checksums each chunk; only chunks that differ
+	// are read row by row).
+	Checksum string `yaml:"checksum"`
 	// Pause between two tables (default 10s), so verification stays in the
 	// background.
 	Pause time.Duration `yaml:"pause"`
@@ -62,6 +66,9 @@ func (c ScheduleConfig) Validate(prefix string) error {
 	}
 	if c.Rate < 0 {
 		errs = append(errs, fmt.Errorf("%s.rate: %g: must not be negative", prefix, c.Rate))
+	}
+	if c.Checksum != "" && c.Checksum != ChecksumRows && c.Checksum != ChecksumSQL {
+		errs = append(errs, fmt.Errorf("%s.checksum: %q: want %s or %s", prefix, c.Checksum, ChecksumRows, ChecksumSQL))
 	}
 	if c.ChunkSize < 0 || c.ChunkSize > 1_000_000 {
 		errs = append(errs, fmt.Errorf("%s.chunk_size: %d: want 1..1000000", prefix, c.ChunkSize))
@@ -150,7 +157,7 @@ func (s *Scheduler) pass(ctx context.Context) error {
 		return err
 	}
 	defer src.Close()
-	opts := Options{ChunkSize: s.cfg.ChunkSize, RowsPerSecond: s.cfg.Rate, Wait: s.cfg.Wait, TempDir: s.cfg.TempDir, StatusURL: s.status}
+	opts := Options{ChunkSize: s.cfg.ChunkSize, Checksum: s.cfg.Checksum, RowsPerSecond: s.cfg.Rate, Wait: s.cfg.Wait, TempDir: s.cfg.TempDir, StatusURL: s.status}
 	v, err := New(src, s.mapping, s.sinks, opts)
 	if err != nil {
 		return err

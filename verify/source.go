@@ -31,6 +31,10 @@ type Source struct {
 	uuid   string             // @@server_uuid (MySQL), for GTID comparisons
 	limit  *rateLimiter
 	noPos  error // why binlog positions are unavailable (nil when they are)
+	tidb   bool  // the server is TiDB (its SQL functions format values its own way)
+	// rowsRead and keysRead count the rows (every column) and the chunk
+	// bound keys read from the source so far.
+	rowsRead, keysRead int64
 }
 
 // OpenSource connects to the source described by the capture's config.
@@ -70,6 +74,10 @@ func OpenSource(ctx context.Context, cfg mysql.Config, rowsPerSecond float64) (*
 		if db.QueryRowContext(cctx, "SELECT @@server_uuid").Scan(&u) == nil {
 			s.uuid = u.String
 		}
+	}
+	var version sql.NullString
+	if db.QueryRowContext(cctx, "SELECT VERSION()").Scan(&version) == nil {
+		s.tidb = strings.Contains(version.String, "TiDB")
 	}
 	if _, err := s.Watermark(cctx); err != nil {
 		s.noPos = err
@@ -322,6 +330,7 @@ func (r *chunkReader) read(ctx context.Context) (*sourceChunk, error) {
 		return nil, fmt.Errorf("verify: table %s chunk %d: %w", t.ID, c.No, err)
 	}
 	c.ReadMicros = time.Since(start).Microseconds()
+	r.src.rowsRead += int64(len(c.Rows))
 	if c.After, err = r.src.Watermark(ctx); err != nil {
 		return nil, err
 	}
@@ -414,6 +423,7 @@ func (s *Source) readKeys(ctx context.Context, st *SourceTable, key []int, keys 
 			return
 		}
 		rows = append(rows, got...)
+		s.rowsRead += int64(len(got))
 		if err = s.limit.wait(ctx, len(part)); err != nil {
 			return
 		}

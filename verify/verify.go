@@ -16,6 +16,11 @@ import (
 type Options struct {
 	// ChunkSize is the number of source rows per chunk (default 10000).
 	ChunkSize int
+	// Checksum is how chunks are compared: ChecksumRows (default) reads
+	// every source row; ChecksumSQL has the source server compute each
+	// chunk's count and checksum and reads only the rows of chunks that
+	// differ (sqlsum.go).
+	Checksum string
 	// RowsPerSecond limits reads from the source (0: unlimited).
 	RowsPerSecond float64
 	// MemoryBudget bounds the memory of the on-disk store that holds the
@@ -70,6 +75,9 @@ func (o *Options) EnsureDefaults() {
 	if o.ChunkSize == 0 {
 		o.ChunkSize = 10000
 	}
+	if o.Checksum == "" {
+		o.Checksum = ChecksumRows
+	}
 	if o.MemoryBudget == 0 {
 		o.MemoryBudget = 64 << 20
 	}
@@ -101,6 +109,9 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.ChunkSize < 1 || o.ChunkSize > 1_000_000 {
 		errs = append(errs, fmt.Errorf("chunk size %d: want 1..1000000", o.ChunkSize))
+	}
+	if o.Checksum != ChecksumRows && o.Checksum != ChecksumSQL {
+		errs = append(errs, fmt.Errorf("checksum %q: want %s or %s", o.Checksum, ChecksumRows, ChecksumSQL))
 	}
 	if o.RowsPerSecond < 0 {
 		errs = append(errs, fmt.Errorf("rate %g: must not be negative", o.RowsPerSecond))
@@ -334,6 +345,11 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 		return nil
 	}
 	if j.keyless {
+		if v.opts.Checksum == ChecksumSQL {
+			res.Notes = append(res.Notes, "a table without a key is compared by its rows, not by server checksums")
+		}
+		read0 := v.src.rowsRead
+		defer func() { res.Checksum, res.SourceRowsRead = ChecksumRows, v.src.rowsRead-read0 }()
 		return j.runKeyless(ctx)
 	}
 	if j.store, err = openStore(v.opts.TempDir, v.opts.MemoryBudget); err != nil {
@@ -347,7 +363,23 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 	}
 	res.Timing["read_target_s"] = elapsed(t0)
 	t1 := time.Now()
-	if err := j.pass1(ctx); err != nil {
+	read0, keys0 := v.src.rowsRead, v.src.keysRead
+	defer func() { res.SourceRowsRead, res.SourceKeysRead = v.src.rowsRead-read0, v.src.keysRead-keys0 }()
+	res.Checksum = ChecksumRows
+	var plan1 *sumPlan
+	if v.opts.Checksum == ChecksumSQL {
+		var why string
+		if plan1, why = j.planSum(); why != "" {
+			res.Notes = append(res.Notes, "compared row by row, not by server checksums: "+why)
+		}
+	}
+	if plan1 != nil {
+		res.Checksum = ChecksumSQL
+		err = j.pass1SQL(ctx, plan1)
+	} else {
+		err = j.pass1(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	res.Timing["compare_s"] = elapsed(t1)

@@ -50,6 +50,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	format := fs.String("format", "text", "output: text or json")
 	asJSON := fs.Bool("json", false, "print the report as JSON (same as --format json)")
 	chunk := fs.Int("chunk-size", 10000, "source rows per chunk")
+	checksum := fs.String("checksum", verify.ChecksumRows, "how chunks are compared: rows (read every source row) or sql (the source server checksums each chunk; only chunks that differ are read)")
 	rate := fs.Float64("rate", 0, "maximum source rows read per second (0: unlimited)")
 	memory := fs.String("memory", "64MiB", "memory budget of the on-disk target state store")
 	tmp := fs.String("tmp", "", "directory for the temporary target state store (default: the system's)")
@@ -108,7 +109,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			*status = "http://" + addr + "/status"
 		}
 	}
-	opts := verify.Options{ChunkSize: *chunk, RowsPerSecond: *rate, MemoryBudget: int64(mem), TempDir: *tmp,
+	opts := verify.Options{ChunkSize: *chunk, Checksum: *checksum, RowsPerSecond: *rate, MemoryBudget: int64(mem), TempDir: *tmp,
 		Wait: *wait, Settle: *settle, Rounds: *rounds, Examples: *examples, MaxChunks: *maxChunks, StatusURL: *status,
 		ConfigPath: *path}
 	opts.EnsureDefaults()
