@@ -156,7 +156,9 @@ func sumColumn(src *event.Column, tgt *schema.TargetColumn, flavor string) (sumC
 		if k == schema.KindString || k == schema.KindStringArray {
 			return sumCol{kind: sumText, expr: utf8}, ""
 		}
-	case event.TypeBinary, event.TypeVarbinary, event.TypeBlob:
+	case event.TypeBinary, event.TypeVarbinary, event.TypeBlob, event.TypeGeometry, event.TypeVector:
+		// Geometry and vectors: the server's stored bytes, as the
+		// capture writes them.
 		if k == schema.KindBinary {
 			return sumCol{kind: sumHex, expr: "HEX(" + q + ")"}, ""
 		}
@@ -312,6 +314,44 @@ func (c *sumCol) text(v event.Value, flavor string) (string, bool) {
 	case sumTime:
 		if v.Kind() == event.KindString {
 			return timeText(v.Str(), c.scale)
+		}
+	}
+	return "", false
+}
+
+// rawText renders a value kept as raw text in _raw (D1: it does not fit
+// its typed column, e.g. a zero date) as the source column's canonical
+// text; ok is false when it cannot (the chunk is then compared row by
+// row).
+func (c *sumCol) rawText(s string, flavor string) (string, bool) {
+	switch c.kind {
+	case sumInt, sumDecimal, sumText, sumTime:
+		return c.text(event.String(s), flavor)
+	case sumDate:
+		if len(s) == 10 && s[4] == '-' && s[7] == '-' && digitsOnly(s[:4]+s[5:7]+s[8:]) {
+			return s, true
+		}
+	case sumDateTime, sumUnix:
+		if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' ||
+			!digitsOnly(s[:4]+s[5:7]+s[8:10]+s[11:13]+s[14:16]+s[17:19]) {
+			return "", false
+		}
+		us := 0
+		if len(s) > 19 {
+			f := s[20:]
+			if s[19] != '.' || len(f) == 0 || len(f) > 6 || !digitsOnly(f) {
+				return "", false
+			}
+			us, _ = strconv.Atoi(f + strings.Repeat("0", 6-len(f)))
+		}
+		frac, ok := fraction(us, c.scale)
+		if c.kind == sumDateTime {
+			return s[:19] + frac, ok
+		}
+		// UNIX_TIMESTAMP of the zero TIMESTAMP is 0; no other raw
+		// TIMESTAMP text has an epoch here.
+		if s[:19] == "0000-00-00 00:00:00" && us == 0 {
+			return "0" + frac, ok
 		}
 	}
 	return "", false
@@ -479,16 +519,18 @@ func (j *tableJob) targetSum(ctx context.Context, p *sumPlan, lo, hi []byte) (n 
 		rn := make([]bool, len(p.cols))
 		for i := range p.cols {
 			c := &p.cols[i]
-			if raw[c.canon] {
-				ok = false // kept in _raw (D1): compared row by row
-				return nil
-			}
 			if null[c.canon] {
 				rn[i] = true
 				continue
 			}
-			v := odsfile.FromText(j.canon[c.canon].col, vals[c.canon])
-			text, good := c.text(v, p.flavor)
+			var text string
+			var good bool
+			if raw[c.canon] {
+				// Kept in _raw (D1): the source's text of the value.
+				text, good = c.rawText(vals[c.canon], p.flavor)
+			} else {
+				text, good = c.text(odsfile.FromText(j.canon[c.canon].col, vals[c.canon]), p.flavor)
+			}
 			if !good {
 				ok = false
 				return nil

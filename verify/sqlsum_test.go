@@ -133,7 +133,8 @@ func TestSumColText(t *testing.T) {
 		{"time(6)", col(event.TypeTime, "time(6)", 6, ""), tgt(schema.KindString, 0), event.String("-838:59:59.000000"), "tidb", "-838:59:59.000000", "CAST(`c` AS CHAR)", false},
 		{"time(0)", col(event.TypeTime, "time", 0, ""), tgt(schema.KindString, 0), event.String("1:02:03"), "mariadb", "01:02:03", "CAST(`c` AS CHAR)", false},
 		{"datetime to maxcompute datetime", col(event.TypeDateTime, "datetime(6)", 6, ""), tgt(schema.KindDateTime, 0), event.TimestampMicros(1), "mariadb", "", "", true},
-		{"geometry", col(event.TypeGeometry, "geometry", 0, ""), tgt(schema.KindBinary, 0), event.Bytes(nil), "mariadb", "", "", true},
+		{"geometry", col(event.TypeGeometry, "geometry", 0, ""), tgt(schema.KindBinary, 0), event.Bytes([]byte{1, 2}), "mariadb", "0102", "HEX(`c`)", false},
+		{"geometry as string", col(event.TypeGeometry, "geometry", 0, ""), tgt(schema.KindString, 0), event.String("x"), "mariadb", "", "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, why := sumColumn(tc.src, tc.tgt, tc.flavor)
@@ -176,5 +177,38 @@ func TestRowSumExprAndKeyRange(t *testing.T) {
 	}
 	if where, args = keyRange([]string{"`id`"}, nil, nil); where != "" || args != nil {
 		t.Errorf("open range %q", where)
+	}
+}
+
+// Values kept in _raw (D1) render as the source's text.
+func TestSumColRawText(t *testing.T) {
+	for _, tc := range []struct {
+		kind      sumKind
+		scale     int
+		raw, want string
+	}{
+		{sumDate, 0, "0000-00-00", "0000-00-00"},
+		{sumDate, 0, "2024-00-15", "2024-00-15"},
+		{sumDateTime, 6, "0000-00-00 00:00:00", "0000-00-00 00:00:00.000000"},
+		{sumDateTime, 0, "2024-00-15 10:00:00", "2024-00-15 10:00:00"},
+		{sumUnix, 6, "0000-00-00 00:00:00", "0.000000"},
+		{sumUnix, 0, "0000-00-00 00:00:00", "0"},
+		{sumUnix, 0, "2024-00-15 10:00:00", ""},
+		{sumInt, 0, "-9223372036854775808", "-9223372036854775808"},
+		{sumDecimal, 2, "1.5", "1.50"},
+		{sumHex, 0, "x", ""},
+		{sumDate, 0, "bad", ""},
+	} {
+		c := sumCol{kind: tc.kind, scale: tc.scale}
+		got, ok := c.rawText(tc.raw, "mariadb")
+		if tc.want == "" {
+			if ok {
+				t.Errorf("%d %q: rendered %q, want a refusal", tc.kind, tc.raw, got)
+			}
+			continue
+		}
+		if !ok || got != tc.want {
+			t.Errorf("%d %q: %q (ok %v), want %q", tc.kind, tc.raw, got, ok, tc.want)
+		}
 	}
 }
