@@ -143,8 +143,13 @@ func TestVerifyServerChecksumTiDB(t *testing.T) {
 	dir := t.TempDir()
 	cfg := tidbConfig(t, dir, srv, cl.Addrs, "cdc", "canal-json", db, "")
 	logPath := filepath.Join(dir, "odsync.log")
-	harness.Start(t, logPath, "run", "-c", cfg)
+	p := harness.Start(t, logPath, "run", "-c", cfg)
 	waitLog(t, logPath, "TiDB snapshot done", 1, 2*time.Minute)
+	// No changefeed runs: stopped (its sink drained), odsync's ODS is
+	// settled, and TiDB changes from now on are behind its back.
+	if code, err := p.Stop(60 * time.Second); err != nil || code != 0 {
+		t.Fatalf("odsync stop: exit %d %v:\n%s", code, err, readFile(t, logPath))
+	}
 	tampered := int64(32)
 	checkServerChecksums(t, cfg, db+".types", ids, 5, func() {
 		tidbExec(t, c, fmt.Sprintf("UPDATE types SET db = 1.5 WHERE id = %d", tampered))
