@@ -545,8 +545,11 @@ func (j *tableJob) targetSum(ctx context.Context, p *sumPlan, lo, hi []byte) (n 
 		return n, sum, ok, err
 	}
 	if p.json {
-		if err = j.v.src.renderJSON(ctx, p, texts, nulls); err != nil {
-			return n, sum, false, err
+		if err := j.v.src.renderJSON(ctx, p, texts, nulls); err != nil {
+			// A target text the server does not take as JSON (or a
+			// failed query): the chunk is compared row by row, which
+			// reports the value (or meets the failure itself).
+			return n, sum, false, ctx.Err()
 		}
 	}
 	var buf []byte
@@ -693,6 +696,7 @@ func (j *tableJob) pass1SQL(ctx context.Context, p *sumPlan) error {
 		case err != nil:
 			return fmt.Errorf("chunk %d: read its bound: %w", no, err)
 		default:
+			src.keysRead++
 			img := make([]event.Value, len(t.Columns))
 			for i, k := range j.srcKey {
 				v, err := j.src.rows.cols[k].value(raw[i])
@@ -714,7 +718,6 @@ func (j *tableJob) pass1SQL(ctx context.Context, p *sumPlan) error {
 				hi = lo
 			}
 		}
-		src.keysRead++
 		// The server's count and checksum of (lo, hi].
 		where, args = keyRange(keyNames, loParams, hiParams)
 		var cnt int64

@@ -216,16 +216,27 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
-// Stop sends SIGTERM and waits up to limit; it returns the exit code.
+// Stop sends SIGTERM and waits up to limit; it returns the exit code. A
+// process that did not exit by itself (killed by a signal, or still
+// running at limit) returns -1 and an error saying which, with the time
+// since SIGTERM: "exit code -1" alone cannot tell a hang from a kill.
 func (p *Process) Stop(limit time.Duration) (int, error) {
+	start := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(limit):
 		p.Kill()
-		return -1, errors.New("odsync did not exit after SIGTERM")
+		return -1, fmt.Errorf("odsync did not exit within %s after SIGTERM (killed with SIGKILL)", limit)
 	}
-	return p.cmd.ProcessState.ExitCode(), nil
+	st := p.cmd.ProcessState
+	if st == nil {
+		return -1, fmt.Errorf("odsync: no exit status %s after SIGTERM: %v", time.Since(start).Round(time.Millisecond), p.err)
+	}
+	if code := st.ExitCode(); code >= 0 {
+		return code, nil
+	}
+	return -1, fmt.Errorf("odsync ended %s after SIGTERM by a signal (%s), not by exiting", time.Since(start).Round(time.Millisecond), st)
 }
 
 // Exited reports whether the process has ended.
