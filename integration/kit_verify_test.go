@@ -13,12 +13,13 @@ import (
 	"github.com/odsync/odsync/verify"
 )
 
-// kitVerify runs `odsync verify --format json` on the run's config with the
-// sink's environment and returns the report and the exit code; the report
+// kitVerify runs `odsync verify --format json` (and extra flags) on the
+// run's config with the sink's environment and returns the report and the exit code; the report
 // is nil (and the test failed) when verify cannot check this sink.
-func kitVerify(t *testing.T, r *kitRun) (*verify.Report, int, string) {
+func kitVerify(t *testing.T, r *kitRun, extra ...string) (*verify.Report, int, string) {
 	t.Helper()
-	cmd := exec.Command(harness.Binary(t), "verify", "-c", kitVerifyConfig(t, r), "--format", "json", "--settle", "1s", "--wait", "20s", "--chunk-size", "16")
+	args := append([]string{"verify", "-c", kitVerifyConfig(t, r), "--format", "json", "--settle", "1s", "--wait", "20s", "--chunk-size", "16"}, extra...)
+	cmd := exec.Command(harness.Binary(t), args...)
 	cmd.Env = append(cmd.Environ(), append([]string{"TZ=" + kitTZ}, r.sink.env...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
