@@ -95,6 +95,9 @@ type partState struct {
 	// dead are quarantine rows of bad messages, logged with the first
 	// checkpoint that moves past their message (so exactly once).
 	dead []deadEvent
+	// spilled holds, per spill run with items of this partition, the
+	// lowest offset of their messages (see spill.go).
+	spilled map[*spillRun]int64
 }
 
 type deadEvent struct {
@@ -161,6 +164,7 @@ func fingerprint(e *event.Event) uint64 {
 type msgRef struct {
 	offset    int64
 	remaining int
+	part      *partState
 }
 
 // resume sets the partition's state from a stored position.
@@ -178,16 +182,21 @@ func (p *partState) resume(pc PartitionCheckpoint) {
 }
 
 // offset returns the partition's checkpoint offset: the lowest offset of
-// a message with buffered units, else the next offset to read.
+// a message with buffered units (in memory or spilled), else the next
+// offset to read.
 func (p *partState) offset() int64 {
 	for len(p.pending) > 0 && p.pending[0].remaining == 0 {
 		p.pending[0] = nil
 		p.pending = p.pending[1:]
 	}
+	o := p.next
 	if len(p.pending) > 0 {
-		return p.pending[0].offset
+		o = p.pending[0].offset
 	}
-	return p.next
+	for _, s := range p.spilled {
+		o = min(o, s)
+	}
+	return o
 }
 
 // item is one buffered unit (a row group or a DDL) waiting for the watermark.
@@ -306,6 +315,10 @@ type mergerConfig struct {
 	capture    func(event.TableID) bool
 	deadLetter deadLetterFunc // nil: stop on bad messages
 	log        *slog.Logger
+	// spill enables spilling buffered rows to run files in spillDir ("":
+	// the system's temporary directory) past spillThreshold × maxBuffer.
+	spill    bool
+	spillDir string
 }
 
 // mergerStats counts what the merger did.
@@ -315,6 +328,10 @@ type mergerStats struct {
 	Emitted, Emits                             uint64
 	Released                                   uint64
 	BufferedBytes, BufferedItems, PeakBufBytes int64
+	// Spills counts the spill runs written, SpilledItems their items,
+	// SpilledBytes is what the open runs hold (not in BufferedBytes).
+	Spills, SpilledItems uint64
+	SpilledBytes         int64
 }
 
 // merger orders decoded messages into log appends.
@@ -329,12 +346,16 @@ type merger struct {
 	heap     itemHeap
 	seq      uint64
 	bufBytes int64
-	ddls     map[ddlKey]bool
-	released uint64 // W of the last release
-	out      []event.Event
-	outBytes int64 // the buffered size of the items in out
-	dirty    bool  // progress not yet in an emitted checkpoint
-	lastCP   time.Time
+	// runs are the spilled items (spill.go), spilledBytes their size.
+	runs         runHeap
+	spilledBytes int64
+	spiller      *spiller
+	ddls         map[ddlKey]bool
+	released     uint64 // W of the last release
+	out          []event.Event
+	outBytes     int64 // the buffered size of the items in out
+	dirty        bool  // progress not yet in an emitted checkpoint
+	lastCP       time.Time
 	// lastAdvance is when W last advanced (stall warnings).
 	lastAdvance, lastStallWarn time.Time
 	paused                     bool
@@ -491,7 +512,7 @@ func (m *merger) addInOrder(p *partState, msg *message) {
 
 // addOrdered buffers a message's changes until the watermark passes them.
 func (m *merger) addOrdered(p *partState, msg *message) {
-	ref := &msgRef{offset: msg.offset}
+	ref := &msgRef{offset: msg.offset, part: p}
 	nUnits := 0
 	for i := range msg.units {
 		if k := msg.units[i].Kind; k == codec.KindRow || k == codec.KindDDL {
@@ -605,24 +626,36 @@ func (m *merger) release(ctx context.Context, force bool) error {
 		w := m.watermark()
 		if w > m.released {
 			m.lastAdvance = time.Now()
-			for len(m.heap) > 0 && m.heap[0].ts <= w {
-				ts := m.heap[0].ts
-				for len(m.heap) > 0 && m.heap[0].ts == ts {
+			for {
+				ts, _, ok := m.next()
+				if !ok || ts > w {
+					break
+				}
+				for {
+					nts, fromRun, ok := m.next()
+					if !ok || nts != ts {
+						break
+					}
 					if m.out == nil {
-						// Room for what may be released, up to a chunk:
-						// growing it by appends copies the events again
-						// and again.
-						n := min(2*m.cfg.maxEmit, len(m.heap)+16)
-						if avg := m.bufBytes / int64(len(m.heap)); avg > 0 {
-							n = min(n, int(2*maxEmitBytes/avg)+16)
+						// Room for what may be released, up to an emit
+						// and a quarter (a transaction may run past the
+						// flush threshold): growing it by appends copies
+						// the events again and again, and twice the room
+						// doubles what every emit allocates.
+						n := min(m.cfg.maxEmit+m.cfg.maxEmit/4, int(m.stats.BufferedItems)+16)
+						if len(m.heap) > 0 {
+							if avg := m.bufBytes / int64(len(m.heap)); avg > 0 {
+								n = min(n, int(maxEmitBytes/avg)*5/4+16)
+							}
 						}
 						m.out = make([]event.Event, 0, n)
 					}
-					it := m.heap.pop()
+					it, err := m.pop(fromRun)
+					if err != nil {
+						return fatal(err)
+					}
 					m.out = append(m.out, it.events...)
 					m.outBytes += it.size
-					it.msg.remaining--
-					m.bufBytes -= it.size
 					m.stats.BufferedItems--
 					if it.ddl != nil {
 						delete(m.ddls, *it.ddl)
@@ -630,11 +663,13 @@ func (m *merger) release(ctx context.Context, force bool) error {
 					} else {
 						m.stats.Rows += uint64(len(it.events))
 					}
-					if (len(m.out) >= 2*m.cfg.maxEmit || m.outBytes >= 2*maxEmitBytes) && len(m.heap) > 0 && m.heap[0].ts == ts {
-						// A huge transaction: hand over a chunk that
-						// commits with the transaction's last one.
-						if err := m.flushChunk(ctx); err != nil {
-							return err
+					if len(m.out) >= 2*m.cfg.maxEmit || m.outBytes >= 2*maxEmitBytes {
+						if nts, _, more := m.next(); more && nts == ts {
+							// A huge transaction: hand over a chunk that
+							// commits with the transaction's last one.
+							if err := m.flushChunk(ctx); err != nil {
+								return err
+							}
 						}
 					}
 				}
@@ -650,8 +685,13 @@ func (m *merger) release(ctx context.Context, force bool) error {
 			m.released = w
 			m.dirty = true
 			m.stats.Released = w
-			m.stats.BufferedBytes = m.bufBytes
 		}
+		if m.cfg.spill && float64(m.bufBytes) > spillThreshold*float64(m.cfg.maxBuffer) && len(m.heap) > 0 {
+			if err := m.spill(); err != nil {
+				return fatal(err)
+			}
+		}
+		m.stats.BufferedBytes, m.stats.SpilledBytes = m.bufBytes, m.spilledBytes
 		m.backpressure()
 		m.stallCheck(w)
 	}
@@ -736,7 +776,7 @@ func (m *merger) checkpoint() Checkpoint {
 // buffer is over its bound, and resumes them below 3/4 of it.
 func (m *merger) backpressure() {
 	switch {
-	case m.bufBytes > m.cfg.maxBuffer:
+	case m.bufBytes+m.spilledBytes > m.cfg.maxBuffer:
 		w := m.watermark()
 		for _, p := range m.parts {
 			p.gate.set(p.wm > w)
@@ -745,7 +785,7 @@ func (m *merger) backpressure() {
 			m.cfg.log.Info("row buffer full: pausing the partitions ahead of the watermark", "buffered_bytes", m.bufBytes, "max_buffer_bytes", m.cfg.maxBuffer, "watermark", w)
 		}
 		m.paused = true
-	case m.paused && m.bufBytes < m.cfg.maxBuffer/4*3:
+	case m.paused && m.bufBytes+m.spilledBytes < m.cfg.maxBuffer/4*3:
 		for _, p := range m.parts {
 			p.gate.set(false)
 		}
@@ -755,7 +795,7 @@ func (m *merger) backpressure() {
 
 // stallCheck warns when rows wait for a watermark that does not advance.
 func (m *merger) stallCheck(w uint64) {
-	if len(m.heap) == 0 || time.Since(m.lastAdvance) < m.cfg.stallWarn || time.Since(m.lastStallWarn) < m.cfg.stallWarn {
+	if len(m.heap) == 0 && len(m.runs) == 0 || time.Since(m.lastAdvance) < m.cfg.stallWarn || time.Since(m.lastStallWarn) < m.cfg.stallWarn {
 		return
 	}
 	m.lastStallWarn = time.Now()
