@@ -91,3 +91,44 @@ func TestMergerSpillMatchesInMemory(t *testing.T) {
 		}
 	}
 }
+
+func TestFPSet(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fps  []uint64
+		new  []bool
+	}{
+		{"distinct", []uint64{1, 2, 3}, []bool{true, true, true}},
+		{"repeat", []uint64{7, 7, 8, 7}, []bool{true, false, true, false}},
+		{"zero is one", []uint64{0, 1, 0}, []bool{true, false, false}},
+		{"same low bits", []uint64{1 << 40, 2 << 40, 1 << 40}, []bool{true, true, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s fpSet
+			for i, fp := range tc.fps {
+				if got := s.add(fp); got != tc.new[i] {
+					t.Fatalf("add(%d) #%d = %v, want %v", fp, i, got, tc.new[i])
+				}
+			}
+		})
+	}
+	// Growth keeps every member; reset forgets them.
+	var s fpSet
+	for i := uint64(0); i < 100000; i++ {
+		if !s.add(i*2654435761 + 5) {
+			t.Fatalf("%d reported present", i)
+		}
+	}
+	for i := uint64(0); i < 100000; i++ {
+		if s.add(i*2654435761 + 5) {
+			t.Fatalf("%d lost after growth", i)
+		}
+	}
+	if s.n != 100000 || len(s.slots) > 1<<18 {
+		t.Fatalf("%d members in %d slots", s.n, len(s.slots))
+	}
+	s.reset()
+	if !s.add(5) || s.slots != nil && len(s.slots) > 1024 {
+		t.Fatalf("reset kept members or the large table (%d slots)", len(s.slots))
+	}
+}

@@ -108,7 +108,7 @@ type deadEvent struct {
 // highMark is a table's latest CommitTs in a partition and the rows seen at it.
 type highMark struct {
 	ts   uint64
-	rows map[uint64]struct{}
+	rows fpSet
 }
 
 // seen reports whether a row change at ts was already read (a replay),
@@ -116,14 +116,9 @@ type highMark struct {
 func (h *highMark) seen(ts uint64, e *event.Event) bool {
 	if ts > h.ts {
 		h.ts = ts
-		clear(h.rows)
+		h.rows.reset()
 	}
-	fp := fingerprint(e)
-	if _, ok := h.rows[fp]; ok {
-		return true
-	}
-	h.rows[fp] = struct{}{}
-	return false
+	return !h.rows.add(fingerprint(e))
 }
 
 // fingerprint hashes a row change's operation and key (all columns when
@@ -549,7 +544,7 @@ func (m *merger) addOrdered(p *partState, msg *message) {
 				id := evs[0].Source
 				h := p.high[id]
 				if h == nil {
-					h = &highMark{rows: map[uint64]struct{}{}}
+					h = &highMark{}
 					p.high[id] = h
 				}
 				if ts < h.ts {
