@@ -563,6 +563,7 @@ func (s *Source) mergeLoop(ctx context.Context, m *merger, in <-chan batch) erro
 			if err := m.add(ctx, b.part, b.msgs); err != nil {
 				return err
 			}
+			b.part.recycle(b.msgs)
 			// Take what else is waiting before releasing.
 		more:
 			for i := 0; i < 4*len(m.parts); i++ {
@@ -574,6 +575,7 @@ func (s *Source) mergeLoop(ctx context.Context, m *merger, in <-chan batch) erro
 					if err := m.add(ctx, b.part, b.msgs); err != nil {
 						return err
 					}
+					b.part.recycle(b.msgs)
 				default:
 					break more
 				}
@@ -631,8 +633,9 @@ func (s *Source) fetch(ctx context.Context, p *partState, out chan<- batch) {
 		failures = 0
 		bo.Reset()
 		// Sized like the last fetch: growing by appends copies the
-		// messages again and again.
-		msgs := make([]message, 0, lastN)
+		// messages again and again. A slice the merger is done with is
+		// reused.
+		msgs := p.takeMsgs(lastN)
 		for {
 			r, err := res.Records.ReadRecord()
 			if err != nil {
@@ -817,7 +820,7 @@ func (s *Source) startPositions(ctx context.Context, gen *kafka.Generation, cp *
 	var parts []*partState
 	var starts []tp
 	for _, t := range assigned {
-		p := &partState{tp: t, file: t.String(), gate: newGate()}
+		p := &partState{tp: t, file: t.String(), gate: newGate(), free: make(chan []message, 2)}
 		own, hasOwn := base[t]
 		g, hasGroup := group[t]
 		switch {

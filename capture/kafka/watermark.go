@@ -92,12 +92,41 @@ type partState struct {
 	high map[event.TableID]*highMark
 	// paused is set by the merger for backpressure; the fetcher waits.
 	gate *gate
+	// free returns fetched message slices from the merger to the fetcher.
+	free chan []message
 	// dead are quarantine rows of bad messages, logged with the first
 	// checkpoint that moves past their message (so exactly once).
 	dead []deadEvent
 	// spilled holds, per spill run with items of this partition, the
 	// lowest offset of their messages (see spill.go).
 	spilled map[*spillRun]int64
+}
+
+// takeMsgs returns an empty message slice for a fetch of about n
+// messages: one the merger handed back when it is large enough.
+func (p *partState) takeMsgs(n int) []message {
+	select {
+	case msgs := <-p.free:
+		if cap(msgs) >= n {
+			return msgs
+		}
+	default:
+	}
+	return make([]message, 0, n)
+}
+
+// recycle hands a fetch's message slice back once the merger is done with
+// it (add keeps the units' events, never the messages). The slice is
+// cleared: it must not keep the events, keys and values alive.
+func (p *partState) recycle(msgs []message) {
+	if p.free == nil {
+		return
+	}
+	clear(msgs)
+	select {
+	case p.free <- msgs[:0]:
+	default:
+	}
 }
 
 type deadEvent struct {
