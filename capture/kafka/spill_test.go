@@ -1,12 +1,17 @@
 package kafka
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/odsync/odsync/capture/kafka/codec"
+	kh "github.com/odsync/odsync/harness/kafka"
 )
 
 // A merger that spills emits exactly what one that holds everything in
@@ -130,5 +135,97 @@ func TestFPSet(t *testing.T) {
 	s.reset()
 	if !s.add(5) || s.slots != nil && len(s.slots) > 1024 {
 		t.Fatalf("reset kept members or the large table (%d slots)", len(s.slots))
+	}
+}
+
+// TestSourceSpillCrashRestart reads a TiCDC transaction of 6000 rows (over
+// both partitions, ~4 MB decoded) with max_buffer_bytes 1MiB, so the merger
+// spills it to disk, and crashes the source again and again while the
+// spilled rows are being handed over: after the restarts every row is in
+// the log exactly once, in order, one transaction, and rows were spilled.
+func TestSourceSpillCrashRestart(t *testing.T) {
+	cl := startKafka(t, "cdc", nil, 2)
+	ts := kh.TSO(1767225600000, 0)
+	tbl := &kh.Table{DB: "shop", Name: "big", Cols: []kh.Col{kh.C("id", kh.ColBigint), kh.C("note", kh.ColVarchar)}}
+	pad := strings.Repeat("n", 200)
+	var msgs []kh.Message
+	msgs = append(msgs, kh.Message{Partition: 0, Value: tbl.CanalRow("INSERT", ts, kh.Row{kh.V("0"), kh.V("before")}, nil)})
+	for p := 0; p < 2; p++ {
+		msgs = append(msgs, kh.Message{Partition: p, Value: kh.CanalWatermark(ts)})
+	}
+	for i := 1; i <= 6000; i++ {
+		msgs = append(msgs, kh.Message{Partition: i % 2, Value: tbl.CanalRow("INSERT", ts+10, kh.Row{kh.V(itoa(uint64(i))), kh.V(pad)}, nil)})
+	}
+	msgs = append(msgs, kh.Message{Partition: 1, Value: tbl.CanalRow("INSERT", ts+20, kh.Row{kh.V("6001"), kh.V("after")}, nil)})
+	for p := 0; p < 2; p++ {
+		msgs = append(msgs, kh.Message{Partition: p, Value: kh.CanalWatermark(ts + 30)})
+	}
+	produce(t, cl, "cdc", msgs)
+	cfg := testSourceConfig(cl, "cdc", codec.ProtocolCanalJSON)
+	cfg.MaxBufferBytes = 1 << 20
+	cfg.MaxEmitEvents = 200
+	cfg.SpillDir = t.TempDir()
+	log := &memLog{}
+	var spills uint64
+	for round := 0; ; round++ {
+		log.mu.Lock()
+		log.failAfter = log.emits + 2 + 3*round
+		log.mu.Unlock()
+		src, err := NewSource(cfg, nil, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		done := make(chan error, 1)
+		go func() { done <- src.Run(ctx, log.checkpoint(), log.emit) }()
+		var runErr error
+		for {
+			if c, err := DecodeCheckpoint(log.checkpoint()); err == nil && c.Released >= ts+30 {
+				cancel()
+				runErr = <-done
+				break
+			}
+			select {
+			case runErr = <-done:
+			case <-time.After(5 * time.Millisecond):
+				continue
+			}
+			break
+		}
+		cancel()
+		spills += src.Stats().Spills
+		src.Close()
+		if runErr == nil {
+			t.Logf("%d crashes, %d spills", round, spills)
+			break
+		}
+		if !errors.Is(runErr, errCrash) || round > 60 {
+			t.Fatal(runErr)
+		}
+	}
+	if spills == 0 {
+		t.Fatal("nothing was spilled")
+	}
+	evs := log.events()
+	if len(evs) != 6002 {
+		t.Fatalf("%d rows, want 6002", len(evs))
+	}
+	seen := map[int64]bool{}
+	for i, e := range evs {
+		id := e.After[0].Int()
+		if seen[id] {
+			t.Fatalf("row %d twice", id)
+		}
+		seen[id] = true
+		switch {
+		case i == 0 && id != 0, i == 6001 && id != 6001, i > 0 && i < 6001 && (id < 1 || id > 6000):
+			t.Fatalf("event %d is row %d", i, id)
+		}
+		if want := i == 0 || i == 6000 || i == 6001; e.TxnEnd != want {
+			t.Fatalf("event %d (row %d): TxnEnd %v", i, id, e.TxnEnd)
+		}
+	}
+	if entries, err := os.ReadDir(cfg.SpillDir); err != nil || len(entries) != 0 {
+		t.Fatalf("spill directory: %v, %d entries", err, len(entries))
 	}
 }
