@@ -229,3 +229,25 @@ func TestSourceSpillCrashRestart(t *testing.T) {
 		t.Fatalf("spill directory: %v, %d entries", err, len(entries))
 	}
 }
+
+// Once the watermark released a commitTs, the replay fingerprints of its
+// rows are dropped (a replay at or below it is dropped by its commitTs),
+// and replays are still dropped.
+func TestMergerDropsReleasedFingerprints(t *testing.T) {
+	h := newMergerHarness(t, 1, func(c *mergerConfig) { c.cpInterval = 0 })
+	for i := 0; i < 3000; i++ {
+		h.mustSend(0, mrow("a", 7, int64(i), "x"))
+	}
+	if n := h.parts[0].high[tblNamed("a").ID].rows.n; n != 3000 {
+		t.Fatalf("%d fingerprints before the release", n)
+	}
+	h.mustSend(0, mwm(7))
+	hm := h.parts[0].high[tblNamed("a").ID]
+	if hm.rows.n != 0 || len(hm.rows.slots) > 1024 {
+		t.Fatalf("after the release: %d fingerprints in %d slots", hm.rows.n, len(hm.rows.slots))
+	}
+	h.mustSend(0, mrow("a", 7, 5, "x"), mrow("a", 8, 1, "y"), mwm(9)) // a replay, then a new row
+	if got := h.log(); !strings.HasSuffix(got, "a@7:2999| a@8:1|") || strings.Count(got, "a@7:5 ") != 1 {
+		t.Fatalf("log %s", got[max(0, len(got)-80):])
+	}
+}

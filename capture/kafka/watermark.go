@@ -736,6 +736,14 @@ func (m *merger) flush(ctx context.Context, rel uint64) error {
 	if m.watermarkMode() {
 		for _, p := range m.parts {
 			p.rel = max(p.rel, rel)
+			for _, h := range p.high {
+				if h.ts <= p.rel && h.rows.n > 0 {
+					// Rows at or below rel are dropped as already in
+					// the log before their fingerprints are looked at:
+					// a big transaction's set can go.
+					h.rows.reset()
+				}
+			}
 		}
 	}
 	cp := m.checkpoint()
