@@ -16,16 +16,18 @@ import (
 // are released together, once every partition's watermark passed its
 // commitTs), or a partition whose watermark lags while it keeps sending
 // rows. When the buffered items exceed 1.5 × max_buffer_bytes, the
-// merger writes them, in (CommitTs, arrival) order, to a run file and
-// frees them; releasing merges the runs and the in-memory heap by
-// (CommitTs, arrival), which is the order without spilling, so the log
-// receives exactly the same events, transactions and checkpoints.
+// merger writes them, in (CommitTs, arrival) order, as a run appended to
+// its spill file and frees them; releasing merges the runs and the
+// in-memory heap by (CommitTs, arrival), which is the order without
+// spilling, so the log receives exactly the same events, transactions and
+// checkpoints.
 //
-// A run file is created in the spill directory (the state directory) and
+// The spill file is created in the spill directory (state.dir/spill) and
 // unlinked at once: nothing is left behind by a crash, and nothing in it
 // needs to survive one (a restart re-reads the messages from the
 // checkpoint, whose offsets stay at or before every spilled item's
-// message: see partState.spilled).
+// message: see partState.spilled). It is truncated once every run is
+// drained.
 
 // spillRun is one run: items in (ts, seq) order, a section of the
 // spill file.
