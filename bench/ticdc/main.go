@@ -376,7 +376,7 @@ func run() error {
 			case "raw":
 				f = func() (result, error) { return rawFetch(addrs, *partsFlag) }
 			case "source":
-				f = func() (result, error) { return sourceOnly(addrs, prof) }
+				f = func() (result, error) { return sourceOnly(addrs, filepath.Join(dir, "spill"), prof) }
 			case "log":
 				f = func() (result, error) {
 					return toPipeline(addrs, filepath.Join(dir, "log"+strconv.Itoa(round)), "", prof, false)
@@ -469,6 +469,7 @@ func rawFetch(addrs []string, parts int) (result, error) {
 						if b != nil {
 							buf = slices.Grow(buf[:0], b.Len())[:b.Len()]
 							_, _ = io.ReadFull(b, buf)
+							b.Close() // its pages go back to kafka-go's pool
 						}
 					}
 					off = r.Offset + 1
@@ -485,8 +486,8 @@ func rawFetch(addrs []string, parts int) (result, error) {
 	return result{name: "raw kafka-go fetch (messages)", rows: int(n.Load()), seconds: time.Since(t0).Seconds()}, nil
 }
 
-func sourceConfig(addrs []string) kafka.SourceConfig {
-	return kafka.SourceConfig{Brokers: addrs, Topics: []string{"cdc"}, FetchMaxWait: 100 * time.Millisecond, Config: codec.Config{Protocol: *protoFlag},
+func sourceConfig(addrs []string, spillDir string) kafka.SourceConfig {
+	return kafka.SourceConfig{SpillDir: spillDir, Brokers: addrs, Topics: []string{"cdc"}, FetchMaxWait: 100 * time.Millisecond, Config: codec.Config{Protocol: *protoFlag},
 		MaxBufferBytes: bytesize.Size(*maxBuffer), FetchMaxBytes: bytesize.Size(*fetchMax)}
 }
 
@@ -523,8 +524,8 @@ func profile(on bool) (func(), error) {
 }
 
 // sourceOnly runs the source into an emit that drops everything.
-func sourceOnly(addrs []string, prof bool) (result, error) {
-	src, err := kafka.NewSource(sourceConfig(addrs), nil, slog.New(slog.DiscardHandler))
+func sourceOnly(addrs []string, spillDir string, prof bool) (result, error) {
+	src, err := kafka.NewSource(sourceConfig(addrs, spillDir), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return result{}, err
 	}
@@ -570,7 +571,7 @@ func toPipeline(addrs []string, state, out string, prof, idle bool) (result, err
 	if err != nil {
 		return result{}, err
 	}
-	cfg := sourceConfig(addrs)
+	cfg := sourceConfig(addrs, filepath.Join(state, "spill"))
 	cfg.Durable = log.Checkpoint
 	src, err := kafka.NewSource(cfg, mapper.Captures, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -62,8 +62,15 @@ type Stats struct {
 	Emits                                        uint64
 	// Released is the watermark up to which rows were released.
 	Released uint64
-	// BufferedBytes approximates the rows waiting for the watermark.
+	// BufferedBytes approximates the rows waiting for the watermark (in
+	// memory and spilled to disk); PeakBufferedBytes is the peak of those
+	// in memory.
 	BufferedBytes, PeakBufferedBytes int64
+	// Spills counts the times buffered rows were written to disk (rows
+	// waiting for a watermark past 1.5 × max_buffer_bytes), SpilledBytes
+	// is what is on disk now.
+	Spills       uint64
+	SpilledBytes int64
 	// Generations counts assignments: consumer-group generations joined
 	// (or static assignments started).
 	Generations int
@@ -84,6 +91,7 @@ func (s *Stats) addMerger(m *mergerStats) {
 	s.Emits += m.Emits
 	s.Released = max(s.Released, m.Released)
 	s.PeakBufferedBytes = max(s.PeakBufferedBytes, m.PeakBufBytes)
+	s.Spills += m.Spills
 }
 
 // NewSource returns a source for cfg. capture says which tables are
@@ -180,7 +188,8 @@ func (s *Source) Stats() Stats {
 	st := s.stats
 	st.Assigned = slices.Clone(st.Assigned)
 	st.addMerger(&s.cur)
-	st.BufferedBytes = s.cur.BufferedBytes
+	st.BufferedBytes = s.cur.BufferedBytes + s.cur.SpilledBytes
+	st.SpilledBytes = s.cur.SpilledBytes
 	return st
 }
 
@@ -425,7 +434,7 @@ func (s *Source) runAssignment(ctx context.Context, gen *kafka.Generation, topic
 	}
 	mcfg := mergerConfig{ordering: s.cfg.ordering(), protocol: s.cfg.Protocol, group: s.cfg.GroupID,
 		maxBuffer: int64(s.cfg.MaxBufferBytes), maxEmit: s.cfg.MaxEmitEvents, cpInterval: s.cfg.CheckpointInterval,
-		stallWarn: s.cfg.StallWarning, capture: s.capture, log: s.log}
+		stallWarn: s.cfg.StallWarning, capture: s.capture, log: s.log, spill: true, spillDir: s.cfg.SpillDir}
 	if s.dead != nil {
 		mcfg.deadLetter = s.dead.handle
 	}
@@ -439,6 +448,7 @@ func (s *Source) runAssignment(ctx context.Context, gen *kafka.Generation, topic
 		}
 		return nil
 	}, parts, base)
+	defer m.closeSpill()
 	m.publish = func(st mergerStats) {
 		s.mu.Lock()
 		s.cur = st
@@ -553,6 +563,7 @@ func (s *Source) mergeLoop(ctx context.Context, m *merger, in <-chan batch) erro
 			if err := m.add(ctx, b.part, b.msgs); err != nil {
 				return err
 			}
+			b.part.recycle(b.msgs)
 			// Take what else is waiting before releasing.
 		more:
 			for i := 0; i < 4*len(m.parts); i++ {
@@ -564,6 +575,7 @@ func (s *Source) mergeLoop(ctx context.Context, m *merger, in <-chan batch) erro
 					if err := m.add(ctx, b.part, b.msgs); err != nil {
 						return err
 					}
+					b.part.recycle(b.msgs)
 				default:
 					break more
 				}
@@ -621,8 +633,9 @@ func (s *Source) fetch(ctx context.Context, p *partState, out chan<- batch) {
 		failures = 0
 		bo.Reset()
 		// Sized like the last fetch: growing by appends copies the
-		// messages again and again.
-		msgs := make([]message, 0, lastN)
+		// messages again and again. A slice the merger is done with is
+		// reused.
+		msgs := p.takeMsgs(lastN)
 		for {
 			r, err := res.Records.ReadRecord()
 			if err != nil {
@@ -632,12 +645,19 @@ func (s *Source) fetch(ctx context.Context, p *partState, out chan<- batch) {
 				break
 			}
 			if r.Offset < off {
+				closeBytes(r.Key)
+				closeBytes(r.Value)
 				continue
 			}
 			key, err = readBytes(r.Key, key[:0])
 			if err == nil {
 				value, err = readBytes(r.Value, value[:0])
 			}
+			// Closing the key and value hands their fetch pages back to
+			// kafka-go's page pool: otherwise every fetch allocates its
+			// bytes anew (as much as the messages) for the collector.
+			closeBytes(r.Key)
+			closeBytes(r.Value)
 			if err != nil {
 				s.log.Warn("reading a fetched record failed; fetching again", "topic", p.tp.topic, "partition", p.tp.partition, "offset", r.Offset, "err", err)
 				break
@@ -658,6 +678,13 @@ func (s *Source) send(ctx context.Context, out chan<- batch, b batch) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// closeBytes releases a record's key or value (nil: nothing).
+func closeBytes(b io.Closer) {
+	if b != nil {
+		_ = b.Close()
 	}
 }
 
@@ -793,7 +820,7 @@ func (s *Source) startPositions(ctx context.Context, gen *kafka.Generation, cp *
 	var parts []*partState
 	var starts []tp
 	for _, t := range assigned {
-		p := &partState{tp: t, file: t.String(), gate: newGate()}
+		p := &partState{tp: t, file: t.String(), gate: newGate(), free: make(chan []message, 2)}
 		own, hasOwn := base[t]
 		g, hasGroup := group[t]
 		switch {

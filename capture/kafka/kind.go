@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 
@@ -23,9 +24,12 @@ func KafkaKind() registry.Source { return kafkaKind(KindKafka) }
 
 func kafkaKind(kind string) registry.Source {
 	return registry.NewSource(kind, registry.SourceFuncs[SourceConfig]{
-		Defaults: func(c *SourceConfig, _ registry.Env) {
+		Defaults: func(c *SourceConfig, env registry.Env) {
 			c.Kind = kind // before EnsureDefaults: it picks the default protocol
 			c.EnsureDefaults()
+			if c.SpillDir == "" && env.StateDir != "" {
+				c.SpillDir = filepath.Join(env.StateDir, "spill") // beside the log
+			}
 		},
 		Validate: func(c *SourceConfig, _ string) error { return c.Validate() },
 		New: func(c *SourceConfig, deps registry.SourceDeps) (pipeline.Source, error) {

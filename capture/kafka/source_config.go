@@ -131,6 +131,11 @@ type SourceConfig struct {
 	// the log (the TiDB snapshot source sets it to its snapshot TSO).
 	// Needs watermark ordering. 0: off.
 	StartAfter uint64 `yaml:"-"`
+	// SpillDir is where the watermark merger spills buffered rows past
+	// 1.5 × MaxBufferBytes (a transaction bigger than the buffer): the
+	// state directory's spill/ under odsync run; "" is the system's temporary
+	// directory. The run files are unlinked as soon as they are created.
+	SpillDir string `yaml:"-"`
 	// Durable returns the checkpoint stored in the log (pass
 	// (*offsets.Log).Checkpoint): consumer-group commits follow it. Nil:
 	// commits follow the last emitted checkpoint.

@@ -92,9 +92,41 @@ type partState struct {
 	high map[event.TableID]*highMark
 	// paused is set by the merger for backpressure; the fetcher waits.
 	gate *gate
+	// free returns fetched message slices from the merger to the fetcher.
+	free chan []message
 	// dead are quarantine rows of bad messages, logged with the first
 	// checkpoint that moves past their message (so exactly once).
 	dead []deadEvent
+	// spilled holds, per spill run with items of this partition, the
+	// lowest offset of their messages (see spill.go).
+	spilled map[*spillRun]int64
+}
+
+// takeMsgs returns an empty message slice for a fetch of about n
+// messages: one the merger handed back when it is large enough.
+func (p *partState) takeMsgs(n int) []message {
+	select {
+	case msgs := <-p.free:
+		if cap(msgs) >= n {
+			return msgs
+		}
+	default:
+	}
+	return make([]message, 0, n)
+}
+
+// recycle hands a fetch's message slice back once the merger is done with
+// it (add keeps the units' events, never the messages). The slice is
+// cleared: it must not keep the events, keys and values alive.
+func (p *partState) recycle(msgs []message) {
+	if p.free == nil {
+		return
+	}
+	clear(msgs)
+	select {
+	case p.free <- msgs[:0]:
+	default:
+	}
 }
 
 type deadEvent struct {
@@ -105,7 +137,7 @@ type deadEvent struct {
 // highMark is a table's latest CommitTs in a partition and the rows seen at it.
 type highMark struct {
 	ts   uint64
-	rows map[uint64]struct{}
+	rows fpSet
 }
 
 // seen reports whether a row change at ts was already read (a replay),
@@ -113,14 +145,9 @@ type highMark struct {
 func (h *highMark) seen(ts uint64, e *event.Event) bool {
 	if ts > h.ts {
 		h.ts = ts
-		clear(h.rows)
+		h.rows.reset()
 	}
-	fp := fingerprint(e)
-	if _, ok := h.rows[fp]; ok {
-		return true
-	}
-	h.rows[fp] = struct{}{}
-	return false
+	return !h.rows.add(fingerprint(e))
 }
 
 // fingerprint hashes a row change's operation and key (all columns when
@@ -161,6 +188,7 @@ func fingerprint(e *event.Event) uint64 {
 type msgRef struct {
 	offset    int64
 	remaining int
+	part      *partState
 }
 
 // resume sets the partition's state from a stored position.
@@ -178,16 +206,21 @@ func (p *partState) resume(pc PartitionCheckpoint) {
 }
 
 // offset returns the partition's checkpoint offset: the lowest offset of
-// a message with buffered units, else the next offset to read.
+// a message with buffered units (in memory or spilled), else the next
+// offset to read.
 func (p *partState) offset() int64 {
 	for len(p.pending) > 0 && p.pending[0].remaining == 0 {
 		p.pending[0] = nil
 		p.pending = p.pending[1:]
 	}
+	o := p.next
 	if len(p.pending) > 0 {
-		return p.pending[0].offset
+		o = p.pending[0].offset
 	}
-	return p.next
+	for _, s := range p.spilled {
+		o = min(o, s)
+	}
+	return o
 }
 
 // item is one buffered unit (a row group or a DDL) waiting for the watermark.
@@ -306,6 +339,10 @@ type mergerConfig struct {
 	capture    func(event.TableID) bool
 	deadLetter deadLetterFunc // nil: stop on bad messages
 	log        *slog.Logger
+	// spill enables spilling buffered rows to run files in spillDir ("":
+	// the system's temporary directory) past spillThreshold × maxBuffer.
+	spill    bool
+	spillDir string
 }
 
 // mergerStats counts what the merger did.
@@ -315,6 +352,10 @@ type mergerStats struct {
 	Emitted, Emits                             uint64
 	Released                                   uint64
 	BufferedBytes, BufferedItems, PeakBufBytes int64
+	// Spills counts the spill runs written, SpilledItems their items,
+	// SpilledBytes is what the open runs hold (not in BufferedBytes).
+	Spills, SpilledItems uint64
+	SpilledBytes         int64
 }
 
 // merger orders decoded messages into log appends.
@@ -329,12 +370,16 @@ type merger struct {
 	heap     itemHeap
 	seq      uint64
 	bufBytes int64
-	ddls     map[ddlKey]bool
-	released uint64 // W of the last release
-	out      []event.Event
-	outBytes int64 // the buffered size of the items in out
-	dirty    bool  // progress not yet in an emitted checkpoint
-	lastCP   time.Time
+	// runs are the spilled items (spill.go), spilledBytes their size.
+	runs         runHeap
+	spilledBytes int64
+	spiller      *spiller
+	ddls         map[ddlKey]bool
+	released     uint64 // W of the last release
+	out          []event.Event
+	outBytes     int64 // the buffered size of the items in out
+	dirty        bool  // progress not yet in an emitted checkpoint
+	lastCP       time.Time
 	// lastAdvance is when W last advanced (stall warnings).
 	lastAdvance, lastStallWarn time.Time
 	paused                     bool
@@ -491,7 +536,7 @@ func (m *merger) addInOrder(p *partState, msg *message) {
 
 // addOrdered buffers a message's changes until the watermark passes them.
 func (m *merger) addOrdered(p *partState, msg *message) {
-	ref := &msgRef{offset: msg.offset}
+	ref := &msgRef{offset: msg.offset, part: p}
 	nUnits := 0
 	for i := range msg.units {
 		if k := msg.units[i].Kind; k == codec.KindRow || k == codec.KindDDL {
@@ -528,7 +573,7 @@ func (m *merger) addOrdered(p *partState, msg *message) {
 				id := evs[0].Source
 				h := p.high[id]
 				if h == nil {
-					h = &highMark{rows: map[uint64]struct{}{}}
+					h = &highMark{}
 					p.high[id] = h
 				}
 				if ts < h.ts {
@@ -605,24 +650,36 @@ func (m *merger) release(ctx context.Context, force bool) error {
 		w := m.watermark()
 		if w > m.released {
 			m.lastAdvance = time.Now()
-			for len(m.heap) > 0 && m.heap[0].ts <= w {
-				ts := m.heap[0].ts
-				for len(m.heap) > 0 && m.heap[0].ts == ts {
+			for {
+				ts, _, ok := m.next()
+				if !ok || ts > w {
+					break
+				}
+				for {
+					nts, fromRun, ok := m.next()
+					if !ok || nts != ts {
+						break
+					}
 					if m.out == nil {
-						// Room for what may be released, up to a chunk:
-						// growing it by appends copies the events again
-						// and again.
-						n := min(2*m.cfg.maxEmit, len(m.heap)+16)
-						if avg := m.bufBytes / int64(len(m.heap)); avg > 0 {
-							n = min(n, int(2*maxEmitBytes/avg)+16)
+						// Room for what may be released, up to an emit
+						// and a quarter (a transaction may run past the
+						// flush threshold): growing it by appends copies
+						// the events again and again, and twice the room
+						// doubles what every emit allocates.
+						n := min(m.cfg.maxEmit+m.cfg.maxEmit/4, int(m.stats.BufferedItems)+16)
+						if len(m.heap) > 0 {
+							if avg := m.bufBytes / int64(len(m.heap)); avg > 0 {
+								n = min(n, int(maxEmitBytes/avg)*5/4+16)
+							}
 						}
 						m.out = make([]event.Event, 0, n)
 					}
-					it := m.heap.pop()
+					it, err := m.pop(fromRun)
+					if err != nil {
+						return fatal(err)
+					}
 					m.out = append(m.out, it.events...)
 					m.outBytes += it.size
-					it.msg.remaining--
-					m.bufBytes -= it.size
 					m.stats.BufferedItems--
 					if it.ddl != nil {
 						delete(m.ddls, *it.ddl)
@@ -630,11 +687,13 @@ func (m *merger) release(ctx context.Context, force bool) error {
 					} else {
 						m.stats.Rows += uint64(len(it.events))
 					}
-					if (len(m.out) >= 2*m.cfg.maxEmit || m.outBytes >= 2*maxEmitBytes) && len(m.heap) > 0 && m.heap[0].ts == ts {
-						// A huge transaction: hand over a chunk that
-						// commits with the transaction's last one.
-						if err := m.flushChunk(ctx); err != nil {
-							return err
+					if len(m.out) >= 2*m.cfg.maxEmit || m.outBytes >= 2*maxEmitBytes {
+						if nts, _, more := m.next(); more && nts == ts {
+							// A huge transaction: hand over a chunk that
+							// commits with the transaction's last one.
+							if err := m.flushChunk(ctx); err != nil {
+								return err
+							}
 						}
 					}
 				}
@@ -650,8 +709,13 @@ func (m *merger) release(ctx context.Context, force bool) error {
 			m.released = w
 			m.dirty = true
 			m.stats.Released = w
-			m.stats.BufferedBytes = m.bufBytes
 		}
+		if m.cfg.spill && float64(m.bufBytes) > spillThreshold*float64(m.cfg.maxBuffer) && len(m.heap) > 0 {
+			if err := m.spill(); err != nil {
+				return fatal(err)
+			}
+		}
+		m.stats.BufferedBytes, m.stats.SpilledBytes = m.bufBytes, m.spilledBytes
 		m.backpressure()
 		m.stallCheck(w)
 	}
@@ -672,6 +736,14 @@ func (m *merger) flush(ctx context.Context, rel uint64) error {
 	if m.watermarkMode() {
 		for _, p := range m.parts {
 			p.rel = max(p.rel, rel)
+			for _, h := range p.high {
+				if h.ts <= p.rel && h.rows.n > 0 {
+					// Rows at or below rel are dropped as already in
+					// the log before their fingerprints are looked at:
+					// a big transaction's set can go.
+					h.rows.reset()
+				}
+			}
 		}
 	}
 	cp := m.checkpoint()
@@ -736,7 +808,7 @@ func (m *merger) checkpoint() Checkpoint {
 // buffer is over its bound, and resumes them below 3/4 of it.
 func (m *merger) backpressure() {
 	switch {
-	case m.bufBytes > m.cfg.maxBuffer:
+	case m.bufBytes+m.spilledBytes > m.cfg.maxBuffer:
 		w := m.watermark()
 		for _, p := range m.parts {
 			p.gate.set(p.wm > w)
@@ -745,7 +817,7 @@ func (m *merger) backpressure() {
 			m.cfg.log.Info("row buffer full: pausing the partitions ahead of the watermark", "buffered_bytes", m.bufBytes, "max_buffer_bytes", m.cfg.maxBuffer, "watermark", w)
 		}
 		m.paused = true
-	case m.paused && m.bufBytes < m.cfg.maxBuffer/4*3:
+	case m.paused && m.bufBytes+m.spilledBytes < m.cfg.maxBuffer/4*3:
 		for _, p := range m.parts {
 			p.gate.set(false)
 		}
@@ -755,7 +827,7 @@ func (m *merger) backpressure() {
 
 // stallCheck warns when rows wait for a watermark that does not advance.
 func (m *merger) stallCheck(w uint64) {
-	if len(m.heap) == 0 || time.Since(m.lastAdvance) < m.cfg.stallWarn || time.Since(m.lastStallWarn) < m.cfg.stallWarn {
+	if len(m.heap) == 0 && len(m.runs) == 0 || time.Since(m.lastAdvance) < m.cfg.stallWarn || time.Since(m.lastStallWarn) < m.cfg.stallWarn {
 		return
 	}
 	m.lastStallWarn = time.Now()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path/filepath"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 
@@ -31,7 +32,7 @@ type KindConfig struct {
 func Kind() registry.Source {
 	return registry.NewSource("tidb", registry.SourceFuncs[KindConfig]{
 		Sections: []string{"ticdc"},
-		Defaults: func(c *KindConfig, _ registry.Env) {
+		Defaults: func(c *KindConfig, env registry.Env) {
 			if c.TiDB != nil {
 				c.TiDB.EnsureDefaults()
 				if c.TiCDC != nil && c.TiCDC.TiDB.DSN == "" {
@@ -42,6 +43,9 @@ func Kind() registry.Source {
 			if c.TiCDC != nil {
 				c.TiCDC.Kind = kafka.KindTiCDC // before EnsureDefaults: it picks the default protocol
 				c.TiCDC.EnsureDefaults()
+				if c.TiCDC.SpillDir == "" && env.StateDir != "" {
+					c.TiCDC.SpillDir = filepath.Join(env.StateDir, "spill") // beside the log
+				}
 			}
 		},
 		Validate: func(c *KindConfig, _ string) error {

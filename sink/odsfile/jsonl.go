@@ -29,6 +29,8 @@ type JSONLines struct {
 	t    *schema.Target
 	keys [][]byte
 	buf  []byte
+	// maxLine is the longest line written so far.
+	maxLine int
 }
 
 // NewJSONLines returns a JSON-lines writer for target t.
@@ -51,7 +53,15 @@ func (j *JSONLines) Ext() string { return "jsonl" }
 
 // WriteRow writes one row aligned with the target columns.
 func (j *JSONLines) WriteRow(row []event.Value) error {
-	b := append(j.buf[:0], '{')
+	// Encode straight into the writer's free space when the longest line
+	// so far fits there (bufio's documented AvailableBuffer use), else
+	// into j.buf.
+	b := j.w.AvailableBuffer()
+	scratch := cap(b) < j.maxLine
+	if scratch {
+		b = j.buf[:0]
+	}
+	b = append(b, '{')
 	for i, v := range row {
 		if i >= len(j.keys) {
 			break
@@ -60,7 +70,10 @@ func (j *JSONLines) WriteRow(row []event.Value) error {
 		b = AppendJSONValue(b, v)
 	}
 	b = append(b, '}', '\n')
-	j.buf = b
+	j.maxLine = max(j.maxLine, len(b))
+	if scratch {
+		j.buf = b
+	}
 	_, err := j.w.Write(b)
 	return err
 }
