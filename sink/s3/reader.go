@@ -1,4 +1,4 @@
-package verify
+package s3
 
 import (
 	"context"
@@ -19,31 +19,32 @@ import (
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
+	"github.com/odsync/odsync/sink/readback"
 )
 
-// S3Reader reads the ODS tables of an S3 sink: objects
+// Reader reads the ODS tables of an S3 sink: objects
 // {prefix}/{table}/{partition}=.../{first}-{last}.{parquet|csv|jsonl}, the
 // schema objects {prefix}/{table}/_schema/v*.json and the sink's
 // {prefix}/_checkpoint.json (how far the bucket is complete).
-type S3Reader struct {
+type Reader struct {
 	cl     *s3.Client
 	bucket string
 	prefix string
 	tmpDir string
 }
 
-// NewS3Reader returns a reader for the bucket and prefix of an S3 sink,
+// NewReader returns a reader for the bucket and prefix of an S3 sink,
 // through the sink's client (its credentials, endpoint, path style and TLS
 // settings). Parquet objects are downloaded to tmpDir ("": the system's)
 // to be read; other formats are streamed. It makes no request.
-func NewS3Reader(cl *s3.Client, bucket, prefix, tmpDir string) *S3Reader {
-	return &S3Reader{cl: cl, bucket: bucket, prefix: strings.Trim(prefix, "/"), tmpDir: tmpDir}
+func NewReader(cl *s3.Client, bucket, prefix, tmpDir string) *Reader {
+	return &Reader{cl: cl, bucket: bucket, prefix: strings.Trim(prefix, "/"), tmpDir: tmpDir}
 }
 
 // Describe names the target.
-func (r *S3Reader) Describe() string { return "s3://" + path.Join(r.bucket, r.prefix) }
+func (r *Reader) Describe() string { return "s3://" + path.Join(r.bucket, r.prefix) }
 
-func (r *S3Reader) key(rel string) string {
+func (r *Reader) key(rel string) string {
 	if r.prefix == "" {
 		return rel
 	}
@@ -51,7 +52,7 @@ func (r *S3Reader) key(rel string) string {
 }
 
 // list calls fn with every object under the relative prefix.
-func (r *S3Reader) list(ctx context.Context, rel string, fn func(o types.Object) error) error {
+func (r *Reader) list(ctx context.Context, rel string, fn func(o types.Object) error) error {
 	p := s3.NewListObjectsV2Paginator(r.cl, &s3.ListObjectsV2Input{Bucket: aws.String(r.bucket), Prefix: aws.String(r.key(rel))})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -68,7 +69,7 @@ func (r *S3Reader) list(ctx context.Context, rel string, fn func(o types.Object)
 }
 
 // tables lists the table "directories" directly under the prefix.
-func (r *S3Reader) tables(ctx context.Context, base string) ([]string, error) {
+func (r *Reader) tables(ctx context.Context, base string) ([]string, error) {
 	var out []string
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(r.bucket), Prefix: aws.String(r.key(base)), Delimiter: aws.String("/")}
 	p := s3.NewListObjectsV2Paginator(r.cl, in)
@@ -85,7 +86,7 @@ func (r *S3Reader) tables(ctx context.Context, base string) ([]string, error) {
 	return out, nil
 }
 
-func (r *S3Reader) get(ctx context.Context, key string) (io.ReadCloser, error) {
+func (r *Reader) get(ctx context.Context, key string) (io.ReadCloser, error) {
 	out, err := r.cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil, err
@@ -95,19 +96,19 @@ func (r *S3Reader) get(ctx context.Context, key string) (io.ReadCloser, error) {
 
 // Layout finds the newest version of the table and reads its newest schema
 // object (by modification time).
-func (r *S3Reader) Layout(ctx context.Context, base string) (Layout, error) {
+func (r *Reader) Layout(ctx context.Context, base string) (readback.Layout, error) {
 	names, err := r.tables(ctx, base)
 	if err != nil {
-		return Layout{}, fmt.Errorf("verify: s3: list %s: %w", r.Describe(), err)
+		return readback.Layout{}, fmt.Errorf("s3 reader: list %s: %w", r.Describe(), err)
 	}
 	name, ver := "", 0
 	for _, n := range names {
-		if v, ok := versionOf(n, base); ok && v > ver {
+		if v, ok := readback.VersionOf(n, base); ok && v > ver {
 			name, ver = n, v
 		}
 	}
 	if name == "" {
-		return Layout{}, nil
+		return readback.Layout{}, nil
 	}
 	var newest types.Object
 	err = r.list(ctx, name+"/_schema/", func(o types.Object) error {
@@ -121,23 +122,23 @@ func (r *S3Reader) Layout(ctx context.Context, base string) (Layout, error) {
 		return nil
 	})
 	if err != nil {
-		return Layout{}, fmt.Errorf("verify: s3: list schemas of %s: %w", name, err)
+		return readback.Layout{}, fmt.Errorf("s3 reader: list schemas of %s: %w", name, err)
 	}
 	if newest.Key == nil {
-		return Layout{Found: true, Name: name, Existing: schema.Existing{Version: ver}}, nil
+		return readback.Layout{Found: true, Name: name, Existing: schema.Existing{Version: ver}}, nil
 	}
 	body, err := r.get(ctx, aws.ToString(newest.Key))
 	if err != nil {
-		return Layout{}, fmt.Errorf("verify: s3: %s: %w", aws.ToString(newest.Key), err)
+		return readback.Layout{}, fmt.Errorf("s3 reader: %s: %w", aws.ToString(newest.Key), err)
 	}
 	b, err := io.ReadAll(io.LimitReader(body, 64<<20))
 	body.Close()
 	if err != nil {
-		return Layout{}, fmt.Errorf("verify: s3: %s: %w", aws.ToString(newest.Key), err)
+		return readback.Layout{}, fmt.Errorf("s3 reader: %s: %w", aws.ToString(newest.Key), err)
 	}
-	l, err := layoutFromSchemaJSON(b)
+	l, err := readback.LayoutFromSchemaJSON(b)
 	if err != nil {
-		return Layout{}, fmt.Errorf("verify: s3: %s: %w", aws.ToString(newest.Key), err)
+		return readback.Layout{}, fmt.Errorf("s3 reader: %s: %w", aws.ToString(newest.Key), err)
 	}
 	l.Name = name
 	if l.Existing.Version < ver {
@@ -148,8 +149,8 @@ func (r *S3Reader) Layout(ctx context.Context, base string) (Layout, error) {
 
 // Scan decodes the table's data objects not read before (an object's name
 // is its sequence range and its content never changes).
-func (r *S3Reader) Scan(ctx context.Context, t *schema.Target, since Mark, fn func([]event.Value) error) (Mark, error) {
-	next := Mark{Time: time.Now(), Seen: since.Seen}
+func (r *Reader) Scan(ctx context.Context, t *schema.Target, since readback.Mark, fn func([]event.Value) error) (readback.Mark, error) {
+	next := readback.Mark{Time: time.Now(), Seen: since.Seen}
 	if next.Seen == nil {
 		next.Seen = map[string]struct{}{}
 	}
@@ -165,7 +166,7 @@ func (r *S3Reader) Scan(ctx context.Context, t *schema.Target, since Mark, fn fu
 		if strings.HasPrefix(rel, "_") || !strings.Contains(rel, "=") {
 			return nil
 		}
-		first, _, ext, ok := parseSeqRange(path.Base(rel))
+		first, _, ext, ok := readback.ParseSeqRange(path.Base(rel))
 		if !ok {
 			return nil
 		}
@@ -181,7 +182,7 @@ func (r *S3Reader) Scan(ctx context.Context, t *schema.Target, since Mark, fn fu
 		return nil
 	})
 	if err != nil {
-		return since, fmt.Errorf("verify: s3: list %s: %w", t.Name, err)
+		return since, fmt.Errorf("s3 reader: list %s: %w", t.Name, err)
 	}
 	sort.Slice(objs, func(i, j int) bool { return objs[i].first < objs[j].first })
 	d := odsfile.NewRowReader(t)
@@ -190,14 +191,14 @@ func (r *S3Reader) Scan(ctx context.Context, t *schema.Target, since Mark, fn fu
 			return since, err
 		}
 		if err := r.decode(ctx, d, o.key, o.ext, fn); err != nil {
-			return since, fmt.Errorf("verify: s3: %s: %w", o.key, err)
+			return since, fmt.Errorf("s3 reader: %s: %w", o.key, err)
 		}
 		next.Seen[o.key] = struct{}{}
 	}
 	return next, nil
 }
 
-func (r *S3Reader) decode(ctx context.Context, d *odsfile.RowReader, key, ext string, fn func([]event.Value) error) error {
+func (r *Reader) decode(ctx context.Context, d *odsfile.RowReader, key, ext string, fn func([]event.Value) error) error {
 	body, err := r.get(ctx, key)
 	if err != nil {
 		return err
@@ -210,7 +211,7 @@ func (r *S3Reader) decode(ctx context.Context, d *odsfile.RowReader, key, ext st
 		return d.ReadCSV(body, fn)
 	}
 	// Parquet needs random access: spool the object to a temporary file.
-	f, err := os.CreateTemp(r.tmpDir, "odsync-verify-*.parquet")
+	f, err := os.CreateTemp(r.tmpDir, "odsync-read-*.parquet")
 	if err != nil {
 		return err
 	}
@@ -231,19 +232,19 @@ type s3Checkpoint struct {
 
 // Progress reads the sink's checkpoint object: every change committed
 // before complete_before is in the bucket.
-func (r *S3Reader) Progress(ctx context.Context, table string) (SinkProgress, error) {
+func (r *Reader) Progress(ctx context.Context, table string) (readback.Progress, error) {
 	body, err := r.get(ctx, r.key("_checkpoint.json"))
 	if err != nil {
 		var nsk *types.NoSuchKey
 		if errors.As(err, &nsk) {
-			return SinkProgress{}, nil
+			return readback.Progress{}, nil
 		}
-		return SinkProgress{}, fmt.Errorf("verify: s3: checkpoint: %w", err)
+		return readback.Progress{}, fmt.Errorf("s3 reader: checkpoint: %w", err)
 	}
 	defer body.Close()
 	var c s3Checkpoint
 	if err := json.NewDecoder(io.LimitReader(body, 16<<20)).Decode(&c); err != nil {
-		return SinkProgress{}, fmt.Errorf("verify: s3: checkpoint: %w", err)
+		return readback.Progress{}, fmt.Errorf("s3 reader: checkpoint: %w", err)
 	}
-	return SinkProgress{Seq: c.CompleteSeq, CompleteBeforeMicros: c.CompleteBeforeUS, Durable: true}, nil
+	return readback.Progress{Seq: c.CompleteSeq, CompleteBeforeMicros: c.CompleteBeforeUS, Durable: true}, nil
 }
