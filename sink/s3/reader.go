@@ -110,8 +110,39 @@ func (r *Reader) Layout(ctx context.Context, base string) (readback.Layout, erro
 	if name == "" {
 		return readback.Layout{}, nil
 	}
+	b, key, err := r.SchemaFile(ctx, name)
+	if err != nil {
+		return readback.Layout{}, err
+	}
+	if b == nil {
+		return readback.Layout{Found: true, Name: name, Existing: schema.Existing{Version: ver}}, nil
+	}
+	l, err := readback.LayoutFromSchemaJSON(b)
+	if err != nil {
+		return readback.Layout{}, fmt.Errorf("s3 reader: %s: %w", key, err)
+	}
+	l.Name = name
+	if l.Existing.Version < ver {
+		l.Existing.Version = ver
+	}
+	return l, nil
+}
+
+// Tables lists the table "directories" under the prefix (names relative
+// to it), odsync's and others.
+func (r *Reader) Tables(ctx context.Context) ([]string, error) {
+	names, err := r.tables(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("s3 reader: list %s: %w", r.Describe(), err)
+	}
+	return names, nil
+}
+
+// SchemaFile returns the content and key of the table's newest schema
+// object (by modification time; nil when it has none).
+func (r *Reader) SchemaFile(ctx context.Context, table string) ([]byte, string, error) {
 	var newest types.Object
-	err = r.list(ctx, name+"/_schema/", func(o types.Object) error {
+	err := r.list(ctx, table+"/_schema/", func(o types.Object) error {
 		if !strings.HasSuffix(aws.ToString(o.Key), ".json") {
 			return nil
 		}
@@ -122,29 +153,99 @@ func (r *Reader) Layout(ctx context.Context, base string) (readback.Layout, erro
 		return nil
 	})
 	if err != nil {
-		return readback.Layout{}, fmt.Errorf("s3 reader: list schemas of %s: %w", name, err)
+		return nil, "", fmt.Errorf("s3 reader: list schemas of %s: %w", table, err)
 	}
 	if newest.Key == nil {
-		return readback.Layout{Found: true, Name: name, Existing: schema.Existing{Version: ver}}, nil
+		return nil, "", nil
 	}
-	body, err := r.get(ctx, aws.ToString(newest.Key))
+	key := aws.ToString(newest.Key)
+	body, err := r.get(ctx, key)
 	if err != nil {
-		return readback.Layout{}, fmt.Errorf("s3 reader: %s: %w", aws.ToString(newest.Key), err)
+		return nil, key, fmt.Errorf("s3 reader: %s: %w", key, err)
 	}
 	b, err := io.ReadAll(io.LimitReader(body, 64<<20))
 	body.Close()
 	if err != nil {
-		return readback.Layout{}, fmt.Errorf("s3 reader: %s: %w", aws.ToString(newest.Key), err)
+		return nil, key, fmt.Errorf("s3 reader: %s: %w", key, err)
 	}
-	l, err := readback.LayoutFromSchemaJSON(b)
+	return b, key, nil
+}
+
+// Object is one data object of an ODS table.
+type Object struct {
+	// Key is the object's key in the bucket.
+	Key string
+	// First and Last are the _seq range its name gives (odsync's objects;
+	// 0 for others).
+	First, Last uint64
+	// Format is the file format (parquet, csv, jsonl).
+	Format string
+	// Size in bytes and modification time.
+	Size     int64
+	Modified time.Time
+}
+
+// Objects lists the data objects of an odsync ODS table,
+// {table}/{partition}=.../{first}-{last}.{ext}, sorted by First.
+func (r *Reader) Objects(ctx context.Context, table string) ([]Object, error) {
+	var objs []Object
+	err := r.list(ctx, table+"/", func(o types.Object) error {
+		k := aws.ToString(o.Key)
+		rel := strings.TrimPrefix(k, r.key(table)+"/")
+		if strings.HasPrefix(rel, "_") || !strings.Contains(rel, "=") {
+			return nil
+		}
+		first, last, ext, ok := readback.ParseSeqRange(path.Base(rel))
+		if !ok {
+			return nil
+		}
+		switch ext {
+		case odsfile.FormatJSONL, odsfile.FormatCSV, odsfile.FormatParquet:
+		default:
+			return nil
+		}
+		objs = append(objs, Object{Key: k, First: first, Last: last, Format: ext, Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)})
+		return nil
+	})
 	if err != nil {
-		return readback.Layout{}, fmt.Errorf("s3 reader: %s: %w", aws.ToString(newest.Key), err)
+		return nil, fmt.Errorf("s3 reader: list %s: %w", table, err)
 	}
-	l.Name = name
-	if l.Existing.Version < ver {
-		l.Existing.Version = ver
+	sort.Slice(objs, func(i, j int) bool { return objs[i].First < objs[j].First })
+	return objs, nil
+}
+
+// Files lists the data objects of a table written by another tool (an
+// Athena/Glue table): every object under {table}/ whose name ends in
+// .format, outside "_" and "." entries, sorted by key.
+func (r *Reader) Files(ctx context.Context, table, format string) ([]Object, error) {
+	var objs []Object
+	err := r.list(ctx, table+"/", func(o types.Object) error {
+		k := aws.ToString(o.Key)
+		rel := strings.TrimPrefix(k, r.key(table)+"/")
+		for _, part := range strings.Split(rel, "/") {
+			if strings.HasPrefix(part, "_") || strings.HasPrefix(part, ".") {
+				return nil
+			}
+		}
+		if !strings.HasSuffix(rel, "."+format) {
+			return nil
+		}
+		objs = append(objs, Object{Key: k, Format: format, Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 reader: list %s: %w", table, err)
 	}
-	return l, nil
+	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
+	return objs, nil
+}
+
+// Read decodes one data object for layout t.
+func (r *Reader) Read(ctx context.Context, d *odsfile.RowReader, o Object, fn func([]event.Value) error) error {
+	if err := r.decode(ctx, d, o.Key, o.Format, fn); err != nil {
+		return fmt.Errorf("s3 reader: %s: %w", o.Key, err)
+	}
+	return nil
 }
 
 // Scan decodes the table's data objects not read before (an object's name
@@ -154,46 +255,25 @@ func (r *Reader) Scan(ctx context.Context, t *schema.Target, since readback.Mark
 	if next.Seen == nil {
 		next.Seen = map[string]struct{}{}
 	}
-	type obj struct {
-		key   string
-		first uint64
-		ext   string
-	}
-	var objs []obj
-	err := r.list(ctx, t.Name+"/", func(o types.Object) error {
-		k := aws.ToString(o.Key)
-		rel := strings.TrimPrefix(k, r.key(t.Name)+"/")
-		if strings.HasPrefix(rel, "_") || !strings.Contains(rel, "=") {
-			return nil
-		}
-		first, _, ext, ok := readback.ParseSeqRange(path.Base(rel))
-		if !ok {
-			return nil
-		}
-		switch ext {
-		case odsfile.FormatJSONL, odsfile.FormatCSV, odsfile.FormatParquet:
-		default:
-			return nil
-		}
-		if _, ok := next.Seen[k]; ok {
-			return nil
-		}
-		objs = append(objs, obj{k, first, ext})
-		return nil
-	})
+	all, err := r.Objects(ctx, t.Name)
 	if err != nil {
-		return since, fmt.Errorf("s3 reader: list %s: %w", t.Name, err)
+		return since, err
 	}
-	sort.Slice(objs, func(i, j int) bool { return objs[i].first < objs[j].first })
+	var objs []Object
+	for _, o := range all {
+		if _, ok := next.Seen[o.Key]; !ok {
+			objs = append(objs, o)
+		}
+	}
 	d := odsfile.NewRowReader(t)
 	for _, o := range objs {
 		if err := ctx.Err(); err != nil {
 			return since, err
 		}
-		if err := r.decode(ctx, d, o.key, o.ext, fn); err != nil {
-			return since, fmt.Errorf("s3 reader: %s: %w", o.key, err)
+		if err := r.Read(ctx, d, o, fn); err != nil {
+			return since, err
 		}
-		next.Seen[o.key] = struct{}{}
+		next.Seen[o.Key] = struct{}{}
 	}
 	return next, nil
 }
@@ -228,6 +308,13 @@ func (r *Reader) decode(ctx context.Context, d *odsfile.RowReader, key, ext stri
 type s3Checkpoint struct {
 	CompleteSeq      uint64 `json:"complete_seq"`
 	CompleteBeforeUS int64  `json:"complete_before_us"`
+}
+
+// Complete returns the sink's complete_seq: every row with a _seq up to
+// it is in the bucket (ok false: the bucket has no checkpoint object).
+func (r *Reader) Complete(ctx context.Context) (seq uint64, ok bool, err error) {
+	p, err := r.Progress(ctx, "")
+	return p.Seq, p.Durable, err
 }
 
 // Progress reads the sink's checkpoint object: every change committed
