@@ -227,7 +227,7 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 			return err
 		}
 		s.prog.Read(t.src.ID, uint64(len(batch)), false)
-		batch = batch[:0]
+		batch = make([]event.Event, 0, s.cfg.BatchRows) // emit may keep the slice
 		return nil
 	}
 	add := func(ch change) error {
@@ -425,7 +425,7 @@ func (s *Source) step(ctx context.Context, cp *Checkpoint, emit func(context.Con
 				return false, err
 			}
 			s.advance(last, lastCommit)
-			batch = batch[:0]
+			batch = make([]event.Event, 0, s.cfg.BatchRows) // emit may keep the slice
 		}
 	}
 	*cp = Checkpoint{Upto: bound, Loaded: true}

@@ -85,7 +85,7 @@ func odsTable(name string, b []byte) (*table, error) {
 			errs = append(errs, fmt.Errorf("table %s column %s: the schema file has no source type (written by an older odsync)", name, c.Name))
 			continue
 		}
-		col, _, err := codec.ParseMySQLType(st)
+		col, err := sourceColumn(st)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("table %s column %s: source type: %w", name, c.Name, err))
 			continue
@@ -137,7 +137,7 @@ func externalTable(tc TableConfig) (*table, error) {
 	var names []string
 	var errs []error
 	for _, c := range tc.Columns {
-		col, _, err := codec.ParseMySQLType(c.Type)
+		col, err := sourceColumn(c.Type)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("table %s column %s: type: %w", tc.Name, c.Name, err))
 			continue
@@ -180,6 +180,24 @@ func externalTable(tc TableConfig) (*table, error) {
 	t := &table{name: tc.Name, layout: layout, src: src, format: tc.Format, header: tc.Format == "csv" && tc.CSVHeader}
 	t.index(names)
 	return t, nil
+}
+
+// sourceColumn parses a MySQL column type into a source column.
+func sourceColumn(typ string) (event.Column, error) {
+	col, _, err := codec.ParseMySQLType(typ)
+	if err == nil {
+		return col, nil
+	}
+	// MariaDB's UUID, INET4 and INET6 (no Kafka producer writes them, so
+	// the codecs refuse them): their text form.
+	def, derr := mysqldialect.ParseColumnType(typ)
+	if derr == nil {
+		switch def.Type {
+		case "uuid", "inet4", "inet6":
+			return event.Column{Type: event.TypeChar, RawType: typ}, nil
+		}
+	}
+	return col, err
 }
 
 // index finds the source and metadata columns in the layout.
