@@ -25,7 +25,9 @@ func TestReverseS3ToMySQL(t *testing.T) {
 	env := []string{"ODSYNC_TEST_S3_KEY=" + srv.AccessKey, "ODSYNC_TEST_S3_SECRET=" + srv.SecretKey, "AWS_EC2_METADATA_DISABLED=true"}
 	fwd := kitDriver{name: "s3", system: kitFiles, open: func(t *testing.T) *kitSink {
 		return &kitSink{entry: s3SinkYAML(srv, "kit", "kit", "format: parquet\n"+kitS3Roll, "max_rows: 50\n      max_age: 100ms"), env: env,
-			read: func(t testing.TB, table string) []kitRow { return kitReadFiles(t, "parquet", kitS3Files(t, srv, table)) }}
+			read: func(t testing.TB, table string) []kitRow {
+				return kitReadFiles(t, "parquet", kitS3Files(t, srv, table))
+			}}
 	}}
 	r := kitOpen(t, fwd, "rv_s3", "")
 	var types []kitType
