@@ -141,6 +141,14 @@ func (s *Source) tables(ctx context.Context) ([]*table, error) {
 // Run loads the tables' state (or resumes the load) and, in incremental
 // mode, follows their change logs until ctx is done.
 func (s *Source) Run(ctx context.Context, from []byte, emit func(ctx context.Context, events []event.Event, checkpoint []byte) error) error {
+	err := s.run(ctx, from, emit)
+	if err != nil && ctx.Err() != nil {
+		return nil // stopped
+	}
+	return err
+}
+
+func (s *Source) run(ctx context.Context, from []byte, emit func(ctx context.Context, events []event.Event, checkpoint []byte) error) error {
 	var cp Checkpoint
 	if from != nil {
 		c, err := DecodeCheckpoint(from)
