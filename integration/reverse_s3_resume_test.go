@@ -252,10 +252,10 @@ func TestReverseS3External(t *testing.T) {
 		"\"7\",\"seven, \\\"q\\\"\",\"7.00\",\"2024-05-07 01:02:03.5\",\"2024-05-07\"\n\"8\",,,,\n"))
 	cfg := warehouse.S3Config{Bucket: "ods", Prefix: "lake", Endpoint: srv.Endpoint, PathStyle: true,
 		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
-		Read: warehouse.ReadSettings{Mode: warehouse.ModeFull, External: []warehouse.TableConfig{
+		Read: warehouse.ReadSettings{Mode: warehouse.ModeFull}, External: []warehouse.TableConfig{
 			{Name: "dim", Database: "shop", Table: "dim", Columns: cols, Key: []string{"id"}},
 			{Name: "csvdim", Format: "csv", CSVHeader: true, Database: "shop", Columns: cols, Key: []string{"id"}},
-		}}}
+		}}
 	src, err := warehouse.NewS3(context.Background(), cfg, registry.SourceDeps{})
 	if err != nil {
 		t.Fatal(err)

@@ -36,15 +36,17 @@ type S3Config struct {
 	Bucket string `yaml:"bucket"`
 	Prefix string `yaml:"prefix"`
 	// Connection settings, as the S3 sink's (docs/s3.md).
-	Region          string       `yaml:"region"`
-	Endpoint        string       `yaml:"endpoint"`
-	PathStyle       bool         `yaml:"path_style"`
-	AccessKeyID     string       `yaml:"access_key_id"`
-	SecretAccessKey string       `yaml:"secret_access_key"`
-	SessionToken    string       `yaml:"session_token"`
-	Profile         string       `yaml:"profile"`
-	TLS             s3sink.TLS   `yaml:"tls"`
-	Read            ReadSettings `yaml:",inline"`
+	Region          string     `yaml:"region"`
+	Endpoint        string     `yaml:"endpoint"`
+	PathStyle       bool       `yaml:"path_style"`
+	AccessKeyID     string     `yaml:"access_key_id"`
+	SecretAccessKey string     `yaml:"secret_access_key"`
+	SessionToken    string     `yaml:"session_token"`
+	Profile         string     `yaml:"profile"`
+	TLS             s3sink.TLS `yaml:"tls"`
+	// External are tables written by other tools, described here.
+	External []TableConfig `yaml:"external"`
+	Read     ReadSettings  `yaml:",inline"`
 }
 
 // ReadSettings are the settings of every warehouse source.
@@ -54,8 +56,6 @@ type ReadSettings struct {
 	// Tables lists the ODS tables under the prefix to read (their names);
 	// empty: every odsync table found (a directory with _schema/).
 	Tables []string `yaml:"tables"`
-	// External are tables written by other tools, described here.
-	External []TableConfig `yaml:"external"`
 	// PollInterval is how often incremental mode looks for new data
 	// (default 10s).
 	PollInterval time.Duration `yaml:"poll_interval"`
@@ -105,6 +105,15 @@ func (c *S3Config) EnsureDefaults() {
 		c.Region = "us-east-1"
 	}
 	c.Read.EnsureDefaults()
+	for i := range c.External {
+		e := &c.External[i]
+		if e.Format == "" {
+			e.Format = "parquet"
+		}
+		if e.Table == "" {
+			e.Table = e.Name
+		}
+	}
 }
 
 // EnsureDefaults fills unset settings.
@@ -121,15 +130,6 @@ func (r *ReadSettings) EnsureDefaults() {
 	if r.WindowObjects == 0 {
 		r.WindowObjects = 64
 	}
-	for i := range r.External {
-		e := &r.External[i]
-		if e.Format == "" {
-			e.Format = "parquet"
-		}
-		if e.Table == "" {
-			e.Table = e.Name
-		}
-	}
 }
 
 // Validate reports every problem; path is the YAML path ("source.s3").
@@ -139,6 +139,33 @@ func (c *S3Config) Validate(path string) error {
 		errs = append(errs, fmt.Errorf("%s.bucket: required", path))
 	}
 	errs = append(errs, c.Read.Validate(path))
+	seen := map[string]bool{}
+	for _, t := range c.Read.Tables {
+		seen[t] = true
+	}
+	for i, e := range c.External {
+		p := fmt.Sprintf("%s.external[%d]", path, i)
+		if e.Name == "" || strings.Contains(e.Name, "/") {
+			errs = append(errs, fmt.Errorf("%s.name: %q: a table name without /", p, e.Name))
+		}
+		if seen[e.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: %q is listed twice", p, e.Name))
+		}
+		seen[e.Name] = true
+		switch e.Format {
+		case "parquet", "csv":
+		default:
+			errs = append(errs, fmt.Errorf("%s.format: %q: must be parquet or csv", p, e.Format))
+		}
+		if len(e.Columns) == 0 {
+			errs = append(errs, fmt.Errorf("%s.columns: required (name and MySQL type of each column)", p))
+		}
+		for j, col := range e.Columns {
+			if col.Name == "" || col.Type == "" {
+				errs = append(errs, fmt.Errorf("%s.columns[%d]: name and type are required", p, j))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -165,29 +192,6 @@ func (r *ReadSettings) Validate(path string) error {
 			errs = append(errs, fmt.Errorf("%s.tables: %q: a table name without /", path, t))
 		}
 		seen[t] = true
-	}
-	for i, e := range r.External {
-		p := fmt.Sprintf("%s.external[%d]", path, i)
-		if e.Name == "" || strings.Contains(e.Name, "/") {
-			errs = append(errs, fmt.Errorf("%s.name: %q: a table name without /", p, e.Name))
-		}
-		if seen[e.Name] {
-			errs = append(errs, fmt.Errorf("%s.name: %q is listed twice", p, e.Name))
-		}
-		seen[e.Name] = true
-		switch e.Format {
-		case "parquet", "csv":
-		default:
-			errs = append(errs, fmt.Errorf("%s.format: %q: must be parquet or csv", p, e.Format))
-		}
-		if len(e.Columns) == 0 {
-			errs = append(errs, fmt.Errorf("%s.columns: required (name and MySQL type of each column)", p))
-		}
-		for j, col := range e.Columns {
-			if col.Name == "" || col.Type == "" {
-				errs = append(errs, fmt.Errorf("%s.columns[%d]: name and type are required", p, j))
-			}
-		}
 	}
 	return errors.Join(errs...)
 }

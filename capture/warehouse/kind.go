@@ -44,6 +44,40 @@ func S3Kind() registry.Source {
 	})
 }
 
+// MaxComputeKind describes the maxcompute source for the registry
+// (source.type maxcompute): odsync's ODS tables in a MaxCompute project
+// read back, in full (docs/reverse-sync.md).
+func MaxComputeKind() registry.Source {
+	return registry.NewSource("maxcompute", registry.SourceFuncs[MaxComputeConfig]{
+		Defaults: func(c *MaxComputeConfig, _ registry.Env) { c.EnsureDefaults() },
+		Validate: func(c *MaxComputeConfig, path string) error { return c.Validate(path) },
+		New: func(c *MaxComputeConfig, deps registry.SourceDeps) (pipeline.Source, error) {
+			return NewMaxCompute(*c, deps)
+		},
+		Check: func(ctx context.Context, c *MaxComputeConfig, _ registry.CheckEnv, out io.Writer) bool {
+			src, err := NewMaxCompute(*c, registry.SourceDeps{})
+			if err == nil {
+				var ts []*table
+				if ts, err = src.st.Tables(ctx); err == nil {
+					fmt.Fprintf(out, "source: ok: %s: %d odsync tables\n", src.st.Describe(), len(ts))
+					return true
+				}
+			}
+			fmt.Fprintf(out, "source: FAILED: %v\n", err)
+			return false
+		},
+		Secrets: func(c *MaxComputeConfig) []string { return []string{c.AccessKey, c.STSToken} },
+		Telemetry: func(_ *MaxComputeConfig, src pipeline.Source, _ *offsets.Log) (registry.SourceTelemetry, error) {
+			s, ok := src.(*Source)
+			if !ok {
+				return registry.SourceTelemetry{}, nil
+			}
+			return registry.SourceTelemetry{Name: "maxcompute", Probe: s, Snapshot: s}, nil
+		},
+		DescribeCheckpoint: describeCheckpoint,
+	})
+}
+
 func describeCheckpoint(cp []byte, _ *offsets.Log) (registry.Checkpoint, bool) {
 	c, err := DecodeCheckpoint(cp)
 	if err != nil {
@@ -63,6 +97,6 @@ func NewS3(ctx context.Context, c S3Config, deps registry.SourceDeps) (*Source, 
 	if err != nil {
 		return nil, fmt.Errorf("source.s3: %w", err)
 	}
-	st := &s3Store{r: s3sink.NewReader(cl, c.Bucket, c.Prefix, c.Read.TmpDir), cfg: c.Read}
+	st := &s3Store{r: s3sink.NewReader(cl, c.Bucket, c.Prefix, c.Read.TmpDir), cfg: c.Read, external: c.External}
 	return newSource(st, c.Read, deps.Capture, deps.Logger), nil
 }

@@ -12,8 +12,9 @@ import (
 
 // s3Store reads tables under an S3 prefix through the S3 sink's reader.
 type s3Store struct {
-	r   *s3sink.Reader
-	cfg ReadSettings
+	r        *s3sink.Reader
+	cfg      ReadSettings
+	external []TableConfig
 }
 
 func (s *s3Store) Describe() string { return s.r.Describe() }
@@ -21,7 +22,7 @@ func (s *s3Store) Describe() string { return s.r.Describe() }
 // Tables returns the configured tables, or every odsync table found.
 func (s *s3Store) Tables(ctx context.Context) ([]*table, error) {
 	names := s.cfg.Tables
-	if len(names) == 0 && len(s.cfg.External) == 0 {
+	if len(names) == 0 && len(s.external) == 0 {
 		all, err := s.r.Tables(ctx)
 		if err != nil {
 			return nil, err
@@ -49,7 +50,7 @@ func (s *s3Store) Tables(ctx context.Context) ([]*table, error) {
 		}
 		out = append(out, t)
 	}
-	for _, e := range s.cfg.External {
+	for _, e := range s.external {
 		t, err := externalTable(e)
 		if err != nil {
 			return nil, &permanent{fmt.Errorf("warehouse: %w", err)}

@@ -65,6 +65,12 @@ func odsTable(name string, b []byte) (*table, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("table %s: schema file: %w", name, err)
 	}
+	return odsTableOf(name, f)
+}
+
+// odsTableOf builds the table of an odsync ODS table from what its schema
+// file (or a MaxCompute table's comments) says.
+func odsTableOf(name string, f schemaFile) (*table, error) {
 	if f.Source.Table == "" || len(f.Columns) == 0 {
 		return nil, fmt.Errorf("table %s: schema file: no source table or no columns", name)
 	}

@@ -139,8 +139,8 @@ func TestValidate(t *testing.T) {
 	c := S3Config{}
 	c.EnsureDefaults()
 	c.Read.Mode = "sometimes"
-	c.Read.External = []TableConfig{{Name: "a/b", Format: "orc"}}
-	c.Read.EnsureDefaults()
+	c.External = []TableConfig{{Name: "a/b", Format: "orc"}}
+	c.EnsureDefaults()
 	err := c.Validate("source.s3")
 	for _, want := range []string{"source.s3.bucket: required", "source.s3.mode", "source.s3.external[0].name", "source.s3.external[0].format", "source.s3.external[0].columns"} {
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -25,6 +25,7 @@ func Registry() *registry.Registry {
 			kafka.KafkaKind(),
 			tidb.Kind(),
 			warehouse.S3Kind(),
+			warehouse.MaxComputeKind(),
 		},
 		[]registry.Sink{
 			local.Kind(),

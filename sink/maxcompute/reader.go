@@ -379,3 +379,88 @@ func (r *Reader) maxPos(table, part string) (string, error) {
 		}
 	}
 }
+
+// TableInfo is a table of the project as the reverse-sync source needs it:
+// its comment and columns (with their comments: the sink writes "source
+// <name> <source type>" on source columns and "odsync ODS of db.t; key
+// a,b" on the table).
+type TableInfo struct {
+	Name    string
+	Comment string
+	Columns []ColumnInfo
+	// PartitionColumns are the names of the partition columns.
+	PartitionColumns []string
+}
+
+// ColumnInfo is one column of a TableInfo.
+type ColumnInfo struct {
+	Name, Type, Comment string
+}
+
+// Tables lists the project's tables (names starting with prefix) with
+// their comments and columns.
+func (r *Reader) Tables(prefix string) ([]TableInfo, error) {
+	var names []string
+	var listErr error
+	var filters []odps.TFilterFunc
+	if prefix != "" {
+		filters = append(filters, odps.TableFilter.NamePrefix(prefix))
+	}
+	odps.NewTables(r.o, r.cfg.Project, r.cfg.Schema).List(func(t *odps.Table, err error) {
+		if err != nil {
+			listErr = err
+			return
+		}
+		names = append(names, t.Name())
+	}, filters...)
+	if listErr != nil {
+		return nil, fmt.Errorf("maxcompute reader: list tables: %w", listErr)
+	}
+	sort.Strings(names)
+	var out []TableInfo
+	for _, n := range names {
+		t := r.table(n)
+		if err := t.Load(); err != nil {
+			return nil, fmt.Errorf("maxcompute reader: table %s: %w", n, err)
+		}
+		info := TableInfo{Name: n, Comment: t.Comment()}
+		for _, c := range t.Schema().Columns {
+			info.Columns = append(info.Columns, ColumnInfo{Name: c.Name, Type: c.Type.Name(), Comment: c.Comment})
+		}
+		for _, c := range t.Schema().PartitionColumns {
+			info.PartitionColumns = append(info.PartitionColumns, c.Name)
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Partitions lists a table's partition specs ("ds=20240101"), sorted; an
+// unpartitioned table has the one partition "".
+func (r *Reader) Partitions(table string) ([]string, error) {
+	parts, err := r.partitions(table)
+	if err != nil {
+		return nil, fmt.Errorf("maxcompute reader: table %s: partitions: %w", table, err)
+	}
+	if len(parts) == 0 {
+		tb := r.table(table)
+		if err := tb.Load(); err != nil {
+			return nil, fmt.Errorf("maxcompute reader: table %s: %w", table, err)
+		}
+		if len(tb.Schema().PartitionColumns) == 0 {
+			return []string{""}, nil
+		}
+	}
+	return parts, nil
+}
+
+// ReadPartition downloads one partition of the table for layout t.
+func (r *Reader) ReadPartition(ctx context.Context, t *schema.Target, part string, fn func([]event.Value) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := r.download(t, part, odsfile.NewRowReader(t), fn); err != nil {
+		return fmt.Errorf("maxcompute reader: table %s partition %s: %w", t.Name, part, err)
+	}
+	return nil
+}
