@@ -194,7 +194,7 @@ source:
 		{"state: {dir: /tmp/x}\nsource:\n  tidb: {dsn: \"root@tcp(127.0.0.1:4000)/\"}\n" + sinks,
 			"source.ticdc: required when source.type is tidb"},
 		{"state: {dir: /tmp/x}\nsource:\n  tidb: {dsn: \"root@tcp(127.0.0.1:4000)/\"}\n  mysql: {addr: \"127.0.0.1:3306\"}\n" + sinks,
-			"source: set only one of mysql, ticdc, kafka and tidb"},
+			"source: set only one of mysql, ticdc, kafka, tidb, s3 and maxcompute"},
 		{"state: {dir: /tmp/x}\nsource:\n  type: tidb\n  tidb: {dsn: \"root@tcp(127.0.0.1:4000)/\", bogus: 1}\n  ticdc: {brokers: [\"127.0.0.1:9092\"], topics: [cdc], protocol: canal-json}\n" + sinks,
 			"source.tidb.bogus: unknown key"},
 		{"state: {dir: /tmp/x}\nsource:\n  mysql: {addr: \"127.0.0.1:3306\"}\nsinks:\n  - {name: k, kafka: {brokers: [\"127.0.0.1:9092\"], topic: t}, batch: {in_flight: 2}}\n",

@@ -31,6 +31,7 @@ var jobs = map[string]struct {
 	"debezium-s3.yaml":      {"kafka", []string{"s3"}},
 	"mysql-tidb.yaml":       {"mysql", []string{"mysql"}},
 	"tidb-s3.yaml":          {"tidb", []string{"s3"}},
+	"s3-mysql.yaml":         {"s3", []string{"mysql"}},
 }
 
 // env holds a value for every ${VAR} the examples reference.

@@ -22,6 +22,8 @@ import (
 	"github.com/odsync/odsync/odpsemu"
 	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink/local"
+	"github.com/odsync/odsync/sink/maxcompute"
 	"github.com/odsync/odsync/verify"
 )
 
@@ -86,7 +88,7 @@ func mcData(t *testing.T, c *schema.TargetColumn, v event.Value) data.Data {
 // replayIntoMaxCompute writes the rows of a local ODS table into a
 // MaxCompute table of the same layout (what a MaxCompute sink holds),
 // skipping the columns in drop.
-func replayIntoMaxCompute(t *testing.T, o *odps.Odps, tun *tunnel.Tunnel, project string, local *verify.LocalReader, tg *schema.Target, drop ...string) {
+func replayIntoMaxCompute(t *testing.T, o *odps.Odps, tun *tunnel.Tunnel, project string, local *local.Reader, tg *schema.Target, drop ...string) {
 	t.Helper()
 	mt := *tg
 	mt.Columns = nil
@@ -203,7 +205,7 @@ func TestVerifyMaxCompute(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("ODS ready")
-	local := verify.NewLocalReader(ods)
+	local := local.NewReader(ods)
 	for _, tbl := range []string{"t", "d"} {
 		st, err := src.Table(ctx, event.TableID{DB: "vmc", Table: tbl})
 		if err != nil || st == nil {
@@ -219,7 +221,7 @@ func TestVerifyMaxCompute(t *testing.T) {
 		}
 		replayIntoMaxCompute(t, o, tun, project, local, tg, drop...)
 	}
-	reader, err := verify.NewMaxComputeReader(verify.MaxComputeConfig{Endpoint: emu.Endpoint(), TunnelEndpoint: emu.TunnelEndpoint(),
+	reader, err := maxcompute.NewReader(maxcompute.ReaderConfig{Endpoint: emu.Endpoint(), TunnelEndpoint: emu.TunnelEndpoint(),
 		Project: project, AccessID: "ak", AccessKey: "sk"})
 	if err != nil {
 		t.Fatal(err)

@@ -472,7 +472,7 @@ func (r *Registry) SinkNames() string {
 	return orList(names)
 }
 
-// SourceNames lists the source kinds for messages: "mysql, ticdc, kafka or tidb".
+// SourceNames lists the source kinds for messages: "mysql, ticdc, kafka, tidb, s3 or maxcompute".
 func (r *Registry) SourceNames() string {
 	var names []string
 	for _, k := range r.sources {

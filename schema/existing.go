@@ -192,3 +192,32 @@ func ParseSchemaJSON(b []byte) (Existing, error) {
 	}
 	return ex, nil
 }
+
+// ExistingTarget returns an existing ODS table as a layout to read its data
+// with (package sink/odsfile's RowReader, a MaxCompute download): its
+// columns in table order with the types the table has, metadata columns
+// recognized by name. Source is -1 everywhere: the layout maps no source
+// table (the reverse-sync sources map the columns by SourceName).
+func ExistingTarget(name string, ex Existing) (*Target, error) {
+	t := &Target{Name: name, BaseName: name, Version: max(ex.Version, 1)}
+	var errs []error
+	for _, ec := range ex.Columns {
+		cn := strings.ToLower(ec.Name)
+		if k := metaKindOf(cn); k != MetaNone {
+			t.Columns = append(t.Columns, metaColumn(k))
+			continue
+		}
+		spec, err := parseExistingType(ec.Type)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("schema: table %s column %s: %w", name, ec.Name, err))
+			continue
+		}
+		c := newColumn(ec.Name, spec)
+		c.SourceName = ec.Name
+		t.Columns = append(t.Columns, c)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return t, nil
+}

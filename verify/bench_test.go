@@ -7,6 +7,7 @@ import (
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
+	"github.com/odsync/odsync/sink/readback"
 )
 
 // benchJob returns a comparison of the test table against its default target.
@@ -80,7 +81,7 @@ func BenchmarkIngestJSONL(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i += n {
 		err := d.ReadJSONLines(bytes.NewReader(buf.Bytes()), func(row []event.Value) error {
-			seq, _ := seqValue(row[j.meta.seq])
+			seq, _ := readback.SeqValue(row[j.meta.seq])
 			keyBuf = appendKey(keyBuf[:0], j.keys, row)
 			canonBuf = j.canonRow(canonBuf[:0], row)
 			return st.put(keyBuf, &targetRow{Seq: seq, Op: 'I', Hash: rowHash(canonBuf), Canon: canonBuf}, valBuf)

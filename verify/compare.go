@@ -12,6 +12,7 @@ import (
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
+	"github.com/odsync/odsync/sink/readback"
 )
 
 // tableJob verifies one source table against one sink.
@@ -248,7 +249,7 @@ func (j *tableJob) ingest(ctx context.Context) error {
 				return nil
 			}
 		}
-		seq, ok := seqValue(row[j.meta.seq])
+		seq, ok := readback.SeqValue(row[j.meta.seq])
 		if !ok {
 			return fmt.Errorf("row without a valid %s", schema.ColSeq)
 		}

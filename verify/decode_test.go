@@ -9,6 +9,7 @@ import (
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
+	"github.com/odsync/odsync/sink/readback"
 )
 
 // testTable is a table with every type family the mapping knows.
@@ -118,7 +119,7 @@ func TestDecodeMatchesSource(t *testing.T) {
 				var seqs []uint64
 				collect := func(row []event.Value) error {
 					got = append(got, canonOf(tg, tbl, row))
-					s, _ := seqValue(row[tg.ColumnIndex(schema.ColSeq)])
+					s, _ := readback.SeqValue(row[tg.ColumnIndex(schema.ColSeq)])
 					seqs = append(seqs, s)
 					return nil
 				}

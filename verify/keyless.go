@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/sink/readback"
 )
 
 // A table without a key cannot be compared row by row: its rows have no
@@ -171,7 +172,7 @@ func (j *tableJob) targetAggregate(ctx context.Context) (aggregate, int64, error
 		if !mine(row) || row[j.meta.op].Str() != "R" {
 			return nil
 		}
-		seq, _ := seqValue(row[j.meta.seq])
+		seq, _ := readback.SeqValue(row[j.meta.seq])
 		if seq > snapSeq {
 			snapSeq = seq
 			if j.meta.pos >= 0 {
@@ -203,7 +204,7 @@ func (j *tableJob) targetAggregate(ctx context.Context) (aggregate, int64, error
 		if !mine(row) {
 			return nil
 		}
-		seq, _ := seqValue(row[j.meta.seq])
+		seq, _ := readback.SeqValue(row[j.meta.seq])
 		op := row[j.meta.op].Str()
 		if op == "R" {
 			if snapSeq > 0 && j.meta.pos >= 0 && row[j.meta.pos].Str() != snapPos {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink/local"
 )
 
 func TestScheduleConfig(t *testing.T) {
@@ -25,7 +26,7 @@ func TestScheduleConfig(t *testing.T) {
 			t.Errorf("Validate: %v lacks %s", err, want)
 		}
 	}
-	sinks := []Sink{{Name: "files", Reader: NewLocalReader(t.TempDir())}}
+	sinks := []Sink{{Name: "files", Reader: local.NewReader(t.TempDir())}}
 	if _, err := NewScheduler(ScheduleConfig{}, mysql.Config{}, schema.Config{}, sinks, "", nil, nil); err == nil {
 		t.Error("a scheduler with interval 0")
 	}

@@ -1,12 +1,9 @@
 package verify
 
 import (
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 
-	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/readback"
 )
 
@@ -21,71 +18,6 @@ type Mark = readback.Mark
 
 // SinkProgress is how far a sink has written.
 type SinkProgress = readback.Progress
-
-// schemaFileJSON is the part of the sinks' JSON schema file that
-// verification reads (see schema.Target.SchemaJSON).
-type schemaFileJSON struct {
-	Name    string `json:"name"`
-	Version int    `json:"version"`
-	Columns []struct {
-		Name   string `json:"name"`
-		Type   string `json:"type"`
-		Source string `json:"source"`
-		Meta   string `json:"meta"`
-	} `json:"columns"`
-}
-
-// layoutFromSchemaJSON reads a schema file into a Layout.
-func layoutFromSchemaJSON(b []byte) (Layout, error) {
-	var f schemaFileJSON
-	if err := json.Unmarshal(b, &f); err != nil {
-		return Layout{}, fmt.Errorf("schema file: %w", err)
-	}
-	if f.Name == "" || len(f.Columns) == 0 {
-		return Layout{}, fmt.Errorf("schema file: no name or no columns")
-	}
-	l := Layout{Found: true, Name: f.Name, Existing: schema.Existing{Version: f.Version}, Sources: map[string]string{}}
-	for _, c := range f.Columns {
-		l.Existing.Columns = append(l.Existing.Columns, schema.ExistingColumn{Name: c.Name, Type: c.Type})
-		if c.Meta == "" {
-			l.Sources[c.Name] = c.Source
-		}
-	}
-	return l, nil
-}
-
-// versionOf returns N of a table name "<base>_v<N>" (1 for base itself).
-func versionOf(name, base string) (int, bool) {
-	if name == base {
-		return 1, true
-	}
-	rest, ok := strings.CutPrefix(name, base+"_v")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(rest)
-	if err != nil || n < 2 {
-		return 0, false
-	}
-	return n, true
-}
-
-// parseSeqRange parses "<first>-<last>.<ext>" file names.
-func parseSeqRange(name string) (first, last uint64, ext string, ok bool) {
-	dot := strings.IndexByte(name, '.')
-	if dot < 0 {
-		return 0, 0, "", false
-	}
-	ext = name[dot+1:]
-	a, b, found := strings.Cut(name[:dot], "-")
-	if !found {
-		return 0, 0, "", false
-	}
-	var err1, err2 error
-	first, err1 = strconv.ParseUint(a, 10, 64)
-	last, err2 = strconv.ParseUint(b, 10, 64)
-	return first, last, ext, err1 == nil && err2 == nil
-}
 
 // binlogPos is a parsed _pos or watermark position.
 type binlogPos struct {

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"github.com/odsync/odsync/sink/local"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,34 +60,6 @@ func TestGTIDCovers(t *testing.T) {
 	}
 }
 
-func TestParseSeqRange(t *testing.T) {
-	f, l, ext, ok := parseSeqRange("00000000000000000010-00000000000000000020.jsonl")
-	if !ok || f != 10 || l != 20 || ext != "jsonl" {
-		t.Fatalf("parseSeqRange = %d %d %q %v", f, l, ext, ok)
-	}
-	if _, _, ext, _ := parseSeqRange("00000000000000000010-00000000000000000020.jsonl.tmp"); ext != "jsonl.tmp" {
-		t.Errorf("tmp ext = %q", ext)
-	}
-	if _, _, _, ok := parseSeqRange("v0000.json"); ok {
-		t.Error("schema file parsed as data")
-	}
-}
-
-func TestVersionOf(t *testing.T) {
-	if v, ok := versionOf("ods_a_t", "ods_a_t"); !ok || v != 1 {
-		t.Error("base")
-	}
-	if v, ok := versionOf("ods_a_t_v3", "ods_a_t"); !ok || v != 3 {
-		t.Error("v3")
-	}
-	if _, ok := versionOf("ods_a_t_vx", "ods_a_t"); ok {
-		t.Error("vx")
-	}
-	if _, ok := versionOf("ods_a_tt", "ods_a_t"); ok {
-		t.Error("prefix")
-	}
-}
-
 func TestLocalLayoutPicksNewestVersionAndSchema(t *testing.T) {
 	dir := t.TempDir()
 	write := func(rel, content string) {
@@ -100,7 +73,7 @@ func TestLocalLayoutPicksNewestVersionAndSchema(t *testing.T) {
 	}
 	write("ods_a_t/_schema/v1.json", `{"name":"ods_a_t","version":1,"columns":[{"name":"_op","type":"string","meta":"_op"},{"name":"id","type":"bigint","source":"id"}]}`)
 	write("ods_a_t_v2/_schema/v2.json", `{"name":"ods_a_t_v2","version":2,"columns":[{"name":"_op","type":"string","meta":"_op"},{"name":"id","type":"string","source":"id"},{"name":"old","type":"int"}]}`)
-	l, err := NewLocalReader(dir).Layout(t.Context(), "ods_a_t")
+	l, err := local.NewReader(dir).Layout(t.Context(), "ods_a_t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +89,7 @@ func TestLocalLayoutPicksNewestVersionAndSchema(t *testing.T) {
 	if _, ok := l.Sources["_op"]; ok {
 		t.Error("metadata columns have no source entry")
 	}
-	none, err := NewLocalReader(dir).Layout(t.Context(), "ods_a_x")
+	none, err := local.NewReader(dir).Layout(t.Context(), "ods_a_x")
 	if err != nil || none.Found {
 		t.Errorf("missing table: %+v %v", none, err)
 	}

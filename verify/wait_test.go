@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"github.com/odsync/odsync/sink/local"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -63,7 +64,7 @@ func TestWaitCaughtUpWithStatus(t *testing.T) {
 	opts := Options{StatusURL: srv.URL + "/status", Wait: time.Minute, Settle: time.Hour, Poll: 10 * time.Millisecond}
 	opts.EnsureDefaults()
 	v := &Verifier{opts: opts, src: &Source{}}
-	sk := Sink{Name: "files", Reader: NewLocalReader(t.TempDir())}
+	sk := Sink{Name: "files", Reader: local.NewReader(t.TempDir())}
 	w := Watermark{File: "binlog.000003", Offset: 800, Micros: 1}
 	done := make(chan bool)
 	go func() {
@@ -100,7 +101,7 @@ func TestWaitCaughtUpWithStatus(t *testing.T) {
 	if err != nil || ok || time.Since(start) < time.Second {
 		t.Errorf("a sink that never wrote settled: %v %v after %v", ok, err, time.Since(start))
 	}
-	dir := sk.Reader.(*LocalReader).Dir
+	dir := sk.Reader.(*local.Reader).Dir
 	if err := os.MkdirAll(filepath.Join(dir, "t", "ds=20240101"), 0o755); err != nil {
 		t.Fatal(err)
 	}

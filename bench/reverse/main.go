@@ -14,11 +14,20 @@
 // batch.max_rows cuts them) and writes -stmt rows per statement; the
 // reference uses the same transaction and statement sizes.
 //
+// With -s3, a third variant reads the same rows back from S3 (a private
+// versitygw) as odsync's S3 sink lays them out — Parquet objects of
+// -object rows, the schema file, the checkpoint object — through the s3
+// source (capture/warehouse, full load) and applies each emitted batch
+// with the MySQL sink: S3 Parquet -> MySQL, source and sink one after the
+// other per batch (odsync run overlaps them), against the same INSERTs.
+//
 //	go run ./bench/reverse -rows 300000 -rounds 3
+//	go run ./bench/reverse -rows 300000 -rounds 3 -s3
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -38,6 +47,8 @@ var (
 	roundsFlag = flag.Int("rounds", 3, "rounds (each loads the rows once per variant)")
 	batchFlag  = flag.Int("batch", 5000, "rows per batch / transaction")
 	stmtFlag   = flag.Int("stmt", 500, "rows per statement")
+	s3Flag     = flag.Bool("s3", false, "also load the rows from S3 Parquet through the s3 source")
+	objectFlag = flag.Int("object", 100000, "rows per Parquet object (-s3)")
 )
 
 func main() {
@@ -155,6 +166,15 @@ func run() error {
 		}
 		return time.Since(t0), nil
 	}
+	viaS3 := func() (time.Duration, error) { return 0, errors.New("-s3 not given") }
+	if *s3Flag {
+		v, stop, err := s3Variant(ctx, srv.Addr(), table, events, mapper)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		viaS3 = v
+	}
 	count := func() (int, error) {
 		var c int
 		err := db.QueryRow("SELECT COUNT(*) FROM bench.t").Scan(&c)
@@ -162,11 +182,17 @@ func run() error {
 	}
 
 	fmt.Printf("rows %d, %d rows per transaction, %d per statement, %d rounds\n", n, *batchFlag, *stmtFlag, *roundsFlag)
-	var rs, ri []float64
+	var rs, ri, r3 []float64
 	for r := 0; r < *roundsFlag; r++ {
 		order := []string{"insert", "sink"}
 		if r%2 == 1 {
 			order = []string{"sink", "insert"}
+		}
+		if *s3Flag {
+			order = append(order, "s3")
+			if r%2 == 1 {
+				order = []string{"s3", "sink", "insert"}
+			}
 		}
 		for _, v := range order {
 			if err := reset(); err != nil {
@@ -174,9 +200,12 @@ func run() error {
 			}
 			var d time.Duration
 			var err error
-			if v == "sink" {
+			switch v {
+			case "sink":
 				d, err = viaSink()
-			} else {
+			case "s3":
+				d, err = viaS3()
+			default:
 				d, err = insert()
 			}
 			if err != nil {
@@ -187,15 +216,22 @@ func run() error {
 			}
 			rate := float64(n) / d.Seconds()
 			fmt.Printf("round %d %-6s %8.0f rows/s (%s)\n", r+1, v, rate, d.Round(time.Millisecond))
-			if v == "sink" {
+			switch v {
+			case "sink":
 				rs = append(rs, rate)
-			} else {
+			case "s3":
+				r3 = append(r3, rate)
+			default:
 				ri = append(ri, rate)
 			}
 		}
 	}
 	ms, mi := median(rs), median(ri)
 	fmt.Printf("median: sink %.0f rows/s, multi-row INSERT %.0f rows/s, sink/insert %.2f\n", ms, mi, ms/mi)
+	if *s3Flag {
+		m3 := median(r3)
+		fmt.Printf("median: S3 Parquet -> MySQL %.0f rows/s, s3/insert %.2f\n", m3, m3/mi)
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/odsync/odsync/capture/kafka"
 	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/capture/tidb"
+	"github.com/odsync/odsync/capture/warehouse"
 	"github.com/odsync/odsync/registry"
 	kafkasink "github.com/odsync/odsync/sink/kafka"
 	"github.com/odsync/odsync/sink/local"
@@ -23,6 +24,8 @@ func Registry() *registry.Registry {
 			kafka.TiCDCKind(),
 			kafka.KafkaKind(),
 			tidb.Kind(),
+			warehouse.S3Kind(),
+			warehouse.MaxComputeKind(),
 		},
 		[]registry.Sink{
 			local.Kind(),

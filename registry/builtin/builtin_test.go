@@ -9,7 +9,7 @@ func TestRegistry(t *testing.T) {
 	if got := r.SinkNames(); got != "local, s3, maxcompute, kafka or mysql" {
 		t.Errorf("sinks: %s", got)
 	}
-	if got := r.SourceNames(); got != "mysql, ticdc, kafka or tidb" {
+	if got := r.SourceNames(); got != "mysql, ticdc, kafka, tidb, s3 or maxcompute" {
 		t.Errorf("sources: %s", got)
 	}
 	for _, k := range r.Sinks() {

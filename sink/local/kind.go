@@ -9,7 +9,6 @@ import (
 	"github.com/odsync/odsync/registry"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/readback"
-	"github.com/odsync/odsync/verify"
 )
 
 // Kind describes the local sink for the registry (sinks[].type local).
@@ -22,7 +21,7 @@ func Kind() registry.Sink {
 		},
 		Check: check,
 		VerifyReader: func(_ context.Context, c *Config, _, _ string) (readback.Reader, error) {
-			return verify.NewLocalReader(c.Dir), nil
+			return NewReader(c.Dir), nil
 		},
 		Plan: func(c *Config, t *schema.Target, _ registry.PlanOptions) string {
 			return fmt.Sprintf("(local %s files): %s/%s/%s=<value>/", c.Format, c.Dir, t.Name, t.PartitionColumn)

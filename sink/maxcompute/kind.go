@@ -8,7 +8,6 @@ import (
 	"github.com/odsync/odsync/registry"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/readback"
-	"github.com/odsync/odsync/verify"
 )
 
 // Kind describes the MaxCompute sink for the registry (sinks[].type
@@ -40,7 +39,7 @@ func Kind() registry.Sink {
 			if err != nil {
 				return nil, err
 			}
-			return verify.NewMaxComputeReader(verify.MaxComputeConfig{Endpoint: mc.Endpoint, TunnelEndpoint: mc.TunnelEndpoint,
+			return NewReader(ReaderConfig{Endpoint: mc.Endpoint, TunnelEndpoint: mc.TunnelEndpoint,
 				Project: mc.Project, Schema: mc.Schema, Account: acct})
 		},
 		Plan: func(c *Config, t *schema.Target, _ registry.PlanOptions) string {

@@ -9,7 +9,6 @@ import (
 	"github.com/odsync/odsync/registry"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/readback"
-	"github.com/odsync/odsync/verify"
 )
 
 // Kind describes the S3 sink for the registry (sinks[].type s3).
@@ -39,7 +38,7 @@ func Kind() registry.Sink {
 			if err != nil {
 				return nil, fmt.Errorf("verify: %w", err)
 			}
-			return verify.NewS3Reader(cl, cfg.Bucket, cfg.Prefix, tmpDir), nil
+			return NewReader(cl, cfg.Bucket, cfg.Prefix, tmpDir), nil
 		},
 		Plan: func(c *Config, t *schema.Target, o registry.PlanOptions) string {
 			ddl, err := c.AthenaDDL(t, o.Database)

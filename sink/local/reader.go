@@ -1,4 +1,4 @@
-package verify
+package local
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
+	"github.com/odsync/odsync/sink/readback"
 )
 
 // markSlack is how far before a listing's start a file's modification
@@ -21,41 +22,41 @@ import (
 // written before a listing and renamed into place after it.
 const markSlack = 30 * time.Second
 
-// LocalReader reads the ODS tables of a local sink: {Dir}/{table}/
+// Reader reads the ODS tables of a local sink back (readback.Reader): {Dir}/{table}/
 // {partition}=.../{first}-{last}.{jsonl|csv|parquet} and the schema files
 // {Dir}/{table}/_schema/v*.json.
-type LocalReader struct {
+type Reader struct {
 	Dir string
 }
 
-// NewLocalReader returns a reader of the local sink rooted at dir.
-func NewLocalReader(dir string) *LocalReader { return &LocalReader{Dir: dir} }
+// NewReader returns a reader of the local sink rooted at dir.
+func NewReader(dir string) *Reader { return &Reader{Dir: dir} }
 
 // Describe names the target.
-func (r *LocalReader) Describe() string { return "local " + r.Dir }
+func (r *Reader) Describe() string { return "local " + r.Dir }
 
 // Layout finds the newest version of the table and reads its newest schema
 // file (by modification time); without one, the header of its newest data
 // file gives the names.
-func (r *LocalReader) Layout(ctx context.Context, base string) (Layout, error) {
+func (r *Reader) Layout(ctx context.Context, base string) (readback.Layout, error) {
 	entries, err := os.ReadDir(r.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Layout{}, nil
+		return readback.Layout{}, nil
 	}
 	if err != nil {
-		return Layout{}, fmt.Errorf("verify: %w", err)
+		return readback.Layout{}, fmt.Errorf("local: %w", err)
 	}
 	name, ver := "", 0
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
-		if v, ok := versionOf(e.Name(), base); ok && v > ver {
+		if v, ok := readback.VersionOf(e.Name(), base); ok && v > ver {
 			name, ver = e.Name(), v
 		}
 	}
 	if name == "" {
-		return Layout{}, nil
+		return readback.Layout{}, nil
 	}
 	dir := filepath.Join(r.Dir, name)
 	schemas, _ := filepath.Glob(filepath.Join(dir, "_schema", "*.json"))
@@ -73,11 +74,11 @@ func (r *LocalReader) Layout(ctx context.Context, base string) (Layout, error) {
 	if newest != "" {
 		b, err := os.ReadFile(newest)
 		if err != nil {
-			return Layout{}, fmt.Errorf("verify: %w", err)
+			return readback.Layout{}, fmt.Errorf("local: %w", err)
 		}
-		l, err := layoutFromSchemaJSON(b)
+		l, err := readback.LayoutFromSchemaJSON(b)
 		if err != nil {
-			return Layout{}, fmt.Errorf("verify: %s: %w", newest, err)
+			return readback.Layout{}, fmt.Errorf("local: %s: %w", newest, err)
 		}
 		l.Name = name
 		if l.Existing.Version < ver {
@@ -87,7 +88,7 @@ func (r *LocalReader) Layout(ctx context.Context, base string) (Layout, error) {
 	}
 	// No schema file: the table exists but its types are unknown; the
 	// caller then assumes the mapping's types.
-	return Layout{Found: true, Name: name, Existing: schema.Existing{Version: ver}}, nil
+	return readback.Layout{Found: true, Name: name, Existing: schema.Existing{Version: ver}}, nil
 }
 
 // localFile is one data file.
@@ -101,7 +102,7 @@ type localFile struct {
 
 // files lists the data files of a table (sorted by first sequence) whose
 // modification time is not before since (zero: all).
-func (r *LocalReader) files(table string, since time.Time) ([]localFile, error) {
+func (r *Reader) files(table string, since time.Time) ([]localFile, error) {
 	dir := filepath.Join(r.Dir, table)
 	parts, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -123,7 +124,7 @@ func (r *LocalReader) files(table string, since time.Time) ([]localFile, error) 
 			return nil, err
 		}
 		for _, e := range es {
-			first, last, ext, ok := parseSeqRange(e.Name())
+			first, last, ext, ok := readback.ParseSeqRange(e.Name())
 			if !ok || e.IsDir() {
 				continue
 			}
@@ -148,11 +149,11 @@ func (r *LocalReader) files(table string, since time.Time) ([]localFile, error) 
 }
 
 // Scan decodes the table's data files modified since the mark.
-func (r *LocalReader) Scan(ctx context.Context, t *schema.Target, since Mark, fn func([]event.Value) error) (Mark, error) {
-	next := Mark{Time: time.Now()}
+func (r *Reader) Scan(ctx context.Context, t *schema.Target, since readback.Mark, fn func([]event.Value) error) (readback.Mark, error) {
+	next := readback.Mark{Time: time.Now()}
 	files, err := r.files(t.Name, since.Time)
 	if err != nil {
-		return since, fmt.Errorf("verify: list %s: %w", t.Name, err)
+		return since, fmt.Errorf("local: list %s: %w", t.Name, err)
 	}
 	d := odsfile.NewRowReader(t)
 	for _, f := range files {
@@ -163,7 +164,7 @@ func (r *LocalReader) Scan(ctx context.Context, t *schema.Target, since Mark, fn
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
-			return since, fmt.Errorf("verify: %s: %w", f.path, err)
+			return since, fmt.Errorf("local: %s: %w", f.path, err)
 		}
 	}
 	return next, nil
@@ -192,13 +193,13 @@ func decodeLocalFile(d *odsfile.RowReader, f localFile, fn func([]event.Value) e
 // Progress finds the newest data file of the sink (the highest last
 // sequence, looking at each table's newest partition) and reads the _seq
 // and _pos of its last row.
-func (r *LocalReader) Progress(ctx context.Context, table string) (SinkProgress, error) {
+func (r *Reader) Progress(ctx context.Context, table string) (readback.Progress, error) {
 	tables, err := os.ReadDir(r.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return SinkProgress{}, nil
+		return readback.Progress{}, nil
 	}
 	if err != nil {
-		return SinkProgress{}, err
+		return readback.Progress{}, err
 	}
 	var best localFile
 	for _, tb := range tables {
@@ -223,7 +224,7 @@ func (r *LocalReader) Progress(ctx context.Context, table string) (SinkProgress,
 			continue
 		}
 		for _, e := range es {
-			first, last, ext, ok := parseSeqRange(e.Name())
+			first, last, ext, ok := readback.ParseSeqRange(e.Name())
 			if !ok {
 				continue
 			}
@@ -238,48 +239,26 @@ func (r *LocalReader) Progress(ctx context.Context, table string) (SinkProgress,
 		}
 	}
 	if best.path == "" {
-		return SinkProgress{}, nil
+		return readback.Progress{}, nil
 	}
 	// Decode with a minimal layout: the metadata columns only.
 	p, err := lastRowMeta(best)
 	if err != nil {
-		return SinkProgress{Seq: best.last, Durable: true}, nil
+		return readback.Progress{Seq: best.last, Durable: true}, nil
 	}
 	p.Durable = true
 	return p, nil
 }
 
-// metaLayout is a layout of the metadata columns only, for reading _seq
-// and _pos from any ODS file.
-func metaLayout() *schema.Target {
-	return &schema.Target{Name: "meta", Columns: []schema.TargetColumn{
-		{Name: schema.ColOp, Source: -1, Meta: schema.MetaOp, Kind: schema.KindString},
-		{Name: schema.ColSeq, Source: -1, Meta: schema.MetaSeq, Kind: schema.KindBigInt},
-		{Name: schema.ColCommitTs, Source: -1, Meta: schema.MetaCommitTs, Kind: schema.KindTimestamp},
-		{Name: schema.ColPos, Source: -1, Meta: schema.MetaPos, Kind: schema.KindString},
-	}}
-}
-
-func lastRowMeta(f localFile) (SinkProgress, error) {
-	d := odsfile.NewRowReader(metaLayout())
-	var p SinkProgress
+func lastRowMeta(f localFile) (readback.Progress, error) {
+	d := odsfile.NewRowReader(readback.MetaLayout())
+	var p readback.Progress
 	err := decodeLocalFile(d, f, func(row []event.Value) error {
-		if seq, ok := seqValue(row[1]); ok && seq >= p.Seq {
+		if seq, ok := readback.SeqValue(row[1]); ok && seq >= p.Seq {
 			p.Seq = seq
 			p.Pos = row[3].Str()
 		}
 		return nil
 	})
 	return p, err
-}
-
-// seqValue reads a _seq value.
-func seqValue(v event.Value) (uint64, bool) {
-	switch v.Kind() {
-	case event.KindInt:
-		return uint64(v.Int()), v.Int() >= 0
-	case event.KindUint:
-		return v.Uint(), true
-	}
-	return 0, false
 }

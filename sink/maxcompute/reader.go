@@ -1,4 +1,4 @@
-package verify
+package maxcompute
 
 import (
 	"context"
@@ -18,10 +18,11 @@ import (
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
+	"github.com/odsync/odsync/sink/readback"
 )
 
-// MaxComputeConfig locates the ODS tables of a MaxCompute sink.
-type MaxComputeConfig struct {
+// ReaderConfig locates the ODS tables of a MaxCompute sink.
+type ReaderConfig struct {
 	// Endpoint is the service endpoint (…/api).
 	Endpoint string
 	// TunnelEndpoint is the Tunnel endpoint; discovered when empty.
@@ -36,10 +37,10 @@ type MaxComputeConfig struct {
 	Account account.Account
 }
 
-// MaxComputeReader reads the ODS tables of a MaxCompute sink through Tunnel
+// Reader reads the ODS tables of a MaxCompute sink through Tunnel
 // download sessions, one per partition.
-type MaxComputeReader struct {
-	cfg MaxComputeConfig
+type Reader struct {
+	cfg ReaderConfig
 	o   *odps.Odps
 	tun *tunnel.Tunnel
 
@@ -47,8 +48,8 @@ type MaxComputeReader struct {
 	progress map[string]mcProgress // by table/partition
 }
 
-// NewMaxComputeReader returns a reader; it makes no request.
-func NewMaxComputeReader(cfg MaxComputeConfig) (*MaxComputeReader, error) {
+// NewReader returns a reader; it makes no request.
+func NewReader(cfg ReaderConfig) (*Reader, error) {
 	var errs []error
 	if cfg.Endpoint == "" {
 		errs = append(errs, errors.New("maxcompute endpoint: required"))
@@ -71,21 +72,21 @@ func NewMaxComputeReader(cfg MaxComputeConfig) (*MaxComputeReader, error) {
 	} else {
 		tun = tunnel.NewTunnel(o)
 	}
-	return &MaxComputeReader{cfg: cfg, o: o, tun: tun}, nil
+	return &Reader{cfg: cfg, o: o, tun: tun}, nil
 }
 
 // Describe names the target.
-func (r *MaxComputeReader) Describe() string {
+func (r *Reader) Describe() string {
 	return "maxcompute " + r.cfg.Project
 }
 
-func (r *MaxComputeReader) table(name string) *odps.Table {
+func (r *Reader) table(name string) *odps.Table {
 	return odps.NewTables(r.o, r.cfg.Project, r.cfg.Schema).Get(name)
 }
 
 // Layout finds the newest version of the table (base, base_v2, ...) and
 // reads its columns.
-func (r *MaxComputeReader) Layout(ctx context.Context, base string) (Layout, error) {
+func (r *Reader) Layout(ctx context.Context, base string) (readback.Layout, error) {
 	name, ver := "", 0
 	var listErr error
 	odps.NewTables(r.o, r.cfg.Project, r.cfg.Schema).List(func(t *odps.Table, err error) {
@@ -93,21 +94,21 @@ func (r *MaxComputeReader) Layout(ctx context.Context, base string) (Layout, err
 			listErr = err
 			return
 		}
-		if v, ok := versionOf(t.Name(), base); ok && v > ver {
+		if v, ok := readback.VersionOf(t.Name(), base); ok && v > ver {
 			name, ver = t.Name(), v
 		}
 	}, odps.TableFilter.NamePrefix(base))
 	if listErr != nil {
-		return Layout{}, fmt.Errorf("verify: maxcompute: list tables: %w", listErr)
+		return readback.Layout{}, fmt.Errorf("maxcompute reader: list tables: %w", listErr)
 	}
 	if name == "" {
-		return Layout{}, nil
+		return readback.Layout{}, nil
 	}
 	t := r.table(name)
 	if err := t.Load(); err != nil {
-		return Layout{}, fmt.Errorf("verify: maxcompute: table %s: %w", name, err)
+		return readback.Layout{}, fmt.Errorf("maxcompute reader: table %s: %w", name, err)
 	}
-	l := Layout{Found: true, Name: name, Existing: schema.Existing{Version: ver}}
+	l := readback.Layout{Found: true, Name: name, Existing: schema.Existing{Version: ver}}
 	for _, c := range t.Schema().Columns {
 		l.Existing.Columns = append(l.Existing.Columns, schema.ExistingColumn{Name: c.Name, Type: c.Type.Name()})
 	}
@@ -116,7 +117,7 @@ func (r *MaxComputeReader) Layout(ctx context.Context, base string) (Layout, err
 
 // partitions lists the table's partition specs (e.g. "ds=20240101"),
 // sorted by value.
-func (r *MaxComputeReader) partitions(name string) ([]string, error) {
+func (r *Reader) partitions(name string) ([]string, error) {
 	vals, err := r.table(name).GetPartitionValues()
 	if err != nil {
 		return nil, err
@@ -128,16 +129,16 @@ func (r *MaxComputeReader) partitions(name string) ([]string, error) {
 // Scan downloads the partitions not older than the mark's newest one (all
 // of them for the zero mark); rows of a partition read before are read
 // again, which the comparison tolerates.
-func (r *MaxComputeReader) Scan(ctx context.Context, t *schema.Target, since Mark, fn func([]event.Value) error) (Mark, error) {
-	next := Mark{Time: time.Now(), Partition: since.Partition}
+func (r *Reader) Scan(ctx context.Context, t *schema.Target, since readback.Mark, fn func([]event.Value) error) (readback.Mark, error) {
+	next := readback.Mark{Time: time.Now(), Partition: since.Partition}
 	parts, err := r.partitions(t.Name)
 	if err != nil {
-		return since, fmt.Errorf("verify: maxcompute: table %s: partitions: %w", t.Name, err)
+		return since, fmt.Errorf("maxcompute reader: table %s: partitions: %w", t.Name, err)
 	}
 	if len(parts) == 0 {
 		tb := r.table(t.Name)
 		if err := tb.Load(); err != nil {
-			return since, fmt.Errorf("verify: maxcompute: table %s: %w", t.Name, err)
+			return since, fmt.Errorf("maxcompute reader: table %s: %w", t.Name, err)
 		}
 		if len(tb.Schema().PartitionColumns) > 0 {
 			return next, nil // partitioned, without partitions: no rows
@@ -153,7 +154,7 @@ func (r *MaxComputeReader) Scan(ctx context.Context, t *schema.Target, since Mar
 			return since, err
 		}
 		if err := r.download(t, p, d, fn); err != nil {
-			return since, fmt.Errorf("verify: maxcompute: table %s partition %s: %w", t.Name, p, err)
+			return since, fmt.Errorf("maxcompute reader: table %s partition %s: %w", t.Name, p, err)
 		}
 		if p > next.Partition {
 			next.Partition = p
@@ -162,7 +163,7 @@ func (r *MaxComputeReader) Scan(ctx context.Context, t *schema.Target, since Mar
 	return next, nil
 }
 
-func (r *MaxComputeReader) download(t *schema.Target, part string, d *odsfile.RowReader, fn func([]event.Value) error) error {
+func (r *Reader) download(t *schema.Target, part string, d *odsfile.RowReader, fn func([]event.Value) error) error {
 	var opts []tunnel.Option
 	if part != "" {
 		opts = append(opts, tunnel.SessionCfg.WithPartitionKey(part))
@@ -287,18 +288,18 @@ func mcValue(c *schema.TargetColumn, v data.Data) event.Value {
 // through a download session of the metadata columns when the count
 // changed. Data is visible through Tunnel only once the sink committed its
 // upload session, so this is durable progress.
-func (r *MaxComputeReader) Progress(ctx context.Context, table string) (SinkProgress, error) {
+func (r *Reader) Progress(ctx context.Context, table string) (readback.Progress, error) {
 	parts, err := r.partitions(table)
 	if err != nil || len(parts) == 0 {
-		return SinkProgress{}, nil // a missing table has written nothing
+		return readback.Progress{}, nil // a missing table has written nothing
 	}
 	newest := parts[len(parts)-1]
 	p, err := r.table(table).GetPartition(newest)
 	if err != nil {
-		return SinkProgress{}, nil
+		return readback.Progress{}, nil
 	}
 	if err := p.Load(); err != nil {
-		return SinkProgress{}, nil
+		return readback.Progress{}, nil
 	}
 	n := uint64(p.RecordNum())
 	key := table + "/" + newest
@@ -312,7 +313,7 @@ func (r *MaxComputeReader) Progress(ctx context.Context, table string) (SinkProg
 		out.Seq = n
 		return out, nil
 	}
-	out := SinkProgress{Seq: n, Durable: true}
+	out := readback.Progress{Seq: n, Durable: true}
 	if pos, err := r.maxPos(table, newest); err == nil {
 		out.Pos = pos
 	}
@@ -330,13 +331,13 @@ const maxPosEvery = 5 * time.Second
 
 // mcProgress is a partition's progress and when its _pos was read.
 type mcProgress struct {
-	p  SinkProgress
+	p  readback.Progress
 	at time.Time
 }
 
 // maxPos reads the _seq and _pos columns of a partition and returns the
 // _pos of the highest _seq.
-func (r *MaxComputeReader) maxPos(table, part string) (string, error) {
+func (r *Reader) maxPos(table, part string) (string, error) {
 	var opts []tunnel.Option
 	if part != "" {
 		opts = append(opts, tunnel.SessionCfg.WithPartitionKey(part))
@@ -370,11 +371,96 @@ func (r *MaxComputeReader) maxPos(table, part string) (string, error) {
 		if len(rec) < 2 {
 			continue
 		}
-		seq, ok := seqValue(mcValue(&schema.TargetColumn{Kind: schema.KindBigInt}, rec[0]))
+		seq, ok := readback.SeqValue(mcValue(&schema.TargetColumn{Kind: schema.KindBigInt}, rec[0]))
 		if ok && seq >= best && rec[1] != nil {
 			if s, ok := rec[1].(data.String); ok {
 				best, pos = seq, string(s)
 			}
 		}
 	}
+}
+
+// TableInfo is a table of the project as the reverse-sync source needs it:
+// its comment and columns (with their comments: the sink writes "source
+// <name> <source type>" on source columns and "odsync ODS of db.t; key
+// a,b" on the table).
+type TableInfo struct {
+	Name    string
+	Comment string
+	Columns []ColumnInfo
+	// PartitionColumns are the names of the partition columns.
+	PartitionColumns []string
+}
+
+// ColumnInfo is one column of a TableInfo.
+type ColumnInfo struct {
+	Name, Type, Comment string
+}
+
+// Tables lists the project's tables (names starting with prefix) with
+// their comments and columns.
+func (r *Reader) Tables(prefix string) ([]TableInfo, error) {
+	var names []string
+	var listErr error
+	var filters []odps.TFilterFunc
+	if prefix != "" {
+		filters = append(filters, odps.TableFilter.NamePrefix(prefix))
+	}
+	odps.NewTables(r.o, r.cfg.Project, r.cfg.Schema).List(func(t *odps.Table, err error) {
+		if err != nil {
+			listErr = err
+			return
+		}
+		names = append(names, t.Name())
+	}, filters...)
+	if listErr != nil {
+		return nil, fmt.Errorf("maxcompute reader: list tables: %w", listErr)
+	}
+	sort.Strings(names)
+	var out []TableInfo
+	for _, n := range names {
+		t := r.table(n)
+		if err := t.Load(); err != nil {
+			return nil, fmt.Errorf("maxcompute reader: table %s: %w", n, err)
+		}
+		info := TableInfo{Name: n, Comment: t.Comment()}
+		for _, c := range t.Schema().Columns {
+			info.Columns = append(info.Columns, ColumnInfo{Name: c.Name, Type: c.Type.Name(), Comment: c.Comment})
+		}
+		for _, c := range t.Schema().PartitionColumns {
+			info.PartitionColumns = append(info.PartitionColumns, c.Name)
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Partitions lists a table's partition specs ("ds=20240101"), sorted; an
+// unpartitioned table has the one partition "".
+func (r *Reader) Partitions(table string) ([]string, error) {
+	parts, err := r.partitions(table)
+	if err != nil {
+		return nil, fmt.Errorf("maxcompute reader: table %s: partitions: %w", table, err)
+	}
+	if len(parts) == 0 {
+		tb := r.table(table)
+		if err := tb.Load(); err != nil {
+			return nil, fmt.Errorf("maxcompute reader: table %s: %w", table, err)
+		}
+		if len(tb.Schema().PartitionColumns) == 0 {
+			return []string{""}, nil
+		}
+	}
+	return parts, nil
+}
+
+// ReadPartition downloads one partition of the table for layout t.
+func (r *Reader) ReadPartition(ctx context.Context, t *schema.Target, part string, fn func([]event.Value) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := r.download(t, part, odsfile.NewRowReader(t), fn); err != nil {
+		return fmt.Errorf("maxcompute reader: table %s partition %s: %w", t.Name, part, err)
+	}
+	return nil
 }

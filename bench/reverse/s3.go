@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/odsync/odsync/capture/warehouse"
+	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/harness/s3server"
+	"github.com/odsync/odsync/registry"
+	"github.com/odsync/odsync/schema"
+	"github.com/odsync/odsync/sink"
+	mysqlsink "github.com/odsync/odsync/sink/mysql"
+	"github.com/odsync/odsync/sink/odsfile"
+)
+
+// s3Variant writes the rows to a private versitygw in the S3 sink's
+// layout and returns the variant that loads them into the table through
+// the s3 source and the MySQL sink.
+func s3Variant(ctx context.Context, addr string, table *event.Table, events []event.Event, mapper *schema.Mapper) (func() (time.Duration, error), func(), error) {
+	srv, err := s3server.Start(ctx, s3server.Options{Buckets: []string{"ods"}})
+	if err != nil {
+		return nil, nil, err
+	}
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	files, err := schema.New(schema.Config{System: schema.SystemFiles})
+	if err != nil {
+		return nil, nil, err
+	}
+	tg, err := files.Target(table)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl := srv.Client()
+	put := func(key string, b []byte) error {
+		_, err := cl.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("ods"), Key: aws.String(key), Body: bytes.NewReader(b)})
+		return err
+	}
+	if err := put("bench/"+tg.Name+"/_schema/v1.json", tg.SchemaJSON()); err != nil {
+		return nil, nil, err
+	}
+	commit := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC).UnixMicro()
+	var row []event.Value
+	for lo := 0; lo < len(events); lo += *objectFlag {
+		hi := min(lo+*objectFlag, len(events))
+		var buf bytes.Buffer
+		w, err := odsfile.NewParquet(&buf, tg, "snappy", 0, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := lo; i < hi; i++ {
+			e := events[i]
+			e.Op, e.CommitTime = event.OpInsert, commit
+			row = tg.Row(&e, row)
+			if err := w.WriteRow(row); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := w.Close(); err != nil {
+			return nil, nil, err
+		}
+		if err := put(fmt.Sprintf("bench/%s/ds=20261121/%020d-%020d.parquet", tg.Name, lo+1, hi), buf.Bytes()); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := put("bench/_checkpoint.json", []byte(fmt.Sprintf(`{"complete_seq": %d}`, len(events)))); err != nil {
+		return nil, nil, err
+	}
+	tmp, err := os.MkdirTemp("", "bench-reverse-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	round := 0
+	v := func() (time.Duration, error) {
+		round++
+		sk, err := mysqlsink.New(mysqlsink.Config{Addr: addr, User: "root", RowsPerStatement: *stmtFlag},
+			fmt.Sprintf("bench-s3-%d", round), mapper, nil)
+		if err != nil {
+			return 0, err
+		}
+		defer sk.Close(ctx)
+		cfg := warehouse.S3Config{Bucket: "ods", Prefix: "bench", Endpoint: srv.Endpoint, PathStyle: true,
+			AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+			Read: warehouse.ReadSettings{Mode: warehouse.ModeFull, BatchRows: *batchFlag, TmpDir: tmp}}
+		src, err := warehouse.NewS3(ctx, cfg, registry.SourceDeps{})
+		if err != nil {
+			return 0, err
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var seq uint64
+		t0 := time.Now()
+		err = src.Run(rctx, nil, func(ctx context.Context, evs []event.Event, cp []byte) error {
+			if len(evs) > 0 {
+				for i := range evs {
+					seq++
+					evs[i].Seq = seq
+				}
+				if err := sk.Write(ctx, &sink.Batch{First: evs[0].Seq, Last: seq, Events: evs}); err != nil {
+					return err
+				}
+			}
+			if strings.Contains(string(cp), `"loaded":true`) {
+				cancel()
+			}
+			return nil
+		})
+		return time.Since(t0), err
+	}
+	return v, func() { srv.Close(); os.RemoveAll(tmp) }, nil
+}
