@@ -22,6 +22,20 @@ import (
 	"github.com/odsync/odsync/verify"
 )
 
+// verifyServer is how verify reaches the test's MySQL source (as
+// cmd/odsync builds it).
+func verifyServer(c mysql.Config) verify.Server {
+	c.EnsureDefaults()
+	return verify.Server{Addr: c.Addr, User: c.User, Password: c.Password, ConnectTimeout: c.ConnectTimeout,
+		Capture: func(ctx context.Context) (verify.Capture, error) {
+			ls, err := mysql.OpenLiveSchemas(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			return ls, nil
+		}}
+}
+
 // runVerify verifies tables (all captured ones when none are named) of the
 // config's source against its sinks, in process.
 func runVerify(t *testing.T, cfgPath string, opts verify.Options, tables ...string) *verify.Report {
@@ -32,7 +46,7 @@ func runVerify(t *testing.T, cfgPath string, opts verify.Options, tables ...stri
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	src, err := verify.OpenSource(ctx, *cfg.Source.Settings.(*mysql.Config), opts.RowsPerSecond)
+	src, err := verify.OpenSource(ctx, verifyServer(*cfg.Source.Settings.(*mysql.Config)), opts.RowsPerSecond)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,7 +193,7 @@ func TestVerifyMaxCompute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := verify.OpenSource(ctx, *cfg.Source.Settings.(*mysql.Config), 0)
+	src, err := verify.OpenSource(ctx, verifyServer(*cfg.Source.Settings.(*mysql.Config)), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

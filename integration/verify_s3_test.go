@@ -90,7 +90,7 @@ func TestVerifyS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	src, err := verify.OpenSource(ctx, *cfg.Source.Settings.(*mysql.Config), 0)
+	src, err := verify.OpenSource(ctx, verifyServer(*cfg.Source.Settings.(*mysql.Config)), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -426,7 +426,7 @@ func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetr
 	if !ok {
 		return nil, fmt.Errorf("verify: source type %q cannot be verified on a schedule (no SQL source)", cfg.Source.Type)
 	}
-	sched, err := verify.NewScheduler(cfg.Verify, srcCfg, cfg.Mapping, sinks, statusURL, lg, report)
+	sched, err := verify.NewScheduler(cfg.Verify, verifyServer(srcCfg), cfg.Mapping, sinks, statusURL, lg, report)
 	if err != nil {
 		return nil, err
 	}

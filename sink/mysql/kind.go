@@ -43,7 +43,14 @@ func Kind() registry.Sink {
 				return nil, err
 			}
 			return verify.NewMySQLReader(ctx, verify.MySQLConfig{
-				Target:   cmysql.Config{Addr: my.Addr, User: my.User, Password: pw, ConnectTimeout: my.ConnectTimeout},
+				Target: verify.Server{Addr: my.Addr, User: my.User, Password: pw, ConnectTimeout: my.ConnectTimeout,
+					Capture: func(ctx context.Context) (verify.Capture, error) {
+						ls, err := cmysql.OpenLiveSchemas(ctx, cmysql.Config{Addr: my.Addr, User: my.User, Password: pw, ConnectTimeout: my.ConnectTimeout})
+						if err != nil {
+							return nil, err
+						}
+						return ls, nil
+					}},
 				Database: my.Database, CheckpointTable: my.CheckpointTable, Sink: name})
 		},
 		Plan: func(c *Config, _ *schema.Target, o registry.PlanOptions) string {
