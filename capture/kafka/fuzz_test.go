@@ -18,7 +18,7 @@ import (
 // goldenCases returns the (key, value) messages of a golden file, framed as
 // the golden test frames them: seeds for the fuzzers.
 func goldenCases(f *testing.F, file, protocol string) [][2][]byte {
-	b, err := os.ReadFile("testdata/" + file)
+	b, err := os.ReadFile(file)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -80,10 +80,10 @@ func fuzzDecode(t *testing.T, d Decoder, key, value []byte) {
 }
 
 func FuzzCanalJSON(f *testing.F) {
-	for _, c := range goldenCases(f, "canal_json", codec.ProtocolCanalJSON) {
+	for _, c := range goldenCases(f, "canal/testdata/canal_json", codec.ProtocolCanalJSON) {
 		f.Add(c[1])
 	}
-	for _, c := range goldenCases(f, "canal_flat", codec.ProtocolCanal) {
+	for _, c := range goldenCases(f, "canal/testdata/canal_flat", codec.ProtocolCanal) {
 		f.Add(c[1])
 	}
 	f.Add([]byte(benchCanalMessage(1, true)))
@@ -102,7 +102,7 @@ func FuzzCanalJSON(f *testing.F) {
 }
 
 func FuzzOpenProtocol(f *testing.F) {
-	for _, c := range goldenCases(f, "open_protocol", codec.ProtocolOpen) {
+	for _, c := range goldenCases(f, "open/testdata/open_protocol", codec.ProtocolOpen) {
 		f.Add(c[0], c[1])
 	}
 	k, v := benchOpenMessage(1, 3)
@@ -117,7 +117,7 @@ func FuzzOpenProtocol(f *testing.F) {
 }
 
 func FuzzDebezium(f *testing.F) {
-	for _, c := range goldenCases(f, "debezium", codec.ProtocolDebezium) {
+	for _, c := range goldenCases(f, "debezium/testdata/debezium", codec.ProtocolDebezium) {
 		f.Add(c[0], c[1])
 	}
 	d, err := debezium.NewDebezium(codec.Config{})
@@ -130,7 +130,7 @@ func FuzzDebezium(f *testing.F) {
 }
 
 func FuzzMaxwell(f *testing.F) {
-	for _, c := range goldenCases(f, "maxwell", codec.ProtocolMaxwell) {
+	for _, c := range goldenCases(f, "maxwell/testdata/maxwell", codec.ProtocolMaxwell) {
 		f.Add(c[0], c[1])
 	}
 	d, err := maxwell.NewMaxwell(codec.Config{})
@@ -149,7 +149,7 @@ func FuzzJSONTape(f *testing.F) {
 		`{"a":[1,2.5e-3,{"b":null}],"c":"x\u00e9\ud83d\ude00\n"}`, `"\ud800"`, `[true,false]`, `-0`, `{"":""}`, "\"\xff\""} {
 		f.Add([]byte(s))
 	}
-	for _, c := range goldenCases(f, "debezium", codec.ProtocolDebezium) {
+	for _, c := range goldenCases(f, "debezium/testdata/debezium", codec.ProtocolDebezium) {
 		f.Add(c[1])
 	}
 	var tp, all, objs, aux codec.Tape
