@@ -20,21 +20,8 @@ import (
 	"github.com/odsync/odsync/integration/harness"
 	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/verify"
+	"github.com/odsync/odsync/verify/mysqlsource"
 )
-
-// verifyServer is how verify reaches the test's MySQL source (as
-// cmd/odsync builds it).
-func verifyServer(c mysql.Config) verify.Server {
-	c.EnsureDefaults()
-	return verify.Server{Addr: c.Addr, User: c.User, Password: c.Password, ConnectTimeout: c.ConnectTimeout,
-		Capture: func(ctx context.Context) (verify.Capture, error) {
-			ls, err := mysql.OpenLiveSchemas(ctx, c)
-			if err != nil {
-				return nil, err
-			}
-			return ls, nil
-		}}
-}
 
 // runVerify verifies tables (all captured ones when none are named) of the
 // config's source against its sinks, in process.
@@ -46,7 +33,7 @@ func runVerify(t *testing.T, cfgPath string, opts verify.Options, tables ...stri
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	src, err := verify.OpenSource(ctx, verifyServer(*cfg.Source.Settings.(*mysql.Config)), opts.RowsPerSecond)
+	src, err := verify.OpenSource(ctx, mysqlsource.Server(*cfg.Source.Settings.(*mysql.Config)), opts.RowsPerSecond)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/verify"
+	"github.com/odsync/odsync/verify/mysqlsource"
 )
 
 // mcData converts a target value, as schema.TargetColumn.MaxComputeValue
@@ -193,7 +194,7 @@ func TestVerifyMaxCompute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := verify.OpenSource(ctx, verifyServer(*cfg.Source.Settings.(*mysql.Config)), 0)
+	src, err := verify.OpenSource(ctx, mysqlsource.Server(*cfg.Source.Settings.(*mysql.Config)), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

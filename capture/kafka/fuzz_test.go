@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"os"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/odsync/odsync/capture/kafka/canal"
 	"github.com/odsync/odsync/capture/kafka/codec"
+	"github.com/odsync/odsync/capture/kafka/codec/codectest"
 	"github.com/odsync/odsync/capture/kafka/debezium"
 	"github.com/odsync/odsync/capture/kafka/maxwell"
 	"github.com/odsync/odsync/capture/kafka/open"
@@ -42,26 +42,12 @@ func goldenCases(f *testing.F, file, protocol string) [][2][]byte {
 }
 
 func frameInput(in, protocol string) (key, value []byte) {
+	g := codectest.Golden{}
 	if protocol == codec.ProtocolOpen {
-		key = binary.BigEndian.AppendUint64(nil, open.OpenBatchVersion)
-		var keys, vals [][]byte
-		for _, line := range strings.Split(in, "\n") {
-			switch {
-			case strings.HasPrefix(line, "k "):
-				keys = append(keys, []byte(line[2:]))
-			case line == "v":
-				vals = append(vals, nil)
-			case strings.HasPrefix(line, "v "):
-				vals = append(vals, []byte(line[2:]))
-			}
-		}
-		return appendFrames(key, keys), appendFrames(nil, vals)
+		g.OpenBatchVersion = open.OpenBatchVersion
 	}
-	if strings.HasPrefix(in, "key: ") {
-		line, rest, _ := strings.Cut(in, "\n")
-		return []byte(strings.TrimPrefix(line, "key: ")), []byte(rest)
-	}
-	return nil, []byte(in)
+	key, value, _ = g.Message(in) // a bad line: a seed all the same
+	return key, value
 }
 
 // fuzzDecode decodes and checks the invariants of any successful result.

@@ -15,6 +15,7 @@ import (
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/progress"
 	"github.com/odsync/odsync/verify"
+	"github.com/odsync/odsync/verify/mysqlsource"
 )
 
 // stringList is a repeatable string flag.
@@ -121,7 +122,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			opts.Progress = func(p verify.Progress) { bar.Draw(verifyLine(p)) }
 		}
 	}
-	src, err := verify.OpenSource(ctx, verifyServer(srcCfg), opts.RowsPerSecond)
+	src, err := verify.OpenSource(ctx, mysqlsource.Server(srcCfg), opts.RowsPerSecond)
 	if err != nil {
 		return fail(stderr, exitVerifyIncomplete, err)
 	}
@@ -225,18 +226,4 @@ func sqlSource(cfg *config.Config) (c mysql.Config, ok bool, err error) {
 		}
 	}
 	return mysql.Config{}, false, nil
-}
-
-// verifyServer is how verify reaches a MySQL-protocol source: its own
-// connections, and the capture's view of the tables and binlog position.
-func verifyServer(c mysql.Config) verify.Server {
-	c.EnsureDefaults()
-	return verify.Server{Addr: c.Addr, User: c.User, Password: c.Password, ConnectTimeout: c.ConnectTimeout,
-		Capture: func(ctx context.Context) (verify.Capture, error) {
-			ls, err := mysql.OpenLiveSchemas(ctx, c)
-			if err != nil {
-				return nil, err
-			}
-			return ls, nil
-		}}
 }

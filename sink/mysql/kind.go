@@ -10,6 +10,7 @@ import (
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/readback"
 	"github.com/odsync/odsync/verify"
+	"github.com/odsync/odsync/verify/mysqlsource"
 )
 
 // Kind describes the MySQL sink for the registry (sinks[].type mysql).
@@ -43,14 +44,7 @@ func Kind() registry.Sink {
 				return nil, err
 			}
 			return verify.NewMySQLReader(ctx, verify.MySQLConfig{
-				Target: verify.Server{Addr: my.Addr, User: my.User, Password: pw, ConnectTimeout: my.ConnectTimeout,
-					Capture: func(ctx context.Context) (verify.Capture, error) {
-						ls, err := cmysql.OpenLiveSchemas(ctx, cmysql.Config{Addr: my.Addr, User: my.User, Password: pw, ConnectTimeout: my.ConnectTimeout})
-						if err != nil {
-							return nil, err
-						}
-						return ls, nil
-					}},
+				Target:   mysqlsource.Server(cmysql.Config{Addr: my.Addr, User: my.User, Password: pw, ConnectTimeout: my.ConnectTimeout}),
 				Database: my.Database, CheckpointTable: my.CheckpointTable, Sink: name})
 		},
 		Plan: func(c *Config, _ *schema.Target, o registry.PlanOptions) string {

@@ -72,7 +72,10 @@ func (g Golden) Run(t *testing.T, path string) {
 		if err != nil {
 			t.Fatalf("%s: %v", td.Pos, err)
 		}
-		key, value := g.message(t, td)
+		key, value, err := g.Message(td.Input)
+		if err != nil {
+			t.Fatalf("%s: %v", td.Pos, err)
+		}
 		ds, err := dec.Decode(key, value)
 		if err != nil {
 			if !errors.Is(err, codec.ErrMalformed) {
@@ -87,27 +90,23 @@ func (g Golden) Run(t *testing.T, path string) {
 	})
 }
 
-func (g Golden) message(t *testing.T, td *datadriven.TestData) (key, value []byte) {
-	t.Helper()
+// Message returns the Kafka key and value of a case's input (see Run).
+func (g Golden) Message(input string) (key, value []byte, err error) {
 	if g.OpenBatchVersion != 0 {
 		key = binary.BigEndian.AppendUint64(nil, g.OpenBatchVersion)
 		var keys, vals [][]byte
-		for _, line := range strings.Split(td.Input, "\n") {
+		for _, line := range strings.Split(input, "\n") {
 			line = strings.TrimSpace(line)
 			switch {
 			case line == "":
 			case strings.HasPrefix(line, "raw-key "):
-				b, err := hex.DecodeString(strings.ReplaceAll(line[8:], " ", ""))
-				if err != nil {
-					t.Fatalf("%s: %v", td.Pos, err)
+				if key, err = hex.DecodeString(strings.ReplaceAll(line[8:], " ", "")); err != nil {
+					return nil, nil, err
 				}
-				key = b
 			case strings.HasPrefix(line, "raw-value "):
-				b, err := hex.DecodeString(strings.ReplaceAll(line[10:], " ", ""))
-				if err != nil {
-					t.Fatalf("%s: %v", td.Pos, err)
+				if value, err = hex.DecodeString(strings.ReplaceAll(line[10:], " ", "")); err != nil {
+					return nil, nil, err
 				}
-				value = b
 			case strings.HasPrefix(line, "k "):
 				keys = append(keys, []byte(line[2:]))
 			case line == "v":
@@ -115,23 +114,20 @@ func (g Golden) message(t *testing.T, td *datadriven.TestData) (key, value []byt
 			case strings.HasPrefix(line, "v "):
 				vals = append(vals, []byte(line[2:]))
 			default:
-				t.Fatalf("%s: bad open-protocol line %q", td.Pos, line)
+				return nil, nil, fmt.Errorf("bad open-protocol line %q", line)
 			}
 		}
-		key = AppendFrames(key, keys)
-		value = AppendFrames(value, vals)
-		return key, value
+		return AppendFrames(key, keys), AppendFrames(value, vals), nil
 	}
-	in := td.Input
-	if strings.HasPrefix(in, "key: ") {
-		line, rest, _ := strings.Cut(in, "\n")
+	if strings.HasPrefix(input, "key: ") {
+		line, rest, _ := strings.Cut(input, "\n")
 		key = []byte(strings.TrimPrefix(line, "key: "))
-		in = rest
+		input = rest
 	}
-	if strings.TrimSpace(in) == "<empty>" {
-		return key, nil
+	if strings.TrimSpace(input) == "<empty>" {
+		return key, nil, nil
 	}
-	return key, []byte(in)
+	return key, []byte(input), nil
 }
 
 // AppendFrames appends open-protocol frames (a big-endian length, then the
