@@ -1,11 +1,9 @@
 package kafka
 
 import (
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/odsync/odsync/capture/kafka/canal"
 	"github.com/odsync/odsync/capture/kafka/codec"
@@ -125,64 +123,5 @@ func FuzzMaxwell(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		fuzzDecode(t, d, key, value)
-	})
-}
-
-// FuzzJSONTape checks the tape parser against encoding/json: the same
-// documents are valid, and strings unescape to the same text.
-func FuzzJSONTape(f *testing.F) {
-	for _, s := range []string{`{"m":{"a":"b","c":1,"d":null,"e":true},"n":{"x":[1]}} {"k":{}}`, `{"a":{"b":"c",}}`,
-		`{"a":[1,2.5e-3,{"b":null}],"c":"x\u00e9\ud83d\ude00\n"}`, `"\ud800"`, `[true,false]`, `-0`, `{"":""}`, "\"\xff\""} {
-		f.Add([]byte(s))
-	}
-	for _, c := range goldenCases(f, "debezium/testdata/debezium", codec.ProtocolDebezium) {
-		f.Add(c[1])
-	}
-	var tp, all, objs, aux codec.Tape
-	f.Fuzz(func(t *testing.T, data []byte) {
-		// parseObjects (canal-json's driver, which keeps flat members raw)
-		// accepts exactly what parseAll accepts.
-		_, errAll := all.ParseAll(data, nil)
-		_, errObj := objs.ParseObjects(data, nil, func([]byte) bool { return true })
-		if (errAll == nil) != (errObj == nil) {
-			t.Fatalf("%q: parseAll %v, parseObjects %v", data, errAll, errObj)
-		}
-		if errObj == nil {
-			for i := range objs.Nodes {
-				if objs.Nodes[i].Kind == codec.JRaw {
-					if _, err := aux.ParseOne(objs.Raw(int32(i))); err != nil {
-						t.Fatalf("%q: raw node %q does not parse: %v", data, objs.Raw(int32(i)), err)
-					}
-				}
-			}
-		}
-		root, err := tp.ParseOne(data)
-		if valid := json.Valid(data); (err == nil) != valid {
-			t.Fatalf("%q: tape error %v, json.Valid %v", data, err, valid)
-		}
-		if err != nil {
-			return
-		}
-		// Every string node unescapes like encoding/json (which also turns
-		// invalid UTF-8 into U+FFFD; the tape keeps bytes, so compare only
-		// valid UTF-8).
-		for i := range tp.Nodes {
-			n := tp.Nodes[i]
-			if n.Kind != codec.JString {
-				continue
-			}
-			raw := data[n.Start-1 : n.End+1]
-			var want string
-			if err := json.Unmarshal(raw, &want); err != nil {
-				t.Fatalf("encoding/json rejects string %q: %v", raw, err)
-			}
-			got := tp.Str(int32(i))
-			if utf8.ValidString(got) && got != want {
-				t.Fatalf("string %q: got %q want %q", raw, got, want)
-			}
-		}
-		if tp.Nodes[root].Next != int32(len(tp.Nodes)) {
-			t.Fatalf("root subtree ends at %d of %d nodes", tp.Nodes[root].Next, len(tp.Nodes))
-		}
 	})
 }
