@@ -20,6 +20,7 @@ import (
 	"github.com/odsync/odsync/integration/harness"
 	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/verify"
+	"github.com/odsync/odsync/verify/mysqlsource"
 )
 
 // runVerify verifies tables (all captured ones when none are named) of the
@@ -32,7 +33,7 @@ func runVerify(t *testing.T, cfgPath string, opts verify.Options, tables ...stri
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	src, err := verify.OpenSource(ctx, *cfg.Source.Settings.(*mysql.Config), opts.RowsPerSecond)
+	src, err := verify.OpenSource(ctx, mysqlsource.Server(*cfg.Source.Settings.(*mysql.Config)), opts.RowsPerSecond)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/odsync/odsync/sink/local"
 	"github.com/odsync/odsync/sink/maxcompute"
 	"github.com/odsync/odsync/verify"
+	"github.com/odsync/odsync/verify/mysqlsource"
 )
 
 // mcData converts a target value, as schema.TargetColumn.MaxComputeValue
@@ -195,7 +196,7 @@ func TestVerifyMaxCompute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := verify.OpenSource(ctx, *cfg.Source.Settings.(*mysql.Config), 0)
+	src, err := verify.OpenSource(ctx, mysqlsource.Server(*cfg.Source.Settings.(*mysql.Config)), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/odsync/odsync/integration/harness"
 	"github.com/odsync/odsync/registry/builtin"
 	"github.com/odsync/odsync/verify"
+	"github.com/odsync/odsync/verify/mysqlsource"
 )
 
 // waitS3Complete waits until every spooled file of the S3 sink under
@@ -90,7 +91,7 @@ func TestVerifyS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	src, err := verify.OpenSource(ctx, *cfg.Source.Settings.(*mysql.Config), 0)
+	src, err := verify.OpenSource(ctx, mysqlsource.Server(*cfg.Source.Settings.(*mysql.Config)), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

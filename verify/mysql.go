@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 )
@@ -17,7 +16,7 @@ import (
 // MySQLConfig locates the tables of a MySQL sink (package sink/mysql).
 type MySQLConfig struct {
 	// Target is the connection to the target server.
-	Target mysql.Config
+	Target Server
 	// Database is the sink's database setting ("": each table in its
 	// source's database).
 	Database string

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/odsync/odsync/backoff"
-	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
 )
@@ -98,7 +97,7 @@ type Result struct {
 // Scheduler runs verification passes on a schedule.
 type Scheduler struct {
 	cfg     ScheduleConfig
-	source  mysql.Config
+	source  Server
 	mapping schema.Config
 	sinks   []Sink
 	status  string // the running odsync's /status URL ("" none)
@@ -109,7 +108,7 @@ type Scheduler struct {
 // NewScheduler returns a scheduler verifying the sinks against the source.
 // report receives every table's result (e.g. for metrics and the status
 // page); statusURL is the service's own /status ("" when unknown).
-func NewScheduler(cfg ScheduleConfig, source mysql.Config, mapping schema.Config, sinks []Sink, statusURL string,
+func NewScheduler(cfg ScheduleConfig, source Server, mapping schema.Config, sinks []Sink, statusURL string,
 	lg *slog.Logger, report func(Result)) (*Scheduler, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate("verify"); err != nil {

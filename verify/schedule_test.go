@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/local"
 )
@@ -27,13 +26,13 @@ func TestScheduleConfig(t *testing.T) {
 		}
 	}
 	sinks := []Sink{{Name: "files", Reader: local.NewReader(t.TempDir())}}
-	if _, err := NewScheduler(ScheduleConfig{}, mysql.Config{}, schema.Config{}, sinks, "", nil, nil); err == nil {
+	if _, err := NewScheduler(ScheduleConfig{}, Server{}, schema.Config{}, sinks, "", nil, nil); err == nil {
 		t.Error("a scheduler with interval 0")
 	}
-	if _, err := NewScheduler(ScheduleConfig{Interval: time.Minute}, mysql.Config{}, schema.Config{}, nil, "", nil, nil); err == nil {
+	if _, err := NewScheduler(ScheduleConfig{Interval: time.Minute}, Server{}, schema.Config{}, nil, "", nil, nil); err == nil {
 		t.Error("a scheduler without sinks")
 	}
-	if _, err := NewScheduler(ScheduleConfig{Interval: time.Minute}, mysql.Config{}, schema.Config{}, sinks, "", nil, nil); err != nil {
+	if _, err := NewScheduler(ScheduleConfig{Interval: time.Minute}, Server{}, schema.Config{}, sinks, "", nil, nil); err != nil {
 		t.Error(err)
 	}
 }

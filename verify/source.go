@@ -11,13 +11,12 @@ import (
 	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/odsync/odsync/backoff"
-	"github.com/odsync/odsync/capture/mysql"
 	"github.com/odsync/odsync/event"
 )
 
 // Source reads the source tables of a MySQL-protocol server (MySQL,
 // MariaDB, TiDB) for verification: schemas as the capture models them
-// (mysql.LiveSchemas), rows in primary-key chunks by keyset pagination
+// (Server.Capture), rows in primary-key chunks by keyset pagination
 // (never OFFSET), rows by key, and the server's binlog position. Values are
 // read as the server's canonical text of each column type and parsed by
 // verify itself (srcvalue.go), never with the capture's converters; every
@@ -26,9 +25,9 @@ import (
 // Identifiers are always quoted. It only reads.
 type Source struct {
 	db     *sql.DB
-	live   *mysql.LiveSchemas // table schemas as the capture models them
-	flavor string             // "mysql" or "mariadb"
-	uuid   string             // @@server_uuid (MySQL), for GTID comparisons
+	live   Capture // table schemas and binlog positions as the capture reads them
+	flavor string  // "mysql" or "mariadb"
+	uuid   string  // @@server_uuid (MySQL), for GTID comparisons
 	limit  *rateLimiter
 	noPos  error // why binlog positions are unavailable (nil when they are)
 	tidb   bool  // the server is TiDB (its SQL functions format values its own way)
@@ -37,10 +36,12 @@ type Source struct {
 	rowsRead, keysRead int64
 }
 
-// OpenSource connects to the source described by the capture's config.
+// OpenSource connects to the source.
 // rowsPerSecond > 0 limits how many rows verification reads per second.
-func OpenSource(ctx context.Context, cfg mysql.Config, rowsPerSecond float64) (*Source, error) {
-	cfg.EnsureDefaults()
+func OpenSource(ctx context.Context, cfg Server, rowsPerSecond float64) (*Source, error) {
+	if cfg.Capture == nil || cfg.ConnectTimeout <= 0 {
+		return nil, fmt.Errorf("verify: source %s: no capture view or connect timeout (build the Server from a defaulted capture config)", cfg.Addr)
+	}
 	dc := driver.NewConfig()
 	dc.Net = "tcp"
 	dc.Addr = cfg.Addr
@@ -63,7 +64,7 @@ func OpenSource(ctx context.Context, cfg mysql.Config, rowsPerSecond float64) (*
 		db.Close()
 		return nil, fmt.Errorf("verify: connect to %s as %s: %w", cfg.Addr, cfg.User, err)
 	}
-	live, err := mysql.OpenLiveSchemas(cctx, cfg)
+	live, err := cfg.Capture(cctx)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("verify: %w", err)
@@ -225,14 +226,11 @@ func (s *Source) Watermark(ctx context.Context) (Watermark, error) {
 	if s.noPos != nil {
 		return w, nil
 	}
-	file, pos, err := mysql.BinlogStatus(ctx, s.db)
+	file, pos, gtid, err := s.live.BinlogPosition(ctx)
 	if err != nil {
 		return w, fmt.Errorf("verify: %w", err)
 	}
-	w.File, w.Offset = file, pos
-	if g, err := mysql.GTIDState(ctx, s.db, s.flavor); err == nil {
-		w.GTID = g
-	}
+	w.File, w.Offset, w.GTID = file, pos, gtid
 	return w, nil
 }
 

@@ -312,13 +312,13 @@ func TestCivilMicrosMatchesTime(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 20000 {
 		c := mysqldialect.Civil{Y: 1 + r.IntN(9999), Mo: 1 + r.IntN(12), H: r.IntN(24), Mi: r.IntN(60), S: r.IntN(60), Us: r.IntN(1e6)}
-		c.D = 1 + r.IntN(mysqldialect.DaysIn(c.Y, c.Mo))
+		c.D = 1 + r.IntN(event.DaysIn(c.Y, c.Mo))
 		want := time.Date(c.Y, time.Month(c.Mo), c.D, c.H, c.Mi, c.S, c.Us*1000, time.UTC).UnixMicro()
 		if got := codec.CivilMicros(c, &vc); got != want {
 			t.Fatalf("%+v: got %d want %d", c, got, want)
 		}
 		days := codec.FloorDiv(want, 86400e6)
-		if y, m, d := mysqldialect.CivilFromDays(days); y != c.Y || m != c.Mo || d != c.D {
+		if y, m, d := event.CivilFromDays(days); y != c.Y || m != c.Mo || d != c.D {
 			t.Fatalf("civilFromDays(%d) = %d-%d-%d, want %+v", days, y, m, d, c)
 		}
 	}

@@ -80,6 +80,17 @@ func (l *LiveSchemas) Table(ctx context.Context, id event.TableID) (*event.Table
 // Flavor is "mysql" or "mariadb".
 func (l *LiveSchemas) Flavor() string { return l.srv.flavor }
 
+// BinlogPosition reads the server's current binlog file and offset, and
+// its GTID state ("" when the server reports none or it cannot be read):
+// the position odsync verify compares the sinks' progress with.
+func (l *LiveSchemas) BinlogPosition(ctx context.Context) (file string, pos uint64, gtid string, err error) {
+	if file, pos, err = binlogStatus(ctx, l.srv.db); err != nil {
+		return "", 0, "", err
+	}
+	gtid, _ = gtidState(ctx, l.srv.db, l.srv.flavor)
+	return file, pos, gtid, nil
+}
+
 // Close closes the connection.
 func (l *LiveSchemas) Close() { l.srv.close() }
 

@@ -83,14 +83,14 @@ func (s *server) variable(ctx context.Context, name string) (string, error) {
 // current returns the server's current binlog position and GTID set.
 func (s *server) current(ctx context.Context) (Checkpoint, error) {
 	cp := Checkpoint{Flavor: s.flavor}
-	file, pos, err := BinlogStatus(ctx, s.db)
+	file, pos, err := binlogStatus(ctx, s.db)
 	if err != nil {
 		return cp, err
 	}
 	cp.File = file
 	cp.Pos = uint32(pos)
 	if s.gtid {
-		g, err := GTIDState(ctx, s.db, s.flavor)
+		g, err := gtidState(ctx, s.db, s.flavor)
 		if err != nil {
 			return cp, err
 		}
@@ -99,9 +99,9 @@ func (s *server) current(ctx context.Context) (Checkpoint, error) {
 	return cp, nil
 }
 
-// BinlogStatus reads the server's current binlog file and offset (SHOW
+// binlogStatus reads the server's current binlog file and offset (SHOW
 // MASTER STATUS, or SHOW BINARY LOG STATUS on MySQL 8.4+).
-func BinlogStatus(ctx context.Context, db *sql.DB) (file string, pos uint64, err error) {
+func binlogStatus(ctx context.Context, db *sql.DB) (file string, pos uint64, err error) {
 	rows, err := db.QueryContext(ctx, "SHOW MASTER STATUS")
 	if err != nil && !isAccessDenied(err) {
 		// MySQL 8.4 removed SHOW MASTER STATUS. Try its successor only when
@@ -131,9 +131,9 @@ func BinlogStatus(ctx context.Context, db *sql.DB) (file string, pos uint64, err
 	return vals[0].String, pos, nil
 }
 
-// GTIDState reads the server's GTID state on one line: @@gtid_binlog_pos
+// gtidState reads the server's GTID state on one line: @@gtid_binlog_pos
 // (flavor "mariadb") or @@gtid_executed (MySQL).
-func GTIDState(ctx context.Context, db *sql.DB, flavor string) (string, error) {
+func gtidState(ctx context.Context, db *sql.DB, flavor string) (string, error) {
 	name := "gtid_executed"
 	if flavor == "mariadb" {
 		name = "gtid_binlog_pos"

@@ -26,6 +26,7 @@ import (
 	"github.com/odsync/odsync/sink"
 	"github.com/odsync/odsync/telemetry"
 	"github.com/odsync/odsync/verify"
+	"github.com/odsync/odsync/verify/mysqlsource"
 )
 
 // newLogger returns the JSON or text logger of the config, redacting every
@@ -426,7 +427,7 @@ func startScheduledVerify(ctx context.Context, cfg *config.Config, tel *telemetr
 	if !ok {
 		return nil, fmt.Errorf("verify: source type %q cannot be verified on a schedule (no SQL source)", cfg.Source.Type)
 	}
-	sched, err := verify.NewScheduler(cfg.Verify, srcCfg, cfg.Mapping, sinks, statusURL, lg, report)
+	sched, err := verify.NewScheduler(cfg.Verify, mysqlsource.Server(srcCfg), cfg.Mapping, sinks, statusURL, lg, report)
 	if err != nil {
 		return nil, err
 	}

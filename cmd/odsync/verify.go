@@ -15,6 +15,7 @@ import (
 	"github.com/odsync/odsync/config"
 	"github.com/odsync/odsync/progress"
 	"github.com/odsync/odsync/verify"
+	"github.com/odsync/odsync/verify/mysqlsource"
 )
 
 // stringList is a repeatable string flag.
@@ -122,7 +123,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			opts.Progress = func(p verify.Progress) { bar.Draw(verifyLine(p)) }
 		}
 	}
-	src, err := verify.OpenSource(ctx, srcCfg, opts.RowsPerSecond)
+	src, err := verify.OpenSource(ctx, mysqlsource.Server(srcCfg), opts.RowsPerSecond)
 	if err != nil {
 		return fail(stderr, exitVerifyIncomplete, err)
 	}

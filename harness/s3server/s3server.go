@@ -5,10 +5,8 @@
 //
 // The server binary is built once from the Go module proxy at a pinned
 // version (`go install github.com/versity/versitygw/cmd/versitygw@v1.8.0`,
-// about 1.5–3 minutes cold) into a cache directory that survives test runs:
-// $ODSYNC_TEST_CACHE, else $XDG_CACHE_HOME/odsync-test, else
-// ~/.cache/odsync-test (the temp dir when there is no home). Concurrent test binaries share the build through a
-// file lock. Nothing but 127.0.0.1 is ever listened on.
+// about 1.5–3 minutes cold) into the test cache of package buildcache.
+// Nothing but 127.0.0.1 is ever listened on.
 package s3server
 
 import (
@@ -30,6 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/odsync/odsync/harness/buildcache"
 )
 
 // Pinned server.
@@ -41,104 +41,14 @@ const (
 // Region is the region the server is started with.
 const Region = "us-east-1"
 
-// CacheDir returns the directory binaries are cached in.
-func CacheDir() (string, error) {
-	if d := os.Getenv("ODSYNC_TEST_CACHE"); d != "" {
-		return d, nil
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "odsync-test"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		return filepath.Join(os.TempDir(), "odsync-test-cache"), nil
-	}
-	return filepath.Join(home, ".cache", "odsync-test"), nil
-}
-
-var (
-	buildMu sync.Mutex
-)
-
 // Binary returns the path of the cached versitygw binary, building it first
-// when it is not there. The build runs `go install` outside odsync's module
-// (it never touches go.mod) and is bounded by ctx.
+// when it is not there (package buildcache). The build is bounded by ctx.
 func Binary(ctx context.Context) (string, error) {
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	cache, err := CacheDir()
+	bin, err := buildcache.Binary(ctx, "versitygw-"+Version, "versitygw", buildcache.GoInstall(Module, Version))
 	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cache, "versitygw-"+Version)
-	bin := filepath.Join(dir, "versitygw")
-	if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("s3server: %w", err)
-	}
-	// Serialize builds across processes.
-	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", fmt.Errorf("s3server: %w", err)
-	}
-	defer lock.Close()
-	if err := Flock(ctx, lock); err != nil {
-		return "", err
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
-		return bin, nil // another process built it while we waited
-	}
-	gobin, err := os.MkdirTemp(dir, "build-")
-	if err != nil {
-		return "", fmt.Errorf("s3server: %w", err)
-	}
-	defer os.RemoveAll(gobin)
-	work, err := os.MkdirTemp("", "s3server-build-")
-	if err != nil {
-		return "", fmt.Errorf("s3server: %w", err)
-	}
-	defer os.RemoveAll(work)
-	goTool := "go"
-	if p, err := exec.LookPath("go"); err == nil {
-		goTool = p
-	} else if _, err := os.Stat("/usr/local/go/bin/go"); err == nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	cmd := exec.CommandContext(ctx, goTool, "install", Module+"@"+Version)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("s3server: go install %s@%s: %v\n%s", Module, Version, err, out)
-	}
-	if err := os.Rename(filepath.Join(gobin, "versitygw"), bin); err != nil {
 		return "", fmt.Errorf("s3server: %w", err)
 	}
 	return bin, nil
-}
-
-// Flock takes an exclusive lock on f, waiting until ctx is done; the
-// builders of cached test servers (this package, harness/tidb) serialize
-// their builds across test binaries with it. Release with
-// syscall.Flock(fd, LOCK_UN) or by closing f.
-func Flock(ctx context.Context, f *os.File) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("s3server: lock: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("s3server: waiting for another build: %w", ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // Options configure a server.

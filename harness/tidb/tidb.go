@@ -6,7 +6,7 @@
 // The server binary is built once from the Go module proxy at a pinned
 // development commit (release tags are refused by the proxy; see
 // /work/shared/docs/test-infra.md) into the same cache directory as the S3
-// server (s3server.CacheDir): about 1 minute of module download (2.1 GB) and
+// server (package buildcache): about 1 minute of module download (2.1 GB) and
 // 7.5 minutes of compilation on 2 cores when nothing is cached; a 244 MB
 // binary. Concurrent test binaries share the build through a file lock.
 // .ci/run builds it before the tests (go run ./harness/tidb/buildtidb).
@@ -34,7 +34,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql" // database/sql driver
 
-	"github.com/odsync/odsync/harness/s3server"
+	"github.com/odsync/odsync/harness/buildcache"
 )
 
 // Pinned server: tidb at a commit of its development branch, with its
@@ -47,91 +47,51 @@ const (
 	ParserVersion = "v0.0.0-" + Commit
 )
 
-var buildMu sync.Mutex
-
 // Binary returns the path of the cached tidb-server binary, building it
-// first when it is not there. The build runs outside odsync's module (it
-// never touches go.mod) and is bounded by ctx.
+// first when it is not there (package buildcache). The build is bounded by
+// ctx.
 func Binary(ctx context.Context) (string, error) {
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	cache, err := s3server.CacheDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cache, "tidb-server-"+Commit)
-	bin := filepath.Join(dir, "tidb-server")
-	if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("tidb: %w", err)
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	bin, err := buildcache.Binary(ctx, "tidb-server-"+Commit, "tidb-server", build)
 	if err != nil {
 		return "", fmt.Errorf("tidb: %w", err)
-	}
-	defer lock.Close()
-	if err := s3server.Flock(ctx, lock); err != nil {
-		return "", fmt.Errorf("tidb: waiting for another build: %w", err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
-		return bin, nil // another process built it while we waited
-	}
-	if err := build(ctx, dir, bin); err != nil {
-		return "", err
 	}
 	return bin, nil
 }
 
 // build is the recipe of test-infra.md: download both modules, assemble
 // tidb's source tree with its parser in pkg/parser, download its
-// dependencies, build cmd/tidb-server.
-func build(ctx context.Context, dir, bin string) error {
-	work, err := os.MkdirTemp(dir, "build-")
-	if err != nil {
-		return fmt.Errorf("tidb: %w", err)
-	}
-	defer func() {
-		_ = exec.Command("chmod", "-R", "u+w", work).Run()
-		os.RemoveAll(work)
-	}()
-	goTool := "go"
-	if p, err := exec.LookPath("go"); err == nil {
-		goTool = p
-	} else if _, err := os.Stat("/usr/local/go/bin/go"); err == nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=1")
+// dependencies, build cmd/tidb-server to out.
+func build(ctx context.Context, work, out string) error {
+	goTool := buildcache.GoTool()
+	env := append(buildcache.GoEnv(), "CGO_ENABLED=1")
 	run := func(dir string, name string, args ...string) ([]byte, error) {
 		cmd := exec.CommandContext(ctx, name, args...)
 		cmd.Dir, cmd.Env = dir, env
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("tidb: %s %s: %v\n%s", name, strings.Join(args, " "), err, errb.String())
+			return nil, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
 		}
-		return []byte(out.String()), nil
+		return []byte(stdout.String()), nil
 	}
-	out, err := run(work, goTool, "mod", "download", "-json", Module+"@"+Version, ParserModule+"@"+ParserVersion)
+	mods, err := run(work, goTool, "mod", "download", "-json", Module+"@"+Version, ParserModule+"@"+ParserVersion)
 	if err != nil {
 		return err
 	}
 	dirs := map[string]string{}
-	dec := json.NewDecoder(strings.NewReader(string(out)))
+	dec := json.NewDecoder(strings.NewReader(string(mods)))
 	for {
 		var m struct{ Path, Dir, Error string }
 		if err := dec.Decode(&m); err != nil {
 			break
 		}
 		if m.Error != "" {
-			return fmt.Errorf("tidb: go mod download %s: %s", m.Path, m.Error)
+			return fmt.Errorf("go mod download %s: %s", m.Path, m.Error)
 		}
 		dirs[m.Path] = m.Dir
 	}
 	if dirs[Module] == "" || dirs[ParserModule] == "" {
-		return fmt.Errorf("tidb: go mod download did not name both module directories:\n%s", out)
+		return fmt.Errorf("go mod download did not name both module directories:\n%s", mods)
 	}
 	src := filepath.Join(work, "src")
 	if _, err := run(work, "cp", "-r", dirs[Module], src); err != nil {
@@ -142,7 +102,7 @@ func build(ctx context.Context, dir, bin string) error {
 	}
 	parser := filepath.Join(src, "pkg", "parser")
 	if err := os.RemoveAll(parser); err != nil {
-		return fmt.Errorf("tidb: %w", err)
+		return err
 	}
 	if _, err := run(work, "cp", "-r", dirs[ParserModule], parser); err != nil {
 		return err
@@ -153,14 +113,8 @@ func build(ctx context.Context, dir, bin string) error {
 	if _, err := run(src, goTool, "mod", "download"); err != nil {
 		return err
 	}
-	tmp := bin + ".tmp"
-	if _, err := run(src, goTool, "build", "-tags", "codes", "-o", tmp, "./cmd/tidb-server"); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, bin); err != nil {
-		return fmt.Errorf("tidb: %w", err)
-	}
-	return nil
+	_, err = run(src, goTool, "build", "-tags", "codes", "-o", out, "./cmd/tidb-server")
+	return err
 }
 
 // Options configure a server.

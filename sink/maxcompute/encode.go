@@ -255,7 +255,7 @@ func (e *encoder) value(c *colEnc, v event.Value) error {
 		if m == 0 || d == 0 {
 			return fmt.Errorf("zero date %s", v.Text())
 		}
-		days := daysFromCivil(y, m, d)
+		days := event.DaysFromCivil(y, m, d)
 		if days < minDateDays || days > maxDateDays {
 			return fmt.Errorf("date %s is outside 0001-01-01..9999-12-31", v.Text())
 		}
@@ -287,7 +287,7 @@ func (e *encoder) value(c *colEnc, v event.Value) error {
 			if mo == 0 || d == 0 {
 				return fmt.Errorf("zero date %s", v.Text())
 			}
-			sec = daysFromCivil(y, mo, d)*86400 + int64(h)*3600 + int64(mi)*60 + int64(s)
+			sec = event.DaysFromCivil(y, mo, d)*86400 + int64(h)*3600 + int64(mi)*60 + int64(s)
 			nanos = int64(us) * 1000
 		default:
 			return fmt.Errorf("unexpected %s", v)
@@ -353,22 +353,4 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
-}
-
-// daysFromCivil returns the days since 1970-01-01 of a proleptic Gregorian
-// date (days past the end of the month count on, like time.Date).
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
 }

@@ -179,12 +179,12 @@ func TestDaysFromCivil(t *testing.T) {
 		time.Date(2100, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC),
 		time.Date(1600, 2, 28, 0, 0, 0, 0, time.UTC),
 	} {
-		if got, want := daysFromCivil(d.Year(), int(d.Month()), d.Day()), d.Unix()/86400; got != want {
+		if got, want := event.DaysFromCivil(d.Year(), int(d.Month()), d.Day()), d.Unix()/86400; got != want {
 			t.Errorf("%s: %d, want %d", d.Format("2006-01-02"), got, want)
 		}
 	}
 	// Overflowing days count on like time.Date (MySQL ALLOW_INVALID_DATES).
-	if got, want := daysFromCivil(2023, 2, 30), time.Date(2023, 2, 30, 0, 0, 0, 0, time.UTC).Unix()/86400; got != want {
+	if got, want := event.DaysFromCivil(2023, 2, 30), time.Date(2023, 2, 30, 0, 0, 0, 0, time.UTC).Unix()/86400; got != want {
 		t.Errorf("2023-02-30: %d, want %d", got, want)
 	}
 }

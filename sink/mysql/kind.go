@@ -10,6 +10,7 @@ import (
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/readback"
 	"github.com/odsync/odsync/verify"
+	"github.com/odsync/odsync/verify/mysqlsource"
 )
 
 // Kind describes the MySQL sink for the registry (sinks[].type mysql).
@@ -43,7 +44,7 @@ func Kind() registry.Sink {
 				return nil, err
 			}
 			return verify.NewMySQLReader(ctx, verify.MySQLConfig{
-				Target:   cmysql.Config{Addr: my.Addr, User: my.User, Password: pw, ConnectTimeout: my.ConnectTimeout},
+				Target:   mysqlsource.Server(cmysql.Config{Addr: my.Addr, User: my.User, Password: pw, ConnectTimeout: my.ConnectTimeout}),
 				Database: my.Database, CheckpointTable: my.CheckpointTable, Sink: name})
 		},
 		Plan: func(c *Config, _ *schema.Target, o registry.PlanOptions) string {

@@ -9,12 +9,11 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/jsontape"
 	"github.com/odsync/odsync/schema"
 )
 
@@ -31,6 +30,9 @@ type RowReader struct {
 	t      *schema.Target
 	byName map[string]int
 	row    []event.Value
+
+	tape     jsontape.Tape // JSON lines: the parsed line
+	key, val []byte        // JSON lines: unescape buffers
 }
 
 // NewRowReader returns a reader of rows of layout t.
@@ -161,195 +163,50 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 }
 
 // parseJSONObject parses one flat JSON object of scalars (what odsfile's
-// JSON-lines encoder writes) into row.
+// JSON-lines encoder writes) into row, with package jsontape: numbers keep
+// their exact text (big integers, decimals, -0), strings are unescaped.
 func (d *RowReader) parseJSONObject(b []byte, row []event.Value) error {
-	p := jsonParser{b: b}
-	p.ws()
-	if !p.eat('{') {
-		return errors.New("not a JSON object")
+	t := &d.tape
+	root, err := t.ParseOne(b)
+	if err != nil {
+		return err
 	}
-	p.ws()
-	if p.eat('}') {
-		return nil
+	if k := t.Kind(root); k != jsontape.JObject {
+		return fmt.Errorf("a JSON %s, not an object", k)
 	}
-	for {
-		p.ws()
-		key, _, err := p.value()
-		if err != nil {
-			return err
+	for k, end := root+1, t.Nodes[root].Next; k < end; k = t.Nodes[k+1].Next {
+		v := k + 1
+		key := t.Text(k, d.key)
+		if t.Nodes[k].Esc {
+			d.key = key[:0] // keep the grown buffer (unescaped text never aliases the line)
 		}
-		p.ws()
-		if !p.eat(':') {
-			return errors.New("missing ':'")
+		switch kind := t.Kind(v); kind {
+		case jsontape.JObject, jsontape.JArray:
+			return fmt.Errorf("member %q is a JSON %s (only flat objects of scalars are ODS rows)", key, kind)
 		}
-		p.ws()
-		text, kind, err := p.value()
-		if err != nil {
-			return err
-		}
-		if i, ok := d.byName[key]; ok {
-			switch kind {
-			case jsonNull:
-				row[i] = event.Null
-			case jsonBool:
-				if d.t.Columns[i].Kind == schema.KindBoolean {
-					row[i] = FromText(&d.t.Columns[i], text)
-				} else {
-					row[i] = event.String(text)
-				}
-			default:
-				row[i] = FromText(&d.t.Columns[i], text)
-			}
-		}
-		p.ws()
-		if p.eat(',') {
+		i, ok := d.byName[string(key)]
+		if !ok {
 			continue
 		}
-		if p.eat('}') {
-			return nil
-		}
-		return errors.New("expected ',' or '}'")
-	}
-}
-
-type jsonKind int
-
-const (
-	jsonString jsonKind = iota
-	jsonNumber
-	jsonBool
-	jsonNull
-)
-
-type jsonParser struct {
-	b []byte
-	i int
-}
-
-func (p *jsonParser) ws() {
-	for p.i < len(p.b) && (p.b[p.i] == ' ' || p.b[p.i] == '\t' || p.b[p.i] == '\r' || p.b[p.i] == '\n') {
-		p.i++
-	}
-}
-
-func (p *jsonParser) eat(c byte) bool {
-	if p.i < len(p.b) && p.b[p.i] == c {
-		p.i++
-		return true
-	}
-	return false
-}
-
-// value reads a scalar: a string (unescaped), a number (its text), true,
-// false or null.
-func (p *jsonParser) value() (string, jsonKind, error) {
-	if p.i >= len(p.b) {
-		return "", 0, errors.New("unexpected end of line")
-	}
-	switch c := p.b[p.i]; {
-	case c == '"':
-		s, err := p.str()
-		return s, jsonString, err
-	case c == 'n' && strings.HasPrefix(string(p.b[p.i:min(p.i+4, len(p.b))]), "null"):
-		p.i += 4
-		return "", jsonNull, nil
-	case c == 't' && strings.HasPrefix(string(p.b[p.i:min(p.i+4, len(p.b))]), "true"):
-		p.i += 4
-		return "true", jsonBool, nil
-	case c == 'f' && strings.HasPrefix(string(p.b[p.i:min(p.i+5, len(p.b))]), "false"):
-		p.i += 5
-		return "false", jsonBool, nil
-	case c == '-' || (c >= '0' && c <= '9'):
-		start := p.i
-		for p.i < len(p.b) && strings.IndexByte("+-.eE0123456789", p.b[p.i]) >= 0 {
-			p.i++
-		}
-		return string(p.b[start:p.i]), jsonNumber, nil
-	}
-	return "", 0, fmt.Errorf("unexpected %q (only flat objects of scalars are ODS rows)", p.b[p.i])
-}
-
-func (p *jsonParser) str() (string, error) {
-	p.i++ // opening quote
-	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		if c == '"' {
-			s := string(p.b[start:p.i])
-			p.i++
-			return s, nil
-		}
-		if c == '\\' {
-			break
-		}
-		p.i++
-	}
-	var sb strings.Builder
-	sb.Write(p.b[start:p.i])
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			p.i++
-			return sb.String(), nil
-		case c == '\\':
-			if p.i+1 >= len(p.b) {
-				return "", errors.New("bad escape")
+		switch t.Kind(v) {
+		case jsontape.JNull:
+			row[i] = event.Null
+		case jsontape.JTrue, jsontape.JFalse:
+			text := string(t.Raw(v))
+			if d.t.Columns[i].Kind == schema.KindBoolean {
+				row[i] = FromText(&d.t.Columns[i], text)
+			} else {
+				row[i] = event.String(text)
 			}
-			e := p.b[p.i+1]
-			p.i += 2
-			switch e {
-			case '"', '\\', '/':
-				sb.WriteByte(e)
-			case 'n':
-				sb.WriteByte('\n')
-			case 'r':
-				sb.WriteByte('\r')
-			case 't':
-				sb.WriteByte('\t')
-			case 'b':
-				sb.WriteByte('\b')
-			case 'f':
-				sb.WriteByte('\f')
-			case 'u':
-				r, ok := p.hex4()
-				if !ok {
-					return "", errors.New("bad \\u escape")
-				}
-				if utf16.IsSurrogate(r) {
-					if p.i+1 < len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
-						p.i += 2
-						r2, ok := p.hex4()
-						if !ok {
-							return "", errors.New("bad \\u escape")
-						}
-						r = utf16.DecodeRune(r, r2)
-					} else {
-						r = utf8.RuneError
-					}
-				}
-				sb.WriteRune(r)
-			default:
-				return "", fmt.Errorf("bad escape \\%c", e)
+		default: // string (unescaped) or number (its text)
+			text := t.Text(v, d.val)
+			if t.Nodes[v].Esc {
+				d.val = text[:0]
 			}
-		default:
-			sb.WriteByte(c)
-			p.i++
+			row[i] = FromText(&d.t.Columns[i], string(text))
 		}
 	}
-	return "", errors.New("unterminated string")
-}
-
-func (p *jsonParser) hex4() (rune, bool) {
-	if p.i+4 > len(p.b) {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(string(p.b[p.i:p.i+4]), 16, 32)
-	if err != nil {
-		return 0, false
-	}
-	p.i += 4
-	return rune(v), true
+	return nil
 }
 
 // decodeCSV reads odsfile's CSV (every non-NULL value double-quoted with
@@ -595,7 +452,7 @@ func parquetValue(c *schema.TargetColumn, v parquet.Value) (event.Value, error) 
 		return event.Bytes(v.ByteArray()), nil
 	case schema.KindDate:
 		days := int64(v.Int32())
-		y, mo, d := civilFromDays(days)
+		y, mo, d := event.CivilFromDays(days)
 		return event.Date(y, mo, d), nil
 	case schema.KindDateTime:
 		if c.Parquet.Unit == "MILLIS" {
@@ -643,29 +500,6 @@ func scaledText(u *big.Int, scale int) string {
 	return s
 }
 
-// civilFromDays converts days since 1970-01-01 to a proleptic Gregorian date.
-func civilFromDays(z int64) (int, int, int) {
-	z += 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era = (z - 146096) / 146097
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y := yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d := doy - (153*mp+2)/5 + 1
-	m := mp + 3
-	if m > 12 {
-		m -= 12
-	}
-	if m <= 2 {
-		y++
-	}
-	return int(y), int(m), int(d)
-}
-
 // civilFromMicros is the civil date-time of microseconds since the epoch
 // read as UTC.
 func civilFromMicros(us int64) event.Value {
@@ -675,7 +509,7 @@ func civilFromMicros(us int64) event.Value {
 		rem += 86400e6
 		days--
 	}
-	y, mo, d := civilFromDays(days)
+	y, mo, d := event.CivilFromDays(days)
 	secs := rem / 1e6
 	return event.DateTime(y, mo, d, int(secs/3600), int(secs/60%60), int(secs%60), int(rem%1e6))
 }

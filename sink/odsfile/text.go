@@ -3,6 +3,8 @@ package odsfile
 import (
 	"strconv"
 	"strings"
+
+	"github.com/odsync/odsync/event"
 )
 
 // The text forms of ODS values that readers and verify parse: civil times
@@ -56,24 +58,8 @@ func ParseCivil(s string) (y, mo, d, h, mi, sec, us int, ok bool) {
 
 // CivilMicros is the instant of a UTC civil time in microseconds.
 func CivilMicros(y, mo, d, h, mi, s, us int) int64 {
-	days := daysFromCivil(y, mo, d)
+	days := event.DaysFromCivil(y, mo, d)
 	return ((days*24+int64(h))*60+int64(mi))*60*1e6 + int64(s)*1e6 + int64(us)
-}
-
-// daysFromCivil returns days since 1970-01-01 of a proleptic Gregorian date.
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era = (y - 399) / 400
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // NormalizeDecimal renders decimal text with exactly scale fraction digits,

@@ -4,7 +4,7 @@
 // before/after images and the table schema the message describes — the
 // decoder Config, the DecodeError every failure is (it names the protocol,
 // table, message field and column and matches ErrMalformed), value
-// decompression, the bounded schema cache, the JSON tape parser, and MySQL
+// decompression, the bounded schema cache, and MySQL
 // column-type and text-value parsing.
 //
 // Decoders keep a bounded schema cache and reusable scratch buffers, so they

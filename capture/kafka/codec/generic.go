@@ -13,7 +13,6 @@ import (
 	"unsafe"
 
 	"github.com/odsync/odsync/event"
-	"github.com/odsync/odsync/mysqldialect"
 )
 
 // Helpers shared by the generic JSON decoders (Debezium, Maxwell): value
@@ -409,7 +408,7 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 		if n < -1e7 || n > 1e7 {
 			return event.Null, fmt.Errorf("date %d days: %w", n, errRange)
 		}
-		y, m, d := mysqldialect.CivilFromDays(n)
+		y, m, d := event.CivilFromDays(n)
 		return event.Date(y, m, d), nil
 	case EncTimeMillis, EncTimeMicros, EncTimeNanos:
 		n, err := intToken(nd, raw)
@@ -488,7 +487,7 @@ func dateTimeFromMicros(us int64) (event.Value, error) {
 	if days < -1e7 || days > 1e7 {
 		return event.Null, fmt.Errorf("datetime %d µs: %w", us, errRange)
 	}
-	y, m, d := mysqldialect.CivilFromDays(days)
+	y, m, d := event.CivilFromDays(days)
 	if y < 0 || y > 9999 {
 		return event.Null, fmt.Errorf("datetime year %d: %w", y, errRange)
 	}

@@ -516,7 +516,7 @@ func parseTimestamp(b []byte, vc *ValueCtx) (int64, error) {
 		}
 		return 0, fmt.Errorf("TIMESTAMP %s: zero date with a time: %w", QuoteShort(b), errDate)
 	}
-	if c.Mo < 1 || c.D < 1 || c.D > mysqldialect.DaysIn(c.Y, c.Mo) {
+	if c.Mo < 1 || c.D < 1 || c.D > event.DaysIn(c.Y, c.Mo) {
 		return 0, fmt.Errorf("TIMESTAMP %s: %w", QuoteShort(b), errDate)
 	}
 	return CivilMicros(c, vc), nil
@@ -524,7 +524,7 @@ func parseTimestamp(b []byte, vc *ValueCtx) (int64, error) {
 
 func CivilMicros(c mysqldialect.Civil, vc *ValueCtx) int64 {
 	if vc.utc {
-		days := mysqldialect.DaysFromCivil(c.Y, c.Mo, c.D)
+		days := event.DaysFromCivil(c.Y, c.Mo, c.D)
 		return (days*86400+int64(c.H*3600+c.Mi*60+c.S))*1e6 + int64(c.Us)
 	}
 	return time.Date(c.Y, time.Month(c.Mo), c.D, c.H, c.Mi, c.S, c.Us*1000, vc.loc).UnixMicro()

@@ -1,4 +1,4 @@
-package codec
+package jsontape
 
 import (
 	"bytes"
@@ -12,17 +12,11 @@ import (
 	"unicode/utf8"
 )
 
-// This file holds a small, strict JSON parser that records a message as a flat
-// "tape" of nodes (one per value, object key included) instead of building
-// maps. Strings and numbers are not copied: nodes point into the source bytes.
-// A message is parsed once, then the decoders walk the tape. The tape and its
-// stack are reused between messages, so a steady-state decode allocates only
-// what it hands out.
-
-type jkind uint8
+// Kind is the kind of a tape node.
+type Kind uint8
 
 const (
-	JNull jkind = iota + 1
+	JNull Kind = iota + 1
 	JFalse
 	JTrue
 	JNumber
@@ -34,7 +28,7 @@ const (
 	JRaw
 )
 
-func (k jkind) String() string {
+func (k Kind) String() string {
 	switch k {
 	case JNull:
 		return "null"
@@ -54,25 +48,27 @@ func (k jkind) String() string {
 	return "invalid"
 }
 
-// jnode is one JSON value (or object key) on the tape.
-type jnode struct {
+// Node is one JSON value (or object key) on the tape.
+type Node struct {
 	// Start, end: for strings the content between the quotes, for numbers
 	// the token, for objects and arrays the span including the brackets.
 	Start, End int32
 	// Next is the index of the first node after this node's subtree.
 	Next int32
-	Kind jkind
+	Kind Kind
 	// Esc: the string contains escape sequences.
 	Esc bool
 }
 
+// Tape is a parsed JSON text: its source and its nodes in document order.
+// A Tape is reused between documents; it is not safe for concurrent use.
 type Tape struct {
 	Src   []byte
-	Nodes []jnode
+	Nodes []Node
 	stack []int32
 }
 
-// maxJSONDepth bounds nesting. The parser is iterative, so this protects
+// MaxJSONDepth bounds nesting. The parser is iterative, so this protects
 // memory, not the goroutine stack.
 const MaxJSONDepth = 1000
 
@@ -237,7 +233,7 @@ func (t *Tape) ParseObjects(src []byte, roots []int32, flat func(key []byte) boo
 			}
 			continue
 		}
-		t.Nodes = append(t.Nodes, jnode{Kind: JObject, Start: int32(pos)})
+		t.Nodes = append(t.Nodes, Node{Kind: JObject, Start: int32(pos)})
 		pos = skipWS(src, pos+1)
 		if pos < len(src) && src[pos] == '}' {
 			pos++
@@ -253,7 +249,7 @@ func (t *Tape) ParseObjects(src []byte, roots []int32, flat func(key []byte) boo
 				if pos < len(src) && src[pos] == '{' && !t.Nodes[k].Esc && flat(t.Raw(k)) {
 					if end, ok := flatObject(src, pos); ok {
 						i := int32(len(t.Nodes))
-						t.Nodes = append(t.Nodes, jnode{Kind: JRaw, Start: int32(pos), End: int32(end), Next: i + 1})
+						t.Nodes = append(t.Nodes, Node{Kind: JRaw, Start: int32(pos), End: int32(end), Next: i + 1})
 						pos = end
 						raw = true
 					}
@@ -319,7 +315,7 @@ func (t *Tape) value(pos int) (int, error) {
 			if err != nil {
 				return end, err
 			}
-			nodes = append(nodes, jnode{Kind: JString, Start: int32(pos + 1), End: int32(end), Next: idx + 1, Esc: esc})
+			nodes = append(nodes, Node{Kind: JString, Start: int32(pos + 1), End: int32(end), Next: idx + 1, Esc: esc})
 			pos = end + 1
 		case '{', '[':
 			kind := JObject
@@ -327,7 +323,7 @@ func (t *Tape) value(pos int) (int, error) {
 			if c == '[' {
 				kind, closer = JArray, ']'
 			}
-			nodes = append(nodes, jnode{Kind: kind, Start: int32(pos)})
+			nodes = append(nodes, Node{Kind: kind, Start: int32(pos)})
 			pos = skipWS(b, pos+1)
 			if pos < len(b) && b[pos] == closer {
 				pos++
@@ -353,7 +349,7 @@ func (t *Tape) value(pos int) (int, error) {
 						return end, err
 					}
 					i := int32(len(nodes))
-					nodes = append(nodes, jnode{Kind: JString, Start: int32(pos + 1), End: int32(end), Next: i + 1, Esc: esc})
+					nodes = append(nodes, Node{Kind: JString, Start: int32(pos + 1), End: int32(end), Next: i + 1, Esc: esc})
 					pos = end + 1
 					complete = true
 				}
@@ -362,26 +358,26 @@ func (t *Tape) value(pos int) (int, error) {
 			if !bytes.HasPrefix(b[pos:], litTrue) {
 				return pos, synErr(pos, "invalid literal")
 			}
-			nodes = append(nodes, jnode{Kind: JTrue, Start: int32(pos), End: int32(pos + 4), Next: idx + 1})
+			nodes = append(nodes, Node{Kind: JTrue, Start: int32(pos), End: int32(pos + 4), Next: idx + 1})
 			pos += 4
 		case 'f':
 			if !bytes.HasPrefix(b[pos:], litFalse) {
 				return pos, synErr(pos, "invalid literal")
 			}
-			nodes = append(nodes, jnode{Kind: JFalse, Start: int32(pos), End: int32(pos + 5), Next: idx + 1})
+			nodes = append(nodes, Node{Kind: JFalse, Start: int32(pos), End: int32(pos + 5), Next: idx + 1})
 			pos += 5
 		case 'n':
 			if !bytes.HasPrefix(b[pos:], litNull) {
 				return pos, synErr(pos, "invalid literal")
 			}
-			nodes = append(nodes, jnode{Kind: JNull, Start: int32(pos), End: int32(pos + 4), Next: idx + 1})
+			nodes = append(nodes, Node{Kind: JNull, Start: int32(pos), End: int32(pos + 4), Next: idx + 1})
 			pos += 4
 		default:
 			end, ok := scanNumber(b, pos)
 			if !ok {
 				return pos, synErr(pos, "unexpected character %q", c)
 			}
-			nodes = append(nodes, jnode{Kind: JNumber, Start: int32(pos), End: int32(end), Next: idx + 1})
+			nodes = append(nodes, Node{Kind: JNumber, Start: int32(pos), End: int32(end), Next: idx + 1})
 			pos = end
 		}
 		if !complete {
@@ -416,7 +412,7 @@ func (t *Tape) value(pos int) (int, error) {
 							return end, err
 						}
 						i := int32(len(nodes))
-						nodes = append(nodes, jnode{Kind: JString, Start: int32(pos + 1), End: int32(end), Next: i + 1, Esc: esc})
+						nodes = append(nodes, Node{Kind: JString, Start: int32(pos + 1), End: int32(end), Next: i + 1, Esc: esc})
 						pos = end + 1
 						continue
 					}
@@ -449,7 +445,7 @@ var (
 
 // scanKey appends the object key at b[pos:] to nodes and returns the
 // position after its colon.
-func scanKey(b []byte, pos int, nodes []jnode) ([]jnode, int, error) {
+func scanKey(b []byte, pos int, nodes []Node) ([]Node, int, error) {
 	if pos < len(b) && b[pos] <= ' ' {
 		pos = skipWS(b, pos)
 	}
@@ -464,7 +460,7 @@ func scanKey(b []byte, pos int, nodes []jnode) ([]jnode, int, error) {
 		return nodes, end, err
 	}
 	idx := int32(len(nodes))
-	nodes = append(nodes, jnode{Kind: JString, Start: int32(pos + 1), End: int32(end), Next: idx + 1, Esc: esc})
+	nodes = append(nodes, Node{Kind: JString, Start: int32(pos + 1), End: int32(end), Next: idx + 1, Esc: esc})
 	pos = end + 1
 	if pos < len(b) && b[pos] == ':' {
 		return nodes, pos + 1, nil
@@ -679,7 +675,8 @@ func hex4(b []byte) (rune, bool) {
 
 // ---- tape accessors ----
 
-func (t *Tape) Kind(i int32) jkind { return t.Nodes[i].Kind }
+// Kind returns the kind of node i.
+func (t *Tape) Kind(i int32) Kind { return t.Nodes[i].Kind }
 
 // Raw returns the source bytes of a node (string content without quotes).
 func (t *Tape) Raw(i int32) []byte {
@@ -770,7 +767,7 @@ func (t *Tape) UintNode(i int32) (uint64, error) {
 	if n.Kind != JNumber && n.Kind != JString {
 		return 0, fmt.Errorf("expected an unsigned integer, found %s", n.Kind)
 	}
-	v, err := parseUint(t.Src[n.Start:n.End])
+	v, err := ParseUint(t.Src[n.Start:n.End])
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", QuoteShort(t.Src[n.Start:n.End]), err)
 	}
@@ -783,7 +780,7 @@ func (t *Tape) IntNode(i int32) (int64, error) {
 	if n.Kind != JNumber && n.Kind != JString {
 		return 0, fmt.Errorf("expected an integer, found %s", n.Kind)
 	}
-	v, err := parseInt(t.Src[n.Start:n.End])
+	v, err := ParseInt(t.Src[n.Start:n.End])
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", QuoteShort(t.Src[n.Start:n.End]), err)
 	}
@@ -803,10 +800,15 @@ func (t *Tape) BoolNode(i int32) (bool, error) {
 
 // ---- integer parsing on bytes (no allocation on success) ----
 
-var ErrSyntax = errors.New("invalid syntax")
-var errRange = errors.New("value out of range")
+// ErrSyntax and ErrRange are the errors of ParseUint and ParseInt.
+var (
+	ErrSyntax = errors.New("invalid syntax")
+	ErrRange  = errors.New("value out of range")
+)
 
-func parseUint(b []byte) (uint64, error) {
+// ParseUint parses a decimal unsigned integer from bytes without
+// allocating.
+func ParseUint(b []byte) (uint64, error) {
 	if len(b) == 0 {
 		return 0, ErrSyntax
 	}
@@ -817,31 +819,32 @@ func parseUint(b []byte) (uint64, error) {
 		}
 		d := uint64(c - '0')
 		if v > (math.MaxUint64-d)/10 {
-			return 0, errRange
+			return 0, ErrRange
 		}
 		v = v*10 + d
 	}
 	return v, nil
 }
 
-func parseInt(b []byte) (int64, error) {
+// ParseInt parses a decimal signed integer from bytes without allocating.
+func ParseInt(b []byte) (int64, error) {
 	neg := false
 	if len(b) > 0 && b[0] == '-' {
 		neg = true
 		b = b[1:]
 	}
-	u, err := parseUint(b)
+	u, err := ParseUint(b)
 	if err != nil {
 		return 0, err
 	}
 	if neg {
 		if u > 1<<63 {
-			return 0, errRange
+			return 0, ErrRange
 		}
 		return -int64(u), nil
 	}
 	if u > math.MaxInt64 {
-		return 0, errRange
+		return 0, ErrRange
 	}
 	return int64(u), nil
 }
