@@ -382,7 +382,16 @@ func TestSourceBoundedBuffer(t *testing.T) {
 			msgs = append(msgs, kh.Message{Partition: 0, Value: kh.CanalWatermark(ts + uint64(i))})
 		}
 	}
-	produce(t, cl, "cdc", msgs)
+	// Small record batches (40 messages, ~18 KB): a fetch returns whole
+	// record batches, and the documented bound counts one decoded fetch per
+	// partition plus one waiting for the merger above max_buffer_bytes. With
+	// produce's 500-message batches those alone were ~1 MB, the size of the
+	// bound itself, and the peak depended on when a fetch landed.
+	for len(msgs) > 0 {
+		n := min(len(msgs), 40)
+		produce(t, cl, "cdc", msgs[:n])
+		msgs = msgs[n:]
+	}
 	cfg := testSourceConfig(cl, "cdc", codec.ProtocolCanalJSON)
 	cfg.MaxBufferBytes = 1 << 20
 	cfg.FetchMaxBytes = 16 << 10
