@@ -141,6 +141,11 @@ type Process struct {
 	done chan struct{}
 	err  error
 	Log  string // path of its combined output
+	// logStart is the log's size when the process started: Stop waits for
+	// output past it (odsync writes only after main has installed its
+	// SIGTERM handler) so a SIGTERM cannot reach a process still in the Go
+	// runtime's start-up, where the default action kills it (exit -1).
+	logStart int64
 }
 
 // Start runs the odsync binary with args; output goes to logPath (appended).
@@ -189,13 +194,17 @@ func StartBinary(t testing.TB, bin string, env []string, logPath string, args ..
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}
+	var logStart int64
+	if fi, err := f.Stat(); err == nil {
+		logStart = fi.Size()
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		t.Fatal(err)
 	}
-	p := &Process{cmd: cmd, done: make(chan struct{}), Log: logPath}
+	p := &Process{cmd: cmd, done: make(chan struct{}), Log: logPath, logStart: logStart}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()
@@ -222,6 +231,7 @@ func (p *Process) Kill() {
 // since SIGTERM: "exit code -1" alone cannot tell a hang from a kill.
 func (p *Process) Stop(limit time.Duration) (int, error) {
 	start := time.Now()
+	p.waitStarted(start.Add(limit))
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -237,6 +247,23 @@ func (p *Process) Stop(limit time.Duration) (int, error) {
 		return code, nil
 	}
 	return -1, fmt.Errorf("odsync ended %s after SIGTERM by a signal (%s), not by exiting", time.Since(start).Round(time.Millisecond), st)
+}
+
+// waitStarted waits until the process has written to its log (its signal
+// handler is installed by then), has exited, or deadline passes. Under a
+// loaded machine a freshly started race-instrumented binary can take more
+// than a second to reach main.
+func (p *Process) waitStarted(deadline time.Time) {
+	for time.Now().Before(deadline) {
+		if fi, err := os.Stat(p.Log); err == nil && fi.Size() > p.logStart {
+			return
+		}
+		select {
+		case <-p.done:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Exited reports whether the process has ended.
