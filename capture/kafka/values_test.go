@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/odsync/odsync/jsontape"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -547,7 +548,7 @@ func TestDecodeErrorFields(t *testing.T) {
 	if !errors.As(err, &de) || !errors.Is(err, codec.ErrMalformed) {
 		t.Fatalf("error %v is not a DecodeError/ErrMalformed", err)
 	}
-	if de.Protocol != codec.ProtocolCanalJSON || de.Table != "db.tb" || de.Column != "c" || de.Field != "data[0]" || !errors.Is(err, codec.ErrSyntax) {
+	if de.Protocol != codec.ProtocolCanalJSON || de.Table != "db.tb" || de.Column != "c" || de.Field != "data[0]" || !errors.Is(err, jsontape.ErrSyntax) {
 		t.Fatalf("DecodeError %+v", de)
 	}
 }
@@ -669,7 +670,7 @@ func TestJSONTape(t *testing.T) {
 		` { "a" : 1 } `, `{"a":1,}`, `[1,]`, `{"a"}`, `{a:1}`, `01`, `1.`, `.5`, `-`, `"\x"`, "\"\x01\"", `"abc`, `[1 2]`,
 		`{"a":1}{`, `tru`, `nul`, `"\u12"`, `[[[[[]]]]]`, `{"":""}`,
 	} {
-		var tp codec.Tape
+		var tp jsontape.Tape
 		_, err := tp.ParseAll([]byte(in), nil)
 		valid := json.Valid([]byte(in))
 		if in == `{"a":1}{` {
@@ -680,8 +681,8 @@ func TestJSONTape(t *testing.T) {
 		}
 	}
 	// Depth is bounded without recursion.
-	deep := strings.Repeat("[", codec.MaxJSONDepth+2) + strings.Repeat("]", codec.MaxJSONDepth+2)
-	var tp codec.Tape
+	deep := strings.Repeat("[", jsontape.MaxJSONDepth+2) + strings.Repeat("]", jsontape.MaxJSONDepth+2)
+	var tp jsontape.Tape
 	if _, err := tp.ParseAll([]byte(deep), nil); err == nil {
 		t.Error("deep nesting accepted")
 	}

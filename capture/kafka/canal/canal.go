@@ -3,6 +3,7 @@ package canal
 import (
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/jsontape"
 	"strings"
 
 	"github.com/odsync/odsync/capture/kafka/codec"
@@ -18,8 +19,8 @@ type CanalJSON struct {
 	requireExt bool
 	vc         codec.ValueCtx
 	dec        codec.Decompressor
-	tape       codec.Tape
-	aux        codec.Tape // type maps kept raw on tape
+	tape       jsontape.Tape
+	aux        jsontape.Tape // type maps kept raw on tape
 	roots      []int32
 	Cache      codec.TableCache
 
@@ -138,7 +139,7 @@ type rowBox struct {
 
 func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 	t := &d.tape
-	if t.Kind(root) != codec.JObject {
+	if t.Kind(root) != jsontape.JObject {
 		return codec.Decoded{}, nil, d.fail("", "", "value", "", fmt.Errorf("message is a JSON %s, not an object", t.Kind(root)))
 	}
 	f := canalFields{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
@@ -183,7 +184,7 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 	var onlyHandleKey, hasExt bool
 	var claimCheck string
 	if !t.IsNull(f.tidb) {
-		if t.Kind(f.tidb) != codec.JObject {
+		if t.Kind(f.tidb) != jsontape.JObject {
 			return codec.Decoded{}, nil, d.failf(f, "_tidb", "", fmt.Errorf("is a JSON %s, not an object", t.Kind(f.tidb)))
 		}
 		hasExt = true
@@ -201,15 +202,15 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 					return codec.Decoded{}, nil, d.failf(f, "_tidb.watermarkTs", "", err)
 				}
 			case t.KeyIs(k, "onlyHandleKey"):
-				if t.Kind(v) != codec.JNull {
+				if t.Kind(v) != jsontape.JNull {
 					if onlyHandleKey, err = t.BoolNode(v); err != nil {
 						return codec.Decoded{}, nil, d.failf(f, "_tidb.onlyHandleKey", "", err)
 					}
 				}
 			case t.KeyIs(k, "claimCheckLocation"):
-				if t.Kind(v) == codec.JString {
+				if t.Kind(v) == jsontape.JString {
 					claimCheck = t.Str(v)
-				} else if t.Kind(v) != codec.JNull {
+				} else if t.Kind(v) != jsontape.JNull {
 					return codec.Decoded{}, nil, d.failf(f, "_tidb.claimCheckLocation", "", fmt.Errorf("is a JSON %s, not a string", t.Kind(v)))
 				}
 			}
@@ -226,7 +227,7 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 	}
 	var typ []byte
 	if !t.IsNull(f.typ) {
-		if t.Kind(f.typ) != codec.JString {
+		if t.Kind(f.typ) != jsontape.JString {
 			return codec.Decoded{}, nil, d.failf(f, "type", "", fmt.Errorf("is a JSON %s, not a string", t.Kind(f.typ)))
 		}
 		typ = t.Text(f.typ, nil)
@@ -249,7 +250,7 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 		if err != nil {
 			return codec.Decoded{}, nil, err
 		}
-		if t.IsNull(f.sql) || t.Kind(f.sql) != codec.JString || t.Nodes[f.sql].Start == t.Nodes[f.sql].End {
+		if t.IsNull(f.sql) || t.Kind(f.sql) != jsontape.JString || t.Nodes[f.sql].Start == t.Nodes[f.sql].End {
 			return codec.Decoded{}, nil, d.fail(db, tbl, "sql", "", errors.New("DDL message without a sql statement"))
 		}
 		if d.requireExt && commitTs == 0 {
@@ -283,7 +284,7 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 		op = event.OpDelete
 	default:
 		db, tbl, _ := d.names2(f)
-		return codec.Decoded{}, nil, d.fail(db, tbl, "type", "", fmt.Errorf("unsupported event type %s", codec.QuoteShort(typ)))
+		return codec.Decoded{}, nil, d.fail(db, tbl, "type", "", fmt.Errorf("unsupported event type %s", jsontape.QuoteShort(typ)))
 	}
 	if d.requireExt && !hasExt || d.requireExt && commitTs == 0 {
 		db, tbl, _ := d.names2(f)
@@ -301,13 +302,13 @@ func (d *CanalJSON) names2(f canalFields) (string, string, error) {
 	t := &d.tape
 	var db, tbl string
 	if !t.IsNull(f.database) {
-		if t.Kind(f.database) != codec.JString {
+		if t.Kind(f.database) != jsontape.JString {
 			return "", "", d.fail("", "", "database", "", fmt.Errorf("is a JSON %s, not a string", t.Kind(f.database)))
 		}
 		db = t.Str(f.database)
 	}
 	if !t.IsNull(f.table) {
-		if t.Kind(f.table) != codec.JString {
+		if t.Kind(f.table) != jsontape.JString {
 			return "", "", d.fail(db, "", "table", "", fmt.Errorf("is a JSON %s, not a string", t.Kind(f.table)))
 		}
 		tbl = t.Str(f.table)
@@ -318,7 +319,7 @@ func (d *CanalJSON) names2(f canalFields) (string, string, error) {
 // rowEvents decodes the rows of a DML message.
 func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]event.Event, *rowBox, error) {
 	t := &d.tape
-	if (!t.IsNull(f.database) && t.Kind(f.database) != codec.JString) || (!t.IsNull(f.table) && t.Kind(f.table) != codec.JString) {
+	if (!t.IsNull(f.database) && t.Kind(f.database) != jsontape.JString) || (!t.IsNull(f.table) && t.Kind(f.table) != jsontape.JString) {
 		_, _, err := d.names2(f)
 		return nil, nil, err
 	}
@@ -327,13 +328,13 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 	d.rows = d.rows[:0]
 	d.olds = d.olds[:0]
 	if !t.IsNull(f.data) {
-		if t.Kind(f.data) != codec.JArray {
+		if t.Kind(f.data) != jsontape.JArray {
 			return nil, nil, d.failf(f, "data", "", fmt.Errorf("is a JSON %s, not an array", t.Kind(f.data)))
 		}
 		d.rows = t.Elems(f.data, d.rows)
 	}
 	if !t.IsNull(f.old) {
-		if t.Kind(f.old) != codec.JArray {
+		if t.Kind(f.old) != jsontape.JArray {
 			return nil, nil, d.failf(f, "old", "", fmt.Errorf("is a JSON %s, not an array", t.Kind(f.old)))
 		}
 		d.olds = t.Elems(f.old, d.olds)
@@ -347,7 +348,7 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 		return nil, nil, d.failf(f, "data", "", fmt.Errorf("%s message without row data", op))
 	}
 	for i, r := range rows {
-		if t.Kind(r) != codec.JObject {
+		if t.Kind(r) != jsontape.JObject {
 			return nil, nil, d.failf(f, fmt.Sprintf("data[%d]", i), "", fmt.Errorf("is a JSON %s, not an object", t.Kind(r)))
 		}
 	}
@@ -355,7 +356,7 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 		return nil, nil, d.failf(f, "old", "", fmt.Errorf("%d old rows for %d data rows", len(d.olds), len(rows)))
 	}
 	for i, r := range d.olds {
-		if t.Kind(r) != codec.JObject && t.Kind(r) != codec.JNull {
+		if t.Kind(r) != jsontape.JObject && t.Kind(r) != jsontape.JNull {
 			return nil, nil, d.failf(f, fmt.Sprintf("old[%d]", i), "", fmt.Errorf("is a JSON %s, not an object", t.Kind(r)))
 		}
 	}
@@ -388,7 +389,7 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 		evs = make([]event.Event, len(rows))
 	}
 	for i, r := range rows {
-		hasOld := op == event.OpUpdate && i < len(d.olds) && t.Kind(d.olds[i]) == codec.JObject
+		hasOld := op == event.OpUpdate && i < len(d.olds) && t.Kind(d.olds[i]) == jsontape.JObject
 		var vals, before []event.Value
 		if hasOld {
 			// One allocation for both images.
@@ -444,7 +445,7 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 // stringBytes sums the raw lengths of the row's values that keep strings.
 func (d *CanalJSON) stringBytes(row int32, e *codec.TableEntry) int {
 	t := &d.tape
-	if t.Kind(row) != codec.JObject {
+	if t.Kind(row) != jsontape.JObject {
 		return 0
 	}
 	size := 0
@@ -453,7 +454,7 @@ func (d *CanalJSON) stringBytes(row int32, e *codec.TableEntry) int {
 	for k := row + 1; k < end; {
 		v := k + 1
 		nd := &t.Nodes[v]
-		if nd.Kind == codec.JString {
+		if nd.Kind == jsontape.JString {
 			if ci < len(e.Specs) && !e.Specs[ci].Materializes() {
 				// skip: number-like text
 			} else {
@@ -518,21 +519,21 @@ func (d *CanalJSON) value(v int32, spec *codec.ColSpec) (event.Value, error) {
 	t := &d.tape
 	nd := &t.Nodes[v]
 	switch nd.Kind {
-	case codec.JNull:
+	case jsontape.JNull:
 		return event.Null, nil
-	case codec.JString:
+	case jsontape.JString:
 		raw := t.Src[nd.Start:nd.End]
 		if nd.Esc {
-			d.unesc = codec.AppendUnescape(d.unesc[:0], raw)
+			d.unesc = jsontape.AppendUnescape(d.unesc[:0], raw)
 			raw = d.unesc
 		}
 		return codec.DecodeText(spec, raw, &d.ar, &d.vc)
-	case codec.JNumber:
+	case jsontape.JNumber:
 		// Canal writes strings; tolerate producers that write numbers.
 		return codec.DecodeText(spec, t.Src[nd.Start:nd.End], &d.ar, &d.vc)
-	case codec.JTrue, codec.JFalse:
+	case jsontape.JTrue, jsontape.JFalse:
 		if spec.Typ == event.TypeBit || codec.IntBits(spec.Typ) != 0 {
-			if nd.Kind == codec.JTrue {
+			if nd.Kind == jsontape.JTrue {
 				return codec.DecodeText(spec, []byte("1"), &d.ar, &d.vc)
 			}
 			return codec.DecodeText(spec, []byte("0"), &d.ar, &d.vc)
@@ -582,7 +583,7 @@ func (d *CanalJSON) schema(f canalFields, row0 int32) (*codec.TableEntry, error)
 		name := t.Raw(k)
 		if t.Nodes[k].Esc {
 			start := len(d.names)
-			d.names = codec.AppendUnescape(d.names, name)
+			d.names = jsontape.AppendUnescape(d.names, name)
 			name = d.names[start:]
 		}
 		d.cols = append(d.cols, canalCol{name: name})
@@ -669,14 +670,14 @@ func (d *CanalJSON) matchTypes(f canalFields, node int32, sql bool) error {
 	}
 	t, obj := &d.tape, node
 	switch t.Kind(node) {
-	case codec.JRaw:
+	case jsontape.JRaw:
 		// Kept raw by the parser: read its members now.
 		var err error
 		if obj, err = d.aux.ParseOne(t.Raw(node)); err != nil {
 			return d.failf(f, field, "", err)
 		}
 		t = &d.aux
-	case codec.JObject:
+	case jsontape.JObject:
 	default:
 		return d.failf(f, field, "", fmt.Errorf("is a JSON %s, not an object", t.Kind(node)))
 	}
@@ -708,7 +709,7 @@ func (d *CanalJSON) matchTypes(f canalFields, node int32, sql bool) error {
 		pos = idx + 1
 		c := &d.cols[idx]
 		if sql {
-			if t.Kind(v) == codec.JNull {
+			if t.Kind(v) == jsontape.JNull {
 				continue
 			}
 			code, err := t.IntNode(v)
@@ -718,12 +719,12 @@ func (d *CanalJSON) matchTypes(f canalFields, node int32, sql bool) error {
 			c.sqlType, c.hasSQL = code, true
 			continue
 		}
-		if t.Kind(v) != codec.JString {
+		if t.Kind(v) != jsontape.JString {
 			return d.failf(f, field, string(name), fmt.Errorf("is a JSON %s, not a string", t.Kind(v)))
 		}
 		if t.Nodes[v].Esc {
 			start := len(d.names)
-			d.names = codec.AppendUnescape(d.names, t.Raw(v))
+			d.names = jsontape.AppendUnescape(d.names, t.Raw(v))
 			c.typ = d.names[start:]
 		} else {
 			c.typ = t.Raw(v)
@@ -790,13 +791,13 @@ func (d *CanalJSON) buildTable(f canalFields) (*codec.TableEntry, error) {
 		specs[i] = spec
 	}
 	if !t.IsNull(f.pkNames) {
-		if t.Kind(f.pkNames) != codec.JArray {
+		if t.Kind(f.pkNames) != jsontape.JArray {
 			return nil, d.fail(db, tblName, "pkNames", "", fmt.Errorf("is a JSON %s, not an array", t.Kind(f.pkNames)))
 		}
 		var pks []int32
 		pks = t.Elems(f.pkNames, pks)
 		for _, p := range pks {
-			if t.Kind(p) != codec.JString {
+			if t.Kind(p) != jsontape.JString {
 				return nil, d.fail(db, tblName, "pkNames", "", fmt.Errorf("element is a JSON %s, not a string", t.Kind(p)))
 			}
 			if idx := tbl.ColumnIndex(t.Str(p)); idx >= 0 {

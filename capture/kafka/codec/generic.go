@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/jsontape"
 	"math"
 	"math/big"
 	"strconv"
@@ -63,13 +64,13 @@ type Inferred struct {
 // BIGINT, other numbers DECIMAL (their exact text; exponent forms are
 // expanded to plain decimal text) or DOUBLE (exponent forms beyond 65
 // digits), strings VARCHAR, booleans BIT(1), objects and arrays JSON.
-func inferValue(t *Tape, v int32) Inferred {
+func inferValue(t *jsontape.Tape, v int32) Inferred {
 	if t.IsNull(v) {
 		return Inferred{}
 	}
 	in := Inferred{set: true}
 	switch t.Kind(v) {
-	case JNumber:
+	case jsontape.JNumber:
 		raw := t.Raw(v)
 		switch {
 		case bytes.ContainsAny(raw, "eE"):
@@ -83,13 +84,13 @@ func inferValue(t *Tape, v int32) Inferred {
 			in.typ = event.TypeBigInt
 			if raw[0] == '-' {
 				in.neg = true
-			} else if _, err := parseInt(raw); err != nil {
+			} else if _, err := jsontape.ParseInt(raw); err != nil {
 				in.unsigned = true
 			}
 		}
-	case JString:
+	case jsontape.JString:
 		in.typ = event.TypeVarchar
-	case JTrue, JFalse:
+	case jsontape.JTrue, jsontape.JFalse:
 		in.typ = event.TypeBit
 	default:
 		in.typ = event.TypeJSON
@@ -134,7 +135,7 @@ func (a Inferred) merge(b Inferred) Inferred {
 // InferRow types the columns of schema-less row images: one entry per key
 // of main, in order, merged with the value of the same name in other
 // (other < 0 when there is no second image).
-func InferRow(t *Tape, main, other int32, dst []Inferred) []Inferred {
+func InferRow(t *jsontape.Tape, main, other int32, dst []Inferred) []Inferred {
 	dst = dst[:0]
 	end := t.Nodes[main].Next
 	for k := main + 1; k < end; {
@@ -142,7 +143,7 @@ func InferRow(t *Tape, main, other int32, dst []Inferred) []Inferred {
 		dst = append(dst, inferValue(t, v))
 		k = t.Nodes[v].Next
 	}
-	if other < 0 || t.Kind(other) != JObject {
+	if other < 0 || t.Kind(other) != jsontape.JObject {
 		return dst
 	}
 	oend := t.Nodes[other].Next
@@ -163,7 +164,7 @@ func InferRow(t *Tape, main, other int32, dst []Inferred) []Inferred {
 
 // AppendInferredKey appends the names and inferred types of a row to a
 // schema cache key.
-func AppendInferredKey(key []byte, t *Tape, main int32, inf []Inferred) []byte {
+func AppendInferredKey(key []byte, t *jsontape.Tape, main int32, inf []Inferred) []byte {
 	end := t.Nodes[main].Next
 	i := 0
 	for k := main + 1; k < end; i++ {
@@ -209,25 +210,25 @@ func (a Inferred) column() (event.Column, ColSpec) {
 // values were of different JSON kinds) as its JSON text: a string's
 // content, a number as written, true/false, a document as written. raw is
 // the unescaped text or token.
-func inferText(kind jkind, raw []byte, ar *Arena) (event.Value, error) {
+func inferText(kind jsontape.Kind, raw []byte, ar *Arena) (event.Value, error) {
 	switch kind {
-	case JTrue:
+	case jsontape.JTrue:
 		return event.String("true"), nil
-	case JFalse:
+	case jsontape.JFalse:
 		return event.String("false"), nil
 	}
 	return event.String(ar.Str(raw)), nil
 }
 
 // GenericValue converts one generic-JSON value node according to spec.
-func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scratch *[]byte) (event.Value, error) {
+func GenericValue(t *jsontape.Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scratch *[]byte) (event.Value, error) {
 	if t.IsNull(v) {
 		return event.Null, nil
 	}
 	nd := &t.Nodes[v]
 	raw := t.Src[nd.Start:nd.End]
-	if nd.Kind == JString && nd.Esc {
-		*scratch = AppendUnescape((*scratch)[:0], raw)
+	if nd.Kind == jsontape.JString && nd.Esc {
+		*scratch = jsontape.AppendUnescape((*scratch)[:0], raw)
 		raw = *scratch
 	}
 	kindErr := func(want string) error { return fmt.Errorf("value is a JSON %s, not %s", nd.Kind, want) }
@@ -237,28 +238,28 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 			return inferText(nd.Kind, raw, ar)
 		}
 		switch {
-		case nd.Kind == JNumber && spec.Typ == event.TypeBigInt:
+		case nd.Kind == jsontape.JNumber && spec.Typ == event.TypeBigInt:
 			return parseIntValue(raw, 64, spec.Unsigned)
-		case nd.Kind == JNumber && spec.Typ == event.TypeDecimal:
+		case nd.Kind == jsontape.JNumber && spec.Typ == event.TypeDecimal:
 			return DecodeText(spec, raw, ar, vc)
-		case nd.Kind == JNumber && spec.Typ == event.TypeDouble:
+		case nd.Kind == jsontape.JNumber && spec.Typ == event.TypeDouble:
 			f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(raw), len(raw)), 64)
 			if err != nil {
-				return event.Null, fmt.Errorf("number %s: %w", QuoteShort(raw), ErrSyntax)
+				return event.Null, fmt.Errorf("number %s: %w", jsontape.QuoteShort(raw), jsontape.ErrSyntax)
 			}
 			return event.Float64(f), nil
-		case nd.Kind == JString && spec.Typ == event.TypeVarchar:
+		case nd.Kind == jsontape.JString && spec.Typ == event.TypeVarchar:
 			return event.String(ar.Str(raw)), nil
-		case nd.Kind == JTrue && spec.Typ == event.TypeBit:
+		case nd.Kind == jsontape.JTrue && spec.Typ == event.TypeBit:
 			return event.Bits(1), nil
-		case nd.Kind == JFalse && spec.Typ == event.TypeBit:
+		case nd.Kind == jsontape.JFalse && spec.Typ == event.TypeBit:
 			return event.Bits(0), nil
-		case (nd.Kind == JObject || nd.Kind == JArray) && spec.Typ == event.TypeJSON:
+		case (nd.Kind == jsontape.JObject || nd.Kind == jsontape.JArray) && spec.Typ == event.TypeJSON:
 			return event.JSON(ar.Str(raw)), nil
 		}
 		return event.Null, fmt.Errorf("value is a JSON %s, the column was inferred as %s", nd.Kind, spec.Typ)
 	case EncInt, EncYear:
-		if nd.Kind != JNumber && nd.Kind != JString {
+		if nd.Kind != jsontape.JNumber && nd.Kind != jsontape.JString {
 			return event.Null, kindErr("an integer")
 		}
 		if spec.Typ == event.TypeDecimal {
@@ -268,9 +269,9 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 	case EncBool:
 		var b uint64
 		switch nd.Kind {
-		case JTrue:
+		case jsontape.JTrue:
 			b = 1
-		case JFalse:
+		case jsontape.JFalse:
 		default:
 			return event.Null, kindErr("a boolean")
 		}
@@ -282,7 +283,7 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 		}
 		return event.Bits(b), nil
 	case EncFloat32, EncFloat64:
-		if nd.Kind != JNumber && nd.Kind != JString {
+		if nd.Kind != jsontape.JNumber && nd.Kind != jsontape.JString {
 			return event.Null, kindErr("a number")
 		}
 		bits := 64
@@ -291,14 +292,14 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 		}
 		f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(raw), len(raw)), bits)
 		if err != nil {
-			return event.Null, fmt.Errorf("number %s: %w", QuoteShort(raw), ErrSyntax)
+			return event.Null, fmt.Errorf("number %s: %w", jsontape.QuoteShort(raw), jsontape.ErrSyntax)
 		}
 		if spec.Typ == event.TypeFloat {
 			return event.Float32(float32(f)), nil
 		}
 		return event.Float64(f), nil
 	case EncDecimalText:
-		if nd.Kind != JNumber && nd.Kind != JString {
+		if nd.Kind != jsontape.JNumber && nd.Kind != jsontape.JString {
 			return event.Null, kindErr("a decimal")
 		}
 		if bytes.ContainsAny(raw, "eE") {
@@ -306,13 +307,13 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 			// toString): the same number as plain decimal text, exactly.
 			txt, err := expandExponent(nil, raw)
 			if err != nil {
-				return event.Null, fmt.Errorf("decimal %s: %w", QuoteShort(raw), err)
+				return event.Null, fmt.Errorf("decimal %s: %w", jsontape.QuoteShort(raw), err)
 			}
 			raw = txt
 		}
 		return decimalForColumn(raw, spec, ar)
 	case EncDecimalBytes:
-		if nd.Kind != JString {
+		if nd.Kind != jsontape.JString {
 			return event.Null, kindErr("a base64 decimal")
 		}
 		txt, err := DecimalFromBase64(raw, spec.Scale)
@@ -321,16 +322,16 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 		}
 		return decimalForColumn(txt, spec, ar)
 	case EncVarDecimal:
-		if nd.Kind != JObject {
+		if nd.Kind != jsontape.JObject {
 			return event.Null, kindErr("a {scale,value} decimal")
 		}
 		sn, vn := t.Field(v, "scale"), t.Field(v, "value")
-		if sn < 0 || vn < 0 || t.Kind(vn) != JString {
+		if sn < 0 || vn < 0 || t.Kind(vn) != jsontape.JString {
 			return event.Null, errors.New("variable-scale decimal lacks scale or value")
 		}
 		sc, err := t.IntNode(sn)
 		if err != nil || sc < 0 || sc > 65 {
-			return event.Null, fmt.Errorf("variable-scale decimal scale: %w", errRange)
+			return event.Null, fmt.Errorf("variable-scale decimal scale: %w", jsontape.ErrRange)
 		}
 		txt, err := DecimalFromBase64(t.Text(vn, nil), int(sc))
 		if err != nil {
@@ -338,12 +339,12 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 		}
 		return decimalForColumn(txt, spec, ar)
 	case EncString, EncJSONText, EncEnumText, EncSetText, EncVectorText, EncText:
-		if nd.Kind != JString {
-			if spec.Enc == EncJSONText && nd.Kind != JNumber {
+		if nd.Kind != jsontape.JString {
+			if spec.Enc == EncJSONText && nd.Kind != jsontape.JNumber {
 				// Some producers embed JSON documents unquoted.
 				return event.JSON(ar.Str(raw)), nil
 			}
-			if nd.Kind != JNumber {
+			if nd.Kind != jsontape.JNumber {
 				return event.Null, kindErr("a string")
 			}
 		}
@@ -366,15 +367,15 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 		return event.String(ar.Str(raw)), nil
 	case EncBytes, EncBitsBytes, EncGeometry:
 		if spec.Enc == EncGeometry {
-			if nd.Kind != JObject {
+			if nd.Kind != jsontape.JObject {
 				return event.Null, kindErr("a geometry object")
 			}
 			w := t.Field(v, "wkb")
-			if w < 0 || t.Kind(w) != JString {
+			if w < 0 || t.Kind(w) != jsontape.JString {
 				return event.Null, errors.New("geometry lacks wkb")
 			}
 			raw = t.Text(w, nil)
-		} else if nd.Kind != JString {
+		} else if nd.Kind != jsontape.JString {
 			return event.Null, kindErr("a base64 string")
 		}
 		start := len(ar.Buf)
@@ -406,7 +407,7 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 			return event.Null, err
 		}
 		if n < -1e7 || n > 1e7 {
-			return event.Null, fmt.Errorf("date %d days: %w", n, errRange)
+			return event.Null, fmt.Errorf("date %d days: %w", n, jsontape.ErrRange)
 		}
 		y, m, d := event.CivilFromDays(n)
 		return event.Date(y, m, d), nil
@@ -418,7 +419,7 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 		switch spec.Enc {
 		case EncTimeMillis:
 			if n > math.MaxInt64/1000 || n < math.MinInt64/1000 {
-				return event.Null, errRange
+				return event.Null, jsontape.ErrRange
 			}
 			n *= 1000
 		case EncTimeNanos:
@@ -434,7 +435,7 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 		switch spec.Enc {
 		case EncDateTimeMillis:
 			if n > math.MaxInt64/1000 || n < math.MinInt64/1000 {
-				return event.Null, errRange
+				return event.Null, jsontape.ErrRange
 			}
 			us = n * 1000
 		case EncDateTimeMicros:
@@ -447,25 +448,25 @@ func GenericValue(t *Tape, v int32, spec *ColSpec, ar *Arena, vc *ValueCtx, scra
 		}
 		return dateTimeFromMicros(us)
 	case EncZoned:
-		if nd.Kind != JString {
+		if nd.Kind != jsontape.JString {
 			return event.Null, kindErr("an ISO-8601 timestamp")
 		}
 		ts, err := time.Parse(time.RFC3339Nano, string(raw))
 		if err != nil {
-			return event.Null, fmt.Errorf("timestamp %s: %w", QuoteShort(raw), errDate)
+			return event.Null, fmt.Errorf("timestamp %s: %w", jsontape.QuoteShort(raw), errDate)
 		}
 		return event.Timestamp(ts), nil
 	}
 	return event.Null, fmt.Errorf("value is a JSON %s, unexpected for type %s", nd.Kind, spec.Typ)
 }
 
-func intToken(nd *jnode, raw []byte) (int64, error) {
-	if nd.Kind != JNumber && nd.Kind != JString {
+func intToken(nd *jsontape.Node, raw []byte) (int64, error) {
+	if nd.Kind != jsontape.JNumber && nd.Kind != jsontape.JString {
 		return 0, fmt.Errorf("value is a JSON %s, not an integer", nd.Kind)
 	}
-	n, err := parseInt(raw)
+	n, err := jsontape.ParseInt(raw)
 	if err != nil {
-		return 0, fmt.Errorf("integer %s: %w", QuoteShort(raw), err)
+		return 0, fmt.Errorf("integer %s: %w", jsontape.QuoteShort(raw), err)
 	}
 	return n, nil
 }
@@ -485,11 +486,11 @@ func dateTimeFromMicros(us int64) (event.Value, error) {
 	days := FloorDiv(us, day)
 	rem := us - days*day
 	if days < -1e7 || days > 1e7 {
-		return event.Null, fmt.Errorf("datetime %d µs: %w", us, errRange)
+		return event.Null, fmt.Errorf("datetime %d µs: %w", us, jsontape.ErrRange)
 	}
 	y, m, d := event.CivilFromDays(days)
 	if y < 0 || y > 9999 {
-		return event.Null, fmt.Errorf("datetime year %d: %w", y, errRange)
+		return event.Null, fmt.Errorf("datetime year %d: %w", y, jsontape.ErrRange)
 	}
 	secs := rem / 1e6
 	return event.DateTime(y, m, d, int(secs/3600), int(secs/60%60), int(secs%60), int(rem%1e6)), nil
@@ -501,23 +502,23 @@ func dateTimeFromMicros(us int64) (event.Value, error) {
 func intForColumn(raw []byte, spec *ColSpec) (event.Value, error) {
 	switch spec.Typ {
 	case event.TypeYear:
-		y, err := parseInt(raw)
+		y, err := jsontape.ParseInt(raw)
 		if err != nil || y < 0 || y > 9999 {
-			return event.Null, fmt.Errorf("YEAR %s: %w", QuoteShort(raw), ErrSyntax)
+			return event.Null, fmt.Errorf("YEAR %s: %w", jsontape.QuoteShort(raw), jsontape.ErrSyntax)
 		}
 		return event.Year(int(y)), nil
 	case event.TypeBit:
-		u, err := parseUint(raw)
+		u, err := jsontape.ParseUint(raw)
 		if err != nil {
-			return event.Null, fmt.Errorf("BIT %s: %w", QuoteShort(raw), err)
+			return event.Null, fmt.Errorf("BIT %s: %w", jsontape.QuoteShort(raw), err)
 		}
 		return BitsValue(u, spec.Bits)
 	}
 	if spec.Unsigned {
 		if len(raw) > 0 && raw[0] == '-' {
-			v, err := parseInt(raw)
+			v, err := jsontape.ParseInt(raw)
 			if err != nil || spec.Bits != 64 {
-				return event.Null, fmt.Errorf("unsigned integer %s: %w", QuoteShort(raw), errRange)
+				return event.Null, fmt.Errorf("unsigned integer %s: %w", jsontape.QuoteShort(raw), jsontape.ErrRange)
 			}
 			return event.Uint(uint64(v)), nil
 		}
@@ -540,7 +541,7 @@ func decimalForColumn(txt []byte, spec *ColSpec, ar *Arena) (event.Value, error)
 	if IntBits(spec.Typ) != 0 {
 		if i := bytes.IndexByte(txt, '.'); i >= 0 {
 			if strings.Trim(string(txt[i+1:]), "0") != "" {
-				return event.Null, fmt.Errorf("integer column holds decimal %s", QuoteShort(txt))
+				return event.Null, fmt.Errorf("integer column holds decimal %s", jsontape.QuoteShort(txt))
 			}
 			txt = txt[:i]
 		}

@@ -3,6 +3,7 @@ package codec
 import (
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/jsontape"
 
 	"github.com/odsync/odsync/event"
 )
@@ -49,7 +50,7 @@ func KeepUnchanged(before, after []event.Value, present []bool) {
 // AppendInferredColumns appends to tb the columns of the schema-less row
 // object obj, typed by inf (from inferRow), and returns their decoders.
 // fail reports a duplicate column.
-func AppendInferredColumns(tb *event.Table, t *Tape, obj int32, inf []Inferred,
+func AppendInferredColumns(tb *event.Table, t *jsontape.Tape, obj int32, inf []Inferred,
 	fail func(column string, err error) error) ([]ColSpec, error) {
 	var specs []ColSpec
 	end := t.Nodes[obj].Next
@@ -83,7 +84,7 @@ func SealEntry(tb *event.Table, specs []ColSpec, keyNames []string) *TableEntry 
 
 // ParseObject decompresses a message value and parses it into t; the value
 // must be one JSON object, whose node it returns.
-func ParseObject(dec *Decompressor, t *Tape, value []byte) (int32, error) {
+func ParseObject(dec *Decompressor, t *jsontape.Tape, value []byte) (int32, error) {
 	src, err := dec.Decode(value)
 	if err != nil {
 		return 0, err
@@ -92,7 +93,7 @@ func ParseObject(dec *Decompressor, t *Tape, value []byte) (int32, error) {
 	if err != nil {
 		return 0, err
 	}
-	if t.Kind(root) != JObject {
+	if t.Kind(root) != jsontape.JObject {
 		return 0, fmt.Errorf("message is a JSON %s, not an object", t.Kind(root))
 	}
 	return root, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/jsontape"
 	"math"
 	"strconv"
 	"strings"
@@ -102,7 +103,7 @@ func DecodeText(spec *ColSpec, raw []byte, ar *Arena, vc *ValueCtx) (event.Value
 			// Exponent form: the same number as plain decimal text, exactly.
 			txt, err := expandExponent(nil, raw)
 			if err != nil {
-				return event.Null, fmt.Errorf("DECIMAL %s: %w", QuoteShort(raw), err)
+				return event.Null, fmt.Errorf("DECIMAL %s: %w", jsontape.QuoteShort(raw), err)
 			}
 			raw = txt
 		}
@@ -113,19 +114,19 @@ func DecodeText(spec *ColSpec, raw []byte, ar *Arena, vc *ValueCtx) (event.Value
 	case event.TypeFloat:
 		f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(raw), len(raw)), 32)
 		if err != nil {
-			return event.Null, fmt.Errorf("FLOAT %s: %w", QuoteShort(raw), ErrSyntax)
+			return event.Null, fmt.Errorf("FLOAT %s: %w", jsontape.QuoteShort(raw), jsontape.ErrSyntax)
 		}
 		return event.Float32(float32(f)), nil
 	case event.TypeDouble:
 		f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(raw), len(raw)), 64)
 		if err != nil {
-			return event.Null, fmt.Errorf("DOUBLE %s: %w", QuoteShort(raw), ErrSyntax)
+			return event.Null, fmt.Errorf("DOUBLE %s: %w", jsontape.QuoteShort(raw), jsontape.ErrSyntax)
 		}
 		return event.Float64(f), nil
 	case event.TypeBit:
-		v, err := parseUint(raw)
+		v, err := jsontape.ParseUint(raw)
 		if err != nil {
-			return event.Null, fmt.Errorf("BIT %s: %w", QuoteShort(raw), err)
+			return event.Null, fmt.Errorf("BIT %s: %w", jsontape.QuoteShort(raw), err)
 		}
 		return BitsValue(v, spec.Bits)
 	case event.TypeChar, event.TypeVarchar, event.TypeText, event.TypeUnknown:
@@ -167,9 +168,9 @@ func DecodeText(spec *ColSpec, raw []byte, ar *Arena, vc *ValueCtx) (event.Value
 		}
 		return event.TimeMicros(us), nil
 	case event.TypeYear:
-		y, err := parseInt(raw)
+		y, err := jsontape.ParseInt(raw)
 		if err != nil || y < 0 || y > 9999 {
-			return event.Null, fmt.Errorf("YEAR %s: %w", QuoteShort(raw), ErrSyntax)
+			return event.Null, fmt.Errorf("YEAR %s: %w", jsontape.QuoteShort(raw), jsontape.ErrSyntax)
 		}
 		return event.Year(int(y)), nil
 	case event.TypeVector:
@@ -183,31 +184,31 @@ func parseIntValue(raw []byte, bits int, unsigned bool) (event.Value, error) {
 		bits = 64
 	}
 	if unsigned {
-		u, err := parseUint(raw)
+		u, err := jsontape.ParseUint(raw)
 		if err == nil && bits < 64 && u >= 1<<uint(bits) {
-			err = errRange
+			err = jsontape.ErrRange
 		}
 		if err != nil {
-			return event.Null, fmt.Errorf("unsigned %d-bit integer %s: %w", bits, QuoteShort(raw), err)
+			return event.Null, fmt.Errorf("unsigned %d-bit integer %s: %w", bits, jsontape.QuoteShort(raw), err)
 		}
 		return event.Uint(u), nil
 	}
-	v, err := parseInt(raw)
+	v, err := jsontape.ParseInt(raw)
 	if err == nil && bits < 64 {
 		lim := int64(1) << uint(bits-1)
 		if v < -lim || v >= lim {
-			err = errRange
+			err = jsontape.ErrRange
 		}
 	}
 	if err != nil {
-		return event.Null, fmt.Errorf("signed %d-bit integer %s: %w", bits, QuoteShort(raw), err)
+		return event.Null, fmt.Errorf("signed %d-bit integer %s: %w", bits, jsontape.QuoteShort(raw), err)
 	}
 	return event.Int(v), nil
 }
 
 func BitsValue(v uint64, width int) (event.Value, error) {
 	if width > 0 && width < 64 && v >= 1<<uint(width) {
-		return event.Null, fmt.Errorf("BIT(%d) value %d: %w", width, v, errRange)
+		return event.Null, fmt.Errorf("BIT(%d) value %d: %w", width, v, jsontape.ErrRange)
 	}
 	return event.Bits(v), nil
 }
@@ -243,12 +244,12 @@ func expandExponent(dst, raw []byte) ([]byte, error) {
 		digits = append(digits, raw[fs:i]...)
 	}
 	if len(digits) == 0 {
-		return dst, ErrSyntax
+		return dst, jsontape.ErrSyntax
 	}
 	exp := 0
 	if i < len(raw) {
 		if raw[i] != 'e' && raw[i] != 'E' {
-			return dst, ErrSyntax
+			return dst, jsontape.ErrSyntax
 		}
 		i++
 		eneg := false
@@ -257,16 +258,16 @@ func expandExponent(dst, raw []byte) ([]byte, error) {
 			i++
 		}
 		if i == len(raw) {
-			return dst, ErrSyntax
+			return dst, jsontape.ErrSyntax
 		}
 		for ; i < len(raw); i++ {
 			c := raw[i]
 			if c < '0' || c > '9' {
-				return dst, ErrSyntax
+				return dst, jsontape.ErrSyntax
 			}
 			exp = exp*10 + int(c-'0')
 			if exp > maxExponent {
-				return dst, errRange
+				return dst, jsontape.ErrRange
 			}
 		}
 		if eneg {
@@ -323,15 +324,15 @@ func checkDecimal(b []byte) error {
 			frac++
 		}
 		if frac == 0 {
-			return fmt.Errorf("DECIMAL %s: %w", QuoteShort(b), ErrSyntax)
+			return fmt.Errorf("DECIMAL %s: %w", jsontape.QuoteShort(b), jsontape.ErrSyntax)
 		}
 		digits += frac
 	}
 	if intDigits == 0 || i != len(b) {
-		return fmt.Errorf("DECIMAL %s: %w", QuoteShort(b), ErrSyntax)
+		return fmt.Errorf("DECIMAL %s: %w", jsontape.QuoteShort(b), jsontape.ErrSyntax)
 	}
 	if digits > 65 && significantDigits(b) > 65 {
-		return fmt.Errorf("DECIMAL %s: more than 65 digits", QuoteShort(b))
+		return fmt.Errorf("DECIMAL %s: more than 65 digits", jsontape.QuoteShort(b))
 	}
 	return nil
 }
@@ -373,13 +374,13 @@ func enumText(raw []byte, elems []string, asIndex bool) (event.Value, error) {
 			return event.Enum(0, ""), nil
 		}
 	}
-	idx, err := parseUint(raw)
+	idx, err := jsontape.ParseUint(raw)
 	if err != nil {
 		if !asIndex && len(elems) == 0 {
 			// Member text without the member list: the index is unknown.
 			return event.Enum(0, string(raw)), nil
 		}
-		return event.Null, fmt.Errorf("ENUM %s: not a member or index", QuoteShort(raw))
+		return event.Null, fmt.Errorf("ENUM %s: not a member or index", jsontape.QuoteShort(raw))
 	}
 	return enumIndex(idx, elems)
 }
@@ -398,11 +399,11 @@ func enumIndex(idx uint64, elems []string) (event.Value, error) {
 }
 
 func setText(raw []byte, elems []string, asIndex bool) (event.Value, error) {
-	if mask, err := parseUint(raw); err == nil && (asIndex || !isMemberList(raw, elems)) {
+	if mask, err := jsontape.ParseUint(raw); err == nil && (asIndex || !isMemberList(raw, elems)) {
 		return setMask(mask, elems)
 	}
 	if asIndex && len(elems) == 0 {
-		return event.Null, fmt.Errorf("SET %s: not a bitmask", QuoteShort(raw))
+		return event.Null, fmt.Errorf("SET %s: not a bitmask", jsontape.QuoteShort(raw))
 	}
 	if len(elems) == 0 {
 		return event.Set(0, string(raw)), nil
@@ -419,7 +420,7 @@ func setText(raw []byte, elems []string, asIndex bool) (event.Value, error) {
 				}
 			}
 			if !found {
-				return event.Null, fmt.Errorf("SET %s: %q is not a member", QuoteShort(raw), part)
+				return event.Null, fmt.Errorf("SET %s: %q is not a member", jsontape.QuoteShort(raw), part)
 			}
 		}
 	}
@@ -478,7 +479,7 @@ var errDate = mysqldialect.ErrInvalidDate
 
 func parseDate(b []byte) (y, m, d int, err error) {
 	if y, m, d, err = mysqldialect.ParseDate(b); err != nil {
-		return 0, 0, 0, fmt.Errorf("DATE %s: %w", QuoteShort(b), err)
+		return 0, 0, 0, fmt.Errorf("DATE %s: %w", jsontape.QuoteShort(b), err)
 	}
 	return y, m, d, nil
 }
@@ -486,7 +487,7 @@ func parseDate(b []byte) (y, m, d int, err error) {
 func parseDateTime(b []byte) (mysqldialect.Civil, error) {
 	c, err := mysqldialect.ParseDateTime(b)
 	if err != nil {
-		return c, fmt.Errorf("DATETIME %s: %w", QuoteShort(b), err)
+		return c, fmt.Errorf("DATETIME %s: %w", jsontape.QuoteShort(b), err)
 	}
 	return c, nil
 }
@@ -496,9 +497,9 @@ func parseDuration(b []byte) (int64, error) {
 	v, err := mysqldialect.ParseTime(b)
 	switch {
 	case errors.Is(err, mysqldialect.ErrTimeRange):
-		return 0, fmt.Errorf("TIME %s: %w", QuoteShort(b), errRange)
+		return 0, fmt.Errorf("TIME %s: %w", jsontape.QuoteShort(b), jsontape.ErrRange)
 	case err != nil:
-		return 0, fmt.Errorf("TIME %s: %w", QuoteShort(b), errDate)
+		return 0, fmt.Errorf("TIME %s: %w", jsontape.QuoteShort(b), errDate)
 	}
 	return v, nil
 }
@@ -508,16 +509,16 @@ func parseDuration(b []byte) (int64, error) {
 func parseTimestamp(b []byte, vc *ValueCtx) (int64, error) {
 	c, err := parseDateTime(b)
 	if err != nil {
-		return 0, fmt.Errorf("TIMESTAMP %s: %w", QuoteShort(b), errDate)
+		return 0, fmt.Errorf("TIMESTAMP %s: %w", jsontape.QuoteShort(b), errDate)
 	}
 	if c.Y == 0 && c.Mo == 0 && c.D == 0 {
 		if c.H == 0 && c.Mi == 0 && c.S == 0 && c.Us == 0 {
 			return 0, nil
 		}
-		return 0, fmt.Errorf("TIMESTAMP %s: zero date with a time: %w", QuoteShort(b), errDate)
+		return 0, fmt.Errorf("TIMESTAMP %s: zero date with a time: %w", jsontape.QuoteShort(b), errDate)
 	}
 	if c.Mo < 1 || c.D < 1 || c.D > event.DaysIn(c.Y, c.Mo) {
-		return 0, fmt.Errorf("TIMESTAMP %s: %w", QuoteShort(b), errDate)
+		return 0, fmt.Errorf("TIMESTAMP %s: %w", jsontape.QuoteShort(b), errDate)
 	}
 	return CivilMicros(c, vc), nil
 }
@@ -535,7 +536,7 @@ func CivilMicros(c mysqldialect.Civil, vc *ValueCtx) int64 {
 func parseVector(b []byte, ar *Arena) (event.Value, error) {
 	s := strings.TrimSpace(string(b))
 	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
-		return event.Null, fmt.Errorf("VECTOR %s: want [f1,f2,...]", QuoteShort(b))
+		return event.Null, fmt.Errorf("VECTOR %s: want [f1,f2,...]", jsontape.QuoteShort(b))
 	}
 	body := strings.TrimSpace(s[1 : len(s)-1])
 	start := len(ar.Buf)
@@ -544,7 +545,7 @@ func parseVector(b []byte, ar *Arena) (event.Value, error) {
 			f, err := strconv.ParseFloat(strings.TrimSpace(part), 32)
 			if err != nil {
 				ar.Buf = ar.Buf[:start]
-				return event.Null, fmt.Errorf("VECTOR %s: element %q: %w", QuoteShort(b), part, ErrSyntax)
+				return event.Null, fmt.Errorf("VECTOR %s: element %q: %w", jsontape.QuoteShort(b), part, jsontape.ErrSyntax)
 			}
 			ar.Buf = binary.LittleEndian.AppendUint32(ar.Buf, math.Float32bits(float32(f)))
 		}

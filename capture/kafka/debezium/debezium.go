@@ -3,6 +3,7 @@ package debezium
 import (
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/jsontape"
 	"strconv"
 	"strings"
 
@@ -17,8 +18,8 @@ import (
 type Debezium struct {
 	vc    codec.ValueCtx
 	dec   codec.Decompressor
-	tape  codec.Tape
-	ktape codec.Tape
+	tape  jsontape.Tape
+	ktape jsontape.Tape
 	cache codec.TableCache
 	ar    codec.Arena
 
@@ -62,11 +63,11 @@ func (d *Debezium) Decode(key, value []byte) ([]codec.Decoded, error) {
 	env, sch := root, int32(-1)
 	if p := t.Field(root, "payload"); p >= 0 {
 		switch t.Kind(p) {
-		case codec.JNull:
+		case jsontape.JNull:
 			return []codec.Decoded{{Kind: codec.KindSkip, Reason: "tombstone (null payload)"}}, nil
-		case codec.JObject:
+		case jsontape.JObject:
 			env = p
-			if s := t.Field(root, "schema"); s >= 0 && t.Kind(s) == codec.JObject {
+			if s := t.Field(root, "schema"); s >= 0 && t.Kind(s) == jsontape.JObject {
 				sch = s
 			}
 		default:
@@ -75,8 +76,8 @@ func (d *Debezium) Decode(key, value []byte) ([]codec.Decoded, error) {
 	}
 
 	source := t.Field(env, "source")
-	if source >= 0 && t.Kind(source) != codec.JObject {
-		if t.Kind(source) != codec.JNull {
+	if source >= 0 && t.Kind(source) != jsontape.JObject {
+		if t.Kind(source) != jsontape.JNull {
 			return nil, dbzFail("", "payload.source", "", fmt.Errorf("is a JSON %s, not an object", t.Kind(source)))
 		}
 		source = -1
@@ -95,7 +96,7 @@ func (d *Debezium) Decode(key, value []byte) ([]codec.Decoded, error) {
 				return nil, dbzFail(name, "payload.source.commit_ts", "", err)
 			}
 		}
-		if n := t.Field(source, "connector"); n >= 0 && t.Kind(n) == codec.JString {
+		if n := t.Field(source, "connector"); n >= 0 && t.Kind(n) == jsontape.JString {
 			connector = t.Str(n)
 		}
 		switch {
@@ -133,12 +134,12 @@ func (d *Debezium) Decode(key, value []byte) ([]codec.Decoded, error) {
 	opn := t.Field(env, "op")
 	if t.IsNull(opn) {
 		// Not a row change: schema change, transaction marker, heartbeat.
-		if q := t.Field(env, "ddl"); q >= 0 && t.Kind(q) == codec.JString {
+		if q := t.Field(env, "ddl"); q >= 0 && t.Kind(q) == jsontape.JString {
 			if t.Nodes[q].End == t.Nodes[q].Start {
 				return nil, dbzFail(name, "payload.ddl", "", errors.New("empty DDL statement"))
 			}
 			if db == "" {
-				if n := t.Field(env, "databaseName"); n >= 0 && t.Kind(n) == codec.JString {
+				if n := t.Field(env, "databaseName"); n >= 0 && t.Kind(n) == jsontape.JString {
 					db = t.Str(n)
 				}
 			}
@@ -146,7 +147,7 @@ func (d *Debezium) Decode(key, value []byte) ([]codec.Decoded, error) {
 				DDL: t.Str(q), CommitTime: commitTime, TxnEnd: true}
 			return []codec.Decoded{{Kind: codec.KindDDL, Events: []event.Event{ev}, CommitTs: commitTs}}, nil
 		}
-		if s := t.Field(env, "status"); s >= 0 && t.Kind(s) == codec.JString {
+		if s := t.Field(env, "status"); s >= 0 && t.Kind(s) == jsontape.JString {
 			return []codec.Decoded{{Kind: codec.KindSkip, Reason: "transaction " + t.Str(s) + " marker"}}, nil
 		}
 		if t.Field(env, "ts_ms") >= 0 && t.Count(env) == 1 {
@@ -154,7 +155,7 @@ func (d *Debezium) Decode(key, value []byte) ([]codec.Decoded, error) {
 		}
 		return nil, dbzFail(name, "payload", "", errors.New(`not a Debezium change event: no "op" or "ddl"`))
 	}
-	if t.Kind(opn) != codec.JString {
+	if t.Kind(opn) != jsontape.JString {
 		return nil, dbzFail(name, "payload.op", "", fmt.Errorf("is a JSON %s, not a string", t.Kind(opn)))
 	}
 	var op event.Op
@@ -177,7 +178,7 @@ func (d *Debezium) Decode(key, value []byte) ([]codec.Decoded, error) {
 		}
 		return []codec.Decoded{{Kind: codec.KindSkip, Reason: "debezium message event (op m)"}}, nil
 	default:
-		return nil, dbzFail(name, "payload.op", "", fmt.Errorf("unknown op %s", codec.QuoteShort(o)))
+		return nil, dbzFail(name, "payload.op", "", fmt.Errorf("unknown op %s", jsontape.QuoteShort(o)))
 	}
 
 	before, after := t.Field(env, "before"), t.Field(env, "after")
@@ -185,7 +186,7 @@ func (d *Debezium) Decode(key, value []byte) ([]codec.Decoded, error) {
 		n int32
 		s string
 	}{{before, "payload.before"}, {after, "payload.after"}} {
-		if !t.IsNull(x.n) && t.Kind(x.n) != codec.JObject {
+		if !t.IsNull(x.n) && t.Kind(x.n) != jsontape.JObject {
 			return nil, dbzFail(name, x.s, "", fmt.Errorf("is a JSON %s, not an object", t.Kind(x.n)))
 		}
 	}
@@ -235,24 +236,24 @@ func (d *Debezium) Decode(key, value []byte) ([]codec.Decoded, error) {
 
 // dbzSourceNames reads the table name from source: db (MySQL, TiCDC), or
 // schema when the connector has one (PostgreSQL, SQL Server).
-func dbzSourceNames(t *codec.Tape, source int32) (string, string, error) {
+func dbzSourceNames(t *jsontape.Tape, source int32) (string, string, error) {
 	if source < 0 {
 		return "", "", nil
 	}
 	var db, tbl string
 	var err error
 	if n := t.Field(source, "db"); n >= 0 {
-		if db, err = codec.StringOrNull(t, n); err != nil {
+		if db, err = jsontape.StringOrNull(t, n); err != nil {
 			return "", "", fmt.Errorf("db %w", err)
 		}
 	}
-	if n := t.Field(source, "schema"); n >= 0 && t.Kind(n) == codec.JString {
+	if n := t.Field(source, "schema"); n >= 0 && t.Kind(n) == jsontape.JString {
 		if s := t.Str(n); s != "" {
 			db = s
 		}
 	}
 	if n := t.Field(source, "table"); n >= 0 {
-		if tbl, err = codec.StringOrNull(t, n); err != nil {
+		if tbl, err = jsontape.StringOrNull(t, n); err != nil {
 			return "", "", fmt.Errorf("table %w", err)
 		}
 	}
@@ -268,12 +269,12 @@ func (d *Debezium) parseKeyNames(key []byte) {
 	}
 	kt := &d.ktape
 	root, err := kt.ParseOne(key)
-	if err != nil || kt.Kind(root) != codec.JObject {
+	if err != nil || kt.Kind(root) != jsontape.JObject {
 		return
 	}
 	obj := root
 	if p := kt.Field(root, "payload"); p >= 0 {
-		if kt.Kind(p) != codec.JObject {
+		if kt.Kind(p) != jsontape.JObject {
 			return
 		}
 		obj = p
@@ -294,19 +295,19 @@ func (d *Debezium) schema(db, tbl string, sch, main, other int32, preferBefore b
 	d.defs = d.defs[:0]
 	if sch >= 0 {
 		fields := t.Field(sch, "fields")
-		if fields < 0 || t.Kind(fields) != codec.JArray {
+		if fields < 0 || t.Kind(fields) != jsontape.JArray {
 			return nil, dbzFail(name, "schema.fields", "", errors.New("missing or not an array"))
 		}
 		// The before and after structs are the same row schema; use the one
 		// of the image being decoded, or any non-empty one.
 		var rowDef, before, after int32 = -1, -1, -1
 		for e := fields + 1; e < t.Nodes[fields].Next; e = t.Nodes[e].Next {
-			if t.Kind(e) != codec.JObject {
+			if t.Kind(e) != jsontape.JObject {
 				continue
 			}
 			f := t.Field(e, "field")
 			fs := t.Field(e, "fields")
-			if f < 0 || t.Kind(f) != codec.JString || fs < 0 || t.Kind(fs) != codec.JArray {
+			if f < 0 || t.Kind(f) != jsontape.JString || fs < 0 || t.Kind(fs) != jsontape.JArray {
 				continue
 			}
 			switch {
@@ -409,8 +410,8 @@ func (d *Debezium) row(obj int32, e *codec.TableEntry, field string) ([]event.Va
 }
 
 // dbzParam returns a schema parameter as a string ("" when absent).
-func dbzParam(t *codec.Tape, params int32, key string) string {
-	if params < 0 || t.Kind(params) != codec.JObject {
+func dbzParam(t *jsontape.Tape, params int32, key string) string {
+	if params < 0 || t.Kind(params) != jsontape.JObject {
 		return ""
 	}
 	n := t.Field(params, key)
@@ -418,9 +419,9 @@ func dbzParam(t *codec.Tape, params int32, key string) string {
 		return ""
 	}
 	switch t.Kind(n) {
-	case codec.JString:
+	case jsontape.JString:
 		return t.Str(n)
-	case codec.JNumber:
+	case jsontape.JNumber:
 		return string(t.Raw(n))
 	}
 	return ""
@@ -430,14 +431,14 @@ func dbzParam(t *codec.Tape, params int32, key string) string {
 // type name decides the encoding, and the source column type (TiCDC's
 // tidb_type or Debezium's __debezium.source.column.type parameter, when
 // present) refines the family.
-func dbzColumn(t *codec.Tape, def int32) (event.Column, codec.ColSpec, error) {
+func dbzColumn(t *jsontape.Tape, def int32) (event.Column, codec.ColSpec, error) {
 	var c event.Column
 	var s codec.ColSpec
-	if t.Kind(def) != codec.JObject {
+	if t.Kind(def) != jsontape.JObject {
 		return c, s, fmt.Errorf("field schema is a JSON %s, not an object", t.Kind(def))
 	}
 	str := func(k string) string {
-		if n := t.Field(def, k); n >= 0 && t.Kind(n) == codec.JString {
+		if n := t.Field(def, k); n >= 0 && t.Kind(n) == jsontape.JString {
 			return t.Str(n)
 		}
 		return ""
@@ -449,7 +450,7 @@ func dbzColumn(t *codec.Tape, def int32) (event.Column, codec.ColSpec, error) {
 	typ, lname := str("type"), str("name")
 	params := t.Field(def, "parameters")
 	c.Nullable = true
-	if n := t.Field(def, "optional"); n >= 0 && t.Kind(n) == codec.JFalse {
+	if n := t.Field(def, "optional"); n >= 0 && t.Kind(n) == jsontape.JFalse {
 		c.Nullable = false
 	}
 	switch lname {

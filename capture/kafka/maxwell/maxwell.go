@@ -3,6 +3,7 @@ package maxwell
 import (
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/jsontape"
 	"strings"
 
 	"github.com/odsync/odsync/capture/kafka/codec"
@@ -15,8 +16,8 @@ import (
 type Maxwell struct {
 	vc    codec.ValueCtx
 	dec   codec.Decompressor
-	tape  codec.Tape
-	ktape codec.Tape
+	tape  jsontape.Tape
+	ktape jsontape.Tape
 	cache codec.TableCache
 	ar    codec.Arena
 
@@ -63,7 +64,7 @@ func (d *Maxwell) Decode(key, value []byte) ([]codec.Decoded, error) {
 		if n < 0 {
 			return "", nil
 		}
-		return codec.StringOrNull(t, n)
+		return jsontape.StringOrNull(t, n)
 	}
 	db, err := str("database")
 	if err != nil {
@@ -112,7 +113,7 @@ func (d *Maxwell) Decode(key, value []byte) ([]codec.Decoded, error) {
 		commitTime = codec.TSOToMicros(commitTs)
 	}
 	txnEnd := false
-	if n := t.Field(root, "commit"); n >= 0 && t.Kind(n) == codec.JTrue {
+	if n := t.Field(root, "commit"); n >= 0 && t.Kind(n) == jsontape.JTrue {
 		txnEnd = true
 	}
 
@@ -131,7 +132,7 @@ func (d *Maxwell) Decode(key, value []byte) ([]codec.Decoded, error) {
 	default:
 		if strings.HasPrefix(typ, "table-") || strings.HasPrefix(typ, "database-") || typ == "ddl" {
 			q := t.Field(root, "sql")
-			if q < 0 || t.Kind(q) != codec.JString || t.Nodes[q].Start == t.Nodes[q].End {
+			if q < 0 || t.Kind(q) != jsontape.JString || t.Nodes[q].Start == t.Nodes[q].End {
 				return nil, mxFail(name, "sql", "", fmt.Errorf("%s message without a sql statement", typ))
 			}
 			ev := event.Event{Op: event.OpDDL, Source: event.TableID{DB: db, Table: tbl},
@@ -146,7 +147,7 @@ func (d *Maxwell) Decode(key, value []byte) ([]codec.Decoded, error) {
 		n int32
 		s string
 	}{{data, "data"}, {old, "old"}} {
-		if !t.IsNull(x.n) && t.Kind(x.n) != codec.JObject {
+		if !t.IsNull(x.n) && t.Kind(x.n) != jsontape.JObject {
 			return nil, mxFail(name, x.s, "", fmt.Errorf("is a JSON %s, not an object", t.Kind(x.n)))
 		}
 	}
@@ -158,10 +159,10 @@ func (d *Maxwell) Decode(key, value []byte) ([]codec.Decoded, error) {
 	if t.IsNull(main) || t.Count(main) == 0 {
 		return nil, mxFail(name, "data", "", fmt.Errorf("%s message without row data", typ))
 	}
-	if pk := t.Field(root, "primary_key_columns"); pk >= 0 && t.Kind(pk) == codec.JArray {
+	if pk := t.Field(root, "primary_key_columns"); pk >= 0 && t.Kind(pk) == jsontape.JArray {
 		d.keyNames = d.keyNames[:0]
 		for e := pk + 1; e < t.Nodes[pk].Next; e = t.Nodes[e].Next {
-			if t.Kind(e) == codec.JString {
+			if t.Kind(e) == jsontape.JString {
 				d.keyNames = append(d.keyNames, t.Str(e))
 			}
 		}
@@ -218,7 +219,7 @@ func (d *Maxwell) parseKey(key []byte) uint64 {
 	}
 	kt := &d.ktape
 	root, err := kt.ParseOne(key)
-	if err != nil || kt.Kind(root) != codec.JObject {
+	if err != nil || kt.Kind(root) != jsontape.JObject {
 		return 0
 	}
 	var ts uint64

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/jsontape"
 	"math"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ import (
 // concurrent use.
 type Odsync struct {
 	dec    codec.Decompressor
-	tape   codec.Tape
+	tape   jsontape.Tape
 	tables map[string]*event.Table
 	max    int
 	key    []byte
@@ -71,7 +72,7 @@ func (d *Odsync) Decode(key, value []byte) ([]codec.Decoded, error) {
 		if t.IsNull(n) {
 			return "", nil
 		}
-		if t.Kind(n) != codec.JString {
+		if t.Kind(n) != jsontape.JString {
 			return "", odsFail("", k, "", fmt.Errorf("is a JSON %s, not a string", t.Kind(n)))
 		}
 		return t.Str(n), nil
@@ -137,16 +138,16 @@ func (d *Odsync) Decode(key, value []byte) ([]codec.Decoded, error) {
 		}
 	}
 	if pos := t.Field(root, "_pos"); !t.IsNull(pos) {
-		if t.Kind(pos) != codec.JObject {
+		if t.Kind(pos) != jsontape.JObject {
 			return nil, odsFail(name, "_pos", "", fmt.Errorf("is a JSON %s, not an object", t.Kind(pos)))
 		}
-		if f := t.Field(pos, "file"); !t.IsNull(f) && t.Kind(f) == codec.JString {
+		if f := t.Field(pos, "file"); !t.IsNull(f) && t.Kind(f) == jsontape.JString {
 			ev.Pos.File = t.Str(f)
 		}
 		if ev.Pos.Offset, err = num(pos, "offset"); err != nil {
 			return nil, err
 		}
-		if g := t.Field(pos, "gtid"); !t.IsNull(g) && t.Kind(g) == codec.JString {
+		if g := t.Field(pos, "gtid"); !t.IsNull(g) && t.Kind(g) == jsontape.JString {
 			ev.Pos.GTID = t.Str(g)
 		}
 	}
@@ -231,7 +232,7 @@ func (d *Odsync) row(tb *event.Table, arr int32, field string) ([]event.Value, e
 		return nil, nil
 	}
 	name := codec.TableName(tb.ID.DB, tb.ID.Table)
-	if t.Kind(arr) != codec.JArray {
+	if t.Kind(arr) != jsontape.JArray {
 		return nil, odsFail(name, field, "", fmt.Errorf("is a JSON %s, not an array", t.Kind(arr)))
 	}
 	if n := t.Count(arr); n != len(tb.Columns) {
@@ -242,8 +243,8 @@ func (d *Odsync) row(tb *event.Table, arr int32, field string) ([]event.Value, e
 	i := 0
 	for e := arr + 1; e < end; e = t.Nodes[e].Next {
 		switch t.Kind(e) {
-		case codec.JNull:
-		case codec.JString:
+		case jsontape.JNull:
+		case jsontape.JString:
 			v, err := parseOdsyncValue(t.Text(e, d.buf[:0]))
 			if err != nil {
 				return nil, odsFail(name, field, tb.Columns[i].Name, err)
@@ -264,15 +265,15 @@ func ParseOdsyncValue(s string) (event.Value, error) { return parseOdsyncValue([
 // parseOdsyncValue parses b without keeping it (strings are copied).
 func parseOdsyncValue(b []byte) (event.Value, error) {
 	if len(b) < 2 || b[1] != ':' {
-		return event.Null, fmt.Errorf("value %s: want <kind>:<text>", codec.QuoteShort(b))
+		return event.Null, fmt.Errorf("value %s: want <kind>:<text>", jsontape.QuoteShort(b))
 	}
 	k, raw := b[0], b[2:]
 	bad := func(err error) (event.Value, error) {
-		return event.Null, fmt.Errorf("value %s: %v", codec.QuoteShort(b), err)
+		return event.Null, fmt.Errorf("value %s: %v", jsontape.QuoteShort(b), err)
 	}
 	switch k {
 	case 'i', 'y', 'Z', 't':
-		n, err := codec.ParseInt(raw)
+		n, err := jsontape.ParseInt(raw)
 		if err != nil {
 			return bad(err)
 		}
@@ -286,7 +287,7 @@ func parseOdsyncValue(b []byte) (event.Value, error) {
 		}
 		return event.Int(n), nil
 	case 'u', 'B':
-		n, err := codec.ParseUint(raw)
+		n, err := jsontape.ParseUint(raw)
 		if err != nil {
 			return bad(err)
 		}

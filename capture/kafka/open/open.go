@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/odsync/odsync/jsontape"
 	"strconv"
 	"unicode/utf8"
 
@@ -17,7 +18,7 @@ import (
 type OpenProtocol struct {
 	vc    codec.ValueCtx
 	dec   codec.Decompressor
-	tape  codec.Tape
+	tape  jsontape.Tape
 	cache codec.TableCache
 
 	keys, vals [][]byte
@@ -191,7 +192,7 @@ func (d *OpenProtocol) parseKey(b []byte) (openKey, error) {
 	if err != nil {
 		return k, err
 	}
-	if t.Kind(root) != codec.JObject {
+	if t.Kind(root) != jsontape.JObject {
 		return k, fmt.Errorf("key is a JSON %s, not an object", t.Kind(root))
 	}
 	hasTs, hasT := false, false
@@ -204,26 +205,26 @@ func (d *OpenProtocol) parseKey(b []byte) (openKey, error) {
 			k.ts, err = t.UintNode(v)
 			hasTs = true
 		case t.KeyIs(kn, "scm"):
-			if t.Kind(v) == codec.JString && !t.Nodes[v].Esc {
+			if t.Kind(v) == jsontape.JString && !t.Nodes[v].Esc {
 				k.schema = internName(&d.lastSchema, t.Raw(v))
 			} else {
-				k.schema, err = codec.StringOrNull(t, v)
+				k.schema, err = jsontape.StringOrNull(t, v)
 			}
 		case t.KeyIs(kn, "tbl"):
-			if t.Kind(v) == codec.JString && !t.Nodes[v].Esc {
+			if t.Kind(v) == jsontape.JString && !t.Nodes[v].Esc {
 				k.table = internName(&d.lastTable, t.Raw(v))
 			} else {
-				k.table, err = codec.StringOrNull(t, v)
+				k.table, err = jsontape.StringOrNull(t, v)
 			}
 		case t.KeyIs(kn, "t"):
 			k.typ, err = t.UintNode(v)
 			hasT = true
 		case t.KeyIs(kn, "ohk"):
-			if t.Kind(v) != codec.JNull {
+			if t.Kind(v) != jsontape.JNull {
 				k.onlyHandleKey, err = t.BoolNode(v)
 			}
 		case t.KeyIs(kn, "ccl"):
-			k.claimCheck, err = codec.StringOrNull(t, v)
+			k.claimCheck, err = jsontape.StringOrNull(t, v)
 		}
 		if err != nil {
 			return k, fmt.Errorf("field %s: %w", t.Str(kn), err)
@@ -247,7 +248,7 @@ func (d *OpenProtocol) ddl(k openKey, val []byte, i int) (codec.Decoded, error) 
 		return codec.Decoded{}, err
 	}
 	q := t.Field(root, "q")
-	if q < 0 || t.Kind(q) != codec.JString || t.Nodes[q].Start == t.Nodes[q].End {
+	if q < 0 || t.Kind(q) != jsontape.JString || t.Nodes[q].Start == t.Nodes[q].End {
 		return codec.Decoded{}, errors.New(`DDL value without a "q" statement`)
 	}
 	d.evs[i] = event.Event{
@@ -273,7 +274,7 @@ func (d *OpenProtocol) row(k openKey, val []byte, ei, n int) (codec.Decoded, err
 	if err != nil {
 		return codec.Decoded{}, fail("value", "", err)
 	}
-	if t.Kind(root) != codec.JObject {
+	if t.Kind(root) != jsontape.JObject {
 		return codec.Decoded{}, fail("value", "", fmt.Errorf("row value is a JSON %s, not an object", t.Kind(root)))
 	}
 	u, p, del := t.Field(root, "u"), t.Field(root, "p"), t.Field(root, "d")
@@ -281,7 +282,7 @@ func (d *OpenProtocol) row(k openKey, val []byte, ei, n int) (codec.Decoded, err
 		n int32
 		s string
 	}{{u, "u"}, {p, "p"}, {del, "d"}} {
-		if !t.IsNull(x.n) && t.Kind(x.n) != codec.JObject {
+		if !t.IsNull(x.n) && t.Kind(x.n) != jsontape.JObject {
 			return codec.Decoded{}, fail("value."+x.s, "", fmt.Errorf("is a JSON %s, not an object", t.Kind(x.n)))
 		}
 	}
@@ -360,10 +361,10 @@ func (d *OpenProtocol) schema(k openKey, obj int32, ei, n int) (*codec.TableEntr
 		cname := t.Raw(kn)
 		if t.Nodes[kn].Esc {
 			start := len(d.names)
-			d.names = codec.AppendUnescape(d.names, cname)
+			d.names = jsontape.AppendUnescape(d.names, cname)
 			cname = d.names[start:]
 		}
-		if t.Kind(c) != codec.JObject {
+		if t.Kind(c) != jsontape.JObject {
 			return nil, fail(string(cname), fmt.Errorf("column is a JSON %s, not an object", t.Kind(c)))
 		}
 		oc := openCol{name: cname}
@@ -377,12 +378,12 @@ func (d *OpenProtocol) schema(k openKey, obj int32, ei, n int) (*codec.TableEntr
 				oc.code, err = t.UintNode(fv)
 				hasType = true
 			case t.KeyIs(fk, "f"):
-				if t.Kind(fv) != codec.JNull {
+				if t.Kind(fv) != jsontape.JNull {
 					oc.flags, err = t.UintNode(fv)
 					oc.hasFlags = true
 				}
 			case t.KeyIs(fk, "h"):
-				if t.Kind(fv) != codec.JNull {
+				if t.Kind(fv) != jsontape.JNull {
 					oc.handle, err = t.BoolNode(fv)
 				}
 			}
@@ -593,7 +594,7 @@ func (d *OpenProtocol) decodeCols(obj int32, e *codec.TableEntry, vals []event.V
 			return fail(string(cname), errors.New("duplicate column"))
 		}
 		present[idx] = true
-		if t.Kind(c) != codec.JObject {
+		if t.Kind(c) != jsontape.JObject {
 			return fail(string(cname), fmt.Errorf("column is a JSON %s, not an object", t.Kind(c)))
 		}
 		v := t.Field(c, "v")
@@ -616,17 +617,17 @@ func (d *OpenProtocol) value(v int32, spec *codec.ColSpec) (event.Value, error) 
 	}
 	nd := &t.Nodes[v]
 	raw := t.Src[nd.Start:nd.End]
-	if nd.Kind == codec.JString && nd.Esc {
-		d.unesc = codec.AppendUnescape(d.unesc[:0], raw)
+	if nd.Kind == jsontape.JString && nd.Esc {
+		d.unesc = jsontape.AppendUnescape(d.unesc[:0], raw)
 		raw = d.unesc
 	}
-	isNum := nd.Kind == codec.JNumber
-	isStr := nd.Kind == codec.JString
+	isNum := nd.Kind == jsontape.JNumber
+	isStr := nd.Kind == jsontape.JString
 	switch spec.Typ {
 	case event.TypeTinyInt, event.TypeSmallInt, event.TypeMediumInt, event.TypeInt, event.TypeBigInt,
 		event.TypeBit, event.TypeYear, event.TypeEnum, event.TypeSet, event.TypeFloat, event.TypeDouble:
-		if nd.Kind == codec.JTrue || nd.Kind == codec.JFalse {
-			if nd.Kind == codec.JTrue {
+		if nd.Kind == jsontape.JTrue || nd.Kind == jsontape.JFalse {
+			if nd.Kind == jsontape.JTrue {
 				raw = []byte("1")
 			} else {
 				raw = []byte("0")
@@ -690,7 +691,7 @@ func (d *OpenProtocol) goUnquote(raw []byte) (string, error) {
 		r, multibyte, tail, err := strconv.UnquoteChar(s, '"')
 		if err != nil {
 			d.ar.Buf = d.ar.Buf[:start]
-			return "", fmt.Errorf("binary value %s: bad escape: %w", codec.QuoteShort(raw), err)
+			return "", fmt.Errorf("binary value %s: bad escape: %w", jsontape.QuoteShort(raw), err)
 		}
 		if r < 0x100 && !multibyte {
 			d.ar.Buf = append(d.ar.Buf, byte(r))
