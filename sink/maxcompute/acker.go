@@ -91,7 +91,8 @@ type ackState struct {
 	// refused too, until the redelivery from the cursor starts.
 	refusing    bool
 	refuseAbove uint64
-	changed  chan struct{}
+	verified    bool // the sessions of an earlier run were checked
+	changed     chan struct{}
 }
 
 // errReset: the sink refused every batch not yet acknowledged.
@@ -124,17 +125,25 @@ func (a *ackState) waitLocked(ctx context.Context) error {
 // Write takes b in and waits until it is in MaxCompute (its snapshot rows
 // in a recorded block: every open block is cut for it). The pipeline uses
 // WriteAck; Write is the synchronous contract for tools and tests.
+// A batch refused because the service dropped an upload session holding
+// no acknowledged row (expired, table altered) is written again, as the
+// pipeline would deliver it again.
 func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
-	done := make(chan error, 1)
-	if err := s.WriteAck(ctx, b, func(err error) { done <- err }); err != nil {
-		return err
-	}
-	s.Flush(ctx)
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	for attempt := 0; ; attempt++ {
+		done := make(chan error, 1)
+		if err := s.WriteAck(ctx, b, func(err error) { done <- err }); err != nil {
+			return err
+		}
+		s.Flush(ctx)
+		var err error
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err == nil || !errors.Is(err, errRenew) || attempt >= 3 {
+			return err
+		}
 	}
 }
 
@@ -170,6 +179,7 @@ func (s *Sink) WriteAck(ctx context.Context, b *sink.Batch, ack sink.AckFunc) er
 	if a.ackedSeq == 0 && len(a.acc) == 0 && b.First > 0 {
 		a.ackedSeq = b.First - 1 // the cursor: batches handed to this process start after it
 	}
+	verified := a.verified
 	// Bounded memory: wait for the block writers and the packs.
 	for a.queued >= s.cfg.BlockWriters || a.waiting >= maxStreamWaiting {
 		if err := a.waitLocked(ctx); err != nil {
@@ -188,6 +198,13 @@ func (s *Sink) WriteAck(ctx context.Context, b *sink.Batch, ack sink.AckFunc) er
 		a.refusing = false // the redelivery
 	}
 	a.mu.Unlock()
+	if !verified {
+		// Sessions recorded by an earlier run decide which rows a replay
+		// skips: ask the service about them first.
+		if err := s.verifyBulk(ctx); err != nil {
+			return asSinkError(err)
+		}
+	}
 	if err := s.bulkLost(b.First); err != nil {
 		return err
 	}

@@ -476,6 +476,60 @@ func (s *Sink) writeOpenBlock(ctx context.Context, bs *bulkSession, ob *openBloc
 	return nil
 }
 
+// verifyBulk asks the service about the sessions an earlier run recorded,
+// before their blocks decide which replayed rows are skipped: a session
+// the service no longer has is dropped (nothing acknowledged in it: its
+// rows are written again) or reported lost (bulkGone); a committed one is
+// recorded as committed.
+func (s *Sink) verifyBulk(ctx context.Context) error {
+	s.bulk.mu.Lock()
+	var list []*bulkSession
+	for _, bs := range s.bulk.sessions {
+		list = append(list, bs)
+	}
+	s.bulk.mu.Unlock()
+	var tun *tunnelClient
+	for _, bs := range list {
+		bs.mu.Lock()
+		if bs.rec == nil || bs.verified {
+			bs.mu.Unlock()
+			continue
+		}
+		if tun == nil {
+			var err error
+			if tun, err = s.tunnel(ctx); err != nil {
+				bs.mu.Unlock()
+				return err
+			}
+		}
+		spec := bs.rec.Col + "=" + bs.rec.Part
+		st, err := s.uploadStatus(ctx, tun, bs.key, spec, bs.rec.Session)
+		switch {
+		case sessionGone(err):
+			err = s.bulkGone(bs, err)
+			if errors.Is(err, errRenew) {
+				err = nil
+			}
+		case err != nil:
+		case st.status == "closed":
+			err = s.recordBulkCommit(bs)
+		case st.status == "normal":
+			bs.verified = true
+			s.lg.Info("maxcompute: reattached snapshot upload session", "table", bs.key.table, "partition", bs.key.part, "session", bs.rec.Session, "blocks", len(bs.rec.Blocks))
+		default:
+			err = fmt.Errorf("upload session %s is %s; retrying later", bs.rec.Session, st.status)
+		}
+		bs.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	s.ack.mu.Lock()
+	s.ack.verified = true
+	s.ack.mu.Unlock()
+	return nil
+}
+
 func (s *Sink) staleBlock(ob *openBlock) bool {
 	s.ack.mu.Lock()
 	defer s.ack.mu.Unlock()
@@ -509,7 +563,7 @@ func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
 		s.ack.mu.Unlock()
 		s.storeLow(bs, 0)
 		s.lg.Warn("maxcompute: upload session refused before any of its rows was acknowledged; delivering them again", "table", rec.Table, "partition", rec.Part, "session", rec.Session, "err", cause)
-		go fire(acks, fmt.Errorf("%w: %w", errReset, cause))
+		go fire(acks, fmt.Errorf("%w: %w: %w", errReset, errRenew, cause))
 		if err := s.holdLog(); err != nil {
 			return err
 		}
