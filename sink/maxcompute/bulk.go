@@ -14,30 +14,37 @@ import (
 
 // Bulk loading of snapshot rows (see docs/maxcompute.md, "Snapshot bulk
 // loads"): one batch upload session per table partition stays open across
-// many Writes. Each batch's snapshot rows of a partition become blocks
-// appended to that session; the block ids, with the batch's seq range, are
-// recorded in the state store (one synced Put) before Write returns, so an
-// acknowledged batch is durable in the session (blocks are durable on the
-// server once written). The session is committed when it is big
-// (CommitBytes, CommitBlocks), old (CommitAge), idle (CommitIdle: the
-// table's snapshot ended), when a non-snapshot event or a schema change
-// reaches the table, and at Close.
+// many batches. acker.go fills blocks that span batches and hands them,
+// cut, to the partition's block writer, which writes each into the session
+// under the next block id and records it (id and seq range, one synced Put)
+// before the batches holding its rows are acknowledged: an acknowledged
+// row is durable in the session (blocks are durable on the server once
+// written). The session is committed when it is big (CommitBytes,
+// CommitBlocks), old (CommitAge), idle (CommitIdle: the table's snapshot
+// ended), when a change row or a schema change reaches the table, and at
+// Close.
 //
-// Block ids: the next id of a session is the number of blocks recorded, so
-// a batch replayed after a crash (cut at the same seqs by the pipeline)
-// writes the same ids again and replaces whatever the interrupted attempt
-// left; a block id above the recorded ones that the crash left behind is
-// overwritten with an empty block before the commit. So the commit holds
-// exactly the recorded blocks: no loss, no duplicates.
+// Replays: a partition's blocks hold its snapshot rows in log order and are
+// recorded in order, so the highest last seq of its recorded blocks (open
+// or committed) tells which redelivered rows are already in MaxCompute,
+// wherever the batches are cut. Block ids: the next id of a session is the
+// number of blocks recorded, so a block written but not recorded (a crash,
+// a reset) is overwritten by the next one; a block id above the recorded
+// ones left behind is overwritten with an empty block before the commit.
+// So the commit holds exactly the recorded blocks: no loss, no duplicates.
 //
 // State keys:
 //
 //	b/<table>/<part>                      the open session: id, created, blocks
-//	c/<first>-<last>/<table>/<part>/<id>  a committed session's batches, kept
-//	                                      until the log's Tail passes them, so
-//	                                      a replayed batch is not loaded twice
+//	c/<first>-<last>/<table>/<part>/<id>  a committed session's seq range (and
+//	                                      blocks), kept until the log's Tail
+//	                                      passes it
+//	l/<table>/<part>/<id>                 a refused session holding
+//	                                      acknowledged rows (bulkGone)
 
-// bulkBlock is one recorded block: rows of batch First..Last (group Ord).
+// bulkBlock is one recorded block: the partition's snapshot rows with seqs
+// First..Last (Ord: the group within a batch, of records written by
+// earlier versions, which cut blocks at batch ends).
 type bulkBlock struct {
 	ID    int    `json:"id"`
 	First uint64 `json:"first"`

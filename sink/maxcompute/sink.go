@@ -7,14 +7,16 @@
 //     that are flushed by size, by age, or as soon as no other batch is being
 //     encoded, several packs in flight per partition. A failed upload is
 //     re-sent byte for byte (with backoff) until it succeeds or the batch
-//     fails; Write returns nil only when every row of the batch is stored.
+//     fails; a batch is acknowledged only when every row of it is stored.
 //   - Snapshot rows (event.OpRead) go through batch upload sessions, one per
-//     table partition kept open across Writes (bulk.go): each batch's rows
-//     are written as blocks in parallel, recorded with the batch in the
-//     state store before Write returns, and the session is committed when
-//     big, old or idle, before change rows or DDL of the table, and at
-//     Close. A replay after a crash reattaches the session and commits
-//     exactly the recorded blocks; a hold cursor keeps their rows in the log.
+//     table partition kept open across batches (bulk.go): rows fill blocks
+//     that span batches (acker.go: the sink is a sink.Acker, the log its
+//     spool); a batch is acknowledged once its rows are in written blocks
+//     recorded in the state store, and the session is committed when big,
+//     old or idle, before change rows or DDL of the table, and at Close. A
+//     replay after a crash reattaches the session, skips the rows its
+//     recorded blocks hold and commits exactly those blocks; a hold cursor
+//     keeps their rows in the log.
 //   - Duplicates: stream uploads cannot be deduplicated by the server. The
 //     sink records, per batch, the _seq ranges every successful pack stored
 //     and skips them when the batch is written again (a pipeline retry, or a
