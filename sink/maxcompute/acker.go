@@ -92,6 +92,7 @@ type ackState struct {
 	refusing    bool
 	refuseAbove uint64
 	verified    bool // the sessions of an earlier run were checked
+	writers     chan struct{}
 	changed     chan struct{}
 }
 
@@ -542,7 +543,14 @@ func (s *Sink) blockWriter(bs *bulkSession) {
 		ob := bs.queue[0]
 		bs.writing = true
 		s.bulk.mu.Unlock()
-		err := s.writeOpenBlock(s.ctx, bs, ob)
+		var err error
+		select {
+		case s.ack.writers <- struct{}{}: // block_writers partitions at once
+			err = s.writeOpenBlock(s.ctx, bs, ob)
+			<-s.ack.writers
+		case <-s.ctx.Done():
+			err = s.ctx.Err()
+		}
 		a.mu.Lock()
 		s.bulk.mu.Lock()
 		bs.writing = false

@@ -174,9 +174,11 @@ func TestBulkCrashMidUpload(t *testing.T) {
 //	go test -run '^$' -bench SnapshotLoad -benchtime 1x ./sink/maxcompute/
 //
 // ODSYNC_BENCH_ROWS sets the row count (default 300000; rows are made per
-// batch, so millions fit in memory). The "bulk-4x4MiB" mode at 100,000-row
-// batches (about 14MiB encoded) splits each batch into 4MiB blocks written
-// by 4 writers in parallel, against one block per batch ("bulk").
+// batch, so millions fit in memory). It goes through Write, the
+// synchronous API, which cuts the open blocks at every call: one block per
+// batch (blocks span batches only through WriteAck, the pipeline's path).
+// The "bulk-4x4MiB" mode at 100,000-row batches (about 14MiB encoded) cuts
+// each batch into 4MiB blocks, against one block per batch ("bulk").
 func BenchmarkSnapshotLoad(b *testing.B) {
 	tbl := simpleTable()
 	rows := 300000

@@ -140,7 +140,7 @@ func New(cfg Config, mapper *schema.Mapper, store Store, logger *slog.Logger) (*
 		layouts: map[*schema.Target]*layout{}, bySig: map[string]*layout{}, streams: map[streamKey]*stream{}}
 	s.cat = newCatalog(&s.cfg, acct)
 	s.prog = &progressBook{store: store, ns: ns, batches: map[[2]uint64]streamProgress{}}
-	s.ack.changed = make(chan struct{})
+	s.ack.changed, s.ack.writers = make(chan struct{}), make(chan struct{}, cfg.BlockWriters)
 	s.ack.open, s.ack.live, s.ack.upto = map[streamKey]*openBlock{}, map[*openBlock]bool{}, map[streamKey]uint64{}
 	if n, err := gcState(store, ns); err != nil {
 		logger.Warn("maxcompute: cleaning old state", "err", err)
