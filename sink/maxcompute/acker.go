@@ -240,6 +240,12 @@ func (s *Sink) WriteAck(ctx context.Context, b *sink.Batch, ack sink.AckFunc) er
 		_ = s.waitPacks(ctx, w)
 		return s.refuse(entry, w, asSinkError(encErr))
 	}
+	// The partitions for the scheduled merge (it waits merge.delay after a
+	// partition closed, far longer than a delivery takes).
+	for k, t := range w.parts {
+		s.merge.noteParts(t, k.part)
+	}
+	s.merge.observe(w.maxTime)
 	a.mu.Lock()
 	entry.taking = false
 	if len(w.packs) > 0 {
@@ -295,12 +301,6 @@ func (s *Sink) refuse(entry *accepted, w *writeState, err error) error {
 func (s *Sink) awaitPacks(entry *accepted, w *writeState) {
 	defer s.wg.Done()
 	err := s.waitPacks(s.ctx, w)
-	if err == nil {
-		for k, t := range w.parts {
-			s.merge.noteParts(t, k.part)
-		}
-		s.merge.observe(w.maxTime)
-	}
 	a := &s.ack
 	a.mu.Lock()
 	a.waiting--
