@@ -460,15 +460,20 @@ func (s *Sink) appendSnapshot(w *writeState, key streamKey, t *schema.Target, ro
 		}
 		if ob.raw >= int64(s.cfg.BlockSize) {
 			s.cutLocked(ob, false)
-		} else if a.buffered > int64(s.cfg.BlockSize) {
-			// Many partitions at once: cut the biggest.
+		} else if len(a.open) > 1 {
+			// Many partitions at once: the open blocks hold at most
+			// block_size together (compressed); beyond, cut the biggest.
 			var big *openBlock
+			var total int64
 			for _, o := range a.open {
+				total += int64(o.body.Len())
 				if big == nil || o.body.Len() > big.body.Len() {
 					big = o
 				}
 			}
-			s.cutLocked(big, false)
+			if total > int64(s.cfg.BlockSize) {
+				s.cutLocked(big, false)
+			}
 		}
 	}
 	return nil
