@@ -188,16 +188,6 @@ func (s *Sink) WriteAck(ctx context.Context, b *sink.Batch, ack sink.AckFunc) er
 			return err
 		}
 	}
-	if a.refusing {
-		if b.First > a.refuseAbove {
-			a.mu.Unlock()
-			if ack != nil {
-				ack(errReset) // contract 7: every later batch too
-			}
-			return nil
-		}
-		a.refusing = false // the redelivery
-	}
 	a.mu.Unlock()
 	if !verified {
 		// Sessions recorded by an earlier run decide which rows a replay
@@ -220,6 +210,18 @@ func (s *Sink) WriteAck(ctx context.Context, b *sink.Batch, ack sink.AckFunc) er
 	w := &writeState{b: b, done: done, packs: map[*pack]bool{},
 		resolved: map[*event.Table]*schema.Target{}, parts: map[streamKey]*schema.Target{}, now: time.Now()}
 	a.mu.Lock()
+	if a.refusing {
+		// Checked with the entry added, under one lock: a reset between
+		// the two would let a batch after the refused ones through.
+		if b.First > a.refuseAbove {
+			a.mu.Unlock()
+			if ack != nil {
+				ack(errReset) // contract 7: every later batch too
+			}
+			return nil
+		}
+		a.refusing = false // the redelivery
+	}
 	a.acc = append(a.acc, entry)
 	w.epoch = a.epoch
 	a.mu.Unlock()
