@@ -596,6 +596,11 @@ func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
 	s.bulk.mu.Lock()
 	s.bulk.lost[lk] = lostBulk{first: lo, err: err}
 	s.bulk.mu.Unlock()
+	// The replay must write its rows again: they are in no session now.
+	up := s.committedUpTo(bs.key)
+	s.ack.mu.Lock()
+	s.ack.upto[bs.key] = up
+	s.ack.mu.Unlock()
 	s.storeLow(bs, 0)
 	if herr := s.holdLog(); herr != nil {
 		return herr
