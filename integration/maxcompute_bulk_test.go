@@ -18,9 +18,10 @@ import (
 // being uploaded and nothing is committed yet, then restarted: the
 // recorded session is reattached and committed once. An independent
 // reader (the unmodified SDK's download session) then reads every row
-// exactly once; the table got few blocks, one or two sessions and commits,
-// and no request was refused by a quota. (bench/maxcompute runs the same
-// with 5M rows.)
+// exactly once; the table got few blocks (a block spans many pipeline
+// batches: about the encoded bytes / block_size), one or two sessions and
+// one commit, and no request was refused by a quota. (bench/maxcompute runs
+// the same with 5M rows.)
 func TestMaxComputeBulkSnapshotKill9(t *testing.T) {
 	emu := startMCEmu(t)
 	srv := harness.MariaDB(t)
@@ -34,7 +35,11 @@ func TestMaxComputeBulkSnapshotKill9(t *testing.T) {
 		"CREATE TABLE mcbulk.big (id BIGINT PRIMARY KEY, n BIGINT NOT NULL, pad VARCHAR(200))",
 		fmt.Sprintf("INSERT INTO mcbulk.big SELECT seq, seq * 3, REPEAT('s', 80) FROM mcbulk.seq_1_to_%d", rows))
 	dir := t.TempDir()
-	cfg := mcRunConfig(t, dir, srv.Addr(), "mcbulk", "", "", mcSinkYAML(emu, "mc", "", "max_age: 200ms"))
+	// Blocks of 4MiB (the default is 64MiB): about 6 blocks for the ~26MB
+	// of encoded rows, against 10 to 200 pipeline batches (20000 rows or
+	// 200ms each), and blocks to kill the process between.
+	const blockSize = 4 << 20
+	cfg := mcRunConfig(t, dir, srv.Addr(), "mcbulk", "", "", mcSinkYAML(emu, "mc", "block_size: 4MiB", "max_age: 200ms"))
 	logPath := filepath.Join(dir, "odsync.log")
 	p := harness.Start(t, logPath, "run", "-c", cfg)
 
@@ -44,7 +49,7 @@ func TestMaxComputeBulkSnapshotKill9(t *testing.T) {
 			t.Fatalf("odsync exited:\n%s", readFile(t, logPath))
 		}
 		n := emu.Count(odpsemu.OpBlockWrite)
-		return n >= 3, fmt.Sprintf("%d blocks", n)
+		return n >= 2, fmt.Sprintf("%d blocks", n)
 	})
 	p.Kill()
 	before := emu.Count(odpsemu.OpBlockWrite)
@@ -78,10 +83,11 @@ func TestMaxComputeBulkSnapshotKill9(t *testing.T) {
 	if sessions > 2 || commits != 1 {
 		t.Errorf("%d upload sessions and %d commits for one table's snapshot, want at most 2 and 1", sessions, commits)
 	}
-	// One block per pipeline batch (20000 rows), plus re-writes of the
-	// batches the kill interrupted.
-	if max := int64(rows/20000 + 10); blocks > max {
-		t.Errorf("%d block writes, want at most %d", blocks, max)
+	// Blocks span pipeline batches: the rows encode to about 130 bytes
+	// each (26MB), so ~6 blocks of block_size, plus at most one block the
+	// kill interrupted (written again) and the last, partial one.
+	if max := int64(rows*130/blockSize + 3); blocks > max {
+		t.Errorf("%d block writes, want at most %d (about encoded bytes / block_size)", blocks, max)
 	}
 	for _, op := range []odpsemu.Op{odpsemu.OpUploadCreate, odpsemu.OpUploadCommit, odpsemu.OpBlockWrite, odpsemu.OpStreamCreate} {
 		if n := emu.Throttled(op); n != 0 {

@@ -23,8 +23,8 @@
 // blocks (each block is a file in MaxCompute) and requests the emulator's
 // quotas refused (429); the emulator runs with the real service's quotas.
 // maxcompute-bulk and maxcompute-perbatch use the sink's defaults except
-// that perbatch sets commit_bytes: 1 (one session and commit per pipeline
-// batch, what odsync did before bulk loads). -snapshot-only skips the
+// that perbatch sets commit_bytes: 1 (one session and commit per block;
+// before blocks spanned pipeline batches, that was one per batch). -snapshot-only skips the
 // binlog phase and fills the table with INSERT ... SELECT (fast, for
 // millions of rows); -rounds repeats the snapshot phase, runs alternating,
 // and prints the medians.

@@ -14,30 +14,37 @@ import (
 
 // Bulk loading of snapshot rows (see docs/maxcompute.md, "Snapshot bulk
 // loads"): one batch upload session per table partition stays open across
-// many Writes. Each batch's snapshot rows of a partition become blocks
-// appended to that session; the block ids, with the batch's seq range, are
-// recorded in the state store (one synced Put) before Write returns, so an
-// acknowledged batch is durable in the session (blocks are durable on the
-// server once written). The session is committed when it is big
-// (CommitBytes, CommitBlocks), old (CommitAge), idle (CommitIdle: the
-// table's snapshot ended), when a non-snapshot event or a schema change
-// reaches the table, and at Close.
+// many batches. acker.go fills blocks that span batches and hands them,
+// cut, to the partition's block writer, which writes each into the session
+// under the next block id and records it (id and seq range, one synced Put)
+// before the batches holding its rows are acknowledged: an acknowledged
+// row is durable in the session (blocks are durable on the server once
+// written). The session is committed when it is big (CommitBytes,
+// CommitBlocks), old (CommitAge), idle (CommitIdle: the table's snapshot
+// ended), when a change row or a schema change reaches the table, and at
+// Close.
 //
-// Block ids: the next id of a session is the number of blocks recorded, so
-// a batch replayed after a crash (cut at the same seqs by the pipeline)
-// writes the same ids again and replaces whatever the interrupted attempt
-// left; a block id above the recorded ones that the crash left behind is
-// overwritten with an empty block before the commit. So the commit holds
-// exactly the recorded blocks: no loss, no duplicates.
+// Replays: a partition's blocks hold its snapshot rows in log order and are
+// recorded in order, so the highest last seq of its recorded blocks (open
+// or committed) tells which redelivered rows are already in MaxCompute,
+// wherever the batches are cut. Block ids: the next id of a session is the
+// number of blocks recorded, so a block written but not recorded (a crash,
+// a reset) is overwritten by the next one; a block id above the recorded
+// ones left behind is overwritten with an empty block before the commit.
+// So the commit holds exactly the recorded blocks: no loss, no duplicates.
 //
 // State keys:
 //
 //	b/<table>/<part>                      the open session: id, created, blocks
-//	c/<first>-<last>/<table>/<part>/<id>  a committed session's batches, kept
-//	                                      until the log's Tail passes them, so
-//	                                      a replayed batch is not loaded twice
+//	c/<first>-<last>/<table>/<part>/<id>  a committed session's seq range (and
+//	                                      blocks), kept until the log's Tail
+//	                                      passes it
+//	l/<table>/<part>/<id>                 a refused session holding
+//	                                      acknowledged rows (bulkGone)
 
-// bulkBlock is one recorded block: rows of batch First..Last (group Ord).
+// bulkBlock is one recorded block: the partition's snapshot rows with seqs
+// First..Last (Ord: the group within a batch, of records written by
+// earlier versions, which cut blocks at batch ends).
 type bulkBlock struct {
 	ID    int    `json:"id"`
 	First uint64 `json:"first"`
@@ -96,22 +103,18 @@ type bulkSession struct {
 	key      streamKey
 	rec      *bulkRecord   // nil: none open
 	verified bool          // the server confirmed it in this process
-	current  *batchRef     // the batch a Write is adding (not acknowledged yet)
 	low      atomic.Uint64 // lowest seq of a recorded block (0: none); read by holdLog
 	lastPut  time.Time
+
+	// Under bulkState.mu: the cut blocks waiting for the partition's block
+	// writer (acker.go), the first one being written while writing.
+	queue   []*openBlock
+	running bool
+	writing bool
 }
 
 type bulkState struct {
 	open atomic.Int64 // sessions with recorded blocks
-
-	// Snapshot groups of Writes in progress (encoded or being written, not
-	// yet recorded): a change row of a table waits for the groups of that
-	// table from earlier batches, so it becomes visible only after every
-	// earlier snapshot row of the table is committed.
-	pmu      sync.Mutex
-	pending  map[*uploadGroup]pendingGroup
-	pchanged chan struct{} // closed and replaced when pending shrinks
-	npending atomic.Int64
 
 	holdMu sync.Mutex
 	held   uint64 // the hold cursor's value + 1 (0: no hold)
@@ -130,106 +133,17 @@ type lostBulk struct {
 	err   error
 }
 
-// errRenew: the refused session held only the current batch's rows, which
-// are written again through a new session.
+// errRenew: the refused session held no acknowledged row; the batches not
+// yet acknowledged are delivered again, into a new session.
 var errRenew = errors.New("upload session refused; renewing")
 
-// pendingGroup is a snapshot group of a Write in progress.
-type pendingGroup struct {
-	w     *writeState
-	first uint64 // the batch's first seq
-}
-
-// notePending registers a snapshot group of w's batch.
-func (s *Sink) notePending(w *writeState, g *uploadGroup) {
-	s.bulk.pmu.Lock()
-	defer s.bulk.pmu.Unlock()
-	if s.bulk.pending == nil {
-		s.bulk.pending = map[*uploadGroup]pendingGroup{}
-		s.bulk.pchanged = make(chan struct{})
-	}
-	if _, ok := s.bulk.pending[g]; !ok {
-		s.bulk.pending[g] = pendingGroup{w, w.b.First}
-		s.bulk.npending.Add(1)
-	}
-}
-
-// donePending forgets snapshot groups (written, failed or abandoned).
-func (s *Sink) donePending(gs ...*uploadGroup) {
-	s.bulk.pmu.Lock()
-	defer s.bulk.pmu.Unlock()
-	n := 0
-	for _, g := range gs {
-		if _, ok := s.bulk.pending[g]; ok {
-			delete(s.bulk.pending, g)
-			n++
-		}
-	}
-	if n > 0 {
-		s.bulk.npending.Add(int64(-n))
-		close(s.bulk.pchanged)
-		s.bulk.pchanged = make(chan struct{})
-	}
-}
-
-// waitPending waits until no other Write has a snapshot group of table
-// from a batch that starts below seq (those rows come first).
-func (s *Sink) waitPending(ctx context.Context, w *writeState, table string, seq uint64) error {
-	if s.bulk.npending.Load() == 0 {
-		return nil
-	}
-	for {
-		s.bulk.pmu.Lock()
-		busy := false
-		for g, p := range s.bulk.pending {
-			if g.key.table == table && p.first < seq && p.w != w {
-				busy = true
-				break
-			}
-		}
-		ch := s.bulk.pchanged
-		s.bulk.pmu.Unlock()
-		if !busy {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // snapshotFirst makes the snapshot rows of table that precede a change row
-// at seq visible before it: this batch's groups of the table are written
-// now, earlier batches' groups are waited for, and the table's open
-// sessions are committed. So a table's committed rows are always a prefix
-// of its rows in log order (odsync verify relies on that: the newest
-// change in a table means every earlier one is there).
-func (s *Sink) snapshotFirst(ctx context.Context, w *writeState, table string, seq uint64) error {
-	if w.snapTables[table] > 0 {
-		tun, err := s.tunnel(ctx)
-		if err != nil {
-			return err
-		}
-		for _, g := range w.uploads {
-			if g.key.table != table || g.written {
-				continue
-			}
-			if err := s.uploadGroup(ctx, tun, w, g); err != nil {
-				return err
-			}
-			// Later snapshot rows of the table in this batch form a new group.
-			delete(w.upIdx, uploadKey{g.key, g.lay})
-		}
-	}
-	if err := s.waitPending(ctx, w, table, seq); err != nil {
-		return err
-	}
-	if s.hasBulk(table) {
-		return s.commitBulk(ctx, table, nil)
-	}
-	return nil
+// visible before it: the table's open blocks are cut and written, and its
+// sessions committed. So a table's committed rows are always a prefix of
+// its rows in log order (odsync verify relies on that: the newest change
+// in a table means every earlier one is there).
+func (s *Sink) snapshotFirst(ctx context.Context, table string) error {
+	return s.commitBulk(ctx, table, nil)
 }
 
 func bulkKey(k streamKey) string { return "b/" + k.table + "/" + k.part }
@@ -257,6 +171,9 @@ func (s *Sink) loadBulk() error {
 		k := streamKey{table: r.Table, part: r.Part}
 		bs := &bulkSession{key: k, rec: &r, lastPut: time.Now()}
 		s.setLow(bs)
+		for _, b := range r.Blocks {
+			s.noteUpToLocked(k, b.Last)
+		}
 		s.bulk.sessions[k] = bs
 		s.lg.Info("maxcompute: found an open snapshot upload session", "table", r.Table, "partition", r.Part, "session", r.Session, "blocks", len(r.Blocks))
 		return nil
@@ -284,7 +201,9 @@ func (s *Sink) loadBulk() error {
 		if err := json.Unmarshal(v, &refs); err != nil {
 			return fmt.Errorf("committed bulk record %s: %w", key, err)
 		}
-		s.bulk.committed = append(s.bulk.committed, committedBulk{key: streamKey{parts[1], parts[2]}, last: last, batches: refs})
+		k := streamKey{parts[1], parts[2]}
+		s.bulk.committed = append(s.bulk.committed, committedBulk{key: k, last: last, batches: refs})
+		s.noteUpToLocked(k, last)
 		return nil
 	})
 }
@@ -300,20 +219,17 @@ func (s *Sink) bulkSession(k streamKey) *bulkSession {
 	return bs
 }
 
-func (s *Sink) bulkCommitted(k streamKey, first, last uint64, ord int) bool {
+// committedUpTo is the highest last seq of k's committed sessions.
+func (s *Sink) committedUpTo(k streamKey) uint64 {
 	s.bulk.mu.Lock()
 	defer s.bulk.mu.Unlock()
+	var hi uint64
 	for _, c := range s.bulk.committed {
-		if c.key != k {
-			continue
-		}
-		for _, b := range c.batches {
-			if b.First == first && b.Last == last && b.Ord == ord {
-				return true
-			}
+		if c.key == k {
+			hi = max(hi, c.last)
 		}
 	}
-	return false
+	return hi
 }
 
 // forgetCommitted drops committed records below the log's tail.
@@ -451,40 +367,25 @@ func (s *Sink) holdLog() error {
 	return nil
 }
 
-// bulkGroup appends a batch's snapshot rows of one table partition to the
-// partition's open session (opening one when none is), records the blocks
-// and commits the session when it is big enough.
-func (s *Sink) bulkGroup(ctx context.Context, tun *tunnelClient, w *uploadGroup, first, last uint64) error {
-	g := w
-	if rec, err := s.loadUploadRecord(g.stateKey(first, last)); err != nil {
-		return err
-	} else if rec != nil && rec.Committed {
-		return nil // committed by a version that used one session per batch
-	}
-	if s.bulkCommitted(g.key, first, last, g.ord) {
-		return nil
-	}
-	if err := s.ensureTable(ctx, g.target); err != nil {
+// writeOpenBlock writes a cut block into its partition's open session
+// (opening one when none is) under the next block id, records it, and
+// commits the session when it is big enough or the block was cut idle.
+// A block whose epoch a reset ended is not recorded (nothing is when the
+// reset came first): its id is written again by the next block.
+func (s *Sink) writeOpenBlock(ctx context.Context, bs *bulkSession, ob *openBlock) error {
+	tun, err := s.tunnel(ctx)
+	if err != nil {
 		return err
 	}
-	bs := s.bulkSession(g.key)
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	bs.current = &batchRef{first, last, g.ord}
-	defer func() { bs.current = nil }()
-	for renewals := 0; ; renewals++ {
-		err := s.bulkAppend(ctx, tun, g, bs, first, last)
-		if errors.Is(err, errRenew) && renewals < 3 {
-			continue
-		}
-		return err
+	if s.staleBlock(ob) {
+		return nil
 	}
-}
-
-func (s *Sink) bulkAppend(ctx context.Context, tun *tunnelClient, g *uploadGroup, bs *bulkSession, first, last uint64) error {
-	spec := g.col + "=" + g.key.part
+	k := ob.key
+	spec := ob.col + "=" + k.part
 	if bs.rec != nil && !bs.verified {
-		st, err := s.uploadStatus(ctx, tun, g.key, spec, bs.rec.Session)
+		st, err := s.uploadStatus(ctx, tun, k, spec, bs.rec.Session)
 		switch {
 		case sessionGone(err):
 			if err := s.bulkGone(bs, err); err != nil {
@@ -496,9 +397,9 @@ func (s *Sink) bulkAppend(ctx context.Context, tun *tunnelClient, g *uploadGroup
 			if err := s.recordBulkCommit(bs); err != nil {
 				return err
 			}
-		case st.status == "normal" && fits(st.cols, g.lay) == nil:
+		case st.status == "normal" && fits(st.cols, ob.lay) == nil:
 			bs.verified = true
-			s.lg.Info("maxcompute: reattached snapshot upload session", "table", g.key.table, "partition", g.key.part, "session", bs.rec.Session, "blocks", len(bs.rec.Blocks))
+			s.lg.Info("maxcompute: reattached snapshot upload session", "table", k.table, "partition", k.part, "session", bs.rec.Session, "blocks", len(bs.rec.Blocks))
 		case st.status == "normal":
 			if err := s.commitBulkLocked(ctx, tun, bs); err != nil {
 				return err
@@ -507,13 +408,7 @@ func (s *Sink) bulkAppend(ctx context.Context, tun *tunnelClient, g *uploadGroup
 			return fmt.Errorf("upload session %s is %s; retrying later", bs.rec.Session, st.status)
 		}
 	}
-	if bs.rec != nil && bs.rec.has(first, last, g.ord) {
-		return nil // recorded before a crash: durable in the session
-	}
-	if s.bulkCommitted(g.key, first, last, g.ord) {
-		return nil // committed meanwhile (by age, idle, or found closed above)
-	}
-	if bs.rec != nil && (bs.rec.Sig != g.lay.sig || len(bs.rec.Blocks)+len(g.blocks) > s.cfg.CommitBlocks) {
+	if bs.rec != nil && (bs.rec.Sig != ob.lay.sig || len(bs.rec.Blocks)+1 > s.cfg.CommitBlocks) {
 		if err := s.commitBulkLocked(ctx, tun, bs); err != nil {
 			return err
 		}
@@ -521,52 +416,131 @@ func (s *Sink) bulkAppend(ctx context.Context, tun *tunnelClient, g *uploadGroup
 	for attempt := 0; ; attempt++ {
 		if bs.rec == nil {
 			var sess *uploadSession
-			err := s.retry(ctx, retryOpts{what: "creating an upload session on " + g.key.group(),
-				log: []any{"table", g.key.table, "partition", g.key.part}},
+			err := s.retry(ctx, retryOpts{what: "creating an upload session on " + k.group(),
+				log: []any{"table", k.table, "partition", k.part}},
 				func() (err error) {
-					sess, err = tun.createUpload(ctx, g.key.table, spec)
+					sess, err = tun.createUpload(ctx, k.table, spec)
+					if err == nil {
+						if err = fits(sess.cols, ob.lay); err != nil && !errors.Is(err, errSchemaStale) {
+							err = &stopRetry{err}
+						}
+					}
 					return err
 				})
 			if err != nil {
+				if sess != nil {
+					go s.forgetTable(k.table) // not under bs.mu: ensureTable may wait for it
+				}
 				return err
 			}
-			if err := fits(sess.cols, g.lay); err != nil {
-				go s.forgetTable(g.key.table) // not under bs.mu: ensureTable may wait for it
-				return fmt.Errorf("upload session on %s: %w", g.key.group(), err)
-			}
-			bs.rec = &bulkRecord{Session: sess.id, Created: nowUnix(), Table: g.key.table, Part: g.key.part, Col: g.col, Sig: g.lay.sig}
+			bs.rec = &bulkRecord{Session: sess.id, Created: nowUnix(), Table: k.table, Part: k.part, Col: ob.col, Sig: ob.lay.sig}
 			bs.verified = true
 			if err := s.saveBulk(bs); err != nil {
 				bs.rec = nil
 				return err
 			}
 		}
-		base := len(bs.rec.Blocks)
-		err := s.writeBlocks(ctx, tun, g, spec, bs.rec.Session, base)
+		id := len(bs.rec.Blocks)
+		err := s.writeBlock(ctx, tun, k, spec, bs.rec.Session, id, ob.body.Bytes())
 		if err != nil {
 			if sessionGone(err) && attempt == 0 {
-				if gerr := s.bulkGone(bs, err); gerr != nil && !errors.Is(gerr, errRenew) {
+				if gerr := s.bulkGone(bs, err); gerr != nil {
 					return gerr
 				}
-				continue // nothing acknowledged was in it: write the rows into a new one
+				continue // nothing was recorded in it: write the block into a new one
 			}
 			return err
 		}
-		for i, enc := range g.blocks {
-			bs.rec.Blocks = append(bs.rec.Blocks, bulkBlock{ID: base + i, First: first, Last: last, Ord: g.ord, Rows: enc.Records(), Bytes: int64(enc.Len())})
+		s.ack.mu.Lock()
+		if ob.epoch != s.ack.epoch {
+			s.ack.mu.Unlock()
+			return nil
 		}
+		bs.rec.Blocks = append(bs.rec.Blocks, bulkBlock{ID: id, First: ob.first, Last: ob.last, Rows: ob.rows, Bytes: ob.raw})
 		if err := s.saveBulk(bs); err != nil {
-			bs.rec.Blocks = bs.rec.Blocks[:base]
+			bs.rec.Blocks = bs.rec.Blocks[:id]
+			s.ack.mu.Unlock()
 			return err
 		}
+		s.noteUpToLocked(k, ob.last)
+		s.ack.mu.Unlock()
 		bs.lastPut = time.Now()
 		break
 	}
 	_, bytes := bs.rec.size()
-	if bytes >= int64(s.cfg.CommitBytes) || len(bs.rec.Blocks) >= s.cfg.CommitBlocks {
+	commit := bytes >= int64(s.cfg.CommitBytes) || len(bs.rec.Blocks) >= s.cfg.CommitBlocks
+	if !commit && ob.commit {
+		// Cut idle: commit unless rows came meanwhile.
+		s.ack.mu.Lock()
+		s.bulk.mu.Lock()
+		commit = s.ack.open[k] == nil && len(bs.queue) <= 1
+		s.bulk.mu.Unlock()
+		s.ack.mu.Unlock()
+	}
+	if commit {
 		return s.commitBulkLocked(ctx, tun, bs)
 	}
 	return nil
+}
+
+// verifyBulk asks the service about the sessions an earlier run recorded,
+// before their blocks decide which replayed rows are skipped: a session
+// the service no longer has is dropped (nothing acknowledged in it: its
+// rows are written again) or reported lost (bulkGone); a committed one is
+// recorded as committed.
+func (s *Sink) verifyBulk(ctx context.Context) error {
+	s.bulk.mu.Lock()
+	var list []*bulkSession
+	for _, bs := range s.bulk.sessions {
+		list = append(list, bs)
+	}
+	s.bulk.mu.Unlock()
+	var tun *tunnelClient
+	for _, bs := range list {
+		bs.mu.Lock()
+		if bs.rec == nil || bs.verified {
+			bs.mu.Unlock()
+			continue
+		}
+		if tun == nil {
+			var err error
+			if tun, err = s.tunnel(ctx); err != nil {
+				bs.mu.Unlock()
+				return err
+			}
+		}
+		spec := bs.rec.Col + "=" + bs.rec.Part
+		st, err := s.uploadStatus(ctx, tun, bs.key, spec, bs.rec.Session)
+		switch {
+		case sessionGone(err):
+			err = s.bulkGone(bs, err)
+			if errors.Is(err, errRenew) {
+				err = nil
+			}
+		case err != nil:
+		case st.status == "closed":
+			err = s.recordBulkCommit(bs)
+		case st.status == "normal":
+			bs.verified = true
+			s.lg.Info("maxcompute: reattached snapshot upload session", "table", bs.key.table, "partition", bs.key.part, "session", bs.rec.Session, "blocks", len(bs.rec.Blocks))
+		default:
+			err = fmt.Errorf("upload session %s is %s; retrying later", bs.rec.Session, st.status)
+		}
+		bs.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	s.ack.mu.Lock()
+	s.ack.verified = true
+	s.ack.mu.Unlock()
+	return nil
+}
+
+func (s *Sink) staleBlock(ob *openBlock) bool {
+	s.ack.mu.Lock()
+	defer s.ack.mu.Unlock()
+	return ob.epoch != s.ack.epoch
 }
 
 // bulkGone handles a recorded session the service no longer takes: with no
@@ -583,13 +557,26 @@ func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
 		s.storeLow(bs, 0)
 		return s.holdLog()
 	}
-	if cur := bs.current; cur != nil && !slices.ContainsFunc(rec.Blocks, func(b bulkBlock) bool {
-		return b.First != cur.First || b.Last != cur.Last
-	}) {
-		// Only the batch being written (not acknowledged) was in it.
-		s.lg.Warn("maxcompute: upload session refused; writing the batch again through a new one", "table", rec.Table, "partition", rec.Part, "session", rec.Session, "err", cause)
+	// No acknowledged batch has rows in it: refuse those not yet
+	// acknowledged (atomically with the check), the pipeline delivers them
+	// again into a new session.
+	s.ack.mu.Lock()
+	fresh := !slices.ContainsFunc(rec.Blocks, func(b bulkBlock) bool { return b.First <= s.ack.ackedSeq })
+	if fresh {
+		acks := s.resetLocked()
+		if s.ack.upto != nil {
+			s.ack.upto[bs.key] = s.committedUpTo(bs.key)
+		}
+		s.ack.mu.Unlock()
+		s.storeLow(bs, 0)
+		s.lg.Warn("maxcompute: upload session refused before any of its rows was acknowledged; delivering them again", "table", rec.Table, "partition", rec.Part, "session", rec.Session, "err", cause)
+		go fire(acks, fmt.Errorf("%w: %w: %w", errReset, errRenew, cause))
+		if err := s.holdLog(); err != nil {
+			return err
+		}
 		return errRenew
 	}
+	s.ack.mu.Unlock()
 	rows, _ := rec.size()
 	lo, hi := rec.Blocks[0].First, rec.Blocks[len(rec.Blocks)-1].Last
 	err := permanent(fmt.Errorf("table %s partition %s: snapshot upload session %s was refused before its commit (%w); its %d rows from log seqs %d..%d were acknowledged and are NOT in MaxCompute; the log still holds them (cursor %s): replay them with `odsync replay --sink NAME --from %d` (rows written twice carry the same _seq)",
@@ -609,6 +596,11 @@ func (s *Sink) bulkGone(bs *bulkSession, cause error) error {
 	s.bulk.mu.Lock()
 	s.bulk.lost[lk] = lostBulk{first: lo, err: err}
 	s.bulk.mu.Unlock()
+	// The replay must write its rows again: they are in no session now.
+	up := s.committedUpTo(bs.key)
+	s.ack.mu.Lock()
+	s.ack.upto[bs.key] = up
+	s.ack.mu.Unlock()
 	s.storeLow(bs, 0)
 	if herr := s.holdLog(); herr != nil {
 		return herr
@@ -688,7 +680,11 @@ func (s *Sink) commitBulkLocked(ctx context.Context, tun *tunnelClient, bs *bulk
 		have[id] = true
 		if id >= n {
 			s.lg.Info("maxcompute: emptying a block left by an interrupted write", "table", rec.Table, "partition", rec.Part, "session", rec.Session, "block", id)
-			if err := s.writeBlock(ctx, tun, bs.key, spec, rec.Session, id, newEncoder(nil, 16)); err != nil {
+			empty, err := s.codec.compress(newEncoder(nil, 16).Finish())
+			if err != nil {
+				return err
+			}
+			if err := s.writeBlock(ctx, tun, bs.key, spec, rec.Session, id, empty); err != nil {
 				if sessionGone(err) {
 					return s.bulkGone(bs, err)
 				}
@@ -713,6 +709,12 @@ func (s *Sink) commitBulkLocked(ctx context.Context, tun *tunnelClient, bs *bulk
 // commitBulk commits the open sessions matching (every one when table is
 // ""), each one's failure joined.
 func (s *Sink) commitBulk(ctx context.Context, table string, due func(*bulkSession) bool) error {
+	if due == nil {
+		// Everything of the table: its open blocks first.
+		if err := s.flushTable(ctx, table); err != nil {
+			return err
+		}
+	}
 	s.bulk.mu.Lock()
 	var list []*bulkSession
 	for k, bs := range s.bulk.sessions {
@@ -767,8 +769,23 @@ func (s *Sink) bulkLoop() {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
+			s.cutIdle(now)
 			err := s.commitBulk(s.ctx, "", func(bs *bulkSession) bool {
-				return now.Sub(time.Unix(bs.rec.Created, 0)) >= min(s.cfg.CommitAge, s.cfg.SessionTTL/2) || now.Sub(bs.lastPut) >= s.cfg.CommitIdle
+				if now.Sub(time.Unix(bs.rec.Created, 0)) >= min(s.cfg.CommitAge, s.cfg.SessionTTL/2) {
+					return true
+				}
+				if now.Sub(bs.lastPut) < s.cfg.CommitIdle {
+					return false
+				}
+				// Idle, unless rows of the partition wait in a block.
+				s.ack.mu.Lock()
+				defer s.ack.mu.Unlock()
+				for ob := range s.ack.live {
+					if ob.key == bs.key {
+						return false
+					}
+				}
+				return true
 			})
 			if err != nil && s.ctx.Err() == nil {
 				s.lg.Warn("maxcompute: committing snapshot upload sessions", "err", err)

@@ -91,11 +91,14 @@ type Config struct {
 	// Timeout bounds one Tunnel request (default 5m).
 	Timeout time.Duration `yaml:"timeout"`
 
-	// Batch upload (snapshot rows, see bulk.go). The snapshot rows of a
-	// table partition share one upload session across pipeline batches;
-	// each batch's rows become blocks of at most BlockSize (one block per
-	// batch unless the batch is bigger), uploaded by BlockWriters in
-	// parallel and recorded in the state store before Write returns.
+	// Batch upload (snapshot rows, see acker.go and bulk.go). The snapshot
+	// rows of a table partition share one upload session across pipeline
+	// batches and fill blocks of BlockSize encoded bytes that span batches
+	// (cut early when the snapshot pauses, before change rows or DDL of the
+	// table, at Flush and Close); a batch is acknowledged once its rows are
+	// in written and recorded blocks. BlockWriters partitions write blocks
+	// at once (one block at a time per partition), and at most BlockWriters
+	// cut blocks wait in memory.
 	BlockSize    Size `yaml:"block_size"`    // default 64MiB
 	BlockWriters int  `yaml:"block_writers"` // default 4
 	// SessionTTL is how old a recorded, uncommitted upload session may be
@@ -103,8 +106,8 @@ type Config struct {
 	// Default 20h.
 	SessionTTL time.Duration `yaml:"session_ttl"`
 	// A session is committed when its blocks hold CommitBytes of encoded
-	// rows (default 512MiB; 1 commits every batch before Write returns, as
-	// odsync did before bulk loads) or number CommitBlocks (default 2000,
+	// rows (default 512MiB; 1 commits every block as soon as it is
+	// written, before its batches are acknowledged) or number CommitBlocks (default 2000,
 	// at most 19000 of the 20000 ids), when it is CommitAge old (default
 	// 30m, at most half of session_ttl), when no snapshot row reached it for
 	// CommitIdle (default 3s: the table's snapshot ended), before change

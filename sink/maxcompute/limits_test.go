@@ -54,7 +54,7 @@ func TestUploadSessionExpiry(t *testing.T) {
 	t.Run("expired while the sink was down", func(t *testing.T) {
 		var clk emuClock
 		h := newHarnessEmu(t, schema.Config{}, func(c *odpsemu.Config) { c.SessionTTL = time.Hour; c.Now = clk.now },
-			func(c *Config) { c.MaxAttempts = 1; c.BlockSize = 4 << 10 })
+			func(c *Config) { c.MaxAttempts = 1 })
 		evs := snapshotEvents(tbl, 1, 200)
 		h.emu.srv.SetFaults(odpsemu.Faults{FailNth: 1, Ops: []odpsemu.Op{odpsemu.OpUploadCommit}})
 		if err := h.sink.Write(ctxT(t), batch(evs)); err == nil {
@@ -74,7 +74,7 @@ func TestUploadSessionExpiry(t *testing.T) {
 	t.Run("expires before the commit", func(t *testing.T) {
 		var clk emuClock
 		h := newHarnessEmu(t, schema.Config{}, func(c *odpsemu.Config) { c.SessionTTL = time.Hour; c.Now = clk.now },
-			func(c *Config) { c.BlockSize = 4 << 10 })
+			nil)
 		evs := snapshotEvents(tbl, 1, 300)
 		h.emu.setHook(onFirst(isCommit, func() { clk.advance(2 * time.Hour) }))
 		h.write(batch(evs))
@@ -108,7 +108,7 @@ func TestCommitAfterAlterTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, schema.Config{}, func(c *Config) { c.BlockSize = 4 << 10 })
+	h := newHarness(t, schema.Config{}, nil)
 	h.write(batch(snapshotEvents(tbl, 1, 10)))
 	o, _ := h.emu.sdk()
 	h.emu.setHook(onFirst(isCommit, func() { execSQL(t, o, "alter table "+tg.Name+" add columns (other_writer STRING);") }))

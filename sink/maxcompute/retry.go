@@ -218,7 +218,7 @@ func (s *Sink) Health() sink.Health {
 	s.bulk.holdMu.Lock()
 	held := s.bulk.held
 	s.bulk.holdMu.Unlock()
-	h.Delivers, h.Durable = true, lh.Head()
+	h.Delivers, h.Durable, h.Buffered = true, lh.Head(), s.buffered()
 	if held > 0 {
 		h.Durable, h.Holding = min(h.Durable, held-1), min(s.cfg.CommitAge, s.cfg.SessionTTL/2)
 	}

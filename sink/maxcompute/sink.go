@@ -7,14 +7,16 @@
 //     that are flushed by size, by age, or as soon as no other batch is being
 //     encoded, several packs in flight per partition. A failed upload is
 //     re-sent byte for byte (with backoff) until it succeeds or the batch
-//     fails; Write returns nil only when every row of the batch is stored.
+//     fails; a batch is acknowledged only when every row of it is stored.
 //   - Snapshot rows (event.OpRead) go through batch upload sessions, one per
-//     table partition kept open across Writes (bulk.go): each batch's rows
-//     are written as blocks in parallel, recorded with the batch in the
-//     state store before Write returns, and the session is committed when
-//     big, old or idle, before change rows or DDL of the table, and at
-//     Close. A replay after a crash reattaches the session and commits
-//     exactly the recorded blocks; a hold cursor keeps their rows in the log.
+//     table partition kept open across batches (bulk.go): rows fill blocks
+//     that span batches (acker.go: the sink is a sink.Acker, the log its
+//     spool); a batch is acknowledged once its rows are in written blocks
+//     recorded in the state store, and the session is committed when big,
+//     old or idle, before change rows or DDL of the table, and at Close. A
+//     replay after a crash reattaches the session, skips the rows its
+//     recorded blocks hold and commits exactly those blocks; a hold cursor
+//     keeps their rows in the log.
 //   - Duplicates: stream uploads cannot be deduplicated by the server. The
 //     sink records, per batch, the _seq ranges every successful pack stored
 //     and skips them when the batch is written again (a pipeline retry, or a
@@ -87,6 +89,7 @@ type Sink struct {
 	merge *merger
 
 	bulk bulkState // snapshot upload sessions open across Writes
+	ack  ackState  // accepted batches and open blocks (acker.go)
 }
 
 // tableState is what the sink knows about one ODS table.
@@ -136,7 +139,9 @@ func New(cfg Config, mapper *schema.Mapper, store Store, logger *slog.Logger) (*
 		ctx: ctx, cancel: cancel, tables: map[string]*tableState{}, bases: map[string]*baseState{},
 		layouts: map[*schema.Target]*layout{}, bySig: map[string]*layout{}, streams: map[streamKey]*stream{}}
 	s.cat = newCatalog(&s.cfg, acct)
-	s.prog = &progressBook{store: store, ns: ns, batches: map[uint64]*progEntry{}}
+	s.prog = &progressBook{store: store, ns: ns, batches: map[[2]uint64]streamProgress{}}
+	s.ack.changed, s.ack.writers = make(chan struct{}), make(chan struct{}, cfg.BlockWriters)
+	s.ack.open, s.ack.live, s.ack.upto = map[streamKey]*openBlock{}, map[*openBlock]bool{}, map[streamKey]uint64{}
 	if n, err := gcState(store, ns); err != nil {
 		logger.Warn("maxcompute: cleaning old state", "err", err)
 	} else if n > 0 {
@@ -555,76 +560,18 @@ func (s *Sink) forgetTable(name string) {
 	s.tblMu.Unlock()
 }
 
-// writeState is one Write's bookkeeping.
+// writeState is one WriteAck's bookkeeping.
 type writeState struct {
-	b       *sink.Batch
-	done    streamProgress
-	packs   map[*pack]bool
-	uploads []*uploadGroup
-	upIdx   map[uploadKey]*uploadGroup
-	// snapTables counts, per table, this batch's snapshot groups not yet
-	// handed to bulkGroup.
-	snapTables map[string]int
-	row        []event.Value
-	resolved   map[*event.Table]*schema.Target
-	parts      map[streamKey]*schema.Target
-	maxTime    int64
-}
-
-// Write stores the rows of a batch (see the package comment). It returns
-// nil only when all of them are stored; errors wrapping sink.ErrPermanent
-// name the table, position and cause of a row that can never be written.
-func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
-	_ = s.Start(ctx)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return errors.New("maxcompute: sink is closed")
-	}
-	s.mu.Unlock()
-	if err := s.bulkLost(b.First); err != nil {
-		return err
-	}
-	if err := s.applyPending(ctx); err != nil {
-		return asSinkError(err)
-	}
-	done, err := s.prog.load(b.First, b.Last)
-	if err != nil {
-		return err
-	}
-	w := &writeState{b: b, done: done, packs: map[*pack]bool{}, upIdx: map[uploadKey]*uploadGroup{},
-		resolved: map[*event.Table]*schema.Target{}, parts: map[streamKey]*schema.Target{}}
-	defer func() { s.donePending(w.uploads...) }()
-	s.mu.Lock()
-	s.encoding++
-	s.mu.Unlock()
-	encErr := s.encode(ctx, w)
-	s.mu.Lock()
-	s.encoding--
-	idle := s.encoding == 0
-	s.mu.Unlock()
-	if idle {
-		s.sealAll()
-	}
-	var errs []error
-	if encErr != nil {
-		errs = append(errs, encErr)
-	} else if err := s.upload(ctx, w); err != nil {
-		errs = append(errs, err)
-	}
-	// Wait for this batch's packs even after an error, so a retry finds
-	// their rows recorded and does not send them again.
-	if err := s.waitPacks(ctx, w); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return asSinkError(errors.Join(errs...))
-	}
-	for k, t := range w.parts {
-		s.merge.noteParts(t, k.part)
-	}
-	s.merge.observe(w.maxTime)
-	return nil
+	b        *sink.Batch
+	done     streamProgress
+	packs    map[*pack]bool
+	took     bool // snapshot rows were added to open blocks
+	row      []event.Value
+	resolved map[*event.Table]*schema.Target
+	parts    map[streamKey]*schema.Target
+	maxTime  int64
+	now      time.Time
+	epoch    uint64 // the sink's reset epoch when the batch was accepted
 }
 
 // encode converts, routes and encodes every event of the batch.
@@ -667,14 +614,14 @@ func (s *Sink) encode(ctx context.Context, w *writeState) error {
 			w.parts[key] = t
 		}
 		if e.Op == event.OpRead {
-			if err := s.addUploadRow(w, key, t, row); err != nil {
+			if err := s.appendSnapshot(w, key, t, row, e.Seq); err != nil {
 				return fmt.Errorf("table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
 			}
 			continue
 		}
-		if w.snapTables[t.Name] > 0 || s.bulk.npending.Load() > 0 || s.hasBulk(t.Name) {
+		if s.hasLive(t.Name) || s.hasBulk(t.Name) {
 			// Change rows follow the table's snapshot rows: commit those first.
-			if err := s.snapshotFirst(ctx, w, t.Name, e.Seq); err != nil {
+			if err := s.snapshotFirst(ctx, t.Name); err != nil {
 				return fmt.Errorf("table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
 			}
 		}
@@ -727,6 +674,9 @@ func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.sealAll()
 	err := errors.Join(s.waitAllStreams(ctx), s.commitBulk(ctx, "", nil))
+	if errors.Is(err, errReset) {
+		err = nil // refused batches are in the log
+	}
 	s.cancel()
 	s.wg.Wait()
 	s.tunMu.Lock()

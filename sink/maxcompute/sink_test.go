@@ -155,11 +155,13 @@ func TestSnapshotAllTypes(t *testing.T) {
 	h.write(batch(all))
 	got := readTable(t, h.emu, tg.Name, "ds=20240301")
 	checkRows(t, got, tg, all, false)
-	if n := h.emu.srv.Count(odpsemu.OpUploadCommit); n != 1 {
-		t.Errorf("%d commits, want 1", n)
+	// commit_bytes 1: every block is committed as soon as it is written.
+	blocks := h.emu.srv.Count(odpsemu.OpBlockWrite)
+	if n := h.emu.srv.Count(odpsemu.OpUploadCommit); n != blocks {
+		t.Errorf("%d commits of %d blocks, want one per block", n, blocks)
 	}
-	if n := h.emu.srv.Count(odpsemu.OpBlockWrite); n < 5 {
-		t.Errorf("%d block writes, want several", n)
+	if blocks < 5 {
+		t.Errorf("%d block writes, want several", blocks)
 	}
 	if n := h.emu.srv.Count(odpsemu.OpStreamWrite); n != 0 {
 		t.Errorf("snapshot rows went through %d stream writes", n)
@@ -170,8 +172,8 @@ func TestSnapshotAllTypes(t *testing.T) {
 	if n := len(readTable(t, h.emu, tg.Name, "ds=20240301")); n != len(all) {
 		t.Fatalf("after a replay: %d rows, want %d", n, len(all))
 	}
-	if n := h.emu.srv.Count(odpsemu.OpUploadCommit); n != 1 {
-		t.Errorf("%d commits after the replay, want 1", n)
+	if n := h.emu.srv.Count(odpsemu.OpUploadCommit); n != blocks {
+		t.Errorf("%d commits after the replay, want %d", n, blocks)
 	}
 }
 
@@ -488,8 +490,10 @@ func TestSnapshotRestartSafety(t *testing.T) {
 		h.restart()
 		h.write(batch(evs))
 		checkRows(t, readTable(t, h.emu, tg.Name, "ds=20240501"), tg, evs, false)
-		if n := h.emu.srv.Count(odpsemu.OpUploadCreate); n != 1 {
-			t.Errorf("%d upload sessions created, want 1 (reattached)", n)
+		// commit_bytes 1: a session per block, the recorded one reattached
+		// (not created again), each committed once.
+		if n, c := h.emu.srv.Count(odpsemu.OpUploadCreate), h.emu.srv.Count(odpsemu.OpUploadCommit); n != c-1 {
+			t.Errorf("%d upload sessions created, %d commits (one failed); want one session per successful commit (reattached)", n, c)
 		}
 	})
 	t.Run("commit whose answer was lost", func(t *testing.T) {

@@ -25,9 +25,9 @@ type Store interface {
 //	s/<first>-<last>                      stream progress of batch first..last:
 //	                                      the _seq ranges per table partition
 //	                                      that flushed packs stored
-//	u/<first>-<last>/<table>/<part>/<n>   batch upload of the snapshot rows of
-//	                                      batch first..last into one table
-//	                                      partition: session id, committed
+//	b/, c/, l/                            snapshot upload sessions (bulk.go)
+//	u/<first>-<last>/...                  per-batch upload records of older
+//	                                      versions (only collected)
 //	m/<table>                             the last partition merged into the
 //	                                      base table
 //
@@ -71,67 +71,83 @@ func (p streamProgress) has(group string, seq uint64) bool {
 	return false
 }
 
-// uploadRecord is the value of a u/ key.
-type uploadRecord struct {
-	Session   string `json:"session"`
-	Created   int64  `json:"created"` // unix seconds
-	Committed bool   `json:"committed"`
-}
-
 // progressBook keeps the stream progress of batches in memory and writes
-// each change through to the store.
+// each change through to the store. Batches redelivered after a crash or a
+// refusal may be cut anywhere (the sink is an Acker): a batch's progress
+// is what every record overlapping its range holds.
 type progressBook struct {
 	store Store
 	ns    string
 
 	mu      sync.Mutex
-	batches map[uint64]*progEntry // by batch first
+	loaded  bool
+	batches map[[2]uint64]streamProgress // by batch (first, last)
+	maxLast uint64
 }
 
-type progEntry struct {
-	last uint64
-	p    streamProgress
-}
-
-func (b *progressBook) load(first, last uint64) (streamProgress, error) {
+// loadAll reads the records of earlier runs.
+func (b *progressBook) loadAll() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if e, ok := b.batches[first]; ok && e.last == last {
-		return clone(e.p), nil
+	if b.loaded {
+		return nil
 	}
-	v, ok, err := b.store.Get(b.ns, batchKey("s", first, last))
-	if err != nil {
-		return nil, err
-	}
-	p := streamProgress{}
-	if ok {
-		if err := json.Unmarshal(v, &p); err != nil {
-			return nil, fmt.Errorf("stream progress of batch %d..%d: %w", first, last, err)
+	err := b.store.Scan(b.ns, "s/", func(key string, v []byte) error {
+		rest := key[len("s/"):]
+		if len(rest) != 41 || rest[20] != '-' {
+			return nil
 		}
-	}
-	b.batches[first] = &progEntry{last: last, p: p}
-	return clone(p), nil
+		first, err1 := strconv.ParseUint(rest[:20], 10, 64)
+		last, err2 := strconv.ParseUint(rest[21:], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil
+		}
+		p := streamProgress{}
+		if err := json.Unmarshal(v, &p); err != nil {
+			return fmt.Errorf("stream progress %s: %w", key, err)
+		}
+		b.batches[[2]uint64{first, last}] = p
+		b.maxLast = max(b.maxLast, last)
+		return nil
+	})
+	b.loaded = err == nil
+	return err
 }
 
-func clone(p streamProgress) streamProgress {
-	out := make(streamProgress, len(p))
-	for k, v := range p {
-		out[k] = append([]seqRange(nil), v...)
+// load returns the rows of first..last that earlier attempts stored.
+func (b *progressBook) load(first, last uint64) (streamProgress, error) {
+	if err := b.loadAll(); err != nil {
+		return nil, err
 	}
-	return out
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := streamProgress{}
+	if first > b.maxLast {
+		return out, nil // the common case: a batch never seen
+	}
+	for k, p := range b.batches {
+		if k[0] <= last && k[1] >= first {
+			for g, rs := range p {
+				out[g] = append(out[g], rs...)
+			}
+		}
+	}
+	return out, nil
 }
 
 // add records that the rows lo..hi of batch first..last in group were stored.
 func (b *progressBook) add(first, last uint64, group string, lo, hi uint64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e := b.batches[first]
-	if e == nil || e.last != last {
-		e = &progEntry{last: last, p: streamProgress{}}
-		b.batches[first] = e
+	k := [2]uint64{first, last}
+	p := b.batches[k]
+	if p == nil {
+		p = streamProgress{}
+		b.batches[k] = p
 	}
-	e.p[group] = append(e.p[group], seqRange{lo, hi})
-	v, err := json.Marshal(e.p)
+	p[group] = append(p[group], seqRange{lo, hi})
+	b.maxLast = max(b.maxLast, last)
+	v, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
@@ -142,9 +158,9 @@ func (b *progressBook) add(first, last uint64, group string, lo, hi uint64) erro
 func (b *progressBook) forget(tail uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for first, e := range b.batches {
-		if e.last < tail {
-			delete(b.batches, first)
+	for k := range b.batches {
+		if k[1] < tail {
+			delete(b.batches, k)
 		}
 	}
 }

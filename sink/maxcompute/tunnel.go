@@ -460,6 +460,24 @@ func newCodec(kind string) (*codec, error) {
 	return c, nil
 }
 
+// writer returns a writer compressing into dst (a block's body built as
+// its rows come; the same encoding as compress, cut differently).
+func (c *codec) writer(dst io.Writer) (io.WriteCloser, error) {
+	switch c.kind {
+	case CompressionSnappy:
+		return snappy.NewBufferedWriter(dst), nil
+	case CompressionDeflate:
+		return zlib.NewWriterLevel(dst, flate.BestSpeed)
+	case CompressionZstd:
+		return zstd.NewWriter(dst, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	}
+	return nopCloser{dst}, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
 // compress returns the body to send for a record stream.
 func (c *codec) compress(src []byte) ([]byte, error) {
 	switch c.kind {
