@@ -114,6 +114,9 @@ func (t *Telemetry) instruments() error {
 	sinkDeliveryRetries, e := m.Int64ObservableCounter("odsync.sink.delivery.retries", metric.WithUnit("{retry}"),
 		metric.WithDescription("Failed deliveries to the target after Write (S3 uploads) that will be retried, by sink."))
 	must(e)
+	sinkThrottled, e := m.Int64ObservableCounter("odsync.sink.throttled", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Attempts the target refused to slow us down (HTTP 429, 503: MaxCompute quotas, S3 SlowDown), by sink; each was retried with backoff."))
+	must(e)
 	sinkBuffered, e := m.Int64ObservableGauge("odsync.sink.buffered.size", metric.WithUnit("By"),
 		metric.WithDescription("Bytes accepted by a sink but not yet in its target (the S3 spool), by sink."))
 	must(e)
@@ -196,6 +199,7 @@ func (t *Telemetry) instruments() error {
 			if s.reports {
 				o.ObserveInt64(sinkDeliveryRetries, s.asyncRetry, metric.WithAttributeSet(s.attr))
 				o.ObserveInt64(sinkBuffered, s.buffered, metric.WithAttributeSet(s.attr))
+				o.ObserveInt64(sinkThrottled, s.throttled, metric.WithAttributeSet(s.attr))
 			}
 		}
 		for _, ts := range st.tables {
@@ -225,6 +229,6 @@ func (t *Telemetry) instruments() error {
 		return nil
 	}, captured, capturedBytes, written, writtenBytes, connected, srcLag, srcBytes, srcMsgs, wmAge,
 		sinkLagEv, sinkLag, tblLagEv, tblLag, cursor, head, logSize, diskSize, snapRead, snapTotal, snapDone, rawValues,
-		sinkFailing, sinkDeliveryRetries, sinkBuffered, srcCounters)
+		sinkFailing, sinkDeliveryRetries, sinkThrottled, sinkBuffered, srcCounters)
 	return err
 }

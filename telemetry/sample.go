@@ -157,6 +157,7 @@ func (t *Telemetry) Sample(ctx context.Context) {
 	for name, h := range health {
 		s := t.sink(name)
 		s.reports, s.delivers, s.durable, s.buffered, s.asyncRetry = true, h.Delivers, h.Durable, h.Buffered, h.Retries
+		s.throttled = h.Throttled
 		if c, ok := cursors[name]; ok {
 			s.durable = min(s.durable, c) // in the target only once written
 		}

@@ -90,9 +90,12 @@ type SinkStatus struct {
 	// to it), BufferedBytes what waits locally (the spool), Retries the
 	// failed deliveries so far, ConsecutiveFailures those since the last
 	// success, LastDelivered the last success.
-	Durable             *uint64    `json:"durable,omitempty"`
-	BufferedBytes       int64      `json:"buffered_bytes,omitempty"`
-	Retries             int64      `json:"retries,omitempty"`
+	Durable       *uint64 `json:"durable,omitempty"`
+	BufferedBytes int64   `json:"buffered_bytes,omitempty"`
+	Retries       int64   `json:"retries,omitempty"`
+	// Throttled counts the attempts the target refused to slow us down
+	// (429, 503); each was retried with backoff.
+	Throttled           int64      `json:"throttled,omitempty"`
 	ConsecutiveFailures int        `json:"consecutive_failures,omitempty"`
 	LastDelivered       *time.Time `json:"last_delivered,omitempty"`
 	// HoldingSeconds is how long the sink holds data before delivery by
@@ -225,7 +228,7 @@ func (t *Telemetry) Status() Status {
 				d := k.durable
 				ss.Durable, ss.BufferedBytes = &d, k.buffered
 			}
-			ss.Retries = k.asyncRetry
+			ss.Retries, ss.Throttled = k.asyncRetry, k.throttled
 			ss.LastDelivered = timePtr(k.asyncOK)
 			ss.HoldingSeconds = k.holding.Seconds()
 			if k.asyncFails > 0 {

@@ -229,6 +229,7 @@ type sinkStats struct {
 	asyncCause string
 	asyncOK    time.Time
 	asyncRetry int64
+	throttled  int64 // attempts the target refused to slow us down (429, 503)
 	holding    time.Duration
 	lagEvents  uint64
 	lagSeconds float64

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -821,5 +822,33 @@ func TestDurableNotAboveCursor(t *testing.T) {
 	st := tel.Status()
 	if len(st.Sinks) != 1 || st.Sinks[0].Durable == nil || *st.Sinks[0].Durable != 0 {
 		t.Fatalf("sinks on /status: %+v, want mc with durable 0 (its cursor)", st.Sinks)
+	}
+}
+
+// TestThrottledReported: the attempts a sink's target refused to slow it
+// down (Health.Throttled) reach /status and /metrics.
+func TestThrottledReported(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t)
+	if err := log.SetCursor("mc", 0); err != nil {
+		t.Fatal(err)
+	}
+	tel, err := telemetry.New(ctx, telemetry.Config{}, telemetry.Options{Log: log, Sinks: []string{"mc"},
+		SinkHealth: map[string]sink.HealthReporter{"mc": fixedHealth{Retries: 9, Throttled: 7}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(ctx)
+	tel.Sample(ctx)
+	if st := tel.Status(); len(st.Sinks) != 1 || st.Sinks[0].Throttled != 7 || st.Sinks[0].Retries != 9 {
+		t.Fatalf("sinks on /status: %+v, want mc with throttled 7, retries 9", st.Sinks)
+	}
+	rec := httptest.NewRecorder()
+	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !regexp.MustCompile(`odsync_sink_throttled(?:_[a-z]+)*\{[^}]*sink="mc"[^}]*\} 7`).MatchString(rec.Body.String()) {
+		t.Errorf("/metrics lacks odsync_sink_throttled_total 7 for mc:\n%s", rec.Body.String())
+	}
+	if !strings.Contains(rec.Body.String(), "odsync_sink_throttled_total{") {
+		t.Errorf("/metrics: the counter is not named odsync_sink_throttled_total (docs/operations.md)")
 	}
 }
