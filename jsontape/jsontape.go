@@ -763,28 +763,38 @@ func (t *Tape) IsNull(i int32) bool { return i < 0 || t.Nodes[i].Kind == JNull }
 
 // UintNode parses a number node (or a string holding digits) as uint64.
 func (t *Tape) UintNode(i int32) (uint64, error) {
-	n := &t.Nodes[i]
-	if n.Kind != JNumber && n.Kind != JString {
-		return 0, fmt.Errorf("expected an unsigned integer, found %s", n.Kind)
-	}
-	v, err := ParseUint(t.Src[n.Start:n.End])
+	b, err := t.digits(i, "an unsigned integer")
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", QuoteShort(t.Src[n.Start:n.End]), err)
+		return 0, err
+	}
+	v, err := ParseUint(b)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", QuoteShort(b), err)
 	}
 	return v, nil
 }
 
 // IntNode parses a number node (or a string holding digits) as int64.
 func (t *Tape) IntNode(i int32) (int64, error) {
-	n := &t.Nodes[i]
-	if n.Kind != JNumber && n.Kind != JString {
-		return 0, fmt.Errorf("expected an integer, found %s", n.Kind)
-	}
-	v, err := ParseInt(t.Src[n.Start:n.End])
+	b, err := t.digits(i, "an integer")
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", QuoteShort(t.Src[n.Start:n.End]), err)
+		return 0, err
+	}
+	v, err := ParseInt(b)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", QuoteShort(b), err)
 	}
 	return v, nil
+}
+
+// digits returns the text of node i, a number or a string (which may hold
+// digits).
+func (t *Tape) digits(i int32, what string) ([]byte, error) {
+	n := &t.Nodes[i]
+	if n.Kind != JNumber && n.Kind != JString {
+		return nil, fmt.Errorf("expected %s, found %s", what, n.Kind)
+	}
+	return t.Src[n.Start:n.End], nil
 }
 
 // BoolNode returns a boolean node's value.
