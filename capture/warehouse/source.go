@@ -272,8 +272,10 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 		if len(t.src.Key) == 0 {
 			return &permanent{fmt.Errorf("warehouse: table %s (%s) has no key: the state of a keyless change log cannot be told apart row by row", t.name, t.src.ID)}
 		}
-		// The last row per key by _seq; deleted keys drop out.
-		state := map[string]change{}
+		// The last row per key by _seq; deleted keys drop out. The state
+		// is bounded in memory (load_memory_bytes) and spills to disk.
+		st := newLoadState(t, int64(s.cfg.LoadMemoryBytes), s.cfg.SpillDir, s.cfg.TmpDir, s.log)
+		defer st.close()
 		for _, u := range units {
 			if u.first > upto {
 				continue
@@ -288,29 +290,17 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 				if ch.seq > upto {
 					return nil
 				}
-				k := t.keyOf(ch.row)
-				if old, ok := state[k]; !ok || ch.seq > old.seq {
-					state[k] = ch
-				}
-				return nil
+				return st.add(ch)
 			})
 			if err != nil {
 				return err
 			}
 		}
-		rows := make([]change, 0, len(state))
-		for _, ch := range state {
-			if ch.op != event.OpDelete {
-				rows = append(rows, ch)
-			}
+		if err := st.each(add); err != nil {
+			return err
 		}
-		state = nil
-		sort.Slice(rows, func(i, j int) bool { return rows[i].seq < rows[j].seq })
-		for _, ch := range rows {
-			ch.op = event.OpRead
-			if err := add(ch); err != nil {
-				return err
-			}
+		if err := st.close(); err != nil {
+			return err
 		}
 	}
 	if err := flush(); err != nil {
