@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -100,8 +101,15 @@ func (s *reverseStore) object(changes ...string) {
 // events never reach the log), restarting from the checkpoint of the last
 // emit that succeeded: the full load and the incremental changes together
 // deliver every change once — no key loaded twice, none missing, changes
-// in _seq order — and the final state is the change log's.
+// in _seq order — and the final state is the change log's. It runs with
+// the full load's state in memory and with it spilled to disk
+// (load_memory_bytes: 1), which must resume alike.
 func TestReverseS3Resume(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testReverseS3Resume(t, false) })
+	t.Run("spill", func(t *testing.T) { testReverseS3Resume(t, true) })
+}
+
+func testReverseS3Resume(t *testing.T, spill bool) {
 	srv := startS3(t)
 	put := func(key string, body []byte) { kitS3Put(t, srv, key, body) }
 	st := newReverseStore(t, put)
@@ -131,6 +139,13 @@ func TestReverseS3Resume(t *testing.T) {
 		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
 		Read: warehouse.ReadSettings{Mode: warehouse.ModeIncremental, PollInterval: 50 * time.Millisecond, BatchRows: 7, WindowObjects: 1}}
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	var logs bytes.Buffer
+	logger := slog.New(slog.DiscardHandler)
+	spillDir := t.TempDir()
+	if spill {
+		cfg.Read.LoadMemoryBytes, cfg.Read.SpillDir = 1, spillDir
+		logger = slog.New(slog.NewTextHandler(&logs, nil))
+	}
 
 	got := map[int64]string{}
 	var lastSeq uint64 // incremental changes must come in _seq order
@@ -139,7 +154,7 @@ func TestReverseS3Resume(t *testing.T) {
 	// run starts the source from cp and fails the emit after n successful ones.
 	run := func(n int, until func() bool) {
 		t.Helper()
-		src, err := warehouse.NewS3(context.Background(), cfg, registry.SourceDeps{Logger: slog.New(slog.DiscardHandler)})
+		src, err := warehouse.NewS3(context.Background(), cfg, registry.SourceDeps{Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,6 +216,14 @@ func TestReverseS3Resume(t *testing.T) {
 	}
 	if !strings.Contains(string(cp), `"loaded":true`) {
 		t.Errorf("checkpoint after the load: %s", cp)
+	}
+	if spill {
+		if n := strings.Count(logs.String(), "continues on disk"); n != 4 {
+			t.Errorf("the state spilled in %d of the 4 runs of the load:\n%s", n, logs.String())
+		}
+		if ents, err := os.ReadDir(spillDir); err != nil || len(ents) != 0 {
+			t.Errorf("spill_dir after the load: %v, %v (want empty)", ents, err)
+		}
 	}
 
 	// Incremental: three more objects (one window each), a crash in the

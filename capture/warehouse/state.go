@@ -42,17 +42,19 @@ type loadState struct {
 	mem      map[string]change
 	memBytes int64
 
-	db   *pebble.DB
-	wb   *pebble.Batch
-	buf  []byte
-	kbuf []byte
+	db         *pebble.DB
+	wb         *pebble.Batch
+	batchBytes int
+	buf        []byte
+	kbuf       []byte
 }
 
 const (
 	prefixKey = 'k'
 	prefixSeq = 's'
-	// spillBatchBytes is how much a store write batch holds before it is
-	// committed.
+	// spillBatchBytes bounds how much a store write batch holds before it
+	// is committed (half a memtable at most: a larger batch would be
+	// kept whole on the Go heap as a flushable batch).
 	spillBatchBytes = 4 << 20
 )
 
@@ -112,13 +114,14 @@ func (s *loadState) spill() error {
 		}
 		s.dir = d
 	}
-	// Memtables of a sixteenth of the bound, at most four of them, and a
+	// Memtables of an eighth of the bound, at most two of them, and a
 	// cache of a quarter: the store holds about half the bound.
-	mt := max(s.limit/16, 1<<20)
+	mt := max(s.limit/8, 1<<20)
+	s.batchBytes = int(min(spillBatchBytes, mt/2))
 	opts := &pebble.Options{
 		DisableWAL:                  true,
 		MemTableSize:                uint64(mt),
-		MemTableStopWritesThreshold: 4,
+		MemTableStopWritesThreshold: 2,
 		Cache:                       pebble.NewCache(max(s.limit/4, 1<<20)),
 		Merger:                      &pebble.Merger{Name: "odsync.warehouse.maxseq", Merge: mergeMaxSeq},
 		Logger:                      quietLogger{},
@@ -178,7 +181,7 @@ func (s *loadState) merge(k []byte, ch change) error {
 }
 
 func (s *loadState) commitIfFull(force bool) error {
-	if s.wb == nil || (!force && s.wb.Len() < spillBatchBytes) {
+	if s.wb == nil || (!force && s.wb.Len() < s.batchBytes) {
 		return nil
 	}
 	err := s.wb.Commit(pebble.NoSync)
