@@ -59,12 +59,15 @@ const (
 )
 
 // newLoadState returns the state of table t; it spills into
-// spillDir/load (removed first: a store left by a killed process) or,
+// spillDir/load (a store a killed process left there is removed now) or,
 // with no spillDir, a new directory under tmpDir ("": the system's).
 func newLoadState(t *table, limit int64, spillDir, tmpDir string, logger *slog.Logger) *loadState {
 	s := &loadState{t: t, limit: limit, tmpDir: tmpDir, log: logger, mem: map[string]change{}}
 	if spillDir != "" {
 		s.dir = filepath.Join(spillDir, "load")
+		// A store a killed process left; were it to stay (a removal
+		// that fails), spill would fail on it with the error.
+		_ = os.RemoveAll(s.dir)
 	}
 	return s
 }

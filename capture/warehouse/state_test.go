@@ -201,6 +201,9 @@ func TestLoadStateStaleStore(t *testing.T) {
 	}
 	st2 := newLoadState(tb, 1, spill, "", slog.New(slog.DiscardHandler))
 	defer st2.close()
+	if _, err := os.Stat(filepath.Join(spill, "load")); !os.IsNotExist(err) {
+		t.Errorf("the stale store is still there when the next load starts: %v", err)
+	}
 	one := changes[0]
 	one.op = event.OpInsert
 	if err := st2.add(one); err != nil {
