@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +74,11 @@ func (s *reverseStore) object(changes ...string) {
 			op = event.OpDelete
 		}
 		s.seq++
-		row := []event.Value{event.Int(id), event.String(v), event.Decimal(fmt.Sprintf("%d.25", id))}
+		amount := event.Decimal(fmt.Sprintf("%d.25", id))
+		if s.src.Columns[2].Type != event.TypeDecimal {
+			amount = event.String(fmt.Sprintf("%d.25", id))
+		}
+		row := []event.Value{event.Int(id), event.String(v), amount}
 		e := &event.Event{Seq: s.seq, Op: op, Source: s.src.ID, Table: s.src, CommitTime: time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).UnixMicro() + int64(s.seq),
 			Pos: event.Position{File: "bin.000001", Offset: s.seq * 100}}
 		if op == event.OpDelete {
@@ -95,13 +100,135 @@ func (s *reverseStore) object(changes ...string) {
 	s.put("kit/_checkpoint.json", []byte(fmt.Sprintf(`{"complete_seq": %d, "complete_before_us": 0}`, s.seq)))
 }
 
+// version starts evolve mode's next version of the table (<name>_v2) with
+// amount as varchar(40), a change the ODS DECIMAL column cannot take in
+// place; later objects go there, _seq continuing.
+func (s *reverseStore) version() {
+	src := (&event.Table{ID: s.src.ID, Columns: []event.Column{
+		{Name: "id", Type: event.TypeBigInt, RawType: "bigint(20)"},
+		{Name: "v", Type: event.TypeVarchar, Length: 32, Nullable: true, RawType: "varchar(32)"},
+		{Name: "amount", Type: event.TypeVarchar, Length: 40, Nullable: true, RawType: "varchar(40)"},
+	}, Key: []int{0}}).Seal()
+	m, err := schema.New(schema.Config{System: schema.SystemFiles})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	tg, err := m.Target(src)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	tg.Version, tg.BaseName, tg.Name = 2, s.tg.Name, s.tg.Name+"_v2"
+	s.src, s.tg, s.table = src, tg, tg.Name
+	s.put("kit/"+tg.Name+"/_schema/v2.json", tg.SchemaJSON())
+}
+
+// TestReverseS3Versions: a table whose change log continues in evolve
+// mode's next version (<name>_v2, amount changed from decimal(12,2) to
+// varchar(40)) is read as one table: the full load's state is the last
+// change per key across both versions (a key deleted after the switch
+// stays deleted, one updated has its new row), every row comes as the
+// newest version's source table with amount as text, and incremental
+// mode follows the new version.
+func TestReverseS3Versions(t *testing.T) {
+	srv := startS3(t)
+	st := newReverseStore(t, func(key string, body []byte) { kitS3Put(t, srv, key, body) })
+	st.object("I 1 a1", "I 2 a2", "I 3 a3", "I 4 a4", "I 5 a5", "I 6 a6")
+	st.object("U 3 b3", "D 4 x")
+	st.version()
+	st.object("U 1 c1", "D 2 x", "I 4 again4", "I 7 a7")
+	want := map[int64]string{1: "c1", 3: "b3", 4: "again4", 5: "a5", 6: "a6", 7: "a7"}
+
+	cfg := warehouse.S3Config{Bucket: "ods", Prefix: "kit", Endpoint: srv.Endpoint, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+		Read: warehouse.ReadSettings{Mode: warehouse.ModeIncremental, PollInterval: 50 * time.Millisecond, BatchRows: 2}}
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	src, err := warehouse.NewS3(context.Background(), cfg, registry.SourceDeps{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]string{}
+	reads := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var loaded bool
+	var mu = make(chan struct{}, 1)
+	mu <- struct{}{}
+	go func() {
+		// Once the full load is in, more changes arrive in the new version.
+		for {
+			<-mu
+			l := loaded
+			mu <- struct{}{}
+			if l {
+				st.object("D 5 x", "U 6 d6", "I 8 a8")
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	final := map[int64]string{1: "c1", 3: "b3", 4: "again4", 6: "d6", 7: "a7", 8: "a8"}
+	err = src.Run(ctx, nil, func(_ context.Context, evs []event.Event, c []byte) error {
+		for _, e := range evs {
+			if e.Table.Columns[2].Type != event.TypeVarchar || e.Table.Columns[2].RawType != "varchar(40)" {
+				t.Errorf("event of table %s with amount %s %s, want the newest version's varchar(40)", e.Table.ID, e.Table.Columns[2].Type, e.Table.Columns[2].RawType)
+			}
+			row := e.Row()
+			id := row[0].Int()
+			if a := row[2]; a.Kind() != event.KindString || a.Str() != fmt.Sprintf("%d.25", id) {
+				t.Errorf("key %d: amount %#v, want the text %d.25", id, a, id)
+			}
+			switch e.Op {
+			case event.OpRead:
+				reads++
+				got[id] = row[1].Str()
+			case event.OpDelete:
+				delete(got, id)
+			default:
+				got[id] = row[1].Str()
+			}
+		}
+		if strings.Contains(string(c), `"loaded":true`) {
+			<-mu
+			if !loaded && fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("after the full load:\n got %v\nwant %v", got, want)
+			}
+			loaded = true
+			mu <- struct{}{}
+		}
+		if fmt.Sprint(got) == fmt.Sprint(final) {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(final) {
+		t.Errorf("after the incremental changes:\n got %v\nwant %v", got, final)
+	}
+	if reads != len(want) {
+		t.Errorf("full load: %d rows, want %d", reads, len(want))
+	}
+}
+
 // TestReverseS3Resume runs the s3 source in process against versitygw and
 // ends each run at a chosen emit, as a kill -9 would (the failed emit's
 // events never reach the log), restarting from the checkpoint of the last
 // emit that succeeded: the full load and the incremental changes together
 // deliver every change once — no key loaded twice, none missing, changes
-// in _seq order — and the final state is the change log's.
+// in _seq order — and the final state is the change log's. It runs with
+// the full load's state in memory and with it spilled to disk
+// (load_memory_bytes: 1), which must resume alike.
 func TestReverseS3Resume(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testReverseS3Resume(t, false) })
+	t.Run("spill", func(t *testing.T) { testReverseS3Resume(t, true) })
+}
+
+func testReverseS3Resume(t *testing.T, spill bool) {
 	srv := startS3(t)
 	put := func(key string, body []byte) { kitS3Put(t, srv, key, body) }
 	st := newReverseStore(t, put)
@@ -131,6 +258,13 @@ func TestReverseS3Resume(t *testing.T) {
 		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
 		Read: warehouse.ReadSettings{Mode: warehouse.ModeIncremental, PollInterval: 50 * time.Millisecond, BatchRows: 7, WindowObjects: 1}}
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	var logs bytes.Buffer
+	logger := slog.New(slog.DiscardHandler)
+	spillDir := t.TempDir()
+	if spill {
+		cfg.Read.LoadMemoryBytes, cfg.Read.SpillDir = 1, spillDir
+		logger = slog.New(slog.NewTextHandler(&logs, nil))
+	}
 
 	got := map[int64]string{}
 	var lastSeq uint64 // incremental changes must come in _seq order
@@ -139,7 +273,7 @@ func TestReverseS3Resume(t *testing.T) {
 	// run starts the source from cp and fails the emit after n successful ones.
 	run := func(n int, until func() bool) {
 		t.Helper()
-		src, err := warehouse.NewS3(context.Background(), cfg, registry.SourceDeps{Logger: slog.New(slog.DiscardHandler)})
+		src, err := warehouse.NewS3(context.Background(), cfg, registry.SourceDeps{Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,6 +335,14 @@ func TestReverseS3Resume(t *testing.T) {
 	}
 	if !strings.Contains(string(cp), `"loaded":true`) {
 		t.Errorf("checkpoint after the load: %s", cp)
+	}
+	if spill {
+		if n := strings.Count(logs.String(), "continues on disk"); n != 4 {
+			t.Errorf("the state spilled in %d of the 4 runs of the load:\n%s", n, logs.String())
+		}
+		if ents, err := os.ReadDir(spillDir); err != nil || len(ents) != 0 {
+			t.Errorf("spill_dir after the load: %v, %v (want empty)", ents, err)
+		}
 	}
 
 	// Incremental: three more objects (one window each), a crash in the

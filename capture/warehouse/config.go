@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/odsync/odsync/bytesize"
 	s3sink "github.com/odsync/odsync/sink/s3"
 )
 
@@ -68,6 +69,14 @@ type ReadSettings struct {
 	// TmpDir holds Parquet objects while they are read (default: the
 	// system's).
 	TmpDir string `yaml:"tmp_dir"`
+	// LoadMemoryBytes bounds the memory of a table's state during the full
+	// load (the last row per key); past it the state continues in a
+	// temporary Pebble store under SpillDir (default 256 MiB).
+	LoadMemoryBytes bytesize.Size `yaml:"load_memory_bytes"`
+	// SpillDir holds that store (default: warehouse-spill in state.dir;
+	// without a state dir, a new directory under TmpDir). It is this
+	// job's own: its content is removed when a load starts spilling.
+	SpillDir string `yaml:"spill_dir"`
 }
 
 // TableConfig describes a table another tool wrote (an Athena/Glue
@@ -130,6 +139,9 @@ func (r *ReadSettings) EnsureDefaults() {
 	if r.WindowObjects == 0 {
 		r.WindowObjects = 64
 	}
+	if r.LoadMemoryBytes == 0 {
+		r.LoadMemoryBytes = 256 << 20
+	}
 }
 
 // Validate reports every problem; path is the YAML path ("source.s3").
@@ -185,6 +197,9 @@ func (r *ReadSettings) Validate(path string) error {
 	}
 	if r.WindowObjects < 1 {
 		errs = append(errs, fmt.Errorf("%s.window_objects: must be positive", path))
+	}
+	if r.LoadMemoryBytes < 1 {
+		errs = append(errs, fmt.Errorf("%s.load_memory_bytes: must be positive", path))
 	}
 	seen := map[string]bool{}
 	for _, t := range r.Tables {

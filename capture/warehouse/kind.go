@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/pipeline"
@@ -15,7 +16,10 @@ import (
 // tables under an S3 prefix read back (docs/reverse-sync.md).
 func S3Kind() registry.Source {
 	return registry.NewSource("s3", registry.SourceFuncs[S3Config]{
-		Defaults: func(c *S3Config, _ registry.Env) { c.EnsureDefaults() },
+		Defaults: func(c *S3Config, env registry.Env) {
+			c.EnsureDefaults()
+			c.Read.defaultSpillDir(env)
+		},
 		Validate: func(c *S3Config, path string) error { return c.Validate(path) },
 		New: func(c *S3Config, deps registry.SourceDeps) (pipeline.Source, error) {
 			return NewS3(context.Background(), *c, deps)
@@ -49,7 +53,10 @@ func S3Kind() registry.Source {
 // read back, in full (docs/reverse-sync.md).
 func MaxComputeKind() registry.Source {
 	return registry.NewSource("maxcompute", registry.SourceFuncs[MaxComputeConfig]{
-		Defaults: func(c *MaxComputeConfig, _ registry.Env) { c.EnsureDefaults() },
+		Defaults: func(c *MaxComputeConfig, env registry.Env) {
+			c.EnsureDefaults()
+			c.Read.defaultSpillDir(env)
+		},
 		Validate: func(c *MaxComputeConfig, path string) error { return c.Validate(path) },
 		New: func(c *MaxComputeConfig, deps registry.SourceDeps) (pipeline.Source, error) {
 			return NewMaxCompute(*c, deps)
@@ -76,6 +83,13 @@ func MaxComputeKind() registry.Source {
 		},
 		DescribeCheckpoint: describeCheckpoint,
 	})
+}
+
+// defaultSpillDir puts the full load's spilled state beside the log.
+func (r *ReadSettings) defaultSpillDir(env registry.Env) {
+	if r.SpillDir == "" && env.StateDir != "" {
+		r.SpillDir = filepath.Join(env.StateDir, "warehouse-spill")
+	}
 }
 
 func describeCheckpoint(cp []byte, _ *offsets.Log) (registry.Checkpoint, bool) {

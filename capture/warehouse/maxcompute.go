@@ -10,6 +10,7 @@ import (
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/registry"
 	mcsink "github.com/odsync/odsync/sink/maxcompute"
+	"github.com/odsync/odsync/sink/readback"
 )
 
 // MaxComputeConfig configures the maxcompute source (YAML under
@@ -105,7 +106,7 @@ func (s *mcStore) Tables(ctx context.Context) ([]*table, error) {
 	}
 	var out []*table
 	for _, ti := range infos {
-		if len(want) > 0 && !want[ti.Name] {
+		if len(want) > 0 && !want[ti.Name] && !isVersion(ti.Name, s.cfg.Tables) {
 			continue
 		}
 		rest, ok := strings.CutPrefix(ti.Comment, tableComment)
@@ -147,7 +148,18 @@ func (s *mcStore) Tables(ctx context.Context) ([]*table, error) {
 	for n := range want {
 		return nil, &permanent{fmt.Errorf("warehouse: maxcompute table %s not found in project %s", n, s.project)}
 	}
-	return out, nil
+	return mergeVersions(out)
+}
+
+// isVersion reports whether name is an evolve mode version (<t>_v<N>) of
+// one of tables.
+func isVersion(name string, tables []string) bool {
+	for _, t := range tables {
+		if _, ok := readback.VersionOf(name, t); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Complete: MaxCompute shows only committed data and records no
@@ -155,17 +167,27 @@ func (s *mcStore) Tables(ctx context.Context) ([]*table, error) {
 func (s *mcStore) Complete(context.Context, []*table) (uint64, error) { return math.MaxInt64, nil }
 
 func (s *mcStore) Units(_ context.Context, t *table) ([]unit, error) {
-	parts, err := s.r.Partitions(t.name)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]unit, len(parts))
-	for i, p := range parts {
-		out[i] = unit{name: "partition " + p, first: 0, last: math.MaxInt64, ref: p}
+	var out []unit
+	for _, p := range t.parts() {
+		parts, err := s.r.Partitions(p.name)
+		if err != nil {
+			return nil, err
+		}
+		var ver *table
+		if p != t {
+			ver = p
+		}
+		for _, pt := range parts {
+			out = append(out, unit{name: p.name + " partition " + pt, first: 0, last: math.MaxInt64, ref: pt, ver: ver})
+		}
 	}
 	return out, nil
 }
 
 func (s *mcStore) Read(ctx context.Context, t *table, u unit, fn func([]event.Value) error) error {
-	return s.r.ReadPartition(ctx, t.layout, u.ref.(string), fn)
+	layout := t.layout
+	if u.ver != nil {
+		layout = u.ver.layout
+	}
+	return s.r.ReadPartition(ctx, layout, u.ref.(string), fn)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/sink/odsfile"
+	"github.com/odsync/odsync/sink/readback"
 	s3sink "github.com/odsync/odsync/sink/s3"
 )
 
@@ -19,15 +20,37 @@ type s3Store struct {
 
 func (s *s3Store) Describe() string { return s.r.Describe() }
 
-// Tables returns the configured tables, or every odsync table found.
+// Tables returns the configured tables (with their evolve mode versions),
+// or every odsync table found; the versions of one table are merged into
+// one (mergeVersions).
 func (s *s3Store) Tables(ctx context.Context) ([]*table, error) {
 	names := s.cfg.Tables
-	if len(names) == 0 && len(s.external) == 0 {
+	if len(names) > 0 || len(s.external) == 0 {
 		all, err := s.r.Tables(ctx)
 		if err != nil {
 			return nil, err
 		}
+		listed := map[string]bool{}
+		for _, n := range names {
+			listed[n] = true
+		}
 		for _, n := range all {
+			if listed[n] {
+				continue
+			}
+			if len(s.cfg.Tables) > 0 {
+				// A version of a listed table: <name>_v<N>.
+				ver := false
+				for _, l := range s.cfg.Tables {
+					if _, ok := readback.VersionOf(n, l); ok {
+						ver = true
+					}
+				}
+				if ver {
+					names = append(names, n)
+				}
+				continue
+			}
 			if b, _, err := s.r.SchemaFile(ctx, n); err != nil {
 				return nil, err
 			} else if b != nil {
@@ -57,8 +80,7 @@ func (s *s3Store) Tables(ctx context.Context) ([]*table, error) {
 		}
 		out = append(out, t)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out, nil
+	return mergeVersions(out)
 }
 
 // Complete reads the S3 sink's checkpoint (complete_seq); a bucket without
@@ -85,23 +107,36 @@ func (s *s3Store) Complete(ctx context.Context, tables []*table) (uint64, error)
 }
 
 func (s *s3Store) Units(ctx context.Context, t *table) ([]unit, error) {
-	var objs []s3sink.Object
-	var err error
-	if t.changeLog {
-		objs, err = s.r.Objects(ctx, t.name)
-	} else {
-		objs, err = s.r.Files(ctx, t.name, t.format)
+	var out []unit
+	for _, p := range t.parts() {
+		var objs []s3sink.Object
+		var err error
+		if p.changeLog {
+			objs, err = s.r.Objects(ctx, p.name)
+		} else {
+			objs, err = s.r.Files(ctx, p.name, p.format)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var ver *table
+		if p != t {
+			ver = p
+		}
+		for _, o := range objs {
+			out = append(out, unit{name: o.Key, first: o.First, last: o.Last, ref: o, ver: ver})
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]unit, len(objs))
-	for i, o := range objs {
-		out[i] = unit{name: o.Key, first: o.First, last: o.Last, ref: o}
+	if len(t.older) > 0 {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].first < out[j].first })
 	}
 	return out, nil
 }
 
 func (s *s3Store) Read(ctx context.Context, t *table, u unit, fn func([]event.Value) error) error {
-	return s.r.Read(ctx, odsfile.NewRowReader(t.layout), u.ref.(s3sink.Object), fn)
+	layout := t.layout
+	if u.ver != nil {
+		layout = u.ver.layout
+	}
+	return s.r.Read(ctx, odsfile.NewRowReader(layout), u.ref.(s3sink.Object), fn)
 }

@@ -27,8 +27,9 @@ type Checkpoint struct {
 	Upto uint64 `json:"upto"`
 	// Loaded: the full load is done.
 	Loaded bool `json:"loaded,omitempty"`
-	// Table is the table being loaded (tables load in name order: those
-	// before it are done) and Rows how many of its rows are in the log.
+	// Table is the table being loaded, by its base name (without evolve
+	// mode's _v<N>; tables load in that order: those before it are done),
+	// and Rows how many of its rows are in the log.
 	Table string `json:"table,omitempty"`
 	Rows  uint64 `json:"rows,omitempty"`
 }
@@ -66,6 +67,9 @@ type unit struct {
 	// first and last are the _seq range (change-log tables).
 	first, last uint64
 	ref         any
+	// ver is the earlier version of the table the unit belongs to (nil:
+	// the table itself).
+	ver *table
 }
 
 // store is a warehouse the source reads.
@@ -174,12 +178,12 @@ func (s *Source) run(ctx context.Context, from []byte, emit func(ctx context.Con
 			s.prog.Plan(t.src.ID, 0)
 		}
 		for _, t := range tables {
-			if cp.Table != "" && t.name < cp.Table {
+			if cp.Table != "" && t.base < cp.Table {
 				s.prog.Finish(t.src.ID)
 				continue
 			}
 			skip := uint64(0)
-			if t.name == cp.Table {
+			if t.base == cp.Table {
 				skip = cp.Rows
 			}
 			if err := s.load(ctx, t, cp.Upto, skip, emit); err != nil {
@@ -230,7 +234,7 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 		if len(batch) == 0 {
 			return nil
 		}
-		cp := Checkpoint{Upto: upto, Table: t.name, Rows: n}
+		cp := Checkpoint{Upto: upto, Table: t.base, Rows: n}
 		if err := emit(ctx, batch, cp.encode()); err != nil {
 			return err
 		}
@@ -258,7 +262,7 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 				if i == 1 && t.header {
 					return nil
 				}
-				ch, err := t.decode(row, fmt.Sprintf("object %s row %d", u.name, i))
+				ch, err := t.decodeUnit(u, row, fmt.Sprintf("object %s row %d", u.name, i))
 				if err != nil {
 					return &permanent{err}
 				}
@@ -272,8 +276,10 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 		if len(t.src.Key) == 0 {
 			return &permanent{fmt.Errorf("warehouse: table %s (%s) has no key: the state of a keyless change log cannot be told apart row by row", t.name, t.src.ID)}
 		}
-		// The last row per key by _seq; deleted keys drop out.
-		state := map[string]change{}
+		// The last row per key by _seq; deleted keys drop out. The state
+		// is bounded in memory (load_memory_bytes) and spills to disk.
+		st := newLoadState(t, int64(s.cfg.LoadMemoryBytes), s.cfg.SpillDir, s.cfg.TmpDir, s.log)
+		defer st.close()
 		for _, u := range units {
 			if u.first > upto {
 				continue
@@ -281,36 +287,24 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 			i := 0
 			err := s.st.Read(ctx, t, u, func(row []event.Value) error {
 				i++
-				ch, err := t.decode(row, fmt.Sprintf("object %s row %d", u.name, i))
+				ch, err := t.decodeUnit(u, row, fmt.Sprintf("object %s row %d", u.name, i))
 				if err != nil {
 					return &permanent{err}
 				}
 				if ch.seq > upto {
 					return nil
 				}
-				k := t.keyOf(ch.row)
-				if old, ok := state[k]; !ok || ch.seq > old.seq {
-					state[k] = ch
-				}
-				return nil
+				return st.add(ch)
 			})
 			if err != nil {
 				return err
 			}
 		}
-		rows := make([]change, 0, len(state))
-		for _, ch := range state {
-			if ch.op != event.OpDelete {
-				rows = append(rows, ch)
-			}
+		if err := st.each(add); err != nil {
+			return err
 		}
-		state = nil
-		sort.Slice(rows, func(i, j int) bool { return rows[i].seq < rows[j].seq })
-		for _, ch := range rows {
-			ch.op = event.OpRead
-			if err := add(ch); err != nil {
-				return err
-			}
+		if err := st.close(); err != nil {
+			return err
 		}
 	}
 	if err := flush(); err != nil {
@@ -401,7 +395,7 @@ func (s *Source) step(ctx context.Context, cp *Checkpoint, emit func(context.Con
 		i := 0
 		err := s.st.Read(ctx, r.t, r.u, func(row []event.Value) error {
 			i++
-			ch, err := r.t.decode(row, fmt.Sprintf("object %s row %d", r.u.name, i))
+			ch, err := r.t.decodeUnit(r.u, row, fmt.Sprintf("object %s row %d", r.u.name, i))
 			if err != nil {
 				return &permanent{err}
 			}

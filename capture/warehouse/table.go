@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/odsync/odsync/mysqldialect"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
+	"github.com/odsync/odsync/sink/readback"
 )
 
 // table is one warehouse table being read back: the layout its data is
@@ -34,15 +36,35 @@ type table struct {
 	format string
 	// header: its CSV files start with a header line.
 	header bool
+	// base is the table's name without the _v<N> suffix of evolve mode's
+	// versions: the checkpoint names a table by it, and tables load in
+	// its order.
+	base string
+	// older are the table's earlier versions (evolve mode: <base>,
+	// <base>_v2, ... before this one), oldest first; their rows are read
+	// as this table's, converted to its columns (fromVersion).
+	older []*version
+}
+
+// version is an earlier version of a table: how its rows are decoded and
+// where each of the newest version's source columns is in its rows.
+type version struct {
+	t *table
+	// from[i] is the index of the newest version's source column i in
+	// this version's source row (-1: it has none, NULL); conv[i] says the
+	// source types differ and the value goes through its text.
+	from []int
+	conv []bool
 }
 
 // schemaFile is the part of odsync's schema file (schema.Target.SchemaJSON)
 // the source reads: the source table, its key and each column's source
 // name and source type.
 type schemaFile struct {
-	Name    string `json:"name"`
-	Version int    `json:"version"`
-	Source  struct {
+	Name     string `json:"name"`
+	BaseName string `json:"base_name"`
+	Version  int    `json:"version"`
+	Source   struct {
 		DB    string `json:"db"`
 		Table string `json:"table"`
 	} `json:"source"`
@@ -122,7 +144,10 @@ func odsTableOf(name string, f schemaFile) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table{name: name, layout: layout, src: src.Seal(), changeLog: true}
+	t := &table{name: name, layout: layout, src: src.Seal(), changeLog: true, base: f.BaseName}
+	if t.base == "" {
+		t.base = name
+	}
 	t.index(srcOf)
 	if t.op < 0 || t.seq < 0 {
 		return nil, fmt.Errorf("table %s: the schema file has no _op or _seq column", name)
@@ -183,7 +208,7 @@ func externalTable(tc TableConfig) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table{name: tc.Name, layout: layout, src: src, format: tc.Format, header: tc.Format == "csv" && tc.CSVHeader}
+	t := &table{name: tc.Name, base: tc.Name, layout: layout, src: src, format: tc.Format, header: tc.Format == "csv" && tc.CSVHeader}
 	t.index(names)
 	return t, nil
 }
@@ -541,4 +566,152 @@ func (t *table) keyOf(row []event.Value) string {
 		b = row[k].AppendText(b)
 	}
 	return string(b)
+}
+
+// addVersion makes o (an earlier version of t) read as part of t: its
+// source columns are matched to t's by name.
+func (t *table) addVersion(o *table) {
+	v := &version{t: o, from: make([]int, len(t.src.Columns)), conv: make([]bool, len(t.src.Columns))}
+	for i := range t.src.Columns {
+		c := &t.src.Columns[i]
+		v.from[i] = -1
+		for j := range o.src.Columns {
+			oc := &o.src.Columns[j]
+			if strings.EqualFold(oc.Name, c.Name) {
+				v.from[i] = j
+				v.conv[i] = !strings.EqualFold(oc.RawType, c.RawType)
+			}
+		}
+	}
+	t.older = append(t.older, v)
+}
+
+// versionOf is the version a unit belongs to (nil: the newest).
+func (t *table) versionOf(u unit) *version {
+	for _, v := range t.older {
+		if v.t == u.ver {
+			return v
+		}
+	}
+	return nil
+}
+
+// decodeUnit converts a layout row of unit u to a change of t: a row of
+// an earlier version is decoded with its layout and converted to t's
+// source columns (a column whose source type changed is parsed from its
+// text as the new type: a value the new type cannot hold is an error).
+func (t *table) decodeUnit(u unit, row []event.Value, at string) (change, error) {
+	v := t.versionOf(u)
+	if v == nil {
+		return t.decode(row, at)
+	}
+	ch, err := v.t.decode(row, at)
+	if err != nil {
+		return ch, err
+	}
+	out := make([]event.Value, len(t.src.Columns))
+	for i, j := range v.from {
+		switch {
+		case j < 0:
+			out[i] = event.Null
+		case !v.conv[i] || ch.row[j].IsNull():
+			out[i] = ch.row[j]
+		default:
+			c := &t.src.Columns[i]
+			val, err := fromText(c, ch.row[j].Text())
+			if err != nil {
+				return ch, fmt.Errorf("table %s (version %s) %s column %s: %s value %s as %s: %w",
+					t.name, v.t.name, at, c.Name, v.t.src.Columns[j].RawType, ch.row[j], c.RawType, err)
+			}
+			out[i] = val
+		}
+	}
+	ch.row = out
+	return ch, nil
+}
+
+// mergeVersions folds evolve mode's table versions (<base>, <base>_v2,
+// ...: one source table's change log continued in a new ODS table with a
+// new layout) into one table each: the newest version, reading the older
+// ones' rows too. Two other tables of one source table would write the
+// same target table from two change logs: an error. The result is sorted
+// by base name (the full load's order).
+func mergeVersions(tables []*table) ([]*table, error) {
+	bySrc := map[event.TableID][]*table{}
+	var out []*table
+	for _, t := range tables {
+		if !t.changeLog {
+			out = append(out, t)
+			continue
+		}
+		if bySrc[t.src.ID] == nil {
+			out = append(out, nil) // a place for the group
+		}
+		bySrc[t.src.ID] = append(bySrc[t.src.ID], t)
+	}
+	var errs []error
+	i := 0
+	for _, t := range tables {
+		if !t.changeLog {
+			continue
+		}
+		g := bySrc[t.src.ID]
+		if g == nil {
+			continue // placed already
+		}
+		delete(bySrc, t.src.ID)
+		for out[i] != nil {
+			i++
+		}
+		// The base: the shortest name; every other one must be a
+		// version of it.
+		sort.Slice(g, func(a, b int) bool {
+			return len(g[a].name) < len(g[b].name) || len(g[a].name) == len(g[b].name) && g[a].name < g[b].name
+		})
+		base := g[0].name
+		vers := make([]int, len(g))
+		ok := true
+		for j, v := range g {
+			n, isVer := readback.VersionOf(v.name, base)
+			if !isVer || (j > 0 && n == 1) {
+				ok = false
+			}
+			vers[j] = n
+		}
+		if !ok {
+			var names []string
+			for _, v := range g {
+				names = append(names, v.name)
+			}
+			errs = append(errs, fmt.Errorf("warehouse: tables %s all hold source table %s and are not versions of one table (<name>, <name>_v2, ...): they would write one target table from separate change logs; list the one to read in tables", strings.Join(names, ", "), t.src.ID))
+			out[i] = g[0]
+			continue
+		}
+		sort.Slice(g, func(a, b int) bool {
+			na, _ := readback.VersionOf(g[a].name, base)
+			nb, _ := readback.VersionOf(g[b].name, base)
+			return na < nb
+		})
+		head := g[len(g)-1]
+		head.base = base
+		for _, o := range g[:len(g)-1] {
+			head.addVersion(o)
+		}
+		out[i] = head
+	}
+	if len(errs) > 0 {
+		return nil, &permanent{errors.Join(errs...)}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].base < out[b].base })
+	return out, nil
+}
+
+// parts are the tables whose data a table reads: its older versions,
+// then itself.
+func (t *table) parts() []*table {
+	out := make([]*table, 0, len(t.older)+1)
+	for _, v := range t.older {
+		out = append(out, v.t)
+	}
+	return append(out, t)
 }

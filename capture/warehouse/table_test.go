@@ -164,3 +164,73 @@ func TestCheckpoint(t *testing.T) {
 		t.Error("another kind's checkpoint accepted")
 	}
 }
+
+// TestMergeVersions: evolve mode's versions of a table (<name>, <name>_v2,
+// <name>_v3) become one table, the newest, reading the older ones with
+// their columns matched by name (a changed type through its text, a
+// dropped column NULL); two tables of one source table that are not
+// versions are an error; the result is in base name order.
+func TestMergeVersions(t *testing.T) {
+	mk := func(id event.TableID, name string, ver int, cols ...event.Column) *table {
+		t.Helper()
+		m, err := schema.New(schema.Config{System: schema.SystemFiles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := (&event.Table{ID: id, Columns: cols, Key: []int{0}}).Seal()
+		tg, err := m.Target(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name != "" {
+			tg.BaseName, tg.Name, tg.Version = tg.Name, name, ver
+		}
+		tb, err := odsTable(tg.Name, tg.SchemaJSON())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tb
+	}
+	idc := event.Column{Name: "id", Type: event.TypeInt, RawType: "int"}
+	dec := event.Column{Name: "a", Type: event.TypeDecimal, Precision: 12, Scale: 2, RawType: "decimal(12,2)", Nullable: true}
+	str := event.Column{Name: "a", Type: event.TypeVarchar, Length: 40, RawType: "varchar(40)", Nullable: true}
+	gone := event.Column{Name: "gone", Type: event.TypeInt, RawType: "int", Nullable: true}
+	extra := event.Column{Name: "extra", Type: event.TypeInt, RawType: "int", Nullable: true}
+	x := event.TableID{DB: "d", Table: "x"}
+	v1 := mk(x, "", 0, idc, dec, gone)
+	v3 := mk(x, v1.name+"_v3", 3, idc, str, extra)
+	v2 := mk(x, v1.name+"_v2", 2, idc, str, gone)
+	other := mk(event.TableID{DB: "d", Table: "a"}, "", 0, idc)
+	out, err := mergeVersions([]*table{v3, other, v1, v2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[0] != other || out[1] != v3 || v3.base != v1.name || len(v3.older) != 2 || v3.older[0].t != v1 || v3.older[1].t != v2 {
+		t.Fatalf("merged: %d tables, %+v", len(out), out)
+	}
+	if ps := v3.parts(); len(ps) != 3 || ps[0] != v1 || ps[2] != v3 {
+		t.Errorf("parts: %v", ps)
+	}
+	// A row of the first version, as the newest version's source row.
+	row := make([]event.Value, len(v1.layout.Columns))
+	set := func(name string, v event.Value) { row[v1.layout.ColumnIndex(name)] = v }
+	set("_op", event.String("I"))
+	set("_seq", event.Int(5))
+	set("id", event.Int(1))
+	set("a", event.Decimal("3.50"))
+	set("gone", event.Int(9))
+	ch, err := v3.decodeUnit(unit{ver: v1}, row, "object o row 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []event.Value{event.Int(1), event.String("3.50"), event.Null}; len(ch.row) != 3 || ch.row[0] != want[0] || ch.row[1] != want[1] || ch.row[2] != want[2] || ch.seq != 5 {
+		t.Errorf("v1 row as v3: %+v", ch)
+	}
+
+	// Two ODS tables of one source table that are not versions.
+	a := mk(x, "", 0, idc, dec)
+	b := mk(x, "ods_elsewhere", 1, idc, dec)
+	if _, err := mergeVersions([]*table{a, b}); err == nil || !strings.Contains(err.Error(), "d.x") || !strings.Contains(err.Error(), "ods_elsewhere") {
+		t.Errorf("two unrelated tables of one source: %v", err)
+	}
+}
