@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/odsync/odsync/seqstore"
 	"os"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -22,10 +22,9 @@ import (
 // "highest _seq wins" merge operator, so rows can be ingested in any order
 // and ingesting a file twice changes nothing.
 type store struct {
-	db  *pebble.DB
-	dir string
-	wb  *pebble.Batch
-	n   int
+	db *seqstore.Store
+	wb *pebble.Batch
+	n  int
 }
 
 const (
@@ -40,24 +39,14 @@ func openStore(dir string, budget int64) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: temporary store: %w", err)
 	}
-	// At most MemTableStopWritesThreshold memtables of budget/8, plus a
-	// cache of budget/4: about three quarters of the budget.
-	mt := max(budget/8, 4<<20)
-	opts := &pebble.Options{
-		DisableWAL:                  true,
-		MemTableSize:                uint64(mt),
-		MemTableStopWritesThreshold: 4,
-		Cache:                       pebble.NewCache(max(budget/4, 4<<20)),
-		Merger:                      &pebble.Merger{Name: "odsync.verify.maxseq", Merge: mergeMaxSeq},
-		Logger:                      quietLogger{},
-	}
-	defer opts.Cache.Unref()
-	db, err := pebble.Open(d, opts)
+	// At most 4 memtables of budget/8, plus a cache of budget/4: about
+	// three quarters of the budget.
+	db, err := seqstore.Open(d, seqstore.Options{Name: "odsync.verify.maxseq",
+		MemTableBytes: max(budget/8, 4<<20), MemTables: 4, CacheBytes: max(budget/4, 4<<20)})
 	if err != nil {
-		os.RemoveAll(d)
 		return nil, fmt.Errorf("verify: temporary store: %w", err)
 	}
-	return &store{db: db, dir: d}, nil
+	return &store{db: db}, nil
 }
 
 // close closes the store and removes its directory.
@@ -66,19 +55,7 @@ func (s *store) close() error {
 		s.wb.Close()
 		s.wb = nil
 	}
-	err := s.db.Close()
-	if rerr := os.RemoveAll(s.dir); err == nil {
-		err = rerr
-	}
-	return err
-}
-
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
+	return s.db.Close()
 }
 
 // targetRow is the latest row of a key in the target.
@@ -144,38 +121,6 @@ func decodeTargetRow(b []byte) (*targetRow, error) {
 	r.Key = bytes.Clone(key)
 	r.Canon = bytes.Clone(b)
 	return r, nil
-}
-
-// mergeMaxSeq keeps the operand with the highest _seq (the first 8 bytes).
-func mergeMaxSeq(key, value []byte) (pebble.ValueMerger, error) {
-	return &maxSeqMerger{best: bytes.Clone(value)}, nil
-}
-
-type maxSeqMerger struct{ best []byte }
-
-func seqOf(v []byte) uint64 {
-	if len(v) < 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
-func (m *maxSeqMerger) MergeNewer(value []byte) error {
-	if seqOf(value) >= seqOf(m.best) {
-		m.best = append(m.best[:0], value...)
-	}
-	return nil
-}
-
-func (m *maxSeqMerger) MergeOlder(value []byte) error {
-	if seqOf(value) > seqOf(m.best) {
-		m.best = append(m.best[:0], value...)
-	}
-	return nil
-}
-
-func (m *maxSeqMerger) Finish(includesBase bool) ([]byte, io.Closer, error) {
-	return m.best, nil, nil
 }
 
 func prefixed(p byte, key []byte) []byte {

@@ -1,11 +1,10 @@
 package warehouse
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/odsync/odsync/seqstore"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -42,7 +41,7 @@ type loadState struct {
 	mem      map[string]change
 	memBytes int64
 
-	db         *pebble.DB
+	db         *seqstore.Store
 	wb         *pebble.Batch
 	batchBytes int
 	buf        []byte
@@ -121,18 +120,9 @@ func (s *loadState) spill() error {
 	// cache of a quarter: the store holds about half the bound.
 	mt := max(s.limit/8, 1<<20)
 	s.batchBytes = int(min(spillBatchBytes, mt/2))
-	opts := &pebble.Options{
-		DisableWAL:                  true,
-		MemTableSize:                uint64(mt),
-		MemTableStopWritesThreshold: 2,
-		Cache:                       pebble.NewCache(max(s.limit/4, 1<<20)),
-		Merger:                      &pebble.Merger{Name: "odsync.warehouse.maxseq", Merge: mergeMaxSeq},
-		Logger:                      quietLogger{},
-	}
-	defer opts.Cache.Unref()
-	db, err := pebble.Open(s.dir, opts)
+	db, err := seqstore.Open(s.dir, seqstore.Options{Name: "odsync.warehouse.maxseq",
+		MemTableBytes: mt, MemTables: 2, CacheBytes: max(s.limit/4, 1<<20), TiesKeepFirst: true})
 	if err != nil {
-		os.RemoveAll(s.dir)
 		return s.fail(err)
 	}
 	s.db = db
@@ -304,53 +294,10 @@ func (s *loadState) close() error {
 		s.wb.Close()
 		s.wb = nil
 	}
-	err := s.db.Close()
+	err := s.db.Close() // removes s.dir
 	s.db = nil
-	if rerr := os.RemoveAll(s.dir); err == nil {
-		err = rerr
-	}
 	if err != nil {
 		return s.fail(err)
 	}
 	return nil
-}
-
-// mergeMaxSeq keeps the operand with the highest _seq (the first 8 bytes).
-func mergeMaxSeq(_, value []byte) (pebble.ValueMerger, error) {
-	return &maxSeqMerger{best: bytes.Clone(value)}, nil
-}
-
-type maxSeqMerger struct{ best []byte }
-
-func seqOf(v []byte) uint64 {
-	if len(v) < 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
-// MergeNewer keeps the older operand on a tie, as the in-memory state
-// keeps the first change of a _seq (copies of one change).
-func (m *maxSeqMerger) MergeNewer(value []byte) error {
-	if seqOf(value) > seqOf(m.best) {
-		m.best = append(m.best[:0], value...)
-	}
-	return nil
-}
-
-func (m *maxSeqMerger) MergeOlder(value []byte) error {
-	if seqOf(value) >= seqOf(m.best) {
-		m.best = append(m.best[:0], value...)
-	}
-	return nil
-}
-
-func (m *maxSeqMerger) Finish(bool) ([]byte, io.Closer, error) { return m.best, nil, nil }
-
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
 }
