@@ -117,7 +117,8 @@ type Options struct {
 	// Pacing stops while the slowest sink is more than 4×PaceBytes behind
 	// (its entries reach disk anyway): a sink slower than the capture, or
 	// stalled, then lets the log absorb the difference as it would without
-	// pacing. Default 16MiB (half a memtable); negative disables pacing.
+	// pacing. Default half of offsets.DefaultMemTableSize (the run command
+	// passes half of the configured memtable); negative disables pacing.
 	// A pipeline with a sink that acknowledges later (sink.Acker) is not
 	// paced.
 	PaceBytes int64
@@ -168,7 +169,7 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 		opts.AppendEvents = 20000
 	}
 	if opts.PaceBytes == 0 {
-		opts.PaceBytes = 16 << 20
+		opts.PaceBytes = offsets.DefaultMemTableSize / 2
 	}
 	if opts.PaceWait == 0 {
 		opts.PaceWait = 50 * time.Millisecond
