@@ -143,6 +143,11 @@ type Options struct {
 	RetentionMaxBytes int64
 }
 
+// idleRelease is how long a sink waits for a change before it drops the
+// event slices it keeps for reuse (cmd/odsync returns freed memory to the
+// operating system after the same idle time).
+const idleRelease = 10 * time.Second
+
 // Pipeline wires a source, the log and sinks.
 type Pipeline struct {
 	log   *offsets.Log
@@ -292,7 +297,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 					return
 				}
 			}
-			w := &worker{p: p, spec: spec, drain: drain, free: make(chan []event.Event, spec.Policy.InFlight+1)}
+			w := &worker{p: p, spec: spec, drain: drain, free: make(chan []event.Event, spec.Policy.InFlight+1), idleRelease: idleRelease}
 			if err := w.run(sinkCtx); err != nil && sinkCtx.Err() == nil {
 				fail(fmt.Errorf("sink %s: %w", spec.Name, err))
 			}
