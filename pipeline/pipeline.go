@@ -144,9 +144,10 @@ type Options struct {
 }
 
 // idleRelease is how long a sink waits for a change before it drops the
-// event slices it keeps for reuse (cmd/odsync returns freed memory to the
-// operating system after the same idle time).
-const idleRelease = 10 * time.Second
+// event slices it keeps for reuse: well within the 10 s after which
+// cmd/odsync returns freed memory to the operating system, which counts
+// from the last append (the sink's wait starts a little later).
+const idleRelease = 5 * time.Second
 
 // Pipeline wires a source, the log and sinks.
 type Pipeline struct {
