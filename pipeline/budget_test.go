@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/odsync/odsync/event"
 )
 
 func TestBudget(t *testing.T) {
@@ -76,5 +78,36 @@ func TestPace(t *testing.T) {
 	go func() { time.Sleep(20 * time.Millisecond); _, _ = log.GC() }()
 	if d := timed(Options{PaceBytes: r / 2, PaceWait: 5 * time.Second}); d >= 5*time.Second {
 		t.Errorf("pace did not end when GC freed room (%s)", d)
+	}
+}
+
+// A sink waiting for changes drops its recycled event slices once it has
+// waited idleRelease, and only then.
+func TestWorkerDropsRecycledWhenIdle(t *testing.T) {
+	for name, tc := range map[string]struct {
+		idleRelease time.Duration
+		wantKept    int
+	}{
+		"idle longer than idleRelease": {idleRelease: 20 * time.Millisecond, wantKept: 0},
+		"idle shorter":                 {idleRelease: time.Hour, wantKept: 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := openLog(t, t.TempDir())
+			p := New(l, nil, nil, Options{})
+			spec := &SinkSpec{Name: "s"}
+			spec.Policy.EnsureDefaults()
+			w := &worker{p: p, spec: spec, drain: make(chan struct{}), free: make(chan []event.Event, 3), idleRelease: tc.idleRelease}
+			w.recycle(make([]event.Event, 10))
+			w.recycle(make([]event.Event, 10))
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			evs, err := w.gather(ctx, l.Head()+1) // nothing is appended: waits until ctx is done
+			if err != nil || len(evs) != 0 {
+				t.Fatalf("gather on an empty log: %d events, %v", len(evs), err)
+			}
+			if got := len(w.free); got != tc.wantKept {
+				t.Errorf("recycled slices kept after 300ms idle: %d, want %d", got, tc.wantKept)
+			}
+		})
 	}
 }

@@ -117,7 +117,8 @@ type Options struct {
 	// Pacing stops while the slowest sink is more than 4×PaceBytes behind
 	// (its entries reach disk anyway): a sink slower than the capture, or
 	// stalled, then lets the log absorb the difference as it would without
-	// pacing. Default 16MiB (half a memtable); negative disables pacing.
+	// pacing. Default half of offsets.DefaultMemTableSize (the run command
+	// passes half of the configured memtable); negative disables pacing.
 	// A pipeline with a sink that acknowledges later (sink.Acker) is not
 	// paced.
 	PaceBytes int64
@@ -141,6 +142,12 @@ type Options struct {
 	Retention         time.Duration
 	RetentionMaxBytes int64
 }
+
+// idleRelease is how long a sink waits for a change before it drops the
+// event slices it keeps for reuse: well within the 10 s after which
+// cmd/odsync returns freed memory to the operating system, which counts
+// from the last append (the sink's wait starts a little later).
+const idleRelease = 5 * time.Second
 
 // Pipeline wires a source, the log and sinks.
 type Pipeline struct {
@@ -168,7 +175,7 @@ func New(log *offsets.Log, src Source, sinks []SinkSpec, opts Options) *Pipeline
 		opts.AppendEvents = 20000
 	}
 	if opts.PaceBytes == 0 {
-		opts.PaceBytes = 16 << 20
+		opts.PaceBytes = offsets.DefaultMemTableSize / 2
 	}
 	if opts.PaceWait == 0 {
 		opts.PaceWait = 50 * time.Millisecond
@@ -291,7 +298,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 					return
 				}
 			}
-			w := &worker{p: p, spec: spec, drain: drain, free: make(chan []event.Event, spec.Policy.InFlight+1)}
+			w := &worker{p: p, spec: spec, drain: drain, free: make(chan []event.Event, spec.Policy.InFlight+1), idleRelease: idleRelease}
 			if err := w.run(sinkCtx); err != nil && sinkCtx.Err() == nil {
 				fail(fmt.Errorf("sink %s: %w", spec.Name, err))
 			}

@@ -18,8 +18,10 @@ type worker struct {
 	spec  *SinkSpec
 	drain <-chan struct{} // closed when capture stopped: write what is left, then return
 
-	// free holds event slices of acknowledged batches for reuse.
-	free chan []event.Event
+	// free holds event slices of acknowledged batches for reuse; they are
+	// dropped once the sink has waited idleRelease for a change.
+	free        chan []event.Event
+	idleRelease time.Duration
 
 	mu      sync.Mutex
 	pending []uint64 // boundaries of batches cut but not yet acknowledged, in order
@@ -123,9 +125,14 @@ func (w *worker) failure() error {
 // event was seen. It returns no events when the sink should stop.
 func (w *worker) gather(ctx context.Context, next uint64) ([]event.Event, error) {
 	log, pol := w.p.log, w.spec.Policy
+	idle := time.Now()
 	for log.Head() < next {
 		if w.draining() || (w.deferred && w.hasRedeliver()) {
 			return nil, nil
+		}
+		if !idle.IsZero() && time.Since(idle) >= w.idleRelease {
+			w.dropFree()
+			idle = time.Time{}
 		}
 		if err := w.failure(); err != nil {
 			return nil, err
@@ -267,6 +274,18 @@ func (w *worker) recycle(events []event.Event) {
 	select {
 	case w.free <- events[:0]:
 	default:
+	}
+}
+
+// dropFree lets the recycled slices be collected: a full batch's slice
+// holds MaxRows events (megabytes) that an idle sink does not need.
+func (w *worker) dropFree() {
+	for {
+		select {
+		case <-w.free:
+		default:
+			return
+		}
 	}
 }
 

@@ -67,7 +67,7 @@ var (
 	inprocFlag  = flag.Bool("inproc", false, "run the broker in this process (its CPU and memory then count in every figure)")
 	idleFlag    = flag.Duration("idle", 0, "after the last end-to-end round caught up, stay idle this long and report the RSS")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the last round of -profile-phase")
-	memProfile  = flag.String("memprofile", "", "write a heap profile at the end of the last round of -profile-phase")
+	memProfile  = flag.String("memprofile", "", "write a heap profile at the end of the last round of -profile-phase (with -idle also FILE.idle: what stays live after the idle release)")
 	peakProfile = flag.String("peakprofile", "", "write a heap profile whenever the Go heap reaches a new peak (16MiB steps)")
 	profPhase   = flag.String("profile-phase", "e2e", "the phase -cpuprofile and -memprofile profile")
 	batchRows   = flag.Int("batch-rows", 0, "sink batch max_rows (0: the default)")
@@ -616,8 +616,19 @@ func toPipeline(addrs []string, state, out string, prof, idle bool) (result, err
 	if idle {
 		hwm := procStatus("VmHWM")
 		time.Sleep(*idleFlag)
-		fmt.Printf("idle %s after catching up: RSS %.0f MiB (peak while streaming %.0f MiB), Go heap in use %.0f MiB\n",
-			*idleFlag, float64(procStatus("VmRSS"))/(1<<20), float64(hwm)/(1<<20), heapInUse()/(1<<20))
+		fmt.Printf("idle %s after catching up: RSS %.0f MiB (anonymous %.0f, file %.0f; peak while streaming %.0f MiB), Go heap in use %.0f MiB\n",
+			*idleFlag, mib(procStatus("VmRSS")), mib(procStatus("RssAnon")), mib(procStatus("RssFile")), mib(hwm), heapInUse()/(1<<20))
+		// What odsync run does after 10 idle seconds (cmd/odsync trimWhenIdle).
+		debug.FreeOSMemory()
+		time.Sleep(time.Second)
+		fmt.Printf("after returning freed memory (as odsync run does when idle): RSS %.0f MiB (anonymous %.0f, file %.0f), Go heap in use %.0f MiB\n",
+			mib(procStatus("VmRSS")), mib(procStatus("RssAnon")), mib(procStatus("RssFile")), heapInUse()/(1<<20))
+		if *memProfile != "" { // what stays live while idle
+			if f, err := os.Create(*memProfile + ".idle"); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
 	}
 	cancel()
 	if err := <-errc; err != nil {
@@ -630,6 +641,8 @@ func toPipeline(addrs []string, state, out string, prof, idle bool) (result, err
 	}
 	return result{name: name, rows: int(log.Head()), seconds: d.Seconds()}, nil
 }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func heapInUse() float64 {
 	var ms runtime.MemStats
