@@ -70,7 +70,7 @@ type State struct {
 	// Default 24h; 0s keeps nothing.
 	Retention *time.Duration `yaml:"retention"`
 	// MemTableSize is the log's Pebble memtable size; up to two are held
-	// in memory. Default 16MiB (offsets.DefaultMemTableSize). Smaller saves memory; with retention 0,
+	// in memory. Default 32MiB (offsets.DefaultMemTableSize). Smaller saves memory; with retention 0,
 	// entries that sinks pass while still in the memtable never reach disk
 	// files, so a smaller memtable writes (and compacts) more of them.
 	MemTableSize ByteSize `yaml:"memtable_size"`
@@ -283,7 +283,7 @@ func (c *Config) EnsureDefaults() {
 		c.State.Dir = "./odsync-state"
 	}
 	if c.State.MemTableSize == 0 {
-		c.State.MemTableSize = 16 << 20 // offsets.DefaultMemTableSize
+		c.State.MemTableSize = 32 << 20 // offsets.DefaultMemTableSize
 	}
 	if c.State.MaxLogBytes == 0 {
 		c.State.MaxLogBytes = 4 << 30

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/odsync/odsync/offsets"
 	"os"
 	"path/filepath"
 	"slices"
@@ -204,5 +205,14 @@ source:
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s\nerr %v, want %q", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+// TestMemTableDefault: the config's default memtable is the log's.
+func TestMemTableDefault(t *testing.T) {
+	var c Config
+	c.EnsureDefaults()
+	if int64(c.State.MemTableSize) != offsets.DefaultMemTableSize {
+		t.Errorf("state.memtable_size default %d, offsets.DefaultMemTableSize %d", c.State.MemTableSize, offsets.DefaultMemTableSize)
 	}
 }
