@@ -16,6 +16,7 @@ import (
 	"github.com/odsync/odsync/registry"
 	"github.com/odsync/odsync/schema"
 	"github.com/odsync/odsync/sink/odsfile"
+	s3sink "github.com/odsync/odsync/sink/s3"
 )
 
 // reverseStore writes odsync's S3 layout for one source table by hand (the
@@ -138,8 +139,8 @@ func TestReverseS3Versions(t *testing.T) {
 	st.object("U 1 c1", "D 2 x", "I 4 again4", "I 7 a7")
 	want := map[int64]string{1: "c1", 3: "b3", 4: "again4", 5: "a5", 6: "a6", 7: "a7"}
 
-	cfg := warehouse.S3Config{Bucket: "ods", Prefix: "kit", Endpoint: srv.Endpoint, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+	cfg := warehouse.S3Config{Connection: s3sink.Connection{Bucket: "ods", Prefix: "kit", Endpoint: srv.Endpoint, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey},
 		Read: warehouse.ReadSettings{Mode: warehouse.ModeIncremental, PollInterval: 50 * time.Millisecond, BatchRows: 2}}
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	src, err := warehouse.NewS3(context.Background(), cfg, registry.SourceDeps{Logger: slog.New(slog.DiscardHandler)})
@@ -254,8 +255,8 @@ func testReverseS3Resume(t *testing.T, spill bool) {
 	apply(append(first[30:], "U 3 b3", "D 4 x", "D 5 x", "U 40 b40")...)
 	apply("D 6 x", "I 4 again4", "U 7 b7")
 
-	cfg := warehouse.S3Config{Bucket: "ods", Prefix: "kit", Endpoint: srv.Endpoint, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+	cfg := warehouse.S3Config{Connection: s3sink.Connection{Bucket: "ods", Prefix: "kit", Endpoint: srv.Endpoint, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey},
 		Read: warehouse.ReadSettings{Mode: warehouse.ModeIncremental, PollInterval: 50 * time.Millisecond, BatchRows: 7, WindowObjects: 1}}
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	var logs bytes.Buffer
@@ -392,8 +393,8 @@ func TestReverseS3External(t *testing.T) {
 	kitS3Put(t, srv, "lake/dim/_SUCCESS", nil)
 	kitS3Put(t, srv, "lake/csvdim/dt=2024-05-01/a.csv", []byte("\"id\",\"name\",\"price\",\"at\",\"day\"\n"+
 		"\"7\",\"seven, \\\"q\\\"\",\"7.00\",\"2024-05-07 01:02:03.5\",\"2024-05-07\"\n\"8\",,,,\n"))
-	cfg := warehouse.S3Config{Bucket: "ods", Prefix: "lake", Endpoint: srv.Endpoint, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+	cfg := warehouse.S3Config{Connection: s3sink.Connection{Bucket: "ods", Prefix: "lake", Endpoint: srv.Endpoint, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey},
 		Read: warehouse.ReadSettings{Mode: warehouse.ModeFull}, External: []warehouse.TableConfig{
 			{Name: "dim", Database: "shop", Table: "dim", Columns: cols, Key: []string{"id"}},
 			{Name: "csvdim", Format: "csv", CSVHeader: true, Database: "shop", Columns: cols, Key: []string{"id"}},

@@ -19,6 +19,7 @@ import (
 	"github.com/odsync/odsync/sink"
 	mysqlsink "github.com/odsync/odsync/sink/mysql"
 	"github.com/odsync/odsync/sink/odsfile"
+	s3sink "github.com/odsync/odsync/sink/s3"
 )
 
 // s3Variant writes the rows to a private versitygw in the S3 sink's
@@ -86,8 +87,7 @@ func s3Variant(ctx context.Context, addr string, table *event.Table, events []ev
 			return 0, err
 		}
 		defer sk.Close(ctx)
-		cfg := warehouse.S3Config{Bucket: "ods", Prefix: "bench", Endpoint: srv.Endpoint, PathStyle: true,
-			AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+		cfg := warehouse.S3Config{Connection: s3sink.Connection{Bucket: "ods", Prefix: "bench", Endpoint: srv.Endpoint, PathStyle: true, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey},
 			Read: warehouse.ReadSettings{Mode: warehouse.ModeFull, BatchRows: *batchFlag, TmpDir: tmp}}
 		src, err := warehouse.NewS3(ctx, cfg, registry.SourceDeps{})
 		if err != nil {

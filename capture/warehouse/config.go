@@ -33,18 +33,9 @@ const (
 
 // S3Config configures the s3 source (YAML under source.s3).
 type S3Config struct {
-	// Bucket and Prefix locate the tables: s3://Bucket/Prefix/<table>/...
-	Bucket string `yaml:"bucket"`
-	Prefix string `yaml:"prefix"`
-	// Connection settings, as the S3 sink's (docs/s3.md).
-	Region          string     `yaml:"region"`
-	Endpoint        string     `yaml:"endpoint"`
-	PathStyle       bool       `yaml:"path_style"`
-	AccessKeyID     string     `yaml:"access_key_id"`
-	SecretAccessKey string     `yaml:"secret_access_key"`
-	SessionToken    string     `yaml:"session_token"`
-	Profile         string     `yaml:"profile"`
-	TLS             s3sink.TLS `yaml:"tls"`
+	// Bucket, Prefix (s3://Bucket/Prefix/<table>/...) and the connection
+	// settings, as the S3 sink's (docs/s3.md).
+	s3sink.Connection `yaml:",inline"`
 	// External are tables written by other tools, described here.
 	External []TableConfig `yaml:"external"`
 	Read     ReadSettings  `yaml:",inline"`
@@ -213,7 +204,5 @@ func (r *ReadSettings) Validate(path string) error {
 
 // sinkConfig is the connection part as the S3 sink's settings (its client).
 func (c *S3Config) sinkConfig() s3sink.Config {
-	return s3sink.Config{Bucket: c.Bucket, Prefix: c.Prefix, Region: c.Region, Endpoint: c.Endpoint,
-		PathStyle: c.PathStyle, AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey,
-		SessionToken: c.SessionToken, Profile: c.Profile, TLS: c.TLS}
+	return s3sink.Config{Connection: c.Connection}
 }

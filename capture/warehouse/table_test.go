@@ -7,6 +7,7 @@ import (
 
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/schema"
+	s3sink "github.com/odsync/odsync/sink/s3"
 )
 
 // TestFromODS: each source type comes back from its ODS representation
@@ -147,7 +148,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("want %q in %v", want, err)
 		}
 	}
-	ok := S3Config{Bucket: "b"}
+	ok := S3Config{Connection: s3sink.Connection{Bucket: "b"}}
 	ok.EnsureDefaults()
 	if err := ok.Validate("source.s3"); err != nil || ok.Read.Mode != ModeIncremental || ok.Read.BatchRows != 5000 {
 		t.Errorf("defaults: %+v, %v", ok.Read, err)

@@ -14,10 +14,9 @@ import (
 	"github.com/odsync/odsync/sink/odsfile"
 )
 
-// Config configures the S3 sink (YAML under `sinks[].s3`). Secrets are best
-// given as ${ENV_VAR} references or left to the standard AWS chain; they are
-// never logged.
-type Config struct {
+// Connection locates the ODS datasets and says how to reach the bucket:
+// the keys the S3 sink and the s3 source (capture/warehouse) share.
+type Connection struct {
 	// Bucket and Prefix locate the ODS datasets: s3://Bucket/Prefix/<table>/...
 	Bucket string `yaml:"bucket"`
 	Prefix string `yaml:"prefix"`
@@ -40,6 +39,14 @@ type Config struct {
 	Profile string `yaml:"profile"`
 	// TLS tunes HTTPS to the endpoint.
 	TLS TLS `yaml:"tls"`
+}
+
+// Config configures the S3 sink (YAML under `sinks[].s3`). Secrets are best
+// given as ${ENV_VAR} references or left to the standard AWS chain; they are
+// never logged.
+type Config struct {
+	Connection `yaml:",inline"`
+
 	// StorageClass of the data objects (STANDARD when empty). Query engines
 	// read only classes with immediate access (not GLACIER/DEEP_ARCHIVE).
 	StorageClass string `yaml:"storage_class"`

@@ -19,7 +19,7 @@ func TestAthenaDDL(t *testing.T) {
 			"`amount` decimal(12,2)", "LOCATION 's3://bkt/cdc/ods/ods_shop_orders/'", "'projection.ds.format' = 'yyyyMMdd'"}},
 		{"csv", []string{"OpenCSVSerde", "`amount` string COMMENT 'decimal(12,2) as text", "'skip.header.line.count' = '1'"}},
 	} {
-		c := Config{Bucket: "bkt", Prefix: "/cdc/ods/", Format: tc.format, SpoolDir: "x"}
+		c := Config{Connection: Connection{Bucket: "bkt", Prefix: "/cdc/ods/"}, Format: tc.format, SpoolDir: "x"}
 		c.EnsureDefaults()
 		ddl, err := c.AthenaDDL(tg, "lake")
 		if err != nil {
@@ -31,7 +31,7 @@ func TestAthenaDDL(t *testing.T) {
 			}
 		}
 	}
-	c := Config{Bucket: "bkt", Format: "jsonl"}
+	c := Config{Connection: Connection{Bucket: "bkt"}, Format: "jsonl"}
 	c.EnsureDefaults()
 	if _, err := c.AthenaDDL(tg, "lake"); err == nil {
 		t.Error("jsonl: no error")

@@ -72,9 +72,7 @@ func server(t *testing.T, tbs ...testing.TB) (*s3server.Server, string) {
 }
 
 func testConfig(srv *s3server.Server, bucket, prefix, dir string) Config {
-	return Config{Bucket: bucket, Prefix: prefix, Endpoint: srv.Endpoint, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, SpoolDir: dir,
-		CheckpointInterval: 100 * time.Millisecond}
+	return Config{Connection: Connection{Bucket: bucket, Prefix: prefix, Endpoint: srv.Endpoint, PathStyle: true, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey}, SpoolDir: dir, CheckpointInterval: 100 * time.Millisecond}
 }
 
 func testMapper(t testing.TB) *schema.Mapper {
@@ -519,8 +517,7 @@ func TestMultipartUpload(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	c := Config{Bucket: "Bad_Bucket", Endpoint: "ftp://x", Format: "orc", SecretAccessKey: "s", FileSize: 100,
-		MinFileSize: 200, FlushInterval: time.Minute, MaxAge: time.Second, ServerSideEncryption: "rot13"}
+	c := Config{Connection: Connection{Bucket: "Bad_Bucket", Endpoint: "ftp://x", SecretAccessKey: "s"}, Format: "orc", FileSize: 100, MinFileSize: 200, FlushInterval: time.Minute, MaxAge: time.Second, ServerSideEncryption: "rot13"}
 	c.EnsureDefaults()
 	err := c.Validate("sinks[0].s3")
 	if err == nil {
@@ -533,7 +530,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("error lacks %s:\n%v", want, err)
 		}
 	}
-	ok := Config{Bucket: "ods-bucket", SpoolDir: "/tmp/x"}
+	ok := Config{Connection: Connection{Bucket: "ods-bucket"}, SpoolDir: "/tmp/x"}
 	ok.EnsureDefaults()
 	if err := ok.Validate("s3"); err != nil {
 		t.Errorf("defaults: %v", err)
