@@ -18,16 +18,8 @@ import (
 // through Tunnel download sessions.
 type MaxComputeConfig struct {
 	// Connection settings, as the MaxCompute sink's (docs/maxcompute.md).
-	Endpoint       string       `yaml:"endpoint"`
-	TunnelEndpoint string       `yaml:"tunnel_endpoint"`
-	Project        string       `yaml:"project"`
-	Schema         string       `yaml:"schema"`
-	AccessID       string       `yaml:"access_id"`
-	AccessKey      string       `yaml:"access_key"`
-	AccessKeyFile  string       `yaml:"access_key_file"`
-	STSToken       string       `yaml:"sts_token"`
-	Region         string       `yaml:"region"`
-	Read           ReadSettings `yaml:",inline"`
+	mcsink.Connection `yaml:",inline"`
+	Read              ReadSettings `yaml:",inline"`
 }
 
 // EnsureDefaults fills unset settings; the MaxCompute source loads in full
@@ -56,8 +48,7 @@ func (c *MaxComputeConfig) Validate(path string) error {
 }
 
 func (c *MaxComputeConfig) sinkConfig() mcsink.Config {
-	return mcsink.Config{Endpoint: c.Endpoint, TunnelEndpoint: c.TunnelEndpoint, Project: c.Project, Schema: c.Schema,
-		AccessID: c.AccessID, AccessKey: c.AccessKey, AccessKeyFile: c.AccessKeyFile, STSToken: c.STSToken, Region: c.Region}
+	return mcsink.Config{Connection: c.Connection}
 }
 
 // NewMaxCompute returns the maxcompute source; it makes no request.

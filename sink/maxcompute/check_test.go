@@ -17,7 +17,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	cfg := Config{Endpoint: srv.Endpoint(), Project: "p", AccessID: "id", AccessKey: "secret"}
+	cfg := Config{Connection: Connection{Endpoint: srv.Endpoint(), Project: "p", AccessID: "id", AccessKey: "secret"}}
 	// Discovered Tunnel endpoint, signatures verified.
 	ep, err := Check(ctxT(t), cfg)
 	if err != nil || ep != srv.TunnelEndpoint() {
@@ -51,7 +51,7 @@ func TestEndpointNote(t *testing.T) {
 		{"http://dt.cn-hangzhou-vpc.maxcompute.aliyun-inc.com", "http://dt.cn-hangzhou-vpc.maxcompute.aliyun-inc.com", ""},
 		{"", "http://127.0.0.1:9090", ""},
 	} {
-		got := EndpointNote(Config{TunnelEndpoint: c.configured}, c.used)
+		got := EndpointNote(Config{Connection: Connection{TunnelEndpoint: c.configured}}, c.used)
 		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
 			t.Errorf("EndpointNote(%q, %q) = %q, want %q", c.configured, c.used, got, c.want)
 		}

@@ -13,11 +13,9 @@ import (
 	"time"
 )
 
-// Config configures the MaxCompute sink (YAML under `sinks[].maxcompute`).
-// Secrets are best given as ${ENV_VAR} references, access_key_file, or left
-// to the ALIBABA_CLOUD_* environment variables; they are never logged (the
-// String and LogValue methods redact them).
-type Config struct {
+// Connection says where the project is and how to sign in: the keys the
+// MaxCompute sink and the maxcompute source (capture/warehouse) share.
+type Connection struct {
 	// Endpoint is the MaxCompute service endpoint, e.g.
 	// http://service.cn-hangzhou.maxcompute.aliyun.com/api (or the VPC
 	// endpoint http://service.cn-hangzhou-vpc.maxcompute.aliyun-inc.com/api).
@@ -33,9 +31,6 @@ type Config struct {
 	// Schema is the schema of the 3-tier model (project.schema.table);
 	// empty for projects without schemas.
 	Schema string `yaml:"schema"`
-	// QuotaName is the Tunnel quota (exclusive resource group) to use;
-	// empty for the shared quota.
-	QuotaName string `yaml:"quota_name"`
 
 	// AccessID and AccessKey are the AccessKey pair. When AccessID is empty
 	// the environment is used: ALIBABA_CLOUD_ACCESS_KEY_ID,
@@ -49,6 +44,18 @@ type Config struct {
 	STSToken string `yaml:"sts_token"`
 	// Region, when set, signs requests with the v4 signature (e.g. cn-hangzhou).
 	Region string `yaml:"region"`
+}
+
+// Config configures the MaxCompute sink (YAML under `sinks[].maxcompute`).
+// Secrets are best given as ${ENV_VAR} references, access_key_file, or left
+// to the ALIBABA_CLOUD_* environment variables; they are never logged (the
+// String and LogValue methods redact them).
+type Config struct {
+	Connection `yaml:",inline"`
+
+	// QuotaName is the Tunnel quota (exclusive resource group) to use;
+	// empty for the shared quota.
+	QuotaName string `yaml:"quota_name"`
 
 	// Lifecycle is the table lifecycle in days given to created ODS tables
 	// (0: none).

@@ -52,10 +52,7 @@ merge:
 func TestConfigValidateReportsAll(t *testing.T) {
 	t.Setenv(EnvAccessID, "")
 	t.Setenv(EnvAccessKey, "")
-	c := Config{Endpoint: "ftp://x", TunnelEndpoint: "dt", Project: "9bad", Schema: "a-b", Compression: "lz4",
-		Slots: 100, FlushSize: 1, MaxAttempts: -1, BlockSize: 1 << 40, SessionTTL: 48 * 60 * 60 * 1e9,
-		SQLHints: map[string]string{"a b": "1"}, Merge: MergeConfig{BaseSuffix: "BAD"},
-		CommitBlocks: 19001, CommitAge: 48 * time.Hour, CommitIdle: -time.Second}
+	c := Config{Connection: Connection{Endpoint: "ftp://x", TunnelEndpoint: "dt", Project: "9bad", Schema: "a-b"}, Compression: "lz4", Slots: 100, FlushSize: 1, MaxAttempts: -1, BlockSize: 1 << 40, SessionTTL: 48 * 60 * 60 * 1e9, SQLHints: map[string]string{"a b": "1"}, Merge: MergeConfig{BaseSuffix: "BAD"}, CommitBlocks: 19001, CommitAge: 48 * time.Hour, CommitIdle: -time.Second}
 	c.EnsureDefaults()
 	err := c.Validate("sinks[2].maxcompute")
 	if err == nil {
@@ -73,7 +70,7 @@ func TestCredentials(t *testing.T) {
 	t.Setenv(EnvAccessID, "env-id")
 	t.Setenv(EnvAccessKey, "env-key")
 	t.Setenv(EnvSTSToken, "env-token")
-	c := Config{Endpoint: "http://e/api", Project: "p"}
+	c := Config{Connection: Connection{Endpoint: "http://e/api", Project: "p"}}
 	c.EnsureDefaults()
 	if err := c.Validate("x"); err != nil {
 		t.Fatal(err)
@@ -98,7 +95,7 @@ func TestCredentials(t *testing.T) {
 }
 
 func TestSecretsNeverPrinted(t *testing.T) {
-	c := Config{Endpoint: "http://e/api", Project: "p", AccessID: "AKID-SECRET-ID", AccessKey: "SUPER-SECRET-KEY", STSToken: "STS-SECRET"}
+	c := Config{Connection: Connection{Endpoint: "http://e/api", Project: "p", AccessID: "AKID-SECRET-ID", AccessKey: "SUPER-SECRET-KEY", STSToken: "STS-SECRET"}}
 	var buf bytes.Buffer
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "cfg", c)
 	out := buf.String() + fmt.Sprint(c) + fmt.Sprintf("%v %s", c, c)

@@ -152,9 +152,7 @@ func execSQL(t testing.TB, o *odps.Odps, sql string) {
 
 // testConfig is a sink config for the emulator.
 func testConfig(e *emu) Config {
-	c := Config{Endpoint: e.endpoint(), TunnelEndpoint: e.tunnel(), Project: testProject,
-		AccessID: "ak", AccessKey: "sk", MaxBackoff: 20 * time.Millisecond, FlushAge: 20 * time.Millisecond,
-		// Most tests read a batch's snapshot rows right after Write: commit
+	c := Config{Connection: Connection{Endpoint: e.endpoint(), TunnelEndpoint: e.tunnel(), Project: testProject, AccessID: "ak", AccessKey: "sk"}, MaxBackoff: 20 * time.Millisecond, FlushAge: 20 * time.Millisecond, // Most tests read a batch's snapshot rows right after Write: commit
 		// every batch (bulk_test.go sets real thresholds).
 		CommitBytes: 1}
 	c.EnsureDefaults()
