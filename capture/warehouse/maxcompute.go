@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/odsync/odsync/event"
@@ -19,14 +20,18 @@ import (
 type MaxComputeConfig struct {
 	// Connection settings, as the MaxCompute sink's (docs/maxcompute.md).
 	mcsink.Connection `yaml:",inline"`
-	Read              ReadSettings `yaml:",inline"`
+	// ProgressTable is the table of progress marks the MaxCompute sink
+	// writes (its progress_table; default odsync_progress): incremental
+	// mode follows it.
+	ProgressTable string       `yaml:"progress_table"`
+	Read          ReadSettings `yaml:",inline"`
 }
 
-// EnsureDefaults fills unset settings; the MaxCompute source loads in full
-// (mode full) unless told otherwise.
+// EnsureDefaults fills unset settings (mode incremental, as the s3
+// source's).
 func (c *MaxComputeConfig) EnsureDefaults() {
-	if c.Read.Mode == "" {
-		c.Read.Mode = ModeFull
+	if c.ProgressTable == "" {
+		c.ProgressTable = mcsink.DefaultProgressTable
 	}
 	c.Read.EnsureDefaults()
 }
@@ -40,8 +45,8 @@ func (c *MaxComputeConfig) Validate(path string) error {
 	if c.Project == "" {
 		errs = append(errs, fmt.Errorf("%s.project: required", path))
 	}
-	if c.Read.Mode == ModeIncremental {
-		errs = append(errs, fmt.Errorf("%s.mode: incremental is not supported for MaxCompute yet (MaxCompute tables carry no _seq ranges to follow): use full", path))
+	if c.ProgressTable == "" || strings.ContainsAny(c.ProgressTable, "`. /") {
+		errs = append(errs, fmt.Errorf("%s.progress_table: %q: want a table name", path, c.ProgressTable))
 	}
 	errs = append(errs, c.Read.Validate(path))
 	return errors.Join(errs...)
@@ -68,14 +73,24 @@ func NewMaxCompute(c MaxComputeConfig, deps registry.SourceDeps) (*Source, error
 	if err != nil {
 		return nil, fmt.Errorf("source.maxcompute: %w", err)
 	}
-	return newSource(&mcStore{r: r, cfg: c.Read, project: c.Project}, c.Read, deps.Capture, deps.Logger), nil
+	return newSource(&mcStore{r: r, cfg: c.Read, project: c.Project, progress: c.ProgressTable, marks: map[string]*markPart{}}, c.Read, deps.Capture, deps.Logger), nil
 }
 
 // mcStore reads odsync's ODS tables of a MaxCompute project.
 type mcStore struct {
-	r       *mcsink.Reader
-	cfg     ReadSettings
-	project string
+	r        *mcsink.Reader
+	cfg      ReadSettings
+	project  string
+	progress string
+	// marks caches the progress table's partitions read (rows are only
+	// ever appended: a partition is read again from its row count on).
+	marks map[string]*markPart
+}
+
+// markPart is a partition of the progress table as read so far.
+type markPart struct {
+	marks []mcsink.Mark
+	rows  int
 }
 
 func (s *mcStore) Describe() string { return s.r.Describe() }
@@ -153,9 +168,123 @@ func isVersion(name string, tables []string) bool {
 	return false
 }
 
-// Complete: MaxCompute shows only committed data and records no
-// sequence, so everything visible counts (full loads only).
-func (s *mcStore) Complete(context.Context, []*table) (uint64, error) { return math.MaxInt64, nil }
+// Complete: in full mode every visible row counts (MaxCompute shows only
+// committed data); in incremental mode the newest progress mark's
+// complete_seq (the sink's promise: every change up to it is committed).
+func (s *mcStore) Complete(ctx context.Context, _ []*table) (uint64, error) {
+	if s.cfg.Mode == ModeFull {
+		return math.MaxInt64, nil
+	}
+	parts, found, err := s.r.MarkPartitions(s.progress)
+	if err != nil {
+		return 0, err
+	}
+	for i := len(parts) - 1; i >= 0; i-- {
+		marks, err := s.readMarks(ctx, parts[i])
+		if err != nil {
+			return 0, err
+		}
+		var c uint64
+		for _, m := range marks {
+			c = max(c, m.CompleteSeq)
+		}
+		if c > 0 {
+			return c, nil
+		}
+	}
+	if !found {
+		return 0, fmt.Errorf("warehouse: maxcompute project %s has no progress table %s yet: the MaxCompute sink (this odsync version) writes it once changes are committed; or set mode: full", s.project, s.progress)
+	}
+	return 0, fmt.Errorf("warehouse: maxcompute progress table %s holds no mark yet: the MaxCompute sink writes one every progress_interval once changes are committed", s.progress)
+}
+
+// readMarks returns the marks of a partition of the progress table,
+// reading the rows added since it was last read.
+func (s *mcStore) readMarks(ctx context.Context, part string) ([]mcsink.Mark, error) {
+	mp := s.marks[part]
+	if mp == nil {
+		mp = &markPart{}
+		s.marks[part] = mp
+	}
+	got, n, err := s.r.Marks(ctx, s.progress, part, mp.rows)
+	if err != nil {
+		return nil, err
+	}
+	mp.marks, mp.rows = append(mp.marks, got...), max(n, mp.rows)
+	return mp.marks, nil
+}
+
+// Changed returns, per table, the partitions that may hold changes with a
+// _seq in (after, complete] (follower): the union of the entries of the
+// progress marks back to one whose floor is at most after (every
+// partition holding a change above its floor is listed in it or in a
+// later mark). Without such a mark (the table's partitions expired, or
+// the changes predate the marks) every partition is read.
+func (s *mcStore) Changed(ctx context.Context, tables []*table, after, complete uint64) (map[*table][]unit, error) {
+	parts, _, err := s.r.MarkPartitions(s.progress)
+	if err != nil {
+		return nil, err
+	}
+	type rng struct{ first, last uint64 }
+	spans := map[string]map[string]rng{} // ODS table → partition → range
+	covered := false
+	oldest := ""
+	for i := len(parts) - 1; i >= 0 && !covered; i-- {
+		marks, err := s.readMarks(ctx, parts[i])
+		if err != nil {
+			return nil, err
+		}
+		oldest = parts[i]
+		for _, m := range marks {
+			if m.FloorSeq <= after {
+				covered = true
+			}
+			for _, p := range m.Partitions {
+				if p.LastSeq <= after || p.FirstSeq > complete {
+					continue
+				}
+				if spans[p.Table] == nil {
+					spans[p.Table] = map[string]rng{}
+				}
+				r, ok := spans[p.Table][p.Partition]
+				if !ok {
+					r = rng{p.FirstSeq, p.LastSeq}
+				}
+				spans[p.Table][p.Partition] = rng{min(r.first, p.FirstSeq), max(r.last, p.LastSeq)}
+			}
+		}
+	}
+	for p := range s.marks {
+		if p < oldest {
+			delete(s.marks, p) // older than any checkpoint to come needs
+		}
+	}
+	out := map[*table][]unit{}
+	for _, t := range tables {
+		if !t.changeLog {
+			continue
+		}
+		if !covered {
+			us, err := s.Units(ctx, t)
+			if err != nil {
+				return nil, err
+			}
+			out[t] = us
+			continue
+		}
+		for _, p := range t.parts() {
+			var ver *table
+			if p != t {
+				ver = p
+			}
+			for spec, r := range spans[p.name] {
+				out[t] = append(out[t], unit{name: p.name + " partition " + spec, first: r.first, last: r.last, ref: spec, ver: ver})
+			}
+		}
+		sort.Slice(out[t], func(i, j int) bool { return out[t][i].first < out[t][j].first })
+	}
+	return out, nil
+}
 
 func (s *mcStore) Units(_ context.Context, t *table) ([]unit, error) {
 	var out []unit

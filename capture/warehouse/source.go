@@ -87,6 +87,13 @@ type store interface {
 	Read(ctx context.Context, t *table, u unit, fn func(row []event.Value) error) error
 }
 
+// follower is a store that tells which of its units may hold the changes
+// in a _seq range (MaxCompute: the partitions its progress marks list),
+// instead of every unit naming its own range (S3 objects).
+type follower interface {
+	Changed(ctx context.Context, tables []*table, after, complete uint64) (map[*table][]unit, error)
+}
+
 // Source reads warehouse tables (pipeline.Source).
 type Source struct {
 	st      store
@@ -361,14 +368,30 @@ func (s *Source) step(ctx context.Context, cp *Checkpoint, emit func(context.Con
 		u unit
 	}
 	var cand []ref
+	f, follows := s.st.(follower)
+	var changed map[*table][]unit
+	if follows {
+		// A store whose units overlap in _seq (MaxCompute partitions):
+		// at most window_objects × batch_rows _seq values per step, so
+		// the rows sorted in memory stay bounded.
+		complete = min(complete, cp.Upto+uint64(s.cfg.WindowObjects)*uint64(s.cfg.BatchRows))
+		changed, err = f.Changed(ctx, tables, cp.Upto, complete)
+		s.setConnected(err)
+		if err != nil {
+			return false, err
+		}
+	}
 	for _, t := range tables {
 		if !t.changeLog {
 			continue
 		}
-		units, err := s.st.Units(ctx, t)
-		s.setConnected(err)
-		if err != nil {
-			return false, err
+		units := changed[t]
+		if !follows {
+			units, err = s.st.Units(ctx, t)
+			s.setConnected(err)
+			if err != nil {
+				return false, err
+			}
 		}
 		for _, u := range units {
 			if u.last > cp.Upto && u.first <= complete {

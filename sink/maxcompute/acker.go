@@ -179,6 +179,7 @@ func (s *Sink) WriteAck(ctx context.Context, b *sink.Batch, ack sink.AckFunc) er
 	}
 	if a.ackedSeq == 0 && len(a.acc) == 0 && b.First > 0 {
 		a.ackedSeq = b.First - 1 // the cursor: batches handed to this process start after it
+		s.marks.setCursor(a.ackedSeq)
 	}
 	verified := a.verified
 	// Bounded memory: wait for the block writers and the packs.
@@ -208,7 +209,7 @@ func (s *Sink) WriteAck(ctx context.Context, b *sink.Batch, ack sink.AckFunc) er
 	}
 	entry := &accepted{first: b.First, last: b.Last, ack: ack, taking: true}
 	w := &writeState{b: b, done: done, packs: map[*pack]bool{},
-		resolved: map[*event.Table]*schema.Target{}, parts: map[streamKey]*schema.Target{}, now: time.Now()}
+		resolved: map[*event.Table]*schema.Target{}, parts: map[streamKey]*schema.Target{}, span: map[streamKey]*markSpan{}, now: time.Now()}
 	a.mu.Lock()
 	if a.refusing {
 		// Checked with the entry added, under one lock: a reset between
@@ -229,6 +230,7 @@ func (s *Sink) WriteAck(ctx context.Context, b *sink.Batch, ack sink.AckFunc) er
 	s.encoding++
 	s.mu.Unlock()
 	encErr := s.encode(ctx, w)
+	s.marks.note(w.span) // before the batch can be acknowledged
 	s.mu.Lock()
 	s.encoding--
 	idle := s.encoding == 0

@@ -126,6 +126,15 @@ type Config struct {
 	CommitAge    time.Duration `yaml:"commit_age"`
 	CommitIdle   time.Duration `yaml:"commit_idle"`
 
+	// ProgressTable is the table of progress marks in the project
+	// (default odsync_progress, see progress.go): every ProgressInterval
+	// (default 10s) in which more changes became visible, one row saying
+	// up to which _seq every change is committed and which table
+	// partitions hold newer ones. The maxcompute source follows it in
+	// incremental mode.
+	ProgressTable    string        `yaml:"progress_table"`
+	ProgressInterval time.Duration `yaml:"progress_interval"`
+
 	// Merge configures the base tables of current rows built from the ODS
 	// change logs (odsync maxcompute merge-sql).
 	Merge MergeConfig `yaml:"merge"`
@@ -222,6 +231,12 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.CommitIdle == 0 {
 		c.CommitIdle = 3 * time.Second
+	}
+	if c.ProgressTable == "" {
+		c.ProgressTable = DefaultProgressTable
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = 10 * time.Second
 	}
 	if c.Merge.BaseSuffix == "" {
 		c.Merge.BaseSuffix = "_base"
@@ -322,6 +337,12 @@ func (c *Config) Validate(prefix string) error {
 	}
 	if c.CommitAge <= 0 || c.CommitAge >= 24*time.Hour {
 		add("commit_age: %s: want more than 0 and less than 24h (sessions expire; half of session_ttl at most is used)", c.CommitAge)
+	}
+	if c.ProgressInterval <= 0 {
+		add("progress_interval: %s: want > 0", c.ProgressInterval)
+	}
+	if !projectRe.MatchString(c.ProgressTable) {
+		add("progress_table: %q: want a table name (letters, digits, _)", c.ProgressTable)
 	}
 	if c.CommitIdle <= 0 {
 		add("commit_idle: %s: want > 0", c.CommitIdle)

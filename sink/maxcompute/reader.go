@@ -164,6 +164,13 @@ func (r *Reader) Scan(ctx context.Context, t *schema.Target, since readback.Mark
 }
 
 func (r *Reader) download(t *schema.Target, part string, d *odsfile.RowReader, fn func([]event.Value) error) error {
+	_, err := r.downloadFrom(t, part, d, 0, fn)
+	return err
+}
+
+// downloadFrom reads the rows of a partition from row from on; total is
+// the partition's row count.
+func (r *Reader) downloadFrom(t *schema.Target, part string, d *odsfile.RowReader, from int, fn func([]event.Value) error) (total int, err error) {
 	var opts []tunnel.Option
 	if part != "" {
 		opts = append(opts, tunnel.SessionCfg.WithPartitionKey(part))
@@ -173,19 +180,19 @@ func (r *Reader) download(t *schema.Target, part string, d *odsfile.RowReader, f
 	}
 	ds, err := r.tun.CreateDownloadSession(r.cfg.Project, t.Name, opts...)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cols := ds.Schema().Columns
 	mapping := make([]int, len(cols))
 	for i, c := range cols {
 		mapping[i] = d.Column(c.Name)
 	}
-	total := ds.RecordCount()
+	total = ds.RecordCount()
 	const step = 100000
-	for start := 0; start < total; start += step {
+	for start := from; start < total; start += step {
 		rd, err := ds.OpenRecordReader(start, min(step, total-start), nil)
 		if err != nil {
-			return err
+			return total, err
 		}
 		for {
 			rec, err := rd.Read()
@@ -194,7 +201,7 @@ func (r *Reader) download(t *schema.Target, part string, d *odsfile.RowReader, f
 			}
 			if err != nil {
 				rd.Close()
-				return err
+				return total, err
 			}
 			row := d.Row()
 			for i, v := range rec {
@@ -206,12 +213,12 @@ func (r *Reader) download(t *schema.Target, part string, d *odsfile.RowReader, f
 			}
 			if err := fn(row); err != nil {
 				rd.Close()
-				return err
+				return total, err
 			}
 		}
 		rd.Close()
 	}
-	return nil
+	return total, nil
 }
 
 // mcValue converts a value read through Tunnel (what the sink wrote from
@@ -463,4 +470,42 @@ func (r *Reader) ReadPartition(ctx context.Context, t *schema.Target, part strin
 		return fmt.Errorf("maxcompute reader: table %s partition %s: %w", t.Name, part, err)
 	}
 	return nil
+}
+
+// MarkPartitions lists the partitions of the progress table (sorted);
+// found is false when the table does not exist.
+func (r *Reader) MarkPartitions(table string) (parts []string, found bool, err error) {
+	parts, err = r.partitions(table)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("maxcompute reader: progress table %s: partitions: %w", table, err)
+	}
+	return parts, true, nil
+}
+
+// Marks reads the progress marks of one partition of the progress table
+// from row from on; total is the partition's row count (read again from
+// there next time).
+func (r *Reader) Marks(ctx context.Context, table, part string, from int) (marks []Mark, total int, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	tg, err := progressTarget(table)
+	if err != nil {
+		return nil, 0, err
+	}
+	total, err = r.downloadFrom(tg, part, odsfile.NewRowReader(tg), from, func(row []event.Value) error {
+		m, err := markOf(row)
+		if err != nil {
+			return err
+		}
+		marks = append(marks, m)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("maxcompute reader: progress table %s partition %s: %w", table, part, err)
+	}
+	return marks, total, nil
 }

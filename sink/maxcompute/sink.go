@@ -90,6 +90,8 @@ type Sink struct {
 
 	bulk bulkState // snapshot upload sessions open across Writes
 	ack  ackState  // accepted batches and open blocks (acker.go)
+
+	marks markBook // progress marks (progress.go)
 }
 
 // tableState is what the sink knows about one ODS table.
@@ -151,6 +153,11 @@ func New(cfg Config, mapper *schema.Mapper, store Store, logger *slog.Logger) (*
 		cancel()
 		return nil, fmt.Errorf("maxcompute: %w", err)
 	}
+	s.marks = markBook{store: store, ns: ns}
+	if err := s.marks.load(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("maxcompute: %w", err)
+	}
 	s.merge = newMerger(s)
 	return s, nil
 }
@@ -160,9 +167,10 @@ func New(cfg Config, mapper *schema.Mapper, store Store, logger *slog.Logger) (*
 // too when a caller skipped Start.
 func (s *Sink) Start(context.Context) error {
 	s.started.Do(func() {
-		s.wg.Add(2)
+		s.wg.Add(3)
 		go func() { defer s.wg.Done(); s.ticker() }()
 		go func() { defer s.wg.Done(); s.bulkLoop() }()
+		go func() { defer s.wg.Done(); s.markLoop() }()
 		if s.cfg.Merge.Schedule {
 			s.wg.Add(1)
 			go func() { defer s.wg.Done(); s.merge.run(s.ctx) }()
@@ -569,6 +577,7 @@ type writeState struct {
 	row      []event.Value
 	resolved map[*event.Table]*schema.Target
 	parts    map[streamKey]*schema.Target
+	span     map[streamKey]*markSpan // progress marks: the rows per partition
 	maxTime  int64
 	now      time.Time
 	epoch    uint64 // the sink's reset epoch when the batch was accepted
@@ -612,6 +621,15 @@ func (s *Sink) encode(ctx context.Context, w *writeState) error {
 		key := streamKey{table: t.Name, part: part}
 		if w.parts[key] == nil {
 			w.parts[key] = t
+		}
+		// The progress marks learn of the partition before a row reaches it.
+		if sp := w.span[key]; sp != nil {
+			sp.hi = max(sp.hi, e.Seq)
+		} else {
+			if err := s.marks.touch(t.Name, t.PartitionColumn+"="+part, e.Seq); err != nil {
+				return fmt.Errorf("table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
+			}
+			w.span[key] = &markSpan{table: t.Name, spec: t.PartitionColumn + "=" + part, hi: e.Seq}
 		}
 		if e.Op == event.OpRead {
 			if err := s.appendSnapshot(w, key, t, row, e.Seq); err != nil {
@@ -674,6 +692,12 @@ func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.sealAll()
 	err := errors.Join(s.waitAllStreams(ctx), s.commitBulk(ctx, "", nil))
+	if err == nil {
+		// Everything acknowledged is visible now: the last mark says so.
+		if merr := s.writeMark(ctx); merr != nil {
+			s.lg.Warn("maxcompute: writing the last progress mark", "table", s.cfg.ProgressTable, "err", merr)
+		}
+	}
 	if errors.Is(err, errReset) {
 		err = nil // refused batches are in the log
 	}
