@@ -54,7 +54,7 @@ func newReverseMC(t *testing.T, cfg mcsink.Config) *reverseMC {
 }
 
 // events builds the changes ("R 1 a", "I 2 b", "U 2 c", "D 2 x") with the
-// next seqs, committed an hour apart from 2024-05-01 (so they spread over
+// next seqs, committed six hours apart from 2024-05-01 (so they spread over
 // daily partitions).
 func (r *reverseMC) events(changes ...string) []event.Event {
 	var evs []event.Event
@@ -67,7 +67,7 @@ func (r *reverseMC) events(changes ...string) []event.Event {
 		r.seq++
 		row := []event.Value{event.Int(id), event.String(v)}
 		e := event.Event{Seq: r.seq, Source: r.src.ID, Table: r.src, TxnEnd: true,
-			CommitTime: time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.seq) * time.Hour).UnixMicro(),
+			CommitTime: time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.seq) * 6 * time.Hour).UnixMicro(),
 			Pos:        event.Position{File: "bin.000001", Offset: r.seq * 100}}
 		switch c[0] {
 		case 'R':

@@ -118,6 +118,9 @@ sinks:
 	rv.waitState("t", 60*time.Second)
 	rv.stop()
 	r.stop()
+	if b := readFile(t, rv.log); strings.Contains(b, "no progress mark reaches back") {
+		t.Errorf("an incremental step read every partition instead of those the marks list:\n%s", kitLogTail(rv.log))
+	}
 
 	// Verify the final target against the original source.
 	b, err := os.ReadFile(r.cfg)

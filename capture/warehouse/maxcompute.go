@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sort"
 	"strings"
@@ -73,7 +74,9 @@ func NewMaxCompute(c MaxComputeConfig, deps registry.SourceDeps) (*Source, error
 	if err != nil {
 		return nil, fmt.Errorf("source.maxcompute: %w", err)
 	}
-	return newSource(&mcStore{r: r, cfg: c.Read, project: c.Project, progress: c.ProgressTable, marks: map[string]*markPart{}}, c.Read, deps.Capture, deps.Logger), nil
+	src := newSource(&mcStore{r: r, cfg: c.Read, project: c.Project, progress: c.ProgressTable, marks: map[string]*markPart{}}, c.Read, deps.Capture, deps.Logger)
+	src.st.(*mcStore).log = src.log
+	return src, nil
 }
 
 // mcStore reads odsync's ODS tables of a MaxCompute project.
@@ -82,6 +85,7 @@ type mcStore struct {
 	cfg      ReadSettings
 	project  string
 	progress string
+	log      *slog.Logger
 	// marks caches the progress table's partitions read (rows are only
 	// ever appended: a partition is read again from its row count on).
 	marks map[string]*markPart
@@ -258,6 +262,10 @@ func (s *mcStore) Changed(ctx context.Context, tables []*table, after, complete 
 		if p < oldest {
 			delete(s.marks, p) // older than any checkpoint to come needs
 		}
+	}
+	if !covered {
+		s.log.Warn("incremental step: no progress mark reaches back to the checkpoint (marks expired, or the changes predate them): reading every partition of every table",
+			"after", after, "complete", complete, "progress_table", s.progress)
 	}
 	out := map[*table][]unit{}
 	for _, t := range tables {

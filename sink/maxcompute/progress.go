@@ -3,9 +3,9 @@ package maxcompute
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,8 +37,10 @@ import (
 // memory and in the state store (p/<table>/<spec>, one synced Put) by the
 // first row sent to it since its entry was last closed, before the row is
 // sent; an entry is closed (deleted) once a mark was written whose
-// complete_seq covers every row noted in it, and the next mark's floor is
-// that complete_seq (kept in the state store, key "mark"). After kill -9
+// complete_seq covers every row noted in it and no row came in the
+// interval before (so a busy partition costs no Put per interval), and the
+// next mark's floor is that complete_seq (kept in the state store, key
+// "mark"). Marks list only the entries holding rows above their floor. After kill -9
 // the entries left in the store are reopened with a last seq of at least
 // the log cursor (rows the previous process wrote above the cursor come
 // again and are noted), so a reader never misses a partition; a crash
@@ -98,6 +100,7 @@ type markEntry struct {
 	table, spec string
 	lo, hi      uint64
 	unknownHi   bool // reopened after a restart: hi is at least the cursor
+	touched     bool // rows came since the last mark
 }
 
 // markBook keeps the entries and the floor.
@@ -161,7 +164,7 @@ func (b *markBook) touch(table, spec string, seq uint64) error {
 	defer b.mu.Unlock()
 	e := b.entries[k]
 	if e != nil && seq >= e.lo {
-		e.hi = max(e.hi, seq)
+		e.hi, e.touched = max(e.hi, seq), true
 		return nil
 	}
 	if e == nil && b.have && seq <= b.floor {
@@ -175,9 +178,9 @@ func (b *markBook) touch(table, spec string, seq uint64) error {
 		return fmt.Errorf("recording progress entry %s: %w", k, err)
 	}
 	if e == nil {
-		b.entries[k] = &markEntry{table: table, spec: spec, lo: seq, hi: seq}
+		b.entries[k] = &markEntry{table: table, spec: spec, lo: seq, hi: seq, touched: true}
 	} else {
-		e.lo = seq // a redelivery after a refusal
+		e.lo, e.touched = seq, true // a redelivery after a refusal
 	}
 	return nil
 }
@@ -232,6 +235,9 @@ func (b *markBook) next(complete, acked uint64) (Mark, bool) {
 		if e.unknownHi {
 			return Mark{}, false // before the first batch of this process
 		}
+		if e.hi <= m.FloorSeq {
+			continue // kept open while the partition is busy, nothing above the floor
+		}
 		m.Partitions = append(m.Partitions, MarkPartition{Table: e.table, Partition: e.spec, FirstSeq: e.lo, LastSeq: e.hi})
 	}
 	sort.Slice(m.Partitions, func(i, j int) bool {
@@ -255,7 +261,13 @@ func (b *markBook) written(m Mark) error {
 	}
 	b.floor, b.have = m.CompleteSeq, true
 	for k, e := range b.entries {
-		if !e.unknownHi && e.hi <= m.CompleteSeq {
+		switch {
+		case e.unknownHi || e.hi > m.CompleteSeq:
+		case e.touched:
+			// Busy: kept open (a Put saved per interval), with nothing
+			// above the next floor yet.
+			e.touched = false
+		default:
 			if err := b.store.Put(b.ns, k, nil); err != nil {
 				return err
 			}
@@ -344,8 +356,8 @@ func (s *Sink) putMark(ctx context.Context, m Mark) error {
 			"  `floor_seq` BIGINT COMMENT 'partitions lists every table partition holding a change above it',\n" +
 			"  `partitions` STRING COMMENT 'JSON: table, partition, first_seq, last_seq',\n" +
 			"  `written_at` TIMESTAMP COMMENT 'when the mark was written'\n" +
-			") PARTITIONED BY (`ds` STRING)\n" +
-			"COMMENT '" + ProgressComment + " (docs/maxcompute.md)'"
+			")\nCOMMENT '" + ProgressComment + " (docs/maxcompute.md)'\n" +
+			"PARTITIONED BY (`ds` STRING)"
 		if err := s.cat.exec(ctx, sql); err != nil {
 			return fmt.Errorf("creating progress table %s: %w", s.cfg.ProgressTable, err)
 		}
@@ -376,6 +388,10 @@ func (s *Sink) putMark(ctx context.Context, m Mark) error {
 	if b.sess == nil || b.sessPart != spec {
 		sess, err := tun.createStream(ctx, s.cfg.ProgressTable, spec)
 		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Status == 404 {
+				b.created = false // dropped meanwhile: created again next time
+			}
 			return err
 		}
 		if err := fits(sess.cols, lay); err != nil {
@@ -385,9 +401,6 @@ func (s *Sink) putMark(ctx context.Context, m Mark) error {
 	}
 	if err := tun.putPack(ctx, b.sess, body, 1); err != nil {
 		b.sess = nil
-		if strings.Contains(err.Error(), "NoSuchTable") {
-			b.created = false
-		}
 		return err
 	}
 	s.lg.Debug("maxcompute: progress mark", "complete_seq", m.CompleteSeq, "floor_seq", m.FloorSeq, "partitions", len(m.Partitions))
