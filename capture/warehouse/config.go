@@ -6,8 +6,8 @@
 // A full load emits each table's current state: for odsync's change-log
 // tables the last row per key by _seq, deleted keys left out. Incremental
 // mode then follows the change log: rows with a _seq above the checkpoint,
-// up to what the bucket holds completely (the S3 sink's
-// _checkpoint.json), in _seq order, each as the insert, update or delete
+// up to what the warehouse holds completely (the S3 sink's
+// _checkpoint.json, the MaxCompute sink's progress marks), in _seq order, each as the insert, update or delete
 // its _op says. The checkpoint is stored in the log with the events it
 // covers, so a restart (also after kill -9) continues where the log ends.
 package warehouse

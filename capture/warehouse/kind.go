@@ -50,7 +50,7 @@ func S3Kind() registry.Source {
 
 // MaxComputeKind describes the maxcompute source for the registry
 // (source.type maxcompute): odsync's ODS tables in a MaxCompute project
-// read back, in full (docs/reverse-sync.md).
+// read back, following the sink's progress marks (docs/reverse-sync.md).
 func MaxComputeKind() registry.Source {
 	return registry.NewSource("maxcompute", registry.SourceFuncs[MaxComputeConfig]{
 		Defaults: func(c *MaxComputeConfig, env registry.Env) {

@@ -24,6 +24,10 @@
 //     but whose answer or record was lost can be stored twice; every copy
 //     carries the same _seq, so `ROW_NUMBER() OVER (PARTITION BY _seq)`
 //     removes it. The merge SQL does.
+//   - Progress marks (progress.go): every progress_interval a row in the
+//     progress table says up to which _seq every change is visible and
+//     which table partitions hold newer ones (never ahead of the commits),
+//     what the maxcompute source follows in incremental mode.
 //   - Tables: CREATE TABLE IF NOT EXISTS from Target.MaxComputeCreate,
 //     partitions created by the sessions (create_partition), ADD COLUMNS for
 //     columns the target has and the table lacks, the other steps of
