@@ -67,6 +67,14 @@ func MaxComputeKind() registry.Source {
 				var ts []*table
 				if ts, err = src.st.Tables(ctx); err == nil {
 					fmt.Fprintf(out, "source: ok: %s: %d odsync tables\n", src.st.Describe(), len(ts))
+					if src.cfg.Mode == ModeIncremental {
+						// Not a failure: the sink writes its first mark once changes are committed.
+						if seq, err := src.st.Complete(ctx, ts); err != nil {
+							fmt.Fprintf(out, "source: note: %v\n", err)
+						} else {
+							fmt.Fprintf(out, "source: progress marks: every change up to _seq %d committed\n", seq)
+						}
+					}
 					return true
 				}
 			}

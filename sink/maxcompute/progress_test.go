@@ -2,10 +2,13 @@ package maxcompute
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/offsets"
 	"github.com/odsync/odsync/schema"
 )
 
@@ -204,5 +207,70 @@ func TestProgressMarkAfterCrash(t *testing.T) {
 	}
 	if n := len(visibleSeqs(t, h, tg.Name, "ds=20240502")); n != 30 {
 		t.Fatalf("ds=20240502 holds %d rows, want 30", n)
+	}
+}
+
+// putCounter counts the Puts of progress entries (p/ keys) into the log.
+type putCounter struct {
+	*offsets.Log
+	mu   sync.Mutex
+	puts map[string]int
+}
+
+func (c *putCounter) Put(ns, key string, v []byte) error {
+	if strings.HasPrefix(key, "p/") {
+		c.mu.Lock()
+		c.puts[key]++
+		c.mu.Unlock()
+	}
+	return c.Log.Put(ns, key, v)
+}
+
+// A partition written in every interval stays open: one Put when it
+// becomes active, none per mark; it is closed (deleted) once a mark
+// passed it after an interval without rows.
+func TestProgressMarkBusyPartition(t *testing.T) {
+	tbl := simpleTable()
+	h := newHarness(t, schema.Config{}, nil)
+	pc := &putCounter{Log: h.log, puts: map[string]int{}}
+	h.sink.Close(context.Background())
+	s, err := New(h.cfg, newMapper(t, h.mapCfg), pc, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sink = s
+	t.Cleanup(func() { s.Close(context.Background()) })
+	tg, err := newMapper(t, schema.Config{}).Target(tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	key := "p/" + tg.Name + "/ds=20240501"
+	for i := 0; i < 5; i++ {
+		h.write(batch(simpleEvents(tbl, uint64(1+i*10), 10, event.OpInsert)))
+		if err := h.sink.writeMark(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := lastMark(t, h); m.CompleteSeq != uint64(10+i*10) {
+			t.Fatalf("mark %+v, want complete %d", m, 10+i*10)
+		}
+	}
+	if n := pc.puts[key]; n != 1 {
+		t.Fatalf("%d Puts of %s over 5 busy intervals, want 1", n, key)
+	}
+	// An interval without rows there (rows go to the next day): closed.
+	evs := simpleEvents(tbl, 51, 5, event.OpInsert)
+	for i := range evs {
+		evs[i].CommitTime = day + int64(24*time.Hour/time.Microsecond)
+	}
+	h.write(batch(evs))
+	if err := h.sink.writeMark(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := h.log.Get(h.sink.ns, key); ok {
+		t.Fatalf("%s still recorded after an idle interval and a mark past it", key)
+	}
+	if m, _ := lastMark(t, h); len(m.Partitions) != 1 || m.Partitions[0].Partition != "ds=20240502" {
+		t.Fatalf("mark %+v: want only ds=20240502 above the floor", m)
 	}
 }
