@@ -82,6 +82,9 @@ sinks:
 	if b := readFile(t, rv.log); !strings.Contains(b, "full load done") {
 		t.Errorf("the reverse job logged no full load:\n%s", kitLogTail(rv.log))
 	}
+	if code, out := adminCmd(t, mcEnv, "check", "-c", rv.cfg); code != 0 || !strings.Contains(out, "source: progress marks: every change up to _seq ") {
+		t.Errorf("odsync check of the reverse job: exit %d, want 0 and the progress marks named:\n%s", code, out)
+	}
 
 	// Incremental: changes after the full load.
 	kitInsertTypes(r, types, 100)
