@@ -32,6 +32,7 @@ var jobs = map[string]struct {
 	"mysql-tidb.yaml":       {"mysql", []string{"mysql"}},
 	"tidb-s3.yaml":          {"tidb", []string{"s3"}},
 	"s3-mysql.yaml":         {"s3", []string{"mysql"}},
+	"maxcompute-mysql.yaml": {"maxcompute", []string{"mysql"}},
 }
 
 // env holds a value for every ${VAR} the examples reference.
