@@ -239,7 +239,7 @@ func waitMark(t *testing.T, conn mcsink.Connection, table string, seq uint64) {
 			t.Fatal(err)
 		}
 		for _, p := range parts {
-			ms, _, err := r.Marks(context.Background(), table, p, 0)
+			ms, _, err := r.Marks(context.Background(), table, p, -1)
 			if err != nil {
 				t.Fatal(err)
 			}

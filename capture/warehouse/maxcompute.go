@@ -86,8 +86,8 @@ type mcStore struct {
 	project  string
 	progress string
 	log      *slog.Logger
-	// marks caches the progress table's partitions read (rows are only
-	// ever appended: a partition is read again from its row count on).
+	// marks caches the progress table's partitions read (by row count: a
+	// partition that grew is read again).
 	marks map[string]*markPart
 }
 
@@ -202,19 +202,28 @@ func (s *mcStore) Complete(ctx context.Context, _ []*table) (uint64, error) {
 	return 0, fmt.Errorf("warehouse: maxcompute progress table %s holds no mark yet: the MaxCompute sink writes one every progress_interval once changes are committed", s.progress)
 }
 
-// readMarks returns the marks of a partition of the progress table,
-// reading the rows added since it was last read.
+// readMarks returns the marks of a partition of the progress table, read
+// again when it grew since it was last read.
 func (s *mcStore) readMarks(ctx context.Context, part string) ([]mcsink.Mark, error) {
 	mp := s.marks[part]
 	if mp == nil {
 		mp = &markPart{}
 		s.marks[part] = mp
 	}
-	got, n, err := s.r.Marks(ctx, s.progress, part, mp.rows)
+	known := mp.rows
+	if mp.marks == nil {
+		known = -1
+	}
+	got, n, err := s.r.Marks(ctx, s.progress, part, known)
 	if err != nil {
 		return nil, err
 	}
-	mp.marks, mp.rows = append(mp.marks, got...), max(n, mp.rows)
+	if n != known {
+		mp.marks, mp.rows = got, n
+		if mp.marks == nil {
+			mp.marks = []mcsink.Mark{}
+		}
+	}
 	return mp.marks, nil
 }
 

@@ -33,7 +33,7 @@ func readMarks(t *testing.T, h *harness) []Mark {
 	}
 	var out []Mark
 	for _, p := range parts {
-		ms, _, err := r.Marks(ctxT(t), h.cfg.ProgressTable, p, 0)
+		ms, _, err := r.Marks(ctxT(t), h.cfg.ProgressTable, p, -1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -164,13 +164,13 @@ func (r *Reader) Scan(ctx context.Context, t *schema.Target, since readback.Mark
 }
 
 func (r *Reader) download(t *schema.Target, part string, d *odsfile.RowReader, fn func([]event.Value) error) error {
-	_, err := r.downloadFrom(t, part, d, 0, fn)
+	_, err := r.downloadUnless(t, part, d, -1, fn)
 	return err
 }
 
-// downloadFrom reads the rows of a partition from row from on; total is
-// the partition's row count.
-func (r *Reader) downloadFrom(t *schema.Target, part string, d *odsfile.RowReader, from int, fn func([]event.Value) error) (total int, err error) {
+// downloadUnless reads the rows of a partition unless it holds known rows;
+// total is the partition's row count.
+func (r *Reader) downloadUnless(t *schema.Target, part string, d *odsfile.RowReader, known int, fn func([]event.Value) error) (total int, err error) {
 	var opts []tunnel.Option
 	if part != "" {
 		opts = append(opts, tunnel.SessionCfg.WithPartitionKey(part))
@@ -188,8 +188,11 @@ func (r *Reader) downloadFrom(t *schema.Target, part string, d *odsfile.RowReade
 		mapping[i] = d.Column(c.Name)
 	}
 	total = ds.RecordCount()
+	if total == known {
+		return total, nil
+	}
 	const step = 100000
-	for start := from; start < total; start += step {
+	for start := 0; start < total; start += step {
 		rd, err := ds.OpenRecordReader(start, min(step, total-start), nil)
 		if err != nil {
 			return total, err
@@ -485,10 +488,11 @@ func (r *Reader) MarkPartitions(table string) (parts []string, found bool, err e
 	return parts, true, nil
 }
 
-// Marks reads the progress marks of one partition of the progress table
-// from row from on; total is the partition's row count (read again from
-// there next time).
-func (r *Reader) Marks(ctx context.Context, table, part string, from int) (marks []Mark, total int, err error) {
+// Marks reads the progress marks of one partition of the progress table,
+// unless it holds known rows (then marks is nil: the caller has them;
+// rows are only ever added, but their order may change, so a partition
+// that grew is read whole); total is its row count.
+func (r *Reader) Marks(ctx context.Context, table, part string, known int) (marks []Mark, total int, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -496,7 +500,7 @@ func (r *Reader) Marks(ctx context.Context, table, part string, from int) (marks
 	if err != nil {
 		return nil, 0, err
 	}
-	total, err = r.downloadFrom(tg, part, odsfile.NewRowReader(tg), from, func(row []event.Value) error {
+	total, err = r.downloadUnless(tg, part, odsfile.NewRowReader(tg), known, func(row []event.Value) error {
 		m, err := markOf(row)
 		if err != nil {
 			return err
