@@ -161,6 +161,9 @@ sinks:
 			t.Errorf("verify %s: %s", tr.Table, tr.Status)
 		}
 	}
+	// And with the reverse job's own configuration: the bucket's state at
+	// the job's checkpoint against the target.
+	reverseVerify(t, rv.cfg, env, mk.target, r.name, 2)
 }
 
 // TestReverseMaxComputeToMySQL is reverse sync through MaxCompute: MariaDB
@@ -246,4 +249,5 @@ sinks:
 		t.Fatalf("the reverse job exited:\n%s", kitLogTail(rv.log))
 	}
 	rv.stop()
+	reverseVerify(t, rv.cfg, mcEnv, mk.target, r.name, 2)
 }
