@@ -171,3 +171,16 @@ func TestReverseResult(t *testing.T) {
 		t.Errorf("chunk not turned: %+v", ch)
 	}
 }
+
+// TestSuspectKeepsReverseWatermark: a suspect's watermarks keep the job's
+// _seq through the on-disk store (re-checks compare with it).
+func TestSuspectKeepsReverseWatermark(t *testing.T) {
+	s := &suspect{chunk: 1, keyText: "id=1", before: Watermark{Micros: 5, Seq: 7, Applied: true}, after: Watermark{Seq: 9}}
+	got, err := decodeSuspect(s.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.before != s.before || got.after != s.after {
+		t.Errorf("watermarks %+v %+v, want %+v %+v", got.before, got.after, s.before, s.after)
+	}
+}
