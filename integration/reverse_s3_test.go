@@ -114,6 +114,8 @@ sinks:
 		fmt.Sprintf("UPDATE %s.t SET i = 7, txt = 'changed' WHERE id = 1", r.name))
 	rv.waitState("c", 60*time.Second)
 	rv.waitState("t", 60*time.Second)
+	// Verify with the reverse job's configuration while it runs.
+	reverseVerifyRunning(t, rv.cfg, env, waitAdmin(t, rv.p)+"/status", 2)
 
 	// kill -9 while idle, changes meanwhile; then kill -9 while it catches
 	// up; the restarted job ends equal (nothing lost, nothing applied out

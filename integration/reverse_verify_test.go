@@ -77,3 +77,23 @@ func reverseVerify(t *testing.T, cfg string, env []string, target *sql.DB, db st
 		}
 	}
 }
+
+// reverseVerifyRunning runs `odsync verify` with a reverse job's
+// configuration while the job runs: its state comes from the job's
+// /status, and every table must MATCH.
+func reverseVerifyRunning(t *testing.T, cfg string, env []string, status string, tables int) {
+	t.Helper()
+	vr := &kitRun{t: t, sink: &kitSink{env: env}, cfg: cfg, dir: t.TempDir()}
+	rep, code, out := kitVerify(t, vr, "--status", status)
+	if rep == nil {
+		return
+	}
+	if code != 0 || !rep.OK() || len(rep.Tables) != tables {
+		t.Fatalf("verify of the running reverse job: exit %d, want 0 and MATCH for %d tables:\n%s", code, tables, out)
+	}
+	for _, tr := range rep.Tables {
+		if !strings.Contains(strings.Join(tr.Notes, " "), "running odsync") {
+			t.Errorf("reverse verify %s: the job's state was not read from its /status: %v", tr.Table, tr.Notes)
+		}
+	}
+}
