@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,6 +171,15 @@ func TestReverseResult(t *testing.T) {
 		ch.Examples[1].Columns[0].Source != `"y"` {
 		t.Errorf("chunk not turned: %+v", ch)
 	}
+	var b strings.Builder
+	rep := &Report{Tables: []TableResult{res}}
+	rep.summarize()
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, `changed id=2: v: source "y", target "x" [source _seq 7]`) || !strings.Contains(out, "d.t → x.t") {
+		t.Errorf("text report:\n%s", out)
+	}
 }
 
 // TestSuspectKeepsReverseWatermark: a suspect's watermarks keep the job's
@@ -182,5 +192,38 @@ func TestSuspectKeepsReverseWatermark(t *testing.T) {
 	}
 	if got.before != s.before || got.after != s.after {
 		t.Errorf("watermarks %+v %+v, want %+v %+v", got.before, got.after, s.before, s.after)
+	}
+}
+
+// TestReverseWaitLagging: a job that stays behind the warehouse's
+// complete_seq is compared at its checkpoint and its table cannot match
+// (unsettled); a job in mode full is not expected to follow.
+func TestReverseWaitLagging(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		wh := &fakeWarehouse{table: WarehouseTable{Name: "ods_t", Source: (&event.Table{ID: event.TableID{DB: "d", Table: "t"}}).Seal()}}
+		v, err := NewReverse(&Source{}, Reverse{Warehouse: wh, Full: full,
+			Job: func(context.Context) (JobState, error) {
+				return JobState{Known: true, Loaded: true, Upto: 5, Applied: true}, nil
+			}},
+			"my", Options{Wait: 300 * time.Millisecond, Poll: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := TableResult{Table: "d.t", Status: StatusMatch}
+		caught, err := v.reverseWait(context.Background(), &res) // Complete: 100
+		if err != nil || !caught {
+			t.Fatalf("full=%v: caught %v, %v; want true (the job is consistent at _seq 5)", full, caught, err)
+		}
+		if v.rev.reader.limit != 5 {
+			t.Errorf("full=%v: read up to _seq %d, want the job's checkpoint 5", full, v.rev.reader.limit)
+		}
+		v.rev.reverseResult(&res, event.TableID{DB: "d", Table: "t"})
+		want := StatusUnsettled
+		if full {
+			want = StatusMatch
+		}
+		if res.Status != want || len(res.Notes) != 1 {
+			t.Errorf("full=%v: %s %v; want %s and one note", full, res.Status, res.Notes, want)
+		}
 	}
 }
