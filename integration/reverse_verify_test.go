@@ -29,6 +29,17 @@ func reverseVerify(t *testing.T, cfg string, env []string, target *sql.DB, db st
 			t.Errorf("reverse verify %s → %s: %s, %d source rows, %d target rows", tr.Table, tr.Target, tr.Status, tr.SourceRows, tr.TargetRows)
 		}
 	}
+	// The target server checksums each chunk (--checksum sql).
+	if rep, code, out := kitVerify(t, vr, "--checksum", "sql"); rep != nil && (code != 0 || !rep.OK()) {
+		t.Errorf("reverse verify --checksum sql: exit %d, want 0 and MATCH:\n%s", code, out)
+	} else if rep != nil {
+		for _, tr := range rep.Tables {
+			t.Logf("--checksum sql: %s: %s by %s, %d target rows transferred, %d row chunks, notes %v", tr.Table, tr.Status, tr.Checksum, tr.SourceRowsRead, tr.RowChunks, tr.Notes)
+			if tr.Checksum != verify.ChecksumSQL || tr.SourceRowsRead != 0 {
+				t.Errorf("reverse verify --checksum sql %s: compared by %q with %d rows transferred, want sql and 0", tr.Table, tr.Checksum, tr.SourceRowsRead)
+			}
+		}
+	}
 	var lo, hi int64
 	if err := target.QueryRow(fmt.Sprintf("SELECT MIN(id), MAX(id) FROM %s.c", db)).Scan(&lo, &hi); err != nil {
 		t.Fatal(err)
