@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -431,5 +432,42 @@ func TestReverseS3External(t *testing.T) {
 	}
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+	// odsync verify's reader of the same tables (ScanChanges): the same
+	// rows, static, numbered in object and file order; read once.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel2()
+	vts, err := src.VerifyTables(ctx2)
+	if err != nil || len(vts) != 2 {
+		t.Fatalf("verify tables: %v, %v", vts, err)
+	}
+	rows = nil
+	for _, vt := range vts {
+		if !vt.Static {
+			t.Errorf("table %s is not static", vt.Name)
+		}
+		var seq uint64
+		err := src.ScanChanges(ctx2, vt, 0, math.MaxUint64, func(ch warehouse.VerifyChange) error {
+			if seq++; ch.Seq != seq || ch.Op != event.OpRead {
+				t.Errorf("table %s: change %d has _seq %d, op %s", vt.Name, seq, ch.Seq, ch.Op)
+			}
+			var parts []string
+			for _, v := range ch.Row {
+				parts = append(parts, v.String())
+			}
+			rows = append(rows, vt.Source.ID.String()+" "+strings.Join(parts, " "))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.ScanChanges(ctx2, vt, seq, math.MaxUint64, func(warehouse.VerifyChange) error {
+			return errors.New("a static table read twice")
+		}); err != nil {
+			t.Error(err)
+		}
+	}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Errorf("verify's rows:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 	}
 }

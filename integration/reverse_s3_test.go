@@ -114,6 +114,8 @@ sinks:
 		fmt.Sprintf("UPDATE %s.t SET i = 7, txt = 'changed' WHERE id = 1", r.name))
 	rv.waitState("c", 60*time.Second)
 	rv.waitState("t", 60*time.Second)
+	// Verify with the reverse job's configuration while it runs.
+	reverseVerifyRunning(t, rv.cfg, env, waitAdmin(t, rv.p)+"/status", 2)
 
 	// kill -9 while idle, changes meanwhile; then kill -9 while it catches
 	// up; the restarted job ends equal (nothing lost, nothing applied out
@@ -161,6 +163,9 @@ sinks:
 			t.Errorf("verify %s: %s", tr.Table, tr.Status)
 		}
 	}
+	// And with the reverse job's own configuration: the bucket's state at
+	// the job's checkpoint against the target.
+	reverseVerify(t, rv.cfg, env, mk.target, r.name, 2)
 }
 
 // TestReverseMaxComputeToMySQL is reverse sync through MaxCompute: MariaDB
@@ -246,4 +251,5 @@ sinks:
 		t.Fatalf("the reverse job exited:\n%s", kitLogTail(rv.log))
 	}
 	rv.stop()
+	reverseVerify(t, rv.cfg, mcEnv, mk.target, r.name, 2)
 }

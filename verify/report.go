@@ -160,6 +160,9 @@ type Example struct {
 	// target row.
 	TargetPos string `json:"target_pos,omitempty"`
 	TargetSeq uint64 `json:"target_seq,omitempty"`
+	// SourceSeq is the _seq of the key's latest warehouse change (reverse
+	// direction: the warehouse is the source).
+	SourceSeq uint64 `json:"source_seq,omitempty"`
 }
 
 // ValueDiff is one differing column value.
@@ -195,6 +198,16 @@ func (r *Report) summarize() {
 	}
 	s.Seconds = r.Finished.Sub(r.Started).Seconds()
 	r.Summary = s
+}
+
+// Add appends the tables of another report (a run against other sinks)
+// and totals them again.
+func (r *Report) Add(o *Report) {
+	r.Tables = append(r.Tables, o.Tables...)
+	if o.Finished.After(r.Finished) {
+		r.Finished = o.Finished
+	}
+	r.summarize()
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -306,6 +319,9 @@ func tableDetails(t *TableResult) []string {
 			}
 			if e.TargetPos != "" {
 				ex += fmt.Sprintf(" [target _seq %d, _pos %s]", e.TargetSeq, e.TargetPos)
+			}
+			if e.SourceSeq != 0 {
+				ex += fmt.Sprintf(" [source _seq %d]", e.SourceSeq)
 			}
 			out = append(out, ex)
 		}

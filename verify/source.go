@@ -34,6 +34,10 @@ type Source struct {
 	// rowsRead and keysRead count the rows (every column) and the chunk
 	// bound keys read from the source so far.
 	rowsRead, keysRead int64
+	// reverse, when set, gives the watermarks: the server is a reverse
+	// job's target, and its position is the _seq the job had applied
+	// (reverse.go).
+	reverse func(context.Context) (Watermark, error)
 }
 
 // OpenSource connects to the source.
@@ -187,6 +191,12 @@ type Watermark struct {
 	GTID string
 	// Micros is the source's clock (UTC microseconds).
 	Micros int64
+	// Seq, in the reverse direction, is the warehouse _seq up to which the
+	// job had applied every change when the watermark was read (0:
+	// unknown), and Applied that the job's target then held exactly the
+	// warehouse's state at Seq.
+	Seq     uint64
+	Applied bool
 }
 
 // samePosition reports whether two watermarks are at the same source
@@ -210,6 +220,9 @@ func (w Watermark) String() string {
 	if w.GTID != "" {
 		s += " gtid=" + w.GTID
 	}
+	if s == "" && w.Seq > 0 {
+		s = "_seq " + strconv.FormatUint(w.Seq, 10)
+	}
 	if s == "" {
 		s = time.UnixMicro(w.Micros).UTC().Format(time.RFC3339Nano)
 	}
@@ -219,6 +232,9 @@ func (w Watermark) String() string {
 // Watermark reads the server's current binlog position, GTID state and
 // clock.
 func (s *Source) Watermark(ctx context.Context) (Watermark, error) {
+	if s.reverse != nil {
+		return s.reverse(ctx)
+	}
 	var w Watermark
 	if err := s.db.QueryRowContext(ctx, "SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)").Scan(&w.Micros); err != nil {
 		return w, fmt.Errorf("verify: read the source clock: %w", err)

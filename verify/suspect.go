@@ -86,7 +86,9 @@ func appendWatermark(b []byte, w Watermark) []byte {
 	b = appendBytes(b, []byte(w.File))
 	b = binary.AppendUvarint(b, w.Offset)
 	b = appendBytes(b, []byte(w.GTID))
-	return binary.AppendVarint(b, w.Micros)
+	b = binary.AppendVarint(b, w.Micros)
+	b = binary.AppendUvarint(b, w.Seq)
+	return append(b, boolByte(w.Applied))
 }
 
 var errCorruptSuspect = errors.New("verify: corrupt suspect record")
@@ -156,6 +158,8 @@ func (r *reader) watermark() Watermark {
 	w.Offset = r.uvarint()
 	w.GTID = string(r.bytes())
 	w.Micros = r.varint()
+	w.Seq = r.uvarint()
+	w.Applied = r.byte1() == 1
 	return w
 }
 

@@ -154,6 +154,9 @@ type Verifier struct {
 	// caught up with: while the source does not move, the next table need
 	// not wait again.
 	caught map[string]Watermark
+	// rev is set when verifying a reverse job (reverse.go): src is then
+	// the MySQL sink's target and the one sink reads the warehouse.
+	rev *reverseRun
 }
 
 // New returns a verifier. mapping is the configuration's mapping section
@@ -182,6 +185,9 @@ func (v *Verifier) progress(p Progress) {
 // Tables returns the captured source tables, or those of only (db.table
 // names; an unknown or uncaptured name is an error).
 func (v *Verifier) Tables(ctx context.Context, only []string) ([]event.TableID, error) {
+	if v.rev != nil {
+		return v.rev.tables(ctx, only)
+	}
 	m, err := schema.New(v.mapping)
 	if err != nil {
 		return nil, err
@@ -251,6 +257,10 @@ func (v *Verifier) verifyTable(ctx context.Context, mapper *schema.Mapper, sk Si
 		res.Status = StatusError
 		res.Error = err.Error()
 	}
+	if v.rev != nil {
+		v.rev.reverseResult(&res, id)
+		res.Fixes = v.reverseFixes(&res, sk.Name)
+	}
 	res.Timing["total_s"] = elapsed(start)
 	return res
 }
@@ -259,6 +269,9 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 	st, err := v.src.Table(ctx, id)
 	if err != nil {
 		return err
+	}
+	if st == nil && v.rev != nil {
+		return v.reverseTargetMissing(ctx, id, res)
 	}
 	if st == nil {
 		return fmt.Errorf("source table %s does not exist", id)
@@ -290,7 +303,13 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 	}
 	prev, seen := v.caught[sk.Name]
 	caught := seen && prev.samePosition(w0)
-	if !caught {
+	if v.rev != nil {
+		// Reverse: wait until the job has applied what the warehouse
+		// holds completely; compare at the job's checkpoint.
+		if caught, err = v.reverseWait(ctx, res); err != nil {
+			return err
+		}
+	} else if !caught {
 		if caught, err = v.waitCaughtUp(ctx, sk, name, w0); err != nil {
 			return err
 		}
@@ -302,7 +321,7 @@ func (v *Verifier) verifyTableErr(ctx context.Context, mapper *schema.Mapper, sk
 		}
 	}
 	res.Timing["wait_s"] = elapsed(t0)
-	if !caught {
+	if !caught && v.rev == nil {
 		res.Notes = append(res.Notes, fmt.Sprintf("the sink did not durably receive the source position %s within --wait %s", w0, v.opts.Wait))
 	}
 	if layout, err = sk.Reader.Layout(ctx, base); err != nil {
@@ -439,6 +458,15 @@ func (v *Verifier) notAfter(r *targetRow, w Watermark) bool {
 	if r == nil {
 		return true
 	}
+	if v.rev != nil {
+		// Reverse: r is the warehouse's change, w the _seq the job had
+		// applied before the target was read (0: unknown).
+		if !w.Applied {
+			return false
+		}
+		// A static table (another tool's, loaded once) does not change.
+		return v.rev.static || r.Seq <= w.Seq
+	}
 	if w.HasPos() {
 		if p, ok := parsePos(r.Pos); ok && sameLog(p.file, w.File) {
 			return comparePos(p, w.File, w.Offset) <= 0
@@ -450,6 +478,9 @@ func (v *Verifier) notAfter(r *targetRow, w Watermark) bool {
 // waitCaughtUp waits until the sink has written every change up to the
 // source watermark w, or Wait passes (then it returns false).
 func (v *Verifier) waitCaughtUp(ctx context.Context, sk Sink, table string, w Watermark) (bool, error) {
+	if v.rev != nil {
+		return v.reverseCaughtUp(ctx, w)
+	}
 	deadline := time.Now().Add(v.opts.Wait)
 	var lastSeq uint64
 	var lastPos string

@@ -479,6 +479,10 @@ func (s *Source) Lag(context.Context) (telemetry.SourceLag, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := telemetry.SourceLag{Connected: s.connected, BytesBehind: -1, MessagesBehind: -1, WatermarkAge: -1}
+	if s.loaded {
+		// The checkpoint, as odsync offsets shows it (verify reads it).
+		l.Position = fmt.Sprintf("_seq %d", s.upto)
+	}
 	if s.loaded && s.complete > 0 {
 		l.MessagesBehind = int64(s.complete - min(s.upto, s.complete))
 		if s.complete > s.upto && s.lastCommit != 0 {

@@ -84,6 +84,41 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: --memory: %w", err))
 	}
+	if *status == "" && cfg.Admin.Enabled() {
+		// The running odsync's admin server, when it listens on a known port.
+		if addr := admin.ClientAddr(cfg.Admin.Addr); !strings.HasSuffix(addr, ":0") {
+			*status = "http://" + addr + "/status"
+		}
+	}
+	opts := verify.Options{ChunkSize: *chunk, Checksum: *checksum, RowsPerSecond: *rate, MemoryBudget: int64(mem), TempDir: *tmp,
+		Wait: *wait, Settle: *settle, Rounds: *rounds, Examples: *examples, MaxChunks: *maxChunks, StatusURL: *status,
+		ConfigPath: *path}
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
+	}
+	var bar *progress.Line
+	if *format == "text" && *showProgress {
+		if bar = progress.NewLine(stdout, 150*time.Millisecond); bar != nil {
+			opts.Progress = func(p verify.Progress) { bar.Draw(verifyLine(p)) }
+		}
+	}
+	wsrc, reverse, err := warehouseSource(ctx, cfg)
+	if err != nil {
+		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
+	}
+	var rep *verify.Report
+	if reverse {
+		// A reverse job: the warehouse is the source, its mysql sinks
+		// the targets.
+		var code int
+		if rep, code = verifyReverse(ctx, cfg, wsrc, tables, sinks, opts, stderr); rep == nil {
+			bar.Clear()
+			return code
+		}
+		bar.Clear()
+		return writeVerifyReport(rep, *format, stdout, stderr)
+	}
 	srcCfg, _, err := sqlSource(cfg)
 	if err != nil {
 		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
@@ -104,25 +139,6 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitVerifyUsage, err)
 	}
-	if *status == "" && cfg.Admin.Enabled() {
-		// The running odsync's admin server, when it listens on a known port.
-		if addr := admin.ClientAddr(cfg.Admin.Addr); !strings.HasSuffix(addr, ":0") {
-			*status = "http://" + addr + "/status"
-		}
-	}
-	opts := verify.Options{ChunkSize: *chunk, Checksum: *checksum, RowsPerSecond: *rate, MemoryBudget: int64(mem), TempDir: *tmp,
-		Wait: *wait, Settle: *settle, Rounds: *rounds, Examples: *examples, MaxChunks: *maxChunks, StatusURL: *status,
-		ConfigPath: *path}
-	opts.EnsureDefaults()
-	if err := opts.Validate(); err != nil {
-		return fail(stderr, exitVerifyUsage, fmt.Errorf("verify: %w", err))
-	}
-	var bar *progress.Line
-	if *format == "text" && *showProgress {
-		if bar = progress.NewLine(stdout, 150*time.Millisecond); bar != nil {
-			opts.Progress = func(p verify.Progress) { bar.Draw(verifyLine(p)) }
-		}
-	}
 	src, err := verify.OpenSource(ctx, mysqlsource.Server(srcCfg), opts.RowsPerSecond)
 	if err != nil {
 		return fail(stderr, exitVerifyIncomplete, err)
@@ -142,12 +158,18 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(ids) == 0 {
 		return fail(stderr, exitVerifyUsage, errors.New("verify: no captured tables to verify"))
 	}
-	rep, err := v.Run(ctx, ids)
+	rep, err = v.Run(ctx, ids)
 	bar.Clear()
 	if err != nil {
 		return fail(stderr, exitVerifyIncomplete, err)
 	}
-	if *format == "json" {
+	return writeVerifyReport(rep, *format, stdout, stderr)
+}
+
+// writeVerifyReport prints a report and returns verify's exit code.
+func writeVerifyReport(rep *verify.Report, format string, stdout, stderr io.Writer) int {
+	var err error
+	if format == "json" {
 		err = rep.WriteJSON(stdout)
 	} else {
 		err = rep.WriteText(stdout)
