@@ -46,6 +46,7 @@ type loadState struct {
 	batchBytes int
 	buf        []byte
 	kbuf       []byte
+	keyBuf     []byte // the key of the change being added
 }
 
 const (
@@ -71,6 +72,18 @@ func newLoadState(t *table, limit int64, spillDir, tmpDir string, logger *slog.L
 	return s
 }
 
+// expect sizes the in-memory state for about n changes (an estimate from
+// the objects' _seq ranges): a map grown entry by entry rehashes itself
+// as it doubles, which costs about as much CPU as the inserts. The
+// reservation is bounded by the memory bound (an entry is counted at 512
+// bytes or more: the map slot is a fraction of that).
+func (s *loadState) expect(n uint64) {
+	if s.db != nil || len(s.mem) > 0 {
+		return
+	}
+	s.mem = make(map[string]change, int(min(n, uint64(max(s.limit, 0))/512, 1<<24)))
+}
+
 // memSize is what an entry of the in-memory state holds: its key and the
 // change's row, counted as an event's (event.MemSize also covers the map
 // entry and the change struct).
@@ -81,14 +94,15 @@ func memSize(k string, ch change) int64 {
 
 // add merges a change into the state.
 func (s *loadState) add(ch change) error {
-	k := s.t.keyOf(ch.row)
+	s.keyBuf = s.t.appendKey(s.keyBuf[:0], ch.row)
 	if s.db != nil {
-		return s.merge([]byte(k), ch)
+		return s.merge(s.keyBuf, ch)
 	}
-	old, ok := s.mem[k]
+	old, ok := s.mem[string(s.keyBuf)]
 	if ok && ch.seq <= old.seq {
 		return nil
 	}
+	k := string(s.keyBuf)
 	if ok {
 		s.memBytes -= memSize(k, old)
 	}

@@ -14,7 +14,10 @@
 //
 // Rows. Within a transaction the changes of a keyed table are reduced to
 // the final state per key: deleted keys in one multi-row DELETE, present
-// keys in multi-row REPLACE statements. REPLACE (not INSERT … ON DUPLICATE
+// keys in multi-row REPLACE statements. A transaction with only inserts
+// (and reads: a full load) of a table skips the reduction and writes them
+// as multi-row REPLACE in source order, which ends in the same state
+// (a key written twice keeps its last image) without keying each row. REPLACE (not INSERT … ON DUPLICATE
 // KEY UPDATE) because the reduction reorders rows: a secondary unique value
 // moved between two rows in one batch would make ODKU fail or update the
 // wrong row, while REPLACE removes the conflicting row, which its own

@@ -25,7 +25,14 @@ type pending struct {
 	table *event.Table
 	cols  []int // source columns the target has
 	keyed bool
-	// keyed tables: the final state per key, in first-seen order.
+	// keyed tables: while the transaction has only inserts (and reads) of
+	// the table, their images in order (appended: REPLACE in source
+	// order ends in the same state as the reduction, without keying each
+	// row); the first update or delete moves them into final.
+	appended [][]event.Value
+	reduced  bool
+	// keyed tables once reduced: the final state per key, in first-seen
+	// order.
 	keys  []string
 	final map[string]*rowState
 	// tables without a key: the changes in order.
@@ -83,6 +90,18 @@ func (tx *txn) add(e *event.Event) error {
 		}
 		return nil
 	}
+	if !p.reduced {
+		if e.Op == event.OpInsert || e.Op == event.OpRead {
+			if len(e.After) != len(p.table.Columns) {
+				return fmt.Errorf("row has %d values for %d columns", len(e.After), len(p.table.Columns))
+			}
+			p.appended = append(p.appended, e.After)
+			return nil
+		}
+		if err := p.reduce(); err != nil {
+			return err
+		}
+	}
 	if e.Op == event.OpUpdate || e.Op == event.OpDelete {
 		k, err := p.key(e.Before)
 		if err != nil {
@@ -107,6 +126,20 @@ func (tx *txn) add(e *event.Event) error {
 		return err
 	}
 	p.set(k, &rowState{row: e.After})
+	return nil
+}
+
+// reduce moves the appended images into the final state per key.
+func (p *pending) reduce() error {
+	p.reduced = true
+	for _, row := range p.appended {
+		k, err := p.key(row)
+		if err != nil {
+			return err
+		}
+		p.set(k, &rowState{row: row})
+	}
+	p.appended = nil
 	return nil
 }
 
@@ -209,6 +242,14 @@ func (p *pending) apply(w *stmtWriter) error {
 	full := quoteID(p.t.db) + "." + quoteID(p.t.name)
 	if !p.keyed {
 		return p.applyOrdered(w, full)
+	}
+	if !p.reduced {
+		for _, row := range p.appended {
+			if err := p.appendRow(w, "REPLACE INTO ", full, row); err != nil {
+				return err
+			}
+		}
+		return w.flush()
 	}
 	// Deletes first: the keys deleted and the keys written are disjoint.
 	for _, k := range p.keys {
