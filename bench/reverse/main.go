@@ -6,7 +6,9 @@
 //   - insert: multi-row INSERT statements of -stmt rows in transactions of
 //     -batch rows, the fastest way to load rows with ordinary statements;
 //   - load: one LOAD DATA LOCAL INFILE of all the rows (tab-separated,
-//     streamed from memory), the server's bulk load.
+//     streamed from memory), the server's bulk load;
+//   - replace (with -replace): the INSERT statements as REPLACE, the verb
+//     the sink writes.
 //
 // Rows are the reference workload's (bench/workload: bigint pk, int,
 // bigint, varchar(64), decimal(18,4), datetime(6), 80-byte text, ~200
@@ -70,6 +72,7 @@ var (
 	s3Flag      = flag.Bool("s3", false, "also load the rows from S3 Parquet through the s3 source (variants s3 and run)")
 	objectFlag  = flag.Int("object", 100000, "rows per Parquet object (-s3)")
 	sinkFlag    = flag.Bool("sink", true, "run the sink-alone variant")
+	replaceFlag = flag.Bool("replace", false, "also run the INSERT reference as REPLACE statements (variant replace)")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the first round of the -profile variant")
 	profileFlag = flag.String("profile", "run", "the variant -cpuprofile profiles")
 )
@@ -187,7 +190,7 @@ func run() error {
 		_, err := db.Exec("TRUNCATE TABLE bench.t")
 		return err
 	}
-	insert := func() (time.Duration, error) {
+	insert := func(verb string) (time.Duration, error) {
 		t0 := time.Now()
 		for _, txn := range stmts {
 			tx, err := db.Begin()
@@ -195,6 +198,9 @@ func run() error {
 				return 0, err
 			}
 			for _, q := range txn {
+				if verb != "INSERT" {
+					q = verb + strings.TrimPrefix(q, "INSERT")
+				}
 				if _, err := tx.Exec(q); err != nil {
 					tx.Rollback()
 					return 0, err
@@ -239,6 +245,9 @@ func run() error {
 	noS3 := func() (time.Duration, error) { return 0, errors.New("-s3 not given") }
 	viaS3, viaRun := noS3, noS3
 	order := []string{"insert", "load"}
+	if *replaceFlag {
+		order = append(order, "replace")
+	}
 	if *sinkFlag {
 		order = append(order, "sink")
 	}
@@ -284,7 +293,9 @@ func run() error {
 			var err error
 			switch v {
 			case "insert":
-				d, err = insert()
+				d, err = insert("INSERT")
+			case "replace":
+				d, err = insert("REPLACE")
 			case "load":
 				d, err = load()
 			case "sink":
@@ -324,6 +335,15 @@ func run() error {
 		m := med(v, rate)
 		fmt.Printf("median: %-4s %8.0f rows/s, %s/insert %.2f, %s/load %.2f; CPU %.2f µs/row (mariadbd %.2f)\n",
 			v, m, v, m/mi, v, m/ml, med(v, func(s sample) float64 { return s.cpu }), med(v, func(s sample) float64 { return s.srvCPU }))
+	}
+	// The ratio within each round (to the better reference of that
+	// round) drifts less with the machine's load than medians taken apart.
+	for _, v := range order[2:] {
+		var xs []float64
+		for r := range res[v] {
+			xs = append(xs, res[v][r].rate/max(res["insert"][r].rate, res["load"][r].rate))
+		}
+		fmt.Printf("median per round: %s / the better reference %.2f\n", v, median(xs))
 	}
 	for _, v := range order[:2] {
 		fmt.Printf("median: %-6s mariadbd CPU %.2f µs/row\n", v, med(v, func(s sample) float64 { return s.srvCPU }))

@@ -193,12 +193,14 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch) error {
 	tx := &txn{s: s, applied: applied, tables: map[*target]*pending{}}
 	var last uint64 // the last event the open transaction covers
 	var lastPos event.Position
+	var current *event.Table // the schema of the previous row event, its target up to date
 	for i := range b.Events {
 		e := &b.Events[i]
 		if e.Seq <= applied {
 			continue
 		}
-		if e.Op == event.OpDDL || (e.Table != nil && s.needsSchema(e)) {
+		if e.Op == event.OpDDL || (e.Table != nil && e.Table != current && s.needsSchema(e)) {
+			current = nil
 			// Schema work commits implicitly: finish the rows before it.
 			if last != 0 {
 				if err := tx.commit(ctx, last, lastPos); err != nil {
@@ -218,6 +220,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch) error {
 		if err := tx.add(e); err != nil {
 			return fmt.Errorf("mysql sink: table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
 		}
+		current = e.Table
 		last, lastPos = e.Seq, e.Pos
 	}
 	if last == 0 {

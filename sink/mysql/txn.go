@@ -17,6 +17,9 @@ type txn struct {
 	first   uint64
 	order   []*pending
 	tables  map[*target]*pending
+	// the previous row event's schema and its table's changes
+	lastTable *event.Table
+	last      *pending
 }
 
 // pending is one table's changes in a transaction.
@@ -61,22 +64,13 @@ func (tx *txn) add(e *event.Event) error {
 	if e.Table == nil {
 		return errors.New("row event without a schema")
 	}
-	t := tx.s.tables[e.Source]
-	p := tx.tables[t]
-	if p == nil {
-		p = &pending{t: t, table: e.Table, keyed: len(e.Table.Key) > 0, final: map[string]*rowState{}}
-		for i := range e.Table.Columns {
-			if t.cols[strings.ToLower(e.Table.Columns[i].Name)] {
-				p.cols = append(p.cols, i)
-			}
+	p := tx.last
+	if e.Table != tx.lastTable || p == nil {
+		var err error
+		if p, err = tx.pending(e); err != nil {
+			return err
 		}
-		for _, k := range e.Table.Key {
-			if !t.cols[strings.ToLower(e.Table.Columns[k].Name)] {
-				return &schemaError{fmt.Sprintf("target %s lacks key column %s", t, e.Table.Columns[k].Name)}
-			}
-		}
-		tx.tables[t] = p
-		tx.order = append(tx.order, p)
+		tx.lastTable, tx.last = e.Table, p
 	}
 	if tx.first == 0 {
 		tx.first = e.Seq
@@ -141,6 +135,28 @@ func (p *pending) reduce() error {
 	}
 	p.appended = nil
 	return nil
+}
+
+// pending returns the changes of e's table in the transaction.
+func (tx *txn) pending(e *event.Event) (*pending, error) {
+	t := tx.s.tables[e.Source]
+	if p := tx.tables[t]; p != nil {
+		return p, nil
+	}
+	p := &pending{t: t, table: e.Table, keyed: len(e.Table.Key) > 0, final: map[string]*rowState{}}
+	for i := range e.Table.Columns {
+		if t.cols[strings.ToLower(e.Table.Columns[i].Name)] {
+			p.cols = append(p.cols, i)
+		}
+	}
+	for _, k := range e.Table.Key {
+		if !t.cols[strings.ToLower(e.Table.Columns[k].Name)] {
+			return nil, &schemaError{fmt.Sprintf("target %s lacks key column %s", t, e.Table.Columns[k].Name)}
+		}
+	}
+	tx.tables[t] = p
+	tx.order = append(tx.order, p)
+	return p, nil
 }
 
 func (p *pending) set(k string, st *rowState) {
