@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -343,6 +344,13 @@ func TestBadValueIsPermanent(t *testing.T) {
 	}
 	if h := sk.Health(); h.ConsecutiveFailures != 1 || h.LastError == "" {
 		t.Fatalf("health %+v", h)
+	}
+	// A value with no SQL literal in a transaction of inserts names its row.
+	dbl := table(name, true, idCol, event.Column{Name: "f", Type: event.TypeDouble, Nullable: true, RawType: "double"})
+	b := bt.batch(ins(dbl, event.Int(1), event.Float64(1)), ins(dbl, event.Int(2), event.Float64(math.NaN())))
+	err = sk.Write(context.Background(), b)
+	if err == nil || !strings.Contains(err.Error(), sink.ErrPermanent.Error()) || !strings.Contains(err.Error(), fmt.Sprintf("seq %d at ", b.Last)) {
+		t.Fatalf("err %v: want a permanent error naming seq %d", err, b.Last)
 	}
 }
 

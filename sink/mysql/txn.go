@@ -32,7 +32,7 @@ type pending struct {
 	// the table, their images in order (appended: REPLACE in source
 	// order ends in the same state as the reduction, without keying each
 	// row); the first update or delete moves them into final.
-	appended [][]event.Value
+	appended []*event.Event
 	reduced  bool
 	// keyed tables once reduced: the final state per key, in first-seen
 	// order.
@@ -89,7 +89,7 @@ func (tx *txn) add(e *event.Event) error {
 			if len(e.After) != len(p.table.Columns) {
 				return fmt.Errorf("row has %d values for %d columns", len(e.After), len(p.table.Columns))
 			}
-			p.appended = append(p.appended, e.After)
+			p.appended = append(p.appended, e)
 			return nil
 		}
 		if err := p.reduce(); err != nil {
@@ -126,12 +126,12 @@ func (tx *txn) add(e *event.Event) error {
 // reduce moves the appended images into the final state per key.
 func (p *pending) reduce() error {
 	p.reduced = true
-	for _, row := range p.appended {
-		k, err := p.key(row)
+	for _, e := range p.appended {
+		k, err := p.key(e.After)
 		if err != nil {
-			return err
+			return fmt.Errorf("seq %d at %s: %w", e.Seq, e.Pos, err)
 		}
-		p.set(k, &rowState{row: row})
+		p.set(k, &rowState{row: e.After})
 	}
 	p.appended = nil
 	return nil
@@ -260,8 +260,11 @@ func (p *pending) apply(w *stmtWriter) error {
 		return p.applyOrdered(w, full)
 	}
 	if !p.reduced {
-		for _, row := range p.appended {
-			if err := p.appendRow(w, "REPLACE INTO ", full, row); err != nil {
+		for _, e := range p.appended {
+			if err := p.appendRow(w, "REPLACE INTO ", full, e.After); err != nil {
+				if ve := (*valueError)(nil); errors.As(err, &ve) { // this row's value, not a statement's failure
+					return fmt.Errorf("seq %d at %s: %w", e.Seq, e.Pos, err)
+				}
 				return err
 			}
 		}
