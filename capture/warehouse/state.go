@@ -1,19 +1,21 @@
 package warehouse
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/odsync/odsync/seqstore"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/seqstore"
 )
 
 // loadState is the state of one change-log table during the full load:
@@ -214,11 +216,11 @@ func (s *loadState) each(fn func(change) error) error {
 			}
 		}
 		s.mem = nil
-		sort.Slice(rows, func(i, j int) bool {
-			if rows[i].ch.seq != rows[j].ch.seq {
-				return rows[i].ch.seq < rows[j].ch.seq
+		slices.SortFunc(rows, func(a, b live) int {
+			if c := cmp.Compare(a.ch.seq, b.ch.seq); c != 0 {
+				return c
 			}
-			return rows[i].k < rows[j].k
+			return strings.Compare(a.k, b.k)
 		})
 		for i := range rows {
 			ch := rows[i].ch
