@@ -71,7 +71,7 @@ func BenchmarkLoadParquet(b *testing.B) {
 	for range b.N {
 		state := map[string]change{}
 		err := odsfile.NewRowReader(tb.layout).ReadParquet(bytes.NewReader(data), int64(len(data)), func(r []event.Value) error {
-			ch, err := tb.decode(r, "bench")
+			ch, err := tb.decode(r, rowAt{"bench", 1})
 			if err != nil {
 				return err
 			}

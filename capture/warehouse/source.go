@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -269,7 +270,7 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 				if i == 1 && t.header {
 					return nil
 				}
-				ch, err := t.decodeUnit(u, row, fmt.Sprintf("object %s row %d", u.name, i))
+				ch, err := t.decodeUnit(u, row, rowAt{u.name, i})
 				if err != nil {
 					return &permanent{err}
 				}
@@ -287,6 +288,7 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 		// is bounded in memory (load_memory_bytes) and spills to disk.
 		st := newLoadState(t, int64(s.cfg.LoadMemoryBytes), s.cfg.SpillDir, s.cfg.TmpDir, s.log)
 		defer st.close()
+		st.expect(expectedChanges(units, upto))
 		for _, u := range units {
 			if u.first > upto {
 				continue
@@ -294,7 +296,7 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 			i := 0
 			err := s.st.Read(ctx, t, u, func(row []event.Value) error {
 				i++
-				ch, err := t.decodeUnit(u, row, fmt.Sprintf("object %s row %d", u.name, i))
+				ch, err := t.decodeUnit(u, row, rowAt{u.name, i})
 				if err != nil {
 					return &permanent{err}
 				}
@@ -319,6 +321,23 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 	}
 	s.prog.Finish(t.src.ID)
 	return nil
+}
+
+// expectedChanges estimates how many changes the units hold up to _seq
+// upto from their _seq ranges (an upper bound: _seq counts every table's
+// changes); 0 when a unit's range is unknown.
+func expectedChanges(units []unit, upto uint64) uint64 {
+	var n uint64
+	for _, u := range units {
+		if u.first > upto {
+			continue
+		}
+		if u.first == 0 || u.last < u.first || u.last == math.MaxInt64 {
+			return 0
+		}
+		n += min(u.last, upto) - u.first + 1
+	}
+	return n
 }
 
 // event is the event of a change of table t.
@@ -418,7 +437,7 @@ func (s *Source) step(ctx context.Context, cp *Checkpoint, emit func(context.Con
 		i := 0
 		err := s.st.Read(ctx, r.t, r.u, func(row []event.Value) error {
 			i++
-			ch, err := r.t.decodeUnit(r.u, row, fmt.Sprintf("object %s row %d", r.u.name, i))
+			ch, err := r.t.decodeUnit(r.u, row, rowAt{r.u.name, i})
 			if err != nil {
 				return &permanent{err}
 			}

@@ -1,19 +1,21 @@
 package warehouse
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/odsync/odsync/seqstore"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/odsync/odsync/bytesize"
 	"github.com/odsync/odsync/event"
+	"github.com/odsync/odsync/seqstore"
 )
 
 // loadState is the state of one change-log table during the full load:
@@ -46,6 +48,7 @@ type loadState struct {
 	batchBytes int
 	buf        []byte
 	kbuf       []byte
+	keyBuf     []byte // the key of the change being added
 }
 
 const (
@@ -71,6 +74,18 @@ func newLoadState(t *table, limit int64, spillDir, tmpDir string, logger *slog.L
 	return s
 }
 
+// expect sizes the in-memory state for about n changes (an estimate from
+// the objects' _seq ranges): a map grown entry by entry rehashes itself
+// as it doubles, which costs about as much CPU as the inserts. The
+// reservation is bounded by the memory bound (an entry is counted at 512
+// bytes or more: the map slot is a fraction of that).
+func (s *loadState) expect(n uint64) {
+	if s.db != nil || len(s.mem) > 0 {
+		return
+	}
+	s.mem = make(map[string]change, int(min(n, uint64(max(s.limit, 0))/512, 1<<24)))
+}
+
 // memSize is what an entry of the in-memory state holds: its key and the
 // change's row, counted as an event's (event.MemSize also covers the map
 // entry and the change struct).
@@ -81,14 +96,15 @@ func memSize(k string, ch change) int64 {
 
 // add merges a change into the state.
 func (s *loadState) add(ch change) error {
-	k := s.t.keyOf(ch.row)
+	s.keyBuf = s.t.appendKey(s.keyBuf[:0], ch.row)
 	if s.db != nil {
-		return s.merge([]byte(k), ch)
+		return s.merge(s.keyBuf, ch)
 	}
-	old, ok := s.mem[k]
+	old, ok := s.mem[string(s.keyBuf)]
 	if ok && ch.seq <= old.seq {
 		return nil
 	}
+	k := string(s.keyBuf)
 	if ok {
 		s.memBytes -= memSize(k, old)
 	}
@@ -200,11 +216,11 @@ func (s *loadState) each(fn func(change) error) error {
 			}
 		}
 		s.mem = nil
-		sort.Slice(rows, func(i, j int) bool {
-			if rows[i].ch.seq != rows[j].ch.seq {
-				return rows[i].ch.seq < rows[j].ch.seq
+		slices.SortFunc(rows, func(a, b live) int {
+			if c := cmp.Compare(a.ch.seq, b.ch.seq); c != 0 {
+				return c
 			}
-			return rows[i].k < rows[j].k
+			return strings.Compare(a.k, b.k)
 		})
 		for i := range rows {
 			ch := rows[i].ch

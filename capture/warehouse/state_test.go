@@ -3,6 +3,7 @@ package warehouse
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -215,5 +216,23 @@ func TestLoadStateStaleStore(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d rows from a store with one key: the stale store was merged", n)
+	}
+}
+
+// TestExpectedChanges: the state's size estimate is the units' _seq
+// ranges up to upto, and none when a range is unknown (a MaxCompute
+// partition).
+func TestExpectedChanges(t *testing.T) {
+	us := []unit{{first: 1, last: 100}, {first: 101, last: 250}, {first: 251, last: 400}}
+	if n := expectedChanges(us, 300); n != 300 {
+		t.Errorf("got %d, want 300", n)
+	}
+	if n := expectedChanges(append(us, unit{first: 0, last: math.MaxInt64}), 300); n != 0 {
+		t.Errorf("with an unknown range: got %d, want 0", n)
+	}
+	st := newLoadState(stateTable(t), 512*1000, "", t.TempDir(), nil)
+	st.expect(1 << 40) // bounded by the memory bound: must not allocate 2^40 entries
+	if err := st.close(); err != nil {
+		t.Fatal(err)
 	}
 }

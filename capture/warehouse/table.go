@@ -257,9 +257,17 @@ type change struct {
 	row    []event.Value
 }
 
-// decode converts a layout row to a change. at names the row (object and
-// row number) in errors.
-func (t *table) decode(row []event.Value, at string) (change, error) {
+// rowAt names a row in errors: its object and row number (formatted only
+// when an error needs it).
+type rowAt struct {
+	obj string
+	n   int
+}
+
+func (a rowAt) String() string { return "object " + a.obj + " row " + strconv.Itoa(a.n) }
+
+// decode converts a layout row to a change. at names the row in errors.
+func (t *table) decode(row []event.Value, at rowAt) (change, error) {
 	var ch change
 	if t.changeLog {
 		op := row[t.op].Str()
@@ -555,8 +563,10 @@ func setValue(c *event.Column, s string) (event.Value, error) {
 }
 
 // keyOf renders the key of a source row for deduplication.
-func (t *table) keyOf(row []event.Value) string {
-	var b []byte
+func (t *table) keyOf(row []event.Value) string { return string(t.appendKey(nil, row)) }
+
+// appendKey appends keyOf's text.
+func (t *table) appendKey(b []byte, row []event.Value) []byte {
 	for i, k := range t.src.Key {
 		if i > 0 {
 			b = append(b, 0)
@@ -565,7 +575,7 @@ func (t *table) keyOf(row []event.Value) string {
 		b = append(b, ':')
 		b = row[k].AppendText(b)
 	}
-	return string(b)
+	return b
 }
 
 // addVersion makes o (an earlier version of t) read as part of t: its
@@ -600,7 +610,7 @@ func (t *table) versionOf(u unit) *version {
 // an earlier version is decoded with its layout and converted to t's
 // source columns (a column whose source type changed is parsed from its
 // text as the new type: a value the new type cannot hold is an error).
-func (t *table) decodeUnit(u unit, row []event.Value, at string) (change, error) {
+func (t *table) decodeUnit(u unit, row []event.Value, at rowAt) (change, error) {
 	v := t.versionOf(u)
 	if v == nil {
 		return t.decode(row, at)

@@ -123,7 +123,7 @@ func TestDecodeChangeRow(t *testing.T) {
 	set("_raw", event.String(`{"dt":"0000-00-00"}`))
 	set("id", event.Int(3))
 	set("dt", event.Null)
-	ch, err := tb.decode(row, "object o row 1")
+	ch, err := tb.decode(row, rowAt{"o", 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestDecodeChangeRow(t *testing.T) {
 		t.Errorf("change: %+v", ch)
 	}
 	set("_op", event.String("X"))
-	if _, err := tb.decode(row, "object o row 1"); err == nil || !strings.Contains(err.Error(), tg.Name) || !strings.Contains(err.Error(), "object o row 1") {
+	if _, err := tb.decode(row, rowAt{"o", 1}); err == nil || !strings.Contains(err.Error(), tg.Name) || !strings.Contains(err.Error(), "object o row 1") {
 		t.Errorf("bad _op: %v", err)
 	}
 }
@@ -220,7 +220,7 @@ func TestMergeVersions(t *testing.T) {
 	set("id", event.Int(1))
 	set("a", event.Decimal("3.50"))
 	set("gone", event.Int(9))
-	ch, err := v3.decodeUnit(unit{ver: v1}, row, "object o row 1")
+	ch, err := v3.decodeUnit(unit{ver: v1}, row, rowAt{"o", 1})
 	if err != nil {
 		t.Fatal(err)
 	}

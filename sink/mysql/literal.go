@@ -44,22 +44,28 @@ func appendID(b []byte, s string) []byte {
 // session without NO_BACKSLASH_ESCAPES (the sink's sql_mode).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '\'')
+	start := 0 // the bytes from start on are not appended yet
 	for i := 0; i < len(s); i++ {
+		var esc byte
 		switch c := s[i]; c {
 		case 0:
-			b = append(b, '\\', '0')
+			esc = '0'
 		case '\n':
-			b = append(b, '\\', 'n')
+			esc = 'n'
 		case '\r':
-			b = append(b, '\\', 'r')
+			esc = 'r'
 		case 0x1a:
-			b = append(b, '\\', 'Z')
+			esc = 'Z'
 		case '\\', '\'':
-			b = append(b, '\\', c)
+			esc = c
 		default:
-			b = append(b, c)
+			continue
 		}
+		b = append(b, s[start:i]...)
+		b = append(b, '\\', esc)
+		start = i + 1
 	}
+	b = append(b, s[start:]...)
 	return append(b, '\'')
 }
 

@@ -14,7 +14,10 @@
 //
 // Rows. Within a transaction the changes of a keyed table are reduced to
 // the final state per key: deleted keys in one multi-row DELETE, present
-// keys in multi-row REPLACE statements. REPLACE (not INSERT … ON DUPLICATE
+// keys in multi-row REPLACE statements. A transaction with only inserts
+// (and reads: a full load) of a table skips the reduction and writes them
+// as multi-row REPLACE in source order, which ends in the same state
+// (a key written twice keeps its last image) without keying each row. REPLACE (not INSERT … ON DUPLICATE
 // KEY UPDATE) because the reduction reorders rows: a secondary unique value
 // moved between two rows in one batch would make ODKU fail or update the
 // wrong row, while REPLACE removes the conflicting row, which its own
@@ -190,12 +193,14 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch) error {
 	tx := &txn{s: s, applied: applied, tables: map[*target]*pending{}}
 	var last uint64 // the last event the open transaction covers
 	var lastPos event.Position
+	var current *event.Table // the schema of the previous row event, its target up to date
 	for i := range b.Events {
 		e := &b.Events[i]
 		if e.Seq <= applied {
 			continue
 		}
-		if e.Op == event.OpDDL || (e.Table != nil && s.needsSchema(e)) {
+		if e.Op == event.OpDDL || (e.Table != nil && e.Table != current && s.needsSchema(e)) {
+			current = nil
 			// Schema work commits implicitly: finish the rows before it.
 			if last != 0 {
 				if err := tx.commit(ctx, last, lastPos); err != nil {
@@ -215,6 +220,7 @@ func (s *Sink) write(ctx context.Context, b *sink.Batch) error {
 		if err := tx.add(e); err != nil {
 			return fmt.Errorf("mysql sink: table %s at %s (seq %d): %w", e.Source, e.Pos, e.Seq, err)
 		}
+		current = e.Table
 		last, lastPos = e.Seq, e.Pos
 	}
 	if last == 0 {

@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -214,6 +215,46 @@ func TestUpsertDeleteKeyChangeReplay(t *testing.T) {
 	}
 }
 
+// TestInsertsInSourceOrder: a transaction with only inserts (and reads)
+// of a table writes them in source order, a key seen twice ending with its
+// last image; an update or delete later in the same transaction reduces
+// what came before by key.
+func TestInsertsInSourceOrder(t *testing.T) {
+	sk, db, name := newSink(t, schema.ModeLenient)
+	tb := table(name, true, idCol, valCol, uqCol)
+	full := quoteID(name) + ".`t`"
+	var bt batcher
+	rd := func(vals ...event.Value) event.Event {
+		return event.Event{Op: event.OpRead, Table: tb, After: vals}
+	}
+	mustWrite(t, sk, bt.batch(
+		rd(event.Int(1), event.String("a"), event.Int(10)),
+		rd(event.Int(2), event.String("b"), event.Int(20)),
+		ins(tb, event.Int(1), event.String("a2"), event.Int(11)),
+		ins(tb, event.Int(3), event.String("c"), event.Int(30)),
+		ins(tb, event.Int(2), event.String("b2"), event.Int(21)),
+		ins(tb, event.Int(4), event.String("d"), event.Null),
+		ins(tb, event.Int(1), event.String("a3"), event.Int(12)),
+	))
+	want := "id=1 v=a3 u=12\nid=2 v=b2 u=21\nid=3 v=c u=30\nid=4 v=d u=NULL"
+	if got := dump(t, db, full); got != want {
+		t.Fatalf("after the inserts:\n%s\nwant:\n%s", got, want)
+	}
+	mustWrite(t, sk, bt.batch(
+		ins(tb, event.Int(5), event.String("e"), event.Int(50)),
+		ins(tb, event.Int(6), event.String("f"), event.Int(60)),
+		ins(tb, event.Int(5), event.String("e2"), event.Int(51)),
+		del(tb, event.Int(6), event.String("f"), event.Int(60)),
+		del(tb, event.Int(1), event.String("a3"), event.Int(12)),
+		ins(tb, event.Int(6), event.String("f2"), event.Int(61)),
+		upd(tb, row(event.Int(3), event.String("c"), event.Int(30)), row(event.Int(7), event.String("c"), event.Int(30))),
+	))
+	want = "id=2 v=b2 u=21\nid=4 v=d u=NULL\nid=5 v=e2 u=51\nid=6 v=f2 u=61\nid=7 v=c u=30"
+	if got := dump(t, db, full); got != want {
+		t.Fatalf("after the mixed batch:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestKeylessTable(t *testing.T) {
 	sk, db, name := newSink(t, schema.ModeLenient)
 	tb := table(name, false, idCol, valCol)
@@ -304,6 +345,13 @@ func TestBadValueIsPermanent(t *testing.T) {
 	if h := sk.Health(); h.ConsecutiveFailures != 1 || h.LastError == "" {
 		t.Fatalf("health %+v", h)
 	}
+	// A value with no SQL literal in a transaction of inserts names its row.
+	dbl := table(name, true, idCol, event.Column{Name: "f", Type: event.TypeDouble, Nullable: true, RawType: "double"})
+	b := bt.batch(ins(dbl, event.Int(1), event.Float64(1)), ins(dbl, event.Int(2), event.Float64(math.NaN())))
+	err = sk.Write(context.Background(), b)
+	if err == nil || !strings.Contains(err.Error(), sink.ErrPermanent.Error()) || !strings.Contains(err.Error(), fmt.Sprintf("seq %d at ", b.Last)) {
+		t.Fatalf("err %v: want a permanent error naming seq %d", err, b.Last)
+	}
 }
 
 func TestPasswordFileAndTLSConfig(t *testing.T) {
@@ -386,6 +434,9 @@ func TestLiterals(t *testing.T) {
 		{event.Bytes([]byte{0, 0xff}), "X'00ff'"},
 		{event.Bytes(nil), "''"},
 		{event.String("a'b\\c\x00\x1a"), `'a\'b\\c\0\Z'`},
+		{event.String("\nplain\r"), `'\nplain\r'`},
+		{event.String("plain"), `'plain'`},
+		{event.String(""), `''`},
 		{event.Decimal("-0.0001"), "-0.0001"},
 		{event.Bits(18446744073709551615), "18446744073709551615"},
 		{event.Year(0), "0"},

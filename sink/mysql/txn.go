@@ -17,6 +17,9 @@ type txn struct {
 	first   uint64
 	order   []*pending
 	tables  map[*target]*pending
+	// the previous row event's schema and its table's changes
+	lastTable *event.Table
+	last      *pending
 }
 
 // pending is one table's changes in a transaction.
@@ -25,7 +28,14 @@ type pending struct {
 	table *event.Table
 	cols  []int // source columns the target has
 	keyed bool
-	// keyed tables: the final state per key, in first-seen order.
+	// keyed tables: while the transaction has only inserts (and reads) of
+	// the table, their images in order (appended: REPLACE in source
+	// order ends in the same state as the reduction, without keying each
+	// row); the first update or delete moves them into final.
+	appended []*event.Event
+	reduced  bool
+	// keyed tables once reduced: the final state per key, in first-seen
+	// order.
 	keys  []string
 	final map[string]*rowState
 	// tables without a key: the changes in order.
@@ -54,22 +64,13 @@ func (tx *txn) add(e *event.Event) error {
 	if e.Table == nil {
 		return errors.New("row event without a schema")
 	}
-	t := tx.s.tables[e.Source]
-	p := tx.tables[t]
-	if p == nil {
-		p = &pending{t: t, table: e.Table, keyed: len(e.Table.Key) > 0, final: map[string]*rowState{}}
-		for i := range e.Table.Columns {
-			if t.cols[strings.ToLower(e.Table.Columns[i].Name)] {
-				p.cols = append(p.cols, i)
-			}
+	p := tx.last
+	if e.Table != tx.lastTable || p == nil {
+		var err error
+		if p, err = tx.pending(e); err != nil {
+			return err
 		}
-		for _, k := range e.Table.Key {
-			if !t.cols[strings.ToLower(e.Table.Columns[k].Name)] {
-				return &schemaError{fmt.Sprintf("target %s lacks key column %s", t, e.Table.Columns[k].Name)}
-			}
-		}
-		tx.tables[t] = p
-		tx.order = append(tx.order, p)
+		tx.lastTable, tx.last = e.Table, p
 	}
 	if tx.first == 0 {
 		tx.first = e.Seq
@@ -82,6 +83,18 @@ func (tx *txn) add(e *event.Event) error {
 			p.ops = append(p.ops, rowOp{row: e.After, seq: e.Seq, position: e.Pos})
 		}
 		return nil
+	}
+	if !p.reduced {
+		if e.Op == event.OpInsert || e.Op == event.OpRead {
+			if len(e.After) != len(p.table.Columns) {
+				return fmt.Errorf("row has %d values for %d columns", len(e.After), len(p.table.Columns))
+			}
+			p.appended = append(p.appended, e)
+			return nil
+		}
+		if err := p.reduce(); err != nil {
+			return err
+		}
 	}
 	if e.Op == event.OpUpdate || e.Op == event.OpDelete {
 		k, err := p.key(e.Before)
@@ -108,6 +121,42 @@ func (tx *txn) add(e *event.Event) error {
 	}
 	p.set(k, &rowState{row: e.After})
 	return nil
+}
+
+// reduce moves the appended images into the final state per key.
+func (p *pending) reduce() error {
+	p.reduced = true
+	for _, e := range p.appended {
+		k, err := p.key(e.After)
+		if err != nil {
+			return fmt.Errorf("seq %d at %s: %w", e.Seq, e.Pos, err)
+		}
+		p.set(k, &rowState{row: e.After})
+	}
+	p.appended = nil
+	return nil
+}
+
+// pending returns the changes of e's table in the transaction.
+func (tx *txn) pending(e *event.Event) (*pending, error) {
+	t := tx.s.tables[e.Source]
+	if p := tx.tables[t]; p != nil {
+		return p, nil
+	}
+	p := &pending{t: t, table: e.Table, keyed: len(e.Table.Key) > 0, final: map[string]*rowState{}}
+	for i := range e.Table.Columns {
+		if t.cols[strings.ToLower(e.Table.Columns[i].Name)] {
+			p.cols = append(p.cols, i)
+		}
+	}
+	for _, k := range e.Table.Key {
+		if !t.cols[strings.ToLower(e.Table.Columns[k].Name)] {
+			return nil, &schemaError{fmt.Sprintf("target %s lacks key column %s", t, e.Table.Columns[k].Name)}
+		}
+	}
+	tx.tables[t] = p
+	tx.order = append(tx.order, p)
+	return p, nil
 }
 
 func (p *pending) set(k string, st *rowState) {
@@ -209,6 +258,17 @@ func (p *pending) apply(w *stmtWriter) error {
 	full := quoteID(p.t.db) + "." + quoteID(p.t.name)
 	if !p.keyed {
 		return p.applyOrdered(w, full)
+	}
+	if !p.reduced {
+		for _, e := range p.appended {
+			if err := p.appendRow(w, "REPLACE INTO ", full, e.After); err != nil {
+				if ve := (*valueError)(nil); errors.As(err, &ve) { // this row's value, not a statement's failure
+					return fmt.Errorf("seq %d at %s: %w", e.Seq, e.Pos, err)
+				}
+				return err
+			}
+		}
+		return w.flush()
 	}
 	// Deletes first: the keys deleted and the keys written are disjoint.
 	for _, k := range p.keys {

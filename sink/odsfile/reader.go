@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -435,11 +436,20 @@ func parquetValue(c *schema.TargetColumn, v parquet.Value) (event.Value, error) 
 		var u *big.Int
 		switch v.Kind() {
 		case parquet.Int32:
-			u = big.NewInt(int64(v.Int32()))
+			return event.Decimal(scaledInt(int64(v.Int32()), c.Scale)), nil
 		case parquet.Int64:
-			u = big.NewInt(v.Int64())
+			return event.Decimal(scaledInt(v.Int64(), c.Scale)), nil
 		case parquet.FixedLenByteArray, parquet.ByteArray:
-			u = fromTwosComplement(v.ByteArray())
+			b := v.ByteArray()
+			if len(b) > 0 && len(b) <= 8 {
+				// Fits an int64: sign-extend the big-endian bytes.
+				i := int64(int8(b[0]))
+				for _, x := range b[1:] {
+					i = i<<8 | int64(x)
+				}
+				return event.Decimal(scaledInt(i, c.Scale)), nil
+			}
+			u = fromTwosComplement(b)
 		default:
 			return event.Null, fmt.Errorf("column %s: decimal stored as %s", c.Name, v.Kind())
 		}
@@ -482,6 +492,40 @@ func fromTwosComplement(b []byte) *big.Int {
 		u.Sub(u, m)
 	}
 	return u
+}
+
+// scaledInt renders an unscaled decimal that fits an int64 with scale
+// fraction digits (scaledText's text, without big.Int).
+func scaledInt(i int64, scale int) string {
+	if i == math.MinInt64 || scale > 38 {
+		return scaledText(big.NewInt(i), scale)
+	}
+	neg := i < 0
+	if neg {
+		i = -i
+	}
+	var digits [20]byte
+	d := strconv.AppendInt(digits[:0], i, 10)
+	var buf [64]byte
+	out := buf[:0]
+	if neg {
+		out = append(out, '-')
+	}
+	switch {
+	case scale == 0:
+		out = append(out, d...)
+	case len(d) <= scale: // 0.00ddd
+		out = append(out, '0', '.')
+		for range scale - len(d) {
+			out = append(out, '0')
+		}
+		out = append(out, d...)
+	default:
+		out = append(out, d[:len(d)-scale]...)
+		out = append(out, '.')
+		out = append(out, d[len(d)-scale:]...)
+	}
+	return string(out)
 }
 
 // scaledText renders an unscaled decimal with scale fraction digits.
