@@ -94,7 +94,7 @@ func (s *Source) ScanChanges(ctx context.Context, vt VerifyTable, after, upto ui
 			if !t.changeLog && i == 1 && t.header {
 				return nil
 			}
-			ch, err := t.decodeUnit(u, row, fmt.Sprintf("object %s row %d", u.name, i))
+			ch, err := t.decodeUnit(u, row, rowAt{obj: u.name, n: i})
 			if err != nil {
 				return err
 			}
