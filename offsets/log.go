@@ -122,9 +122,9 @@ type Log struct {
 		// Appends up to retainedBatchBytes (0: none is kept).
 		batchCap int
 		next     uint64 // next seq to assign
-		cum   int64  // cumulative event bytes through next-1
-		key   [seqKeyLen]byte
-		buf   []byte // event encoding scratch
+		cum      int64  // cumulative event bytes through next-1
+		key      [seqKeyLen]byte
+		buf      []byte // event encoding scratch
 		// avgEvent is the encoded size of an event in the last Append
 		// (plus overhead), to size the next batch.
 		avgEvent int
