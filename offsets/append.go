@@ -174,6 +174,20 @@ func (l *Log) Append(ctx context.Context, events []event.Event, checkpoint []byt
 	return next - 1, nil
 }
 
+// ReleaseBuffers drops the buffer Append keeps for the next Append (up to
+// 8MiB), so that an idle process can return it to the operating system.
+// The next Append allocates a new one.
+func (l *Log) ReleaseBuffers() {
+	a := &l.app
+	a.Lock()
+	defer a.Unlock()
+	if a.batch != nil {
+		_ = a.batch.Close()
+		a.batch, a.batchCap = nil, 0
+	}
+	a.buf = nil
+}
+
 // putTable adds t to b and returns an independent decoded copy for the
 // read cache.
 func (l *Log) putTable(b *pebble.Batch, t *event.Table) (*event.Table, error) {

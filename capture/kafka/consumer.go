@@ -108,7 +108,7 @@ func NewSource(cfg SourceConfig, capture func(event.TableID) bool, logger *slog.
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Source{cfg: cfg, capture: capture, log: logger, free: make(chan []event.Event, 2)}
+	s := &Source{cfg: cfg, capture: capture, log: logger, free: make(chan []event.Event, 1)}
 	if cfg.TopicRegex != "" {
 		s.topicRe = regexp.MustCompile("^(?:" + cfg.TopicRegex + ")$")
 	}
@@ -597,7 +597,7 @@ func (s *Source) mergeLoop(ctx context.Context, m *merger, in <-chan batch) erro
 }
 
 // Recycle implements pipeline.Recycler: the merger reuses an emitted
-// slice the pipeline is done with (a few are kept; the rest are dropped).
+// slice the pipeline is done with (one is kept; the rest are dropped).
 func (s *Source) Recycle(events []event.Event) {
 	if cap(events) == 0 {
 		return
