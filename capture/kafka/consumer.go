@@ -108,7 +108,7 @@ func NewSource(cfg SourceConfig, capture func(event.TableID) bool, logger *slog.
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Source{cfg: cfg, capture: capture, log: logger, free: make(chan []event.Event, 1)}
+	s := &Source{cfg: cfg, capture: capture, log: logger, free: make(chan []event.Event, 4)}
 	if cfg.TopicRegex != "" {
 		s.topicRe = regexp.MustCompile("^(?:" + cfg.TopicRegex + ")$")
 	}
@@ -589,6 +589,9 @@ func (s *Source) mergeLoop(ctx context.Context, m *merger, in <-chan batch) erro
 				return err
 			}
 		case <-tick.C:
+			if time.Since(m.lastCP) >= freeIdle {
+				s.dropFree()
+			}
 			if err := m.release(ctx, false); err != nil {
 				return err
 			}
@@ -596,8 +599,24 @@ func (s *Source) mergeLoop(ctx context.Context, m *merger, in <-chan batch) erro
 	}
 }
 
+// freeIdle is how long after the last emit the handed-back slices are
+// dropped, so that an idle source does not hold them.
+const freeIdle = 5 * time.Second
+
+// dropFree drops the handed-back slices.
+func (s *Source) dropFree() {
+	for {
+		select {
+		case <-s.free:
+		default:
+			return
+		}
+	}
+}
+
 // Recycle implements pipeline.Recycler: the merger reuses an emitted
-// slice the pipeline is done with (one is kept; the rest are dropped).
+// slice the pipeline is done with (a few are kept, the rest dropped;
+// all of them once the source has emitted nothing for freeIdle).
 func (s *Source) Recycle(events []event.Event) {
 	if cap(events) == 0 {
 		return
