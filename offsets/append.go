@@ -61,13 +61,19 @@ func (l *Log) Append(ctx context.Context, events []event.Event, checkpoint []byt
 	}
 
 	// Size a big batch up front from the average event size so far:
-	// growing a multi-megabyte batch by doubling copies it twice over.
-	// (Pebble drops a reset batch's buffer above 1 MiB anyway.)
-	if est := len(events)*a.avgEvent + 4096; a.batch == nil || est > 1<<20 {
+	// growing a multi-megabyte batch by doubling copies it twice over. The
+	// buffer is kept for the next Append up to retainedBatchBytes (Pebble
+	// drops a reset batch's buffer above that, and takes it over when the
+	// batch is big enough to become a flushable batch).
+	if est := len(events)*a.avgEvent + 4096; a.batch == nil || est > a.batchCap {
 		if a.batch != nil {
 			_ = a.batch.Close()
 		}
-		a.batch = l.db.NewBatchWithSize(est)
+		if est < retainedBatchBytes {
+			est = min(est+est/4, retainedBatchBytes)
+		}
+		a.batch = l.db.NewBatchWithSize(est, pebble.WithMaxRetainedSizeBytes(retainedBatchBytes))
+		a.batchCap = est
 	}
 	b := a.batch
 	first := a.next
@@ -131,6 +137,11 @@ func (l *Log) Append(ctx context.Context, events []event.Event, checkpoint []byt
 	if checkpoint == nil && len(state) == 0 {
 		wo = pebble.NoSync
 	}
+	if b.Len() > a.batchCap || a.batchCap > retainedBatchBytes {
+		// The batch outgrew its buffer, or the buffer is above what Reset
+		// keeps: the next Append needs a new one.
+		a.batchCap = 0
+	}
 	if err := l.commit(b, wo); err != nil {
 		a.batch = nil // pebble does not reuse a batch that failed
 		a.lastTable = nil
@@ -161,6 +172,20 @@ func (l *Log) Append(ctx context.Context, events []event.Event, checkpoint []byt
 		return head, nil
 	}
 	return next - 1, nil
+}
+
+// ReleaseBuffers drops the buffer Append keeps for the next Append (up to
+// 8MiB), so that an idle process can return it to the operating system.
+// The next Append allocates a new one.
+func (l *Log) ReleaseBuffers() {
+	a := &l.app
+	a.Lock()
+	defer a.Unlock()
+	if a.batch != nil {
+		_ = a.batch.Close()
+		a.batch, a.batchCap = nil, 0
+	}
+	a.buf = nil
 }
 
 // putTable adds t to b and returns an independent decoded copy for the

@@ -87,6 +87,11 @@ func (o *Options) Validate() error {
 // maxBatchBytes bounds one Append's pebble batch (pebble panics at 4 GiB).
 const maxBatchBytes = 3 << 30
 
+// retainedBatchBytes is the largest append batch buffer kept for the next
+// Append (Pebble's default keeps 1MiB, below a capture's emit of ~4 MB: a
+// new buffer for every such Append was a third of the log's allocations).
+const retainedBatchBytes = 8 << 20
+
 // Log is the durable event log. See the package documentation.
 type Log struct {
 	dir    string
@@ -113,10 +118,13 @@ type Log struct {
 	app struct {
 		sync.Mutex
 		batch *pebble.Batch
-		next  uint64 // next seq to assign
-		cum   int64  // cumulative event bytes through next-1
-		key   [seqKeyLen]byte
-		buf   []byte // event encoding scratch
+		// batchCap is the buffer batch was created with, kept across
+		// Appends up to retainedBatchBytes (0: none is kept).
+		batchCap int
+		next     uint64 // next seq to assign
+		cum      int64  // cumulative event bytes through next-1
+		key      [seqKeyLen]byte
+		buf      []byte // event encoding scratch
 		// avgEvent is the encoded size of an event in the last Append
 		// (plus overhead), to size the next batch.
 		avgEvent int

@@ -48,6 +48,15 @@ type Source interface {
 	Run(ctx context.Context, from []byte, emit func(ctx context.Context, events []event.Event, checkpoint []byte) error) error
 }
 
+// Recycler is a Source that reuses the slices it emits. The pipeline owns
+// an emitted slice (the source must not touch it once emit returned); once
+// its events are appended to the log and nothing refers to them, the
+// pipeline hands the slice back, cleared and of length 0, so that the source
+// need not allocate one per emit. Recycle must not block.
+type Recycler interface {
+	Recycle(events []event.Event)
+}
+
 // Sink writes batches; see package sink for the contract.
 type Sink interface {
 	Write(ctx context.Context, b *sink.Batch) error
@@ -344,6 +353,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn, queue *budget) error {
 	var buf []event.Event
 	var carry *txn
+	recycle := func([]event.Event) {}
+	if r, ok := p.src.(Recycler); ok {
+		recycle = r.Recycle
+	}
 	for {
 		var t txn
 		if carry != nil {
@@ -384,6 +397,7 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn, queue *budget)
 				}
 				buf = append(buf, t2.events...)
 				clear(t2.events)
+				recycle(t2.events[:0])
 				evs = buf
 				cp = t2.checkpoint
 				taken += t2.size
@@ -404,6 +418,9 @@ func (p *Pipeline) appendLoop(ctx context.Context, ch <-chan txn, queue *budget)
 		}
 		// Drop references so appended rows can be collected.
 		clear(t.events)
+		if t.events != nil {
+			recycle(t.events[:0])
+		}
 		clear(buf)
 		buf = buf[:0]
 		queue.release(taken)

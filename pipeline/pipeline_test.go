@@ -390,3 +390,72 @@ func TestStartsSinksBeforeWriting(t *testing.T) {
 		t.Fatalf("Run = %v, want the start error", err)
 	}
 }
+
+// recyclingSource is a scriptSource that records the slices handed back.
+type recyclingSource struct {
+	scriptSource
+	mu       sync.Mutex
+	recycled [][]event.Event
+	early    bool // a slice came back with events still in it
+}
+
+func (s *recyclingSource) Recycle(evs []event.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	full := evs[:cap(evs)]
+	for i := range full {
+		if full[i].Table != nil || full[i].After != nil {
+			s.early = true // not cleared
+		}
+	}
+	s.recycled = append(s.recycled, evs)
+}
+
+func TestRecyclerGetsEmittedSlicesBackClearedAfterAppend(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	emitted := map[*event.Event]bool{}
+	src := &recyclingSource{scriptSource: scriptSource{steps: []func(context.Context, func(context.Context, []event.Event, []byte) error) error{
+		func(ctx context.Context, emit func(context.Context, []event.Event, []byte) error) error {
+			for i := 0; i < 40; i++ {
+				evs := rows(i*5, 5)
+				emitted[&evs[0]] = true
+				if err := emit(ctx, evs, []byte(fmt.Sprintf("cp%d", i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}}}
+	rs := &recordSink{}
+	p := New(l, src, []SinkSpec{{Name: "s", Sink: rs, Policy: BatchPolicy{MaxRows: 64, MaxAge: 10 * time.Millisecond}}}, Options{})
+	if err := runUntil(t, p, func() bool { c, _ := l.Cursor("s"); return c == 200 }); err != nil {
+		t.Fatal(err)
+	}
+	_, values := rs.snapshot()
+	for i, v := range values {
+		if v != int64(i) {
+			t.Fatalf("value %d is %d", i, v)
+		}
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.early {
+		t.Fatal("a slice came back with events still in it")
+	}
+	// Every emitted slice comes back once (the last may still be on its
+	// way when the run stops), empty, with its room.
+	seen := map[*event.Event]bool{}
+	for _, evs := range src.recycled {
+		if len(evs) != 0 || cap(evs) != 5 {
+			t.Fatalf("recycled slice of len %d cap %d, want 0 and 5", len(evs), cap(evs))
+		}
+		first := &evs[:1][0]
+		if !emitted[first] || seen[first] {
+			t.Fatalf("recycled a slice that was not emitted, or twice")
+		}
+		seen[first] = true
+	}
+	if len(seen) < 39 {
+		t.Fatalf("%d of 40 emitted slices recycled", len(seen))
+	}
+}

@@ -619,6 +619,7 @@ func toPipeline(addrs []string, state, out string, prof, idle bool) (result, err
 		fmt.Printf("idle %s after catching up: RSS %.0f MiB (anonymous %.0f, file %.0f; peak while streaming %.0f MiB), Go heap in use %.0f MiB\n",
 			*idleFlag, mib(procStatus("VmRSS")), mib(procStatus("RssAnon")), mib(procStatus("RssFile")), mib(hwm), heapInUse()/(1<<20))
 		// What odsync run does after 10 idle seconds (cmd/odsync trimWhenIdle).
+		log.ReleaseBuffers()
 		debug.FreeOSMemory()
 		time.Sleep(time.Second)
 		fmt.Printf("after returning freed memory (as odsync run does when idle): RSS %.0f MiB (anonymous %.0f, file %.0f), Go heap in use %.0f MiB\n",

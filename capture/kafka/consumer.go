@@ -45,6 +45,10 @@ type Source struct {
 	// last is the checkpoint of the last emit (or the one Run started from).
 	last atomic.Pointer[Checkpoint]
 
+	// free holds emitted slices the pipeline handed back (Recycle) for
+	// the merger to reuse.
+	free chan []event.Event
+
 	mu    sync.Mutex
 	stats Stats       // totals of finished assignments
 	cur   mergerStats // the running assignment's, as of its last release
@@ -104,7 +108,7 @@ func NewSource(cfg SourceConfig, capture func(event.TableID) bool, logger *slog.
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Source{cfg: cfg, capture: capture, log: logger}
+	s := &Source{cfg: cfg, capture: capture, log: logger, free: make(chan []event.Event, 4)}
 	if cfg.TopicRegex != "" {
 		s.topicRe = regexp.MustCompile("^(?:" + cfg.TopicRegex + ")$")
 	}
@@ -434,7 +438,8 @@ func (s *Source) runAssignment(ctx context.Context, gen *kafka.Generation, topic
 	}
 	mcfg := mergerConfig{ordering: s.cfg.ordering(), protocol: s.cfg.Protocol, group: s.cfg.GroupID,
 		maxBuffer: int64(s.cfg.MaxBufferBytes), maxEmit: s.cfg.MaxEmitEvents, cpInterval: s.cfg.CheckpointInterval,
-		stallWarn: s.cfg.StallWarning, capture: s.capture, log: s.log, spill: true, spillDir: s.cfg.SpillDir}
+		stallWarn: s.cfg.StallWarning, capture: s.capture, log: s.log, spill: true, spillDir: s.cfg.SpillDir,
+		free: s.free}
 	if s.dead != nil {
 		mcfg.deadLetter = s.dead.handle
 	}
@@ -584,10 +589,41 @@ func (s *Source) mergeLoop(ctx context.Context, m *merger, in <-chan batch) erro
 				return err
 			}
 		case <-tick.C:
+			if time.Since(m.lastCP) >= freeIdle {
+				s.dropFree()
+			}
 			if err := m.release(ctx, false); err != nil {
 				return err
 			}
 		}
+	}
+}
+
+// freeIdle is how long after the last emit the handed-back slices are
+// dropped, so that an idle source does not hold them.
+const freeIdle = 5 * time.Second
+
+// dropFree drops the handed-back slices.
+func (s *Source) dropFree() {
+	for {
+		select {
+		case <-s.free:
+		default:
+			return
+		}
+	}
+}
+
+// Recycle implements pipeline.Recycler: the merger reuses an emitted
+// slice the pipeline is done with (a few are kept, the rest dropped;
+// all of them once the source has emitted nothing for freeIdle).
+func (s *Source) Recycle(events []event.Event) {
+	if cap(events) == 0 {
+		return
+	}
+	select {
+	case s.free <- events[:0]:
+	default:
 	}
 }
 

@@ -161,12 +161,11 @@ func (r *tidbReader) read(ctx context.Context, conn *sql.Conn, id event.TableID,
 	if err := rows.Scan(dst...); err != nil {
 		return nil, nil, err
 	}
-	var ar codec.Arena
 	n := 0
 	for _, b := range raw {
 		n += len(b)
 	}
-	ar.Reserve(n)
+	ar := codec.Arena{Buf: make([]byte, 0, n)}
 	row := make([]event.Value, len(raw))
 	for i, b := range raw {
 		if b == nil {

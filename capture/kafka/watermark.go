@@ -343,6 +343,8 @@ type mergerConfig struct {
 	// the system's temporary directory) past spillThreshold × maxBuffer.
 	spill    bool
 	spillDir string
+	// free, when set, holds emitted slices handed back for reuse.
+	free <-chan []event.Event
 }
 
 // mergerStats counts what the merger did.
@@ -672,7 +674,7 @@ func (m *merger) release(ctx context.Context, force bool) error {
 								n = min(n, int(maxEmitBytes/avg)*5/4+16)
 							}
 						}
-						m.out = make([]event.Event, 0, n)
+						m.out = m.outSlice(n)
 					}
 					it, err := m.pop(fromRun)
 					if err != nil {
@@ -766,6 +768,23 @@ func (m *merger) flush(ctx context.Context, rel uint64) error {
 	m.lastCP = time.Now()
 	m.lastEmitted = &cp
 	return nil
+}
+
+// outSlice returns an empty slice with room for n events: one the pipeline
+// handed back when it is big enough, else a new one (rounded up, so that
+// the next emits, sized a little differently, can reuse it).
+func (m *merger) outSlice(n int) []event.Event {
+	select {
+	case out := <-m.cfg.free:
+		if cap(out) >= n {
+			return out[:0]
+		}
+	default:
+	}
+	if m.cfg.free != nil {
+		n = (n + 1023) &^ 1023
+	}
+	return make([]event.Event, 0, n)
 }
 
 // flushChunk emits part of a transaction without a checkpoint.

@@ -235,7 +235,10 @@ func runPipeline(ctx context.Context, cfg *config.Config, lg *slog.Logger, progr
 	lg.Info("odsync running", "state", cfg.State.Dir, "sinks", len(sinks), "head", log.Head())
 	start := time.Now()
 	trimCtx, stopTrim := context.WithCancel(ctx)
-	go trimWhenIdle(trimCtx, log.Head, idleTrimAfter, debug.FreeOSMemory)
+	go trimWhenIdle(trimCtx, log.Head, idleTrimAfter, func() {
+		log.ReleaseBuffers()
+		debug.FreeOSMemory()
+	})
 	runErr := p.Run(ctx)
 	stopTrim()
 	if c, ok := src.(io.Closer); ok {

@@ -36,6 +36,7 @@ type CanalJSON struct {
 	keyBuf   []byte
 	fastBuf  []byte
 	ar       codec.Arena
+	slab     codec.Slab
 }
 
 type canalCol struct {
@@ -103,24 +104,13 @@ func (d *CanalJSON) Decode(_, value []byte) ([]codec.Decoded, error) {
 	if err != nil {
 		return nil, d.fail("", "", "value", "", err)
 	}
-	if len(d.roots) == 1 {
-		dd, box, err := d.decodeRoot(d.roots[0])
+	out := d.slab.Units(len(d.roots))
+	for i, root := range d.roots {
+		dd, err := d.decodeRoot(root)
 		if err != nil {
 			return nil, err
 		}
-		if box != nil {
-			box.d[0] = dd
-			return box.d[:], nil
-		}
-		return []codec.Decoded{dd}, nil
-	}
-	out := make([]codec.Decoded, 0, len(d.roots))
-	for _, root := range d.roots {
-		dd, _, err := d.decodeRoot(root)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, dd)
+		out[i] = dd
 	}
 	return out, nil
 }
@@ -131,16 +121,10 @@ func canalFlatField(key []byte) bool {
 	return string(key) == "mysqlType" || string(key) == "sqlType"
 }
 
-// rowBox holds the result of a one-row message in one allocation.
-type rowBox struct {
-	d [1]codec.Decoded
-	e [1]event.Event
-}
-
-func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
+func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, error) {
 	t := &d.tape
 	if t.Kind(root) != jsontape.JObject {
-		return codec.Decoded{}, nil, d.fail("", "", "value", "", fmt.Errorf("message is a JSON %s, not an object", t.Kind(root)))
+		return codec.Decoded{}, d.fail("", "", "value", "", fmt.Errorf("message is a JSON %s, not an object", t.Kind(root)))
 	}
 	f := canalFields{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
 	end := t.Nodes[root].Next
@@ -185,7 +169,7 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 	var claimCheck string
 	if !t.IsNull(f.tidb) {
 		if t.Kind(f.tidb) != jsontape.JObject {
-			return codec.Decoded{}, nil, d.failf(f, "_tidb", "", fmt.Errorf("is a JSON %s, not an object", t.Kind(f.tidb)))
+			return codec.Decoded{}, d.failf(f, "_tidb", "", fmt.Errorf("is a JSON %s, not an object", t.Kind(f.tidb)))
 		}
 		hasExt = true
 		var err error
@@ -195,23 +179,23 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 			switch {
 			case t.KeyIs(k, "commitTs"):
 				if commitTs, err = t.UintNode(v); err != nil {
-					return codec.Decoded{}, nil, d.failf(f, "_tidb.commitTs", "", err)
+					return codec.Decoded{}, d.failf(f, "_tidb.commitTs", "", err)
 				}
 			case t.KeyIs(k, "watermarkTs"):
 				if watermark, err = t.UintNode(v); err != nil {
-					return codec.Decoded{}, nil, d.failf(f, "_tidb.watermarkTs", "", err)
+					return codec.Decoded{}, d.failf(f, "_tidb.watermarkTs", "", err)
 				}
 			case t.KeyIs(k, "onlyHandleKey"):
 				if t.Kind(v) != jsontape.JNull {
 					if onlyHandleKey, err = t.BoolNode(v); err != nil {
-						return codec.Decoded{}, nil, d.failf(f, "_tidb.onlyHandleKey", "", err)
+						return codec.Decoded{}, d.failf(f, "_tidb.onlyHandleKey", "", err)
 					}
 				}
 			case t.KeyIs(k, "claimCheckLocation"):
 				if t.Kind(v) == jsontape.JString {
 					claimCheck = t.Str(v)
 				} else if t.Kind(v) != jsontape.JNull {
-					return codec.Decoded{}, nil, d.failf(f, "_tidb.claimCheckLocation", "", fmt.Errorf("is a JSON %s, not a string", t.Kind(v)))
+					return codec.Decoded{}, d.failf(f, "_tidb.claimCheckLocation", "", fmt.Errorf("is a JSON %s, not a string", t.Kind(v)))
 				}
 			}
 			k = t.Nodes[v].Next
@@ -222,13 +206,13 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 	if !t.IsNull(f.isDdl) {
 		var err error
 		if isDDL, err = t.BoolNode(f.isDdl); err != nil {
-			return codec.Decoded{}, nil, d.failf(f, "isDdl", "", err)
+			return codec.Decoded{}, d.failf(f, "isDdl", "", err)
 		}
 	}
 	var typ []byte
 	if !t.IsNull(f.typ) {
 		if t.Kind(f.typ) != jsontape.JString {
-			return codec.Decoded{}, nil, d.failf(f, "type", "", fmt.Errorf("is a JSON %s, not a string", t.Kind(f.typ)))
+			return codec.Decoded{}, d.failf(f, "type", "", fmt.Errorf("is a JSON %s, not a string", t.Kind(f.typ)))
 		}
 		typ = t.Text(f.typ, nil)
 	}
@@ -236,7 +220,7 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 	if !t.IsNull(f.es) {
 		var err error
 		if es, err = t.IntNode(f.es); err != nil {
-			return codec.Decoded{}, nil, d.failf(f, "es", "", err)
+			return codec.Decoded{}, d.failf(f, "es", "", err)
 		}
 	}
 	commitTime := es * 1000
@@ -248,13 +232,13 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 	case isDDL:
 		db, tbl, err := d.names2(f)
 		if err != nil {
-			return codec.Decoded{}, nil, err
+			return codec.Decoded{}, err
 		}
 		if t.IsNull(f.sql) || t.Kind(f.sql) != jsontape.JString || t.Nodes[f.sql].Start == t.Nodes[f.sql].End {
-			return codec.Decoded{}, nil, d.fail(db, tbl, "sql", "", errors.New("DDL message without a sql statement"))
+			return codec.Decoded{}, d.fail(db, tbl, "sql", "", errors.New("DDL message without a sql statement"))
 		}
 		if d.requireExt && commitTs == 0 {
-			return codec.Decoded{}, nil, d.fail(db, tbl, "_tidb.commitTs", "", errors.New("missing (require_tidb_extension is set)"))
+			return codec.Decoded{}, d.fail(db, tbl, "_tidb.commitTs", "", errors.New("missing (require_tidb_extension is set)"))
 		}
 		ev := event.Event{
 			Op:         event.OpDDL,
@@ -263,15 +247,15 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 			CommitTime: commitTime,
 			TxnEnd:     true,
 		}
-		return codec.Decoded{Kind: codec.KindDDL, Events: []event.Event{ev}, CommitTs: commitTs}, nil, nil
+		return codec.Decoded{Kind: codec.KindDDL, Events: []event.Event{ev}, CommitTs: commitTs}, nil
 	case string(typ) == "TIDB_WATERMARK":
 		if watermark == 0 {
-			return codec.Decoded{}, nil, d.fail("", "", "_tidb.watermarkTs", "", errors.New("TIDB_WATERMARK message without watermarkTs"))
+			return codec.Decoded{}, d.fail("", "", "_tidb.watermarkTs", "", errors.New("TIDB_WATERMARK message without watermarkTs"))
 		}
-		return codec.Decoded{Kind: codec.KindWatermark, Watermark: watermark}, nil, nil
+		return codec.Decoded{Kind: codec.KindWatermark, Watermark: watermark}, nil
 	case t.IsNull(f.data) && t.IsNull(f.old) && claimCheck != "":
 		// Claim-check reference without the handle-key row (older TiCDC).
-		return codec.Decoded{Kind: codec.KindRow, CommitTs: commitTs, ClaimCheck: claimCheck}, nil, nil
+		return codec.Decoded{Kind: codec.KindRow, CommitTs: commitTs, ClaimCheck: claimCheck}, nil
 	}
 
 	var op event.Op
@@ -284,17 +268,17 @@ func (d *CanalJSON) decodeRoot(root int32) (codec.Decoded, *rowBox, error) {
 		op = event.OpDelete
 	default:
 		db, tbl, _ := d.names2(f)
-		return codec.Decoded{}, nil, d.fail(db, tbl, "type", "", fmt.Errorf("unsupported event type %s", jsontape.QuoteShort(typ)))
+		return codec.Decoded{}, d.fail(db, tbl, "type", "", fmt.Errorf("unsupported event type %s", jsontape.QuoteShort(typ)))
 	}
 	if d.requireExt && !hasExt || d.requireExt && commitTs == 0 {
 		db, tbl, _ := d.names2(f)
-		return codec.Decoded{}, nil, d.fail(db, tbl, "_tidb.commitTs", "", errors.New("missing (require_tidb_extension is set)"))
+		return codec.Decoded{}, d.fail(db, tbl, "_tidb.commitTs", "", errors.New("missing (require_tidb_extension is set)"))
 	}
-	evs, box, err := d.rowEvents(f, op, commitTime)
+	evs, err := d.rowEvents(f, op, commitTime)
 	if err != nil {
-		return codec.Decoded{}, nil, err
+		return codec.Decoded{}, err
 	}
-	return codec.Decoded{Kind: codec.KindRow, Events: evs, CommitTs: commitTs, HandleKeyOnly: onlyHandleKey, ClaimCheck: claimCheck}, box, nil
+	return codec.Decoded{Kind: codec.KindRow, Events: evs, CommitTs: commitTs, HandleKeyOnly: onlyHandleKey, ClaimCheck: claimCheck}, nil
 }
 
 // names2 returns the database and table names as new strings.
@@ -317,11 +301,11 @@ func (d *CanalJSON) names2(f canalFields) (string, string, error) {
 }
 
 // rowEvents decodes the rows of a DML message.
-func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]event.Event, *rowBox, error) {
+func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]event.Event, error) {
 	t := &d.tape
 	if (!t.IsNull(f.database) && t.Kind(f.database) != jsontape.JString) || (!t.IsNull(f.table) && t.Kind(f.table) != jsontape.JString) {
 		_, _, err := d.names2(f)
-		return nil, nil, err
+		return nil, err
 	}
 
 	// Rows: data (after image; the deleted row for DELETE), old (before image of UPDATE).
@@ -329,13 +313,13 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 	d.olds = d.olds[:0]
 	if !t.IsNull(f.data) {
 		if t.Kind(f.data) != jsontape.JArray {
-			return nil, nil, d.failf(f, "data", "", fmt.Errorf("is a JSON %s, not an array", t.Kind(f.data)))
+			return nil, d.failf(f, "data", "", fmt.Errorf("is a JSON %s, not an array", t.Kind(f.data)))
 		}
 		d.rows = t.Elems(f.data, d.rows)
 	}
 	if !t.IsNull(f.old) {
 		if t.Kind(f.old) != jsontape.JArray {
-			return nil, nil, d.failf(f, "old", "", fmt.Errorf("is a JSON %s, not an array", t.Kind(f.old)))
+			return nil, d.failf(f, "old", "", fmt.Errorf("is a JSON %s, not an array", t.Kind(f.old)))
 		}
 		d.olds = t.Elems(f.old, d.olds)
 	}
@@ -345,25 +329,25 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 		rows = d.olds
 	}
 	if len(rows) == 0 {
-		return nil, nil, d.failf(f, "data", "", fmt.Errorf("%s message without row data", op))
+		return nil, d.failf(f, "data", "", fmt.Errorf("%s message without row data", op))
 	}
 	for i, r := range rows {
 		if t.Kind(r) != jsontape.JObject {
-			return nil, nil, d.failf(f, fmt.Sprintf("data[%d]", i), "", fmt.Errorf("is a JSON %s, not an object", t.Kind(r)))
+			return nil, d.failf(f, fmt.Sprintf("data[%d]", i), "", fmt.Errorf("is a JSON %s, not an object", t.Kind(r)))
 		}
 	}
 	if op == event.OpUpdate && len(d.olds) > len(rows) {
-		return nil, nil, d.failf(f, "old", "", fmt.Errorf("%d old rows for %d data rows", len(d.olds), len(rows)))
+		return nil, d.failf(f, "old", "", fmt.Errorf("%d old rows for %d data rows", len(d.olds), len(rows)))
 	}
 	for i, r := range d.olds {
 		if t.Kind(r) != jsontape.JObject && t.Kind(r) != jsontape.JNull {
-			return nil, nil, d.failf(f, fmt.Sprintf("old[%d]", i), "", fmt.Errorf("is a JSON %s, not an object", t.Kind(r)))
+			return nil, d.failf(f, fmt.Sprintf("old[%d]", i), "", fmt.Errorf("is a JSON %s, not an object", t.Kind(r)))
 		}
 	}
 
 	entry, err := d.schema(f, rows[0])
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	tbl := entry.Table
 	n := len(tbl.Columns)
@@ -380,23 +364,16 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 	}
 	d.ar.Reserve(size)
 
-	var box *rowBox
-	var evs []event.Event
-	if len(rows) == 1 {
-		box = new(rowBox)
-		evs = box.e[:]
-	} else {
-		evs = make([]event.Event, len(rows))
-	}
+	evs := d.slab.Events(len(rows))
 	for i, r := range rows {
 		hasOld := op == event.OpUpdate && i < len(d.olds) && t.Kind(d.olds[i]) == jsontape.JObject
 		var vals, before []event.Value
 		if hasOld {
 			// One allocation for both images.
-			both := make([]event.Value, 2*n)
+			both := d.slab.Values(2 * n)
 			vals, before = both[:n:n], both[n:]
 		} else {
-			vals = make([]event.Value, n)
+			vals = d.slab.Values(n)
 		}
 		field := "data"
 		if op == event.OpDelete && len(d.rows) == 0 {
@@ -411,11 +388,11 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 			valNodes = d.valNodes[:n]
 		}
 		if err := d.decodeRow(r, entry, vals, seen, field, i, valNodes, nil); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		for c := range seen {
 			if !seen[c] {
-				return nil, nil, d.fail(tbl.ID.DB, tbl.ID.Table, fmt.Sprintf("%s[%d]", field, i), tbl.Columns[c].Name,
+				return nil, d.fail(tbl.ID.DB, tbl.ID.Table, fmt.Sprintf("%s[%d]", field, i), tbl.Columns[c].Name,
 					errors.New("column missing from the row (the first row has it)"))
 			}
 		}
@@ -430,7 +407,7 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 			if hasOld {
 				present := codec.ClearedFlags(&d.oldSeen, n)
 				if err := d.decodeRow(d.olds[i], entry, before, present, "old", i, valNodes, vals); err != nil {
-					return nil, nil, err
+					return nil, err
 				}
 				// Columns missing from a partial `old` did not change.
 				codec.KeepUnchanged(before, vals, present)
@@ -439,7 +416,7 @@ func (d *CanalJSON) rowEvents(f canalFields, op event.Op, commitTime int64) ([]e
 		}
 		evs[i] = ev
 	}
-	return evs, box, nil
+	return evs, nil
 }
 
 // stringBytes sums the raw lengths of the row's values that keep strings.

@@ -17,19 +17,33 @@ import (
 	"github.com/odsync/odsync/mysqldialect"
 )
 
-// Arena hands out strings that share one allocation per message. Bytes
-// are only ever appended, never overwritten, so strings taken earlier stay
-// valid and immutable even when a later append moves to a new array.
+// Arena hands out strings that share one allocation per message, or one
+// per chunk of small messages. Bytes are only ever appended, never
+// overwritten, so strings taken earlier stay valid and immutable even when a
+// later append moves to a new array.
 type Arena struct{ Buf []byte }
 
-// Reserve starts a fresh backing array of capacity n. The previous array
-// is left to the strings that point into it.
+// arenaChunk is the array small messages share; a message reserving more
+// than a quarter of it gets its own.
+const arenaChunk = 32 << 10
+
+// Reserve makes room for n bytes of the next message's strings after those
+// of the previous one: in the current array when they fit, else in a new
+// one. The previous array is left to the strings that point into it.
 func (a *Arena) Reserve(n int) {
 	if n <= 0 {
-		a.Buf = nil
+		a.Buf = a.Buf[len(a.Buf):len(a.Buf)]
 		return
 	}
-	a.Buf = make([]byte, 0, n)
+	if cap(a.Buf)-len(a.Buf) >= n {
+		a.Buf = a.Buf[len(a.Buf):len(a.Buf)]
+		return
+	}
+	if n > arenaChunk/4 {
+		a.Buf = make([]byte, 0, n)
+		return
+	}
+	a.Buf = make([]byte, 0, arenaChunk)
 }
 
 func (a *Arena) Str(b []byte) string {

@@ -32,6 +32,7 @@ type OpenProtocol struct {
 	unesc      []byte
 	keyBuf     []byte
 	ar         codec.Arena
+	slab       codec.Slab
 }
 
 type openCol struct {
@@ -131,7 +132,7 @@ func (d *OpenProtocol) Decode(key, value []byte) ([]codec.Decoded, error) {
 	out := make([]codec.Decoded, 0, n)
 	// One arena and one event array for the whole batch.
 	d.ar.Reserve(len(value))
-	d.evs = make([]event.Event, n)
+	d.evs = d.slab.Events(n)
 	for i, kb := range d.keys {
 		k, err := d.parseKey(kb)
 		if err != nil {
@@ -308,10 +309,10 @@ func (d *OpenProtocol) row(k openKey, val []byte, ei, n int) (codec.Decoded, err
 	nc := len(tbl.Columns)
 	var vals, before []event.Value
 	if op == event.OpUpdate {
-		both := make([]event.Value, 2*nc)
+		both := d.slab.Values(2 * nc)
 		vals, before = both[:nc:nc], both[nc:]
 	} else {
-		vals = make([]event.Value, nc)
+		vals = d.slab.Values(nc)
 	}
 	seen := codec.ClearedFlags(&d.present, nc)
 	sect := "u"
