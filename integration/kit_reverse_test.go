@@ -31,6 +31,15 @@ import (
 // full: false in kitReverseMaxCompute and make this nil (every part).
 var kitReverseMaxComputeParts = []string{"types"}
 
+// kitReverseCSVParts are the parts the CSV reverse pipeline runs besides
+// reverse_s3 (Parquet), which runs every part: the values (CSV text back
+// to each type), kill -9 and verify. Not the DDL script: the kit runs it
+// in evolve mode, where a dropped column makes older CSV objects read by
+// position (docs/mapping.md: use Parquet, or lenient mode, with CSV); not
+// the outage, whose S3 side is the format's reader's no more than
+// reverse_s3's.
+var kitReverseCSVParts = []string{"types", "kill9", "verify"}
+
 // kitReverseJob is the reverse job's configuration: source (the source
 // block's YAML) into the MySQL sink entry sink, for the run's database.
 func kitReverseJob(source, sink string) func(t *testing.T, r *kitRun, mapping string) string {

@@ -145,7 +145,7 @@ var kitDrivers = []kitDriver{
 	// -> the MySQL sink, and MariaDB -> MaxCompute -> the maxcompute source
 	// (full loads only: the types part) -> the MySQL sink.
 	{name: "reverse_s3", system: kitState, open: kitReverseS3("parquet")},
-	{name: "reverse_s3_csv", system: kitState, open: kitReverseS3("csv"), parts: []string{"types", "kill9"}},
+	{name: "reverse_s3_csv", system: kitState, open: kitReverseS3("csv"), parts: kitReverseCSVParts},
 	{name: "reverse_maxcompute", system: kitState, open: kitReverseMaxCompute, parts: kitReverseMaxComputeParts},
 }
 
