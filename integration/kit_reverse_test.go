@@ -24,12 +24,22 @@ import (
 	"github.com/odsync/odsync/odpsemu"
 )
 
+// kitReverseMaxComputeIncremental says the maxcompute source has an
+// incremental mode. Without one it loads the tables' state once (mode
+// full), so the driver runs only the types part, whose second job the kit
+// starts once every change landed (kitJob.full). Set it to true when the
+// source follows changes: the driver then runs every part, its second job
+// in incremental mode from the start.
+const kitReverseMaxComputeIncremental = false
+
 // kitReverseMaxComputeParts are the parts the MaxCompute reverse pipeline
-// runs: the maxcompute source loads the tables' state once (mode full), so
-// only the types part, which can wait for every change to land first,
-// applies. Once the source has an incremental mode, set its job's mode and
-// full: false in kitReverseMaxCompute and make this nil (every part).
-var kitReverseMaxComputeParts = []string{"types"}
+// runs (nil: every part).
+var kitReverseMaxComputeParts = func() []string {
+	if kitReverseMaxComputeIncremental {
+		return nil
+	}
+	return []string{"types"}
+}()
 
 // kitReverseCSVParts are the parts the CSV reverse pipeline runs besides
 // reverse_s3 (Parquet), which runs every part: the values (CSV text back
@@ -105,6 +115,10 @@ func kitReverseS3To(format string, target func(t *testing.T) *kitSink) func(t *t
 // (full load) -> MySQL sink.
 func kitReverseMaxCompute(t *testing.T) *kitSink {
 	emu := newMCEmu(t)
+	mode := "full"
+	if kitReverseMaxComputeIncremental {
+		mode = "incremental"
+	}
 	tg := kitMySQLSink(t)
 	return &kitSink{
 		entry:       mcSinkYAML(emu, "kit", "flush_age: 200ms", "max_rows: 50\n      max_age: 100ms"),
@@ -124,7 +138,7 @@ func kitReverseMaxCompute(t *testing.T) *kitSink {
 			}
 			tg.up(t)
 		},
-		job: &kitJob{env: mcEnv, full: true, config: kitReverseJob(fmt.Sprintf(`source:
+		job: &kitJob{env: mcEnv, full: !kitReverseMaxComputeIncremental, config: kitReverseJob(fmt.Sprintf(`source:
   type: maxcompute
   maxcompute:
     endpoint: %s
@@ -132,9 +146,10 @@ func kitReverseMaxCompute(t *testing.T) *kitSink {
     project: %s
     access_id: ${ODSYNC_TEST_MC_ID}
     access_key: ${ODSYNC_TEST_MC_KEY}
-    mode: full
+    mode: %s
+    poll_interval: 200ms
     batch_rows: 37
-`, emu.Endpoint(), emu.TunnelEndpoint(), mcProject), tg.entry),
+`, emu.Endpoint(), emu.TunnelEndpoint(), mcProject, mode), tg.entry),
 			landed: func(t testing.TB, table string) int {
 				seqs := map[uint64]bool{}
 				for _, r := range mcReadTable(t, emu, table) {
