@@ -83,9 +83,10 @@ func kitReverseS3To(format string, target func(t *testing.T) *kitSink) func(t *t
 		if tg.down != nil {
 			// S3 and the target go away together; S3 comes back first,
 			// so the reverse job reads the changes of the outage while
-			// the target is still away and its writes fail too.
+			// the target is still away and its writes fail too. 10 s:
+			// the source's backoff after 8 s of failures is up to 6.4 s.
 			down = func(t *testing.T) { fwd.down(t); tg.down(t) }
-			up = func(t *testing.T) { fwd.up(t); time.Sleep(4 * time.Second); tg.up(t) }
+			up = func(t *testing.T) { fwd.up(t); time.Sleep(10 * time.Second); tg.up(t) }
 		}
 		return &kitSink{
 			entry: fwd.entry, env: fwd.env, read: fwd.read, files: fwd.files, layout: fwd.layout,
