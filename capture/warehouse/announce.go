@@ -51,11 +51,21 @@ func (m schemaMarks) announce(events []event.Event) []event.Event {
 	return out
 }
 
-// commit records the schemas of events (in the log now) as announced.
-func (m schemaMarks) commit(events []event.Event) {
+// of returns the schemas of events, to commit once they are in the log
+// (read before emit: the events belong to the log after it).
+func (m schemaMarks) of(events []event.Event) schemaMarks {
+	out := schemaMarks{}
 	for i := range events {
 		if e := &events[i]; e.Table != nil {
-			m[e.Source] = e.Table.Version
+			out[e.Source] = e.Table.Version
 		}
+	}
+	return out
+}
+
+// commit records schemas (of events in the log now) as announced.
+func (m schemaMarks) commit(schemas schemaMarks) {
+	for id, v := range schemas {
+		m[id] = v
 	}
 }

@@ -52,7 +52,7 @@ func TestAnnounceSchemas(t *testing.T) {
 	if r := render(m.announce(batch[:1])); r != "DDL a decimal(10,2), a 1" {
 		t.Errorf("uncommitted batch again: %s", r)
 	}
-	m.commit(got)
+	m.commit(m.of(got))
 	next := []event.Event{row(a2, 7), row(b, 8)}
 	if got := m.announce(next); &got[0] != &next[0] || render(got) != "a 7, b 8" {
 		t.Errorf("known schemas: %s, want the batch itself", render(got))

@@ -162,10 +162,11 @@ func (s *Source) Run(ctx context.Context, from []byte, emit func(ctx context.Con
 	progressed := false
 	emitted := func(ctx context.Context, events []event.Event, checkpoint []byte) error {
 		out := marks.announce(events)
+		schemas := marks.of(out) // emit may keep (and reuse) out
 		if err := emit(ctx, out, checkpoint); err != nil {
 			return &emitError{err}
 		}
-		marks.commit(out)
+		marks.commit(schemas)
 		from, progressed = checkpoint, true
 		return nil
 	}
