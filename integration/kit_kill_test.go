@@ -83,9 +83,10 @@ func kitDedupe(t *testing.T, rows []kitRow) ([]kitRow, int) {
 
 // TestKitKill9 kills odsync with SIGKILL again and again while a write
 // load runs (small batches, so kills land mid-batch and mid-upload), then
-// checks that every change landed exactly once.
+// checks that every change landed exactly once. A two-job pipeline has its
+// first job, its second job and both killed in turn (kitRun.kill).
 func TestKitKill9(t *testing.T) {
-	kitEach(t, func(t *testing.T, d kitDriver) {
+	kitEach(t, "kill9", func(t *testing.T, d kitDriver) {
 		r := kitOpen(t, d, "kk_"+d.name, "")
 		r.exec(fmt.Sprintf(kitLoadTable, r.name))
 		r.start()
@@ -93,10 +94,10 @@ func TestKitKill9(t *testing.T) {
 		rng := rand.New(rand.NewPCG(5, uint64(len(d.name))))
 		for i := 0; i < 4; i++ {
 			time.Sleep(time.Duration(400+rng.IntN(800)) * time.Millisecond)
-			if r.p.Exited() {
-				t.Fatalf("odsync exited by itself before kill %d:\n%s", i, kitLogTail(r.log))
+			if r.exited() {
+				t.Fatalf("odsync exited by itself before kill %d:\n%s", i, r.logTail())
 			}
-			r.p.Kill()
+			r.kill(i)
 			time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
 			r.start()
 		}

@@ -172,7 +172,17 @@ func sourceColumns(t testing.TB, db *sql.DB, schemaName, table string) []string 
 // describes the first differences ("" when equal).
 func (r *kitRun) stateDiff(table string) string {
 	r.t.Helper()
+	return r.stateDiffWhere(table, "")
+}
+
+// stateDiffWhere is stateDiff of the rows a WHERE clause (where, "" for
+// all) selects on both sides.
+func (r *kitRun) stateDiffWhere(table, where string) string {
+	r.t.Helper()
 	full := "`" + r.name + "`.`" + table + "`"
+	if where != "" {
+		full += " WHERE " + where
+	}
 	cols := sourceColumns(r.t, r.db, r.name, table)
 	if len(cols) == 0 {
 		return "no source table " + table
@@ -216,11 +226,11 @@ func (r *kitRun) waitState(table string, limit time.Duration) {
 		if diff == "" {
 			return
 		}
-		if r.p != nil && r.p.Exited() {
-			r.t.Fatalf("odsync exited; %s differs:\n%s\n%s", table, diff, kitLogTail(r.log))
+		if r.exited() {
+			r.t.Fatalf("odsync exited; %s differs:\n%s\n%s", table, diff, r.logTail())
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("after %s, target %s differs from the source:\n%s\n%s", limit, table, diff, kitLogTail(r.log))
+			r.t.Fatalf("after %s, target %s differs from the source:\n%s\n%s", limit, table, diff, r.logTail())
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

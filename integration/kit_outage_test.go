@@ -14,7 +14,7 @@ import (
 // and checks that odsync keeps running and every change lands once the
 // server is back.
 func TestKitOutage(t *testing.T) {
-	kitEach(t, func(t *testing.T, d kitDriver) {
+	kitEach(t, "outage", func(t *testing.T, d kitDriver) {
 		r := kitOpen(t, d, "ko_"+d.name, "")
 		r.exec(fmt.Sprintf(kitLoadTable, r.name))
 		if r.sink.down == nil {
@@ -26,9 +26,9 @@ func TestKitOutage(t *testing.T) {
 		r.sink.down(t)
 		t.Log("sink server down")
 		for end := time.Now().Add(8 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
-			if r.p.Exited() {
+			if r.exited() {
 				r.sink.up(t)
-				t.Fatalf("odsync exited during the outage:\n%s", kitLogTail(r.log))
+				t.Fatalf("odsync exited during the outage:\n%s", r.logTail())
 			}
 		}
 		r.sink.up(t)
@@ -39,8 +39,8 @@ func TestKitOutage(t *testing.T) {
 		if d.system == kitState {
 			r.waitState("t", 90*time.Second)
 			r.stop()
-			if !strings.Contains(readFile(t, r.log), "sink write failed; retrying") {
-				t.Errorf("no failed write during the outage:\n%s", kitLogTail(r.log))
+			if !strings.Contains(readFile(t, r.stateLog()), "sink write failed; retrying") {
+				t.Errorf("no failed write during the outage:\n%s", r.logTail())
 			}
 			return
 		}

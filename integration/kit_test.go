@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,16 @@ type kitDriver struct {
 	// open starts the sink's server (if it has one) for one test and
 	// returns the sink as the kit drives it.
 	open func(t *testing.T) *kitSink
+	// parts, when set, are the only parts of the kit the driver runs
+	// ("types", "ddl", "kill9", "outage", "verify"); nil runs every part.
+	// A driver whose pipeline cannot pass a part yet (the MaxCompute
+	// reverse source has no incremental mode) lists the others.
+	parts []string
+}
+
+// runs reports whether the driver runs part.
+func (d kitDriver) runs(part string) bool {
+	return d.parts == nil || slices.Contains(d.parts, part)
 }
 
 // kitSink is one sink instance of one test.
@@ -76,6 +87,28 @@ type kitSink struct {
 	// target is the database of a state sink (kitState): each part checks
 	// that its tables equal the source's (kitRun.waitState).
 	target *sql.DB
+	// job, for a pipeline of two odsync jobs (reverse sync: the first
+	// job's sink is a warehouse, a second job reads it back into target),
+	// is the second job; nil for a single job.
+	job *kitJob
+}
+
+// kitJob is the second odsync job of a two-job pipeline. The kit runs it
+// next to the first: start, stop and exit checks cover both, and the
+// kill -9 part kills either or both.
+type kitJob struct {
+	// config returns the job's configuration for the run (its source
+	// database name and the part's mapping YAML, as kitOpen takes it).
+	config func(t *testing.T, r *kitRun, mapping string) string
+	env    []string
+	// full: the job loads the warehouse's state once and follows no
+	// changes (a source without an incremental mode), so the kit starts
+	// it only after every change landed in the first job's sink
+	// (kitRun.startFull).
+	full bool
+	// landed, for a full job, reports the number of distinct changes of an
+	// ODS table the first job's sink holds.
+	landed func(t testing.TB, table string) int
 }
 
 // kitRow (declared with the Kafka codec kit) is one landed row: column ->
@@ -108,6 +141,12 @@ var kitDrivers = []kitDriver{
 	{name: "maxcompute", system: kitMaxCompute, open: kitMaxComputeSink},
 	{name: "kafka_odsync", system: kitFiles, open: kitKafkaSink},
 	{name: "mysql", system: kitState, open: kitMySQLSink},
+	// Reverse sync (kit_reverse_test.go): MariaDB -> S3 -> the s3 source
+	// -> the MySQL sink, and MariaDB -> MaxCompute -> the maxcompute source
+	// (full loads only: the types part) -> the MySQL sink.
+	{name: "reverse_s3", system: kitState, open: kitReverseS3("parquet")},
+	{name: "reverse_s3_csv", system: kitState, open: kitReverseS3("csv"), parts: kitReverseCSVParts},
+	{name: "reverse_maxcompute", system: kitState, open: kitReverseMaxCompute, parts: kitReverseMaxComputeParts},
 }
 
 // kitLocal is the local directory sink writing format.
@@ -203,34 +242,36 @@ const kitS3Roll = "file_size: 1MiB\nmin_file_size: 1KiB\nflush_interval: 500ms\n
 
 // kitS3 is the S3 sink writing format into a private versitygw.
 func kitS3(format string) func(t *testing.T) *kitSink {
-	return func(t *testing.T) *kitSink {
-		srv := startS3(t)
-		return &kitSink{
-			entry: s3SinkYAML(srv, "kit", "kit", "format: "+format+"\n"+kitS3Roll, "max_rows: 50\n      max_age: 100ms"),
-			env:   []string{"ODSYNC_TEST_S3_KEY=" + srv.AccessKey, "ODSYNC_TEST_S3_SECRET=" + srv.SecretKey, "AWS_EC2_METADATA_DISABLED=true"},
-			read: func(t testing.TB, table string) []kitRow {
-				return kitReadFiles(t, format, kitS3Files(t, srv, table))
-			},
-			files: func(t testing.TB, table string) map[string][]byte { return kitS3Files(t, srv, table) },
-			layout: func(t testing.TB, table string) []string {
-				return kitFileLayout(t, format, kitS3Files(t, srv, table))
-			},
-			down: func(t *testing.T) { srv.Stop() },
-			up: func(t *testing.T) {
-				if err := srv.Restart(context.Background()); err != nil {
-					t.Fatal(err)
+	return func(t *testing.T) *kitSink { return kitS3Sink(startS3(t), format) }
+}
+
+// kitS3Sink is the S3 sink writing format into srv, under prefix kit.
+func kitS3Sink(srv *s3server.Server, format string) *kitSink {
+	return &kitSink{
+		entry: s3SinkYAML(srv, "kit", "kit", "format: "+format+"\n"+kitS3Roll, "max_rows: 50\n      max_age: 100ms"),
+		env:   []string{"ODSYNC_TEST_S3_KEY=" + srv.AccessKey, "ODSYNC_TEST_S3_SECRET=" + srv.SecretKey, "AWS_EC2_METADATA_DISABLED=true"},
+		read: func(t testing.TB, table string) []kitRow {
+			return kitReadFiles(t, format, kitS3Files(t, srv, table))
+		},
+		files: func(t testing.TB, table string) map[string][]byte { return kitS3Files(t, srv, table) },
+		layout: func(t testing.TB, table string) []string {
+			return kitFileLayout(t, format, kitS3Files(t, srv, table))
+		},
+		down: func(t *testing.T) { srv.Stop() },
+		up: func(t *testing.T) {
+			if err := srv.Restart(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		},
+		tamper: func(t *testing.T, table string, seq uint64, col, val string) {
+			for key, data := range kitS3Files(t, srv, table) {
+				if out, ok := kitTamperFile(t, format, data, seq, col, val); ok {
+					kitS3Put(t, srv, "kit/"+key, out)
+					return
 				}
-			},
-			tamper: func(t *testing.T, table string, seq uint64, col, val string) {
-				for key, data := range kitS3Files(t, srv, table) {
-					if out, ok := kitTamperFile(t, format, data, seq, col, val); ok {
-						kitS3Put(t, srv, "kit/"+key, out)
-						return
-					}
-				}
-				t.Fatalf("tamper: no row with _seq %d in %s", seq, table)
-			},
-		}
+			}
+			t.Fatalf("tamper: no row with _seq %d in %s", seq, table)
+		},
 	}
 }
 
@@ -291,6 +332,10 @@ type kitRun struct {
 	p    *harness.Process
 	// plain reads the source for state comparisons (kit_mysql_test.go).
 	plain *sql.DB
+	// The second job of a two-job pipeline (kitSink.job): its config,
+	// log and process (nil until started).
+	jobCfg, jobLog string
+	jp             *harness.Process
 }
 
 // kitTZ is odsync's process time zone in the kit: not UTC, so time-zone
@@ -327,12 +372,24 @@ mapping:
   include: ["%s\\..*"]
 %ssinks:
 %s`, filepath.Join(r.dir, "state"), srv.Addr(), 10000+rand.IntN(50000), name, mapping, r.sink.entry))
+	if j := r.sink.job; j != nil {
+		r.jobCfg = filepath.Join(r.dir, "job.yaml")
+		r.jobLog = filepath.Join(r.dir, "job.log")
+		harness.WriteFile(t, r.jobCfg, j.config(t, r, mapping))
+	}
 	return r
 }
 
-// start runs odsync and waits until it has connected.
+// start runs odsync (each job of the pipeline that is not running; a
+// full second job waits for startFull) and waits until it has connected.
 func (r *kitRun) start() {
 	r.t.Helper()
+	if j := r.sink.job; j != nil && !j.full && (r.jp == nil || r.jp.Exited()) {
+		r.startJob()
+	}
+	if r.p != nil && !r.p.Exited() {
+		return
+	}
 	env := append([]string{"TZ=" + kitTZ}, r.sink.env...)
 	connected := func() int {
 		b, _ := os.ReadFile(r.log)
@@ -342,10 +399,71 @@ func (r *kitRun) start() {
 	r.p = harness.StartBinary(r.t, harness.Binary(r.t), env, r.log, "run", "-c", r.cfg)
 	harness.Eventually(r.t, 60*time.Second, "odsync to connect", func() (bool, string) {
 		if r.p.Exited() {
-			r.t.Fatalf("odsync exited early:\n%s", kitLogTail(r.log))
+			r.t.Fatalf("odsync exited early:\n%s", r.logTail())
 		}
 		return connected() > before, "not yet"
 	})
+}
+
+// startJob runs the pipeline's second job.
+func (r *kitRun) startJob() {
+	r.t.Helper()
+	env := append([]string{"TZ=" + kitTZ}, r.sink.job.env...)
+	r.jp = harness.StartBinary(r.t, harness.Binary(r.t), env, r.jobLog, "run", "-c", r.jobCfg)
+}
+
+// startFull starts a full second job (kitJob.full) once the first job's
+// sink holds n distinct changes of each of the ODS tables of tables; a
+// no-op for other pipelines.
+func (r *kitRun) startFull(n int, tables ...string) {
+	r.t.Helper()
+	j := r.sink.job
+	if j == nil || !j.full || r.jp != nil {
+		return
+	}
+	for _, tb := range tables {
+		harness.Eventually(r.t, 90*time.Second, "every change of "+tb+" in the first job's sink", func() (bool, string) {
+			if r.exited() {
+				r.t.Fatalf("odsync exited:\n%s", r.logTail())
+			}
+			got := j.landed(r.t, r.table(tb))
+			return got >= n, fmt.Sprintf("%d of %d changes", got, n)
+		})
+	}
+	r.startJob()
+}
+
+// exited reports whether a job of the pipeline has ended.
+func (r *kitRun) exited() bool {
+	return r.p != nil && r.p.Exited() || r.jp != nil && r.jp.Exited()
+}
+
+// kill ends the pipeline's jobs with SIGKILL: for a two-job pipeline,
+// round 0, 3, ... kills the first job, 1, 4, ... the second, 2, 5, ... both.
+func (r *kitRun) kill(round int) {
+	r.t.Helper()
+	if r.jp == nil || round%3 != 1 {
+		r.p.Kill()
+	}
+	if r.jp != nil && round%3 != 0 {
+		r.jp.Kill()
+	}
+}
+
+// logTail is the end of the log of each job, for a failure message.
+func (r *kitRun) logTail() string {
+	if r.jobLog == "" {
+		return kitLogTail(r.log)
+	}
+	return "first job:\n" + kitLogTail(r.log) + "\nsecond job:\n" + kitLogTail(r.jobLog)
+}
+
+// stateLog is the log of the job whose sink writes the target (kitState).
+func (r *kitRun) stateLog() string {
+	if r.jobLog != "" {
+		return r.jobLog
+	}
+	return r.log
 }
 
 // waitSnapshot waits until odsync's initial snapshot is complete, so
@@ -353,8 +471,8 @@ func (r *kitRun) start() {
 func (r *kitRun) waitSnapshot() {
 	r.t.Helper()
 	harness.Eventually(r.t, 60*time.Second, "the initial snapshot", func() (bool, string) {
-		if r.p.Exited() {
-			r.t.Fatalf("odsync exited:\n%s", kitLogTail(r.log))
+		if r.exited() {
+			r.t.Fatalf("odsync exited:\n%s", r.logTail())
 		}
 		return strings.Contains(readFile(r.t, r.log), `msg="snapshot complete"`), "not yet"
 	})
@@ -369,11 +487,17 @@ func latest(rows []kitRow, key string) map[string]kitRow {
 	return m
 }
 
-// stop ends odsync with SIGTERM and expects a clean exit.
+// stop ends odsync (every job of the pipeline) with SIGTERM and expects a
+// clean exit.
 func (r *kitRun) stop() {
 	r.t.Helper()
 	if code, err := r.p.Stop(60 * time.Second); err != nil || code != 0 {
-		r.t.Fatalf("odsync SIGTERM: exit code %d, %v\n%s", code, err, kitLogTail(r.log))
+		r.t.Fatalf("odsync SIGTERM: exit code %d, %v\n%s", code, err, r.logTail())
+	}
+	if r.jp != nil {
+		if code, err := r.jp.Stop(60 * time.Second); err != nil || code != 0 {
+			r.t.Fatalf("second job SIGTERM: exit code %d, %v\n%s", code, err, r.logTail())
+		}
 	}
 }
 
@@ -394,8 +518,8 @@ func (r *kitRun) wait(table string, limit time.Duration, cond func([]kitRow) (bo
 	r.t.Helper()
 	var rows []kitRow
 	harness.Eventually(r.t, limit, "rows in "+table, func() (bool, string) {
-		if r.p != nil && r.p.Exited() {
-			r.t.Fatalf("odsync exited:\n%s", kitLogTail(r.log))
+		if r.exited() {
+			r.t.Fatalf("odsync exited:\n%s", r.logTail())
 		}
 		rows = r.sink.read(r.t, table)
 		return cond(rows)
@@ -431,12 +555,12 @@ func (r *kitRun) poll(table string, limit time.Duration, cond func([]kitRow) (bo
 		if ok {
 			return rows
 		}
-		if r.p != nil && r.p.Exited() {
-			r.t.Errorf("odsync exited before everything landed in %s (%s):\n%s", table, msg, kitLogTail(r.log))
+		if r.exited() {
+			r.t.Errorf("odsync exited before everything landed in %s (%s):\n%s", table, msg, r.logTail())
 			return rows
 		}
 		if time.Now().After(deadline) {
-			r.t.Errorf("timed out after %s waiting for %s: %s\n%s", limit, table, msg, kitLogTail(r.log))
+			r.t.Errorf("timed out after %s waiting for %s: %s\n%s", limit, table, msg, r.logTail())
 			return rows
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -452,9 +576,13 @@ func kitLogTail(path string) string {
 	return string(b)
 }
 
-// kitEach runs part as one parallel subtest per driver.
-func kitEach(t *testing.T, part func(t *testing.T, d kitDriver)) {
+// kitEach runs part (named as in kitDriver.parts) as one parallel subtest
+// per driver that runs it.
+func kitEach(t *testing.T, name string, part func(t *testing.T, d kitDriver)) {
 	for _, d := range kitDrivers {
+		if !d.runs(name) {
+			continue
+		}
 		t.Run(d.name, func(t *testing.T) {
 			t.Parallel()
 			part(t, d)

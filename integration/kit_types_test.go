@@ -176,7 +176,7 @@ var kitMeta = map[string]bool{"_seq": true, "_op": true, "_commit_ts": true, "_p
 // the default mapping with odsync in a non-UTC zone. Each value must be
 // the sink's documented rendering, and both paths must deliver the same.
 func TestKitTypes(t *testing.T) {
-	kitEach(t, func(t *testing.T, d kitDriver) {
+	kitEach(t, "types", func(t *testing.T, d kitDriver) {
 		for _, topic := range kitTypes {
 			t.Run(topic.name, func(t *testing.T) {
 				t.Parallel()
@@ -198,15 +198,16 @@ func kitTypesTopic(t *testing.T, d kitDriver, topic kitTopic) {
 	r.start()
 	r.waitSnapshot()
 	kitInsertTypes(r, topic.types, binlogIDs)
+	n := kitTypeRows(topic.types) + 1
 	if d.system == kitState {
 		// Every value exact: the target table equals the source's.
+		r.startFull(2*n, "t")
 		r.waitState("t", 60*time.Second)
 		r.stop()
 		return
 	}
-	n := kitTypeRows(topic.types) + 1
 	rows := r.poll(r.table("t"), 60*time.Second, seqsAtLeast(2*n))
-	if !r.p.Exited() {
+	if !r.exited() {
 		r.stop()
 	}
 	if len(rows) == 0 {

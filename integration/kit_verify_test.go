@@ -45,7 +45,7 @@ func kitVerify(t *testing.T, r *kitRun, extra ...string) (*verify.Report, int, s
 // clean sync and MISMATCH (non-zero exit) once one landed value was
 // tampered with behind odsync's back.
 func TestKitVerify(t *testing.T) {
-	kitEach(t, func(t *testing.T, d kitDriver) {
+	kitEach(t, "verify", func(t *testing.T, d kitDriver) {
 		r := kitOpen(t, d, "kv_"+d.name, "")
 		r.exec(fmt.Sprintf("CREATE TABLE %s.t (id BIGINT PRIMARY KEY, name VARCHAR(32), amount DECIMAL(12,2))", r.name))
 		var vals []string

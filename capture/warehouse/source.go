@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/odsync/odsync/backoff"
 	"github.com/odsync/odsync/capture/snapprogress"
 	"github.com/odsync/odsync/event"
 	"github.com/odsync/odsync/telemetry"
@@ -128,6 +130,13 @@ func (e *permanent) Error() string        { return e.err.Error() }
 func (e *permanent) Unwrap() error        { return e.err }
 func (e *permanent) Is(target error) bool { return target == event.ErrPermanent }
 
+// emitError is a failure of Run's emit (the log), which Run returns as
+// it is instead of retrying.
+type emitError struct{ err error }
+
+func (e *emitError) Error() string { return e.err.Error() }
+func (e *emitError) Unwrap() error { return e.err }
+
 func (s *Source) setConnected(err error) {
 	s.mu.Lock()
 	s.connected = err == nil
@@ -151,13 +160,47 @@ func (s *Source) tables(ctx context.Context) ([]*table, error) {
 }
 
 // Run loads the tables' state (or resumes the load) and, in incremental
-// mode, follows their change logs until ctx is done.
+// mode, follows their change logs until ctx is done. A failure retrying
+// can fix (the warehouse unreachable) starts again from the last
+// checkpoint emitted, after a backoff; bad data or a bad table
+// (event.ErrPermanent) stops the source. Each table's schema is announced
+// by a DDL event before its rows (schemaMarks).
 func (s *Source) Run(ctx context.Context, from []byte, emit func(ctx context.Context, events []event.Event, checkpoint []byte) error) error {
-	err := s.run(ctx, from, emit)
-	if err != nil && ctx.Err() != nil {
-		return nil // stopped
+	marks := schemaMarks{}
+	progressed := false
+	emitted := func(ctx context.Context, events []event.Event, checkpoint []byte) error {
+		out := marks.announce(events)
+		schemas := marks.of(out) // emit may keep (and reuse) out
+		if err := emit(ctx, out, checkpoint); err != nil {
+			return &emitError{err}
+		}
+		marks.commit(schemas)
+		from, progressed = checkpoint, true
+		return nil
 	}
-	return err
+	bo := backoff.New(200*time.Millisecond, 30*time.Second)
+	for {
+		err := s.run(ctx, from, emitted)
+		if err == nil || ctx.Err() != nil {
+			return nil // stopped
+		}
+		if ee := (*emitError)(nil); errors.As(err, &ee) {
+			return ee.err // the log failed: not the warehouse's to retry
+		}
+		if errors.Is(err, event.ErrPermanent) {
+			return err
+		}
+		if progressed {
+			bo.Reset()
+			progressed = false
+		}
+		wait := bo.Next()
+		s.setConnected(err)
+		s.log.Warn("warehouse source: reading failed; retrying from the last checkpoint", "err", err, "backoff", wait)
+		if backoff.Wait(ctx, wait) != nil {
+			return nil
+		}
+	}
 }
 
 func (s *Source) run(ctx context.Context, from []byte, emit func(ctx context.Context, events []event.Event, checkpoint []byte) error) error {
@@ -180,6 +223,11 @@ func (s *Source) run(ctx context.Context, from []byte, emit func(ctx context.Con
 				return err
 			}
 			cp = Checkpoint{Upto: upto}
+			// The tables and schema files again, now that the load's
+			// _seq is fixed (see step).
+			if tables, err = s.tables(ctx); err != nil {
+				return err
+			}
 			s.log.Info("full load: the tables' state at _seq", "upto", upto, "tables", len(tables), "from", s.st.Describe())
 		}
 		for _, t := range tables {
@@ -381,6 +429,15 @@ func (s *Source) step(ctx context.Context, cp *Checkpoint, emit func(context.Con
 	s.mu.Unlock()
 	if complete <= cp.Upto {
 		return false, nil
+	}
+	// The tables and their schema files again, read after complete: the
+	// S3 sink writes a table's schema file before any object of its
+	// layout, and both before complete covers them, so every object up to
+	// complete is decoded with its own layout or a newer one (and a table
+	// created meanwhile is seen). Read before complete, an object of a
+	// layout not yet seen would lose its new columns.
+	if tables, err = s.tables(ctx); err != nil {
+		return false, err
 	}
 	type ref struct {
 		t *table

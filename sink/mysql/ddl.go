@@ -380,7 +380,7 @@ func alterations(full string, cur []tcol, t *event.Table, mode schema.Mode, e *e
 		want[strings.ToLower(t.Columns[i].Name)] = &t.Columns[i]
 	}
 	ddl := e.Op == event.OpDDL
-	var parts []string
+	var parts []alterPart
 	var conflicts []string
 	if ddl && (mode == schema.ModeLenient || mode == schema.ModeEvolve) {
 		for o, n := range renames(e.DDL) {
@@ -389,7 +389,7 @@ func alterations(full string, cur []tcol, t *event.Table, mode schema.Mode, e *e
 			if oc == nil || !hasNew || want[o] != nil || have[strings.ToLower(n)] != nil {
 				continue
 			}
-			parts = append(parts, "CHANGE COLUMN "+quoteID(oc.name)+" "+columnDef(nc, false))
+			parts = append(parts, alterPart{sql: "CHANGE COLUMN " + quoteID(oc.name) + " " + columnDef(nc, false), defines: n})
 			delete(have, o)
 			have[strings.ToLower(n)] = &tcol{name: n, typ: nc.RawType, nullable: nc.Nullable}
 		}
@@ -419,7 +419,7 @@ func alterations(full string, cur []tcol, t *event.Table, mode schema.Mode, e *e
 				if prev != "" {
 					pos = " AFTER " + quoteID(prev)
 				}
-				parts = append(parts, "ADD COLUMN "+def+pos)
+				parts = append(parts, alterPart{sql: "ADD COLUMN " + def + pos, defines: c.Name, after: prev})
 			}
 		case ddl && c.RawType != "" && normType(h.typ) != normType(c.RawType):
 			switch mode {
@@ -427,7 +427,7 @@ func alterations(full string, cur []tcol, t *event.Table, mode schema.Mode, e *e
 			case schema.ModeException:
 				conflicts = append(conflicts, fmt.Sprintf("column %s: source type %s, target %s", c.Name, c.RawType, h.typ))
 			default:
-				parts = append(parts, "MODIFY COLUMN "+columnDef(c, h.nullable))
+				parts = append(parts, alterPart{sql: "MODIFY COLUMN " + columnDef(c, h.nullable)})
 			}
 		}
 		prev = c.Name
@@ -441,13 +441,13 @@ func alterations(full string, cur []tcol, t *event.Table, mode schema.Mode, e *e
 		}
 		switch mode {
 		case schema.ModeEvolve:
-			parts = append(parts, "DROP COLUMN "+quoteID(h.name))
+			parts = append(parts, alterPart{sql: "DROP COLUMN " + quoteID(h.name)})
 		case schema.ModeException:
 			conflicts = append(conflicts, fmt.Sprintf("column %s is not in the source", h.name))
 		case schema.ModeLenient:
 			if !h.nullable && !h.hasDefault {
 				// Kept for its data; rows written from now on leave it NULL.
-				parts = append(parts, "MODIFY COLUMN "+quoteID(h.name)+" "+h.typ+" NULL")
+				parts = append(parts, alterPart{sql: "MODIFY COLUMN " + quoteID(h.name) + " " + h.typ + " NULL"})
 			}
 		}
 	}
@@ -459,8 +459,35 @@ func alterations(full string, cur []tcol, t *event.Table, mode schema.Mode, e *e
 	if len(parts) == 0 {
 		return nil, nil
 	}
-	slices.SortStableFunc(parts, func(a, b string) int { return dropFirst(a) - dropFirst(b) })
-	return []string{"ALTER TABLE " + full + " " + strings.Join(parts, ", ")}, nil
+	slices.SortStableFunc(parts, func(a, b alterPart) int { return dropFirst(a.sql) - dropFirst(b.sql) })
+	return alterStatements(full, parts), nil
+}
+
+// alterPart is one change of an ALTER TABLE: its SQL, the column it adds
+// or renames to (defines), and the column it is placed after.
+type alterPart struct {
+	sql, defines, after string
+}
+
+// alterStatements joins parts into as few ALTER TABLE statements as
+// possible, in order. A part placed AFTER a column an earlier part of the
+// same statement defines starts a new statement: MySQL and MariaDB take
+// that in one statement, TiDB's multi-schema change does not ("Unknown
+// column").
+func alterStatements(full string, parts []alterPart) []string {
+	var out, cur []string
+	defined := map[string]bool{}
+	for _, p := range parts {
+		if p.after != "" && defined[strings.ToLower(p.after)] {
+			out = append(out, "ALTER TABLE "+full+" "+strings.Join(cur, ", "))
+			cur, defined = nil, map[string]bool{}
+		}
+		cur = append(cur, p.sql)
+		if p.defines != "" {
+			defined[strings.ToLower(p.defines)] = true
+		}
+	}
+	return append(out, "ALTER TABLE "+full+" "+strings.Join(cur, ", "))
 }
 
 func dropFirst(s string) int {

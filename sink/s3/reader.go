@@ -138,12 +138,20 @@ func (r *Reader) Tables(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// SchemaFile returns the content and key of the table's newest schema
-// object (by modification time; nil when it has none).
+// SchemaFile returns the content and key of the table's current schema
+// object: _schema/current.json, the sink's copy of its current layout's
+// schema file, written after it; else (a bucket from an older odsync) the
+// newest v*.json by modification time. nil when it has none. The layout
+// files are named by a hash, and several written within a second (a DDL
+// script) have one modification time: their names cannot tell the newest.
 func (r *Reader) SchemaFile(ctx context.Context, table string) ([]byte, string, error) {
-	var newest types.Object
+	var newest, current types.Object
 	err := r.list(ctx, table+"/_schema/", func(o types.Object) error {
 		if !strings.HasSuffix(aws.ToString(o.Key), ".json") {
+			return nil
+		}
+		if path.Base(aws.ToString(o.Key)) == currentSchema {
+			current = o
 			return nil
 		}
 		if newest.Key == nil || aws.ToTime(o.LastModified).After(aws.ToTime(newest.LastModified)) ||
@@ -154,6 +162,9 @@ func (r *Reader) SchemaFile(ctx context.Context, table string) ([]byte, string, 
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("s3 reader: list schemas of %s: %w", table, err)
+	}
+	if current.Key != nil {
+		newest = current
 	}
 	if newest.Key == nil {
 		return nil, "", nil
