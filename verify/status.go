@@ -24,8 +24,9 @@ type statusWaiter struct {
 	failed error
 }
 
-// statusDoc is the part of odsync's /status document used here.
-type statusDoc struct {
+// Status is the part of odsync's /status document verify uses (its
+// waits, and the reverse check of a running job's checkpoint).
+type Status struct {
 	Source struct {
 		Position string `json:"position"`
 	} `json:"source"`
@@ -42,24 +43,32 @@ type statusDoc struct {
 	} `json:"sinks"`
 }
 
-func (s *statusWaiter) fetch(ctx context.Context) (*statusDoc, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+func (s *statusWaiter) fetch(ctx context.Context) (*Status, error) {
+	return FetchStatus(ctx, s.client, s.url)
+}
+
+// FetchStatus reads a running odsync's /status document at url.
+func FetchStatus(ctx context.Context, client *http.Client, url string) (*Status, error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := s.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		return nil, fmt.Errorf("status %s: HTTP %d", s.url, resp.StatusCode)
+		return nil, fmt.Errorf("status %s: HTTP %d", url, resp.StatusCode)
 	}
-	var d statusDoc
+	var d Status
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&d); err != nil {
-		return nil, fmt.Errorf("status %s: %w", s.url, err)
+		return nil, fmt.Errorf("status %s: %w", url, err)
 	}
 	return &d, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -236,37 +235,9 @@ func (j *jobState) fromStatus(ctx context.Context, ckSeq uint64) (verify.JobStat
 	if j.status == "" {
 		return s, errors.New("the reverse job runs (its state directory is in use) and its admin address is not known: give --status http://HOST:PORT/status")
 	}
-	type doc struct {
-		Source struct {
-			Position string `json:"position"`
-		} `json:"source"`
-		Log struct {
-			Head uint64 `json:"head"`
-		} `json:"log"`
-		Sinks []struct {
-			Name   string `json:"name"`
-			Cursor uint64 `json:"cursor"`
-		} `json:"sinks"`
-	}
-	get := func() (doc, error) {
-		var d doc
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.status, nil)
-		if err != nil {
-			return d, err
-		}
-		resp, err := j.client.Do(req)
-		if err != nil {
-			return d, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return d, fmt.Errorf("%s: %s", j.status, resp.Status)
-		}
-		return d, json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&d)
-	}
 	var prev string
 	for i := 0; i < 2; i++ {
-		d, err := get()
+		d, err := verify.FetchStatus(ctx, j.client, j.status)
 		if err != nil {
 			return s, err
 		}
