@@ -3,11 +3,13 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -478,5 +480,163 @@ func TestReverseS3External(t *testing.T) {
 	}
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 		t.Errorf("verify's rows:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestReverseS3ExternalIncremental follows the new objects of tables of
+// other tools: after the full load, new objects in an existing Hive
+// partition, a new partition and a rewritten object arrive, across
+// crashes of the source in the middle of the reading; the keyed table
+// ends with every key's newest row, the keyless one with every row once.
+func TestReverseS3ExternalIncremental(t *testing.T) {
+	srv := startS3(t)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	ex := schema.Existing{Version: 1, Columns: []schema.ExistingColumn{{Name: "id", Type: "int"}, {Name: "name", Type: "string"}}}
+	tg, err := schema.ExistingTarget("dim", ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parquet := func(key string, rows ...string) { // rows: "id:name"
+		t.Helper()
+		var buf bytes.Buffer
+		w, err := odsfile.NewParquet(&buf, tg, "snappy", 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			id, name, _ := strings.Cut(r, ":")
+			n, _ := strconv.Atoi(id)
+			if err := w.WriteRow([]event.Value{event.Int(int64(n)), event.String(name)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		kitS3Put(t, srv, "lake/dim/"+key, buf.Bytes())
+	}
+	csv := func(key string, ids ...int) {
+		t.Helper()
+		var b strings.Builder
+		for _, id := range ids {
+			fmt.Fprintf(&b, "\"%d\",\"e%d\"\n", id, id)
+		}
+		kitS3Put(t, srv, "lake/events/"+key, []byte(b.String()))
+	}
+	parquet("dt=2024-05-01/part-0000.parquet", "1:n1", "2:n2")
+	parquet("dt=2024-05-02/part-0000.parquet", "3:n3")
+	csv("dt=2024-05-01/a.csv", 1, 2)
+	cols := []warehouse.ColumnConfig{{Name: "id", Type: "int"}, {Name: "name", Type: "varchar(64)"}}
+	cfg := warehouse.S3Config{Connection: s3sink.Connection{Bucket: "ods", Prefix: "lake", Endpoint: srv.Endpoint, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey},
+		Read: warehouse.ReadSettings{Mode: warehouse.ModeIncremental, PollInterval: 50 * time.Millisecond, BatchRows: 1, WindowObjects: 2},
+		External: []warehouse.TableConfig{
+			{Name: "dim", Database: "shop", Columns: cols, Key: []string{"id"}},
+			// A tiny settle window: the mark rather than the keys.
+			{Name: "events", Format: "csv", Database: "shop", Columns: cols, Settle: time.Nanosecond},
+		}}
+	cfg.EnsureDefaults()
+
+	dim := map[int64]string{} // as the MySQL sink's REPLACE by key leaves it
+	var events []int64        // keyless: every row inserted
+	var cp []byte
+	// run starts the source from cp and fails the emit after n successful
+	// ones (-1: never), stopping when until holds (or after 5s without
+	// an emit).
+	run := func(n int, until func() bool) {
+		t.Helper()
+		src, err := warehouse.NewS3(context.Background(), cfg, registry.SourceDeps{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		errCrash := errors.New("crash")
+		calls := 0
+		err = src.Run(ctx, cp, func(ctx context.Context, evs []event.Event, c []byte) error {
+			if calls == n {
+				return errCrash
+			}
+			calls++
+			for _, e := range evs {
+				if e.Op == event.OpDDL {
+					continue // the table's schema, announced before its rows
+				}
+				loaded := strings.Contains(string(cp), `"loaded":true`)
+				if want := map[bool]event.Op{false: event.OpRead, true: event.OpInsert}[loaded]; e.Op != want {
+					t.Errorf("%s row %v: op %s, want %s", e.Source, e.After, e.Op, want)
+				}
+				id := e.After[0].Int()
+				if e.Source.Table == "dim" {
+					dim[id] = e.After[1].Str()
+				} else {
+					events = append(events, id)
+				}
+			}
+			cp = c
+			if until != nil && until() {
+				cancel()
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errCrash) {
+			t.Fatalf("run: %v", err)
+		}
+	}
+	// The full load, crashed after every append to the log.
+	loaded := func() bool { return strings.Contains(string(cp), `"loaded":true`) }
+	for i := 0; i < 20 && !loaded(); i++ {
+		run(1, loaded)
+	}
+	if fmt.Sprint(dim) != "map[1:n1 2:n2 3:n3]" || fmt.Sprint(events) != "[1 2]" {
+		t.Fatalf("after the full load: dim %v, events %v", dim, events)
+	}
+	// New objects in an existing partition and in a new one.
+	parquet("dt=2024-05-02/part-0001.parquet", "3:n3b", "4:n4")
+	parquet("dt=2024-05-03/part-0000.parquet", "5:n5", "6:n6")
+	csv("dt=2024-05-01/b.csv", 3, 4, 5)
+	csv("dt=2024-05-02/a.csv", 6)
+	wantDim := "map[1:n1 2:n2 3:n3b 4:n4 5:n5 6:n6]"
+	wantEvents := "[1 2 3 4 5 6]"
+	done := func() bool { return fmt.Sprint(dim) == wantDim && fmt.Sprint(events) == wantEvents }
+	// A crash after every append to the log: each restart continues
+	// from the last checkpoint, also in the middle of an object.
+	for i := 0; i < 40 && !done(); i++ {
+		run(1, done)
+	}
+	if !done() {
+		t.Fatalf("after the new objects: dim %v, events %v; want %s, %s", dim, events, wantDim, wantEvents)
+	}
+	// A rewritten object is read again (S3 LastModified has whole
+	// seconds: a later second).
+	time.Sleep(1100 * time.Millisecond)
+	parquet("dt=2024-05-01/part-0000.parquet", "1:n1c", "2:n2")
+	csv("dt=2024-05-02/c.csv", 7)
+	wantDim = "map[1:n1c 2:n2 3:n3b 4:n4 5:n5 6:n6]"
+	wantEvents = "[1 2 3 4 5 6 7]"
+	for i := 0; i < 20 && !done(); i++ {
+		run(1, done)
+	}
+	if !done() {
+		t.Fatalf("after a rewrite: dim %v, events %v; want %s, %s", dim, events, wantDim, wantEvents)
+	}
+	// The step's end (the last row's checkpoint is in the middle of it).
+	run(-1, func() bool { return !strings.Contains(string(cp), `"obj"`) })
+	if !done() {
+		t.Fatalf("after the step's end: dim %v, events %v", dim, events)
+	}
+	// The checkpoint is bounded: the keyless table's mark (settle 1ns)
+	// keeps only the objects of its newest modification time (c.csv, a
+	// second after the others).
+	var c struct {
+		Ext map[string]struct {
+			Seen map[string]time.Time `json:"seen"`
+		} `json:"ext"`
+	}
+	if err := json.Unmarshal(cp, &c); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.Ext["events"].Seen); n != 1 || len(c.Ext["dim"].Seen) != 4 {
+		t.Errorf("checkpoint %s: events keeps %d keys (want 1), dim %d (want its 4 objects, all within 5m)", cp, n, len(c.Ext["dim"].Seen))
 	}
 }

@@ -8,7 +8,8 @@
 // mode then follows the change log: rows with a _seq above the checkpoint,
 // up to what the warehouse holds completely (the S3 sink's
 // _checkpoint.json, the MaxCompute sink's progress marks), in _seq order, each as the insert, update or delete
-// its _op says. The checkpoint is stored in the log with the events it
+// its _op says. Tables of other tools have no change log: incremental
+// mode reads their objects not read yet (extMark) as inserts. The checkpoint is stored in the log with the events it
 // covers, so a restart (also after kill -9) continues where the log ends.
 package warehouse
 
@@ -27,7 +28,7 @@ const (
 	// ModeFull loads the tables' current state once.
 	ModeFull = "full"
 	// ModeIncremental loads the current state, then follows the change
-	// log of odsync's tables.
+	// log of odsync's tables and the new objects of other tools' tables.
 	ModeIncremental = "incremental"
 )
 
@@ -90,6 +91,11 @@ type TableConfig struct {
 	Key []string `yaml:"key"`
 	// CSVHeader: each CSV file starts with a header line (skipped).
 	CSVHeader bool `yaml:"csv_header"`
+	// Settle is how far before the newest object read (by S3
+	// LastModified) an object may still appear in a listing; incremental
+	// mode keeps the keys of objects read within it (extMark; default
+	// 5m).
+	Settle time.Duration `yaml:"settle"`
 }
 
 // ColumnConfig is one column of an external table.
@@ -112,6 +118,9 @@ func (c *S3Config) EnsureDefaults() {
 		}
 		if e.Table == "" {
 			e.Table = e.Name
+		}
+		if e.Settle == 0 {
+			e.Settle = 5 * time.Minute
 		}
 	}
 }
@@ -159,6 +168,9 @@ func (c *S3Config) Validate(path string) error {
 		case "parquet", "csv":
 		default:
 			errs = append(errs, fmt.Errorf("%s.format: %q: must be parquet or csv", p, e.Format))
+		}
+		if e.Settle < 0 {
+			errs = append(errs, fmt.Errorf("%s.settle: must be positive", p))
 		}
 		if len(e.Columns) == 0 {
 			errs = append(errs, fmt.Errorf("%s.columns: required (name and MySQL type of each column)", p))

@@ -124,7 +124,7 @@ func (s *s3Store) Units(ctx context.Context, t *table) ([]unit, error) {
 			ver = p
 		}
 		for _, o := range objs {
-			out = append(out, unit{name: o.Key, first: o.First, last: o.Last, ref: o, ver: ver})
+			out = append(out, unit{name: o.Key, first: o.First, last: o.Last, mod: o.Modified, ref: o, ver: ver})
 		}
 	}
 	if len(t.older) > 0 {

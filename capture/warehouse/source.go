@@ -35,6 +35,9 @@ type Checkpoint struct {
 	// and Rows how many of its rows are in the log.
 	Table string `json:"table,omitempty"`
 	Rows  uint64 `json:"rows,omitempty"`
+	// Ext holds, per table of another tool (by name), which of its
+	// objects are in the log (extMark; incremental mode).
+	Ext map[string]*extMark `json:"ext,omitempty"`
 }
 
 // DecodeCheckpoint parses a checkpoint of the source.
@@ -69,7 +72,9 @@ type unit struct {
 	name string
 	// first and last are the _seq range (change-log tables).
 	first, last uint64
-	ref         any
+	// mod is the modification time (S3 objects).
+	mod time.Time
+	ref any
 	// ver is the earlier version of the table the unit belongs to (nil:
 	// the table itself).
 	ver *table
@@ -233,8 +238,11 @@ func (s *Source) run(ctx context.Context, from []byte, emit func(ctx context.Con
 		for _, t := range tables {
 			s.prog.Plan(t.src.ID, 0)
 		}
+		if cp.Ext == nil {
+			cp.Ext = map[string]*extMark{}
+		}
 		for _, t := range tables {
-			if cp.Table != "" && t.base < cp.Table {
+			if cp.Table != "" && (t.base < cp.Table || t.base == cp.Table && cp.Ext[t.base] != nil) {
 				s.prog.Finish(t.src.ID)
 				continue
 			}
@@ -242,11 +250,11 @@ func (s *Source) run(ctx context.Context, from []byte, emit func(ctx context.Con
 			if t.base == cp.Table {
 				skip = cp.Rows
 			}
-			if err := s.load(ctx, t, cp.Upto, skip, emit); err != nil {
+			if err := s.load(ctx, t, cp.Upto, skip, cp.Ext, emit); err != nil {
 				return err
 			}
 		}
-		cp = Checkpoint{Upto: cp.Upto, Loaded: true}
+		cp = Checkpoint{Upto: cp.Upto, Loaded: true, Ext: cp.Ext}
 		if err := emit(ctx, nil, cp.encode()); err != nil {
 			return err
 		}
@@ -264,7 +272,11 @@ func (s *Source) run(ctx context.Context, from []byte, emit func(ctx context.Con
 		if err != nil {
 			return err
 		}
-		if moved {
+		movedExt, err := s.stepExternal(ctx, &cp, emit)
+		if err != nil {
+			return err
+		}
+		if moved || movedExt {
 			continue
 		}
 		select {
@@ -276,8 +288,9 @@ func (s *Source) run(ctx context.Context, from []byte, emit func(ctx context.Con
 }
 
 // load emits the state of table t at _seq upto as reads, skipping the
-// first skip rows (in the log already).
-func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit func(context.Context, []event.Event, []byte) error) error {
+// first skip rows (in the log already). A table of another tool gets its
+// mark in ext (the objects loaded), which every checkpoint carries.
+func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, ext map[string]*extMark, emit func(context.Context, []event.Event, []byte) error) error {
 	s.prog.Start(t.src.ID)
 	units, err := s.st.Units(ctx, t)
 	s.setConnected(err)
@@ -287,10 +300,10 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 	var n uint64 // rows emitted (or skipped) so far
 	batch := make([]event.Event, 0, s.cfg.BatchRows)
 	flush := func() error {
-		if len(batch) == 0 {
+		if len(batch) == 0 && (t.changeLog || ext[t.base] == nil) {
 			return nil
 		}
-		cp := Checkpoint{Upto: upto, Table: t.base, Rows: n}
+		cp := Checkpoint{Upto: upto, Table: t.base, Rows: n, Ext: ext}
 		if err := emit(ctx, batch, cp.encode()); err != nil {
 			return err
 		}
@@ -328,6 +341,14 @@ func (s *Source) load(ctx context.Context, t *table, upto, skip uint64, emit fun
 				return err
 			}
 		}
+		m := &extMark{}
+		for _, u := range units {
+			m.done(u)
+		}
+		m.advance(nil, t.settle)
+		// The table's last checkpoint (always emitted) carries it: a
+		// restart from it does not load the table again (run).
+		ext[t.base] = m
 	} else {
 		if len(t.src.Key) == 0 {
 			return &permanent{fmt.Errorf("warehouse: table %s (%s) has no key: the state of a keyless change log cannot be told apart row by row", t.name, t.src.ID)}
@@ -521,7 +542,7 @@ func (s *Source) step(ctx context.Context, cp *Checkpoint, emit func(context.Con
 		batch = append(batch, p.t.event(p.ch))
 		last, lastCommit = p.ch.seq, p.ch.commit
 		if len(batch) >= s.cfg.BatchRows && i < len(rows)-1 {
-			c := Checkpoint{Upto: last, Loaded: true}
+			c := Checkpoint{Upto: last, Loaded: true, Ext: cp.Ext}
 			if err := emit(ctx, batch, c.encode()); err != nil {
 				return false, err
 			}
@@ -529,7 +550,7 @@ func (s *Source) step(ctx context.Context, cp *Checkpoint, emit func(context.Con
 			batch = make([]event.Event, 0, s.cfg.BatchRows) // emit may keep the slice
 		}
 	}
-	*cp = Checkpoint{Upto: bound, Loaded: true}
+	*cp = Checkpoint{Upto: bound, Loaded: true, Ext: cp.Ext}
 	if err := emit(ctx, batch, cp.encode()); err != nil {
 		return false, err
 	}

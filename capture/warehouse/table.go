@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/odsync/odsync/capture/kafka/codec"
 	"github.com/odsync/odsync/event"
@@ -36,6 +37,9 @@ type table struct {
 	format string
 	// header: its CSV files start with a header line.
 	header bool
+	// settle is the settle window of a table of another tool in
+	// incremental mode (extMark).
+	settle time.Duration
 	// base is the table's name without the _v<N> suffix of evolve mode's
 	// versions: the checkpoint names a table by it, and tables load in
 	// its order.
@@ -208,7 +212,7 @@ func externalTable(tc TableConfig) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table{name: tc.Name, base: tc.Name, layout: layout, src: src, format: tc.Format, header: tc.Format == "csv" && tc.CSVHeader}
+	t := &table{name: tc.Name, base: tc.Name, layout: layout, src: src, format: tc.Format, header: tc.Format == "csv" && tc.CSVHeader, settle: tc.Settle}
 	t.index(names)
 	return t, nil
 }

@@ -18,8 +18,8 @@ type VerifyTable struct {
 	// Source is the table the rows are emitted as: its columns (source
 	// names and MySQL types) and key.
 	Source *event.Table
-	// Static: a table of another tool, read once in object and file order
-	// (no _seq, not followed).
+	// Static: a table of another tool, its current objects read once in
+	// object and file order (no _seq).
 	Static bool
 	t      *table
 }
