@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -383,7 +384,9 @@ func alterations(full string, cur []tcol, t *event.Table, mode schema.Mode, e *e
 	var parts []alterPart
 	var conflicts []string
 	if ddl && (mode == schema.ModeLenient || mode == schema.ModeEvolve) {
-		for o, n := range renames(e.DDL) {
+		rn := renames(e.DDL)
+		for _, o := range slices.Sorted(maps.Keys(rn)) {
+			n := rn[o]
 			nc, hasNew := want[strings.ToLower(n)]
 			oc := have[o]
 			if oc == nil || !hasNew || want[o] != nil || have[strings.ToLower(n)] != nil {
@@ -435,9 +438,11 @@ func alterations(full string, cur []tcol, t *event.Table, mode schema.Mode, e *e
 			prev = h.name
 		}
 	}
-	for lc, h := range have {
-		if want[lc] != nil {
-			continue
+	for i := range cur { // in the target's column order: the statements are deterministic
+		lc := strings.ToLower(cur[i].name)
+		h := have[lc]
+		if h == nil || want[lc] != nil {
+			continue // renamed above, or still wanted
 		}
 		switch mode {
 		case schema.ModeEvolve:
